@@ -1,0 +1,1 @@
+"""Subcommands of `exwb`: each module has `add_parser(subparsers)`, which sets `run`."""

@@ -1,0 +1,281 @@
+"""The knobs of a generated tenant, with defaults, types and validation.
+
+One `TenantSpec` describes a tenant completely: the same spec gives the same tenant. CLI flags
+(`exwb generate --knob name=value`) and scenario files set knobs through `TenantSpec.from_mapping`,
+which names the offending knob in every error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from typing import Any, Final
+
+MAX_MAILBOXES: Final = 1_000_000
+"""Largest tenant the generator accepts: above the 600,000 GA limit, to test beyond it."""
+
+MAILBOX_KINDS: Final = ("user", "shared", "room", "equipment")
+
+_DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+# Fill rates of extensionAttribute1..15 in a typical estate: the first few carry HR data
+# (employee id, cost centre, site), the rest are sparse.
+_DEFAULT_CUSTOM_FILL: Final = (0.9, 0.6, 0.35, 0.2, 0.12, 0.08, 0.05, 0.05, 0.04, 0.04) + (
+    0.03,
+) * 5
+
+
+class SpecError(ValueError):
+    """A knob has a bad value; `knob` names it."""
+
+    def __init__(self, knob: str, message: str) -> None:
+        super().__init__(f"{knob}: {message}")
+        self.knob = knob
+        self.message = message
+
+
+def _help(text: str, **kw: Any) -> Any:
+    return field(metadata={"help": text}, **kw)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSpec:
+    """Every knob of a generated tenant. Defaults give a realistic estate."""
+
+    mailboxes: int = _help("synced Exchange Online mailboxes (1 to 1,000,000)", default=1000)
+    seed: int = _help("random seed: the same spec and seed give the same tenant", default=1)
+    domain: str = _help(
+        "primary SMTP and UPN domain; the AD domain is named after it", default="contoso.com"
+    )
+    tenant_name: str = _help(
+        "the <name>.onmicrosoft.com tenant name (default: the domain's first label)", default=""
+    )
+    secondary_domains: tuple[str, ...] = _help(
+        "accepted domains for secondary addresses (default: <label>.co.uk, <label>.de)",
+        default=(),
+    )
+    cloud_managed_fraction: float = _help(
+        "share of synced mailboxes with IsExchangeCloudManaged = True", default=0.95
+    )
+    mailbox_mix: Mapping[str, float] = _help(
+        "relative weights of user, shared, room and equipment mailboxes",
+        default_factory=lambda: {"user": 0.85, "shared": 0.09, "room": 0.04, "equipment": 0.02},
+    )
+    hidden_fraction: float = _help("share of mailboxes hidden from address lists", default=0.02)
+    custom_attribute_fill: tuple[float, ...] = _help(
+        "fill rate of CustomAttribute1..15: one number for all, or a list of 15",
+        default=_DEFAULT_CUSTOM_FILL,
+    )
+    extension_custom_attribute_fill: tuple[float, ...] = _help(
+        "fill rate of ExtensionCustomAttribute1..5 (multi-valued): one number or a list of 5",
+        default=(0.15, 0.08, 0.05, 0.03, 0.02),
+    )
+    proxy_address_extra: Mapping[int, float] = _help(
+        "weights of the number of extra secondary SMTP addresses per mailbox",
+        default_factory=lambda: {0: 0.35, 1: 0.4, 2: 0.17, 3: 0.06, 5: 0.02},
+    )
+    x500_fraction: float = _help(
+        "share of mailboxes carrying an X500 address (migrated from on-premises)", default=0.4
+    )
+    non_ascii_fraction: float = _help("share of people with non-ASCII names", default=0.05)
+    special_cn_fraction: float = _help(
+        "share of objects whose CN needs DN escaping (comma, +, #, leading space, ...)",
+        default=0.01,
+    )
+    site_ous: int = _help("number of site OUs that users are spread over (1 to 50)", default=6)
+    ad_only_users: int = _help("AD users with no mailbox and no cloud object", default=5)
+    cloud_only_users: int = _help("cloud-only mailboxes with no AD user", default=5)
+    onprem_mailboxes: int = _help("mailboxes still on-premises (decommission blockers)", default=3)
+
+    # ----------------------------------------------------------------- derived names
+    @property
+    def domain_label(self) -> str:
+        return self.domain.split(".", 1)[0]
+
+    @property
+    def onmicrosoft_name(self) -> str:
+        return self.tenant_name or self.domain_label
+
+    @property
+    def onmicrosoft_domain(self) -> str:
+        return f"{self.onmicrosoft_name}.onmicrosoft.com"
+
+    @property
+    def routing_domain(self) -> str:
+        """The coexistence domain that targetAddress points to."""
+        return f"{self.onmicrosoft_name}.mail.onmicrosoft.com"
+
+    @property
+    def extra_domains(self) -> tuple[str, ...]:
+        label = self.domain_label
+        return self.secondary_domains or (f"{label}.co.uk", f"{label}.de")
+
+    @property
+    def base_dn(self) -> str:
+        return ",".join(f"DC={part}" for part in self.domain.split("."))
+
+    @property
+    def netbios_name(self) -> str:
+        return self.domain_label.upper()[:15]
+
+    @property
+    def custom_fill_rates(self) -> tuple[float, ...]:
+        return _expand(self.custom_attribute_fill, 15)
+
+    @property
+    def extension_fill_rates(self) -> tuple[float, ...]:
+        return _expand(self.extension_custom_attribute_fill, 5)
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def knob_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def knob_help(cls) -> dict[str, tuple[str, Any]]:
+        """Knob name -> (help text, default)."""
+        out: dict[str, tuple[str, Any]] = {}
+        for f in fields(cls):
+            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+            out[f.name] = (f.metadata["help"], default)
+        return out
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], base: TenantSpec | None = None) -> TenantSpec:
+        """Build a validated spec from plain data (YAML, CLI), on top of `base` or the defaults.
+
+        Raises `SpecError` naming the first bad knob.
+        """
+        known = set(cls.knob_names())
+        values: dict[str, Any] = {}
+        for key, raw in data.items():
+            if key not in known:
+                hint = _closest(str(key), known)
+                raise SpecError(
+                    str(key), "unknown knob" + (f"; did you mean {hint!r}?" if hint else "")
+                )
+            values[key] = _coerce(key, raw)
+        spec = replace(base or cls(), **values)
+        spec.validate()
+        return spec
+
+    def validate(self) -> None:
+        """Raise `SpecError` on the first knob whose value is out of range."""
+        _int_range("mailboxes", self.mailboxes, 1, MAX_MAILBOXES)
+        _int_range("seed", self.seed, 0, 2**63 - 1)
+        if not _DOMAIN_RE.match(self.domain):
+            raise SpecError("domain", f"{self.domain!r} is not a lower-case DNS domain name")
+        if self.tenant_name and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", self.tenant_name):
+            raise SpecError("tenant_name", f"{self.tenant_name!r} is not a valid tenant name")
+        for d in self.secondary_domains:
+            if not _DOMAIN_RE.match(d) or d == self.domain:
+                raise SpecError("secondary_domains", f"{d!r} is not a distinct DNS domain name")
+        for name in (
+            "cloud_managed_fraction",
+            "hidden_fraction",
+            "x500_fraction",
+            "non_ascii_fraction",
+            "special_cn_fraction",
+        ):
+            _fraction(name, getattr(self, name))
+        _weights("mailbox_mix", self.mailbox_mix, MAILBOX_KINDS)
+        _weights("proxy_address_extra", self.proxy_address_extra, None)
+        for k in self.proxy_address_extra:
+            _int_range("proxy_address_extra", k, 0, 20)
+        _rates("custom_attribute_fill", self.custom_attribute_fill, 15)
+        _rates("extension_custom_attribute_fill", self.extension_custom_attribute_fill, 5)
+        _int_range("site_ous", self.site_ous, 1, 50)
+        for name in ("ad_only_users", "cloud_only_users", "onprem_mailboxes"):
+            _int_range(name, getattr(self, name), 0, 100_000)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form (for manifests and reports)."""
+        d = asdict(self)
+        d["mailbox_mix"] = dict(self.mailbox_mix)
+        d["proxy_address_extra"] = {str(k): v for k, v in self.proxy_address_extra.items()}
+        for k in ("secondary_domains", "custom_attribute_fill", "extension_custom_attribute_fill"):
+            d[k] = list(d[k])
+        return d
+
+
+# --------------------------------------------------------------------- validation helpers
+def _expand(rates: Sequence[float], n: int) -> tuple[float, ...]:
+    return tuple(rates) * n if len(rates) == 1 else tuple(rates)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _coerce(key: str, raw: Any) -> Any:
+    """Turn YAML/CLI data into the knob's Python type; shape errors name the knob."""
+    if key in ("custom_attribute_fill", "extension_custom_attribute_fill"):
+        if _is_number(raw):
+            return (float(raw),)
+        if isinstance(raw, list | tuple) and all(_is_number(x) for x in raw):
+            return tuple(float(x) for x in raw)
+        raise SpecError(key, "expected a number or a list of numbers")
+    if key == "secondary_domains":
+        if isinstance(raw, str):
+            raw = [raw]
+        if isinstance(raw, list | tuple) and all(isinstance(x, str) for x in raw):
+            return tuple(x.lower() for x in raw)
+        raise SpecError(key, "expected a list of domain names")
+    if key in ("mailbox_mix", "proxy_address_extra"):
+        if not isinstance(raw, Mapping):
+            raise SpecError(key, "expected a mapping of weights")
+        if key == "proxy_address_extra":
+            try:
+                return {int(k): v for k, v in raw.items()}
+            except (TypeError, ValueError):
+                raise SpecError(key, "keys must be whole numbers of extra addresses") from None
+        return dict(raw)
+    default = TenantSpec.knob_help()[key][1]
+    if isinstance(default, bool) or not isinstance(default, int | float | str):
+        return raw
+    if isinstance(default, str):
+        if not isinstance(raw, str):
+            raise SpecError(key, f"expected text, got {raw!r}")
+        return raw.lower() if key in ("domain", "tenant_name") else raw
+    if isinstance(default, int) and not isinstance(default, bool):
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise SpecError(key, f"expected a whole number, got {raw!r}")
+        return raw
+    if not _is_number(raw):
+        raise SpecError(key, f"expected a number, got {raw!r}")
+    return float(raw)
+
+
+def _int_range(name: str, v: int, lo: int, hi: int) -> None:
+    if not lo <= v <= hi:
+        raise SpecError(name, f"must be between {lo:,} and {hi:,} (got {v:,})")
+
+
+def _fraction(name: str, v: float) -> None:
+    if not 0.0 <= v <= 1.0:
+        raise SpecError(name, f"must be a fraction between 0 and 1 (got {v})")
+
+
+def _rates(name: str, rates: Sequence[float], n: int) -> None:
+    if len(rates) not in (1, n):
+        raise SpecError(name, f"expected one number or a list of {n} (got {len(rates)})")
+    for r in rates:
+        _fraction(name, r)
+
+
+def _weights(name: str, weights: Mapping[Any, float], allowed: Sequence[str] | None) -> None:
+    for k, w in weights.items():
+        if allowed is not None and k not in allowed:
+            raise SpecError(name, f"unknown key {k!r}; expected some of {', '.join(allowed)}")
+        if not _is_number(w) or w < 0:
+            raise SpecError(name, f"weight of {k!r} must be a number >= 0 (got {w!r})")
+    if not weights or sum(weights.values()) <= 0:
+        raise SpecError(name, "at least one weight must be above 0")
+
+
+def _closest(word: str, choices: set[str]) -> str | None:
+    import difflib
+
+    match = difflib.get_close_matches(word, sorted(choices), n=1)
+    return match[0] if match else None
