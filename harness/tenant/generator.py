@@ -140,16 +140,11 @@ class _Generator:
         self.claimed_cn: set[tuple[int, str]] = set()
         self.alias_counter: dict[str, int] = {}
         self.display_counter: dict[str, int] = {}
-        self.org = spec.domain_label.capitalize()
-        base = spec.base_dn
         self.onprem_legacy_dn = (
-            f"/o={self.org}/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients"
+            f"/o={spec.exchange_org}/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)"
+            "/cn=Recipients"
         )
-        self.home_mdb = (
-            "CN=Mailbox Database 01,CN=Databases,CN=Exchange Administrative Group "
-            f"(FYDIBOHF23SPDLT),CN=Administrative Groups,CN={self.org},CN=Microsoft Exchange,"
-            f"CN=Services,CN=Configuration,{base}"
-        )
+        self.home_mdb = spec.mailbox_database_dn
         self.ous = self._organizational_units()
         kinds = list(spec.mailbox_mix)
         self.kinds = [k for k in MAILBOX_KINDS if k in kinds and spec.mailbox_mix[k] > 0]

@@ -116,6 +116,26 @@ class TenantSpec:
         return ",".join(f"DC={part}" for part in self.domain.split("."))
 
     @property
+    def exchange_org(self) -> str:
+        """The Exchange organisation's name (CN under CN=Microsoft Exchange)."""
+        return self.domain_label.capitalize()
+
+    @property
+    def exchange_org_dn(self) -> str:
+        services = f"CN=Services,CN=Configuration,{self.base_dn}"
+        return f"CN={self.exchange_org},CN=Microsoft Exchange,{services}"
+
+    @property
+    def admin_group_dn(self) -> str:
+        group = "CN=Exchange Administrative Group (FYDIBOHF23SPDLT)"
+        return f"{group},CN=Administrative Groups,{self.exchange_org_dn}"
+
+    @property
+    def mailbox_database_dn(self) -> str:
+        """homeMDB of the mailboxes still on-premises."""
+        return f"CN=Mailbox Database 01,CN=Databases,{self.admin_group_dn}"
+
+    @property
     def netbios_name(self) -> str:
         return self.domain_label.upper()[:15]
 

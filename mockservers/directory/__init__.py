@@ -1,0 +1,1 @@
+"""The fake Active Directory: an LDAPv3 server over our own indexed store."""

@@ -1,0 +1,58 @@
+"""Who may do what in the fake AD: principals, roles and the checks the server applies.
+
+Least privilege as a real writeback deployment grants it: the Cloud Sync agent's gMSA reads
+everything and writes only the documented writeback attributes on user objects below the
+configured OUs. An admin may do everything. Anything else gets AD's INSUFF_ACCESS_RIGHTS (50).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from harness.tenant.writeback import GA_ATTRIBUTES
+from mockservers.directory import errors
+from mockservers.directory.entry import Entry
+
+
+class Role(Enum):
+    ADMIN = "admin"
+    WRITEBACK = "writeback"  # the Cloud Sync agent's service account
+    READER = "reader"  # e.g. a line-of-business app's account
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    dn: str
+    ndn: str
+    sam: str
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class AccessPolicy:
+    writeback_attributes: frozenset[str] = frozenset(GA_ATTRIBUTES)
+    writable_subtrees: tuple[str, ...] = ()  # ndns below which the writeback account may write
+
+    def check_modify(self, who: Principal, entry: Entry, attributes: Iterable[str]) -> None:
+        if who.role is Role.ADMIN:
+            return
+        if (
+            who.role is Role.WRITEBACK
+            and self._writeback_target(entry)
+            and all(a in self.writeback_attributes for a in attributes)
+        ):
+            return
+        raise errors.insufficient_access()
+
+    def check_admin(self, who: Principal) -> None:
+        """Add, delete and modifyDN are for the admin only."""
+        if who.role is not Role.ADMIN:
+            raise errors.insufficient_access()
+
+    def _writeback_target(self, entry: Entry) -> bool:
+        classes = {c.lower() for c in entry.attrs.get("objectClass", ())}
+        if b"user" not in classes or b"computer" in classes:
+            return False
+        return any(entry.ndn.endswith("," + root) for root in self.writable_subtrees)

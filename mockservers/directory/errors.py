@@ -1,0 +1,159 @@
+"""LDAP result codes (RFC 4511) and Active Directory's diagnostic messages for them.
+
+AD puts a Win32 error, a component (NameErr, AtrErr, SecErr, UpdErr, SvcErr, LdapErr), a DSID
+and a problem name in diagnosticMessage; clients and admins grep for the hex code and the
+problem name, so the shapes follow AD's. DSIDs are fixed per call site, as in AD.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Result(IntEnum):
+    SUCCESS = 0
+    OPERATIONS_ERROR = 1
+    PROTOCOL_ERROR = 2
+    TIME_LIMIT_EXCEEDED = 3
+    SIZE_LIMIT_EXCEEDED = 4
+    COMPARE_FALSE = 5
+    COMPARE_TRUE = 6
+    AUTH_METHOD_NOT_SUPPORTED = 7
+    UNAVAILABLE_CRITICAL_EXTENSION = 12
+    NO_SUCH_ATTRIBUTE = 16
+    UNDEFINED_ATTRIBUTE_TYPE = 17
+    INAPPROPRIATE_MATCHING = 18
+    CONSTRAINT_VIOLATION = 19
+    ATTRIBUTE_OR_VALUE_EXISTS = 20
+    INVALID_ATTRIBUTE_SYNTAX = 21
+    NO_SUCH_OBJECT = 32
+    INVALID_DN_SYNTAX = 34
+    INVALID_CREDENTIALS = 49
+    INSUFFICIENT_ACCESS_RIGHTS = 50
+    BUSY = 51
+    UNAVAILABLE = 52
+    UNWILLING_TO_PERFORM = 53
+    NAMING_VIOLATION = 64
+    OBJECT_CLASS_VIOLATION = 65
+    NOT_ALLOWED_ON_NON_LEAF = 66
+    NOT_ALLOWED_ON_RDN = 67
+    ENTRY_ALREADY_EXISTS = 68
+    OTHER = 80
+
+
+class LdapError(Exception):
+    """An operation failed with `code`; `message` is the diagnosticMessage."""
+
+    def __init__(self, code: int, message: str = "", matched_dn: str = "") -> None:
+        super().__init__(f"{int(code)}: {message}")
+        self.code = int(code)
+        self.message = message
+        self.matched_dn = matched_dn
+
+
+def invalid_credentials() -> LdapError:
+    # data 52e: "logon failure", the same for an unknown user and a wrong password.
+    return LdapError(
+        Result.INVALID_CREDENTIALS,
+        "80090308: LdapErr: DSID-0C090569, comment: AcceptSecurityContext error, data 52e, v4563",
+    )
+
+
+def bind_required() -> LdapError:
+    return LdapError(
+        Result.OPERATIONS_ERROR,
+        "000004DC: LdapErr: DSID-0C090CF4, comment: In order to perform this operation a "
+        "successful bind must be completed on the connection., data 0, v4563",
+    )
+
+
+def no_such_object(matched_dn: str) -> LdapError:
+    return LdapError(
+        Result.NO_SUCH_OBJECT,
+        "0000208D: NameErr: DSID-0310028C, problem 2001 (NO_OBJECT), data 0, best match of:"
+        f"\n\t'{matched_dn}'\n",
+        matched_dn,
+    )
+
+
+def insufficient_access() -> LdapError:
+    return LdapError(
+        Result.INSUFFICIENT_ACCESS_RIGHTS,
+        "00002098: SecErr: DSID-03150F93, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n",
+    )
+
+
+def _attr_error(code: Result, win32: str, problem: str, attribute: str) -> LdapError:
+    return LdapError(
+        code,
+        f"{win32}: AtrErr: DSID-03151904, #1:\n\t0: {win32}: DSID-03151904, problem {problem}, "
+        f"data 0, Att ({attribute})\n",
+    )
+
+
+def value_exists(attribute: str) -> LdapError:
+    return _attr_error(
+        Result.ATTRIBUTE_OR_VALUE_EXISTS, "00002083", "1006 (ATT_OR_VALUE_EXISTS)", attribute
+    )
+
+
+def no_such_attribute(attribute: str) -> LdapError:
+    return _attr_error(
+        Result.NO_SUCH_ATTRIBUTE, "00002077", "1001 (NO_ATTRIBUTE_OR_VAL)", attribute
+    )
+
+
+def constraint(attribute: str) -> LdapError:
+    return _attr_error(
+        Result.CONSTRAINT_VIOLATION, "00002082", "1005 (CONSTRAINT_ATT_TYPE)", attribute
+    )
+
+
+def undefined_type(attribute: str) -> LdapError:
+    return _attr_error(
+        Result.UNDEFINED_ATTRIBUTE_TYPE, "0000207E", "1002 (ATT_NOT_DEF_IN_SCHEMA)", attribute
+    )
+
+
+def invalid_syntax(attribute: str) -> LdapError:
+    return LdapError(
+        Result.INVALID_ATTRIBUTE_SYNTAX,
+        "00000057: LdapErr: DSID-0C090D8A, comment: Error in attribute conversion operation, "
+        f"data 0, v4563 ({attribute})",
+    )
+
+
+def invalid_dn(dn: str) -> LdapError:
+    return LdapError(
+        Result.INVALID_DN_SYNTAX,
+        f"00002081: NameErr: DSID-03050F42, problem 2003 (BAD_ATT_SYNTAX), data 0 ({dn!r})\n",
+    )
+
+
+def _update_error(code: Result, win32: str, problem: str) -> LdapError:
+    return LdapError(code, f"{win32}: UpdErr: DSID-030A0C1D, problem {problem}, data 0\n")
+
+
+def entry_exists() -> LdapError:
+    return _update_error(Result.ENTRY_ALREADY_EXISTS, "00002071", "6005 (ENTRY_EXISTS)")
+
+
+def non_leaf() -> LdapError:
+    return _update_error(Result.NOT_ALLOWED_ON_NON_LEAF, "00002015", "6003 (CANT_ON_NON_LEAF)")
+
+
+def object_class_violation(detail: str) -> LdapError:
+    e = _update_error(Result.OBJECT_CLASS_VIOLATION, "0000207D", "6002 (OBJ_CLASS_VIOLATION)")
+    e.message = e.message.rstrip("\n") + f" ({detail})\n"
+    return e
+
+
+def not_on_rdn(attribute: str) -> LdapError:
+    return _update_error(Result.NOT_ALLOWED_ON_RDN, "000020B1", f"6004 (CANT_MOD_RDN) {attribute}")
+
+
+def unwilling(detail: str) -> LdapError:
+    return LdapError(
+        Result.UNWILLING_TO_PERFORM,
+        f"00000035: SvcErr: DSID-03152C30, problem 5003 (WILL_NOT_PERFORM), data 0 ({detail})\n",
+    )

@@ -1,0 +1,605 @@
+"""Search filters: compile an ldaptor filter once into closures, with Active Directory's semantics.
+
+A compiled filter has two faces. `matches(entry)` decides one entry with RFC 4511's three-valued
+logic, and `candidates(index)` names a superset of the matching entries from the store's
+indexes so that most searches need not scan.
+
+Three-valued logic is compiled away: every node gets a `pos` predicate (the node is TRUE) and a
+`neg` predicate (the node is FALSE). Undefined is "neither", NOT swaps the two, and the search
+only ever asks `pos` of the root, so no per-entry tri-state values are built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
+
+from ldaptor.protocols import pureldap
+
+from harness.tenant.dn import escape_rdn_value
+from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry
+from mockservers.directory.errors import LdapError, Result
+from mockservers.directory.schema import AttributeType, InvalidValue, Schema, Syntax
+
+__all__ = ["CompiledFilter", "FilterError", "Index", "compile_filter"]
+
+Pred = Callable[[Entry], bool]
+Candidates = Collection[Entry] | Iterable[Entry]
+
+RULE_BIT_AND = "1.2.840.113556.1.4.803"
+RULE_BIT_OR = "1.2.840.113556.1.4.804"
+RULE_IN_CHAIN = "1.2.840.113556.1.4.1941"
+
+_WILL_NOT_PERFORM = "00000035: SvcErr: DSID-03152C30, problem 5003 (WILL_NOT_PERFORM), data 0\n"
+
+# Per-leaf memo of value -> result. Low-cardinality attributes (objectClass, objectCategory,
+# userAccountControl) then cost one dict hit per value instead of a decode/casefold/DN parse;
+# the cap keeps high-cardinality attributes from holding a copy of the directory.
+_MEMO_LIMIT = 16_384
+
+# defaultObjectCategory of the classes whose category is not their own name: AD resolves
+# (objectCategory=user) to CN=Person, not to a CN=User that no object carries.
+_DEFAULT_CATEGORY = {
+    "user": "Person",
+    "organizationalperson": "Person",
+    "inetorgperson": "Person",
+    "contact": "Person",
+    "organizationalunit": "Organizational-Unit",
+    "domaindns": "Domain-DNS",
+    "msds-groupmanagedserviceaccount": "ms-DS-Group-Managed-Service-Account",
+}
+
+
+class FilterError(LdapError):
+    """A filter the directory refuses: `code` is the LDAP result, `message` AD's diagnostic."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, message)
+
+
+class Index(Protocol):
+    """What the store offers to narrow a search."""
+
+    def lookup(self, t: AttributeType, key: object) -> Collection[Entry]:
+        """Entries with a value of indexed `t` whose key is `key`."""
+        ...
+
+    def usn_range(self, low: int | None, high: int | None) -> Iterable[Entry]:
+        """Entries whose uSNChanged lies in [low, high] (None: unbounded)."""
+        ...
+
+    def get(self, ndn: str) -> Entry | None:
+        """The entry with normalised DN `ndn`."""
+        ...
+
+
+# --- candidate plans -------------------------------------------------------------------------
+# A plan is decided at compile time and run per search. Ranks order plans by the cost of
+# running them: empty < one index lookup < uSN range < union (materialises its parts).
+
+_EMPTY, _LOOKUP, _RANGE, _UNION = 0, 1, 2, 3
+
+
+class _Plan:
+    __slots__ = ("rank",)
+
+    def fetch(self, index: Index) -> Candidates:
+        raise NotImplementedError
+
+
+class _Empty(_Plan):
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        self.rank = _EMPTY
+
+    def fetch(self, index: Index) -> Candidates:
+        return ()
+
+
+class _Lookup(_Plan):
+    __slots__ = ("key", "t")
+
+    def __init__(self, t: AttributeType, key: object) -> None:
+        self.rank, self.t, self.key = _LOOKUP, t, key
+
+    def fetch(self, index: Index) -> Candidates:
+        return index.lookup(self.t, self.key)
+
+
+class _ByDN(_Plan):
+    __slots__ = ("ndn",)
+
+    def __init__(self, ndn: str) -> None:
+        self.rank, self.ndn = _LOOKUP, ndn
+
+    def fetch(self, index: Index) -> Candidates:
+        entry = index.get(self.ndn)
+        return () if entry is None else (entry,)
+
+
+class _UsnRange(_Plan):
+    __slots__ = ("high", "low")
+
+    def __init__(self, low: int | None, high: int | None) -> None:
+        self.rank, self.low, self.high = _RANGE, low, high
+
+    def fetch(self, index: Index) -> Candidates:
+        return index.usn_range(self.low, self.high)
+
+
+class _Union(_Plan):
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list[_Plan]) -> None:
+        self.rank, self.parts = _UNION, parts
+
+    def fetch(self, index: Index) -> Candidates:
+        # Entries are not hashable by value; identity is what "the same entry" means here.
+        seen: dict[int, Entry] = {}
+        for part in self.parts:
+            for entry in part.fetch(index):
+                seen[id(entry)] = entry
+        return seen.values()
+
+
+class _Intersect(_Plan):
+    """AND: any one part is a superset, so use the smallest lookup, else the cheapest other."""
+
+    __slots__ = ("fallback", "lookups", "parts")
+
+    def __init__(self, parts: list[_Plan]) -> None:
+        self.parts = parts
+        self.lookups = [p for p in parts if p.rank == _LOOKUP]
+        self.fallback = min(parts, key=lambda p: p.rank)
+        self.rank = self.fallback.rank
+
+    def fetch(self, index: Index) -> Candidates:
+        best: Collection[Entry] | None = None
+        for plan in self.lookups:
+            found = cast(Collection[Entry], plan.fetch(index))
+            if best is None or len(found) < len(best):
+                best = found
+                if not best:
+                    break
+        return best if best is not None else self.fallback.fetch(index)
+
+
+def _and_plan(plans: list[_Plan | None]) -> _Plan | None:
+    parts: list[_Plan] = []
+    for p in plans:
+        if isinstance(p, _Intersect):
+            parts.extend(p.parts)
+        elif p is not None:
+            parts.append(p)
+    if any(p.rank == _EMPTY for p in parts):
+        return _Empty()
+    ranges = [p for p in parts if isinstance(p, _UsnRange)]
+    if len(ranges) > 1:
+        merged = _merge_ranges(ranges)
+        parts = [p for p in parts if not isinstance(p, _UsnRange)] + [merged]
+        if merged.rank == _EMPTY:
+            return merged
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else _Intersect(parts)
+
+
+def _merge_ranges(ranges: list[_UsnRange]) -> _Plan:
+    lows = [r.low for r in ranges if r.low is not None]
+    highs = [r.high for r in ranges if r.high is not None]
+    low = max(lows) if lows else None
+    high = min(highs) if highs else None
+    if low is not None and high is not None and low > high:
+        return _Empty()
+    return _UsnRange(low, high)
+
+
+def _or_plan(plans: list[_Plan | None]) -> _Plan | None:
+    parts: list[_Plan] = []
+    for p in plans:
+        if p is None:
+            return None  # one child needs a scan, so the whole OR does
+        if isinstance(p, _Union):
+            parts.extend(p.parts)
+        elif p.rank != _EMPTY:
+            parts.append(p)
+    if not parts:
+        return _Empty()
+    return parts[0] if len(parts) == 1 else _Union(parts)
+
+
+# --- predicates ------------------------------------------------------------------------------
+
+
+def _always(entry: Entry) -> bool:
+    return True
+
+
+def _never(entry: Entry) -> bool:
+    return False
+
+
+def _all_of(preds: list[Pred]) -> Pred:
+    preds = [p for p in preds if p is not _always]
+    if _never in preds:
+        return _never
+    if not preds:
+        return _always
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        a, b = preds
+        return lambda e: a(e) and b(e)
+    tup = tuple(preds)
+
+    # A plain loop, not all(genexpr): no generator allocated per entry in a scan.
+    def all_of(entry: Entry) -> bool:
+        for p in tup:  # noqa: SIM110
+            if not p(entry):
+                return False
+        return True
+
+    return all_of
+
+
+def _any_of(preds: list[Pred]) -> Pred:
+    preds = [p for p in preds if p is not _never]
+    if _always in preds:
+        return _always
+    if not preds:
+        return _never
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        a, b = preds
+        return lambda e: a(e) or b(e)
+    tup = tuple(preds)
+
+    def any_of(entry: Entry) -> bool:
+        for p in tup:  # noqa: SIM110
+            if p(entry):
+                return True
+        return False
+
+    return any_of
+
+
+def _negate(p: Pred) -> Pred:
+    if p is _always:
+        return _never
+    if p is _never:
+        return _always
+    return lambda e: not p(e)
+
+
+def _any_value(t: AttributeType, test: Callable[[bytes], bool]) -> Pred:
+    """True when some value of `t` passes `test`; results are memoised per distinct value."""
+    memo: dict[bytes, bool] = {}
+    memo_get = memo.get
+    name = t.name
+
+    def passes(v: bytes) -> bool:
+        r = memo_get(v)
+        if r is None:
+            r = test(v)
+            if len(memo) < _MEMO_LIMIT:
+                memo[v] = r
+        return r
+
+    if name in DERIVED_ATTRIBUTES:
+        return lambda e: any(passes(v) for v in e.values(t))
+
+    # The scan's hot path: memo lookup inlined, no allocation per entry. (Measured faster on
+    # 200,000 entries than `True in map(memo.__getitem__, ...)` with a __missing__ dict.)
+    def stored(entry: Entry) -> bool:
+        for v in entry.attrs.get(name, ()):
+            r = memo_get(v)
+            if r is None:
+                r = test(v)
+                if len(memo) < _MEMO_LIMIT:
+                    memo[v] = r
+            if r:
+                return True
+        return False
+
+    return stored
+
+
+def _key_or_none(t: AttributeType, v: bytes) -> object:
+    try:
+        return t.key(v)
+    except InvalidValue:
+        return None
+
+
+# --- nodes -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Node:
+    pos: Pred  # the filter is TRUE for the entry
+    neg: Pred  # the filter is FALSE for the entry
+    plan: _Plan | None  # candidates, or None when a scan is needed
+
+
+_UNDEFINED = _Node(_never, _never, _Empty())
+
+
+def _leaf(pos: Pred, plan: _Plan | None = None) -> _Node:
+    """A defined item: exactly one of TRUE and FALSE."""
+    return _Node(pos, _negate(pos), plan)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFilter:
+    """A compiled search filter.
+
+    `matches(entry)` is True only when the filter is TRUE for the entry (Undefined and FALSE
+    both exclude it). It is a plain callable attribute so a scan pays one call per entry.
+    """
+
+    matches: Pred
+    plan: _Plan | None = field(default=None, repr=False)
+
+    def candidates(self, index: Index) -> Candidates | None:
+        """A superset of the matching entries from `index`, or None when a scan is needed."""
+        return None if self.plan is None else self.plan.fetch(index)
+
+
+def compile_filter(f: pureldap.LDAPFilter, schema: Schema, schema_nc: str) -> CompiledFilter:
+    """Compile a decoded LDAP filter; raises FilterError for filters AD refuses.
+
+    `schema_nc` is the schema naming context's DN, for the objectCategory shorthand.
+    """
+    node = _Compiler(schema, schema_nc).node(f)
+    return CompiledFilter(node.pos, node.plan)
+
+
+class _Compiler:
+    def __init__(self, schema: Schema, schema_nc: str) -> None:
+        self.schema = schema
+        self.schema_nc = schema_nc
+
+    def node(self, f: object) -> _Node:
+        n = self._node(f)
+        if n.pos is _never and n.plan is not None and n.plan.rank != _EMPTY:
+            n.plan = _Empty()  # never TRUE: nothing needs fetching
+        return n
+
+    def _node(self, f: object) -> _Node:
+        p = pureldap
+        if isinstance(f, p.LDAPFilter_and):
+            kids = [self.node(c) for c in f]
+            pos = _all_of([k.pos for k in kids])
+            return _Node(pos, _any_of([k.neg for k in kids]), _and_plan([k.plan for k in kids]))
+        if isinstance(f, p.LDAPFilter_or):
+            kids = [self.node(c) for c in f]
+            pos = _any_of([k.pos for k in kids])
+            return _Node(pos, _all_of([k.neg for k in kids]), _or_plan([k.plan for k in kids]))
+        if isinstance(f, p.LDAPFilter_not):
+            kid = self.node(f.value)
+            return _Node(kid.neg, kid.pos, None)
+        if isinstance(f, p.LDAPFilter_equalityMatch | p.LDAPFilter_approxMatch):
+            # AD evaluates ~= as equality.
+            return self.equality(_text(f.attributeDesc.value), f.assertionValue.value)
+        if isinstance(f, p.LDAPFilter_greaterOrEqual):
+            return self.ordering(_text(f.attributeDesc.value), f.assertionValue.value, ge=True)
+        if isinstance(f, p.LDAPFilter_lessOrEqual):
+            return self.ordering(_text(f.attributeDesc.value), f.assertionValue.value, ge=False)
+        if isinstance(f, p.LDAPFilter_present):
+            return self.present(_text(f.value))
+        if isinstance(f, p.LDAPFilter_substrings):
+            return self.substrings(_text(f.type), f.substrings)
+        if isinstance(f, p.LDAPFilter_extensibleMatch):
+            return self.extensible(f)
+        raise FilterError(
+            Result.PROTOCOL_ERROR,
+            f"00000057: LdapErr: DSID-0C0C0968, comment: Error in filter, data 0, v4563 "
+            f"({type(f).__name__})",
+        )
+
+    def present(self, attr: str) -> _Node:
+        t = self.schema.get(attr)
+        if t is None:
+            return _UNDEFINED
+        if t.name == "objectClass":
+            return _Node(_always, _never, None)  # every object has a class
+        if t.name in DERIVED_ATTRIBUTES:
+            return _leaf(lambda e: bool(e.values(t)))
+        name = t.name
+        return _leaf(lambda e: bool(e.attrs.get(name)))
+
+    def equality(self, attr: str, value: str | bytes) -> _Node:
+        t = self.schema.get(attr)
+        if t is None:
+            return _UNDEFINED
+        raw = _as_bytes(value, t)
+        if t.name == "objectCategory":
+            raw = self._expand_category(raw)
+        assertion = _key_or_none(t, raw)
+        if assertion is None:
+            return _UNDEFINED
+        if t.name == "distinguishedName":
+            ndn = assertion
+            return _leaf(lambda e: e.ndn == ndn, _ByDN(str(ndn)))
+        plan = _Lookup(t, assertion) if t.indexed else None
+        if t.syntax is Syntax.OCTETS and t.name not in DERIVED_ATTRIBUTES:
+            name = t.name
+            return _leaf(lambda e: raw in e.attrs.get(name, ()), plan)
+        return _leaf(_any_value(t, lambda v: _key_or_none(t, v) == assertion), plan)
+
+    def _expand_category(self, raw: bytes) -> bytes:
+        """AD's objectCategory shorthand: a class name stands for its category's DN."""
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw
+        if "=" in text:
+            return raw
+        cn = _DEFAULT_CATEGORY.get(text.strip().casefold(), text.strip())
+        return f"CN={escape_rdn_value(cn)},{self.schema_nc}".encode()
+
+    def ordering(self, attr: str, value: str | bytes, *, ge: bool) -> _Node:
+        t = self.schema.get(attr)
+        if t is None:
+            return _UNDEFINED
+        bound = _key_or_none(t, _as_bytes(value, t))
+        if bound is None:
+            return _UNDEFINED
+        plan: _Plan | None = None
+        if t.ordered and t.name == "uSNChanged":
+            assert isinstance(bound, int)
+            plan = _UsnRange(bound, None) if ge else _UsnRange(None, bound)
+
+        # Keys of one type compare naturally: ints numerically, text (incl. GeneralizedTime)
+        # and bytes lexically.
+        def test(v: bytes) -> bool:
+            k = _key_or_none(t, v)
+            if k is None:
+                return False
+            return k >= bound if ge else k <= bound
+
+        return _leaf(_any_value(t, test), plan)
+
+    def substrings(self, attr: str, pieces: Iterable[Any]) -> _Node:
+        t = self.schema.get(attr)
+        if t is None:
+            return _UNDEFINED
+        octets = t.syntax is Syntax.OCTETS
+        parsed = _substring_pieces(pieces, t, octets)
+        if parsed is None:
+            return _UNDEFINED
+        initial, middle, final = parsed
+        matcher = _substring_matcher(initial, middle, final)
+        if octets:
+            return _leaf(_any_value(t, matcher))
+
+        # DN values are matched as written (case-folded), not in normalised form.
+        def test(v: bytes) -> bool:
+            try:
+                text = v.decode("utf-8")
+            except UnicodeDecodeError:
+                return False
+            return matcher(text.casefold())
+
+        return _leaf(_any_value(t, test))
+
+    def extensible(self, f: pureldap.LDAPFilter_extensibleMatch) -> _Node:
+        rule = _text(f.matchingRule.value).strip() if f.matchingRule is not None else None
+        if f.dnAttributes is not None and f.dnAttributes.value:
+            raise FilterError(Result.UNWILLING_TO_PERFORM, _WILL_NOT_PERFORM)
+        if rule == RULE_IN_CHAIN:
+            raise FilterError(Result.UNWILLING_TO_PERFORM, _WILL_NOT_PERFORM)
+        if rule not in (None, RULE_BIT_AND, RULE_BIT_OR):
+            raise FilterError(
+                Result.INAPPROPRIATE_MATCHING,
+                "00002024: AtrErr: DSID-03152C31, problem 1004 (INAPPROPRIATE_MATCHING), "
+                f"data 0 (matching rule {rule})\n",
+            )
+        if f.type is None:
+            # A rule over every attribute that supports it: AD-specific rules only make sense
+            # with a type, so this is refused rather than guessed at.
+            raise FilterError(Result.UNWILLING_TO_PERFORM, _WILL_NOT_PERFORM)
+        attr = _text(f.type.value)
+        if rule is None:
+            return self.equality(attr, f.matchValue.value)
+        return self.bitwise(attr, f.matchValue.value, all_bits=rule == RULE_BIT_AND)
+
+    def bitwise(self, attr: str, value: str | bytes, *, all_bits: bool) -> _Node:
+        t = self.schema.get(attr)
+        if t is None or t.syntax not in (Syntax.INTEGER, Syntax.LARGE_INTEGER):
+            return _UNDEFINED  # RFC 4511: a rule unsuitable for the type is Undefined
+        try:
+            # No range check: (groupType:...803:=2147483648) is the classic security-group
+            # test, and Python's two's-complement & on negatives gives AD's answer.
+            mask = int(_as_bytes(value, t).decode("ascii"), 10)
+        except (UnicodeDecodeError, ValueError):
+            return _UNDEFINED
+
+        def test(v: bytes) -> bool:
+            k = _key_or_none(t, v)
+            if not isinstance(k, int):
+                return False
+            return (k & mask) == mask if all_bits else (k & mask) != 0
+
+        return _leaf(_any_value(t, test))
+
+
+def _substring_pieces(
+    pieces: Iterable[Any], t: AttributeType, octets: bool
+) -> tuple[Any, list[Any], Any] | None:
+    """(initial, any..., final) as case-folded text or raw bytes; None when ill-formed."""
+    p = pureldap
+    initial: Any = None
+    middle: list[Any] = []
+    final: Any = None
+    for i, piece in enumerate(pieces):
+        raw = _as_bytes(piece.value, t)
+        if octets:
+            part: Any = raw
+        else:
+            try:
+                part = raw.decode("utf-8").casefold()
+            except UnicodeDecodeError:
+                return None
+        if isinstance(piece, p.LDAPFilter_substrings_initial) and i == 0:
+            initial = part
+        elif isinstance(piece, p.LDAPFilter_substrings_any) and final is None:
+            middle.append(part)
+        elif isinstance(piece, p.LDAPFilter_substrings_final) and final is None:
+            final = part
+        else:
+            return None  # out of order or repeated: RFC 4511 forbids it
+    return initial, middle, final
+
+
+def _substring_matcher(initial: Any, middle: list[Any], final: Any) -> Callable[[Any], bool]:
+    """Test for one text (or bytes) value: initial, then each any in order, then final."""
+    anys = tuple(middle)
+
+    def match(s: Any) -> bool:  # str or bytes, as the pieces are
+        pos = 0
+        if initial is not None:
+            if not s.startswith(initial):
+                return False
+            pos = len(initial)
+        for a in anys:
+            i = s.find(a, pos)
+            if i < 0:
+                return False
+            pos = i + len(a)
+        if final is not None:
+            return len(s) - len(final) >= pos and s.endswith(final)
+        return True
+
+    return match
+
+
+def _text(value: str | bytes) -> str:
+    """An attribute name or matching rule as text."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _as_bytes(value: str | bytes, t: AttributeType) -> bytes:
+    """An assertion value as the bytes a client sent.
+
+    Off the wire values are already bytes. ldaptor's text parser (used by tools and tests)
+    yields str and turns each `\\xx` escape into chr(0xxx), so code points below 256 are read
+    back as those bytes when the attribute is binary or they spell UTF-8 (an escaped "ü" is
+    `\\c3\\bc`); otherwise the str is literal text.
+    """
+    if isinstance(value, bytes):
+        return value
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+    if t.syntax is Syntax.OCTETS:
+        return raw
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.encode("utf-8")
+    return raw

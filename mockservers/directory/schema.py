@@ -1,0 +1,205 @@
+"""The directory schema: every attribute the fake AD knows, with AD's syntax and limits.
+
+Values are stored as the bytes a client sends and receives. `AttributeType.key` turns a value
+into its comparison key (what equality, ordering and the indexes use): case-folded text for
+AD's case-insensitive string syntaxes, a normalised DN for DN syntax, an int for integers, the
+raw bytes for octet strings. Sizes follow the AD / Exchange schema (rangeUpper) where known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Final
+
+from harness.tenant.dn import InvalidDN, normalize_dn
+
+
+class Syntax(Enum):
+    """AD attribute syntaxes (attributeSyntax OIDs 2.5.5.x) the fake uses."""
+
+    STRING = "2.5.5.12"  # Unicode string, case-insensitive
+    DN = "2.5.5.1"
+    OID = "2.5.5.2"  # objectClass values: case-insensitive names
+    BOOLEAN = "2.5.5.8"
+    INTEGER = "2.5.5.9"  # 32-bit
+    OCTETS = "2.5.5.10"
+    TIME = "2.5.5.11"  # GeneralizedTime
+    LARGE_INTEGER = "2.5.5.16"  # 64-bit
+
+
+class InvalidValue(ValueError):
+    """A value that does not fit its attribute's syntax."""
+
+
+_INT32 = (-(2**31), 2**31 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeType:
+    name: str  # canonical lDAPDisplayName
+    syntax: Syntax
+    single: bool = True
+    range_upper: int | None = None  # characters for strings, bytes for octets
+    system_only: bool = False  # only the directory itself writes it
+    operational: bool = False  # returned only when asked for by name (or '+')
+    indexed: bool = False  # equality index kept by the store
+    ordered: bool = False  # ordered index (range queries)
+
+    def key(self, value: bytes) -> object:
+        """Comparison key of one value; raises InvalidValue when it does not parse."""
+        s = self.syntax
+        if s is Syntax.OCTETS:
+            return value
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidValue(f"{self.name}: value is not UTF-8") from None
+        if s is Syntax.STRING or s is Syntax.OID:
+            return text.casefold()
+        if s is Syntax.INTEGER or s is Syntax.LARGE_INTEGER:
+            try:
+                n = int(text, 10)
+            except ValueError:
+                raise InvalidValue(f"{self.name}: {text!r} is not an integer") from None
+            lo, hi = _INT32 if s is Syntax.INTEGER else _INT64
+            if not lo <= n <= hi:
+                raise InvalidValue(f"{self.name}: {n} is out of range")
+            return n
+        if s is Syntax.BOOLEAN:
+            up = text.upper()
+            if up not in ("TRUE", "FALSE"):
+                raise InvalidValue(f"{self.name}: {text!r} is not TRUE or FALSE")
+            return up
+        if s is Syntax.DN:
+            try:
+                return normalize_dn(text)
+            except InvalidDN as e:
+                raise InvalidValue(f"{self.name}: {e}") from None
+        return text  # TIME: GeneralizedTime strings order correctly as text
+
+    def too_long(self, value: bytes) -> bool:
+        if self.range_upper is None:
+            return False
+        size = len(value) if self.syntax is Syntax.OCTETS else len(value.decode("utf-8", "replace"))
+        return size > self.range_upper
+
+
+def _attrs() -> list[AttributeType]:
+    S, D, OID, B, INT, X, T, L = (
+        Syntax.STRING, Syntax.DN, Syntax.OID, Syntax.BOOLEAN, Syntax.INTEGER, Syntax.OCTETS,
+        Syntax.TIME, Syntax.LARGE_INTEGER,
+    )  # fmt: skip
+    a = AttributeType
+    out = [
+        a("objectClass", OID, single=False, indexed=True),
+        a("objectCategory", D, indexed=True),
+        a("distinguishedName", D, system_only=True),
+        a("name", S, range_upper=255, system_only=True),
+        a("cn", S, range_upper=64),
+        a("ou", S, range_upper=64),
+        a("dc", S, range_upper=255),
+        a("sn", S, range_upper=64),
+        a("givenName", S, range_upper=64),
+        a("initials", S, range_upper=6),
+        a("displayName", S, range_upper=256),
+        a("description", S, range_upper=1024),
+        a("department", S, range_upper=64),
+        a("company", S, range_upper=64),
+        a("title", S, range_upper=128),
+        a("physicalDeliveryOfficeName", S, range_upper=128),
+        a("telephoneNumber", S, range_upper=64),
+        a("manager", D),
+        a("member", D, single=False),
+        a("sAMAccountName", S, range_upper=256, indexed=True),
+        a("userPrincipalName", S, range_upper=1024, indexed=True),
+        a("objectGUID", X, range_upper=16, system_only=True, indexed=True),
+        a("mS-DS-ConsistencyGuid", X, indexed=True),
+        a("objectSid", X, range_upper=28, system_only=True),
+        a("userAccountControl", INT),
+        a("pwdLastSet", L),
+        a("accountExpires", L),
+        a("whenCreated", T, system_only=True),
+        a("whenChanged", T, system_only=True),
+        a("uSNCreated", L, system_only=True),
+        a("uSNChanged", L, system_only=True, indexed=True, ordered=True),
+        a("createTimeStamp", T, system_only=True, operational=True),
+        a("modifyTimeStamp", T, system_only=True, operational=True),
+        a("lDAPAdminLimits", S, single=False),
+        a("mail", S, range_upper=256, indexed=True),
+        a("mailNickname", S, range_upper=64),
+        a("proxyAddresses", S, single=False, range_upper=1123, indexed=True),
+        a("targetAddress", S, range_upper=1123),
+        a("legacyExchangeDN", S, range_upper=2048, indexed=True),
+        a("homeMDB", D),
+        a("msExchHomeServerName", S, range_upper=1024),
+        a("msExchRecipientTypeDetails", L),
+        a("msExchRecipientDisplayType", INT),
+        a("msExchRemoteRecipientType", L),
+        a("msExchHideFromAddressLists", B),
+        a("msDS-ExternalDirectoryObjectId", S, range_upper=1024),
+        a("msExchVersion", L),
+        a("msExchCurrentServerRoles", INT),
+        a("serialNumber", S, single=False, range_upper=64),
+        a("networkAddress", S, single=False, range_upper=256),
+        a("serviceBindingInformation", S, single=False, range_upper=1024),
+        a("keywords", S, single=False, range_upper=256),
+        a("msExchCoexistenceOnPremisesSmartHost", S, range_upper=1024),
+        a("msExchCoexistenceDomains", S, single=False, range_upper=1024),
+        a("msExchCoexistenceFeatures", INT),
+        a("msExchCoexistenceTransportServers", D, single=False),
+        a("msExchCoexistenceSecureMailCertificateThumbprint", S, range_upper=1024),
+        a("msExchCoexistenceExternalIPAddresses", S, single=False, range_upper=1024),
+    ]
+    # Exchange custom attributes: 1024 characters, the limit Graph documents for them.
+    out += [a(f"extensionAttribute{i}", S, range_upper=1024) for i in range(1, 16)]
+    out += [
+        a(f"msExchExtensionCustomAttribute{i}", S, single=False, range_upper=2048)
+        for i in range(1, 6)
+    ]
+    return out
+
+
+OBJECT_CLASSES: Final = frozenset(
+    c.casefold()
+    for c in (
+        "top", "person", "organizationalPerson", "user", "inetOrgPerson", "group", "contact",
+        "computer", "organizationalUnit", "container", "domain", "domainDNS", "configuration",
+        "dMD", "classSchema", "attributeSchema", "msDS-GroupManagedServiceAccount",
+        "queryPolicy", "msExchConfigurationContainer", "msExchOrganizationContainer",
+        "msExchAdminGroupContainer", "msExchAdminGroup", "msExchServersContainer",
+        "msExchExchangeServer", "msExchMDBContainer", "msExchPrivateMDB",
+        "msExchCoexistenceRelationship", "msExchHybridConfiguration", "serviceConnectionPoint",
+        "msExchContainer", "server",
+    )
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class Schema:
+    """Attribute types by case-insensitive name."""
+
+    types: dict[str, AttributeType] = field(default_factory=dict)
+
+    @classmethod
+    def default(cls) -> Schema:
+        return cls.of(_attrs())
+
+    @classmethod
+    def of(cls, attrs: Iterable[AttributeType]) -> Schema:
+        return cls({t.name.casefold(): t for t in attrs})
+
+    def get(self, name: str) -> AttributeType | None:
+        """The attribute type called `name` (any case, `;options` ignored), or None."""
+        return self.types.get(name.split(";", 1)[0].casefold())
+
+    def __iter__(self):
+        return iter(self.types.values())
+
+    def known_class(self, name: str) -> bool:
+        return name.casefold() in OBJECT_CLASSES
+
+
+DEFAULT_SCHEMA: Final = Schema.default()

@@ -1,0 +1,515 @@
+"""The LDAPv3 wire protocol of the fake AD, on Twisted.
+
+ldaptor decodes requests (its BER codec and filter classes); responses are written with our own
+BER writer (`ber.py`), which is several times faster for search entries. Each request is handled
+synchronously in the reactor thread against the shared `DirectoryService`. Garbage, truncated or
+oversized messages end that one connection with a Notice of Disconnection (protocolError);
+every other connection keeps being served.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ldaptor.protocols import pureber, pureldap
+from twisted.internet import protocol
+
+from harness.tenant.dn import InvalidDN, normalize_dn
+from mockservers.directory import ber, errors
+from mockservers.directory.acl import Principal
+from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry
+from mockservers.directory.errors import LdapError, Result
+from mockservers.directory.filters import FilterError, compile_filter
+from mockservers.directory.schema import AttributeType
+from mockservers.directory.service import (
+    NOTICE_OF_DISCONNECTION_OID,
+    PAGED_RESULTS_OID,
+    WHOAMI_OID,
+    DirectoryService,
+)
+from mockservers.directory.store import MOD_ADD, MOD_DELETE, MOD_REPLACE, SCOPE_BASE
+
+log = logging.getLogger(__name__)
+
+_DECODER = pureldap.LDAPBERDecoderContext_TopLevel(
+    inherit=pureldap.LDAPBERDecoderContext_LDAPMessage(
+        fallback=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
+        inherit=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
+    )
+)
+_RESPONSE_TAG = {
+    "LDAPBindRequest": ber.APP_BIND_RESPONSE,
+    "LDAPSearchRequest": ber.APP_SEARCH_DONE,
+    "LDAPModifyRequest": ber.APP_MODIFY_RESPONSE,
+    "LDAPAddRequest": ber.APP_ADD_RESPONSE,
+    "LDAPDelRequest": ber.APP_DEL_RESPONSE,
+    "LDAPModifyDNRequest": ber.APP_MODDN_RESPONSE,
+    "LDAPCompareRequest": ber.APP_COMPARE_RESPONSE,
+    "LDAPExtendedRequest": ber.APP_EXTENDED_RESPONSE,
+    "LDAPPasswordModifyRequest": ber.APP_EXTENDED_RESPONSE,
+    "LDAPStartTLSRequest": ber.APP_EXTENDED_RESPONSE,
+}
+_NAME_TLV: dict[str, bytes] = {}
+
+
+def _name_tlv(name: str) -> bytes:
+    tlv = _NAME_TLV.get(name)
+    if tlv is None:
+        tlv = _NAME_TLV[name] = ber.octets(name.encode("utf-8"))
+    return tlv
+
+
+def _text(v: bytes | str) -> str:
+    return v.decode("utf-8") if isinstance(v, bytes) else v
+
+
+def _raw(v: bytes | str) -> bytes:
+    return v if isinstance(v, bytes) else v.encode("utf-8")
+
+
+@dataclass(slots=True)
+class Selection:
+    """Which attributes a search returns: all user attributes, '+', named ones, or none."""
+
+    all_user: bool
+    operational: bool
+    named: list[AttributeType]
+
+    @classmethod
+    def parse(cls, requested: list[bytes], svc: DirectoryService) -> Selection:
+        names = [_text(a).strip() for a in requested]
+        all_user = not names or "*" in names
+        if names == ["1.1"]:
+            return cls(False, False, [])
+        named = []
+        for n in names:
+            if n in ("*", "+", "1.1"):
+                continue
+            t = svc.store.schema.get(n)
+            if t is not None and t not in named:
+                named.append(t)
+        return cls(all_user, "+" in names, named)
+
+
+@dataclass(slots=True)
+class PagedSearch:
+    """Server-side state of a paged search between pages; the cookie is bound to the query."""
+
+    signature: tuple
+    matches: Iterator[Entry]
+    pending: Entry | None = None
+    returned: int = 0
+
+
+@dataclass(slots=True)
+class _Conn:
+    principal: Principal | None = None
+    pages: dict[bytes, PagedSearch] = field(default_factory=dict)
+
+
+class LdapProtocol(protocol.Protocol):
+    """One client connection."""
+
+    def __init__(self, service: DirectoryService) -> None:
+        self.svc = service
+        self.buffer = bytearray()
+        self.state = _Conn()
+        self.closing = False
+
+    # ------------------------------------------------------------------ framing
+    def dataReceived(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self.buffer += data
+        while self.buffer and not self.closing:
+            try:
+                size = ber.message_size(self.buffer)
+            except ber.BERError as e:
+                self._disconnect(str(e))
+                return
+            if size is None:
+                if len(self.buffer) > 16:  # a length field never needs more
+                    self._disconnect("malformed message header")
+                return
+            if size > self.svc.limits.max_receive_buffer:
+                self._disconnect(f"message of {size} bytes exceeds MaxReceiveBuffer")
+                return
+            if len(self.buffer) < size:
+                return
+            raw = bytes(self.buffer[:size])
+            del self.buffer[:size]
+            try:
+                msg, used = pureber.berDecodeObject(_DECODER, raw)
+            except Exception as e:  # ldaptor signals bad BER with assorted exceptions
+                self._disconnect(f"undecodable request: {type(e).__name__}")
+                return
+            if not isinstance(msg, pureldap.LDAPMessage) or used != size:
+                self._disconnect("not an LDAPMessage")
+                return
+            self._dispatch(msg)
+
+    def _disconnect(self, why: str) -> None:
+        """RFC 4511 4.4.1: Notice of Disconnection, then close."""
+        log.info("closing LDAP connection: %s", why)
+        op = ber.result(
+            ber.APP_EXTENDED_RESPONSE,
+            Result.PROTOCOL_ERROR,
+            "",
+            f"00000057: LdapErr: DSID-0C0C0968, comment: {why}, data 0, v4563",
+            extra=ber.octets(NOTICE_OF_DISCONNECTION_OID.encode(), ber.CTX_RESPONSE_NAME),
+        )
+        self.transport.write(ber.message(0, op))
+        self.closing = True
+        self.buffer.clear()
+        self.transport.loseConnection()
+
+    def _send(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    # ------------------------------------------------------------------ dispatch
+    def _dispatch(self, msg: pureldap.LDAPMessage) -> None:
+        req = msg.value
+        name = type(req).__name__
+        if name == "LDAPUnbindRequest":
+            self.closing = True
+            self.transport.loseConnection()
+            return
+        if name == "LDAPAbandonRequest":
+            return  # every operation completes before the next is read: nothing to abandon
+        tag = _RESPONSE_TAG.get(name)
+        if tag is None:
+            self._disconnect(f"unsupported operation {name}")
+            return
+        handler = getattr(self, "_op_" + name[4:-7].lower(), None)
+        try:
+            self._check_controls(msg.controls, name)
+            op, controls = handler(msg.id, req, msg.controls)
+        except LdapError as e:
+            op, controls = ber.result(tag, e.code, e.matched_dn, e.message), b""
+        except Exception:
+            log.exception("LDAP %s failed", name)
+            op, controls = ber.result(tag, Result.OTHER, "", "internal error"), b""
+        self._send(ber.message(msg.id, op, controls))
+
+    def _check_controls(self, controls: list | None, name: str) -> None:
+        for oid, critical, _value in controls or ():
+            known = _text(oid) == PAGED_RESULTS_OID and name == "LDAPSearchRequest"
+            if critical and not known:
+                raise LdapError(
+                    Result.UNAVAILABLE_CRITICAL_EXTENSION,
+                    f"00000057: LdapErr: DSID-0C090A3C, comment: Unsupported critical "
+                    f"extension {_text(oid)}, data 0, v4563",
+                )
+
+    def _who(self) -> Principal:
+        if self.state.principal is None:
+            raise errors.bind_required()
+        return self.state.principal
+
+    def _ndn(self, dn: bytes | str) -> str:
+        try:
+            return normalize_dn(_text(dn))
+        except (InvalidDN, UnicodeDecodeError):
+            raise errors.invalid_dn(_text(dn) if isinstance(dn, str) else repr(dn)) from None
+
+    # ------------------------------------------------------------------ bind
+    def _op_bind(self, msg_id: int, req: pureldap.LDAPBindRequest, controls) -> tuple[bytes, bytes]:
+        self.state = _Conn()  # a bind, even a failed one, resets the connection's identity
+        tag = ber.APP_BIND_RESPONSE
+        if req.version != 3:
+            raise LdapError(Result.PROTOCOL_ERROR, "only LDAPv3 is supported")
+        if req.sasl:
+            raise LdapError(
+                Result.AUTH_METHOD_NOT_SUPPORTED,
+                "00002027: LdapErr: DSID-0C09058A, comment: SASL binds are not supported by "
+                "this directory, data 0, v4563",
+            )
+        name, password = _text(req.dn), _raw(req.auth or b"")  # auth: bytes or str
+        if name and password:
+            self.state.principal = self.svc.authenticate(name, password)
+        # An empty password is an unauthenticated bind: anonymous, as AD treats it.
+        return ber.result(tag, Result.SUCCESS), b""
+
+    # ------------------------------------------------------------------ search
+    def _op_search(
+        self, msg_id: int, req: pureldap.LDAPSearchRequest, controls
+    ) -> tuple[bytes, bytes]:
+        base = _text(req.baseObject)
+        if not base.strip() and req.scope == SCOPE_BASE:
+            self._send(ber.message(msg_id, self._root_dse(req)))
+            return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), b""
+        self._who()
+        store = self.svc.store
+        base_ndn = self._ndn(base)
+        base_entry = store.require(base_ndn)
+        try:
+            flt = compile_filter(req.filter, store.schema, store.schema_nc)
+        except FilterError as e:
+            raise LdapError(e.code, e.message) from None
+        selection = Selection.parse(req.attributes, self.svc)
+        paged = self._paged_request(controls)
+        max_page = self.svc.limits.max_page_size
+        size_limit = req.sizeLimit or 0
+
+        if paged is None:
+            limit = min(size_limit, max_page) if size_limit else max_page
+            matches = self._matches(base_entry, req.scope, flt)
+            out = []
+            for sent, e in enumerate(matches):
+                if sent == limit:
+                    self._send(b"".join(out))
+                    return ber.result(ber.APP_SEARCH_DONE, Result.SIZE_LIMIT_EXCEEDED), b""
+                out.append(self._encode_entry(msg_id, e, selection, req.typesOnly))
+                if len(out) >= 256:
+                    self._send(b"".join(out))
+                    out.clear()
+            self._send(b"".join(out))
+            return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), b""
+
+        page_size, cookie = paged
+        signature = (base_ndn, req.scope, repr(req.filter), tuple(req.attributes), size_limit)
+        if cookie:
+            state = self.state.pages.pop(cookie, None)
+            if state is None or state.signature != signature:
+                raise errors.unwilling("the paged results cookie is invalid for this search")
+        else:
+            state = PagedSearch(signature, iter(self._matches(base_entry, req.scope, flt)))
+        if page_size <= 0:  # RFC 2696: size 0 abandons the paged search
+            return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), self._paged_done(b"")
+        page = min(page_size, max_page)
+        out = []
+        for _ in range(page):
+            e = state.pending if state.pending is not None else next(state.matches, None)
+            state.pending = None
+            if e is None:
+                break
+            if size_limit and state.returned >= size_limit:
+                self._send(b"".join(out))
+                return ber.result(ber.APP_SEARCH_DONE, Result.SIZE_LIMIT_EXCEEDED), b""
+            out.append(self._encode_entry(msg_id, e, selection, req.typesOnly))
+            state.returned += 1
+        self._send(b"".join(out))
+        state.pending = next(state.matches, None)
+        if state.pending is None:
+            return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), self._paged_done(b"")
+        if len(self.state.pages) >= self.svc.limits.max_paged_searches_per_connection:
+            self.state.pages.pop(next(iter(self.state.pages)))  # drop the oldest, as AD does
+        new_cookie = secrets.token_bytes(12)
+        self.state.pages[new_cookie] = state
+        return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), self._paged_done(new_cookie)
+
+    def _matches(self, base: Entry, scope: int, flt) -> Iterator[Entry]:
+        store = self.svc.store
+        candidates = flt.candidates(store)
+        if candidates is not None:
+            pool = list(candidates)
+            check_scope = True
+        else:
+            pool = store.scope_entries(base, scope)
+            check_scope = False
+        matches = flt.matches
+        for e in pool:
+            store.examined += 1
+            if check_scope and not store.in_scope(e, base.ndn, scope):
+                continue
+            if not check_scope and store.entries.get(e.ndn) is not e:
+                continue  # deleted between pages
+            if matches(e):
+                yield e
+
+    def _paged_request(self, controls) -> tuple[int, bytes] | None:
+        for oid, _critical, value in controls or ():
+            if _text(oid) == PAGED_RESULTS_OID:
+                try:
+                    return ber.read_paged_control(_raw(value or b""))
+                except ber.BERError as e:
+                    raise LdapError(
+                        Result.PROTOCOL_ERROR, f"bad paged results control: {e}"
+                    ) from None
+        return None
+
+    def _paged_done(self, cookie: bytes) -> bytes:
+        return ber.control(PAGED_RESULTS_OID, ber.paged_control_value(0, cookie))
+
+    def _encode_entry(self, msg_id: int, e: Entry, sel: Selection, types_only: bool) -> bytes:
+        parts: list[bytes] = []
+        attribute = ber.attribute
+        seen: set[str] = set()
+        if sel.all_user:
+            for name, values in e.attrs.items():
+                parts.append(attribute(_name_tlv(name), values, types_only))
+                seen.add(name)
+            for name in ("distinguishedName", "name"):
+                t = self.svc.store.schema.get(name)
+                parts.append(attribute(_name_tlv(name), e.values(t), types_only))  # type: ignore[arg-type]
+                seen.add(name)
+        extra = list(sel.named)
+        if sel.operational:
+            schema = self.svc.store.schema
+            extra += [schema.get(n) for n in ("createTimeStamp", "modifyTimeStamp")]  # type: ignore[misc]
+        for t in extra:
+            if t.name in seen:
+                continue
+            seen.add(t.name)
+            values = e.values(t)
+            if values:
+                parts.append(attribute(_name_tlv(t.name), values, types_only))
+        body = ber.octets(e.dn.encode("utf-8")) + ber.sequence(*parts)
+        return ber.message(msg_id, ber.tlv(ber.APP_SEARCH_ENTRY, body))
+
+    def _root_dse(self, req: pureldap.LDAPSearchRequest) -> bytes:
+        svc, store = self.svc, self.svc.store
+        base = svc.base_dn
+        config = f"CN=Configuration,{base}"
+        host = f"DC01.{svc.domain}"
+        attrs: dict[str, list[str]] = {
+            "currentTime": [datetime.now(UTC).strftime("%Y%m%d%H%M%S.0Z")],
+            "subschemaSubentry": [f"CN=Aggregate,CN=Schema,{config}"],
+            "dsServiceName": [
+                f"CN=NTDS Settings,CN=DC01,CN=Servers,CN=Default-First-Site-Name,CN=Sites,{config}"
+            ],
+            "namingContexts": [base, config, f"CN=Schema,{config}"],
+            "defaultNamingContext": [base],
+            "rootDomainNamingContext": [base],
+            "configurationNamingContext": [config],
+            "schemaNamingContext": [f"CN=Schema,{config}"],
+            "supportedControl": [PAGED_RESULTS_OID],
+            "supportedExtension": [WHOAMI_OID],
+            "supportedLDAPVersion": ["3"],
+            "supportedLDAPPolicies": list(_POLICY_NAMES),
+            "supportedSASLMechanisms": [],
+            "highestCommittedUSN": [str(store.highest_usn)],
+            "dnsHostName": [host],
+            "ldapServiceName": [f"{svc.domain}:dc01$@{svc.domain.upper()}"],
+            "serverName": [f"CN=DC01,CN=Servers,CN=Default-First-Site-Name,CN=Sites,{config}"],
+            "isSynchronized": ["TRUE"],
+            "isGlobalCatalogReady": ["FALSE"],
+            "domainFunctionality": ["7"],
+            "forestFunctionality": ["7"],
+            "domainControllerFunctionality": ["7"],
+            "vendorName": ["exwb-harness (fake Active Directory)"],
+        }
+        wanted = {_text(a).casefold() for a in req.attributes}
+        everything = not wanted or "*" in wanted or "+" in wanted
+        parts = [
+            ber.attribute(_name_tlv(name), [v.encode("utf-8") for v in values], req.typesOnly)
+            for name, values in attrs.items()
+            if values and (everything or name.casefold() in wanted)
+        ]
+        return ber.tlv(ber.APP_SEARCH_ENTRY, ber.octets(b"") + ber.sequence(*parts))
+
+    # ------------------------------------------------------------------ writes
+    def _op_modify(
+        self, msg_id: int, req: pureldap.LDAPModifyRequest, controls
+    ) -> tuple[bytes, bytes]:
+        who = self._who()
+        store = self.svc.store
+        ndn = self._ndn(req.object)
+        entry = store.require(ndn)
+        changes = []
+        for item in req.modification:
+            op = item[0].value
+            if op not in (MOD_ADD, MOD_DELETE, MOD_REPLACE):
+                raise LdapError(Result.PROTOCOL_ERROR, f"unknown modify operation {op}")
+            desc = item[1]
+            name = _text(desc[0].value)
+            values = [_raw(v.value) for v in desc[1]] if len(desc) > 1 else []
+            changes.append((op, name, values))
+        names = []
+        for _op, name, _values in changes:
+            t = store.schema.get(name)
+            if t is None:
+                raise errors.undefined_type(name)
+            names.append(t.name)
+        self.svc.policy.check_modify(who, entry, names)
+        store.modify(ndn, changes)
+        return ber.result(ber.APP_MODIFY_RESPONSE, Result.SUCCESS), b""
+
+    def _op_add(self, msg_id: int, req: pureldap.LDAPAddRequest, controls) -> tuple[bytes, bytes]:
+        self.svc.policy.check_admin(self._who())
+        attributes = []
+        for item in req.attributes:
+            name_obj, values_obj = item[0], item[1]
+            name = _text(getattr(name_obj, "value", name_obj))
+            attributes.append((name, [_raw(v.value) for v in values_obj]))
+        self.svc.store.add(_text(req.entry), attributes)
+        return ber.result(ber.APP_ADD_RESPONSE, Result.SUCCESS), b""
+
+    def _op_del(self, msg_id: int, req: pureldap.LDAPDelRequest, controls) -> tuple[bytes, bytes]:
+        self.svc.policy.check_admin(self._who())
+        self.svc.store.delete(self._ndn(req.value))
+        return ber.result(ber.APP_DEL_RESPONSE, Result.SUCCESS), b""
+
+    def _op_modifydn(
+        self, msg_id: int, req: pureldap.LDAPModifyDNRequest, controls
+    ) -> tuple[bytes, bytes]:
+        self.svc.policy.check_admin(self._who())
+        superior = _text(req.newSuperior) if req.newSuperior is not None else None
+        self.svc.store.rename(
+            self._ndn(req.entry), _text(req.newrdn), bool(req.deleteoldrdn), superior
+        )
+        return ber.result(ber.APP_MODDN_RESPONSE, Result.SUCCESS), b""
+
+    def _op_compare(
+        self, msg_id: int, req: pureldap.LDAPCompareRequest, controls
+    ) -> tuple[bytes, bytes]:
+        self._who()
+        store = self.svc.store
+        entry = store.require(self._ndn(req.entry))
+        name = _text(req.ava.attributeDesc.value)
+        t = store.schema.get(name)
+        if t is None:
+            raise errors.undefined_type(name)
+        values = entry.values(t)
+        if not values:
+            raise errors.no_such_attribute(t.name)
+        try:
+            want = t.key(_raw(req.ava.assertionValue.value))
+        except ValueError:
+            raise errors.invalid_syntax(t.name) from None
+        code = (
+            Result.COMPARE_TRUE if any(t.key(v) == want for v in values) else Result.COMPARE_FALSE
+        )
+        return ber.result(ber.APP_COMPARE_RESPONSE, code), b""
+
+    def _op_extended(self, msg_id: int, req, controls) -> tuple[bytes, bytes]:
+        oid = _text(req.requestName)
+        if oid == WHOAMI_OID:
+            p = self.state.principal
+            authz = f"u:{self.svc.netbios}\\{p.sam}" if p else ""
+            extra = ber.octets(authz.encode("utf-8"), 0x8B)
+            return ber.result(ber.APP_EXTENDED_RESPONSE, Result.SUCCESS, extra=extra), b""
+        raise LdapError(
+            Result.PROTOCOL_ERROR,
+            f"0000203D: LdapErr: DSID-0C0C0A6B, comment: Unknown extended request OID {oid}, "
+            "data 0, v4563",
+        )
+
+    _op_passwordmodify = _op_extended
+    _op_starttls = _op_extended
+
+
+_POLICY_NAMES = (
+    "MaxPoolThreads", "MaxPercentDirSyncRequests", "MaxDatagramRecv", "MaxReceiveBuffer",
+    "InitRecvTimeout", "MaxConnections", "MaxConnIdleTime", "MaxPageSize",
+    "MaxBatchReturnMessages", "MaxQueryDuration", "MaxDirSyncDuration", "MaxTempTableSize",
+    "MaxResultSetSize", "MinResultSets", "MaxResultSetsPerConn", "MaxNotificationPerConn",
+    "MaxValRange", "MaxValRangeTransitive", "ThreadMemoryLimit", "SystemMemoryLimitPercent",
+)  # fmt: skip
+
+
+class DirectoryFactory(protocol.ServerFactory):
+    def __init__(self, service: DirectoryService) -> None:
+        self.service = service
+
+    def buildProtocol(self, addr) -> LdapProtocol:
+        p = LdapProtocol(self.service)
+        p.factory = self
+        return p
+
+
+__all__ = ["DERIVED_ATTRIBUTES", "DirectoryFactory", "LdapProtocol"]

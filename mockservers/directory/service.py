@@ -1,0 +1,91 @@
+"""The directory service behind the wire protocol: store, accounts, policy, limits.
+
+The protocol layer (`server.py`) holds no state besides one connection's; everything the
+directory knows is here, shared by all connections, so tests and `exwb serve` can start the same
+service in-process or on a port.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+
+from harness.tenant.dn import InvalidDN, normalize_dn
+from mockservers.directory import errors
+from mockservers.directory.acl import AccessPolicy, Principal
+from mockservers.directory.schema import DEFAULT_SCHEMA
+from mockservers.directory.seed import QUERY_POLICY, Account, Seeded
+from mockservers.directory.store import Store
+
+PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
+WHOAMI_OID = "1.3.6.1.4.1.4203.1.11.3"
+NOTICE_OF_DISCONNECTION_OID = "1.3.6.1.4.1.1466.20036"
+
+
+@dataclass(slots=True)
+class Limits:
+    max_page_size: int = QUERY_POLICY["MaxPageSize"]
+    max_receive_buffer: int = QUERY_POLICY["MaxReceiveBuffer"]
+    max_paged_searches_per_connection: int = 16
+
+
+@dataclass(slots=True)
+class DirectoryService:
+    store: Store
+    accounts: tuple[Account, ...]
+    base_dn: str
+    domain: str
+    netbios: str
+    policy: AccessPolicy
+    limits: Limits = field(default_factory=Limits)
+    _principals: dict[str, tuple[Principal, str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_seed(
+        cls, seeded: Seeded, writable_ous: tuple[str, ...] | None = None
+    ) -> DirectoryService:
+        spec = seeded.spec
+        ous = writable_ous or (f"OU=Corp,{spec.base_dn}",)
+        svc = cls(
+            store=seeded.store,
+            accounts=seeded.accounts,
+            base_dn=spec.base_dn,
+            domain=spec.domain,
+            netbios=spec.netbios_name,
+            policy=AccessPolicy(writable_subtrees=tuple(normalize_dn(o) for o in ous)),
+        )
+        for a in seeded.accounts:
+            ndn = normalize_dn(a.dn)
+            svc._principals[ndn] = (Principal(a.dn, ndn, a.sam, a.role), a.password)
+        return svc
+
+    def authenticate(self, name: str, password: bytes) -> Principal:
+        """Resolve a simple bind's name (DN, UPN or DOMAIN\\sAMAccountName) and check it.
+
+        Unknown names and wrong passwords fail alike (AD's data 52e), so a caller cannot tell
+        which part was wrong.
+        """
+        ndn = self._resolve(name)
+        hit = self._principals.get(ndn) if ndn else None
+        expected = hit[1].encode("utf-8") if hit else b"\x00" * 24
+        ok = hmac.compare_digest(password, expected)
+        if hit is None or not ok:
+            raise errors.invalid_credentials()
+        return hit[0]
+
+    def _resolve(self, name: str) -> str | None:
+        schema = DEFAULT_SCHEMA
+        if "\\" in name and "=" not in name:
+            domain, _, sam = name.partition("\\")
+            if domain.casefold() not in (self.netbios.casefold(), self.domain.casefold()):
+                return None
+            hits = self.store.lookup(schema.get("sAMAccountName"), sam.casefold())  # type: ignore[arg-type]
+        elif "@" in name and "=" not in name:
+            hits = self.store.lookup(schema.get("userPrincipalName"), name.casefold())  # type: ignore[arg-type]
+        else:
+            try:
+                return normalize_dn(name)
+            except InvalidDN:
+                return None
+        hits = list(hits)
+        return hits[0].ndn if len(hits) == 1 else None

@@ -1,0 +1,492 @@
+"""The directory's state: entries by normalised DN, the tree, indexes and the USN counter.
+
+All reads and writes of the fake AD go through one `Store`. It is not thread-safe: the LDAP
+server calls it from the reactor thread only. Indexes map a comparison key to one entry or a
+set of entries (most keys are unique, and a set per key would cost ~200 bytes x 200,000).
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+
+from harness.tenant.dn import (
+    InvalidDN,
+    escape_rdn_value,
+    format_dn,
+    normalize_rdns,
+    parse_dn,
+    split_rdn,
+)
+from mockservers.directory import errors
+from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry, Values
+from mockservers.directory.schema import (
+    DEFAULT_SCHEMA,
+    AttributeType,
+    InvalidValue,
+    Schema,
+    Syntax,
+)
+
+SCOPE_BASE, SCOPE_ONE, SCOPE_SUBTREE = 0, 1, 2
+MOD_ADD, MOD_DELETE, MOD_REPLACE = 0, 1, 2
+
+Change = tuple[int, str, Sequence[bytes]]
+
+
+def now_generalized() -> bytes:
+    return datetime.now(UTC).strftime("%Y%m%d%H%M%S.0Z").encode("ascii")
+
+
+def split_dn(dn: str) -> tuple[str, str, str]:
+    """(ndn, parent ndn, RDN attribute) of a DN string; raises InvalidDN."""
+    rdns = parse_dn(dn)
+    if not rdns:
+        raise InvalidDN("the empty DN names no entry")
+    return normalize_rdns(rdns), normalize_rdns(rdns[1:]), rdns[0][0][0]
+
+
+class Store:
+    """Entries, the tree of parents and children, equality indexes and the USN log."""
+
+    def __init__(
+        self, schema: Schema = DEFAULT_SCHEMA, clock: Callable[[], bytes] = now_generalized
+    ):
+        self.schema = schema
+        self.clock = clock
+        self.entries: dict[str, Entry] = {}
+        self.children: dict[str, dict[str, Entry]] = {}
+        self.naming_contexts: list[str] = []  # ndns of the partition roots
+        self._nc_set: set[str] = set()
+        self._nc_by_depth: list[str] = []
+        self.schema_nc = ""
+        self.highest_usn = 0
+        self._eq: dict[str, dict[object, Entry | set[Entry]]] = {
+            t.name: {} for t in schema if t.indexed
+        }
+        self._types = {t.name: t for t in schema}
+        self._usn_keys: list[int] = []  # ascending uSNChanged values, one per change
+        self._usn_entries: list[Entry] = []
+        self._usn_stale = 0
+        self.examined = 0  # entries a search evaluated: proves index use in tests
+        self._key_cache: dict[Syntax, dict[bytes, object]] = {Syntax.OID: {}, Syntax.DN: {}}
+
+    # ------------------------------------------------------------------ reads
+    def get(self, ndn: str) -> Entry | None:
+        return self.entries.get(ndn)
+
+    def lookup(self, t: AttributeType, key: object) -> Collection[Entry]:
+        hit = self._eq[t.name].get(key)
+        if hit is None:
+            return ()
+        return (hit,) if isinstance(hit, Entry) else hit
+
+    def usn_range(self, low: int | None, high: int | None) -> Iterable[Entry]:
+        """Entries whose current uSNChanged is within [low, high], in USN order."""
+        keys = self._usn_keys
+        i = 0 if low is None else bisect_left(keys, low)
+        j = len(keys) if high is None else bisect_right(keys, high)
+        out = []
+        for k in range(i, j):
+            e = self._usn_entries[k]
+            if self.entries.get(e.ndn) is e and _usn_of(e) == keys[k]:
+                out.append(e)
+        return out
+
+    def matched_dn(self, ndn: str) -> str:
+        """The DN of the closest existing ancestor, for noSuchObject's matchedDN."""
+        rest = split_rdn(ndn)[1]
+        while rest:
+            candidate = self.entries.get(rest)
+            if candidate is not None:
+                return candidate.dn
+            rest = split_rdn(rest)[1]
+        return ""
+
+    def require(self, ndn: str) -> Entry:
+        e = self.entries.get(ndn)
+        if e is None:
+            raise errors.no_such_object(self.matched_dn(ndn))
+        return e
+
+    def scope_entries(self, base: Entry, scope: int) -> list[Entry]:
+        """Every entry in scope, parents before children (a snapshot: safe across pages)."""
+        if scope == SCOPE_BASE:
+            return [base]
+        if scope == SCOPE_ONE:
+            return list(self.children.get(base.ndn, {}).values())
+        out = [base]
+        stack = [base.ndn]
+        nc = self._nc_set
+        while stack:
+            kids = self.children.get(stack.pop())
+            if kids:
+                if nc.isdisjoint(kids):
+                    out.extend(kids.values())
+                    stack.extend(k for k in kids if k in self.children)
+                else:  # another partition's root is not part of this subtree
+                    inner = [e for k, e in kids.items() if k not in nc]
+                    out.extend(inner)
+                    stack.extend(e.ndn for e in inner if e.ndn in self.children)
+        return out
+
+    def in_scope(self, e: Entry, base_ndn: str, scope: int) -> bool:
+        if self.entries.get(e.ndn) is not e:
+            return False
+        if scope == SCOPE_BASE:
+            return e.ndn == base_ndn
+        if scope == SCOPE_ONE:
+            return e.parent == base_ndn and e.ndn not in self._nc_set
+        if e.ndn != base_ndn and not e.ndn.endswith("," + base_ndn):
+            return False
+        return self.partition_of(e.ndn) == self.partition_of(base_ndn)
+
+    def add_naming_context(self, ndn: str) -> None:
+        """Declare a partition root; subtree searches do not cross into other partitions."""
+        if ndn not in self._nc_set:
+            self.naming_contexts.append(ndn)
+            self._nc_set.add(ndn)
+            self._nc_by_depth = sorted(self.naming_contexts, key=len, reverse=True)
+
+    def partition_of(self, ndn: str) -> str:
+        for nc in self._nc_by_depth:
+            if ndn == nc or ndn.endswith("," + nc):
+                return nc
+        return ""
+
+    def walk(self) -> Iterator[Entry]:
+        """Every entry, parents first, partitions in order of declaration."""
+        for root in sorted(self.naming_contexts, key=len):
+            e = self.entries.get(root)
+            if e is not None:
+                yield from self.scope_entries(e, SCOPE_SUBTREE)
+
+    # ------------------------------------------------------------------ loading
+    def insert(self, dn: str, ndn: str, parent: str, attrs: dict[str, Values]) -> Entry:
+        """Put a trusted entry in place (loading): no ACL, no schema checks, no USN bump."""
+        e = Entry(dn, ndn, parent, attrs)
+        self.entries[ndn] = e
+        self.children.setdefault(parent, {})[ndn] = e
+        if parent not in self.entries:
+            self.add_naming_context(ndn)
+        for name, values in attrs.items():
+            if name in self._eq:
+                self._index_add(e, name, values)
+        usn = _usn_of(e)
+        if usn:
+            self._usn_keys.append(usn)
+            self._usn_entries.append(e)
+            self.highest_usn = max(self.highest_usn, usn)
+        return e
+
+    def finish_load(self) -> None:
+        """Order the USN log after loading entries in arbitrary order."""
+        pairs = sorted(zip(self._usn_keys, self._usn_entries, strict=True), key=lambda p: p[0])
+        self._usn_keys = [p[0] for p in pairs]
+        self._usn_entries = [p[1] for p in pairs]
+        self._usn_stale = 0
+
+    # ------------------------------------------------------------------ writes
+    def modify(self, ndn: str, changes: Sequence[Change]) -> Entry:
+        """Apply all changes atomically with AD's result codes, then bump USN and whenChanged."""
+        e = self.require(ndn)
+        new = dict(e.attrs)
+        touched: set[str] = set()
+        for op, name, values in changes:
+            t = self._type(name)
+            if t.system_only or t.name in DERIVED_ATTRIBUTES:
+                raise errors.constraint(t.name)
+            self._check_values(t, values)
+            current = new.get(t.name, ())
+            if op == MOD_ADD:
+                if not values:
+                    raise errors.constraint(t.name)
+                have = {t.key(v) for v in current}
+                for v in values:
+                    if t.key(v) in have:
+                        raise errors.value_exists(t.name)
+                    have.add(t.key(v))
+                result = current + tuple(values)
+            elif op == MOD_DELETE:
+                if not current:
+                    raise errors.no_such_attribute(t.name)
+                if values:
+                    gone = {t.key(v) for v in values}
+                    present = {t.key(v) for v in current}
+                    if not gone <= present:
+                        raise errors.no_such_attribute(t.name)
+                    result = tuple(v for v in current if t.key(v) not in gone)
+                else:
+                    result = ()
+            elif op == MOD_REPLACE:
+                result = tuple(values)
+            else:
+                raise errors.LdapError(
+                    errors.Result.PROTOCOL_ERROR, f"unknown modify operation {op}"
+                )
+            if t.single and len(result) > 1:
+                raise errors.constraint(t.name)
+            if result:
+                new[t.name] = result
+            else:
+                new.pop(t.name, None)
+            touched.add(t.name)
+        self._check_rdn_kept(e, new, touched)
+        if "objectClass" in touched:
+            self._check_classes(new.get("objectClass", ()))
+        if all(new.get(n) == e.attrs.get(n) for n in touched):
+            return e  # nothing changed: AD writes nothing and the USN stays
+        self._commit(e, new, touched)
+        return e
+
+    def add(self, dn: str, attributes: Sequence[tuple[str, Sequence[bytes]]]) -> Entry:
+        """Create an entry as AD does: parent must exist, objectClass required, system attributes
+        (objectGUID, USNs, timestamps) set by the directory."""
+        ndn, parent_ndn, rdn_attr = self._split(dn)
+        if ndn in self.entries:
+            raise errors.entry_exists()
+        if parent_ndn not in self.entries:
+            raise errors.no_such_object(self.matched_dn(ndn))
+        attrs: dict[str, Values] = {}
+        for name, values in attributes:
+            t = self._type(name)
+            if t.system_only or t.name in DERIVED_ATTRIBUTES:
+                raise errors.constraint(t.name)
+            if not values:
+                raise errors.constraint(t.name)
+            self._check_values(t, values)
+            merged = attrs.get(t.name, ()) + tuple(values)
+            if len({t.key(v) for v in merged}) != len(merged):
+                raise errors.value_exists(t.name)
+            if t.single and len(merged) > 1:
+                raise errors.constraint(t.name)
+            attrs[t.name] = merged
+        classes = attrs.get("objectClass")
+        if not classes:
+            raise errors.object_class_violation("objectClass is required")
+        self._check_classes(classes)
+        rdn_t = self._type(rdn_attr)
+        rdn_value = parse_dn(dn)[0][0][1].encode("utf-8")
+        have = attrs.get(rdn_t.name, ())
+        if not have:
+            attrs[rdn_t.name] = (rdn_value,)
+        elif rdn_t.key(rdn_value) not in {rdn_t.key(v) for v in have}:
+            raise errors.LdapError(
+                errors.Result.NAMING_VIOLATION, "00002073: NameErr: RDN mismatch"
+            )
+        now = self.clock()
+        self.highest_usn += 1
+        usn = str(self.highest_usn).encode("ascii")
+        attrs["objectGUID"] = (os.urandom(16),)
+        attrs["whenCreated"] = attrs["whenChanged"] = (now,)
+        attrs["uSNCreated"] = attrs["uSNChanged"] = (usn,)
+        category = self._default_category(classes)
+        if category and "objectCategory" not in attrs:
+            attrs["objectCategory"] = (category.encode("utf-8"),)
+        e = self.insert(dn, ndn, parent_ndn, attrs)
+        return e
+
+    def delete(self, ndn: str) -> None:
+        e = self.require(ndn)
+        if self.children.get(ndn):
+            raise errors.non_leaf()
+        for name, values in e.attrs.items():
+            if name in self._eq:
+                self._index_remove(e, name, values)
+        del self.entries[ndn]
+        siblings = self.children.get(e.parent)
+        if siblings is not None:
+            siblings.pop(ndn, None)
+        self.children.pop(ndn, None)
+        self.highest_usn += 1  # a delete is a change too (the tombstone's USN in AD)
+        self._note_stale()
+
+    def rename(self, ndn: str, new_rdn: str, delete_old: bool, new_superior: str | None) -> Entry:
+        """modifyDN: new RDN and/or new parent; descendants move along."""
+        e = self.require(ndn)
+        try:
+            rdn_parts = parse_dn(new_rdn)
+        except InvalidDN:
+            raise errors.invalid_dn(new_rdn) from None
+        if len(rdn_parts) != 1:
+            raise errors.invalid_dn(new_rdn)
+        parent_dn = new_superior if new_superior is not None else _parent_dn(e.dn)
+        try:
+            parent_ndn = normalize_rdns(parse_dn(parent_dn))
+        except InvalidDN:
+            raise errors.invalid_dn(parent_dn) from None
+        if parent_ndn not in self.entries:
+            raise errors.no_such_object(self.matched_dn(parent_ndn))
+        new_dn = format_dn(rdn_parts) + ("," + self.entries[parent_ndn].dn if parent_ndn else "")
+        new_ndn = normalize_rdns(parse_dn(new_dn))
+        if new_ndn == parent_ndn or new_ndn.endswith("," + ndn) or parent_ndn.endswith("," + ndn):
+            raise errors.unwilling("cannot move an entry below itself")
+        if new_ndn in self.entries and new_ndn != ndn:
+            raise errors.entry_exists()
+        attr, value = rdn_parts[0][0]
+        t = self._type(attr)
+        new = dict(e.attrs)
+        if delete_old or t.single:
+            new[t.name] = (value.encode("utf-8"),)
+        elif t.key(value.encode()) not in {t.key(v) for v in new.get(t.name, ())}:
+            new[t.name] = (*new.get(t.name, ()), value.encode("utf-8"))
+        self._move(e, new_dn, new_ndn, parent_ndn)
+        self._commit(e, new, {t.name})
+        return e
+
+    # ------------------------------------------------------------------ helpers
+    def _type(self, name: str) -> AttributeType:
+        t = self.schema.get(name)
+        if t is None:
+            raise errors.undefined_type(name)
+        return t
+
+    def _split(self, dn: str) -> tuple[str, str, str]:
+        try:
+            return split_dn(dn)
+        except InvalidDN:
+            raise errors.invalid_dn(dn) from None
+
+    def _check_values(self, t: AttributeType, values: Sequence[bytes]) -> None:
+        for v in values:
+            try:
+                t.key(v)
+            except InvalidValue:
+                raise errors.invalid_syntax(t.name) from None
+            if t.too_long(v):
+                raise errors.constraint(t.name)
+
+    def _check_classes(self, classes: Values) -> None:
+        for c in classes:
+            if not self.schema.known_class(c.decode("utf-8", "replace")):
+                raise errors.object_class_violation(f"unknown class {c.decode(errors='replace')}")
+
+    def _check_rdn_kept(self, e: Entry, new: dict[str, Values], touched: set[str]) -> None:
+        rdns = parse_dn(e.dn)
+        if not rdns:
+            return
+        attr, value = rdns[0][0]
+        t = self.schema.get(attr)
+        if t is None or t.name not in touched:
+            return
+        if t.key(value.encode("utf-8")) not in {t.key(v) for v in new.get(t.name, ())}:
+            raise errors.not_on_rdn(t.name)
+
+    def _default_category(self, classes: Values) -> str | None:
+        if not self.schema_nc:
+            return None
+        names = {c.decode("utf-8", "replace").casefold() for c in classes}
+        for cls, category in (("user", "Person"), ("person", "Person"), ("group", "Group"),
+                              ("organizationalunit", "Organizational-Unit"),
+                              ("container", "Container"), ("contact", "Person")):  # fmt: skip
+            if cls in names:
+                return f"CN={category},{self.schema_nc}"
+        return None
+
+    def _commit(self, e: Entry, new: dict[str, Values], touched: set[str]) -> None:
+        self.highest_usn += 1
+        new["uSNChanged"] = (str(self.highest_usn).encode("ascii"),)
+        new["whenChanged"] = (self.clock(),)
+        for name in touched | {"uSNChanged"}:
+            if name in self._eq:
+                old, cur = e.attrs.get(name, ()), new.get(name, ())
+                if old != cur:
+                    self._index_remove(e, name, old)
+                    self._index_add(e, name, cur)
+        e.attrs = new
+        self._usn_keys.append(self.highest_usn)
+        self._usn_entries.append(e)
+        self._note_stale()
+
+    def _move(self, e: Entry, new_dn: str, new_ndn: str, parent_ndn: str) -> None:
+        moved = self.scope_entries(e, SCOPE_SUBTREE)  # parents before children
+        by_old = {m.ndn: m for m in moved}
+        kids_of = {m.ndn: self.children.pop(m.ndn) for m in moved if m.ndn in self.children}
+        self.children.get(e.parent, {}).pop(e.ndn, None)
+        for m in moved:
+            del self.entries[m.ndn]
+        for m in moved:
+            old = m.ndn
+            if m is e:
+                m.dn, m.ndn, m.parent = new_dn, new_ndn, parent_ndn
+            else:
+                parent = by_old[m.parent]  # already renamed: parents come first
+                first = parse_dn(m.dn)[:1]
+                m.dn = f"{format_dn(first)},{parent.dn}"
+                m.ndn = f"{normalize_rdns(first)},{parent.ndn}"
+                m.parent = parent.ndn
+            by_old[old] = m
+            self.entries[m.ndn] = m
+        for old_key, kids in kids_of.items():
+            self.children[by_old[old_key].ndn] = {k.ndn: k for k in kids.values()}
+        self.children.setdefault(parent_ndn, {})[new_ndn] = e
+
+    def _key(self, t: AttributeType, v: bytes) -> object:
+        # objectClass and objectCategory values repeat on every entry: parse each once.
+        cache = self._key_cache.get(t.syntax)
+        if cache is not None:
+            k = cache.get(v)
+            if k is None:
+                k = cache[v] = _safe_key(t, v)
+            return k
+        return _safe_key(t, v)
+
+    def _index_add(self, e: Entry, name: str, values: Values) -> None:
+        idx, t = self._eq[name], self._types[name]
+        for v in values:
+            k = self._key(t, v)
+            cur = idx.get(k)
+            if cur is None:
+                idx[k] = e
+            elif isinstance(cur, Entry):
+                if cur is not e:
+                    idx[k] = {cur, e}
+            else:
+                cur.add(e)
+
+    def _index_remove(self, e: Entry, name: str, values: Values) -> None:
+        idx, t = self._eq[name], self._types[name]
+        for v in values:
+            k = self._key(t, v)
+            cur = idx.get(k)
+            if cur is e:
+                del idx[k]
+            elif isinstance(cur, set):
+                cur.discard(e)
+                if len(cur) == 1:
+                    idx[k] = next(iter(cur))
+
+    def _note_stale(self) -> None:
+        # Every change leaves one superseded log item behind; compact when they dominate.
+        self._usn_stale += 1
+        if self._usn_stale > max(1024, len(self._usn_keys) // 2):
+            live = [
+                (k, e) for k, e in zip(self._usn_keys, self._usn_entries, strict=True)
+                if self.entries.get(e.ndn) is e and _usn_of(e) == k
+            ]  # fmt: skip
+            self._usn_keys = [k for k, _ in live]
+            self._usn_entries = [e for _, e in live]
+            self._usn_stale = 0
+
+
+def _usn_of(e: Entry) -> int:
+    v = e.attrs.get("uSNChanged")
+    return int(v[0]) if v else 0
+
+
+def _safe_key(t: AttributeType, v: bytes) -> object:
+    try:
+        return t.key(v)
+    except InvalidValue:
+        return v  # loaded data that does not parse is still findable by its bytes
+
+
+def _parent_dn(dn: str) -> str:
+    return format_dn(parse_dn(dn)[1:])
+
+
+def rdn_key(attr: str, value: str) -> str:
+    """Normalised form of one RDN (what a child's ndn starts with)."""
+    return f"{attr.lower()}={escape_rdn_value(value.casefold())}"

@@ -1,0 +1,132 @@
+"""OpenLDAP's own command-line clients (Debian's ldap-utils) against the fake AD."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests.directory.ldap_clients import connect
+
+if shutil.which("ldapsearch") is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("ldap-utils must be installed in CI (.ci/run installs it)")
+    pytest.skip("ldapsearch not installed (apt-get install ldap-utils)", allow_module_level=True)
+
+
+def ldap(run, tool: str, *args: str, who: str = "reader", stdin: str | None = None):
+    ep = run.endpoints
+    creds = {
+        "reader": ["-D", ep.reader_dn, "-w", ep.reader_password],
+        "writeback": ["-D", ep.bind_dn, "-w", ep.bind_password],
+        "admin": ["-D", ep.admin_dn, "-w", ep.admin_password],
+        "anonymous": [],
+        "bad": ["-D", ep.admin_dn, "-w", "not-the-password"],
+    }[who]
+    cmd = [tool, "-x", "-H", ep.ldap_url, *creds, *args]
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def dns(output: str) -> list[str]:
+    return [line[4:] for line in output.splitlines() if line.startswith("dn: ")]
+
+
+def test_paged_search_of_all_users(directory, tenant):
+    res = ldap(
+        directory,
+        "ldapsearch",
+        "-LLL",
+        "-E",
+        "pr=100/noprompt",
+        "-b",
+        directory.endpoints.base_dn,
+        "(&(objectCategory=person)(objectClass=user))",
+        "sAMAccountName",
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("sAMAccountName: ") == len(tenant.ad_users) + 3
+
+
+def test_proxy_address_lookup(directory, tenant):
+    user = next(u for u in tenant.ad_users if u.mail and u.dn.isascii() and "\\" not in u.dn)
+    res = ldap(
+        directory,
+        "ldapsearch",
+        "-LLL",
+        "-b",
+        directory.endpoints.base_dn,
+        f"(proxyAddresses=SMTP:{user.mail})",
+        "mail",
+    )
+    assert res.returncode == 0, res.stderr
+    assert dns(res.stdout) == [user.dn]
+    assert f"mail: {user.mail}" in res.stdout
+
+
+def test_bitwise_filter(directory, tenant):
+    res = ldap(
+        directory,
+        "ldapsearch",
+        "-LLL",
+        "-E",
+        "pr=500/noprompt",
+        "-b",
+        directory.endpoints.base_dn,
+        "(&(objectCategory=person)(userAccountControl:1.2.840.113556.1.4.803:=2))",
+        "1.1",
+    )
+    assert res.returncode == 0, res.stderr
+    disabled = sum(1 for u in tenant.ad_users if u.user_account_control & 2)
+    assert res.stdout.count("\ndn") + res.stdout.startswith("dn") == disabled
+
+
+def test_modify_allowed_and_denied(fresh_directory, tenant):
+    user = next(
+        u for u in tenant.ad_users if u.target_address and "\\" not in u.dn and u.dn.isascii()
+    )
+    ok = ldap(
+        fresh_directory,
+        "ldapmodify",
+        who="writeback",
+        stdin=f"dn: {user.dn}\nchangetype: modify\nreplace: extensionAttribute4\n"
+        "extensionAttribute4: from ldapmodify\n-\n",
+    )
+    assert ok.returncode == 0, ok.stderr
+    conn = connect(fresh_directory)
+    conn.search(user.dn, "(objectClass=*)", "BASE", attributes=["extensionAttribute4"])
+    assert conn.entries[0].extensionAttribute4.value == "from ldapmodify"
+    denied = ldap(
+        fresh_directory,
+        "ldapmodify",
+        who="writeback",
+        stdin=f"dn: {user.dn}\nchangetype: modify\nreplace: title\ntitle: Boss\n-\n",
+    )
+    assert denied.returncode == 50
+    assert "Insufficient access" in denied.stderr
+    assert "INSUFF_ACCESS_RIGHTS" in denied.stderr
+
+
+def test_bad_bind_and_anonymous_denial(directory):
+    bad = ldap(directory, "ldapsearch", "-b", directory.endpoints.base_dn, "(cn=*)", who="bad")
+    assert bad.returncode == 49
+    assert "data 52e" in bad.stderr
+    anon = ldap(
+        directory, "ldapsearch", "-b", directory.endpoints.base_dn, "(cn=*)", who="anonymous"
+    )
+    assert anon.returncode == 1
+    assert "successful bind must be completed" in anon.stdout + anon.stderr
+    dse = ldap(
+        directory,
+        "ldapsearch",
+        "-LLL",
+        "-s",
+        "base",
+        "-b",
+        "",
+        "(objectClass=*)",
+        "defaultNamingContext",
+        who="anonymous",
+    )
+    assert dse.returncode == 0 and "defaultNamingContext: DC=contoso,DC=com" in dse.stdout
