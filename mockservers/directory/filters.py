@@ -20,7 +20,13 @@ from ldaptor.protocols import pureldap
 from harness.tenant.dn import escape_rdn_value
 from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry
 from mockservers.directory.errors import LdapError, Result
-from mockservers.directory.schema import AttributeType, InvalidValue, Schema, Syntax
+from mockservers.directory.schema import (
+    AttributeType,
+    InvalidValue,
+    Schema,
+    Syntax,
+    default_category,
+)
 
 __all__ = ["CompiledFilter", "FilterError", "Index", "compile_filter"]
 
@@ -37,18 +43,6 @@ _WILL_NOT_PERFORM = "00000035: SvcErr: DSID-03152C30, problem 5003 (WILL_NOT_PER
 # userAccountControl) then cost one dict hit per value instead of a decode/casefold/DN parse;
 # the cap keeps high-cardinality attributes from holding a copy of the directory.
 _MEMO_LIMIT = 16_384
-
-# defaultObjectCategory of the classes whose category is not their own name: AD resolves
-# (objectCategory=user) to CN=Person, not to a CN=User that no object carries.
-_DEFAULT_CATEGORY = {
-    "user": "Person",
-    "organizationalperson": "Person",
-    "inetorgperson": "Person",
-    "contact": "Person",
-    "organizationalunit": "Organizational-Unit",
-    "domaindns": "Domain-DNS",
-    "msds-groupmanagedserviceaccount": "ms-DS-Group-Managed-Service-Account",
-}
 
 
 class FilterError(LdapError):
@@ -438,7 +432,7 @@ class _Compiler:
             return raw
         if "=" in text:
             return raw
-        cn = _DEFAULT_CATEGORY.get(text.strip().casefold(), text.strip())
+        cn = default_category(text)
         return f"CN={escape_rdn_value(cn)},{self.schema_nc}".encode()
 
     def ordering(self, attr: str, value: str | bytes, *, ge: bool) -> _Node:

@@ -177,6 +177,26 @@ OBJECT_CLASSES: Final = frozenset(
 )  # fmt: skip
 
 
+# defaultObjectCategory of the classes whose category is not their own name: AD resolves
+# (objectCategory=user) to CN=Person, and stamps CN=Person on a new user.
+_CATEGORY_NAMES: Final = {
+    "user": "Person",
+    "person": "Person",
+    "organizationalperson": "Person",
+    "inetorgperson": "Person",
+    "contact": "Person",
+    "organizationalunit": "Organizational-Unit",
+    "domaindns": "Domain-DNS",
+    "msds-groupmanagedserviceaccount": "ms-DS-Group-Managed-Service-Account",
+}
+
+
+def default_category(class_name: str) -> str:
+    """The CN of a class's defaultObjectCategory: ``user`` -> ``Person``, ``group`` -> ``Group``."""
+    name = class_name.strip()
+    return _CATEGORY_NAMES.get(name.casefold(), name[:1].upper() + name[1:])
+
+
 @dataclass(slots=True)
 class Schema:
     """Attribute types by case-insensitive name."""

@@ -54,6 +54,7 @@ _RESPONSE_TAG = {
     "LDAPStartTLSRequest": ber.APP_EXTENDED_RESPONSE,
 }
 _NAME_TLV: dict[str, bytes] = {}
+_SCAN_INSTEAD = 20_000  # candidates above this: walk the scope instead
 
 
 def _name_tlv(name: str) -> bytes:
@@ -305,7 +306,11 @@ class LdapProtocol(protocol.Protocol):
     def _matches(self, base: Entry, scope: int, flt) -> Iterator[Entry]:
         store = self.svc.store
         candidates = flt.candidates(store)
-        if candidates is not None:
+        if candidates is not None and not (
+            # An unselective index hit ((objectClass=user): every user) is slower to walk in
+            # hash order with scope checks than the tree itself.
+            hasattr(candidates, "__len__") and len(candidates) > _SCAN_INSTEAD  # type: ignore[arg-type]
+        ):
             pool = list(candidates)
             check_scope = True
         else:

@@ -28,6 +28,7 @@ from mockservers.directory.schema import (
     InvalidValue,
     Schema,
     Syntax,
+    default_category,
 )
 
 SCOPE_BASE, SCOPE_ONE, SCOPE_SUBTREE = 0, 1, 2
@@ -375,15 +376,11 @@ class Store:
             raise errors.not_on_rdn(t.name)
 
     def _default_category(self, classes: Values) -> str | None:
-        if not self.schema_nc:
+        # Clients list classes from top to the most specific; AD stamps the latter's category.
+        if not self.schema_nc or not classes:
             return None
-        names = {c.decode("utf-8", "replace").casefold() for c in classes}
-        for cls, category in (("user", "Person"), ("person", "Person"), ("group", "Group"),
-                              ("organizationalunit", "Organizational-Unit"),
-                              ("container", "Container"), ("contact", "Person")):  # fmt: skip
-            if cls in names:
-                return f"CN={category},{self.schema_nc}"
-        return None
+        most_specific = classes[-1].decode("utf-8", "replace")
+        return f"CN={default_category(most_specific)},{self.schema_nc}"
 
     def _commit(self, e: Entry, new: dict[str, Values], touched: set[str]) -> None:
         self.highest_usn += 1
