@@ -153,8 +153,11 @@ def _attrs() -> list[AttributeType]:
         a("msExchCoexistenceSecureMailCertificateThumbprint", S, range_upper=1024),
         a("msExchCoexistenceExternalIPAddresses", S, single=False, range_upper=1024),
     ]
-    # Exchange custom attributes: 1024 characters, the limit Graph documents for them.
-    out += [a(f"extensionAttribute{i}", S, range_upper=1024) for i in range(1, 16)]
+    # Exchange custom attributes: rangeUpper 1024 for 1-10 and 2048 for 11-15 in the Exchange
+    # schema (Graph documents 1024 for all fifteen).
+    out += [
+        a(f"extensionAttribute{i}", S, range_upper=1024 if i <= 10 else 2048) for i in range(1, 16)
+    ]
     out += [
         a(f"msExchExtensionCustomAttribute{i}", S, single=False, range_upper=2048)
         for i in range(1, 6)
