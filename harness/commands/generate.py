@@ -38,14 +38,8 @@ def knob(text: str) -> tuple[str, Any]:
     return name.strip(), value
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "generate",
-        help="generate a tenant and write directory.ldif, cloud.jsonl and tenant.json",
-        description="Generate a deterministic tenant (same size, seed and knobs: same bytes) and "
-        "write DIR/directory.ldif (the AD domain partition, RFC 2849), DIR/cloud.jsonl (one "
-        "Exchange Online recipient per line) and DIR/tenant.json (the manifest).",
-    )
+def add_tenant_arguments(p: argparse.ArgumentParser) -> None:
+    """--mailboxes, --seed, --domain and --knob: every command that builds a tenant takes them."""
     p.add_argument(
         "--mailboxes",
         "-n",
@@ -65,8 +59,19 @@ def add_parser(sub: Any) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="set any tenant knob (see --list-knobs); repeatable",
+        help="set any tenant knob (see exwb generate --list-knobs); repeatable",
     )
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="generate a tenant and write directory.ldif, cloud.jsonl and tenant.json",
+        description="Generate a deterministic tenant (same size, seed and knobs: same bytes) and "
+        "write DIR/directory.ldif (the AD domain partition, RFC 2849), DIR/cloud.jsonl (one "
+        "Exchange Online recipient per line) and DIR/tenant.json (the manifest).",
+    )
+    add_tenant_arguments(p)
     p.add_argument(
         "--out", "-o", type=Path, metavar="DIR", help="output directory (created if missing)"
     )

@@ -11,8 +11,8 @@ from typing import Any
 
 from rich.console import Console
 
-from harness.commands.generate import count, knob, spec_from_args
-from harness.tenant import MAX_MAILBOXES, generate
+from harness.commands.generate import add_tenant_arguments, spec_from_args
+from harness.tenant import generate
 from mockservers.runtime import LOOPBACK
 
 
@@ -24,25 +24,7 @@ def add_parser(sub: Any) -> None:
         "on loopback, print its endpoints and credentials, write them as JSON (mode 0600) once "
         "the server accepts connections, and serve until SIGINT or SIGTERM.",
     )
-    p.add_argument(
-        "--mailboxes",
-        "-n",
-        type=count,
-        default=None,
-        metavar="N",
-        help=f"synced mailboxes, 1 to {MAX_MAILBOXES:,} (default 1000)",
-    )
-    p.add_argument("--seed", "-s", type=count, default=None, metavar="S", help="random seed")
-    p.add_argument("--domain", default=None, help="primary domain (default contoso.com)")
-    p.add_argument(
-        "--knob",
-        "-k",
-        type=knob,
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set a tenant knob (see exwb generate --list-knobs)",
-    )
+    add_tenant_arguments(p)
     p.add_argument(
         "--ldif",
         type=Path,

@@ -106,3 +106,28 @@ def test_random_bytes_never_break_the_server(directory, payload):
         except (TimeoutError, ConnectionResetError):
             pass
     still_serving(directory)
+
+
+def test_abandon_gets_no_reply_and_unbind_closes(directory):
+    from ldaptor.protocols.pureldap import (
+        LDAPAbandonRequest,
+        LDAPMessage,
+        LDAPSearchRequest,
+        LDAPUnbindRequest,
+    )
+
+    stream = b"".join(
+        LDAPMessage(op, id=n).toWire()
+        for n, op in (
+            (1, LDAPAbandonRequest(id=99)),  # nothing outstanding: no response at all
+            (2, LDAPSearchRequest(baseObject="", scope=0)),  # the rootDSE
+            (3, LDAPUnbindRequest()),  # the server closes the connection
+        )
+    )
+    reply = raw_exchange(directory, stream)
+    ids = []
+    while reply:
+        msg, used = pureber.berDecodeObject(_DECODER, reply)
+        ids.append((msg.id, type(msg.value).__name__))
+        reply = reply[used:]
+    assert ids == [(2, "LDAPSearchResultEntry"), (2, "LDAPSearchResultDone")]
