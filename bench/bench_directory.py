@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.ldap_load import modify_throughput, paged_read_time
 from harness.tenant import TenantSpec, generate
 from harness.tenant.files import write_tenant
+from mockservers.runtime import spawn_serve
 from tests.support.slapd import running_slapd, slapd_available
 
 PEOPLE = "(objectClass=user)"  # slapd has no objectCategory shorthand
@@ -106,26 +106,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         endpoints = Path(tmp) / "endpoints.json"
         t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "harness",
-                "serve",
-                "-n",
-                str(args.mailboxes),
-                "-s",
-                str(args.seed),
-                "--endpoints-file",
-                str(endpoints),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        while not endpoints.exists():
-            if proc.poll() is not None:
-                raise SystemExit("exwb serve failed")
-            time.sleep(0.05)
+        proc = spawn_serve(endpoints, "-n", str(args.mailboxes), "-s", str(args.seed))
         ready = time.perf_counter() - t0
         banner = proc.stdout.readline().strip()
         ep = json.loads(endpoints.read_text())

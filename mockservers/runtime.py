@@ -9,18 +9,28 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from twisted.internet import reactor as _reactor
 from twisted.internet.threads import blockingCallFromThread
 
+from harness.tenant.model import CloudMailbox, Tenant
+from harness.tenant.spec import TenantSpec
+from mockservers.cloud.auth import Auth
+from mockservers.cloud.server import CloudService, make_site
+from mockservers.cloud.store import CloudStore, OrganizationConfig
+from mockservers.cloud.throttle import Throttle
 from mockservers.directory.acl import Role
-from mockservers.directory.seed import Seeded
+from mockservers.directory.seed import Seeded, seed_directory
 from mockservers.directory.server import DirectoryFactory
 from mockservers.directory.service import DirectoryService
 
@@ -45,6 +55,15 @@ class Endpoints:
     reader_dn: str
     reader_password: str
     netbios_domain: str
+    # The cloud side (empty when only the directory runs).
+    graph_url: str = ""
+    exo_url: str = ""
+    token_url: str = ""
+    tenant_id: str = ""
+    client_id: str = ""  # read-write app (Exchange.ManageAsApp, User.ReadWrite.All)
+    client_secret: str = ""
+    readonly_client_id: str = ""  # read-only app (User.Read.All)
+    readonly_client_secret: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -65,6 +84,38 @@ class Endpoints:
     @classmethod
     def read(cls, path: Path) -> Endpoints:
         return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def tenant_id_for(spec: TenantSpec) -> str:
+    """A stable tenant GUID per onmicrosoft.com name, as a real tenant's id is stable."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, spec.onmicrosoft_domain))
+
+
+def build_cloud(
+    mailboxes: list[CloudMailbox], spec: TenantSpec, throttle: str = "off"
+) -> CloudService:
+    tenant_id = tenant_id_for(spec)
+    store = CloudStore(
+        mailboxes, OrganizationConfig(spec.onmicrosoft_domain, spec.onmicrosoft_domain)
+    )
+    return CloudService(store, Auth.for_tenant(tenant_id), Throttle.profile(throttle, tenant_id))
+
+
+def cloud_endpoints(endpoints: Endpoints, cloud: CloudService, host: str, port: int) -> Endpoints:
+    """`endpoints` with the cloud's URLs and app credentials filled in."""
+    cloud.base_url = f"http://{host}:{port}"
+    rw, ro = cloud.auth.app("exwb-admin"), cloud.auth.app("exwb-reader")
+    return replace(
+        endpoints,
+        graph_url=cloud.base_url,
+        exo_url=f"{cloud.base_url}/adminapi/beta/{cloud.tenant_id}",
+        token_url=f"{cloud.base_url}/{cloud.tenant_id}/oauth2/v2.0/token",
+        tenant_id=cloud.tenant_id,
+        client_id=rw.client_id,
+        client_secret=rw.secret,
+        readonly_client_id=ro.client_id,
+        readonly_client_secret=ro.secret,
+    )
 
 
 def endpoints_for(seeded: Seeded, host: str, port: int) -> Endpoints:
@@ -114,18 +165,20 @@ class ReactorThread:
 
 @dataclass(slots=True)
 class RunningDirectory:
-    """A directory listening on loopback, served by the reactor thread."""
+    """A directory (and optionally the cloud) on loopback, served by the reactor thread."""
 
     service: DirectoryService
     endpoints: Endpoints
-    _port: Any
+    _ports: list[Any]
+    cloud: CloudService | None = None
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run `fn` in the reactor thread (the store is not thread-safe) and return its result."""
+        """Run `fn` in the reactor thread (the stores are not thread-safe); return its result."""
         return ReactorThread.call(fn, *args)
 
     def stop(self) -> None:
-        ReactorThread.call(self._port.stopListening)
+        for port in self._ports:
+            ReactorThread.call(port.stopListening)
 
 
 def start_directory(seeded: Seeded, host: str = LOOPBACK, port: int = 0) -> RunningDirectory:
@@ -134,4 +187,38 @@ def start_directory(seeded: Seeded, host: str = LOOPBACK, port: int = 0) -> Runn
     ReactorThread.ensure()
     listening = ReactorThread.call(reactor.listenTCP, port, DirectoryFactory(service), 50, host)
     actual = listening.getHost().port
-    return RunningDirectory(service, endpoints_for(seeded, host, actual), listening)
+    return RunningDirectory(service, endpoints_for(seeded, host, actual), [listening])
+
+
+def start_tenant(tenant: Tenant, host: str = LOOPBACK, throttle: str = "off") -> RunningDirectory:
+    """Serve a whole tenant: the fake AD over LDAP and the fake cloud over HTTP."""
+    run = start_directory(seed_directory(tenant), host)
+    cloud = build_cloud(tenant.mailboxes, tenant.spec, throttle)
+    http = ReactorThread.call(reactor.listenTCP, 0, make_site(cloud), 50, host)
+    run.endpoints = cloud_endpoints(run.endpoints, cloud, host, http.getHost().port)
+    run.cloud = cloud
+    run._ports.append(http)
+    return run
+
+
+class ServeFailed(RuntimeError):
+    """`exwb serve` exited or stalled before writing its endpoints file."""
+
+
+def spawn_serve(endpoints_file: Path, *args: str, timeout: float = 600.0) -> subprocess.Popen[str]:
+    """Start `exwb serve` as a child process and return once it accepts connections.
+
+    The endpoints file appears only when both servers listen, so its existence is the signal.
+    Output is piped; the caller reads or discards it and stops the child (SIGTERM exits 0).
+    """
+    cmd = [sys.executable, "-m", "harness", "serve", "--endpoints-file", str(endpoints_file), *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while not endpoints_file.exists():
+        if proc.poll() is not None:
+            raise ServeFailed(f"exwb serve exited {proc.returncode}: {proc.stderr.read()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise ServeFailed(f"exwb serve wrote no endpoints file within {timeout:.0f} s")
+        time.sleep(0.05)
+    return proc

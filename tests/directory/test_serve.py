@@ -8,7 +8,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,25 +15,12 @@ from ldap3 import BASE, MODIFY_REPLACE, NONE, Connection, Server
 
 from harness.tenant import TenantSpec, generate
 from harness.tenant.files import write_tenant
+from mockservers.runtime import spawn_serve
 
 
 def start_serve(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, Path]:
     endpoints = tmp_path / "endpoints.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "serve", "--endpoints-file", str(endpoints), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while not endpoints.exists():
-        if proc.poll() is not None:
-            raise AssertionError(f"exwb serve exited {proc.returncode}: {proc.stderr.read()}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError("exwb serve did not write its endpoints file")
-        time.sleep(0.05)
-    return proc, endpoints
+    return spawn_serve(endpoints, *args, timeout=120), endpoints
 
 
 def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> tuple[int, str, str]:

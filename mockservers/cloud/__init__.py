@@ -1,0 +1,1 @@
+"""The fake Exchange Online / Entra ID: Graph users and delta, the EXO admin API, OAuth2."""

@@ -1,0 +1,171 @@
+"""OAuth2 client-credentials tokens as Entra ID issues them, and bearer checks for the APIs.
+
+Two app registrations exist per tenant: a read-write one (Exchange.ManageAsApp and
+User.ReadWrite.All: the admin's scripts and scenario edits) and a read-only one (User.Read.All:
+what a reporting tool, or the writeback engine's reader, gets). Tokens are opaque random strings
+with an expiry and the app's roles; they are never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from mockservers.cloud.errors import CloudError, oauth_error_body
+
+WRITE_ROLES = frozenset({"User.ReadWrite.All", "Directory.ReadWrite.All", "Exchange.ManageAsApp"})
+READ_WRITE_ROLES = ("User.Read.All", "User.ReadWrite.All", "Exchange.ManageAsApp")
+READ_ONLY_ROLES = ("User.Read.All",)
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    client_id: str
+    secret: str
+    name: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    app: App
+    expires_at: float
+    audience: str
+
+    @property
+    def can_write(self) -> bool:
+        return not WRITE_ROLES.isdisjoint(self.app.roles)
+
+
+class OAuthError(Exception):
+    """A token-endpoint failure: HTTP status and Entra's OAuth2 error body."""
+
+    def __init__(self, status: int, error: str, aadsts: str, description: str) -> None:
+        super().__init__(f"{error}: {aadsts}")
+        self.status = status
+        self.body = oauth_error_body(error, aadsts, description)
+
+
+def _unauthorized(message: str) -> CloudError:
+    return CloudError(
+        401,
+        "InvalidAuthenticationToken",
+        message,
+        {"WWW-Authenticate": 'Bearer realm="", error="invalid_token"'},
+    )
+
+
+@dataclass(slots=True)
+class Auth:
+    tenant_id: str
+    apps: dict[str, App]
+    lifetime: int = 3600
+    clock: Callable[[], float] = time.time
+    _tokens: dict[str, Token] = field(default_factory=dict)
+
+    @classmethod
+    def for_tenant(cls, tenant_id: str, secrets_by_role: Mapping[str, str] | None = None) -> Auth:
+        given = secrets_by_role or {}
+        apps = [
+            App(
+                str(uuid.uuid4()),
+                given.get("readwrite") or secrets.token_urlsafe(30),
+                "exwb-admin",
+                READ_WRITE_ROLES,
+            ),
+            App(
+                str(uuid.uuid4()),
+                given.get("readonly") or secrets.token_urlsafe(30),
+                "exwb-reader",
+                READ_ONLY_ROLES,
+            ),
+        ]
+        return cls(tenant_id, {a.client_id: a for a in apps})
+
+    def app(self, name: str) -> App:
+        return next(a for a in self.apps.values() if a.name == name)
+
+    def issue(self, tenant: str, form: Mapping[str, str]) -> dict[str, object]:
+        """The token endpoint: client credentials in the form body (RFC 6749 4.4)."""
+        if (
+            tenant not in (self.tenant_id, "organizations", "common")
+            and tenant.casefold() != self.tenant_id
+        ):
+            raise OAuthError(400, "invalid_request", "AADSTS90002", f"Tenant '{tenant}' not found.")
+        grant = form.get("grant_type", "")
+        if grant != "client_credentials":
+            raise OAuthError(
+                400,
+                "unsupported_grant_type",
+                "AADSTS70003",
+                "The app requested an unsupported grant type.",
+            )
+        scope = form.get("scope", "")
+        if not scope:
+            raise OAuthError(
+                400,
+                "invalid_request",
+                "AADSTS900144",
+                "The request body must contain the following parameter: 'scope'.",
+            )
+        if not scope.endswith("/.default"):
+            raise OAuthError(
+                400,
+                "invalid_scope",
+                "AADSTS1002012",
+                f"The provided value for scope {scope} is not valid. Client credential "
+                "flows must have a scope value with /.default suffixed to the resource "
+                "identifier (application ID URI).",
+            )
+        app = self.apps.get(form.get("client_id", ""))
+        if app is None:
+            raise OAuthError(
+                400,
+                "unauthorized_client",
+                "AADSTS700016",
+                f"Application with identifier '{form.get('client_id', '')}' was not "
+                f"found in the directory '{self.tenant_id}'.",
+            )
+        if not hmac.compare_digest(form.get("client_secret", "").encode(), app.secret.encode()):
+            raise OAuthError(
+                401,
+                "invalid_client",
+                "AADSTS7000215",
+                "Invalid client secret provided. Ensure the secret being sent in the "
+                "request is the client secret value, not the client secret ID, for a "
+                f"secret added to app '{app.client_id}'.",
+            )
+        token = secrets.token_urlsafe(48)
+        self._tokens[token] = Token(
+            app, self.clock() + self.lifetime, scope.removesuffix("/.default")
+        )
+        self._expire_old()
+        return {
+            "token_type": "Bearer",
+            "expires_in": self.lifetime,
+            "ext_expires_in": self.lifetime,
+            "access_token": token,
+        }
+
+    def check(self, authorization: str | None) -> Token:
+        """The token behind an Authorization header, or 401 in Graph's shape."""
+        if not authorization:
+            raise _unauthorized("Access token is empty.")
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise _unauthorized("Access token validation failure. Invalid audience.")
+        token = self._tokens.get(value.strip())
+        if token is None:
+            raise _unauthorized("IDX14100: JWT is not well formed, there are no dots (.).")
+        if token.expires_at <= self.clock():
+            raise _unauthorized("Lifetime validation failed, the token is expired.")
+        return token
+
+    def _expire_old(self) -> None:
+        if len(self._tokens) > 10_000:
+            now = self.clock()
+            self._tokens = {k: t for k, t in self._tokens.items() if t.expires_at > now}

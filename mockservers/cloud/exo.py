@@ -1,0 +1,544 @@
+"""The cmdlets behind the fake EXO admin API (``POST /adminapi/beta/{tenant}/InvokeCommand``).
+
+`invoke` runs one cmdlet against a `CloudStore` and returns its output as a `CmdletResult`;
+the HTTP layer pages and renders the items. Every failure is a `CloudError` whose `code` is the
+Exchange exception name and whose message reads like Exchange's. Cmdlet and parameter names
+are case-insensitive, as in PowerShell.
+
+Set-Mailbox is the admin's write path and holds the policy: the write scope of dir-synced
+mailboxes, value limits, proxy-address rules. It validates the whole request before it makes
+exactly one `CloudStore.update`, so a rejected request changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from itertools import islice
+from typing import Any
+
+from harness.tenant import recipients as rt
+from harness.tenant.model import CloudMailbox, primary_smtp
+from mockservers.cloud.errors import CloudError
+from mockservers.cloud.opath import (
+    GET_MAILBOX_TYPES,
+    RECIPIENT_PROPERTIES,
+    RECIPIENT_TYPE_DETAILS,
+    RTD_TYPE,
+    OpathError,
+    compile_filter,
+    render_recipient,
+)
+from mockservers.cloud.store import CloudStore, NotFound, address_key
+
+SERVER = "EURPR01A001.PROD.OUTLOOK.COM"  # the domain controller that "couldn't find" an object
+DEFAULT_RESULT_SIZE = 1000
+CUSTOM_MAX = 1024
+EXTENSION_MAX = 2048
+CUSTOM = tuple(f"CustomAttribute{i}" for i in range(1, 16))
+EXTENSION = tuple(f"ExtensionCustomAttribute{i}" for i in range(1, 6))
+# Set-Mailbox -Type (ConvertibleMailboxSubType) -> RecipientTypeDetails.
+MAILBOX_TYPES = dict(
+    zip(("Regular", "Shared", "Room", "Equipment"), rt.CLOUD_MAILBOX_TYPES, strict=True)
+)
+ADDRESS_TYPES = ("SMTP", "X500", "X400", "SIP", "EUM")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_SMTP = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+{_LABEL}")
+_UNLIMITED = "Microsoft.Exchange.Data.Unlimited`1[System.UInt32]"
+_MVP = "Microsoft.Exchange.Data.MultiValuedProperty`1[System.String]"
+_SUBTYPE = "Microsoft.Exchange.Data.Directory.Management.ConvertibleMailboxSubType"
+_COMMON = ("ErrorAction", "WarningAction", "Verbose", "Debug")  # accepted, no effect
+_TOO_MANY = (
+    "By default only the first {n} items are returned. Use the ResultSize parameter to specify "
+    'the number of items returned. To return all items specify "-ResultSize Unlimited". Be aware '
+    "that, depending upon the actual quantity of items, returning all items can take a long "
+    "time and consume a large amount of memory. Also, we don't recommend storing the results in "
+    "a variable. Instead, pipe the results to another task or script to perform batch changes."
+)
+_MULTIPLE_PRIMARIES = (
+    "There are multiple primary SMTP addresses. Please ensure there is only one primary address "
+    "for each address type."
+)
+_NO_PRIMARY = 'The mailbox must have a primary SMTP address (an address with the prefix "SMTP:").'
+_MORE = (
+    "There are more results available than are currently displayed. To view them, increase the "
+    "value for the ResultSize parameter."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CmdletResult:
+    """A cmdlet's output: `items` in order; `render` turns one item into its JSON object.
+
+    `warnings` are Exchange's WARNING lines, which the REST API returns beside the values."""
+
+    items: Sequence[Any]
+    render: Callable[[Any], dict[str, Any]]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MultiEdit:
+    """A multi-valued parameter: a list replaces (`replace`), a hashtable adds and removes."""
+
+    replace: tuple[str, ...] | None = None
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+
+
+Runner = Callable[[CloudStore, dict[str, Any]], CmdletResult]
+
+
+def invoke(
+    store: CloudStore, cmdlet: str, parameters: dict[str, Any], *, can_write: bool
+) -> CmdletResult:
+    """Run one cmdlet; raises CloudError (400 Exchange errors, 403 for a read-only caller)."""
+    spec = _CMDLETS.get(cmdlet.casefold()) if isinstance(cmdlet, str) else None
+    if spec is None:
+        raise CloudError(
+            400,
+            "CommandNotFoundException",
+            f"The term '{cmdlet}' is not recognized as the name of a cmdlet, function, script "
+            "file, or operable program. Check the spelling of the name, or if a path was "
+            "included, verify that the path is correct and try again.",
+        )
+    name, known, writes, run = spec
+    if writes and not can_write:
+        raise CloudError(
+            403,
+            "AccessDenied",
+            f"Access denied: the caller's token grants read access only and can't run '{name}'.",
+        )
+    return run(store, _bind_names(known, parameters or {}))
+
+
+# ---------------------------------------------------------------------- errors
+def _binding(message: str) -> CloudError:
+    return CloudError(400, "ParameterBindingException", message)
+
+
+def _invalid(message: str, code: str = "PropertyValidationException") -> CloudError:
+    return CloudError(400, code, message)
+
+
+def _not_found(identity: str) -> CloudError:
+    return CloudError(
+        400,
+        "ManagementObjectNotFoundException",
+        f"The operation couldn't be performed because object '{identity}' couldn't be found "
+        f"on '{SERVER}'.",
+    )
+
+
+def _too_long(value: str, maximum: int) -> CloudError:
+    return _invalid(
+        f"The length of the property is too long. The maximum length is {maximum} and the "
+        f"length of the value provided is {len(value)}."
+    )
+
+
+def _cannot_convert(name: str, value: Any, target: str, detail: str) -> CloudError:
+    return _binding(
+        f"Cannot process argument transformation on parameter '{name}'. Cannot convert value "
+        f'"{_type_name(value)}" to type "{target}". {detail}'
+    )
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, dict | list | tuple):
+        return "System.Collections.Hashtable" if isinstance(value, dict) else "System.Object[]"
+    return "" if value is None else str(value)
+
+
+# ---------------------------------------------------------------------- parameter binding
+def _bind_names(known: tuple[str, ...], parameters: dict[str, Any]) -> dict[str, Any]:
+    """Parameters keyed by their canonical names; unknown or repeated names are errors."""
+    if not isinstance(parameters, dict):
+        raise _binding("The cmdlet parameters must be a JSON object of name/value pairs.")
+    by_key = {p.casefold(): p for p in known}
+    out: dict[str, Any] = {}
+    for key, value in parameters.items():
+        name = by_key.get(str(key).casefold())
+        if name is None:
+            raise _binding(f"A parameter cannot be found that matches parameter name '{key}'.")
+        if name in out:
+            raise _binding(
+                f"Cannot bind parameter because parameter '{name}' is specified more than once."
+            )
+        out[name] = value
+    return out
+
+
+def _text(name: str, value: Any) -> str | None:
+    """A string parameter: PowerShell turns scalars into text, not lists or hashtables."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return str(value)
+    raise _cannot_convert(name, value, "System.String", "Specified method is not supported.")
+
+
+def _flag(name: str, value: Any) -> bool:
+    """A Boolean parameter: $true/$false or the numbers 1/0, as PowerShell binds them."""
+    if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+        return bool(value)
+    raise _cannot_convert(
+        name,
+        value,
+        "System.Boolean",
+        "Boolean parameters accept only Boolean values and numbers, such as $True, $False, 1 or 0.",
+    )
+
+
+def _strings(name: str, value: Any) -> tuple[str, ...]:
+    items = () if value is None else value if isinstance(value, list | tuple) else (value,)
+    if not all(isinstance(v, str) for v in items):
+        raise _cannot_convert(name, value, _MVP, "Only strings are accepted.")
+    return tuple(items)
+
+
+def _multi(name: str, value: Any) -> MultiEdit:
+    """A multi-valued parameter: null or "" clears, a list replaces, @{Add=;Remove=} edits."""
+    if not isinstance(value, dict):
+        return MultiEdit(replace=() if value == "" else _strings(name, value))
+    edit: dict[str, tuple[str, ...]] = {}
+    for key, items in value.items():
+        if str(key).casefold() not in ("add", "remove"):
+            detail = f"Only the hashtable keys 'Add' and 'Remove' are supported, not '{key}'."
+            raise _cannot_convert(name, value, _MVP, detail)
+        edit[str(key).casefold()] = _strings(name, items)
+    return MultiEdit(add=edit.get("add", ()), remove=edit.get("remove", ()))
+
+
+def _mailbox_type(name: str, value: Any) -> str:
+    key = value.casefold() if isinstance(value, str) else None
+    kind = next((t for n, t in MAILBOX_TYPES.items() if n.casefold() == key), None)
+    if kind is None:
+        raise _not_enum(name, value, _SUBTYPE, MAILBOX_TYPES)
+    return kind
+
+
+def _not_enum(name: str, value: Any, type_: str, names: Iterable[str]) -> CloudError:
+    return _binding(
+        f'Cannot bind parameter \'{name}\'. Cannot convert value "{value}" to type "{type_}". '
+        f'Error: "Unable to match the identifier name {value} to a valid enumerator name. '
+        f'Specify one of the following enumerator names and try again: {", ".join(names)}"'
+    )
+
+
+def _result_size(value: Any) -> int | None:
+    """ResultSize: a positive number, or Unlimited (None)."""
+    if value is None:
+        return DEFAULT_RESULT_SIZE
+    if isinstance(value, str) and value.strip().casefold() == "unlimited":
+        return None
+    number = int(value) if isinstance(value, str) and value.strip().isdigit() else value
+    if isinstance(number, int) and not isinstance(number, bool) and 0 < number < 2**32:
+        return number
+    raise _cannot_convert(
+        "ResultSize", value, _UNLIMITED, "The value must be a positive number or Unlimited."
+    )
+
+
+def _type_filter(value: Any, allowed: Sequence[str]) -> frozenset[str] | None:
+    """RecipientTypeDetails: one name, a comma-separated string or a list; None = any."""
+    names = [n.strip() for s in _strings("RecipientTypeDetails", value) for n in s.split(",")]
+    by_key = {n.casefold(): n for n in RECIPIENT_TYPE_DETAILS}
+    out = set()
+    for n in filter(None, names):
+        canonical = by_key.get(n.casefold())
+        if canonical is None:
+            raise _not_enum("RecipientTypeDetails", n, RTD_TYPE, RECIPIENT_TYPE_DETAILS)
+        if canonical not in allowed:
+            raise _binding(
+                "Cannot validate argument on parameter 'RecipientTypeDetails'. The argument "
+                f'"{canonical}" does not belong to the set "{",".join(allowed)}" specified by '
+                "the ValidateSet attribute. Supply an argument that is in the set and then try "
+                "the command again."
+            )
+        out.add(canonical)
+    return frozenset(out) or None
+
+
+# ---------------------------------------------------------------------- reads
+def _get_recipients(store: CloudStore, params: dict[str, Any], *, mailboxes: bool) -> CmdletResult:
+    """Get-Mailbox (mailboxes only) and Get-Recipient (mail users too)."""
+    types = _type_filter(
+        params.get("RecipientTypeDetails"),
+        GET_MAILBOX_TYPES if mailboxes else RECIPIENT_TYPE_DETAILS,
+    )
+    limit = _result_size(params.get("ResultSize"))
+    predicate = _compile(_text("Filter", params.get("Filter")))
+    identity = _text("Identity", params.get("Identity"))
+
+    def wanted(m: CloudMailbox) -> bool:
+        if mailboxes and m.recipient_type_details not in rt.CLOUD_MAILBOX_TYPES:
+            return False
+        if types is not None and m.recipient_type_details not in types:
+            return False
+        return predicate is None or predicate(m)
+
+    if identity is not None:
+        # Exchange scopes the identity lookup by the other parameters: no match, not found.
+        m = _resolve(store, identity)
+        if not wanted(m):
+            raise _not_found(identity)
+        return CmdletResult([m], render_recipient)
+    # References only: the HTTP layer renders the one page it sends.
+    found = list(islice(filter(wanted, store), None if limit is None else limit + 1))
+    if limit is None or len(found) <= limit:
+        return CmdletResult(found, render_recipient)
+    warning = _MORE if params.get("ResultSize") is not None else _TOO_MANY.format(n=limit)
+    return CmdletResult(found[:limit], render_recipient, (warning,))
+
+
+def _compile(text: str | None) -> Callable[[CloudMailbox], bool] | None:
+    if text is None:
+        return None
+    try:
+        return compile_filter(text, RECIPIENT_PROPERTIES)
+    except OpathError as e:
+        raise _binding(e.binding_message(text)) from None
+
+
+def _resolve(store: CloudStore, identity: str, *, mailbox: bool = False) -> CloudMailbox:
+    try:
+        m = store.resolve(identity)
+    except NotFound:
+        raise _not_found(identity) from None
+    if mailbox and m.recipient_type_details not in rt.CLOUD_MAILBOX_TYPES:
+        raise _not_found(identity)  # a mail user is not a mailbox
+    return m
+
+
+# ---------------------------------------------------------------------- Set-Mailbox
+_SET_PARAMETERS: dict[str, Callable[[str, Any], Any]] = {
+    **dict.fromkeys(CUSTOM, _text),
+    **dict.fromkeys(EXTENSION, _multi),
+    "EmailAddresses": _multi,
+    "WindowsEmailAddress": _text,
+    "HiddenFromAddressListsEnabled": _flag,
+    "Type": _mailbox_type,
+    "IsExchangeCloudManaged": _flag,
+}
+
+
+def _set_mailbox(store: CloudStore, params: dict[str, Any]) -> CmdletResult:
+    """Bind, resolve, check the write scope, validate, then apply in one store update."""
+    identity = _text("Identity", params.get("Identity"))
+    if identity is None:
+        raise _binding(
+            "Cannot process command because of one or more missing mandatory parameters: Identity."
+        )
+    edits = {n: bind(n, params[n]) for n, bind in _SET_PARAMETERS.items() if n in params}
+    m = _resolve(store, identity, mailbox=True)
+    _check_write_scope(m, edits)
+    values = _plan(store, m, edits)
+    if _flag("WhatIf", params.get("WhatIf", False)) or store.update(m.id, values) is None:
+        unchanged = f"The command completed successfully but no settings of '{identity}' have "
+        return CmdletResult([], render_recipient, (unchanged + "been modified.",))
+    return CmdletResult([], render_recipient)
+
+
+def _check_write_scope(m: CloudMailbox, edits: dict[str, Any]) -> None:
+    """Exchange attributes of a dir-synced mailbox belong to AD unless it is cloud-managed.
+
+    The flag counts at its value AFTER this request: switching to cloud management and editing
+    in one call succeeds; switching back while editing is refused (AD would overwrite the edit).
+    """
+    managed = edits.get("IsExchangeCloudManaged", m.is_exchange_cloud_managed)
+    blocked = [name for name in edits if name != "IsExchangeCloudManaged"]
+    if not m.is_dir_synced or managed or not blocked:
+        return
+    raise CloudError(
+        400,
+        "TaskInvalidOperationException",
+        f"The operation on mailbox \"{m.alias}\" failed because it's out of the current user's "
+        f"write scope. The action 'Set-Mailbox', '{', '.join(blocked)}', can't be performed on "
+        f"the object '{m.alias}' because the object is being synchronized from your on-premises "
+        "organization. This action should be performed on the object in your on-premises "
+        "organization.",
+    )
+
+
+def _plan(store: CloudStore, m: CloudMailbox, edits: dict[str, Any]) -> dict[str, Any]:
+    """Validate every edit; the CloudMailbox fields to write (unchanged values included)."""
+    custom = list(m.custom_attributes)
+    extension = list(m.extension_custom_attributes)
+    for name, value in edits.items():
+        if name in CUSTOM:
+            custom[CUSTOM.index(name)] = _custom_value(value)
+        elif name in EXTENSION:
+            i = EXTENSION.index(name)
+            extension[i] = _edit_extension(extension[i], value)
+    values: dict[str, Any] = {
+        "custom_attributes": tuple(custom),
+        "extension_custom_attributes": tuple(extension),
+    }
+    if "EmailAddresses" in edits or "WindowsEmailAddress" in edits:
+        addresses = _plan_addresses(store, m, edits)
+        values["email_addresses"] = addresses
+        values["windows_email_address"] = primary_smtp(addresses)
+    for param, field in (
+        ("HiddenFromAddressListsEnabled", "hidden_from_address_lists"),
+        ("Type", "recipient_type_details"),
+        ("IsExchangeCloudManaged", "is_exchange_cloud_managed"),
+    ):
+        if param in edits:
+            values[field] = edits[param]
+    return values
+
+
+def _custom_value(value: str | None) -> str | None:
+    if not value:
+        return None  # $null and "" both clear the attribute
+    if len(value) > CUSTOM_MAX:
+        raise _too_long(value, CUSTOM_MAX)
+    return value
+
+
+def _edit_extension(current: tuple[str, ...], edit: MultiEdit) -> tuple[str, ...]:
+    """ExtensionCustomAttributeN after the edit; values compare case-insensitively, as in AD."""
+    for v in (*(edit.replace or ()), *edit.add):
+        if not v:
+            raise _invalid(
+                "The length of the property is too short. The minimum length is 1 and the "
+                "length of the value provided is 0."
+            )
+        if len(v) > EXTENSION_MAX:
+            raise _too_long(v, EXTENSION_MAX)
+    new = _apply(current, edit, str.casefold)
+    return current if _same_values(current, new) else tuple(new)
+
+
+def _apply(current: Sequence[str], edit: MultiEdit, key: Callable[[str], str]) -> list[str]:
+    """A list replaces; else remove, then add (an added value already there takes its form)."""
+    if edit.replace is not None:
+        _reject_duplicates(edit.replace, key)
+        return list(edit.replace)
+    _reject_duplicates(edit.add, key)
+    gone = {key(v) for v in (*edit.remove, *edit.add)}
+    return [v for v in current if key(v) not in gone] + list(edit.add)
+
+
+# ---------------------------------------------------------------------- proxy addresses
+def _plan_addresses(store: CloudStore, m: CloudMailbox, edits: dict[str, Any]) -> tuple[str, ...]:
+    """EmailAddresses after the edit, then WindowsEmailAddress (which wins on the primary)."""
+    addresses = list(m.email_addresses)
+    if "EmailAddresses" in edits:
+        addresses = _edit_addresses(addresses, edits["EmailAddresses"])
+    if "WindowsEmailAddress" in edits:
+        addresses = _make_primary(addresses, edits["WindowsEmailAddress"])
+    primaries = sum(a.startswith("SMTP:") for a in addresses)
+    if primaries != 1:
+        raise _invalid(_MULTIPLE_PRIMARIES if primaries else _NO_PRIMARY, "DataValidationException")
+    _check_owners(store, m, addresses)
+    return m.email_addresses if _same_values(m.email_addresses, addresses) else tuple(addresses)
+
+
+def _edit_addresses(current: list[str], edit: MultiEdit) -> list[str]:
+    parsed = MultiEdit(
+        None if edit.replace is None else tuple(map(_proxy, edit.replace)),
+        tuple(map(_proxy, edit.add)),
+        edit.remove,  # not parsed, so that a malformed address already there can be removed
+    )
+    new = _apply(current, parsed, _address_key)
+    if edit.replace is not None and not any(a.startswith("SMTP:") for a in new):
+        # As in Exchange: with no "SMTP:" given, the first SMTP address becomes the primary.
+        first = next((i for i, a in enumerate(new) if a.startswith("smtp:")), None)
+        if first is not None:
+            new[first] = f"SMTP:{new[first][5:]}"
+    return new
+
+
+def _address_key(address: str) -> str:
+    return address_key(address if ":" in address else f"smtp:{address}")
+
+
+def _make_primary(addresses: list[str], address: str | None) -> list[str]:
+    """WindowsEmailAddress: the old primary becomes smtp:, the new address SMTP:."""
+    if not address or not _SMTP.fullmatch(address):
+        raise _bad_smtp(address or "")
+    key = address_key(f"smtp:{address}")
+    out = [f"smtp:{a[5:]}" if a.startswith("SMTP:") else a for a in addresses]
+    hit = next((i for i, a in enumerate(out) if address_key(a) == key), None)
+    if hit is None:
+        return [f"SMTP:{address}", *out]
+    out[hit] = f"SMTP:{address}"
+    return out
+
+
+def _proxy(value: str) -> str:
+    """A proxy address in canonical form; a bare address is a secondary SMTP address."""
+    prefix, sep, rest = value.partition(":")
+    if not sep:
+        prefix, rest = "smtp", value
+    kind = prefix.upper()
+    if kind not in ADDRESS_TYPES:
+        raise _invalid(
+            f'The address "{value}" has an unsupported prefix "{prefix}". Supported address '
+            "types are SMTP, X500, X400, SIP and EUM."
+        )
+    if kind == "SMTP":
+        if not _SMTP.fullmatch(rest):
+            raise _bad_smtp(rest)
+        return f"{'SMTP' if prefix == 'SMTP' else 'smtp'}:{rest}"
+    if not rest.strip() or (kind == "X500" and not (rest.startswith("/") and len(rest) > 1)):
+        raise _invalid(f'The {kind} address "{value}" isn\'t valid.')
+    return f"{kind if prefix == kind else kind.lower()}:{rest}"
+
+
+def _bad_smtp(address: str) -> CloudError:
+    return _invalid(
+        f'The email address "{address}" isn\'t correct. Please use this format: user name, the @ '
+        "sign, followed by the domain name. For example, tonysmith@contoso.com or "
+        "tony.smith@contoso.com."
+    )
+
+
+def _check_owners(store: CloudStore, m: CloudMailbox, addresses: list[str]) -> None:
+    mine = {address_key(a) for a in m.email_addresses}
+    for a in addresses:
+        owner = None if address_key(a) in mine else store.owner_of(a)
+        if owner is not None and owner.id != m.id:
+            raise CloudError(
+                400,
+                "ProxyAddressExistsException",
+                f'The proxy address "{a}" is already being used by the proxy addresses or '
+                f'LegacyExchangeDN of "{owner.alias}". Please choose another proxy address.',
+            )
+
+
+def _reject_duplicates(values: Sequence[str], key: Callable[[str], str]) -> None:
+    seen: set[str] = set()
+    for v in values:
+        if key(v) in seen:
+            raise _invalid(
+                f'The value "{v}" is already present in the collection.', "DataValidationException"
+            )
+        seen.add(key(v))
+
+
+def _same_values(old: Sequence[str], new: Sequence[str]) -> bool:
+    # Multi-valued properties are sets: a reordering alone is no change.
+    return sorted(old) == sorted(new)
+
+
+def _one(item: dict[str, Any]) -> CmdletResult:
+    return CmdletResult([item], dict)
+
+
+_GET = ("Identity", "ResultSize", "Filter", "RecipientTypeDetails", *_COMMON)
+_SET = ("Identity", *_SET_PARAMETERS, "Confirm", "Force", "WhatIf", *_COMMON)
+_CMDLETS: dict[str, tuple[str, tuple[str, ...], bool, Runner]] = {
+    name.casefold(): (name, known, writes, run)
+    for name, known, writes, run in (
+        ("Get-Mailbox", _GET, False, partial(_get_recipients, mailboxes=True)),
+        ("Get-Recipient", _GET, False, partial(_get_recipients, mailboxes=False)),
+        ("Get-OrganizationConfig", _COMMON, False, lambda store, _: _one(store.org.to_json())),
+        ("Set-Mailbox", _SET, True, _set_mailbox),
+    )
+}

@@ -1,0 +1,485 @@
+"""Microsoft Graph v1.0 users, rendered from the CloudStore: list, get and delta.
+
+The HTTP layer routes and calls three pure functions; each returns the JSON body as a dict or
+raises `CloudError` (Graph's error envelope, extra headers in `CloudError.headers`):
+
+* ``list_users(store, query, base_url, headers)``  - ``GET /v1.0/users``
+* ``get_user(store, key, query, base_url)``        - ``GET /v1.0/users/{id | userPrincipalName}``
+* ``users_delta(store, query, base_url, headers, now)`` - ``GET /v1.0/users/delta``
+
+`query` holds the decoded query parameters (names case-insensitive, "$" optional), `headers`
+lower-cased header names. Links are absolute, built on `base_url` (``http://host:port``).
+
+User properties, from `CloudMailbox`: id, userPrincipalName, displayName, mail
+(WindowsEmailAddress, null when empty), mailNickname (Alias), proxyAddresses (EmailAddresses),
+onPremisesImmutableId, onPremisesSyncEnabled (true when dir-synced, else null as Graph shows
+cloud-only users), onPremisesExtensionAttributes (extensionAttribute1..15 = CustomAttribute1..15,
+null when empty). Other v1.0 user properties can be selected and render as null (or [] for
+collections); without $select a user has Graph's default set.
+
+The ``exwbExchange`` extension (not a Graph property: real Graph answers 400 to it)
+--------------------------------------------------------------------------------------
+The writeback engine needs Exchange Online state that Graph v1.0 does not expose. It is
+returned only when named in $select (list, get and delta), as::
+
+    "exwbExchange": {"isExchangeCloudManaged": bool, "recipientTypeDetails": str,
+                     "hiddenFromAddressListsEnabled": bool,
+                     "extensionCustomAttribute1": [str], ... "extensionCustomAttribute5": [str]}
+
+and changes to those Exchange properties count for delta only when it is selected.
+
+The user shape (property table, rendering) and the delta mechanics (paging order, watermarks,
+change windows, tokens) live in `delta.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from urllib.parse import quote
+
+from harness.tenant.model import CloudMailbox
+from mockservers.cloud import delta
+from mockservers.cloud.delta import Json, Round, StateTokens
+from mockservers.cloud.errors import CloudError
+from mockservers.cloud.store import CloudStore
+
+LIST_DEFAULT_TOP = 100
+MAX_PAGE_SIZE = 999
+DELTA_DEFAULT_PAGE_SIZE = 200
+DELTA_MAX_FILTER_IDS = 50
+USER_TYPE = "#microsoft.graph.user"
+
+
+@lru_cache(maxsize=512)
+def _context(base_url: str, select: tuple[str, ...] | None, entity: bool = False) -> str:
+    projection = f"({','.join(select)})" if select else ""
+    return f"{base_url}/v1.0/$metadata#users{projection}{'/$entity' if entity else ''}"
+
+
+# ------------------------------------------------------------------------------- query options
+def normalize_query(query: Mapping[str, str]) -> dict[str, str]:
+    """Query options keyed by lower-case name without the "$" ($deltaToken -> deltatoken)."""
+    return {k.lower().removeprefix("$"): v for k, v in query.items()}
+
+
+def parse_select(raw: str | None) -> tuple[str, ...] | None:
+    """Canonical property names of a $select, in request order; None for no/empty $select."""
+    if raw is None:
+        return None
+    out: list[str] = []
+    for part in raw.split(","):
+        name = part.strip()
+        if not name:
+            continue
+        canonical = delta.canonical_property(name)
+        if canonical is None:
+            raise _unknown_property(name)
+        if canonical not in out:
+            out.append(canonical)
+    return tuple(out) or None
+
+
+def _parse_top(raw: str | None) -> int:
+    if raw is None:
+        return LIST_DEFAULT_TOP
+    text = raw.strip()
+    if not text.lstrip("-").isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
+        raise CloudError(
+            400,
+            "Request_BadRequest",
+            f"Invalid page size specified: '{raw}'. Must be between 1 and 999 inclusive.",
+        )
+    return int(text)
+
+
+def _parse_count(raw: str | None, headers: Mapping[str, str]) -> bool:
+    if raw is None or raw.strip().lower() == "false":
+        return False
+    if raw.strip().lower() != "true":
+        raise CloudError(400, "Request_BadRequest", f"Invalid value '{raw}' for $count.")
+    if headers.get("consistencylevel", "").strip().lower() != "eventual":
+        # Graph answers this when ConsistencyLevel: eventual is missing.
+        raise CloudError(400, "Request_BadRequest", "$count is not currently supported.")
+    return True
+
+
+def _parse_prefer(raw: str) -> tuple[bool, int]:
+    """(return=minimal asked, page size from odata.maxpagesize) of a Prefer header."""
+    minimal, size = False, DELTA_DEFAULT_PAGE_SIZE
+    for part in raw.split(","):
+        name, _, value = part.partition("=")
+        name, value = name.strip().lower(), value.strip().strip('"')
+        if name == "return" and value.lower() == "minimal":
+            minimal = True
+        elif name == "odata.maxpagesize" and value.isdigit() and int(value) > 0:
+            size = min(int(value), MAX_PAGE_SIZE)
+    return minimal, size
+
+
+def _reject(q: Mapping[str, str], options: tuple[str, ...], where: str) -> None:
+    for option in options:
+        if option in q:
+            raise CloudError(
+                400,
+                "Request_BadRequest",
+                f"The query parameter '${option}' is not supported by {where}.",
+            )
+
+
+# ------------------------------------------------------------------------------------- $filter
+# Properties $filter answers from the store's indexes (eq / in / or).
+FILTERABLE = ("id", "userPrincipalName", "mail", "onPremisesImmutableId")
+_TOKEN = re.compile(r"\s*(?:('(?:[^']|'')*')|([(),])|([^\s(),']+))")
+Term = tuple[str, str, tuple[str, ...]]  # (property, operator, values it may equal)
+
+
+def _unknown_property(name: str) -> CloudError:
+    return CloudError(
+        400,
+        "Request_BadRequest",
+        f"Could not find a property named '{name}' on type 'microsoft.graph.user'.",
+    )
+
+
+def _unsupported_filter(prop: str | None = None) -> CloudError:
+    if prop is None:
+        return CloudError(400, "Request_UnsupportedQuery", "Unsupported Query.")
+    return CloudError(
+        400,
+        "Request_UnsupportedQuery",
+        f"Unsupported or invalid query filter clause specified for property '{prop}' "
+        "of resource 'User'.",
+    )
+
+
+def _invalid_filter() -> CloudError:
+    return CloudError(400, "BadRequest", "Invalid filter clause")
+
+
+def _tokenize(text: str) -> list[str]:
+    tokens, pos = [], 0
+    while pos < len(text):
+        if text[pos:].isspace():
+            break
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            raise _invalid_filter()
+        tokens.append(match.group(match.lastindex or 0))
+        pos = match.end()
+    return tokens
+
+
+class _FilterParser:
+    """disjunction := primary ("or" primary)*; primary := "(" disjunction ")" | comparison."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens = _tokenize(text)
+        self.pos = 0
+
+    def parse(self) -> list[Term]:
+        terms = self.disjunction()
+        if self.pos != len(self.tokens):
+            raise _unsupported_filter() if self.peek().lower() == "and" else _invalid_filter()
+        return terms
+
+    def peek(self) -> str:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else ""
+
+    def take(self, expected: str | None = None) -> str:
+        token = self.peek()
+        if not token or (expected is not None and token.lower() != expected):
+            raise _invalid_filter()
+        self.pos += 1
+        return token
+
+    def string(self) -> str:
+        token = self.take()
+        if len(token) < 2 or token[0] != "'":
+            raise _invalid_filter()
+        return token[1:-1].replace("''", "'")
+
+    def disjunction(self) -> list[Term]:
+        terms = self.primary()
+        while self.peek().lower() == "or":
+            self.take()
+            terms += self.primary()
+        return terms
+
+    def primary(self) -> list[Term]:
+        if self.peek() == "(":
+            self.take()
+            terms = self.disjunction()
+            self.take(")")
+            return terms
+        return [self.comparison()]
+
+    def comparison(self) -> Term:
+        word = self.take()
+        if word in "()," or word.startswith("'"):
+            raise _invalid_filter()
+        if word.lower() == "proxyaddresses/any":
+            return self.any_proxy_address()
+        if self.peek() == "(" or word.lower() == "not":
+            raise _unsupported_filter()  # functions: startswith(), not(), ...
+        prop = delta.canonical_property(word)
+        if prop is None:
+            raise _unknown_property(word)
+        op = self.take().lower()
+        if prop not in FILTERABLE or op not in ("eq", "in"):
+            raise _unsupported_filter(prop)
+        if op == "eq":
+            return prop, op, (self.string(),)
+        self.take("(")
+        values = [self.string()]
+        while self.peek() == ",":
+            self.take()
+            values.append(self.string())
+        self.take(")")
+        return prop, op, tuple(values)
+
+    def any_proxy_address(self) -> Term:
+        self.take("(")
+        variable, _, again = self.take().partition(":")
+        if not variable or variable != again:
+            raise _invalid_filter()
+        self.take("eq")
+        value = self.string()
+        self.take(")")
+        return "proxyAddresses", "any", (value,)
+
+
+def parse_filter(text: str) -> list[Term]:
+    """The (property, values) terms of a $filter made of eq / in / or; raises CloudError."""
+    return _FilterParser(text).parse()
+
+
+def _match(store: CloudStore, prop: str, value: str) -> CloudMailbox | None:
+    if prop == "id":
+        return store.get(value) or store.get(value.lower())
+    if prop == "userPrincipalName":
+        return store.by_upn(value)
+    if prop == "onPremisesImmutableId":
+        return store.by_anchor(value)
+    if prop == "proxyAddresses":
+        return store.by_address(value) if ":" in value else None
+    # mail: the owner of that SMTP address, if it is also its WindowsEmailAddress
+    m = store.by_address(value)
+    return m if m is not None and m.windows_email_address.casefold() == value.casefold() else None
+
+
+def filter_ids(store: CloudStore, terms: list[Term]) -> list[str]:
+    """Sorted ids of the users matching any term, looked up in the store's indexes."""
+    found = {m.id for prop, _, values in terms for v in values if (m := _match(store, prop, v))}
+    return sorted(found)
+
+
+# ------------------------------------------------------------------------------------- links
+def _link(base_url: str, path: str, params: list[tuple[str, str]]) -> str:
+    encoded = "&".join(f"{k}={quote(v, safe=',()/:@')}" for k, v in params)
+    return f"{base_url}/v1.0/{path}" + (f"?{encoded}" if encoded else "")
+
+
+def _delta_params(
+    select: tuple[str, ...] | None, ids: tuple[str, ...] | None
+) -> list[tuple[str, str]]:
+    params: list[tuple[str, str]] = []
+    if select:
+        params.append(("$select", ",".join(select)))
+    if ids is not None:
+        params.append(("$filter", " or ".join(f"id eq '{i}'" for i in ids)))
+    return params
+
+
+# -------------------------------------------------------------------------------- list and get
+def list_users(
+    store: CloudStore,
+    query: Mapping[str, str],
+    base_url: str,
+    headers: Mapping[str, str],
+    *,
+    tokens: StateTokens | None = None,
+) -> Json:
+    """GET /v1.0/users: $select, $top, $filter (eq/in/or on indexed properties), $count."""
+    tokens = tokens or delta.TOKENS
+    q = normalize_query(query)
+    _reject(q, ("orderby", "search", "expand", "skip"), "this simulated /users endpoint")
+    select = parse_select(q.get("select"))
+    top = _parse_top(q.get("top"))
+    count = _parse_count(q.get("count"), headers)
+    raw_filter = (q.get("filter") or "").strip()
+    pool = filter_ids(store, parse_filter(raw_filter)) if raw_filter else delta.ordered_ids(store)
+    # The skiptoken is bound to everything else the query says, so it cannot be replayed elsewhere.
+    fingerprint = hashlib.sha256(repr((select, raw_filter, top, count)).encode()).hexdigest()[:16]
+    after = (
+        _open_list_token(tokens, store, q["skiptoken"], fingerprint) if "skiptoken" in q else None
+    )
+    chunk, more = delta.page_after(pool, after, top)
+    body: Json = {"@odata.context": _context(base_url, select)}
+    if count:
+        body["@odata.count"] = len(pool)
+    if more:
+        token = tokens.seal(["L", delta.store_nonce(store), fingerprint, chunk[-1]])
+        params = [(f"${k}", q[k]) for k in ("select", "filter", "top", "count") if k in q]
+        body["@odata.nextLink"] = _link(base_url, "users", [*params, ("$skiptoken", token)])
+    render = delta.renderer(select or delta.DEFAULT_PROPERTIES)
+    body["value"] = [render(m) for i in chunk if (m := store.get(i)) is not None]
+    return body
+
+
+def _open_list_token(tokens: StateTokens, store: CloudStore, token: str, fingerprint: str) -> str:
+    payload = tokens.open(token)
+    nonce = delta.store_nonce(store)
+    if not payload or len(payload) != 4 or payload[:3] != ["L", nonce, fingerprint]:
+        raise CloudError(
+            400,
+            "Request_BadRequest",
+            "The specified page token value is not valid for this query. "
+            "Follow @odata.nextLink as returned, without changing the query.",
+        )
+    return str(payload[3])
+
+
+def get_user(store: CloudStore, key: str, query: Mapping[str, str], base_url: str) -> Json:
+    """GET /v1.0/users/{id | userPrincipalName} with optional $select."""
+    select = parse_select(normalize_query(query).get("select"))
+    m = store.get(key) or store.get(key.lower()) or store.by_upn(key)
+    if m is None:
+        raise CloudError(
+            404,
+            "Request_ResourceNotFound",
+            f"Resource '{key}' does not exist or one of its queried reference-property objects "
+            "are not present.",
+        )
+    return {
+        "@odata.context": _context(base_url, select, entity=True),
+        **delta.renderer(select or delta.DEFAULT_PROPERTIES)(m),
+    }
+
+
+# --------------------------------------------------------------------------------------- delta
+def users_delta(
+    store: CloudStore,
+    query: Mapping[str, str],
+    base_url: str,
+    headers: Mapping[str, str],
+    now: float,
+    *,
+    tokens: StateTokens | None = None,
+) -> Json:
+    """GET /v1.0/users/delta: full rounds, incremental rounds from $deltatoken, paging."""
+    tokens = tokens or delta.TOKENS
+    q = normalize_query(query)
+    _reject(q, ("top", "orderby", "expand"), "delta queries on users")
+    minimal, size = _parse_prefer(headers.get("prefer", ""))
+    rnd = _delta_round(store, q, base_url, now, tokens)
+    if rnd is None:  # $deltatoken=latest: no data, sync from now on
+        rnd = Round(store.seq, None, parse_select(q.get("select")), _delta_filter(q.get("filter")))
+        return _delta_body(store, base_url, rnd, tokens, now, [], None)
+    tracked = frozenset(rnd.select or delta.DEFAULT_PROPERTIES) | {"id"}
+    page = delta.next_page(store, rnd, size, tracked)
+    values = _render_delta(store, page.items, rnd.select, minimal)
+    return _delta_body(store, base_url, rnd, tokens, now, values, page.rest)
+
+
+def _delta_round(
+    store: CloudStore, q: Mapping[str, str], base_url: str, now: float, tokens: StateTokens
+) -> Round | None:
+    """The round this request continues or starts; None for $deltatoken=latest."""
+    deltatoken, skiptoken = q.get("deltatoken"), q.get("skiptoken")
+    if deltatoken is not None and deltatoken.strip().lower() == "latest":
+        return None
+    if deltatoken is None and skiptoken is None:  # initial request: the only one with options
+        select, ids = parse_select(q.get("select")), _delta_filter(q.get("filter"))
+        return Round(store.seq, None, select, ids)
+    kind, token = ("d", deltatoken) if deltatoken is not None else ("s", skiptoken)
+    try:
+        rnd = delta.open_round(tokens, store, token or "", kind, now)
+    except delta.InvalidToken:
+        raise CloudError(
+            400,
+            "syncStateNotFound",
+            "The sync state generation is not found. The delta token is expired and data "
+            "must be synchronized again.",
+        ) from None
+    except delta.ExpiredToken as expired:
+        fresh = _link(
+            base_url, "users/delta", _delta_params(expired.round.select, expired.round.ids)
+        )
+        raise CloudError(
+            410,
+            "resyncRequired",
+            "The delta token is no longer valid, and the app must reset the sync state.",
+            {"Location": fresh},
+        ) from None
+    if kind == "d":  # a new incremental round: changes since the token, up to now
+        return Round(store.seq, rnd.watermark, rnd.select, rnd.ids, None)
+    return rnd
+
+
+def _delta_filter(raw: str | None) -> tuple[str, ...] | None:
+    """Ids of a delta $filter: only `id eq '...'` joined with `or`, at most 50."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        terms = parse_filter(raw)
+    except CloudError:
+        terms = []
+    if not terms or any((prop, op) != ("id", "eq") for prop, op, _ in terms):
+        raise CloudError(
+            400,
+            "Request_UnsupportedQuery",
+            "Unsupported query. Delta on users supports only $filter=id eq '{id}', "
+            "optionally joined with 'or'.",
+        )
+    ids = [values[0].lower() for _, _, values in terms]  # object ids are lower-case GUIDs
+    if len(ids) > DELTA_MAX_FILTER_IDS:
+        raise CloudError(
+            400,
+            "Request_UnsupportedQuery",
+            f"Too many ids in $filter: delta tracks at most {DELTA_MAX_FILTER_IDS} objects.",
+        )
+    return tuple(dict.fromkeys(ids))
+
+
+def _render_delta(
+    store: CloudStore,
+    items: list[tuple[str, frozenset[str] | None]],
+    select: tuple[str, ...] | None,
+    minimal: bool,
+) -> list[Json]:
+    chosen = select or delta.DEFAULT_PROPERTIES
+    full = delta.renderer(delta.with_id(chosen))
+    out: list[Json] = []
+    for id_, changed in items:
+        m = store.get(id_)
+        if m is None:
+            out.append({"@odata.type": USER_TYPE, "id": id_, "@removed": {"reason": "deleted"}})
+        elif minimal and changed is not None and delta.WILDCARD not in changed:
+            out.append(delta.renderer(delta.with_id(tuple(p for p in chosen if p in changed)))(m))
+        else:
+            out.append(full(m))
+    return out
+
+
+def _delta_body(
+    store: CloudStore,
+    base_url: str,
+    rnd: Round,
+    tokens: StateTokens,
+    now: float,
+    values: list[Json],
+    rest: Round | None,
+) -> Json:
+    body: Json = {"@odata.context": _context(base_url, rnd.select)}
+    if rest is not None:
+        token = delta.seal_round(tokens, store, rest, "s", now)
+        body["@odata.nextLink"] = _link(base_url, "users/delta", [("$skiptoken", token)])
+    else:
+        done = Round(rnd.watermark, None, rnd.select, rnd.ids)
+        token = delta.seal_round(tokens, store, done, "d", now)
+        body["@odata.deltaLink"] = _link(base_url, "users/delta", [("$deltatoken", token)])
+    body["value"] = values
+    return body

@@ -1,0 +1,211 @@
+"""The cloud side's state: Exchange Online recipients, their indexes and an ordered change log.
+
+Every accepted change to a recipient is one `Change` with a sequence number; Graph's delta
+feed reads the log after a watermark. Not thread-safe: the HTTP server calls it from the
+reactor thread only. Validation of what an admin may set lives in `exo.py` (policy); the store
+applies a validated change atomically and keeps indexes and the log consistent.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from harness.tenant.model import CloudMailbox, Tenant
+
+# CloudMailbox field -> Exchange property name, for every field a change can touch.
+EXO_PROPERTY = {
+    "user_principal_name": "UserPrincipalName",
+    "display_name": "DisplayName",
+    "alias": "Alias",
+    "is_exchange_cloud_managed": "IsExchangeCloudManaged",
+    "recipient_type_details": "RecipientTypeDetails",
+    "email_addresses": "EmailAddresses",
+    "windows_email_address": "WindowsEmailAddress",
+    "hidden_from_address_lists": "HiddenFromAddressListsEnabled",
+    "custom_attributes": "CustomAttributes",  # expanded per index in Change.properties
+    "extension_custom_attributes": "ExtensionCustomAttributes",
+}
+
+
+def address_key(address: str) -> str:
+    """Uniqueness key of a proxy address: its type and address, case-insensitive.
+
+    ``SMTP:a@b`` and ``smtp:a@b`` are the same address (primary or not)."""
+    prefix, _, rest = address.partition(":")
+    return f"{prefix.lower()}:{rest.lower()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One accepted change: sequence number, recipient id, Exchange properties it changed."""
+
+    seq: int
+    id: str
+    properties: frozenset[str]  # e.g. {"CustomAttribute1", "EmailAddresses"}; {"@deleted"}
+
+
+@dataclass(slots=True)
+class OrganizationConfig:
+    """What Get-OrganizationConfig returns that the harness models."""
+
+    name: str
+    identity: str
+    public_folders_enabled: str = "Local"  # Local | Remote | None
+    exchange_attributes_cloud_managed_by_default: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "Name": self.name,
+            "Identity": self.identity,
+            "PublicFoldersEnabled": self.public_folders_enabled,
+            "ExchangeAttributesCloudManagedByDefault": (
+                self.exchange_attributes_cloud_managed_by_default
+            ),
+            **self.extra,
+        }
+
+
+class NotFound(KeyError):
+    """No recipient has that identity."""
+
+
+class CloudStore:
+    """Recipients by id with lookups by UPN, alias, anchor and proxy address, and a change log."""
+
+    def __init__(self, mailboxes: Iterable[CloudMailbox], org: OrganizationConfig) -> None:
+        self.org = org
+        self.mailboxes: dict[str, CloudMailbox] = {}
+        self._by_upn: dict[str, str] = {}
+        self._by_alias: dict[str, str] = {}
+        self._by_anchor: dict[str, str] = {}
+        self._by_address: dict[str, str] = {}
+        self._log: list[Change] = []
+        self._log_seqs: list[int] = []
+        self.seq = 0
+        for m in mailboxes:
+            self._add_indexes(m)
+            self.mailboxes[m.id] = m
+
+    @classmethod
+    def from_tenant(cls, tenant: Tenant) -> CloudStore:
+        spec = tenant.spec
+        org = OrganizationConfig(name=spec.onmicrosoft_domain, identity=spec.onmicrosoft_domain)
+        return cls(tenant.mailboxes, org)
+
+    # ------------------------------------------------------------------ reads
+    def __len__(self) -> int:
+        return len(self.mailboxes)
+
+    def __iter__(self) -> Iterator[CloudMailbox]:
+        return iter(self.mailboxes.values())
+
+    def get(self, id_: str) -> CloudMailbox | None:
+        return self.mailboxes.get(id_)
+
+    def by_upn(self, upn: str) -> CloudMailbox | None:
+        return self._get(self._by_upn.get(upn.casefold()))
+
+    def by_anchor(self, immutable_id: str) -> CloudMailbox | None:
+        return self._get(self._by_anchor.get(immutable_id))
+
+    def by_address(self, address: str) -> CloudMailbox | None:
+        """The recipient owning a proxy address ("smtp:x@y", "X500:/o=..."), or a bare SMTP."""
+        key = address_key(address if ":" in address else f"smtp:{address}")
+        return self._get(self._by_address.get(key))
+
+    def resolve(self, identity: str) -> CloudMailbox:
+        """An Exchange -Identity: id (GUID), UPN, primary or any SMTP address, alias."""
+        m = (
+            self.get(identity)
+            or self.by_upn(identity)
+            or self.by_address(identity)
+            or self._get(self._by_alias.get(identity.casefold()))
+        )
+        if m is None:
+            raise NotFound(identity)
+        return m
+
+    def owner_of(self, address: str) -> CloudMailbox | None:
+        return self._get(self._by_address.get(address_key(address)))
+
+    def changes_after(self, watermark: int) -> list[Change]:
+        """Changes with seq > watermark, oldest first."""
+        return self._log[bisect_right(self._log_seqs, watermark) :]
+
+    # ------------------------------------------------------------------ writes
+    def update(self, id_: str, values: Mapping[str, Any]) -> Change | None:
+        """Replace CloudMailbox fields of one recipient; log what changed (None if nothing did).
+
+        The caller has validated `values` (Exchange rules, address uniqueness)."""
+        old = self.mailboxes[id_]
+        new = replace(old, **values)
+        changed = _changed_properties(old, new)
+        if not changed:
+            return None
+        self._drop_indexes(old)
+        self._add_indexes(new)
+        self.mailboxes[id_] = new
+        return self._record(id_, changed)
+
+    def delete(self, id_: str) -> Change:
+        old = self.mailboxes.pop(id_)
+        self._drop_indexes(old)
+        return self._record(id_, frozenset({"@deleted"}))
+
+    # ------------------------------------------------------------------ helpers
+    def _get(self, id_: str | None) -> CloudMailbox | None:
+        return self.mailboxes.get(id_) if id_ is not None else None
+
+    def _record(self, id_: str, properties: frozenset[str]) -> Change:
+        self.seq += 1
+        change = Change(self.seq, id_, properties)
+        self._log.append(change)
+        self._log_seqs.append(self.seq)
+        return change
+
+    def _add_indexes(self, m: CloudMailbox) -> None:
+        self._by_upn[m.user_principal_name.casefold()] = m.id
+        self._by_alias[m.alias.casefold()] = m.id
+        if m.immutable_id:
+            self._by_anchor[m.immutable_id] = m.id
+        for a in m.email_addresses:
+            self._by_address[address_key(a)] = m.id
+
+    def _drop_indexes(self, m: CloudMailbox) -> None:
+        for index, key in (
+            (self._by_upn, m.user_principal_name.casefold()),
+            (self._by_alias, m.alias.casefold()),
+            (self._by_anchor, m.immutable_id),
+        ):
+            if key is not None and index.get(key) == m.id:
+                del index[key]
+        for a in m.email_addresses:
+            if self._by_address.get(address_key(a)) == m.id:
+                del self._by_address[address_key(a)]
+
+
+def _changed_properties(old: CloudMailbox, new: CloudMailbox) -> frozenset[str]:
+    out: set[str] = set()
+    for name, prop in EXO_PROPERTY.items():
+        a, b = getattr(old, name), getattr(new, name)
+        if a == b:
+            continue
+        if name == "custom_attributes":
+            out.update(
+                f"CustomAttribute{i}"
+                for i, (x, y) in enumerate(zip(a, b, strict=True), 1)
+                if x != y
+            )
+        elif name == "extension_custom_attributes":
+            out.update(
+                f"ExtensionCustomAttribute{i}"
+                for i, (x, y) in enumerate(zip(a, b, strict=True), 1)
+                if x != y
+            )
+        else:
+            out.add(prop)
+    return frozenset(out)
