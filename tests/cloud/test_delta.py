@@ -32,16 +32,6 @@ from tests.cloud.test_graph import (
 )
 
 
-@pytest.fixture(scope="module")
-def tenant() -> Tenant:
-    return generate(TenantSpec(mailboxes=300, seed=3))
-
-
-@pytest.fixture
-def store(tenant: Tenant) -> CloudStore:
-    return CloudStore.from_tenant(tenant)
-
-
 def delta_pages(
     store: CloudStore,
     query: dict[str, str],

@@ -10,8 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from harness.tenant import TenantSpec, generate
-from harness.tenant.model import Tenant
 from mockservers.cloud import delta, graph
 from mockservers.cloud.errors import CloudError, error_body
 from mockservers.cloud.store import CloudStore
@@ -21,17 +19,6 @@ NOW = 1_800_000_000.0
 WRITEBACK_SELECT = (
     "displayName,mail,mailNickname,proxyAddresses,onPremisesExtensionAttributes,exwbExchange"
 )
-
-
-@pytest.fixture(scope="module")
-def tenant() -> Tenant:
-    return generate(TenantSpec(mailboxes=300, seed=3))
-
-
-@pytest.fixture
-def store(tenant: Tenant) -> CloudStore:
-    # A fresh store per test: updates replace mailbox objects, so the tenant stays pristine.
-    return CloudStore.from_tenant(tenant)
 
 
 # ------------------------------------------------------------------------------------ helpers
