@@ -200,10 +200,16 @@ class Store:
             if t.system_only or t.name in DERIVED_ATTRIBUTES:
                 raise errors.constraint(t.name)
             self._check_values(t, values)
+            if t.single and op != MOD_DELETE and len(values) > 1:
+                raise errors.constraint(t.name)  # before duplicate checks, as slapd orders them
             current = new.get(t.name, ())
             if op == MOD_ADD:
-                if not values:
-                    raise errors.constraint(t.name)
+                if not values:  # RFC 4511: an add carries at least one value (slapd agrees)
+                    raise errors.LdapError(
+                        errors.Result.PROTOCOL_ERROR,
+                        f"00000057: LdapErr: DSID-0C090D8A, comment: modify/add of {t.name} "
+                        "requires values, data 0, v4563",
+                    )
                 have = {t.key(v) for v in current}
                 for v in values:
                     if t.key(v) in have:
@@ -222,6 +228,8 @@ class Store:
                 else:
                     result = ()
             elif op == MOD_REPLACE:
+                if len({t.key(v) for v in values}) != len(values):
+                    raise errors.value_exists(t.name)  # the same value twice in one request
                 result = tuple(values)
             else:
                 raise errors.LdapError(
