@@ -1,0 +1,258 @@
+"""Attribute-mapping profiles: which AD values the writeback wants for one cloud mailbox.
+
+A profile is a list of mappings AD target <- EXO source property (or expression). The built-in
+`GA` profile is the documented 24-attribute set, `PREVIEW` the 23 of the preview (no `mail`).
+Custom profiles are YAML files layered on one of them:
+
+    based_on: ga            # or preview
+    name: contoso           # optional, defaults to the file stem
+    mappings:
+      - {target: extensionAttribute1, expression: 'ToUpper([CustomAttribute1])'}
+      - {target: msExchHideFromAddressLists, source: HiddenFromAddressListsEnabled}
+    remove: [mail]
+
+Mappings outside the documented set are allowed but marked ``documented=False``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from collections.abc import Mapping as RecordMap
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.engine.expressions import CompiledExpression, ExpressionError, compile_expression
+from harness.tenant.recipients import REMOTE_AD_VALUES
+from harness.tenant.writeback import GA_ATTRIBUTES, PREVIEW_ATTRIBUTES
+from mockservers.directory.schema import DEFAULT_SCHEMA, AttributeType, Syntax
+
+GA_MAILBOX_LIMIT = 600_000
+PREVIEW_MAILBOX_LIMIT = 200_000  # an assumption of this harness: no source documents a cap
+
+Values = tuple[str, ...]
+
+
+class ProfileError(ValueError):
+    """A custom profile that cannot be loaded; the message starts with ``file:line``."""
+
+
+class MappingError(ValueError):
+    """A record whose values cannot be mapped onto a target (the message names the target)."""
+
+
+def _type_details(v: Any) -> str | None:
+    return None if v is None else str(_remote(v).type_details)
+
+
+def _display_type(v: Any) -> str | None:
+    return None if v is None else str(_remote(v).display_type)
+
+
+def _remote(v: Any) -> Any:
+    try:
+        return REMOTE_AD_VALUES[v]
+    except (KeyError, TypeError):
+        raise MappingError(f"no remote AD values for RecipientTypeDetails {v!r}") from None
+
+
+# Derived targets: the AD value is a function of the source, not a copy of it.
+_DERIVED: dict[str, Callable[[Any], str | None]] = {
+    "msExchRecipientTypeDetails": _type_details,
+    "msExchRecipientDisplayType": _display_type,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """One AD target and where its value comes from (an EXO property or an expression)."""
+
+    target: str
+    source: str | None
+    expression: CompiledExpression | None = None
+    documented: bool = True
+    derive: Callable[[Any], str | None] | None = field(default=None, compare=False)
+
+    def values(self, record: RecordMap[str, Any]) -> Values:
+        """The AD values this mapping wants for ``record``; () means the attribute is absent."""
+        if self.expression is not None:
+            raw: Any = self.expression(record)
+        else:
+            raw = record.get(self.source) if self.source is not None else None
+            if self.derive is not None:
+                try:
+                    raw = self.derive(raw)
+                except MappingError as e:
+                    raise MappingError(f"{self.target}: {e}") from None
+        attr = _attribute(self.target)
+        if isinstance(raw, list | tuple):
+            if attr.single:
+                raise MappingError(f"{self.target} is single-valued but its source gave a list")
+            return tuple(_text(v, attr.syntax) for v in raw if v not in ("", None))
+        if raw is None or raw == "":
+            return ()  # EXO shows a cleared custom attribute as "": AD holds no value then
+        return (_text(raw, attr.syntax),)
+
+
+@cache
+def _attribute(target: str) -> AttributeType:
+    attr = DEFAULT_SCHEMA.get(target)
+    if attr is None:
+        raise MappingError(f"{target} is not an attribute of the directory schema")
+    return attr
+
+
+def _text(v: Any, syntax: Syntax) -> str:
+    if isinstance(v, bool):
+        # AD's Boolean syntax wants TRUE/FALSE; elsewhere keep the service's rendering.
+        return ("TRUE" if v else "FALSE") if syntax is Syntax.BOOLEAN else str(v)
+    return str(v)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A named set of mappings and the mailbox count the configuration supports."""
+
+    name: str
+    mappings: tuple[Mapping, ...]
+    mailbox_limit: int
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(m.target for m in self.mappings)
+
+    @property
+    def undocumented(self) -> tuple[Mapping, ...]:
+        """Mappings outside the documented GA set, for reports to flag."""
+        return tuple(m for m in self.mappings if not m.documented)
+
+    def desired(self, record: RecordMap[str, Any]) -> dict[str, Values]:
+        """The AD values wanted for one EXO-named record (as `CloudMailbox.to_json` gives)."""
+        return {m.target: m.values(record) for m in self.mappings}
+
+
+def _builtin(name: str, attrs: dict[str, str], limit: int) -> Profile:
+    return Profile(
+        name,
+        tuple(Mapping(t, s, None, True, _DERIVED.get(t)) for t, s in attrs.items()),
+        limit,
+    )
+
+
+GA = _builtin("ga", GA_ATTRIBUTES, GA_MAILBOX_LIMIT)
+PREVIEW = _builtin("preview", PREVIEW_ATTRIBUTES, PREVIEW_MAILBOX_LIMIT)
+BUILTIN_PROFILES: dict[str, Profile] = {"ga": GA, "preview": PREVIEW}
+
+# --- YAML custom profiles --------------------------------------------------------------------
+
+_TOP_KEYS = frozenset({"based_on", "name", "mappings", "remove"})
+_MAPPING_KEYS = frozenset({"target", "source", "expression"})
+
+
+class _Loader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, node: yaml.Node | None, message: str) -> ProfileError:
+        line = node.start_mark.line + 1 if node is not None else 1
+        return ProfileError(f"{self.path}:{line}: {message}")
+
+    def mapping(self, node: yaml.Node, keys: frozenset[str], what: str) -> dict[str, Any]:
+        """A YAML mapping as {key: (key node, value node)}, refusing unknown/duplicate keys."""
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(node, f"{what} must be a mapping")
+        out: dict[str, Any] = {}
+        for k, v in node.value:
+            key = k.value if isinstance(k, yaml.ScalarNode) else None
+            if key not in keys:
+                raise self.error(k, f"unknown key {key!r} in {what} (expected {_list(keys)})")
+            if key in out:
+                raise self.error(k, f"duplicate key {key!r} in {what}")
+            out[key] = (k, v)
+        return out
+
+    def scalar(self, node: yaml.Node, what: str) -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str":
+            raise self.error(node, f"{what} must be a string")
+        value: str = node.value
+        return value
+
+    def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.error(node, f"{what} must be a list")
+        return list(node.value)
+
+    def target(self, node: yaml.Node) -> str:
+        name = self.scalar(node, "target")
+        attr = DEFAULT_SCHEMA.get(name)
+        if attr is None:
+            raise self.error(node, f"unknown AD attribute {name!r}")
+        if attr.system_only:
+            raise self.error(node, f"AD attribute {name!r} is system-only and cannot be written")
+        return attr.name
+
+    def one_mapping(self, node: yaml.Node) -> tuple[yaml.Node, Mapping]:
+        fields = self.mapping(node, _MAPPING_KEYS, "a mapping")
+        if "target" not in fields:
+            raise self.error(node, "mapping needs a target")
+        if ("source" in fields) == ("expression" in fields):
+            raise self.error(node, "mapping needs exactly one of source or expression")
+        tnode = fields["target"][1]
+        target = self.target(tnode)
+        documented = target in GA_ATTRIBUTES
+        if "source" in fields:
+            source = self.scalar(fields["source"][1], "source")
+            derive = _DERIVED.get(target) if GA_ATTRIBUTES.get(target) == source else None
+            return tnode, Mapping(target, source, None, documented, derive)
+        enode = fields["expression"][1]
+        text = self.scalar(enode, "expression")
+        try:
+            compiled = compile_expression(text)
+        except ExpressionError as e:
+            raise self.error(enode, f"expression for {target}: {e}") from None
+        return tnode, Mapping(target, None, compiled, documented)
+
+    def load(self) -> Profile:
+        try:
+            root = yaml.compose(self.path.read_text(encoding="utf-8"))
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark
+            line = mark.line + 1 if mark is not None else 1
+            raise ProfileError(f"{self.path}:{line}: invalid YAML: {e.problem}") from None
+        if root is None:
+            raise ProfileError(f"{self.path}:1: empty profile")
+        top = self.mapping(root, _TOP_KEYS, "the profile")
+        if "based_on" not in top:
+            raise self.error(root, "profile needs based_on: ga or preview")
+        bnode = top["based_on"][1]
+        base = BUILTIN_PROFILES.get(self.scalar(bnode, "based_on"))
+        if base is None:
+            raise self.error(bnode, f"based_on must be one of {_list(BUILTIN_PROFILES)}")
+        name = self.scalar(top["name"][1], "name") if "name" in top else self.path.stem
+        by_target = {m.target: m for m in base.mappings}
+        if "remove" in top:
+            for node in self.sequence(top["remove"][1], "remove"):
+                t = self.target(node)
+                if t not in by_target:
+                    raise self.error(node, f"cannot remove {t!r}: not mapped by {base.name}")
+                del by_target[t]
+        seen: set[str] = set()
+        for node in self.sequence(top["mappings"][1], "mappings") if "mappings" in top else []:
+            tnode, m = self.one_mapping(node)
+            if m.target in seen:
+                raise self.error(tnode, f"{m.target} is mapped twice")
+            seen.add(m.target)
+            by_target[m.target] = m  # replaces the base mapping, keeping its position
+        return Profile(name, tuple(by_target.values()), base.mailbox_limit)
+
+
+def _list(names: Iterable[str]) -> str:
+    return ", ".join(sorted(names))
+
+
+def load_profile(path: Path) -> Profile:
+    """Read a custom YAML profile; raises ProfileError naming ``file:line`` of the fault."""
+    return _Loader(Path(path)).load()
