@@ -21,7 +21,7 @@ from twisted.internet import protocol
 from harness.tenant.dn import InvalidDN, normalize_dn
 from mockservers.directory import ber, errors
 from mockservers.directory.acl import Principal
-from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry
+from mockservers.directory.entry import Entry
 from mockservers.directory.errors import LdapError, Result
 from mockservers.directory.filters import FilterError, compile_filter
 from mockservers.directory.schema import AttributeType
@@ -516,5 +516,3 @@ class DirectoryFactory(protocol.ServerFactory):
         p.factory = self
         return p
 
-
-__all__ = ["DERIVED_ATTRIBUTES", "DirectoryFactory", "LdapProtocol"]
