@@ -515,4 +515,3 @@ class DirectoryFactory(protocol.ServerFactory):
         p = LdapProtocol(self.service)
         p.factory = self
         return p
-

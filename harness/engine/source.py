@@ -1,0 +1,299 @@
+"""The engine's reader of cloud changes: Graph ``users/delta`` rounds over plain HTTP.
+
+`GraphSource.pages` walks one delta round (a full one, or an incremental one from a stored
+deltaLink) and yields `DeltaPage`s of EXO-named records (`to_exo_record`), ready for
+`Profile.desired`. It gets its own client-credentials token, rides out throttling (429/503 with
+Retry-After) and dropped connections, and falls back to a full round when Graph says the stored
+link is no longer usable (410 resyncRequired, 400 syncStateNotFound).
+
+Standard library only: one keep-alive `http.client` connection per host.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import SplitResult, urlencode, urlsplit
+
+SELECT = (
+    "id,onPremisesImmutableId,onPremisesSyncEnabled,mail,proxyAddresses,"
+    "onPremisesExtensionAttributes,exwbExchange"
+)
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+DEFAULT_RETRY_AFTER = 1.0
+MAX_BACKOFF = 30.0
+# Network failures worth a reconnect; anything else is a bug or a bad server and propagates.
+_NETWORK_ERRORS = (ConnectionError, TimeoutError, http.client.IncompleteRead)
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CloudCredentials:
+    """Where Graph and its token endpoint are, and the app that reads."""
+
+    graph_url: str
+    token_url: str
+    client_id: str
+    client_secret: str
+
+
+class SourceError(Exception):
+    """An unrecoverable failure reading the cloud (auth, bad response, retries exhausted)."""
+
+
+@dataclass
+class DeltaPage:
+    """One page of a delta round: changed users (EXO-named) and ids of removed users."""
+
+    records: list[Json]
+    removed: list[str]
+
+
+def to_exo_record(user: Json) -> Json:
+    """A Graph user (selected with `SELECT`) as the EXO-named record `Profile.desired` takes."""
+    uid = user.get("id")
+    exo = user.get("exwbExchange")
+    if not isinstance(exo, dict):
+        # Without the Exchange state the engine cannot tell whether the user is in scope.
+        raise SourceError(f"user {uid}: no exwbExchange in the Graph response (not selected?)")
+    ext = user.get("onPremisesExtensionAttributes") or {}
+    rec: Json = {
+        "id": uid,
+        "onPremisesImmutableId": user.get("onPremisesImmutableId"),
+        "IsDirSynced": user.get("onPremisesSyncEnabled") is True,
+        "IsExchangeCloudManaged": bool(exo.get("isExchangeCloudManaged")),
+        "RecipientTypeDetails": exo.get("recipientTypeDetails"),
+        "HiddenFromAddressListsEnabled": bool(exo.get("hiddenFromAddressListsEnabled")),
+        "EmailAddresses": list(user.get("proxyAddresses") or []),
+        "WindowsEmailAddress": user.get("mail") or "",
+    }
+    for i in range(1, 16):
+        rec[f"CustomAttribute{i}"] = ext.get(f"extensionAttribute{i}") or ""
+    for i in range(1, 6):
+        rec[f"ExtensionCustomAttribute{i}"] = list(exo.get(f"extensionCustomAttribute{i}") or [])
+    return rec
+
+
+def _error_code(body: Any) -> str:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("code", ""))
+    return ""
+
+
+def _describe(body: Any) -> str:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        err = body["error"]
+        return f"{err.get('code', '?')}: {err.get('message', '')}"
+    return repr(body)[:200]
+
+
+def _where(parts: SplitResult) -> str:
+    # Without the query: skip and delta tokens are long and say nothing to a reader.
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _retry_after(headers: dict[str, str]) -> float:
+    try:
+        return max(0.0, float(headers["retry-after"]))
+    except (KeyError, ValueError):
+        return DEFAULT_RETRY_AFTER  # absent, or an HTTP date Graph does not send
+
+
+class GraphSource:
+    """Reads Graph ``users/delta`` rounds; see `pages`."""
+
+    def __init__(
+        self,
+        creds: CloudCredentials,
+        *,
+        page_size: int = 999,
+        max_retries: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: float = 60,
+    ) -> None:
+        self.creds = creds
+        self.page_size = page_size
+        self.max_retries = max_retries
+        self.sleep = sleep
+        self.timeout = timeout
+        self.next_delta_link: str | None = None
+        self.resynced = False
+        self.stats: dict[str, Any] = {
+            "requests": 0,
+            "retries": 0,
+            "waited_seconds": 0.0,
+            "throttled": 0,
+        }
+        self._conns: dict[tuple[str, str], http.client.HTTPConnection] = {}
+        self._token: str | None = None
+        self._token_expiry = 0.0
+
+    def __enter__(self) -> GraphSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
+
+    # ------------------------------------------------------------------------------ rounds
+    def initial_url(self) -> str:
+        return (
+            f"{self.creds.graph_url.rstrip('/')}/v1.0/users/delta?{urlencode({'$select': SELECT})}"
+        )
+
+    def pages(self, delta_link: str | None) -> Iterator[DeltaPage]:
+        """A delta round: from the start (None: every user) or from a stored deltaLink; after the
+        generator is exhausted, self.next_delta_link holds the new deltaLink and self.resynced is
+        True when the stored link had expired (410) and a full round was read instead."""
+        self.next_delta_link = None
+        self.resynced = False
+        url = delta_link or self.initial_url()
+        resyncs = 0
+        while True:
+            status, headers, body = self._get(url)
+            if status == 200:
+                if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+                    raise SourceError(f"GET {_where(urlsplit(url))}: 200 without a value list")
+                yield self._page(body["value"])
+                if body.get("@odata.nextLink"):
+                    url = body["@odata.nextLink"]
+                    continue
+                if body.get("@odata.deltaLink"):
+                    self.next_delta_link = body["@odata.deltaLink"]
+                    return
+                raise SourceError(f"GET {_where(urlsplit(url))}: page without next or delta link")
+            code = _error_code(body)
+            if (status, code) in ((410, "resyncRequired"), (400, "syncStateNotFound")):
+                # Records already yielded stay valid: the engine applies desired state, so a
+                # full round on top of them is only repetition.
+                resyncs += 1
+                if resyncs > self.max_retries:
+                    raise SourceError(f"GET {_where(urlsplit(url))}: resync failed {resyncs} times")
+                self.resynced = True
+                url = (headers.get("location") if status == 410 else None) or self.initial_url()
+                continue
+            raise SourceError(f"GET {_where(urlsplit(url))}: HTTP {status} {_describe(body)}")
+
+    def _page(self, values: list[Json]) -> DeltaPage:
+        page = DeltaPage([], [])
+        for user in values:
+            if "@removed" in user:
+                page.removed.append(str(user.get("id")))
+            else:
+                page.records.append(to_exo_record(user))
+        return page
+
+    # ------------------------------------------------------------------------------ auth
+    def _access_token(self) -> str:
+        if self._token is not None and time.monotonic() < self._token_expiry:
+            return self._token
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.creds.client_id,
+            "client_secret": self.creds.client_secret,
+            "scope": GRAPH_SCOPE,
+        }
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        status, _, body = self._send("POST", self.creds.token_url, headers, urlencode(form))
+        if status != 200 or not isinstance(body, dict) or not body.get("access_token"):
+            where = _where(urlsplit(self.creds.token_url))
+            if isinstance(body, dict) and "error" in body:
+                why = f"{body.get('error')}: {body.get('error_description', '')}"
+            else:
+                why = repr(body)[:200]
+            raise SourceError(f"token request to {where} failed: HTTP {status} {why}")
+        lifetime = float(body.get("expires_in", 3599))
+        # Renew a little early so a token does not expire between our check and Graph's.
+        self._token_expiry = time.monotonic() + lifetime - min(300.0, lifetime / 10)
+        self._token = str(body["access_token"])
+        return self._token
+
+    def _get(self, url: str) -> tuple[int, dict[str, str], Any]:
+        refreshed = False
+        while True:
+            headers = {
+                "Authorization": f"Bearer {self._access_token()}",
+                "Prefer": f"odata.maxpagesize={self.page_size}",
+            }
+            status, resp_headers, body = self._send("GET", url, headers)
+            if (
+                status == 401
+                and _error_code(body) == "InvalidAuthenticationToken"
+                and not refreshed
+            ):
+                # Revoked or expired before our estimate: one fresh token, then give up.
+                self._token = None
+                refreshed = True
+                continue
+            return status, resp_headers, body
+
+    # ------------------------------------------------------------------------------ HTTP
+    def _connection(self, parts: SplitResult) -> http.client.HTTPConnection:
+        key = (parts.scheme, parts.netloc)
+        conn = self._conns.get(key)
+        if conn is None:
+            cls = (
+                http.client.HTTPSConnection
+                if parts.scheme == "https"
+                else http.client.HTTPConnection
+            )
+            conn = self._conns[key] = cls(parts.netloc, timeout=self.timeout)
+        return conn
+
+    def _wait(self, seconds: float) -> None:
+        self.stats["retries"] += 1
+        self.stats["waited_seconds"] += seconds
+        self.sleep(seconds)
+
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], body: str | None = None
+    ) -> tuple[int, dict[str, str], Any]:
+        """One request with retries for throttling and network failures; JSON body or None."""
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = {"Accept": "application/json", **headers}
+        attempt = 0
+        while True:
+            conn = self._connection(parts)
+            self.stats["requests"] += 1
+            try:
+                conn.request(method, target, body=body, headers=headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+            except _NETWORK_ERRORS as e:
+                conn.close()
+                attempt += 1
+                if attempt > self.max_retries:
+                    raise SourceError(
+                        f"{method} {_where(parts)}: {e!r} after {attempt} attempts"
+                    ) from e
+                self._wait(min(MAX_BACKOFF, 0.5 * 2 ** (attempt - 1)))
+                continue
+            resp_headers = {k.lower(): v for k, v in resp.getheaders()}
+            if resp.status in (429, 503):
+                self.stats["throttled"] += 1
+                attempt += 1
+                if attempt > self.max_retries:
+                    raise SourceError(
+                        f"{method} {_where(parts)}: HTTP {resp.status} after {attempt} attempts"
+                    )
+                self._wait(_retry_after(resp_headers))
+                continue
+            try:
+                payload = json.loads(raw) if raw else None
+            except ValueError:
+                if resp.status == 200:
+                    raise SourceError(
+                        f"{method} {_where(parts)}: 200 with a non-JSON body"
+                    ) from None
+                payload = raw[:200].decode("utf-8", "replace")
+            return resp.status, resp_headers, payload
