@@ -1,0 +1,66 @@
+"""The engine's state directory: the delta watermark, escrowed failures and cycle history.
+
+`state.json` is replaced atomically (temporary file, fsync, rename) and only after the exports
+it covers were acknowledged, so a crash repeats work but never loses it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATE_NAME = "state.json"
+HISTORY_KEPT = 50
+
+
+class StateError(Exception):
+    """An unreadable state directory; the message names the file."""
+
+
+@dataclass(slots=True)
+class Escrow:
+    """A failed object, retried in the next cycles."""
+
+    code: int
+    reason: str
+    attempts: int = 1
+
+
+@dataclass(slots=True)
+class EngineState:
+    delta_link: str | None = None
+    profile: str | None = None
+    cycles: int = 0
+    escrow: dict[str, Escrow] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> EngineState:
+        path = state_dir / STATE_NAME
+        if not path.exists():
+            return cls()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            escrow = {k: Escrow(**v) for k, v in data.pop("escrow", {}).items()}
+            return cls(**data, escrow=escrow)
+        except (ValueError, TypeError) as e:
+            raise StateError(f"{path}: not an engine state file ({e})") from None
+
+    def save(self, state_dir: Path) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.history = self.history[-HISTORY_KEPT:]
+        data = asdict(self)
+        fd, tmp = tempfile.mkstemp(prefix=".state.", dir=state_dir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=2)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, state_dir / STATE_NAME)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

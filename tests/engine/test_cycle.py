@@ -1,0 +1,242 @@
+"""Writeback cycles over the wire: the fake cloud's Graph API to the fake AD over LDAP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ldap3 import BASE, MODIFY_REPLACE, NONE, Connection, Server
+
+from harness.engine.cycle import run_cycle
+from harness.engine.rules import GA, PREVIEW
+from harness.engine.source import CloudCredentials
+from harness.engine.target import LdapCredentials
+from harness.tenant import TenantSpec, generate
+from mockservers.runtime import start_tenant
+
+TENANT = generate(
+    TenantSpec(
+        mailboxes=120,
+        seed=12,
+        cloud_managed_fraction=0.8,
+        special_cn_fraction=0.2,
+        non_ascii_fraction=0.2,
+    )
+)
+
+
+@pytest.fixture
+def run():
+    r = start_tenant(TENANT)
+    yield r
+    r.stop()
+
+
+def creds(run):
+    ep = run.endpoints
+    cloud = CloudCredentials(
+        ep.graph_url, ep.token_url, ep.readonly_client_id, ep.readonly_client_secret
+    )
+    ldap = LdapCredentials(ep.ldap_url, ep.bind_dn, ep.bind_password, ep.base_dn)
+    return cloud, ldap
+
+
+def cycle(run, state_dir, mode="delta", profile=GA):
+    return run_cycle(*creds(run), profile, state_dir, mode)
+
+
+def ad_values(run, dn, attr):
+    ep = run.endpoints
+    conn = Connection(
+        Server(ep.ldap_url, get_info=NONE), ep.admin_dn, ep.admin_password, auto_bind=True
+    )
+    conn.search(dn, "(objectClass=*)", BASE, attributes=[attr])
+    return sorted(v.decode() for v in conn.response[0]["raw_attributes"].get(attr) or [])
+
+
+def edit(run, mbx, **fields):
+    store = run.cloud.store
+    current = run.call(store.get, mbx.id)
+    return run.call(
+        store.update, mbx.id, {k: v(current) if callable(v) else v for k, v in fields.items()}
+    )
+
+
+def pairs(managed: bool):
+    return [
+        (u, m)
+        for u, m in TENANT.synced_pairs()
+        if m.is_exchange_cloud_managed == managed and m.recipient_type_details != "MailUser"
+    ]
+
+
+def test_initial_cycle_on_a_consistent_tenant_writes_nothing(run, tmp_path):
+    report = cycle(run, tmp_path)
+    assert report.watermark_moved and report.statuses["Failure"] == 0
+    assert report.actions.get("Update", 0) == 0
+    managed = len(pairs(True))
+    assert report.statuses["Success"] == managed
+    lines = [json.loads(x) for x in report.log_path.read_text().splitlines()]
+    assert len(lines) == len(TENANT.mailboxes)
+    assert {x["status"] for x in lines} == {"Success", "Skipped"}
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["delta_link"] and state["cycles"] == 1
+
+
+def test_delta_writes_exactly_the_cloud_edits(run, tmp_path):
+    cycle(run, tmp_path)
+    user, mbx = pairs(True)[0]
+    new_custom = ("Written by EXO", *mbx.custom_attributes[1:])
+    extra = f"smtp:{mbx.alias}.alt@contoso.com"
+    edit(
+        run,
+        mbx,
+        custom_attributes=new_custom,
+        email_addresses=lambda m: (*m.email_addresses, extra),
+    )
+    report = cycle(run, tmp_path)
+    assert report.actions["Update"] == 1 and report.statuses["Success"] == 1
+    assert ad_values(run, user.dn, "extensionAttribute1") == ["Written by EXO"]
+    assert extra in ad_values(run, user.dn, "proxyAddresses")
+    entry = json.loads(report.log_path.read_text().splitlines()[0])
+    assert entry["action"] == "Update" and entry["targetDn"] == user.dn
+    assert {m["displayName"] for m in entry["modifiedProperties"]} == {
+        "extensionAttribute1",
+        "proxyAddresses",
+    }
+    assert [s["name"] for s in entry["provisioningSteps"]] == [
+        "EntryImport",
+        "EntryMatching",
+        "EntrySynchronizationScoping",
+        "EntryExportUpdate",
+    ]
+    again = cycle(run, tmp_path)  # idempotent: nothing left to write
+    assert again.objects == 0
+
+
+def test_out_of_scope_edits_never_reach_ad(run, tmp_path):
+    cycle(run, tmp_path)
+    user, mbx = pairs(False)[0]
+    edit(run, mbx, custom_attributes=("cloud value", *mbx.custom_attributes[1:]))
+    report = cycle(run, tmp_path)
+    assert report.statuses["Skipped"] == 1 and report.actions.get("Update", 0) == 0
+    assert ad_values(run, user.dn, "extensionAttribute1") == (
+        [user.extension_attributes[0]] if user.extension_attributes[0] else []
+    )
+
+
+def test_dry_run_reports_and_writes_nothing(run, tmp_path):
+    cycle(run, tmp_path)
+    user, mbx = pairs(True)[1]
+    edit(
+        run,
+        mbx,
+        custom_attributes=(*mbx.custom_attributes[:4], "staged", *mbx.custom_attributes[5:]),
+    )
+    before = json.loads((tmp_path / "state.json").read_text())
+    report = cycle(run, tmp_path, "dry-run")
+    assert report.pending == [
+        {
+            "dn": user.dn,
+            "displayName": "extensionAttribute5",
+            "oldValue": [user.extension_attributes[4]] if user.extension_attributes[4] else [],
+            "newValue": ["staged"],
+        }
+    ]
+    assert ad_values(run, user.dn, "extensionAttribute5") != ["staged"]
+    assert json.loads((tmp_path / "state.json").read_text()) == before  # watermark kept
+    assert cycle(run, tmp_path).actions["Update"] == 1  # the real cycle then writes it
+
+
+def test_full_cycle_repairs_drift_made_in_ad(run, tmp_path):
+    cycle(run, tmp_path)
+    user, _ = pairs(True)[2]
+    ep = run.endpoints
+    admin = Connection(
+        Server(ep.ldap_url, get_info=NONE), ep.admin_dn, ep.admin_password, auto_bind=True
+    )
+    assert admin.modify(user.dn, {"extensionAttribute2": [(MODIFY_REPLACE, ["edited by hand"])]})
+    assert cycle(run, tmp_path).objects == 0  # a delta cycle does not see AD-side drift
+    report = cycle(run, tmp_path, "full")
+    assert report.actions["Update"] == 1
+    want = [user.extension_attributes[1]] if user.extension_attributes[1] else []
+    assert ad_values(run, user.dn, "extensionAttribute2") == want
+
+
+def test_failures_are_escrowed_and_retried(run, tmp_path):
+    cycle(run, tmp_path)
+    user, mbx = pairs(True)[3]
+    ep = run.endpoints
+    admin = Connection(
+        Server(ep.ldap_url, get_info=NONE), ep.admin_dn, ep.admin_password, auto_bind=True
+    )
+    # Moved out of OU=Corp: the writeback account may no longer write it (insufficient access).
+    assert admin.modify_dn(
+        user.dn,
+        user.dn.split(",", 1)[0] if "\\," not in user.dn else "CN=Moved",
+        new_superior=f"CN=Users,{ep.base_dn}",
+    )
+    edit(run, mbx, custom_attributes=("after the move", *mbx.custom_attributes[1:]))
+    failed = cycle(run, tmp_path)
+    assert failed.statuses["Failure"] == 1
+    entry = json.loads(failed.log_path.read_text().splitlines()[0])
+    assert entry["errorCode"] == 50 and "INSUFF_ACCESS_RIGHTS" in entry["statusReason"]
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["escrow"][mbx.id]["code"] == 50
+    assert cycle(run, tmp_path).statuses["Failure"] == 1  # retried next cycle, still failing
+    assert json.loads((tmp_path / "state.json").read_text())["escrow"][mbx.id]["attempts"] == 2
+
+
+def test_preview_profile_leaves_mail_alone(run, tmp_path):
+    cycle(run, tmp_path, profile=PREVIEW)
+    user, mbx = pairs(True)[4]
+    new = f"{mbx.alias}.new@contoso.com"
+    edit(
+        run,
+        mbx,
+        windows_email_address=new,
+        email_addresses=lambda m: (
+            (*tuple(a.replace("SMTP:", "smtp:") for a in m.email_addresses), f"SMTP:{new}")
+        ),
+    )
+    report = cycle(run, tmp_path, profile=PREVIEW)
+    assert report.actions["Update"] == 1
+    assert ad_values(run, user.dn, "mail") == [user.mail]
+    assert f"SMTP:{new}" in ad_values(run, user.dn, "proxyAddresses")
+
+
+def test_cli_cycle_and_verify(tmp_path):
+    import subprocess
+    import sys
+
+    from mockservers.runtime import spawn_serve
+
+    endpoints = tmp_path / "endpoints.json"
+    proc = spawn_serve(endpoints, "--mailboxes", "80", "--seed", "3", "-q")
+    try:
+        exwb = [sys.executable, "-m", "harness"]
+        common = ["--endpoints-file", str(endpoints)]
+        res = subprocess.run(
+            [*exwb, "verify", *common], capture_output=True, text=True, timeout=120
+        )
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "clean" in res.stdout
+        state = tmp_path / "state"
+        res = subprocess.run(
+            [*exwb, "cycle", *common, "--state-dir", str(state), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert json.loads(res.stdout)["watermarkMoved"] is True
+        bad = subprocess.run(
+            [*exwb, "cycle", "--endpoints-file", str(tmp_path / "missing.json")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
