@@ -71,6 +71,10 @@ def main() -> int:
             res = {}
             r = run_cycle(cloud, ldap, GA, state, "delta")
             res["initial_cycle_s"], res["initial_objects"] = round(r.seconds, 1), r.objects
+            print(res, flush=True)
+            conn = http.client.HTTPConnection(
+                u.hostname, u.port, timeout=300
+            )  # the old one idled out
             n = int(args.mailboxes * args.changes)
             ids: list[str] = []
             page = exo(
