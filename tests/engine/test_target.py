@@ -14,8 +14,7 @@ from harness.engine.target import (
 )
 from harness.tenant import TenantSpec, generate
 from harness.tenant.model import AdUser
-from mockservers.directory.seed import seed_directory
-from mockservers.runtime import RunningDirectory, start_directory
+from mockservers.runtime import RunningDirectory
 
 TARGETS = list(GA.targets)
 
@@ -97,21 +96,6 @@ def test_plan_refuses_unknown_attributes():
 def tenant():
     spec = TenantSpec(mailboxes=120, seed=6, special_cn_fraction=0.2, non_ascii_fraction=0.2)
     return generate(spec)
-
-
-@pytest.fixture(scope="module")
-def directory(tenant):
-    """Shared by the read-only tests."""
-    run = start_directory(seed_directory(tenant))
-    yield run
-    run.stop()
-
-
-@pytest.fixture
-def fresh_directory(tenant):
-    run = start_directory(seed_directory(tenant))
-    yield run
-    run.stop()
 
 
 def creds(run: RunningDirectory, who: str = "writeback") -> LdapCredentials:
