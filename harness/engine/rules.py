@@ -99,10 +99,10 @@ class Mapping:
 
 @cache
 def _attribute(target: str) -> AttributeType:
-    attr = DEFAULT_SCHEMA.get(target)
-    if attr is None:
-        raise MappingError(f"{target} is not an attribute of the directory schema")
-    return attr
+    try:
+        return DEFAULT_SCHEMA.require(target)
+    except ValueError as e:
+        raise MappingError(str(e)) from None
 
 
 def _text(v: Any, syntax: Syntax) -> str:

@@ -82,11 +82,7 @@ class WriteResult:
 # --- planning -----------------------------------------------------------------------------
 
 
-def _attribute(name: str) -> AttributeType:
-    attr = DEFAULT_SCHEMA.get(name)
-    if attr is None:
-        raise ValueError(f"{name} is not an attribute of the directory schema")
-    return attr
+_attribute = DEFAULT_SCHEMA.require
 
 
 def _key(attr: AttributeType, v: str) -> object:

@@ -218,6 +218,13 @@ class Schema:
         """The attribute type called `name` (any case, `;options` ignored), or None."""
         return self.types.get(name.split(";", 1)[0].casefold())
 
+    def require(self, name: str) -> AttributeType:
+        """Like `get`, but an unknown name raises ValueError naming it."""
+        t = self.get(name)
+        if t is None:
+            raise ValueError(f"{name} is not an attribute of the directory schema")
+        return t
+
     def __iter__(self):
         return iter(self.types.values())
 
