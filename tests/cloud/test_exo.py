@@ -19,12 +19,6 @@ def tenant():
     return generate(TenantSpec(mailboxes=200, seed=3))
 
 
-@pytest.fixture
-def store(tenant):
-    # Updates replace CloudMailbox objects, so every test gets the generated state afresh.
-    return CloudStore.from_tenant(tenant)
-
-
 def run(store: CloudStore, cmdlet: str, can_write: bool = True, **params: Any) -> CmdletResult:
     return invoke(store, cmdlet, params, can_write=can_write)
 

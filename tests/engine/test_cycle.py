@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ldap3 import BASE, MODIFY_REPLACE, NONE, Connection, Server
+from ldap3 import BASE, MODIFY_REPLACE
 
 from harness.engine.cycle import run_cycle
 from harness.engine.rules import GA, PREVIEW
@@ -13,6 +13,7 @@ from harness.engine.source import CloudCredentials
 from harness.engine.target import LdapCredentials
 from harness.tenant import TenantSpec, generate
 from mockservers.runtime import start_tenant
+from tests.directory.ldap_clients import connect
 
 TENANT = generate(
     TenantSpec(
@@ -46,10 +47,7 @@ def cycle(run, state_dir, mode="delta", profile=GA):
 
 
 def ad_values(run, dn, attr):
-    ep = run.endpoints
-    conn = Connection(
-        Server(ep.ldap_url, get_info=NONE), ep.admin_dn, ep.admin_password, auto_bind=True
-    )
+    conn = connect(run)
     conn.search(dn, "(objectClass=*)", BASE, attributes=[attr])
     return sorted(v.decode() for v in conn.response[0]["raw_attributes"].get(attr) or [])
 
@@ -151,10 +149,7 @@ def test_dry_run_reports_and_writes_nothing(run, tmp_path):
 def test_full_cycle_repairs_drift_made_in_ad(run, tmp_path):
     cycle(run, tmp_path)
     user, _ = pairs(True)[2]
-    ep = run.endpoints
-    admin = Connection(
-        Server(ep.ldap_url, get_info=NONE), ep.admin_dn, ep.admin_password, auto_bind=True
-    )
+    admin = connect(run)
     assert admin.modify(user.dn, {"extensionAttribute2": [(MODIFY_REPLACE, ["edited by hand"])]})
     assert cycle(run, tmp_path).objects == 0  # a delta cycle does not see AD-side drift
     report = cycle(run, tmp_path, "full")
@@ -166,15 +161,12 @@ def test_full_cycle_repairs_drift_made_in_ad(run, tmp_path):
 def test_failures_are_escrowed_and_retried(run, tmp_path):
     cycle(run, tmp_path)
     user, mbx = pairs(True)[3]
-    ep = run.endpoints
-    admin = Connection(
-        Server(ep.ldap_url, get_info=NONE), ep.admin_dn, ep.admin_password, auto_bind=True
-    )
+    admin = connect(run)
     # Moved out of OU=Corp: the writeback account may no longer write it (insufficient access).
     assert admin.modify_dn(
         user.dn,
         user.dn.split(",", 1)[0] if "\\," not in user.dn else "CN=Moved",
-        new_superior=f"CN=Users,{ep.base_dn}",
+        new_superior=f"CN=Users,{run.endpoints.base_dn}",
     )
     edit(run, mbx, custom_attributes=("after the move", *mbx.custom_attributes[1:]))
     failed = cycle(run, tmp_path)
