@@ -64,6 +64,11 @@ class Endpoints:
     client_secret: str = ""
     readonly_client_id: str = ""  # read-only app (User.Read.All)
     readonly_client_secret: str = ""
+    # Entra Connect's sync account (User.Read.All, Directory.Synchronization) and the export
+    # endpoint only it may call, the stand-in for Connect's private sync service.
+    connect_client_id: str = ""
+    connect_client_secret: str = ""
+    dirsync_url: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -105,6 +110,7 @@ def cloud_endpoints(endpoints: Endpoints, cloud: CloudService, host: str, port: 
     """`endpoints` with the cloud's URLs and app credentials filled in."""
     cloud.base_url = f"http://{host}:{port}"
     rw, ro = cloud.auth.app("exwb-admin"), cloud.auth.app("exwb-reader")
+    connect = cloud.auth.app("exwb-connect")
     return replace(
         endpoints,
         graph_url=cloud.base_url,
@@ -115,6 +121,9 @@ def cloud_endpoints(endpoints: Endpoints, cloud: CloudService, host: str, port: 
         client_secret=rw.secret,
         readonly_client_id=ro.client_id,
         readonly_client_secret=ro.secret,
+        connect_client_id=connect.client_id,
+        connect_client_secret=connect.secret,
+        dirsync_url=f"{cloud.base_url}/exwb/dirsync/{cloud.tenant_id}/export",
     )
 
 

@@ -24,6 +24,9 @@ SELECT = (
     "onPremisesExtensionAttributes,exwbExchange"
 )
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+# Identity properties copied into the EXO-named record when a reader selects them (the
+# forward-sync model compares them; the writeback does not select them).
+IDENTITY_PROPERTIES = (("displayName", "DisplayName"), ("userPrincipalName", "UserPrincipalName"))
 DEFAULT_RETRY_AFTER = 1.0
 MAX_BACKOFF = 30.0
 # Network failures worth a reconnect; anything else is a bug or a bad server and propagates.
@@ -76,6 +79,9 @@ def to_exo_record(user: Json) -> Json:
         rec[f"CustomAttribute{i}"] = ext.get(f"extensionAttribute{i}") or ""
     for i in range(1, 6):
         rec[f"ExtensionCustomAttribute{i}"] = list(exo.get(f"extensionCustomAttribute{i}") or [])
+    for graph_name, exo_name in IDENTITY_PROPERTIES:
+        if graph_name in user:
+            rec[exo_name] = user[graph_name]
     return rec
 
 

@@ -1,9 +1,12 @@
 """OAuth2 client-credentials tokens as Entra ID issues them, and bearer checks for the APIs.
 
-Two app registrations exist per tenant: a read-write one (Exchange.ManageAsApp and
-User.ReadWrite.All: the admin's scripts and scenario edits) and a read-only one (User.Read.All:
-what a reporting tool, or the writeback engine's reader, gets). Tokens are opaque random strings
-with an expiry and the app's roles; they are never logged.
+Three app registrations exist per tenant: a read-write one (Exchange.ManageAsApp and
+User.ReadWrite.All: the admin's scripts and scenario edits), a read-only one (User.Read.All:
+what a reporting tool, or the writeback engine's reader, gets) and Entra Connect's sync account
+(User.Read.All and Directory.Synchronization, a role of this harness standing in for the
+"Directory Synchronization Accounts" identity: only it may call the dirsync export endpoint, and
+it has none of the write roles, so Graph and EXO writes stay closed to it). Tokens are opaque
+random strings with an expiry and the app's roles; they are never logged.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from mockservers.cloud.errors import CloudError, oauth_error_body
 WRITE_ROLES = frozenset({"User.ReadWrite.All", "Directory.ReadWrite.All", "Exchange.ManageAsApp"})
 READ_WRITE_ROLES = ("User.Read.All", "User.ReadWrite.All", "Exchange.ManageAsApp")
 READ_ONLY_ROLES = ("User.Read.All",)
+SYNC_ROLE = "Directory.Synchronization"
+CONNECT_ROLES = ("User.Read.All", SYNC_ROLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,11 @@ class Token:
     @property
     def can_write(self) -> bool:
         return not WRITE_ROLES.isdisjoint(self.app.roles)
+
+    @property
+    def can_sync(self) -> bool:
+        """May export to the directory-synchronization endpoint (Entra Connect's account)."""
+        return SYNC_ROLE in self.app.roles
 
 
 class OAuthError(Exception):
@@ -82,6 +92,12 @@ class Auth:
                 given.get("readonly") or secrets.token_urlsafe(30),
                 "exwb-reader",
                 READ_ONLY_ROLES,
+            ),
+            App(
+                str(uuid.uuid4()),
+                given.get("connect") or secrets.token_urlsafe(30),
+                "exwb-connect",
+                CONNECT_ROLES,
             ),
         ]
         return cls(tenant_id, {a.client_id: a for a in apps})

@@ -1,8 +1,9 @@
 """The HTTP layer of the fake cloud (twisted.web): routing, auth, throttling, paging, errors.
 
-State lives in `CloudService` (store, auth, throttle); `graph.py` and `exo.py` turn requests
-into response bodies. Every error leaves as Graph's JSON error body with the matching status;
-nothing a client sends can crash the server.
+State lives in `CloudService` (store, auth, throttle); `graph.py`, `exo.py` and `dirsync.py`
+(``POST /exwb/dirsync/{tenant}/export``, the stand-in for Entra Connect's private sync service)
+turn requests into response bodies. Every error leaves as Graph's JSON error body with the
+matching status; nothing a client sends can crash the server.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from twisted.web import resource, server
 
-from mockservers.cloud import exo, graph
+from mockservers.cloud import dirsync, exo, graph
 from mockservers.cloud.auth import Auth, OAuthError, Token
 from mockservers.cloud.errors import CloudError, dumps, error_body
 from mockservers.cloud.store import CloudStore
@@ -114,6 +115,8 @@ class CloudResource(resource.Resource):
             if parts[2].casefold() != self.svc.tenant_id:
                 raise CloudError(404, "NotFound", f"Tenant '{parts[2]}' was not found.")
             return self._invoke(request, method, query, token)
+        if len(parts) == 4 and parts[:2] == ["exwb", "dirsync"] and parts[3] == "export":
+            return self._dirsync(request, method, parts[2], token)
         segment = parts[-1] if parts else ""
         raise CloudError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
 
@@ -121,6 +124,25 @@ class CloudResource(resource.Resource):
         headers = self.svc.throttle.charge(token.app.client_id, units, write)
         request.exwb_charged = headers  # errors raised after charging carry the headers too
         return headers
+
+    # ------------------------------------------------------------------ dirsync
+    def _dirsync(self, request: server.Request, method: str, tenant: str, token: Token):
+        """Entra Connect's export (see `dirsync`): only the sync account may call it."""
+        _allow(method, "POST")
+        if tenant.casefold() != self.svc.tenant_id:
+            raise CloudError(404, "NotFound", f"Tenant '{tenant}' was not found.")
+        if not token.can_sync:
+            raise CloudError(
+                403,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation.",
+            )
+        objects = dirsync.parse_batch(_json(request))
+        # The sync service is not Graph and its limits are not documented: charge it like one
+        # Graph write whose cost grows with the batch (a resource unit per object).
+        headers = self._charge(request, token, len(objects), True)
+        rid = request.responseHeaders.getRawHeaders("request-id", [None])[0]
+        return 200, dirsync.export(self.svc.store, objects, rid), headers
 
     # ------------------------------------------------------------------ EXO
     def _invoke(self, request: server.Request, method: str, query: dict[str, str], token: Token):
