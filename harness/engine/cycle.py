@@ -2,27 +2,102 @@
 
 Modes: `full` (every user; repairs drift), `delta` (changes since the stored watermark; without
 one it runs as the initial full cycle) and `dry-run` (computes the exports, writes nothing and
-keeps the watermark). Out-of-scope objects are Skipped and never written. Per-object failures are
-logged, escrowed and retried next cycle; they do not stop the cycle. The watermark is saved only
-after every export of the round was acknowledged.
+keeps the watermark); `run_on_demand` runs the four steps for one object, as provisionOnDemand.
+
+A cycle first imports, matches, scopes and plans every object, then exports. Out-of-scope
+objects are Skipped and never written. The mass-change guard stops a cycle before its first
+export when more objects would change than the threshold allows. Exports are pipelined; per-object
+failures are logged, escrowed and retried next cycle, and do not stop the cycle. The watermark is
+saved only after every export of the round was acknowledged. After each cycle the job's health
+is evaluated against the escrow thresholds (quarantine).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness.engine.log import Entry, ProvisioningLog
 from harness.engine.rules import MappingError, Profile
-from harness.engine.source import CloudCredentials, GraphSource
-from harness.engine.state import EngineState, Escrow
-from harness.engine.target import AdObject, LdapCredentials, LdapTarget, plan
+from harness.engine.source import CloudCredentials, GraphSource, SourceAuthError
+from harness.engine.state import EngineState, Escrow, Quarantine
+from harness.engine.target import (
+    WINDOW,
+    AdObject,
+    Change,
+    LdapCredentials,
+    LdapError,
+    LdapTarget,
+    plan,
+)
 
 MODES = ("full", "delta", "dry-run")
+# Entra Connect's documented export deletion threshold; writeback never deletes, so the engine
+# applies the same number to objects changed by one cycle.
+MASS_CHANGE_THRESHOLD = 500
+FLUSH_EVERY = 2000  # planned exports written per batch when nothing holds them back
+CONFLICT_CODES = frozenset({16, 20})  # noSuchAttribute, attributeOrValueExists: re-read, re-plan
+PREVIEW_SIZE = 200_000  # the tenant size the documented escrow thresholds are scaled from
+
+
+class CycleError(Exception):
+    """A cycle that could not run (paused job, unreachable or refusing server)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinePolicy:
+    """The documented escrow thresholds (reference 4.3).
+
+    Evaluation starts at `min_failures`; the job is quarantined when more than `proportion` of a
+    cycle's objects fail or more than `max_failures` are escrowed, and always at `absolute`.
+    """
+
+    min_failures: int = 5_000
+    proportion: float = 0.40
+    max_failures: int = 40_000
+    absolute: int = 60_000
+
+    @classmethod
+    def scaled(cls, objects: int) -> QuarantinePolicy:
+        """The documented numbers scaled down for a tenant of `objects` (never below 10)."""
+        f = min(1.0, objects / PREVIEW_SIZE)
+        base = cls()
+        return cls(
+            max(10, math.ceil(base.min_failures * f)),
+            base.proportion,
+            max(10, math.ceil(base.max_failures * f)),
+            max(10, math.ceil(base.absolute * f)),
+        )
+
+    def breached(self, failures: int, events: int, escrowed: int) -> str | None:
+        """Why these figures quarantine the job, or None."""
+        if escrowed >= self.absolute:
+            return f"{escrowed:,} escrowed failures reach the absolute limit of {self.absolute:,}"
+        if escrowed < self.min_failures:
+            return None
+        if events and failures / events > self.proportion:
+            return (
+                f"{failures:,} of {events:,} objects failed (more than "
+                f"{self.proportion:.0%}) with {escrowed:,} escrowed"
+            )
+        if escrowed > self.max_failures:
+            return f"{escrowed:,} escrowed failures exceed {self.max_failures:,}"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class CycleOptions:
+    mass_change_threshold: int | None = MASS_CHANGE_THRESHOLD  # None: no guard
+    allow_mass_change: bool = False
+    quarantine: QuarantinePolicy | None = None  # None: the documented numbers, scaled
+    window: int = WINDOW  # LDAP modifies in flight
 
 
 @dataclass(slots=True)
@@ -37,6 +112,11 @@ class CycleReport:
     log_path: Path | None = None
     watermark_moved: bool = False
     resynced: bool = False
+    stopped: str | None = None  # why the cycle stopped before export (mass-change guard)
+    warnings: list[str] = field(default_factory=list)
+    job_state: str = "Active"
+    escrowed: int = 0
+    retries: dict[str, int] = field(default_factory=dict)
 
     @property
     def objects(self) -> int:
@@ -54,8 +134,146 @@ class CycleReport:
             "actions": dict(self.actions),
             "watermarkMoved": self.watermark_moved,
             "resynced": self.resynced,
+            "stopped": self.stopped,
+            "warnings": self.warnings,
+            "jobState": self.job_state,
+            "escrowed": self.escrowed,
+            "retries": self.retries,
             "log": str(self.log_path) if self.log_path else None,
         }
+
+
+@dataclass(slots=True)
+class _Export:
+    entry: Entry
+    obj: AdObject
+    changes: list[Change]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class _Run:
+    """The per-cycle machinery shared by cycles and on-demand runs."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        source: GraphSource,
+        target: LdapTarget,
+        state: EngineState,
+        log: ProvisioningLog,
+        report: CycleReport,
+        dry: bool,
+    ) -> None:
+        self.profile = profile
+        self.source = source
+        self.target = target
+        self.state = state
+        self.log = log
+        self.report = report
+        self.dry = dry
+        self.in_scope = 0
+
+    # --- import, match, scope, plan ---
+
+    def evaluate(self, record: dict[str, Any], obj: AdObject | None) -> _Export | None:
+        """Steps 1-3 and the plan; returns the export to make, or None when finished."""
+        e = Entry(record["id"])
+        e.step(0, "Success", "read from Exchange Online")
+        anchor = record.get("onPremisesImmutableId")
+        if not record.get("IsDirSynced") or not anchor:
+            e.step(1, "Skipped", "not synchronized from on-premises: nothing to match")
+            return self.finish(e, "Skipped", "not synchronized from on-premises")
+        if obj is None:
+            e.step(1, "Skipped", f"no AD user with mS-DS-ConsistencyGuid {anchor}")
+            return self.finish(e, "Skipped", "no matching AD user")
+        e.target_dn = obj.dn
+        dupes = self.target.duplicate_anchors.get(anchor)
+        if dupes:
+            e.step(1, "Failure", f"anchor {anchor} is held by {obj.dn} and {'; '.join(dupes)}")
+            e.error_code = 0
+            return self.finish(e, "Failure", "source anchor held by more than one AD object")
+        e.step(1, "Success", f"matched {obj.dn}")
+        if not record.get("IsExchangeCloudManaged"):
+            e.step(2, "Skipped", "IsExchangeCloudManaged is false: AD is the source of authority")
+            return self.finish(e, "Skipped", "out of scope")
+        self.in_scope += 1
+        e.step(2, "Success", "in scope: synchronized and IsExchangeCloudManaged")
+        try:
+            changes = plan(obj.values, self.profile.desired(record))
+        except (MappingError, ValueError) as err:
+            e.step(3, "Failure", str(err))
+            e.error_code, e.action = 0, "Update"
+            return self.finish(e, "Failure", str(err))
+        if not changes:
+            e.step(3, "Skipped", "source and target already match")
+            return self.finish(e, "Success", "")
+        e.action = "Update"
+        e.modified = _modified(obj, changes)
+        if self.dry:
+            self.report.pending.extend({"dn": obj.dn, **m} for m in e.modified)
+            e.step(3, "Skipped", "dry run: not exported")
+            return self.finish(e, "Skipped", "dry run")
+        return _Export(e, obj, changes)
+
+    # --- export ---
+
+    def export(self, exports: list[_Export]) -> None:
+        """Write `exports` pipelined; finish each entry as AD answers it."""
+        by_key = {i: x for i, x in enumerate(exports)}
+        conflicts: list[_Export] = []
+        writes = ((i, x.obj.dn, x.changes) for i, x in by_key.items())
+        for key, result in self.target.apply_many(writes):
+            x = by_key[key]
+            if result.ok:
+                x.entry.step(3, "Success", f"{len(x.changes)} change(s) written")
+                self.finish(x.entry, "Success", "")
+            elif result.code in CONFLICT_CODES:
+                conflicts.append(x)
+            else:
+                self.fail(x, result.code, result.message)
+        for x in conflicts:  # a resent write met its own first attempt, or AD changed under us
+            self.replan(x)
+
+    def replan(self, x: _Export) -> None:
+        try:
+            record = self.source.user(x.entry.source_id)
+            current = self.target.read(x.obj.dn)
+            changes = plan(current.values, self.profile.desired(record)) if record else []
+        except (LdapError, MappingError, ValueError) as err:
+            return self.fail(x, getattr(err, "code", 0), str(err))
+        result = self.target.apply(x.obj.dn, changes)
+        if not result.ok:
+            return self.fail(x, result.code, result.message)
+        x.entry.modified = _modified(current, changes) if changes else x.entry.modified
+        x.entry.step(3, "Success", f"re-read and re-planned: {len(changes)} change(s) written")
+        self.finish(x.entry, "Success", "")
+
+    def fail(self, x: _Export, code: int, message: str) -> None:
+        x.entry.error_code = code
+        x.entry.step(3, "Failure", f"LDAP {code}: {message}")
+        self.finish(x.entry, "Failure", message)
+
+    def finish(self, e: Entry, status: str, reason: str) -> None:
+        e.status, e.reason = status, reason
+        self.log.write(e)
+        self.report.statuses[status] += 1
+        self.report.actions[e.action] += 1
+        if status == "Failure":
+            previous = self.state.escrow.get(e.source_id)
+            now = _now()
+            self.state.escrow[e.source_id] = Escrow(
+                e.error_code or 0,
+                reason,
+                previous.attempts + 1 if previous else 1,
+                previous.first_failed if previous else now,
+                now,
+            )
+        elif reason != "dry run":
+            self.state.escrow.pop(e.source_id, None)
+        return None
 
 
 def run_cycle(
@@ -64,43 +282,48 @@ def run_cycle(
     profile: Profile,
     state_dir: Path,
     mode: str = "delta",
+    options: CycleOptions | None = None,
 ) -> CycleReport:
-    """Run one cycle and return its report; state and the provisioning log go to `state_dir`."""
+    """Run one cycle and return its report; state and the provisioning log go to `state_dir`.
+
+    Raises CycleError when the job is paused or a server refuses the credentials (the job is
+    then quarantined), and the target's or source's error when a server stays unreachable.
+    """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    opts = options or CycleOptions()
     started = time.perf_counter()
     state = EngineState.load(state_dir)
+    if state.paused:
+        raise CycleError(f"the job in {state_dir} is paused: `exwb status --resume` first")
     if state.profile not in (None, profile.name):
         state.delta_link = None  # a changed mapping restarts the job, as Cloud Sync does
     number = state.cycles + 1
     report = CycleReport(str(uuid.uuid4()), mode, profile.name)
-    log = ProvisioningLog(state_dir, report.cycle_id, number)
-    report.log_path = log.path
     dry = mode == "dry-run"
-    attrs = [*profile.targets]
-    with GraphSource(cloud) as source, LdapTarget(ldap, attrs) as target:
-        link = None if mode == "full" else state.delta_link
-        index = target.index() if link is None else None  # a full round matches from one read
-        seen: set[str] = set()
-        for page in source.pages(link):
-            for record in page.records:
-                seen.add(record["id"])
-                _process(record, profile, target, index, state, log, report, dry)
-            for removed in page.removed:
-                _skip(log, report, removed, "deleted in the cloud: writeback never deletes")
-        for user_id in [k for k in state.escrow if k not in seen]:
-            record = source.user(user_id)  # escrowed: retried even though the round skipped it
-            if record is None:
-                state.escrow.pop(user_id)
-            else:
-                _process(record, profile, target, index, state, log, report, dry)
+    with _Connections(cloud, ldap, profile, state, state_dir, opts) as (source, target):
+        log = ProvisioningLog(state_dir, report.cycle_id, number)
+        report.log_path = log.path
+        run = _Run(profile, source, target, state, log, report, dry)
+        try:
+            full = mode == "full" or state.delta_link is None
+            _cycle(run, None if mode == "full" else state.delta_link, opts)
+        finally:
+            log.close()
         report.resynced = source.resynced
-        if not dry:
+        report.retries = {
+            "ldap": target.stats["retries"],
+            "graph": int(source.stats.get("retries", 0)),
+        }
+        if full and not dry:
+            state.in_scope = run.in_scope
+        if not dry and report.stopped is None:
             state.delta_link = source.next_delta_link
             state.profile = profile.name
-            state.cycles = number
             report.watermark_moved = True
-    log.close()
+    if not dry:
+        state.cycles = number
+    _health(state, report, profile, opts)
     report.seconds = time.perf_counter() - started
     if not dry:
         state.history.append(report.as_dict())
@@ -108,58 +331,204 @@ def run_cycle(
     return report
 
 
-def _process(
-    record: dict[str, Any],
+def _cycle(run: _Run, link: str | None, opts: CycleOptions) -> None:
+    target, report = run.target, run.report
+    index = target.index() if link is None else None  # a full round matches from one read
+    guard = opts.mass_change_threshold if not opts.allow_mass_change else None
+    held: list[_Export] = []
+    seen: set[str] = set()
+
+    def take(records: list[dict[str, Any]]) -> None:
+        if index is not None:
+            found = index
+        else:
+            found = target.find_many(
+                {a for r in records if (a := r.get("onPremisesImmutableId")) and r["IsDirSynced"]}
+            )
+        for record in records:
+            x = run.evaluate(record, found.get(record.get("onPremisesImmutableId") or ""))
+            if x is not None:
+                held.append(x)
+        if guard is None and len(held) >= FLUSH_EVERY:
+            run.export(held)
+            held.clear()
+
+    for page in run.source.pages(link):
+        seen.update(r["id"] for r in page.records)
+        take(page.records)
+        for removed in page.removed:
+            e = Entry(removed)
+            e.step(0, "Success", "deleted in Exchange Online")
+            run.finish(e, "Skipped", "deleted in the cloud: writeback never deletes")
+    retry = []
+    for user_id in [k for k in run.state.escrow if k not in seen]:
+        record = run.source.user(user_id)  # escrowed: retried even though the round skipped it
+        if record is None:
+            run.state.escrow.pop(user_id)
+        else:
+            retry.append(record)
+    take(retry)
+    if guard is not None and len(held) > guard:
+        report.stopped = (
+            f"mass-change guard: {len(held):,} objects would change, more than the threshold "
+            f"of {guard:,}; nothing was exported (run with --allow-mass-change to export them)"
+        )
+        for x in held:
+            x.entry.step(3, "Skipped", "held by the mass-change guard")
+            run.finish(x.entry, "Skipped", "mass-change threshold exceeded")
+        return
+    if held:
+        run.export(held)
+
+
+class _Connections:
+    """Open the source and the target; a refused credential quarantines the job."""
+
+    def __init__(
+        self,
+        cloud: CloudCredentials,
+        ldap: LdapCredentials,
+        profile: Profile,
+        state: EngineState,
+        state_dir: Path,
+        opts: CycleOptions,
+    ) -> None:
+        self.args = cloud, ldap, profile, state, state_dir, opts
+        self.opened: list[Any] = []
+
+    def __enter__(self) -> tuple[GraphSource, LdapTarget]:
+        cloud, ldap, profile, state, state_dir, opts = self.args
+        try:
+            source = GraphSource(cloud)
+            self.opened.append(source)
+            source.authenticate()  # wrong credentials quarantine before any work
+            target = LdapTarget(ldap, [*profile.targets], window=opts.window)
+            self.opened.append(target)
+        except (SourceAuthError, LdapError) as e:
+            self.__exit__()
+            auth = isinstance(e, SourceAuthError) or getattr(e, "code", 0) in (49, 50)
+            if not auth:
+                raise
+            if state.quarantine is None or state.quarantine.reason != _CREDENTIALS:
+                state.quarantine = Quarantine(_CREDENTIALS, _now(), str(e))
+            state.successive_failures += 1
+            state.save(state_dir)
+            raise CycleError(f"{e}; the job is quarantined ({_CREDENTIALS})") from None
+        return source, target
+
+    def __exit__(self, *exc: object) -> None:
+        for thing in reversed(self.opened):
+            thing.close()
+        self.opened.clear()
+
+
+_CREDENTIALS = "EncounteredQuarantineException"
+_ESCROW = "EncounteredEscrowProportionThreshold"
+
+
+def _health(state: EngineState, report: CycleReport, profile: Profile, opts: CycleOptions) -> None:
+    """Update the job's quarantine after a cycle and put its warnings in the report."""
+    state.successive_failures = 0
+    size = state.in_scope if state.in_scope is not None else report.objects
+    policy = opts.quarantine or QuarantinePolicy.scaled(max(size, report.objects))
+    why = policy.breached(report.statuses["Failure"], report.objects, len(state.escrow))
+    if report.stopped is not None:
+        why, reason = report.stopped, "MassChangeThresholdExceeded"
+    else:
+        reason = _ESCROW
+    if why is None:
+        state.quarantine = None  # any cycle that is not over the thresholds leaves quarantine
+    elif state.quarantine is None or state.quarantine.reason != reason:
+        state.quarantine = Quarantine(reason, _now(), why)
+    report.job_state = "Quarantine" if state.quarantine else "Active"
+    report.escrowed = len(state.escrow)
+    report.warnings = profile_warnings(profile, state.in_scope)
+    if state.quarantine:
+        report.warnings.append(f"job quarantined: {state.quarantine.reason}: {why}")
+
+
+def profile_warnings(profile: Profile, in_scope: int | None) -> list[str]:
+    """What every report must flag about a profile and tenant (undocumented targets, limit)."""
+    out = [
+        f"{m.target} is outside the documented writeback set (the real service does not write "
+        "it back)"
+        for m in profile.undocumented
+    ]
+    if in_scope is not None and in_scope > profile.mailbox_limit:
+        out.append(
+            f"{in_scope:,} cloud-managed mailboxes exceed the {profile.name} profile's "
+            f"documented limit of {profile.mailbox_limit:,}"
+        )
+    return out
+
+
+# --- on demand ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class OnDemandResult:
+    """What provisionOnDemand returns: the four steps, their outcome and modified properties."""
+
+    entry: dict[str, Any]
+    seconds: float
+
+    @property
+    def status(self) -> str:
+        return str(self.entry["status"])
+
+    @property
+    def steps(self) -> list[dict[str, str]]:
+        return list(self.entry["provisioningSteps"])
+
+
+def run_on_demand(
+    cloud: CloudCredentials,
+    ldap: LdapCredentials,
     profile: Profile,
-    target: LdapTarget,
-    index: dict[str, AdObject] | None,
-    state: EngineState,
-    log: ProvisioningLog,
-    report: CycleReport,
-    dry: bool,
-) -> None:
-    e = Entry(record["id"])
-    e.step(0, "Success", "read from Exchange Online")
-    anchor = record.get("onPremisesImmutableId")
-    if not record.get("IsDirSynced") or not anchor:
-        return _finish(log, report, state, e, "Skipped", "not synchronized from on-premises")
-    obj = index.get(anchor) if index is not None else target.find(anchor)
-    if obj is None:
-        e.step(1, "Skipped", f"no AD user with mS-DS-ConsistencyGuid {anchor}")
-        return _finish(log, report, state, e, "Skipped", "no matching AD user")
-    e.target_dn = obj.dn
-    e.step(1, "Success", f"matched {obj.dn}")
-    if not record.get("IsExchangeCloudManaged"):
-        e.step(2, "Skipped", "IsExchangeCloudManaged is false: AD is the source of authority")
-        return _finish(log, report, state, e, "Skipped", "out of scope")
-    e.step(2, "Success", "in scope")
-    try:
-        changes = plan(obj.values, profile.desired(record))
-    except (MappingError, ValueError) as err:
-        e.step(3, "Failure", str(err))
-        e.error_code, e.action = 0, "Update"
-        return _finish(log, report, state, e, "Failure", str(err))
-    if not changes:
-        e.step(3, "Skipped", "source and target already match")
-        return _finish(log, report, state, e, "Success", "")
-    e.action = "Update"
-    e.modified = _modified(obj, changes)
-    if dry:
-        report.pending.extend({"dn": obj.dn, **m} for m in e.modified)
-        e.step(3, "Skipped", "dry run: not exported")
-        return _finish(log, report, state, e, "Skipped", "dry run")
-    result = target.apply(obj.dn, changes)
-    if not result.ok:
-        e.error_code = result.code
-        e.step(3, "Failure", f"LDAP {result.code}: {result.message}")
-        return _finish(log, report, state, e, "Failure", result.message)
-    if index is not None:
-        index[anchor] = AdObject(obj.dn, {**obj.values, **profile.desired(record)})
-    e.step(3, "Success", f"{len(changes)} change(s) written")
-    _finish(log, report, state, e, "Success", "")
+    state_dir: Path,
+    object_id: str,
+    options: CycleOptions | None = None,
+) -> OnDemandResult:
+    """Provision one object now (its id or UPN): Import, Match, Scope, Export.
+
+    Runs whether the job is paused or not, as the portal's "Provision on demand" does; does not
+    move the watermark. A success clears the object's escrow entry.
+    """
+    opts = options or CycleOptions()
+    started = time.perf_counter()
+    state = EngineState.load(state_dir)
+    report = CycleReport(str(uuid.uuid4()), "on-demand", profile.name)
+    with _Connections(cloud, ldap, profile, state, state_dir, opts) as (source, target):
+        state.on_demand += 1
+        log = ProvisioningLog(state_dir, report.cycle_id, state.on_demand, kind="ondemand")
+        run = _Run(profile, source, target, state, log, report, dry=False)
+        try:
+            record = source.user(object_id)
+            if record is None:
+                e = Entry(object_id)
+                e.step(0, "Failure", f"no user {object_id} in Exchange Online")
+                e.error_code = 404
+                run.finish(e, "Failure", "not found in the source")
+                state.escrow.pop(object_id, None)  # nothing to retry
+            else:
+                anchor = record.get("onPremisesImmutableId") or ""
+                obj = target.find_many([anchor]).get(anchor) if record["IsDirSynced"] else None
+                x = run.evaluate(record, obj)
+                if x is not None:
+                    run.export([x])
+        finally:
+            log.close()
+    state.save(state_dir)
+    entries = _read_last(log.path)
+    return OnDemandResult(entries, time.perf_counter() - started)
 
 
-def _modified(obj: AdObject, changes: list[tuple[str, str, tuple[str, ...]]]) -> list[dict]:
+def _read_last(path: Path) -> dict[str, Any]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return json.loads(lines[-1])
+
+
+def _modified(obj: AdObject, changes: list[Change]) -> list[dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for op, attr, values in changes:
         m = out.setdefault(
@@ -177,30 +546,3 @@ def _modified(obj: AdObject, changes: list[tuple[str, str, tuple[str, ...]]]) ->
         else:
             m["newValue"] = [v for v in m["newValue"] if v not in values]
     return list(out.values())
-
-
-def _skip(log: ProvisioningLog, report: CycleReport, source_id: str, reason: str) -> None:
-    e = Entry(source_id, status="Skipped", reason=reason)
-    log.write(e)
-    report.statuses["Skipped"] += 1
-    report.actions["Other"] += 1
-
-
-def _finish(
-    log: ProvisioningLog,
-    report: CycleReport,
-    state: EngineState,
-    e: Entry,
-    status: str,
-    reason: str,
-) -> None:
-    e.status, e.reason = status, reason
-    log.write(e)
-    report.statuses[status] += 1
-    report.actions[e.action] += 1
-    if status == "Failure":
-        previous = state.escrow.get(e.source_id)
-        attempts = previous.attempts + 1 if previous else 1
-        state.escrow[e.source_id] = Escrow(e.error_code or 0, reason, attempts)
-    elif status != "Skipped" or reason != "dry run":
-        state.escrow.pop(e.source_id, None)

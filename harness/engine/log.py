@@ -13,7 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-STEPS = ("EntryImport", "EntryMatching", "EntrySynchronizationScoping", "EntryExportUpdate")
+# (name, provisioningStepType) of the four steps, as provisionOnDemand reports them for the
+# EXO-to-AD writeback job (the matching step is named EntryImport there too).
+STEPS = (
+    ("EntryImport", "Import"),
+    ("EntryImport", "Matching"),
+    ("EntrySynchronizationScoping", "Scoping"),
+    ("EntryExportUpdate", "Export"),
+)
 
 
 @dataclass(slots=True)
@@ -28,33 +35,44 @@ class Entry:
     reason: str = ""
 
     def step(self, index: int, status: str, description: str) -> None:
-        self.steps.append({"name": STEPS[index], "status": status, "description": description})
+        name, kind = STEPS[index]
+        self.steps.append(
+            {
+                "name": name,
+                "provisioningStepType": kind,
+                "status": status,
+                "description": description,
+            }
+        )
+
+    def record(self, cycle_id: str) -> dict[str, Any]:
+        """The entry as one provisioning-log JSON object."""
+        return {
+            "cycleId": cycle_id,
+            "activityDateTime": datetime.now(UTC).isoformat(timespec="seconds"),
+            "action": self.action,
+            "status": self.status,
+            "sourceId": self.source_id,
+            "targetDn": self.target_dn,
+            "modifiedProperties": self.modified,
+            "provisioningSteps": self.steps,
+            "errorCode": self.error_code,
+            "statusReason": self.reason,
+        }
 
 
 class ProvisioningLog:
     """Appends entries for one cycle to `<state_dir>/logs/cycle-<n>.jsonl`."""
 
-    def __init__(self, state_dir: Path, cycle_id: str, number: int) -> None:
+    def __init__(self, state_dir: Path, cycle_id: str, number: int, kind: str = "cycle") -> None:
         folder = state_dir / "logs"
         folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"cycle-{number:06d}.jsonl"
+        self.path = folder / f"{kind}-{number:06d}.jsonl"
         self.cycle_id = cycle_id
         self._file: IO[str] = self.path.open("w", encoding="utf-8")
 
     def write(self, e: Entry) -> None:
-        rec = {
-            "cycleId": self.cycle_id,
-            "activityDateTime": datetime.now(UTC).isoformat(timespec="seconds"),
-            "action": e.action,
-            "status": e.status,
-            "sourceId": e.source_id,
-            "targetDn": e.target_dn,
-            "modifiedProperties": e.modified,
-            "provisioningSteps": e.steps,
-            "errorCode": e.error_code,
-            "statusReason": e.reason,
-        }
-        self._file.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        self._file.write(json.dumps(e.record(self.cycle_id), ensure_ascii=False) + "\n")
 
     def close(self) -> None:
         self._file.close()

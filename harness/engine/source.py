@@ -49,6 +49,10 @@ class SourceError(Exception):
     """An unrecoverable failure reading the cloud (auth, bad response, retries exhausted)."""
 
 
+class SourceAuthError(SourceError):
+    """The app could not get a token: wrong client id or secret, or no such tenant."""
+
+
 @dataclass
 class DeltaPage:
     """One page of a delta round: changed users (EXO-named) and ids of removed users."""
@@ -189,6 +193,10 @@ class GraphSource:
                 continue
             raise SourceError(f"GET {_where(urlsplit(url))}: HTTP {status} {_describe(body)}")
 
+    def authenticate(self) -> None:
+        """Get a token now; raises SourceAuthError when the app's credentials are refused."""
+        self._access_token()
+
     def user(self, user_id: str) -> Json | None:
         """One user's current EXO-named record (None when it no longer exists): the engine
         re-reads escrowed objects this way, since a delta round will not return them again."""
@@ -228,7 +236,7 @@ class GraphSource:
                 why = f"{body.get('error')}: {body.get('error_description', '')}"
             else:
                 why = repr(body)[:200]
-            raise SourceError(f"token request to {where} failed: HTTP {status} {why}")
+            raise SourceAuthError(f"token request to {where} failed: HTTP {status} {why}")
         lifetime = float(body.get("expires_in", 3599))
         # Renew a little early so a token does not expire between our check and Graph's.
         self._token_expiry = time.monotonic() + lifetime - min(300.0, lifetime / 10)

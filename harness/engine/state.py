@@ -28,6 +28,17 @@ class Escrow:
     code: int
     reason: str
     attempts: int = 1
+    first_failed: str = ""  # ISO 8601 UTC
+    last_failed: str = ""
+
+
+@dataclass(slots=True)
+class Quarantine:
+    """Why and since when the job is quarantined (Graph's synchronizationQuarantine)."""
+
+    reason: str  # EncounteredQuarantineException, EncounteredEscrowProportionThreshold, ...
+    since: str
+    detail: str = ""
 
 
 @dataclass(slots=True)
@@ -37,6 +48,11 @@ class EngineState:
     cycles: int = 0
     escrow: dict[str, Escrow] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    paused: bool = False
+    quarantine: Quarantine | None = None
+    in_scope: int | None = None  # cloud-managed mailboxes counted by the last full round
+    successive_failures: int = 0  # cycles in a row that failed outright
+    on_demand: int = 0  # provision-on-demand runs so far (numbers their logs)
 
     @classmethod
     def load(cls, state_dir: Path) -> EngineState:
@@ -46,9 +62,21 @@ class EngineState:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             escrow = {k: Escrow(**v) for k, v in data.pop("escrow", {}).items()}
-            return cls(**data, escrow=escrow)
+            quarantine = data.pop("quarantine", None)
+            return cls(
+                **data,
+                escrow=escrow,
+                quarantine=Quarantine(**quarantine) if quarantine else None,
+            )
         except (ValueError, TypeError) as e:
             raise StateError(f"{path}: not an engine state file ({e})") from None
+
+    def restart(self) -> None:
+        """What "Restart provisioning" does: clear watermark, escrow and quarantine."""
+        self.delta_link = None
+        self.escrow.clear()
+        self.quarantine = None
+        self.successive_failures = 0
 
     def save(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)

@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
+import functools
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE, SUBTREE, Connection, Server
-from ldap3.core.exceptions import (
-    LDAPCommunicationError,
-    LDAPException,
-    LDAPResponseTimeoutError,
+from harness.engine.ldapwire import (
+    Attributes,
+    ConnectionLost,
+    LdapConnection,
+    LdapError,
+    all_of,
+    any_of,
+    equal,
+    present,
 )
-from ldap3.utils.conv import escape_bytes
-
 from harness.tenant.model import anchor_of
 from mockservers.directory.schema import DEFAULT_SCHEMA, AttributeType, InvalidValue, Syntax
 
@@ -39,21 +42,18 @@ Change = tuple[str, str, Values]  # (op "add" | "delete" | "replace", attribute,
 ANCHOR_ATTRIBUTE = "mS-DS-ConsistencyGuid"
 PAGE_SIZE = 1000
 MAX_TRIES = 5
-RETRYABLE_CODES = frozenset({51, 52})  # busy, unavailable
+WINDOW = 64  # modifies in flight on the one connection
+FIND_BATCH = 200  # anchors per OR search when matching a delta page
+BUSY, UNAVAILABLE = 51, 52
+RETRYABLE_CODES = frozenset({BUSY, UNAVAILABLE})
 SERVER_DOWN = 81  # wldap32's LDAP_SERVER_DOWN: no answer at all (client-side code)
-_OPS = {"add": MODIFY_ADD, "delete": MODIFY_DELETE, "replace": MODIFY_REPLACE}
-_PAGED_OID = "1.2.840.113556.1.4.319"
+_OPS = ("add", "delete", "replace")
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
-class LdapTargetError(Exception):
-    """A bind or read that failed; `code` is the LDAP result code, `message` AD's text."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"LDAP {code}: {message.strip()}")
-        self.code = code
-        self.message = message
+LdapTargetError = LdapError  # a bind or read that failed: `code` and AD's `message`
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,7 @@ class AdObject:
 
     dn: str
     values: dict[str, Values] = field(default_factory=dict)
+    anchor: str | None = field(default=None, compare=False)  # base64 mS-DS-ConsistencyGuid
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,12 @@ def _identity(attr: AttributeType) -> Callable[[str], object]:
     return lambda v: _key(attr, v)
 
 
+@functools.lru_cache(maxsize=512)
+def _rule(name: str) -> tuple[AttributeType, Callable[[str], object]]:
+    attr = _attribute(name)
+    return attr, _identity(attr)
+
+
 def _unique(values: Iterable[str], attr: AttributeType) -> list[str]:
     """Values without repeats under AD's comparison key (AD can hold only one of them)."""
     first: dict[object, str] = {}
@@ -117,9 +124,10 @@ def plan(current: dict[str, Values], desired: dict[str, Values]) -> list[Change]
     """
     changes: list[Change] = []
     for name, want in desired.items():
-        attr = _attribute(name)
-        same = _identity(attr)
         have = current.get(name, ())
+        if have == want:  # the common case; AD cannot hold repeats, so neither does `want`
+            continue
+        attr, same = _rule(name)
         if attr.single:
             if len(want) > 1:
                 raise ValueError(f"{name} is single-valued but {len(want)} values are desired")
@@ -141,9 +149,9 @@ def plan(current: dict[str, Values], desired: dict[str, Values]) -> list[Change]
     return changes
 
 
-def _by_name(raw: Any) -> dict[str, list[bytes]]:
+def _by_name(raw: Attributes) -> dict[str, list[bytes]]:
     """Raw attributes by case-folded name, without options (AD may answer `a;range=0-1499`)."""
-    return {k.split(";", 1)[0].casefold(): list(v) for k, v in raw.items()}
+    return {k.split(";", 1)[0].casefold(): v for k, v in raw.items()}
 
 
 # --- LDAP ---------------------------------------------------------------------------------
@@ -153,7 +161,8 @@ class LdapTarget:
     """AD as the engine sees it: users by anchor, and one atomic modify per user.
 
     Busy (51), unavailable (52) and a dropped connection are retried with exponential backoff
-    on a new, re-bound connection, up to `MAX_TRIES` tries per operation.
+    on a new, re-bound connection, up to `MAX_TRIES` tries per operation. Writes are pipelined
+    (`apply_many`): up to `window` modifies in flight on the one connection.
     """
 
     def __init__(
@@ -164,18 +173,20 @@ class LdapTarget:
         timeout: float = 30,
         backoff: float = 0.2,
         page_size: int = PAGE_SIZE,
+        window: int = WINDOW,
     ) -> None:
         self.creds = creds
         self.attributes = list(attributes)
         self.timeout = timeout
         self.backoff = backoff
         self.page_size = page_size
+        self.window = window
         self.stats: dict[str, int] = {
             "searches": 0, "pages": 0, "modifies": 0, "retries": 0, "reconnects": 0
         }  # fmt: skip
         self.duplicate_anchors: dict[str, list[str]] = {}  # anchor -> DNs beyond the first
-        self._server = Server(creds.url, get_info=NONE, connect_timeout=timeout)
-        self._conn: Connection | None = None
+        self._names = [(a, a.casefold()) for a in self.attributes]
+        self._conn: LdapConnection | None = None
         self._connect()
 
     def __enter__(self) -> LdapTarget:
@@ -186,96 +197,79 @@ class LdapTarget:
 
     def close(self) -> None:
         if self._conn is not None:
-            with contextlib.suppress(LDAPException):  # already gone: nothing to free
-                self._conn.unbind()
+            self._conn.close()
             self._conn = None
 
-    def _connect(self) -> Connection:
+    def _connect(self) -> LdapConnection:
         self.close()
-        conn = Connection(
-            self._server,
-            self.creds.bind_dn,
-            self.creds.password,
-            receive_timeout=self.timeout,
-            raise_exceptions=False,
-            auto_referrals=False,
-        )
         try:
-            bound = conn.bind()
-        except (LDAPCommunicationError, LDAPResponseTimeoutError) as e:
-            raise LdapTargetError(SERVER_DOWN, f"cannot reach {self.creds.url}: {e}") from None
-        if not bound:
-            code, message = conn.result.get("result", 1), conn.result.get("message", "")
-            conn.unbind()
-            raise LdapTargetError(code, message)
+            conn = LdapConnection(self.creds.url, self.timeout)
+        except ValueError as e:
+            raise LdapError(SERVER_DOWN, str(e)) from None
+        try:
+            conn.bind(self.creds.bind_dn, self.creds.password)
+        except LdapError:
+            conn.close()
+            raise
         self._conn = conn
         return conn
 
-    def _retrying(self, op: Callable[[Connection], T]) -> T:
+    def _pause(self, attempt: int) -> None:
+        self.stats["retries"] += 1
+        time.sleep(self.backoff * 2 ** (attempt - 1))
+
+    def _retrying(self, op: Callable[[LdapConnection], T]) -> T:
         """Run `op`, retrying transient failures; the last failure is raised."""
-        failure = LdapTargetError(SERVER_DOWN, "no attempt made")
+        failure = LdapError(SERVER_DOWN, "no attempt made")
         for attempt in range(MAX_TRIES):
             if attempt:
-                self.stats["retries"] += 1
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+                self._pause(attempt)
             try:
                 conn = self._conn
                 if conn is None:
                     self.stats["reconnects"] += 1
                     conn = self._connect()
                 return op(conn)
-            except (LDAPCommunicationError, LDAPResponseTimeoutError) as e:
-                failure = LdapTargetError(SERVER_DOWN, f"connection to {self.creds.url} lost: {e}")
-            except LdapTargetError as e:
+            except LdapError as e:
                 if e.code not in RETRYABLE_CODES and e.code != SERVER_DOWN:
                     raise
                 failure = e
-            if failure.code != 51:  # busy: the connection is fine, only the DC is loaded
-                self.close()  # the socket is unusable whatever ldap3 thinks: start over
+            if failure.code != BUSY:  # busy: the connection is fine, only the DC is loaded
+                self.close()  # the socket may be unusable: start over
         raise failure
 
     # --- reads ---
 
-    def _search(self, conn: Connection, flt: str) -> list[dict[str, Any]]:
-        """One paged subtree search below the base DN; the entries of all pages."""
-        entries: list[dict[str, Any]] = []
-        cookie: bytes | None = None
-        while True:
-            self.stats["pages"] += 1
-            conn.search(
-                self.creds.base_dn,
-                flt,
-                SUBTREE,
-                attributes=[*self.attributes, ANCHOR_ATTRIBUTE],
-                paged_size=self.page_size,
-                paged_cookie=cookie,
-            )
-            result = conn.result
-            if result.get("result", 1) != 0:
-                raise LdapTargetError(result.get("result", 1), result.get("message", ""))
-            entries += [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
-            control = (result.get("controls") or {}).get(_PAGED_OID) or {}
-            cookie = control.get("value", {}).get("cookie") or None
-            if not cookie:
-                return entries
+    def _search(self, base: str, scope: str, flt: bytes, anchor: bool) -> list[AdObject]:
+        """One (paged) search; the entries of all pages as objects, with their raw anchors."""
+        attrs = [*self.attributes, ANCHOR_ATTRIBUTE] if anchor else self.attributes
 
-    def _objects(self, flt: str) -> list[tuple[str, AdObject]]:
+        def op(conn: LdapConnection) -> list[tuple[str, Attributes]]:
+            before = conn.pages
+            try:
+                return list(conn.search(base, scope, flt, attrs, self.page_size))
+            finally:
+                self.stats["pages"] += conn.pages - before
+
         self.stats["searches"] += 1
-        entries = self._retrying(lambda c: self._search(c, flt))
-        out = []
-        for entry in entries:
-            raw = _by_name(entry["raw_attributes"])
-            guid = raw.get(ANCHOR_ATTRIBUTE.casefold())
-            if guid:
-                out.append((anchor_of(guid[0]), self._object(entry["dn"], raw)))
-        return out
+        return [self._object(dn, raw) for dn, raw in self._retrying(op)]
 
-    def _object(self, dn: str, raw: dict[str, list[bytes]]) -> AdObject:
-        get = raw.get
-        return AdObject(
-            dn,
-            {a: tuple(v.decode("utf-8") for v in get(a.casefold(), ())) for a in self.attributes},
+    def _object(self, dn: str, raw: Attributes) -> AdObject:
+        by_name = _by_name(raw)
+        get = by_name.get
+        obj = AdObject(
+            dn, {a: tuple(v.decode("utf-8") for v in get(k, ())) for a, k in self._names}
         )
+        guid = get(ANCHOR_ATTRIBUTE.casefold())
+        obj.anchor = anchor_of(guid[0]) if guid else None
+        return obj
+
+    def _users(self, flt: bytes) -> list[AdObject]:
+        return [
+            o
+            for o in self._search(self.creds.base_dn, "sub", flt, anchor=True)
+            if o.anchor is not None
+        ]
 
     def index(self) -> dict[str, AdObject]:
         """Every user with a source anchor, by anchor; one paged subtree search.
@@ -285,66 +279,130 @@ class LdapTarget:
         """
         self.duplicate_anchors = {}
         found: dict[str, AdObject] = {}
-        for anchor, obj in self._objects(f"(&(objectClass=user)({ANCHOR_ATTRIBUTE}=*))"):
-            if anchor in found:
-                self.duplicate_anchors.setdefault(anchor, []).append(obj.dn)
+        for obj in self._users(all_of(equal("objectClass", "user"), present(ANCHOR_ATTRIBUTE))):
+            assert obj.anchor is not None
+            if obj.anchor in found:
+                self.duplicate_anchors.setdefault(obj.anchor, []).append(obj.dn)
             else:
-                found[anchor] = obj
+                found[obj.anchor] = obj
+        return found
+
+    def find_many(self, anchors: Iterable[str]) -> dict[str, AdObject]:
+        """The users holding `anchors` (base64), by anchor; one OR search per `FIND_BATCH`.
+
+        An anchor that is not base64 cannot be held by anyone and is not looked up. An anchor
+        held by more than one object keeps the first and lists the others in
+        `duplicate_anchors`, as `index` does.
+        """
+        guids: list[bytes] = []
+        for anchor in set(anchors):
+            try:
+                guids.append(base64.b64decode(anchor, validate=True))
+            except binascii.Error:
+                continue
+        found: dict[str, AdObject] = {}
+        for i in range(0, len(guids), FIND_BATCH):
+            chunk = guids[i : i + FIND_BATCH]
+            flt = all_of(
+                equal("objectClass", "user"),
+                any_of(*(equal(ANCHOR_ATTRIBUTE, g) for g in chunk)),
+            )
+            for obj in self._users(flt):
+                assert obj.anchor is not None
+                if obj.anchor in found:
+                    self.duplicate_anchors.setdefault(obj.anchor, []).append(obj.dn)
+                else:
+                    found[obj.anchor] = obj
         return found
 
     def find(self, anchor: str) -> AdObject | None:
-        """The user whose mS-DS-ConsistencyGuid is `anchor` (base64), by an indexed search."""
+        """The user whose mS-DS-ConsistencyGuid is `anchor` (base64), by an indexed search.
+
+        Raises ValueError for an anchor that is not base64 and LdapError when more than one
+        object holds it.
+        """
         try:
-            guid = base64.b64decode(anchor, validate=True)
+            base64.b64decode(anchor, validate=True)
         except binascii.Error:
             raise ValueError(f"{anchor!r} is not a base64 source anchor") from None
-        flt = f"(&(objectClass=user)({ANCHOR_ATTRIBUTE}={escape_bytes(guid)}))"
-        found = self._objects(flt)
-        if len(found) > 1:
-            dns = "; ".join(o.dn for _, o in found)
-            raise LdapTargetError(0, f"anchor {anchor} is held by {len(found)} objects: {dns}")
-        return found[0][1] if found else None
+        self.duplicate_anchors.pop(anchor, None)
+        obj = self.find_many([anchor]).get(anchor)
+        if obj is not None and anchor in self.duplicate_anchors:
+            dns = "; ".join([obj.dn, *self.duplicate_anchors[anchor]])
+            raise LdapError(0, f"anchor {anchor} is held by several objects: {dns}")
+        return obj
 
     def read(self, dn: str) -> AdObject:
         """The current values of one object by DN (after a write, or to re-plan)."""
-        self.stats["searches"] += 1
-
-        def op(conn: Connection) -> AdObject:
-            conn.search(dn, "(objectClass=*)", BASE, attributes=self.attributes)
-            result = conn.result
-            if result.get("result", 1) != 0 or not conn.response:
-                raise LdapTargetError(result.get("result", 1), result.get("message", ""))
-            entry = conn.response[0]
-            return self._object(entry["dn"], _by_name(entry["raw_attributes"]))
-
-        return self._retrying(op)
+        found = self._search(dn, "base", present("objectClass"), anchor=False)
+        if not found:
+            raise LdapError(32, f"{dn}: no such object")
+        return found[0]
 
     # --- writes ---
 
     def apply(self, dn: str, changes: list[Change]) -> WriteResult:
-        """Write `changes` to `dn` in one atomic ModifyRequest; failures come back as results.
-
-        A retry after a dropped connection may meet its own earlier write (the request reached
-        AD but the answer was lost): then a delete or add fails with 16 or 20, and the caller
-        should re-read and re-plan.
-        """
+        """Write `changes` to `dn` in one atomic ModifyRequest; failures come back as results."""
         if not changes:
             return WriteResult(True, 0, "no changes")
-        request: dict[str, list[tuple[str, list[str]]]] = {}
-        for op, attribute, values in changes:
-            if op not in _OPS:
-                raise ValueError(f"unknown modify operation {op!r}")
-            request.setdefault(attribute, []).append((_OPS[op], list(values)))
-
-        def modify(conn: Connection) -> WriteResult:
-            self.stats["modifies"] += 1
-            ok = conn.modify(dn, request)
-            code, message = conn.result.get("result", 1), conn.result.get("message", "")
-            if not ok and code in RETRYABLE_CODES:
-                raise LdapTargetError(code, message)
-            return WriteResult(bool(ok), code, message)
-
         try:
-            return self._retrying(modify)
-        except LdapTargetError as e:
+            return next(self.apply_many([(dn, dn, changes)]))[1]
+        except ConnectionLost as e:
             return WriteResult(False, e.code, e.message)
+
+    def apply_many(
+        self, writes: Iterable[tuple[K, str, list[Change]]]
+    ) -> Iterator[tuple[K, WriteResult]]:
+        """Write each (key, DN, changes) as one atomic modify; yield (key, result) as answered.
+
+        Pipelined: up to `window` requests in flight. A request answered busy or unavailable
+        is sent again after a backoff; after a dropped connection, the requests that had no
+        answer are sent again on a new connection. A resent request may meet its own earlier
+        write (the request reached AD but the answer was lost): a delete or add then fails
+        with 16 or 20, and the caller should re-read and re-plan.
+        """
+        items: dict[K, tuple[str, list[Change]]] = {}
+        queue: deque[tuple[K, str, list[Change]]] = deque()
+        for key, dn, changes in writes:
+            if any(op not in _OPS for op, _, _ in changes):
+                raise ValueError(f"{dn}: unknown modify operation in {changes!r}")
+            items[key] = (dn, changes)
+            queue.append((key, dn, changes))
+        tries: dict[K, int] = {}
+        lost_in_a_row = 0
+        while queue:
+            again: list[K] = []
+            failure: LdapError | None = None
+            conn: LdapConnection | None = None
+            try:
+                conn = self._conn
+                if conn is None:
+                    self.stats["reconnects"] += 1
+                    conn = self._connect()
+                for key, r in conn.modify_many(queue, self.window):
+                    self.stats["modifies"] += 1
+                    lost_in_a_row = 0
+                    if r.code in RETRYABLE_CODES and tries.get(key, 1) < MAX_TRIES:
+                        again.append(key)
+                        if r.code == UNAVAILABLE:  # this DC is going away: start over
+                            again += list(conn.in_flight.values())
+                            self.close()
+                            break
+                    else:
+                        yield key, WriteResult(r.code == 0, r.code, r.message)
+            except ConnectionLost as e:
+                failure = e
+                again += list(conn.in_flight.values()) if conn is not None else []
+                self.close()
+                lost_in_a_row += 1
+                if lost_in_a_row >= MAX_TRIES:
+                    raise  # AD stays unreachable: the cycle stops, its watermark unmoved
+            for key in again:
+                tries[key] = tries.get(key, 1) + 1
+            for key in [k for k in again if tries[k] > MAX_TRIES]:
+                code = failure.code if failure else SERVER_DOWN
+                yield key, WriteResult(False, code, f"gave up after {MAX_TRIES} tries")
+            again = [k for k in again if tries[k] <= MAX_TRIES]
+            if again or failure:
+                self._pause(max([tries[k] for k in again] + [lost_in_a_row, 1]))
+                queue.extendleft((k, *items[k]) for k in reversed(again))

@@ -114,6 +114,76 @@ def read_tlv(data: bytes, pos: int = 0) -> tuple[int, bytes, int]:
     return tag, data[pos : pos + size], pos + size
 
 
+def header(buf: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, content start, content end) of the element at `pos`; the fast path for readers
+    that walk a message they have whole. Raises BERError (or IndexError) on bad bytes."""
+    tag = buf[pos]
+    first = buf[pos + 1]
+    pos += 2
+    if first & 0x80:
+        n = first & 0x7F
+        if n == 0 or n > 4:
+            raise BERError("indefinite or oversized length")
+        size = int.from_bytes(buf[pos : pos + n], "big")
+        pos += n
+    else:
+        size = first
+    end = pos + size
+    if end > len(buf):
+        raise BERError("truncated element")
+    return tag, pos, end
+
+
+APP_MODIFY_REQUEST = 0x66
+MODIFY_OPERATIONS = (0, 1, 2)  # add, delete, replace
+
+
+def read_modify(raw: bytes) -> tuple[int, bytes, list[tuple[int, bytes, list[bytes]]]] | None:
+    """(message id, DN, [(operation, attribute, values)]) of a control-free ModifyRequest.
+
+    None when `raw` is any other message (or carries controls): the caller decodes it the
+    general way. ldaptor's decoder costs ~60% of a modify's server time; this is the hot path
+    of a writeback cycle. Raises BERError or IndexError on malformed bytes.
+    """
+    _, pos, end = header(raw, 0)
+    tag, s, e = header(raw, pos)
+    if tag != INTEGER:
+        return None
+    msg_id = int.from_bytes(raw[s:e], "big", signed=True)
+    tag, op_start, op_end = header(raw, e)
+    if tag != APP_MODIFY_REQUEST or op_end != end:
+        return None
+    tag, s, e = header(raw, op_start)
+    if tag != OCTET_STRING:
+        return None
+    dn = raw[s:e]
+    tag, pos, list_end = header(raw, e)
+    if tag != SEQUENCE or list_end != op_end:
+        return None
+    changes = []
+    while pos < list_end:
+        _, cs, change_end = header(raw, pos)
+        tag, s, e = header(raw, cs)
+        if tag != ENUMERATED:
+            return None
+        op = int.from_bytes(raw[s:e], "big")
+        _, ps, _ = header(raw, e)
+        tag, ns, ne = header(raw, ps)
+        if tag != OCTET_STRING:
+            return None
+        tag, vpos, vend = header(raw, ne)
+        if tag != SET:
+            return None
+        values = []
+        while vpos < vend:
+            _, vs, ve = header(raw, vpos)
+            values.append(raw[vs:ve])
+            vpos = ve
+        changes.append((op, raw[ns:ne], values))
+        pos = change_end
+    return msg_id, dn, changes
+
+
 def message_size(buffer: bytes | bytearray) -> int | None:
     """Total size of the LDAPMessage at the start of `buffer`, or None if more bytes are needed.
 

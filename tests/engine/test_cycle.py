@@ -102,11 +102,12 @@ def test_delta_writes_exactly_the_cloud_edits(run, tmp_path):
         "extensionAttribute1",
         "proxyAddresses",
     }
-    assert [s["name"] for s in entry["provisioningSteps"]] == [
-        "EntryImport",
-        "EntryMatching",
-        "EntrySynchronizationScoping",
-        "EntryExportUpdate",
+    steps = [(s["name"], s["provisioningStepType"]) for s in entry["provisioningSteps"]]
+    assert steps == [
+        ("EntryImport", "Import"),
+        ("EntryImport", "Matching"),
+        ("EntrySynchronizationScoping", "Scoping"),
+        ("EntryExportUpdate", "Export"),
     ]
     again = cycle(run, tmp_path)  # idempotent: nothing left to write
     assert again.objects == 0

@@ -224,14 +224,14 @@ def test_apply_reconnects_after_a_dropped_connection(fresh_directory, tenant):
     user, _ = writable_pair(tenant, 3)
     with LdapTarget(creds(fresh_directory), TARGETS, backoff=0.01) as target:
         assert target._conn is not None
-        target._conn.socket.close()
+        target._conn._sock.close()  # the socket dies under the client
         result = target.apply(user.dn, [("replace", "extensionAttribute5", ("after drop",))])
         assert result.ok, result
         assert target.stats["retries"] >= 1 and target.stats["reconnects"] >= 1
         assert target.read(user.dn).values["extensionAttribute5"] == ("after drop",)
         # Reads recover the same way.
         assert target._conn is not None
-        target._conn.socket.close()
+        target._conn._sock.close()  # the socket dies under the client
         assert target.find(user.anchor) is not None
 
 
@@ -240,7 +240,7 @@ def test_apply_gives_up_when_the_directory_is_gone(fresh_directory, tenant):
     with LdapTarget(creds(fresh_directory), TARGETS, backoff=0.01) as target:
         fresh_directory.stop()
         assert target._conn is not None
-        target._conn.socket.close()
+        target._conn._sock.close()  # the socket dies under the client
         result = target.apply(user.dn, [("replace", "extensionAttribute5", ("x",))])
         assert not result.ok and result.code == 81
         assert target.stats["retries"] == 4
