@@ -1,0 +1,314 @@
+"""The writeback job around the cycles: mass-change guard, provision on demand, escrow and
+quarantine, job health (`exwb status`), and explicit connection settings for `exwb cycle`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import pytest
+
+from harness.cli import main
+from harness.engine.cycle import (
+    CycleError,
+    CycleOptions,
+    QuarantinePolicy,
+    run_cycle,
+    run_on_demand,
+)
+from harness.engine.rules import GA, load_profile
+from harness.engine.state import EngineState
+from mockservers.runtime import start_tenant
+from tests.engine.test_cycle import TENANT, ad_values, creds, edit, pairs
+
+
+@pytest.fixture
+def run():
+    r = start_tenant(TENANT)
+    yield r
+    r.stop()
+
+
+def managed(n: int):
+    return pairs(True)[:n]
+
+
+def set_ca1(run, items, value: str) -> None:
+    for i, (_, mbx) in enumerate(items):
+        edit(run, mbx, custom_attributes=lambda m, i=i: (f"{value}-{i}", *m.custom_attributes[1:]))
+
+
+def log_lines(report) -> list[dict]:
+    return [json.loads(x) for x in report.log_path.read_text().splitlines()]
+
+
+# --- mass-change guard ---------------------------------------------------------------------
+
+
+def test_mass_change_guard_stops_before_any_export(run, tmp_path):
+    run_cycle(*creds(run), GA, tmp_path)  # initial: nothing to write
+    link = EngineState.load(tmp_path).delta_link
+    items = managed(8)
+    set_ca1(run, items, "mass")
+    guarded = CycleOptions(mass_change_threshold=5)
+    report = run_cycle(*creds(run), GA, tmp_path, "delta", guarded)
+    assert report.stopped and "8 objects would change" in report.stopped
+    assert report.actions["Update"] == 8 and report.statuses == {"Skipped": 8}
+    assert not report.watermark_moved and EngineState.load(tmp_path).delta_link == link
+    for i, (user, _) in enumerate(items):  # nothing reached AD
+        assert ad_values(run, user.dn, "extensionAttribute1") != [f"mass-{i}"]
+    assert {e["statusReason"] for e in log_lines(report)} == {"mass-change threshold exceeded"}
+    assert report.job_state == "Quarantine"
+    assert EngineState.load(tmp_path).quarantine.reason == "MassChangeThresholdExceeded"
+
+    # The same delta, allowed: every held change is written and the job is Active again.
+    allowed = dataclasses.replace(guarded, allow_mass_change=True)
+    report = run_cycle(*creds(run), GA, tmp_path, "delta", allowed)
+    assert report.stopped is None and report.actions["Update"] == 8
+    assert report.statuses == {"Success": 8} and report.job_state == "Active"
+    for i, (user, _) in enumerate(items):
+        assert ad_values(run, user.dn, "extensionAttribute1") == [f"mass-{i}"]
+
+
+def test_guard_at_exactly_the_threshold_lets_the_cycle_export(run, tmp_path):
+    run_cycle(*creds(run), GA, tmp_path)
+    set_ca1(run, managed(5), "edge")
+    report = run_cycle(*creds(run), GA, tmp_path, "delta", CycleOptions(mass_change_threshold=5))
+    assert report.stopped is None and report.actions["Update"] == 5
+
+
+# --- provision on demand -------------------------------------------------------------------
+
+
+def test_on_demand_runs_the_four_steps_and_keeps_the_watermark(run, tmp_path):
+    run_cycle(*creds(run), GA, tmp_path)
+    before = EngineState.load(tmp_path)
+    (user, mbx), (other_user, other) = managed(2)
+    set_ca1(run, [(user, mbx), (other_user, other)], "pod")
+    pod = run_on_demand(*creds(run), GA, tmp_path, mbx.id)
+    assert pod.status == "Success"
+    assert [(s["name"], s["provisioningStepType"], s["status"]) for s in pod.steps] == [
+        ("EntryImport", "Import", "Success"),
+        ("EntryImport", "Matching", "Success"),
+        ("EntrySynchronizationScoping", "Scoping", "Success"),
+        ("EntryExportUpdate", "Export", "Success"),
+    ]
+    assert pod.entry["modifiedProperties"] == [
+        {
+            "displayName": "extensionAttribute1",
+            "oldValue": [mbx.custom_attributes[0]] if mbx.custom_attributes[0] else [],
+            "newValue": ["pod-0"],
+        }
+    ]
+    assert ad_values(run, user.dn, "extensionAttribute1") == ["pod-0"]
+    assert ad_values(run, other_user.dn, "extensionAttribute1") != ["pod-1"]  # only that one
+    after = EngineState.load(tmp_path)
+    assert after.delta_link == before.delta_link and after.cycles == before.cycles
+    # The next delta still sees both edits; the one written on demand needs nothing more.
+    report = run_cycle(*creds(run), GA, tmp_path)
+    assert report.actions["Update"] == 1 and report.statuses["Success"] == 2
+
+
+def test_on_demand_reports_scoping_and_unknown_objects(run, tmp_path):
+    _, mbx = pairs(False)[0]
+    pod = run_on_demand(*creds(run), GA, tmp_path, mbx.user_principal_name)  # a UPN works too
+    assert pod.status == "Skipped"
+    assert [s["status"] for s in pod.steps] == ["Success", "Success", "Skipped"]
+    assert "IsExchangeCloudManaged is false" in pod.steps[2]["description"]
+    missing = run_on_demand(*creds(run), GA, tmp_path, "00000000-0000-0000-0000-000000000000")
+    assert missing.status == "Failure" and missing.entry["errorCode"] == 404
+    assert EngineState.load(tmp_path).escrow == {}  # nothing there to retry
+
+
+# --- escrow and quarantine -----------------------------------------------------------------
+
+
+@pytest.fixture
+def denied_profile(tmp_path):
+    """A custom profile whose extra target the writeback account may not write (ACL: 50)."""
+    path = tmp_path / "hide.yaml"
+    path.write_text(
+        "based_on: ga\nname: hide\nmappings:\n"
+        "  - target: msExchHideFromAddressLists\n"
+        "    expression: '\"TRUE\"'\n",  # hide everyone: a write the ACL denies
+        encoding="utf-8",
+    )
+    return load_profile(path)
+
+
+def test_per_object_failures_are_escrowed_and_quarantine_the_job(run, tmp_path, denied_profile):
+    state_dir = tmp_path / "state"
+    report = run_cycle(*creds(run), denied_profile, state_dir, "full")
+    in_scope = len([m for _, m in pairs(True) if not m.hidden_from_address_lists])
+    assert report.statuses["Failure"] == in_scope  # each one denied, none stopped the cycle
+    assert any("outside the documented writeback set" in w for w in report.warnings)
+    failures = [e for e in log_lines(report) if e["status"] == "Failure"]
+    assert {e["errorCode"] for e in failures} == {50}
+    assert all("INSUFF_ACCESS_RIGHTS" in e["statusReason"] for e in failures)
+    state = EngineState.load(state_dir)
+    assert len(state.escrow) == in_scope and report.escrowed == in_scope
+    assert state.quarantine is not None
+    assert state.quarantine.reason == "EncounteredEscrowProportionThreshold"
+    assert report.job_state == "Quarantine"
+
+    # A delta with nothing new still retries the escrowed objects (attempts grow).
+    again = run_cycle(*creds(run), denied_profile, state_dir)
+    assert again.statuses["Failure"] == in_scope
+    assert {e.attempts for e in EngineState.load(state_dir).escrow.values()} == {2}
+
+    # Fixed (the documented GA mapping): the escrowed objects succeed and the job recovers.
+    fixed = run_cycle(*creds(run), GA, state_dir)
+    assert fixed.statuses["Failure"] == 0 and fixed.job_state == "Active"
+    assert EngineState.load(state_dir).escrow == {}
+
+
+def test_thresholds_are_the_documented_ones_scaled_down():
+    assert QuarantinePolicy.scaled(200_000) == QuarantinePolicy()
+    assert QuarantinePolicy.scaled(600_000) == QuarantinePolicy()
+    small = QuarantinePolicy.scaled(1_000)
+    assert (small.min_failures, small.max_failures, small.absolute) == (25, 200, 300)
+    assert QuarantinePolicy.scaled(10).min_failures == 10
+    p = QuarantinePolicy()
+    assert p.breached(4_999, 5_000, 4_999) is None  # below the evaluation floor
+    assert p.breached(5_000, 10_000, 5_000) is not None  # 50% > 40%
+    assert p.breached(5_000, 100_000, 5_000) is None  # 5%
+    assert p.breached(100, 1_000_000, 40_001) is not None  # more than 40,000 escrowed
+    assert p.breached(0, 1, 60_000) is not None  # the absolute limit
+
+
+def test_refused_credentials_quarantine_the_job(run, tmp_path):
+    cloud, ldap = creds(run)
+    wrong = dataclasses.replace(ldap, password="not-the-password")
+    with pytest.raises(CycleError, match="EncounteredQuarantineException"):
+        run_cycle(cloud, wrong, GA, tmp_path)
+    state = EngineState.load(tmp_path)
+    assert state.quarantine.reason == "EncounteredQuarantineException"
+    assert "49" in state.quarantine.detail and state.successive_failures == 1
+    report = run_cycle(cloud, ldap, GA, tmp_path)  # fixed: the next cycle leaves quarantine
+    assert report.job_state == "Active" and EngineState.load(tmp_path).quarantine is None
+
+
+def test_a_tenant_above_the_profiles_limit_is_flagged(run, tmp_path):
+    tiny = dataclasses.replace(GA, mailbox_limit=10)
+    report = run_cycle(*creds(run), tiny, tmp_path, "full")
+    assert any("exceed the ga profile's documented limit of 10" in w for w in report.warnings)
+    assert not any("limit" in w for w in run_cycle(*creds(run), GA, tmp_path / "b").warnings)
+
+
+# --- exwb status and the CLI ---------------------------------------------------------------
+
+
+def cli(capsys, *argv: str) -> tuple[int, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as e:  # argparse's own usage errors
+        code = int(e.code or 0)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_status_pause_resume_restart(run, tmp_path, capsys):
+    endpoints = tmp_path / "endpoints.json"
+    run.endpoints.write(endpoints)
+    state = str(tmp_path / "state")
+    code, out = cli(capsys, "status", "--state-dir", state, "--json")
+    assert code == 0 and json.loads(out)["status"]["code"] == "NotRun"
+
+    code, out = cli(capsys, "cycle", "--endpoints-file", str(endpoints), "--state-dir", state)
+    assert code == 0, out
+    code, out = cli(capsys, "status", "--state-dir", state, "--json")
+    job = json.loads(out)
+    assert code == 0 and job["status"]["code"] == "Active"
+    assert job["templateId"] == "Entra2ADExchangeOnlineAttributeWriteback"
+    assert job["id"].startswith("Entra2ADExchangeOnlineAttributeWriteback.")
+    assert job["schedule"]["interval"] == "PT20M"
+    assert job["status"]["lastExecution"]["state"] == "Succeeded"
+    assert job["status"]["synchronizedEntryCountByType"] == [
+        {"key": "User to user", "value": len(pairs(True))}
+    ]
+    assert job["exwb"]["mailboxLimit"] == 600_000
+
+    assert cli(capsys, "status", "--state-dir", state, "--pause")[0] == 1
+    code, out = cli(capsys, "cycle", "--endpoints-file", str(endpoints), "--state-dir", state)
+    assert code == 1 and "paused" in out
+    (user, mbx) = managed(1)[0]
+    set_ca1(run, [(user, mbx)], "while-paused")
+    code, out = cli(  # provision on demand works on a paused job, as in the portal
+        capsys, "cycle", "--endpoints-file", str(endpoints), "--state-dir", state, "--object",
+        mbx.id, "--json",
+    )  # fmt: skip
+    assert code == 0 and json.loads(out)["status"] == "Success"
+    assert cli(capsys, "status", "--state-dir", state, "--resume")[0] == 0
+    assert cli(capsys, "status", "--state-dir", state, "--restart")[0] == 0
+    assert EngineState.load(tmp_path / "state").delta_link is None
+
+
+def test_cli_guard_exit_codes(run, tmp_path, capsys):
+    endpoints = tmp_path / "endpoints.json"
+    run.endpoints.write(endpoints)
+    common = ["cycle", "--endpoints-file", str(endpoints), "--state-dir", str(tmp_path / "s")]
+    assert cli(capsys, *common)[0] == 0
+    set_ca1(run, managed(4), "cli")
+    code, out = cli(capsys, *common, "--mass-change-threshold", "3")
+    assert code == 1 and "STOPPED: mass-change guard" in out
+    code, out = cli(capsys, *common, "--mass-change-threshold", "3", "--allow-mass-change")
+    assert code == 0, out
+    code, out = cli(capsys, *common, "--mass-change-threshold", "-3")
+    assert code == 2 and "must not be negative" in out
+
+
+def test_cli_with_explicit_settings_and_secrets_from_file_and_environment(
+    run, tmp_path, capsys, monkeypatch
+):
+    ep = run.endpoints
+    password = tmp_path / "bind.pw"
+    password.write_text(ep.bind_password + "\n", encoding="utf-8")
+    monkeypatch.setenv("EXWB_CLIENT_SECRET", ep.readonly_client_secret)
+    explicit = [
+        "--ldap-url", ep.ldap_url, "--bind-dn", ep.bind_dn, "--bind-password-file",
+        str(password), "--base-dn", ep.base_dn, "--graph-url", ep.graph_url, "--token-url",
+        ep.token_url, "--client-id", ep.readonly_client_id,
+    ]  # fmt: skip
+    set_ca1(run, managed(2), "explicit")
+    code, out = cli(capsys, "cycle", *explicit, "--state-dir", str(tmp_path / "s"), "--json")
+    assert code == 0, out
+    assert json.loads(out)["actions"]["Update"] == 2
+    assert cli(capsys, "verify", *explicit)[0] == 0
+    monkeypatch.delenv("EXWB_CLIENT_SECRET")
+    code, out = cli(capsys, "verify", *explicit)
+    assert code == 2 and "--client-secret-file or $EXWB_CLIENT_SECRET" in out
+    assert ep.bind_password not in out
+    code, out = cli(capsys, "verify", "--ldap-url", ep.ldap_url)
+    assert code == 2 and "missing: --bind-dn" in out
+
+
+@pytest.mark.skipif(os.environ.get("EXWB_SKIP_SLAPD") == "1", reason="slapd half disabled")
+def test_cli_cycle_targets_slapd_with_explicit_settings(run, tmp_path, capsys, monkeypatch):
+    """A user rehearses writeback into a real directory: OpenLDAP slapd with the same tenant."""
+    from harness.tenant.files import LDIF_NAME, write_tenant
+    from tests.support.slapd import running_slapd, slapd_available
+
+    if not slapd_available():
+        if os.environ.get("CI"):
+            pytest.fail("slapd is not installed; CI must run the slapd half", pytrace=False)
+        pytest.skip("OpenLDAP slapd is not installed (apt-get install slapd ldap-utils)")
+    write_tenant(TENANT, tmp_path / "tenant")
+    ep = run.endpoints
+    items = managed(3)
+    set_ca1(run, items, "slapd")
+    with running_slapd(tmp_path / "tenant" / LDIF_NAME, TENANT.base_dn, durable=False) as info:
+        monkeypatch.setenv("EXWB_BIND_PASSWORD", info.service_password)
+        monkeypatch.setenv("EXWB_CLIENT_SECRET", ep.readonly_client_secret)
+        explicit = [
+            "--ldap-url", info.url, "--bind-dn", info.service_dn, "--base-dn", TENANT.base_dn,
+            "--graph-url", ep.graph_url, "--token-url", ep.token_url, "--client-id",
+            ep.readonly_client_id,
+        ]  # fmt: skip
+        code, out = cli(capsys, "cycle", *explicit, "--state-dir", str(tmp_path / "s"), "--json")
+        assert code == 0, out
+        assert json.loads(out)["actions"]["Update"] == 3
+        assert cli(capsys, "verify", *explicit)[0] == 0
+        again = json.loads(cli(capsys, "cycle", *explicit, "--state-dir", str(tmp_path / "s"),
+                                "--json")[1])  # fmt: skip
+        assert again["objects"] == 0
