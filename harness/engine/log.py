@@ -67,9 +67,18 @@ class ProvisioningLog:
     def __init__(self, state_dir: Path, cycle_id: str, number: int, kind: str = "cycle") -> None:
         folder = state_dir / "logs"
         folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"{kind}-{number:06d}.jsonl"
+        # A cycle that crashed before its state was saved left a log under the same number;
+        # that log is a record of writes that reached AD, so a retry never overwrites it.
+        attempt = 1
+        while True:
+            suffix = f".{attempt}" if attempt > 1 else ""
+            self.path = folder / f"{kind}-{number:06d}{suffix}.jsonl"
+            try:
+                self._file: IO[str] = self.path.open("x", encoding="utf-8")
+                break
+            except FileExistsError:
+                attempt += 1
         self.cycle_id = cycle_id
-        self._file: IO[str] = self.path.open("w", encoding="utf-8")
 
     def write(self, e: Entry) -> None:
         self._file.write(json.dumps(e.record(self.cycle_id), ensure_ascii=False) + "\n")

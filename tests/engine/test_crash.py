@@ -343,13 +343,6 @@ def test_crash_between_export_and_watermark_commit(env, tmp_path):
     assert env.converged().objects == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a cycle that crashed before its watermark commit reuses its cycle "
-    "number on the retry, and ProvisioningLog opens logs/cycle-NNNNNN.jsonl with 'w', so the "
-    "retry truncates the crashed cycle's log: the entries recording the writes that did reach "
-    "AD are lost (provisioning logs are append-only records)",
-)
 def test_the_crashed_cycles_provisioning_log_survives_the_retry(env, tmp_path):
     held = tmp_path / "held-state.json"
     edited = crash_at_commit(env, held)
