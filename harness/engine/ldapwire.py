@@ -288,17 +288,24 @@ class LdapConnection:
             + attrs
         )
         op = tlv(_APP_SEARCH, body)
-        cookie = b""
-        while True:
+
+        def request(cookie: bytes) -> int:
             ctl = control(PAGED_OID, paged_control_value(page_size, cookie)) if page_size else b""
             msg_id = self._id()
             self._send(message(msg_id, op, ctl))
+            return msg_id
+
+        msg_id = request(b"")
+        while True:
+            # Frame the whole page first and ask for the next one before decoding this one, so
+            # the server prepares page N+1 while we decode page N.
+            entries: list[tuple[bytes, int, int]] = []
             while True:
                 got, tag, buf, s, e, end = self._receive()
                 if got != msg_id:
                     continue  # a late answer to an abandoned request
                 if tag == APP_SEARCH_ENTRY:
-                    yield _entry(buf, s, e)
+                    entries.append((buf, s, e))
                 elif tag == APP_SEARCH_DONE:
                     break
                 elif tag != _APP_SEARCH_REFERENCE:
@@ -314,6 +321,10 @@ class LdapConnection:
                     value = _controls(buf, cs, ce).get(PAGED_OID)
                     if value:
                         cookie = read_paged_control(value)[1]
+            if cookie:
+                msg_id = request(cookie)
+            for entry in entries:
+                yield _entry(*entry)
             if not cookie:
                 return
 
