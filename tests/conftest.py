@@ -18,23 +18,123 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
-# The fake AD for any package whose conftest or module provides a `tenant` fixture.
+# --- the directory backends ------------------------------------------------------------------
+#
+# `directory` and `fresh_directory` are the fake AD or OpenLDAP slapd holding the same tenant
+# (tests/support/backends.py), for any package whose conftest or module provides a `tenant`
+# fixture. Every test that uses them runs once per backend: test ids end in [fake] / [slapd].
+# Markers say where the backends differ on purpose; each names the difference, which the README
+# lists ("Fake AD vs OpenLDAP slapd"):
+#   ad_only(difference)    AD behaviour slapd does not have: skipped on slapd, with the reason;
+#   ad_differs(difference) both backends run it, and it asserts each one's own behaviour;
+#   fake_only(reason)      looks inside the fake (its store, limits or index counters).
+
+BACKEND_MARKERS = ("ad_only", "ad_differs", "fake_only")
+
+
+# Modules whose tests use the directory fixtures but still run on the fake only, and why. The
+# owner of such a module marks its AD-specific assertions and removes it from here.
+FAKE_ONLY_MODULES = {
+    "tests.engine.test_target": "asserts AD diagnostics and AD's DN spelling, not marked yet",
+}
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames and metafunc.module.__name__ not in FAKE_ONLY_MODULES:
+        from tests.support.backends import BACKENDS
+
+        metafunc.parametrize("backend", BACKENDS, indirect=True, scope="module")
+
+
+def pytest_collection_modifyitems(items):
+    from tests.support.backends import DIFFERENCES
+
+    for item in items:
+        for name in BACKEND_MARKERS:
+            for mark in item.iter_markers(name):
+                if len(mark.args) != 1 or not str(mark.args[0]).strip():
+                    raise pytest.UsageError(f"{item.nodeid}: @{name} needs one reason")
+                if name != "fake_only" and mark.args[0] not in DIFFERENCES:
+                    raise pytest.UsageError(
+                        f"{item.nodeid}: @{name}({mark.args[0]!r}) is not one of the differences"
+                        " listed in tests/support/backends.py DIFFERENCES (and the README)"
+                    )
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or callspec.params.get("backend") != "slapd":
+            continue
+        for name, what in (("ad_only", "AD-only"), ("fake_only", "fake-only")):
+            mark = item.get_closest_marker(name)
+            if mark is not None:
+                item.add_marker(pytest.mark.skip(reason=f"{what}: {mark.args[0]}"))
+
+
 @pytest.fixture(scope="module")
-def directory(tenant):
-    """A directory shared by a module's read-only tests; write tests use `fresh_directory`."""
+def backend(request):
+    """The backend's name, "fake" or "slapd"; slapd absent: a skip, or a failure under CI."""
+    from tests.support.backends import SLAPD, require_slapd
+
+    name = getattr(request, "param", "fake")  # not parametrised: a FAKE_ONLY_MODULES module
+    if name == SLAPD:
+        require_slapd()
+    return name
+
+
+@pytest.fixture(scope="session")
+def slapd_contents(tmp_path_factory):
+    """Each tenant's files and extra entries for slapd, prepared once per session."""
+    from tests.support.backends import slapd_content
+
+    prepared = {}
+
+    def content_of(tenant):
+        key = id(tenant)
+        if key not in prepared:
+            prepared[key] = (tenant, slapd_content(tenant, tmp_path_factory.mktemp("tenant")))
+        return prepared[key][1]
+
+    return content_of
+
+
+def _start(backend, tenant, slapd_contents, max_page_size=None):
     from mockservers.directory.seed import seed_directory
     from mockservers.runtime import start_directory
+    from tests.support.backends import SLAPD, start_slapd
 
+    if backend == SLAPD:
+        if max_page_size is None:
+            return start_slapd(slapd_contents(tenant))
+        return start_slapd(slapd_contents(tenant), max_page_size=max_page_size)
     run = start_directory(seed_directory(tenant))
+    if max_page_size is not None:
+        run.call(setattr, run.service.limits, "max_page_size", max_page_size)
+    return run
+
+
+@pytest.fixture(scope="module")
+def directory(backend, tenant, slapd_contents):
+    """A directory shared by a module's read-only tests; write tests use `fresh_directory`."""
+    run = _start(backend, tenant, slapd_contents)
     yield run
     run.stop()
 
 
 @pytest.fixture
-def fresh_directory(tenant):
-    from mockservers.directory.seed import seed_directory
-    from mockservers.runtime import start_directory
-
-    run = start_directory(seed_directory(tenant))
+def fresh_directory(backend, tenant, slapd_contents):
+    """A directory of the test's own: a fresh fake, or a fresh slapd (about 0.2 s to start)."""
+    run = _start(backend, tenant, slapd_contents)
     yield run
     run.stop()
+
+
+@pytest.fixture
+def directory_with(backend, tenant, slapd_contents):
+    """Start a fresh directory with other limits: ``directory_with(max_page_size=50)``."""
+    started = []
+
+    def start(*, max_page_size: int):
+        started.append(_start(backend, tenant, slapd_contents, max_page_size))
+        return started[-1]
+
+    yield start
+    for run in started:
+        run.stop()

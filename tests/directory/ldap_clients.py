@@ -1,13 +1,18 @@
-"""Client-side helpers for the directory tests (ldap3 connections as each role)."""
+"""Client-side helpers for the directory tests (ldap3 connections as each role), for either
+backend: the fake AD (`RunningDirectory`) or OpenLDAP slapd (`SlapdDirectory`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ldap3 import NONE, Connection, Server
 
+from harness.tenant.dn import normalize_dn
 from mockservers.runtime import RunningDirectory
+from tests.support.backends import FAKE, Directory, backend_of
 
 
-def connect(run: RunningDirectory, who: str = "admin") -> Connection:
+def connect(run: Directory, who: str = "admin") -> Connection:
     ep = run.endpoints
     user, password = {
         "admin": (ep.admin_dn, ep.admin_password),
@@ -19,5 +24,21 @@ def connect(run: RunningDirectory, who: str = "admin") -> Connection:
     return conn
 
 
+def is_ad(run: Directory) -> bool:
+    """True for the fake AD, False for slapd (for tests marked ad_differs)."""
+    return backend_of(run) == FAKE
+
+
+def ndns(dns: Iterable[str]) -> set[str]:
+    """Normalised DNs: slapd spells DNs its own way (``cn=Smith\\2C J,ou=...``), AD as written."""
+    return {normalize_dn(dn) for dn in dns}
+
+
+def found(conn: Connection) -> set[str]:
+    """The normalised DNs of the entries the last search returned."""
+    return ndns(e["dn"] for e in conn.response or [] if e.get("type") == "searchResEntry")
+
+
 def examined(run: RunningDirectory) -> int:
+    """Entries the fake's searches have evaluated (fake only: proves index use)."""
     return run.call(lambda: run.service.store.examined)

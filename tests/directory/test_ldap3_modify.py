@@ -1,10 +1,16 @@
-"""Modify, add, delete and modifyDN over TCP with ldap3: AD's result codes and the ACL."""
+"""Modify, add, delete and modifyDN over TCP with ldap3: AD's result codes and the ACL.
+
+Every test runs on the fake AD and on OpenLDAP slapd (see tests/conftest.py), each on a
+directory of its own; the markers name where AD and slapd differ on purpose.
+"""
 
 from __future__ import annotations
 
+import pytest
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE
 
-from tests.directory.ldap_clients import connect
+from harness.tenant.dn import normalize_dn
+from tests.directory.ldap_clients import connect, found, is_ad, ndns
 
 
 def read(conn, dn, *attrs):
@@ -27,7 +33,6 @@ def remote_user(tenant, n=0):
 def test_writeback_account_writes_its_attributes(fresh_directory, tenant):
     conn = connect(fresh_directory, "writeback")
     user = remote_user(tenant)
-    before = usn(conn, user.dn)
     assert conn.modify(
         user.dn,
         {
@@ -37,37 +42,58 @@ def test_writeback_account_writes_its_attributes(fresh_directory, tenant):
         },
     ), conn.result
     got = read(
-        conn,
-        user.dn,
-        "extensionAttribute1",
-        "proxyAddresses",
-        "uSNChanged",
-        "msExchExtensionCustomAttribute1",
-        "whenChanged",
+        conn, user.dn, "extensionAttribute1", "proxyAddresses", "msExchExtensionCustomAttribute1"
     )
     assert got["extensionAttribute1"] == [b"Cost centre 42"]
     assert f"smtp:extra.{user.mail_nickname}@contoso.com".encode() in got["proxyAddresses"]
+    assert set(got["proxyAddresses"]) > {a.encode() for a in user.proxy_addresses}
     assert sorted(got["msExchExtensionCustomAttribute1"]) == [b"a", b"b"]
-    assert int(got["uSNChanged"][0]) > before
-    assert got["whenChanged"][0].decode() > user.when_changed
     # The new address is findable at once: the index followed the write.
     conn.search(
         "DC=contoso,DC=com", f"(proxyAddresses=smtp:extra.{user.mail_nickname}@contoso.com)"
     )
-    assert [e.entry_dn for e in conn.entries] == [user.dn]
+    assert found(conn) == ndns([user.dn])
 
 
+def change_marks(run, conn, dn) -> tuple[bytes, ...]:
+    """What a directory changes on every write: AD's uSNChanged and whenChanged, slapd's
+    entryCSN and modifyTimestamp."""
+    names = ("uSNChanged", "whenChanged") if is_ad(run) else ("entryCSN", "modifyTimestamp")
+    got = read(conn, dn, *names)
+    return tuple(got[n][0] for n in names)
+
+
+@pytest.mark.ad_differs("USN and whenChanged maintenance")
+def test_a_write_bumps_usn_and_when_changed(fresh_directory, tenant):
+    conn = connect(fresh_directory, "writeback")
+    user = remote_user(tenant)
+    before = read(conn, user.dn, "uSNChanged", "whenChanged")
+    marks = change_marks(fresh_directory, conn, user.dn)
+    assert conn.modify(user.dn, {"extensionAttribute1": [(MODIFY_REPLACE, ["Cost centre 42"])]})
+    after = change_marks(fresh_directory, conn, user.dn)
+    assert after[0] != marks[0] and after[1] >= marks[1]
+    got = read(conn, user.dn, "uSNChanged", "whenChanged")
+    if is_ad(fresh_directory):
+        assert int(got["uSNChanged"][0]) > int(before["uSNChanged"][0])
+        assert got["whenChanged"][0].decode() > user.when_changed
+    else:  # slapd leaves AD's attributes as loaded
+        assert got == before
+
+
+@pytest.mark.ad_differs("AD diagnostic messages")
 def test_writeback_account_is_denied_everything_else(fresh_directory, tenant):
     conn = connect(fresh_directory, "writeback")
     user = remote_user(tenant)
     assert not conn.modify(user.dn, {"displayName": [(MODIFY_REPLACE, ["Nope"])]})
     assert conn.result["result"] == 50
-    assert "INSUFF_ACCESS_RIGHTS" in conn.result["message"]
+    if is_ad(fresh_directory):
+        assert "INSUFF_ACCESS_RIGHTS" in conn.result["message"]
     # A writeback attribute together with a forbidden one: nothing is written.
     assert not conn.modify(
         user.dn,
         {"extensionAttribute2": [(MODIFY_REPLACE, ["x"])], "department": [(MODIFY_REPLACE, ["y"])]},
     )
+    assert conn.result["result"] == 50
     assert b"x" not in read(conn, user.dn).get("extensionAttribute2", [])
     service = next(u for u in tenant.ad_users if "OU=Service Accounts" in u.dn)
     assert not conn.modify(service.dn, {"extensionAttribute1": [(MODIFY_REPLACE, ["x"])]})
@@ -87,7 +113,7 @@ def test_reader_cannot_write(fresh_directory, tenant):
     assert conn.result["result"] == 50
 
 
-def test_modify_result_codes_follow_ad(fresh_directory, tenant):
+def test_modify_result_codes(fresh_directory, tenant):
     conn = connect(fresh_directory)
     user = remote_user(tenant, 1)
     primary = f"SMTP:{user.mail}"
@@ -95,11 +121,9 @@ def test_modify_result_codes_follow_ad(fresh_directory, tenant):
         ({"proxyAddresses": [(MODIFY_ADD, [primary.lower()])]}, 20),  # case-insensitive duplicate
         ({"proxyAddresses": [(MODIFY_DELETE, ["smtp:not-there@contoso.com"])]}, 16),
         ({"extensionAttribute15": [(MODIFY_DELETE, [])]}, 16),
-        ({"mail": [(MODIFY_ADD, ["second@contoso.com"])]}, 19),  # single-valued
-        ({"extensionAttribute3": [(MODIFY_REPLACE, ["x" * 1025])]}, 19),  # over rangeUpper
         ({"noSuchAttribute": [(MODIFY_REPLACE, ["x"])]}, 17),
         ({"userAccountControl": [(MODIFY_REPLACE, ["lots"])]}, 21),
-        ({"uSNChanged": [(MODIFY_REPLACE, ["1"])]}, 19),  # system-only
+        ({"msExchHideFromAddressLists": [(MODIFY_REPLACE, ["maybe"])]}, 21),  # not a boolean
     ]
     for change, code in cases:
         assert not conn.modify(user.dn, change), change
@@ -107,7 +131,49 @@ def test_modify_result_codes_follow_ad(fresh_directory, tenant):
     assert not conn.modify(
         "CN=Ghost,OU=Corp,DC=contoso,DC=com", {"extensionAttribute1": [(MODIFY_REPLACE, ["x"])]}
     )
-    assert conn.result["result"] == 32 and conn.result["dn"] == "OU=Corp,DC=contoso,DC=com"
+    assert conn.result["result"] == 32
+    assert normalize_dn(conn.result["dn"]) == normalize_dn("OU=Corp,DC=contoso,DC=com")
+
+
+@pytest.mark.ad_differs("single-valued and size constraints")
+def test_single_value_and_range_upper(fresh_directory, tenant):
+    conn = connect(fresh_directory)
+    user = remote_user(tenant, 1)
+    cases = [
+        {"mail": [(MODIFY_ADD, ["second@contoso.com"])]},  # single-valued in AD
+        {"cn": [(MODIFY_ADD, ["Second CN"])]},
+        {"extensionAttribute3": [(MODIFY_REPLACE, ["x" * 1025])]},  # over rangeUpper (1024)
+    ]
+    for change in cases:
+        # AD: constraintViolation; slapd's standard schema makes mail and cn multi-valued and
+        # enforces no sizes.
+        assert conn.modify(user.dn, change) is not is_ad(fresh_directory), change
+        assert conn.result["result"] == (19 if is_ad(fresh_directory) else 0), conn.result
+
+
+@pytest.mark.ad_differs("system-only attributes")
+def test_system_only_attributes(fresh_directory, tenant):
+    conn = connect(fresh_directory)
+    user = remote_user(tenant, 1)
+    for change in (
+        {"uSNChanged": [(MODIFY_REPLACE, ["1"])]},
+        {"whenChanged": [(MODIFY_REPLACE, ["20200101000000.0Z"])]},
+        {"objectGUID": [(MODIFY_REPLACE, [bytes(16)])]},
+    ):
+        # AD: constraintViolation, the directory maintains them; slapd: user attributes (the
+        # project's slapd schema lets slapadd load them).
+        conn.modify(user.dn, change)
+        assert conn.result["result"] == (19 if is_ad(fresh_directory) else 0), conn.result
+
+
+@pytest.mark.ad_differs("removing the RDN value")
+def test_the_rdn_value_stays(fresh_directory, tenant):
+    conn = connect(fresh_directory)
+    user = remote_user(tenant, 1)
+    assert not conn.modify(user.dn, {"cn": [(MODIFY_REPLACE, ["Someone Else"])]})
+    # AD: notAllowedOnRDN; slapd: namingViolation.
+    assert conn.result["result"] == (67 if is_ad(fresh_directory) else 64)
+    assert read(conn, user.dn, "cn")["cn"] == [user.cn.encode()]
 
 
 def test_modify_is_atomic(fresh_directory, tenant):
@@ -118,20 +184,27 @@ def test_modify_is_atomic(fresh_directory, tenant):
         user.dn,
         {
             "extensionAttribute1": [(MODIFY_REPLACE, ["changed"])],
-            "mail": [(MODIFY_ADD, ["second@contoso.com"])],
+            "proxyAddresses": [(MODIFY_ADD, [user.proxy_addresses[0].upper()])],  # exists: 20
         },
     )
+    assert conn.result["result"] == 20
     assert read(conn, user.dn) == before
 
 
+@pytest.mark.ad_differs("USN and whenChanged maintenance")
 def test_equal_write_changes_nothing(fresh_directory, tenant):
     conn = connect(fresh_directory)
     user = remote_user(tenant, 3)
-    before = usn(conn, user.dn)
+    before = change_marks(fresh_directory, conn, user.dn)
     assert conn.modify(user.dn, {"mail": [(MODIFY_REPLACE, [user.mail])]})
-    assert usn(conn, user.dn) == before
+    after = change_marks(fresh_directory, conn, user.dn)
+    if is_ad(fresh_directory):  # AD records no change
+        assert after == before
+    else:  # slapd records one (a new entryCSN) even though no value changed
+        assert after[0] != before[0]
 
 
+@pytest.mark.ad_only("USN and whenChanged maintenance")
 def test_usn_is_domain_wide_and_increasing(fresh_directory, tenant):
     conn = connect(fresh_directory)
     a, b = remote_user(tenant, 4), remote_user(tenant, 5)
@@ -141,7 +214,7 @@ def test_usn_is_domain_wide_and_increasing(fresh_directory, tenant):
     conn.search("", "(objectClass=*)", BASE, attributes=["highestCommittedUSN"])
     assert int(conn.response[0]["raw_attributes"]["highestCommittedUSN"][0]) == usn(conn, b.dn)
     conn.search("DC=contoso,DC=com", f"(uSNChanged>={usn(conn, a.dn)})", attributes=["cn"])
-    assert {e.entry_dn for e in conn.entries} == {a.dn, b.dn}
+    assert found(conn) == ndns([a.dn, b.dn])
 
 
 def test_admin_adds_renames_and_deletes(fresh_directory):
@@ -155,25 +228,50 @@ def test_admin_adds_renames_and_deletes(fresh_directory):
         {"sAMAccountName": "tuser", "mail": "t.user@contoso.com"},
     ), conn.result
     got = read(conn, dn)
-    assert len(got["objectGUID"][0]) == 16
-    assert got["objectCategory"] == [b"CN=Person,CN=Schema,CN=Configuration,DC=contoso,DC=com"]
-    assert got["cn"] == [b"Test, User"]
+    assert got["cn"] == [b"Test, User"] and got["sAMAccountName"] == [b"tuser"]
     assert not conn.add(dn, ["top", "user"]) and conn.result["result"] == 68
     assert not conn.add(f"CN=x,OU=Nowhere,{ou}", ["top", "user"]) and conn.result["result"] == 32
-    assert not conn.add(f"CN=y,{ou}", ["top", "spaceship"]) and conn.result["result"] == 65
+    assert normalize_dn(conn.result["dn"]) == normalize_dn(ou)  # the matched DN
     assert not conn.delete(ou) and conn.result["result"] == 66
-    # Rename and move: the entry keeps its GUID and stays findable by its indexed values.
+    # Rename and move: the entry stays findable by its indexed values.
     assert conn.modify_dn(dn, "CN=Renamed User", new_superior="OU=Corp,DC=contoso,DC=com"), (
         conn.result
     )
     new_dn = "CN=Renamed User,OU=Corp,DC=contoso,DC=com"
-    conn.search("DC=contoso,DC=com", "(sAMAccountName=tuser)", attributes=["cn", "objectGUID"])
-    assert [e.entry_dn for e in conn.entries] == [new_dn]
+    conn.search("DC=contoso,DC=com", "(sAMAccountName=tuser)", attributes=["cn", "mail"])
+    assert found(conn) == ndns([new_dn])
     assert conn.entries[0].cn.value == "Renamed User"
-    assert conn.response[0]["raw_attributes"]["objectGUID"] == got["objectGUID"]
+    assert conn.entries[0].mail.value == "t.user@contoso.com"
     assert conn.delete(ou), conn.result
     assert conn.delete(new_dn), conn.result
     assert not conn.search(new_dn, "(objectClass=*)", BASE) and conn.result["result"] == 32
+
+
+@pytest.mark.ad_differs("objects stamped on add")
+def test_new_objects_get_a_guid_and_a_category(fresh_directory):
+    conn = connect(fresh_directory)
+    dn = "CN=Stamped,OU=Corp,DC=contoso,DC=com"
+    assert conn.add(dn, ["top", "person", "organizationalPerson", "user"]), conn.result
+    got = read(conn, dn)
+    if is_ad(fresh_directory):  # the directory stamps both
+        assert len(got["objectGUID"][0]) == 16
+        assert got["objectCategory"] == [b"CN=Person,CN=Schema,CN=Configuration,DC=contoso,DC=com"]
+    else:  # slapd stores what was sent; entryUUID is its own identifier
+        assert "objectGUID" not in got and "objectCategory" not in got
+        assert read(conn, dn, "entryUUID")["entryUUID"]
+    # Moving keeps the identity.
+    ident = "objectGUID" if is_ad(fresh_directory) else "entryUUID"
+    before = read(conn, dn, ident)[ident]
+    assert conn.modify_dn(dn, "CN=Stamped", new_superior="CN=Users,DC=contoso,DC=com")
+    assert read(conn, "CN=Stamped,CN=Users,DC=contoso,DC=com", ident)[ident] == before
+
+
+@pytest.mark.ad_differs("unknown objectClass on add")
+def test_unknown_object_class_is_refused(fresh_directory):
+    conn = connect(fresh_directory)
+    assert not conn.add("CN=y,OU=Corp,DC=contoso,DC=com", ["top", "spaceship"])
+    # AD: objectClassViolation; slapd: invalidAttributeSyntax (no such class).
+    assert conn.result["result"] == (65 if is_ad(fresh_directory) else 21)
 
 
 def test_moving_an_ou_moves_its_children(fresh_directory, tenant):
@@ -184,8 +282,9 @@ def test_moving_an_ou_moves_its_children(fresh_directory, tenant):
     new_dn = user.dn.replace("OU=London,", "OU=Londres,")
     assert conn.search(new_dn, "(objectClass=*)", BASE)
     conn.search("DC=contoso,DC=com", f"(sAMAccountName={user.sam_account_name})")
-    assert [e.entry_dn for e in conn.entries] == [new_dn]
+    assert found(conn) == ndns([new_dn])
     assert not conn.search(user.dn, "(objectClass=*)", BASE)
+    assert conn.result["result"] == 32
 
 
 def test_compare(fresh_directory, tenant):

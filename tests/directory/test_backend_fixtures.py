@@ -1,0 +1,80 @@
+"""The two backends behind the `directory` fixtures: the same entries, and slapd required in CI."""
+
+from __future__ import annotations
+
+import pytest
+from ldap3 import SUBTREE
+
+from harness.tenant.dn import normalize_dn
+from mockservers.directory.schema import DEFAULT_SCHEMA, Syntax
+from mockservers.directory.seed import seed_directory
+from mockservers.runtime import start_directory
+from tests.directory.ldap_clients import connect
+from tests.support import backends
+from tests.support.backends import require_slapd, start_slapd
+
+DERIVED = {"distinguishedname", "name"}  # the fake computes them; slapd holds neither
+PASSWORDS = {"userpassword"}  # slapd keeps the accounts' passwords in the entries
+# What the fake stamps, at random, on an object whose data has none (the directory's own
+# objects, and the domain root and OUs, which the generator writes without them).
+STAMPS = {"objectguid", "usncreated", "usnchanged", "whencreated", "whenchanged"}
+
+
+def dump(run, base: str, users: set[str]) -> dict[str, dict[str, list[bytes]]]:
+    """Every entry below `base` as the admin reads it: normalised DN -> attribute -> values;
+    without the stamps, except on the tenant's `users` (normalised DNs)."""
+    conn = connect(run)
+    out = {}
+    for e in conn.extend.standard.paged_search(
+        base, "(objectClass=*)", SUBTREE, attributes=["*"], paged_size=500, generator=True
+    ):
+        attrs = {}
+        for name, values in e["raw_attributes"].items():
+            if name.lower() in DERIVED | PASSWORDS:
+                continue
+            if name.lower() in STAMPS and normalize_dn(e["dn"]) not in users:
+                continue
+            t = DEFAULT_SCHEMA.get(name)
+            if t is not None and t.syntax is Syntax.DN:
+                values = [normalize_dn(v.decode()).encode() for v in values]
+            attrs[name.lower()] = sorted(values)
+        out[normalize_dn(e["dn"])] = attrs
+    return out
+
+
+def test_both_backends_hold_the_same_entries(tenant, slapd_contents):
+    require_slapd()
+    fake = start_directory(seed_directory(tenant))
+    slapd = start_slapd(slapd_contents(tenant))
+    try:
+        base = fake.endpoints.base_dn
+        users = {normalize_dn(u.dn) for u in tenant.ad_users}
+        for partition in (base, f"CN=Configuration,{base}", f"CN=Schema,CN=Configuration,{base}"):
+            a, b = dump(fake, partition, users), dump(slapd, partition, users)
+            assert len(a) > (len(tenant.ad_users) if partition == base else 2)
+            if partition.startswith("CN=Schema"):
+                # X.500's dmd, which slapd knows by AD's name, needs these (see backends.py).
+                schema = b[normalize_dn(partition)]
+                assert schema.pop("dmdname") == [b"Schema"]
+                schema["objectclass"].remove(b"extensibleObject")
+            assert a.keys() == b.keys()
+            assert a == b
+            if partition == base:
+                some = normalize_dn(tenant.ad_users[0].dn)
+                assert a[some]["objectguid"] == [tenant.ad_users[0].object_guid]
+        # The same accounts, with the same passwords.
+        for who in ("admin", "writeback", "reader"):
+            assert connect(fake, who).bound and connect(slapd, who).bound
+    finally:
+        slapd.stop()
+        fake.stop()
+
+
+def test_missing_slapd_skips_locally_and_fails_in_ci(monkeypatch):
+    monkeypatch.setattr(backends, "slapd_available", lambda: False)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="slapd is not installed"):
+        require_slapd()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set, so this is an error"):
+        require_slapd()

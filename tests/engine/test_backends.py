@@ -1,0 +1,209 @@
+"""The writeback engine against both directory backends: the fake AD and OpenLDAP slapd.
+
+The cloud side is always the fake Exchange Online / Graph of `start_tenant`; AD is either the
+fake's LDAP server or a slapd loaded with the same tenant's LDIF (tests/support/backends.py).
+The engine binds as the writeback service account, whose delegation is the same on both, so
+its behaviour must be too: cycles converge, write exactly the cloud's edits and nothing out of
+scope, repair drift, are idempotent, and report an ACL denial as a Failure with LDAP code 50.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from ldap3 import BASE, MODIFY_REPLACE
+
+from harness.engine.cycle import run_cycle
+from harness.engine.rules import GA, load_profile
+from harness.engine.source import CloudCredentials
+from harness.engine.target import LdapCredentials
+from harness.tenant import TenantSpec, generate
+from harness.tenant.dn import normalize_dn
+from mockservers.runtime import RunningDirectory, start_tenant
+from tests.directory.ldap_clients import connect, is_ad
+from tests.support.backends import SLAPD, Directory, start_slapd
+
+TENANT = generate(
+    TenantSpec(
+        mailboxes=80,
+        seed=12,
+        cloud_managed_fraction=0.8,
+        special_cn_fraction=0.2,
+        non_ascii_fraction=0.2,
+        # CustomAttribute15 stays empty: the denial test maps it to an attribute AD holds none of
+        custom_attribute_fill=(0.9, 0.6, 0.35, 0.2, *[0.1] * 10, 0.0),
+    )
+)
+
+
+@dataclass
+class Env:
+    """The fake cloud (with the fake AD `start_tenant` brings) and the AD the engine writes."""
+
+    cloud: RunningDirectory
+    ad: Directory
+    state: Path
+
+
+@pytest.fixture
+def env(backend, slapd_contents, tmp_path):
+    cloud = start_tenant(TENANT)
+    ad = start_slapd(slapd_contents(TENANT)) if backend == SLAPD else cloud
+    yield Env(cloud, ad, tmp_path / "state")
+    if ad is not cloud:
+        ad.stop()
+    cloud.stop()
+
+
+def cycle(env: Env, mode: str = "delta", profile=GA):
+    ep, ad = env.cloud.endpoints, env.ad.endpoints
+    source = CloudCredentials(
+        ep.graph_url, ep.token_url, ep.readonly_client_id, ep.readonly_client_secret
+    )
+    target = LdapCredentials(ad.ldap_url, ad.bind_dn, ad.bind_password, ad.base_dn)
+    return run_cycle(source, target, profile, env.state, mode)
+
+
+def log_lines(report) -> list[dict]:
+    return [json.loads(x) for x in report.log_path.read_text().splitlines()]
+
+
+def ad_values(env: Env, dn: str, attr: str) -> list[str]:
+    conn = connect(env.ad, "reader")
+    assert conn.search(dn, "(objectClass=*)", BASE, attributes=[attr]), conn.result
+    return sorted(v.decode() for v in conn.response[0]["raw_attributes"].get(attr) or [])
+
+
+def edit(env: Env, mbx, **fields):
+    """Change a mailbox in the cloud store, as Set-Mailbox would (values or f(current))."""
+    store = env.cloud.cloud.store
+    current = env.cloud.call(store.get, mbx.id)
+    changes = {k: v(current) if callable(v) else v for k, v in fields.items()}
+    return env.cloud.call(store.update, mbx.id, changes)
+
+
+def pairs(managed: bool):
+    """Synced (AD user, mailbox) pairs, cloud-managed or not, of mailboxes in the cloud."""
+    return [
+        (u, m)
+        for u, m in TENANT.synced_pairs()
+        if m.is_exchange_cloud_managed == managed and m.recipient_type_details != "MailUser"
+    ]
+
+
+def test_initial_cycle_on_a_consistent_tenant_writes_nothing(env):
+    report = cycle(env)
+    assert report.watermark_moved and report.statuses["Failure"] == 0
+    assert report.actions.get("Update", 0) == 0
+    assert report.statuses["Success"] == len(pairs(True))
+    assert {x["status"] for x in log_lines(report)} == {"Success", "Skipped"}
+
+
+def test_cloud_edits_converge_in_ad(env):
+    cycle(env)
+    user, mbx = pairs(True)[0]
+    extra = f"smtp:{mbx.alias}.alt@contoso.com"
+    edit(
+        env,
+        mbx,
+        custom_attributes=("Written by EXO", *mbx.custom_attributes[1:]),
+        email_addresses=lambda m: (*m.email_addresses, extra),
+    )
+    report = cycle(env)
+    assert report.actions["Update"] == 1 and report.statuses["Success"] == 1
+    assert ad_values(env, user.dn, "extensionAttribute1") == ["Written by EXO"]
+    assert extra in ad_values(env, user.dn, "proxyAddresses")
+    entry = log_lines(report)[0]
+    assert normalize_dn(entry["targetDn"]) == normalize_dn(user.dn)
+    assert {m["displayName"] for m in entry["modifiedProperties"]} == {
+        "extensionAttribute1",
+        "proxyAddresses",
+    }
+
+
+def test_multi_valued_add_and_remove(env):
+    cycle(env)
+    user, mbx = next(
+        (u, m)
+        for u, m in pairs(True)
+        if len([a for a in m.email_addresses if a.startswith("smtp:")]) >= 2
+    )
+    dropped = next(a for a in mbx.email_addresses if a.startswith("smtp:"))
+    added = f"smtp:{mbx.alias}.new@contoso.com"
+    edit(
+        env,
+        mbx,
+        email_addresses=lambda m: (*(a for a in m.email_addresses if a != dropped), added),
+        extension_custom_attributes=(
+            ("one", "two", "Zürich"),
+            *mbx.extension_custom_attributes[1:],
+        ),
+    )
+    report = cycle(env)
+    assert report.actions["Update"] == 1, log_lines(report)
+    want = sorted(a for a in (*mbx.email_addresses, added) if a != dropped)
+    assert ad_values(env, user.dn, "proxyAddresses") == want
+    assert ad_values(env, user.dn, "msExchExtensionCustomAttribute1") == ["Zürich", "one", "two"]
+    # Then one value out, one kept: exactly the difference is written.
+    edit(env, mbx, extension_custom_attributes=(("two",), *mbx.extension_custom_attributes[1:]))
+    report = cycle(env)
+    assert report.actions["Update"] == 1
+    assert ad_values(env, user.dn, "msExchExtensionCustomAttribute1") == ["two"]
+    assert ad_values(env, user.dn, "proxyAddresses") == want
+
+
+def test_out_of_scope_edits_are_never_written(env):
+    cycle(env)
+    user, mbx = pairs(False)[0]
+    before = ad_values(env, user.dn, "extensionAttribute1")
+    edit(env, mbx, custom_attributes=("cloud value", *mbx.custom_attributes[1:]))
+    report = cycle(env)
+    assert report.statuses["Skipped"] == 1 and report.actions.get("Update", 0) == 0
+    assert ad_values(env, user.dn, "extensionAttribute1") == before
+
+
+def test_a_full_cycle_repairs_drift_and_cycles_are_idempotent(env):
+    cycle(env)
+    user, _ = pairs(True)[2]
+    want = ad_values(env, user.dn, "extensionAttribute2")
+    admin = connect(env.ad)
+    assert admin.modify(user.dn, {"extensionAttribute2": [(MODIFY_REPLACE, ["edited by hand"])]})
+    assert cycle(env).objects == 0  # a delta cycle does not see AD-side drift
+    report = cycle(env, "full")
+    assert report.actions["Update"] == 1 and report.statuses["Failure"] == 0
+    assert ad_values(env, user.dn, "extensionAttribute2") == want
+    # Nothing left to write, whether asked for the changes or for everything.
+    assert cycle(env).objects == 0
+    again = cycle(env, "full")
+    assert again.actions.get("Update", 0) == 0 and again.statuses["Failure"] == 0
+
+
+@pytest.mark.ad_differs("AD diagnostic messages")
+def test_acl_denial_is_a_failure_with_code_50(env, tmp_path):
+    # description is not among the attributes the writeback account may write.
+    profile = tmp_path / "with-description.yaml"
+    profile.write_text(
+        "based_on: ga\nname: with-description\n"
+        "mappings:\n  - {target: description, source: CustomAttribute15}\n",
+        encoding="utf-8",
+    )
+    prof = load_profile(profile)
+    first = cycle(env, profile=prof)
+    assert first.statuses["Failure"] == 0 and first.actions.get("Update", 0) == 0
+    user, mbx = pairs(True)[3]
+    edit(env, mbx, custom_attributes=(*mbx.custom_attributes[:14], "not for AD"))
+    report = cycle(env, profile=prof)
+    assert report.statuses["Failure"] == 1 and report.statuses["Success"] == 0
+    entry = next(x for x in log_lines(report) if x["status"] == "Failure")
+    assert normalize_dn(entry["targetDn"]) == normalize_dn(user.dn)
+    assert entry["errorCode"] == 50
+    # AD names the missing right; slapd says no more than the code.
+    assert ("INSUFF_ACCESS_RIGHTS" in entry["statusReason"]) is is_ad(env.ad)
+    # One modify request: the allowed extensionAttribute15 was not written either.
+    assert ad_values(env, user.dn, "description") == []
+    assert ad_values(env, user.dn, "extensionAttribute15") == []
+    # Escrowed and retried: the next cycle fails the same way.
+    assert cycle(env, profile=prof).statuses["Failure"] == 1

@@ -1,0 +1,206 @@
+"""The directories the directory and engine tests run on: the fake AD and OpenLDAP slapd.
+
+Both hold the same entries. The fake is seeded from a tenant as `exwb serve` seeds it; slapd
+loads the tenant's directory.ldif (written by `write_tenant`, as a user would) plus every entry
+the fake adds on its own (the CN=Users, CN=Computers and CN=Managed Service Accounts
+containers, the admin, writeback and reader accounts, the configuration partition), taken from
+the fake's own seed so that the two cannot drift apart. The configuration and schema partitions
+are databases of their own in slapd, as they are naming contexts of their own in AD.
+
+Accounts and access line up: the admin is slapd's rootdn (its entry exists, as in AD); the
+writeback gMSA may read everything and write only the GA writeback attributes of users under
+OU=Corp; the reader may read everything; anonymous clients may read the rootDSE only.
+`SlapdDirectory` offers what the tests use of the fake's `RunningDirectory`: `endpoints` (the
+same `Endpoints`, same passwords) and `stop()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import pytest
+
+from harness.tenant.dn import normalize_dn
+from harness.tenant.files import LDIF_NAME, write_tenant
+from harness.tenant.ldif import directory_entries
+from harness.tenant.model import Tenant
+from mockservers.directory.acl import Role
+from mockservers.directory.schema import DEFAULT_SCHEMA, Syntax
+from mockservers.directory.seed import seed_directory
+from mockservers.runtime import Endpoints, RunningDirectory, endpoints_for
+from tests.support.slapd import (
+    MAX_PAGE_SIZE,
+    Entry,
+    SlapdInfo,
+    running_slapd,
+    slapd_available,
+    ssha,
+)
+
+FAKE: Final = "fake"
+SLAPD: Final = "slapd"
+BACKENDS: Final = (FAKE, SLAPD)
+SLAPD_MISSING: Final = "OpenLDAP slapd is not installed (apt-get install slapd ldap-utils)"
+
+# Where AD (and so the fake) and slapd differ on purpose. Tests name one of these in their
+# ad_only / ad_differs marker (tests/conftest.py refuses any other), and the README's "Fake AD vs
+# OpenLDAP slapd" table has one row for each (tests/directory/test_backend_differences.py).
+DIFFERENCES: Final = frozenset(
+    {
+        "AD diagnostic messages",
+        "anonymous search result code",
+        "rootDSE contents",
+        "page size above MaxPageSize",
+        "objectCategory shorthand",
+        "in-chain matching rule",
+        "dn-attributes matching",
+        "standard matching rules in extensible filters",
+        "approximate match",
+        "integer assertions with leading zeros",
+        "substrings on DN and binary attributes",
+        "distinguishedName attribute",
+        "DN spelling in results",
+        "bind name forms",
+        "single-valued and size constraints",
+        "system-only attributes",
+        "removing the RDN value",
+        "USN and whenChanged maintenance",
+        "objects stamped on add",
+        "unknown objectClass on add",
+        "wire errors",
+    }
+)
+
+
+def require_slapd() -> None:
+    """Skip when slapd is absent; under CI (the CI variable set) fail instead.
+
+    CI must exercise the slapd half of the suite: a silent skip would hide a broken image.
+    """
+    if slapd_available():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{SLAPD_MISSING}; CI is set, so this is an error, not a skip", pytrace=False)
+    pytest.skip(SLAPD_MISSING)
+
+
+@dataclass(frozen=True, slots=True)
+class SlapdContent:
+    """A tenant prepared for slapd: its LDIF, the fake's extra entries and their passwords."""
+
+    ldif: Path
+    base_dn: str
+    domain_entries: list[Entry]
+    partitions: dict[str, list[Entry]]  # suffix -> entries, most specific suffix first
+    passwords: dict[Role, str]
+    endpoints: Endpoints  # with a placeholder URL; `SlapdDirectory` fills in the real one
+
+
+def _text_values(name: str, values: tuple[bytes, ...]) -> tuple[str | bytes, ...]:
+    t = DEFAULT_SCHEMA.get(name)
+    if t is not None and t.syntax is Syntax.OCTETS:
+        return values
+    return tuple(v.decode("utf-8") for v in values)
+
+
+def slapd_content(tenant: Tenant, workdir: Path) -> SlapdContent:
+    """Write the tenant's files into `workdir` and collect what slapd needs besides the LDIF."""
+    write_tenant(tenant, workdir)
+    passwords = {role: secrets.token_urlsafe(18) for role in Role}
+    seeded = seed_directory(tenant, passwords)
+    spec = tenant.spec
+    config_ndn = normalize_dn(f"CN=Configuration,{spec.base_dn}")
+    schema_ndn = normalize_dn(f"CN=Schema,CN=Configuration,{spec.base_dn}")
+    in_ldif = {normalize_dn(dn) for dn, _ in directory_entries(tenant)}
+    secrets_of = {
+        normalize_dn(a.dn): a.password for a in seeded.accounts if a.role is not Role.ADMIN
+    }
+    domain: list[Entry] = []
+    config: list[Entry] = []
+    schema: list[Entry] = []
+    for e in seeded.store.walk():
+        if e.ndn in in_ldif:
+            continue
+        attrs = [(name, _text_values(name, values)) for name, values in e.attrs.items()]
+        if e.ndn in secrets_of:  # the admin is slapd's rootdn: its password is in slapd.conf
+            attrs.append(("userPassword", (ssha(secrets_of[e.ndn]),)))
+        if e.ndn == schema_ndn:
+            # AD's dMD shares its name with X.500's dmd, which slapd knows: that one must have a
+            # dmdName and may not have a cn. AD's schema container has a cn and no dmdName.
+            attrs = [
+                (n, ("top", "dMD", "extensibleObject") if n == "objectClass" else v)
+                for n, v in attrs
+            ]
+            attrs.append(("dmdName", ("Schema",)))
+        if e.ndn == schema_ndn or e.ndn.endswith("," + schema_ndn):
+            schema.append((e.dn, attrs))
+        elif e.ndn == config_ndn or e.ndn.endswith("," + config_ndn):
+            config.append((e.dn, attrs))
+        else:
+            domain.append((e.dn, attrs))
+    return SlapdContent(
+        ldif=workdir / LDIF_NAME,
+        base_dn=spec.base_dn,
+        domain_entries=domain,
+        partitions={schema[0][0]: schema, config[0][0]: config},
+        passwords=passwords,
+        endpoints=endpoints_for(seeded, "127.0.0.1", 0),
+    )
+
+
+@dataclass(slots=True)
+class SlapdDirectory:
+    """A running slapd with the fake's interface: `endpoints` and `stop()`."""
+
+    endpoints: Endpoints
+    info: SlapdInfo
+    _stack: contextlib.ExitStack = field(repr=False)
+
+    def stop(self) -> None:
+        self._stack.close()
+
+    def __repr__(self) -> str:  # short, and without the passwords (Hypothesis prints it)
+        return f"SlapdDirectory({self.endpoints.ldap_url})"
+
+
+def start_slapd(
+    content: SlapdContent, *, max_page_size: int = MAX_PAGE_SIZE, durable: bool = False
+) -> SlapdDirectory:
+    """Start a fresh slapd holding `content`; the caller stops it.
+
+    Not durable by default (``dbnosync``): a throwaway test directory needs no fsync.
+    """
+    with contextlib.ExitStack() as stack:
+        info = stack.enter_context(
+            running_slapd(
+                content.ldif,
+                content.base_dn,
+                durable=durable,
+                admin_password=content.passwords[Role.ADMIN],
+                service_password=content.passwords[Role.WRITEBACK],
+                entries=content.domain_entries,
+                partitions=content.partitions,
+                max_page_size=max_page_size,
+            )
+        )
+        url = urlsplit(info.url)
+        assert url.hostname and url.port
+        endpoints = replace(
+            content.endpoints, ldap_url=info.url, ldap_host=url.hostname, ldap_port=url.port
+        )
+        assert endpoints.admin_dn == info.admin_dn and endpoints.bind_dn == info.service_dn
+        return SlapdDirectory(endpoints, info, stack.pop_all())
+
+
+Directory = RunningDirectory | SlapdDirectory
+
+
+def backend_of(run: Any) -> str:
+    """`SLAPD` for a `SlapdDirectory`, `FAKE` for the fake's `RunningDirectory`."""
+    return SLAPD if isinstance(run, SlapdDirectory) else FAKE
