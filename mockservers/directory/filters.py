@@ -141,11 +141,12 @@ class _Union(_Plan):
 class _Intersect(_Plan):
     """AND: any one part is a superset, so use the smallest lookup, else the cheapest other."""
 
-    __slots__ = ("fallback", "lookups", "parts")
+    __slots__ = ("fallback", "lookups", "parts", "unions")
 
     def __init__(self, parts: list[_Plan]) -> None:
         self.parts = parts
         self.lookups = [p for p in parts if p.rank == _LOOKUP]
+        self.unions = [p for p in parts if p.rank == _UNION]
         self.fallback = min(parts, key=lambda p: p.rank)
         self.rank = self.fallback.rank
 
@@ -157,6 +158,14 @@ class _Intersect(_Plan):
                 best = found
                 if not best:
                     break
+        # (&(objectClass=user)(|(guid=a)(guid=b)...)): the class lookup names every user, the
+        # OR of lookups a handful. A union costs a lookup per part, so it is tried when `best`
+        # is several times larger than that.
+        if best is None or len(best) > 4 * sum(len(u.parts) for u in self.unions):
+            for plan in cast(list[_Union], self.unions):
+                found = list(plan.fetch(index))
+                if best is None or len(found) < len(best):
+                    best = found
         return best if best is not None else self.fallback.fetch(index)
 
 

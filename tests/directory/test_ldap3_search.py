@@ -340,3 +340,20 @@ def test_bad_credentials_look_the_same(directory, who):
         if is_ad(directory)
         else ""
     )
+
+
+@pytest.mark.fake_only("counts the entries the fake's search examined")
+def test_class_and_or_of_anchors_is_answered_from_the_index(directory, tenant):
+    """The engine matches a page of cloud changes with one such search; a scan of every user
+    per page made a 1% delta at 200,000 mailboxes take 38 s."""
+    from ldap3.utils.conv import escape_bytes
+
+    conn = connect(directory, "reader")
+    users = [u for u in tenant.ad_users if u.consistency_guid][:20]
+    anchors = "".join(f"(mS-DS-ConsistencyGuid={escape_bytes(u.consistency_guid)})" for u in users)
+    before = examined(directory)
+    conn.search(
+        directory.endpoints.base_dn, f"(&(objectClass=user)(|{anchors}))", attributes=["cn"]
+    )
+    assert found(conn) == ndns([u.dn for u in users])
+    assert examined(directory) - before <= 2 * len(users)
