@@ -34,9 +34,7 @@ BACKEND_MARKERS = ("ad_only", "ad_differs", "fake_only")
 
 # Modules whose tests use the directory fixtures but still run on the fake only, and why. The
 # owner of such a module marks its AD-specific assertions and removes it from here.
-FAKE_ONLY_MODULES = {
-    "tests.engine.test_target": "asserts AD diagnostics and AD's DN spelling, not marked yet",
-}
+FAKE_ONLY_MODULES: dict[str, str] = {}
 
 
 def pytest_generate_tests(metafunc):
