@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -44,6 +45,15 @@ def rss_mib(pid: int | None = None) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+SERVER_PIDS: list[int] = []  # whose CPU each cycle reports (exwb serve, slapd)
 
 
 def cloud_managed(ep: Endpoints, tok: str) -> list[str]:
@@ -104,7 +114,11 @@ def in_scope_dns(log: Path) -> list[str]:
 
 
 def cycle(res: dict, label: str, *args, **kw):
+    server0 = sum(cpu_seconds(p) for p in SERVER_PIDS)
+    engine0 = time.process_time()
     r = run_cycle(*args, **kw)
+    res[f"{label}_engine_cpu_s"] = round(time.process_time() - engine0, 1)
+    res[f"{label}_server_cpu_s"] = round(sum(cpu_seconds(p) for p in SERVER_PIDS) - server0, 1)
     res[f"{label}_s"] = round(r.seconds, 2)
     res[f"{label}_updates"] = r.actions.get("Update", 0)
     res[f"{label}_objects_per_s"] = round(r.objects / r.seconds) if r.seconds else None
@@ -126,6 +140,7 @@ def main() -> int:
         t0 = time.perf_counter()
         proc = spawn_serve(epf, "-n", str(args.mailboxes), "--seed", "1", "-q")
         res["serve_startup_s"] = round(time.perf_counter() - t0, 1)
+        SERVER_PIDS[:] = [proc.pid]
         try:
             ep = Endpoints.read(epf)
             tok = token(ep)
@@ -187,6 +202,7 @@ def slapd_part(res: dict, mailboxes: int, cloud: CloudCredentials, tmp: Path, dn
     t0 = time.perf_counter()
     with running_slapd(tmp / "tenant" / LDIF_NAME, tenant.base_dn, durable=False) as info:
         res["slapd_startup_s"] = round(time.perf_counter() - t0, 1)
+        SERVER_PIDS.append(info.pid)  # the cloud still answers from exwb serve
         ldap = LdapCredentials(info.url, info.service_dn, info.service_password, tenant.base_dn)
         # A fresh state: slapd holds the generated tenant, the cloud holds every edit so far.
         cycle(res, "full_all_changed_slapd", cloud, ldap, GA, tmp / "slapd-state", "full", ALLOW)

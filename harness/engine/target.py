@@ -40,6 +40,7 @@ Values = tuple[str, ...]
 Change = tuple[str, str, Values]  # (op "add" | "delete" | "replace", attribute, values)
 
 ANCHOR_ATTRIBUTE = "mS-DS-ConsistencyGuid"
+_ANCHOR_KEY = ANCHOR_ATTRIBUTE.casefold()
 PAGE_SIZE = 1000
 MAX_TRIES = 5
 WINDOW = 64  # modifies in flight on the one connection
@@ -149,11 +150,6 @@ def plan(current: dict[str, Values], desired: dict[str, Values]) -> list[Change]
     return changes
 
 
-def _by_name(raw: Attributes) -> dict[str, list[bytes]]:
-    """Raw attributes by case-folded name, without options (AD may answer `a;range=0-1499`)."""
-    return {k.split(";", 1)[0].casefold(): v for k, v in raw.items()}
-
-
 # --- LDAP ---------------------------------------------------------------------------------
 
 
@@ -185,7 +181,9 @@ class LdapTarget:
             "searches": 0, "pages": 0, "modifies": 0, "retries": 0, "reconnects": 0
         }  # fmt: skip
         self.duplicate_anchors: dict[str, list[str]] = {}  # anchor -> DNs beyond the first
-        self._names = [(a, a.casefold()) for a in self.attributes]
+        self._canonical = {a: a for a in self.attributes} | {
+            a.casefold(): a for a in self.attributes
+        }  # the server's spelling of a requested name -> ours
         self._conn: LdapConnection | None = None
         self._connect()
 
@@ -255,13 +253,19 @@ class LdapTarget:
         return [self._object(dn, raw) for dn, raw in self._retrying(op)]
 
     def _object(self, dn: str, raw: Attributes) -> AdObject:
-        by_name = _by_name(raw)
-        get = by_name.get
-        obj = AdObject(
-            dn, {a: tuple(v.decode("utf-8") for v in get(k, ())) for a, k in self._names}
-        )
-        guid = get(ANCHOR_ATTRIBUTE.casefold())
-        obj.anchor = anchor_of(guid[0]) if guid else None
+        values: dict[str, Values] = dict.fromkeys(self.attributes, ())
+        guid = None
+        for name, vals in raw.items():
+            # AD answers in its own spelling of the name, maybe with options (a;range=0-1499).
+            key = self._canonical.get(name)
+            if key is None:
+                key = self._canonical.get(name.split(";", 1)[0].casefold())
+            if key is not None:
+                values[key] = tuple([v.decode("utf-8") for v in vals])
+            elif vals and name.split(";", 1)[0].casefold() == _ANCHOR_KEY:
+                guid = vals[0]
+        obj = AdObject(dn, values)
+        obj.anchor = anchor_of(guid) if guid else None
         return obj
 
     def _users(self, flt: bytes) -> list[AdObject]:

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.engine.cycle import bulk
 from harness.engine.rules import MappingError, Profile
 from harness.engine.source import CloudCredentials, GraphSource
 from harness.engine.target import LdapCredentials, LdapTarget, plan
@@ -33,7 +34,7 @@ class Parity:
 
 def verify(cloud: CloudCredentials, ldap: LdapCredentials, profile: Profile) -> Parity:
     out = Parity()
-    with GraphSource(cloud) as source, LdapTarget(ldap, list(profile.targets)) as target:
+    with bulk(), GraphSource(cloud) as source, LdapTarget(ldap, list(profile.targets)) as target:
         index = target.index()
         for page in source.pages(None):
             for record in page.records:

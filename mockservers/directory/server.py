@@ -220,7 +220,8 @@ class LdapProtocol(protocol.Protocol):
 
     def _ndn(self, dn: bytes | str) -> str:
         try:
-            return normalize_dn(_text(dn))
+            text = _text(dn)
+            return self.svc.store.ndn_of(text) or normalize_dn(text)
         except (InvalidDN, UnicodeDecodeError):
             raise errors.invalid_dn(_text(dn) if isinstance(dn, str) else repr(dn)) from None
 

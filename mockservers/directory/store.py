@@ -58,6 +58,10 @@ class Store:
         self.schema = schema
         self.clock = clock
         self.entries: dict[str, Entry] = {}
+        # Entries by the exact DN text they were stored with: clients send back the DNs they
+        # were given, and parsing a DN cost a modify more than the modify itself. Stale keys
+        # (deleted or renamed entries) are harmless: `ndn_of` checks what it finds.
+        self._by_spelling: dict[str, Entry] = {}
         self.children: dict[str, dict[str, Entry]] = {}
         self.naming_contexts: list[str] = []  # ndns of the partition roots
         self._nc_set: set[str] = set()
@@ -105,6 +109,13 @@ class Store:
                 return candidate.dn
             rest = split_rdn(rest)[1]
         return ""
+
+    def ndn_of(self, dn: str) -> str | None:
+        """The normalised DN of the entry stored with exactly this DN text, if there is one."""
+        e = self._by_spelling.get(dn)
+        if e is not None and e.dn == dn and self.entries.get(e.ndn) is e:
+            return e.ndn
+        return None
 
     def require(self, ndn: str) -> Entry:
         e = self.entries.get(ndn)
@@ -169,6 +180,7 @@ class Store:
         """Put a trusted entry in place (loading): no ACL, no schema checks, no USN bump."""
         e = Entry(dn, ndn, parent, attrs)
         self.entries[ndn] = e
+        self._by_spelling[dn] = e
         self.children.setdefault(parent, {})[ndn] = e
         if parent not in self.entries:
             self.add_naming_context(ndn)
@@ -373,6 +385,11 @@ class Store:
                 raise errors.object_class_violation(f"unknown class {c.decode(errors='replace')}")
 
     def _check_rdn_kept(self, e: Entry, new: dict[str, Values], touched: set[str]) -> None:
+        # The RDN's type is the text before the first "=" (a type holds no "=" or escapes);
+        # parse the DN only when that attribute is among the changed ones.
+        t = self.schema.get(e.dn.split("=", 1)[0].strip())
+        if t is None or t.name not in touched:
+            return
         rdns = parse_dn(e.dn)
         if not rdns:
             return
@@ -424,6 +441,7 @@ class Store:
                 m.parent = parent.ndn
             by_old[old] = m
             self.entries[m.ndn] = m
+            self._by_spelling[m.dn] = m
         for old_key, kids in kids_of.items():
             self.children[by_old[old_key].ndn] = {k.ndn: k for k in kids.values()}
         self.children.setdefault(parent_ndn, {})[new_ndn] = e

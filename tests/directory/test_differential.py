@@ -73,8 +73,14 @@ operation = st.tuples(
 )
 
 
+# CI runs 40 sequences; EXWB_DIFFERENTIAL_EXAMPLES=2000 runs a long campaign of this module.
+EXAMPLES = int(os.environ.get("EXWB_DIFFERENTIAL_EXAMPLES", "40"))
+
+
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(st.lists(operation, min_size=1, max_size=6))
 def test_modifies_agree(pair, ops):
