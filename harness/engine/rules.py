@@ -16,7 +16,7 @@ Mappings outside the documented set are allowed but marked ``documented=False``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from collections.abc import Mapping as RecordMap
 from dataclasses import dataclass, field
 from functools import cache
@@ -28,6 +28,7 @@ import yaml
 from harness.engine.expressions import CompiledExpression, ExpressionError, compile_expression
 from harness.tenant.recipients import REMOTE_AD_VALUES
 from harness.tenant.writeback import GA_ATTRIBUTES, PREVIEW_ATTRIBUTES
+from harness.yamlnodes import NodeReader, names
 from mockservers.directory.schema import DEFAULT_SCHEMA, AttributeType, Syntax
 
 GA_MAILBOX_LIMIT = 600_000
@@ -152,38 +153,9 @@ _TOP_KEYS = frozenset({"based_on", "name", "mappings", "remove"})
 _MAPPING_KEYS = frozenset({"target", "source", "expression"})
 
 
-class _Loader:
+class _Loader(NodeReader):
     def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def error(self, node: yaml.Node | None, message: str) -> ProfileError:
-        line = node.start_mark.line + 1 if node is not None else 1
-        return ProfileError(f"{self.path}:{line}: {message}")
-
-    def mapping(self, node: yaml.Node, keys: frozenset[str], what: str) -> dict[str, Any]:
-        """A YAML mapping as {key: (key node, value node)}, refusing unknown/duplicate keys."""
-        if not isinstance(node, yaml.MappingNode):
-            raise self.error(node, f"{what} must be a mapping")
-        out: dict[str, Any] = {}
-        for k, v in node.value:
-            key = k.value if isinstance(k, yaml.ScalarNode) else None
-            if key not in keys:
-                raise self.error(k, f"unknown key {key!r} in {what} (expected {_list(keys)})")
-            if key in out:
-                raise self.error(k, f"duplicate key {key!r} in {what}")
-            out[key] = (k, v)
-        return out
-
-    def scalar(self, node: yaml.Node, what: str) -> str:
-        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str":
-            raise self.error(node, f"{what} must be a string")
-        value: str = node.value
-        return value
-
-    def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node]:
-        if not isinstance(node, yaml.SequenceNode):
-            raise self.error(node, f"{what} must be a list")
-        return list(node.value)
+        super().__init__(path, ProfileError)
 
     def target(self, node: yaml.Node) -> str:
         name = self.scalar(node, "target")
@@ -216,12 +188,7 @@ class _Loader:
         return tnode, Mapping(target, None, compiled, documented)
 
     def load(self) -> Profile:
-        try:
-            root = yaml.compose(self.path.read_text(encoding="utf-8"))
-        except yaml.MarkedYAMLError as e:
-            mark = e.problem_mark
-            line = mark.line + 1 if mark is not None else 1
-            raise ProfileError(f"{self.path}:{line}: invalid YAML: {e.problem}") from None
+        root = self.compose(self.path.read_text(encoding="utf-8"))
         if root is None:
             raise ProfileError(f"{self.path}:1: empty profile")
         top = self.mapping(root, _TOP_KEYS, "the profile")
@@ -230,7 +197,7 @@ class _Loader:
         bnode = top["based_on"][1]
         base = BUILTIN_PROFILES.get(self.scalar(bnode, "based_on"))
         if base is None:
-            raise self.error(bnode, f"based_on must be one of {_list(BUILTIN_PROFILES)}")
+            raise self.error(bnode, f"based_on must be one of {names(BUILTIN_PROFILES)}")
         name = self.scalar(top["name"][1], "name") if "name" in top else self.path.stem
         by_target = {m.target: m for m in base.mappings}
         if "remove" in top:
@@ -247,10 +214,6 @@ class _Loader:
             seen.add(m.target)
             by_target[m.target] = m  # replaces the base mapping, keeping its position
         return Profile(name, tuple(by_target.values()), base.mailbox_limit)
-
-
-def _list(names: Iterable[str]) -> str:
-    return ", ".join(sorted(names))
 
 
 def load_profile(path: Path) -> Profile:
