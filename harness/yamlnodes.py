@@ -61,15 +61,19 @@ class NodeReader:
             line = mark.line + 1 if mark is not None else 1
             raise self.error_type(f"{self.path}:{line}: invalid YAML: {e.problem}") from None
 
-    def mapping(self, node: yaml.Node, keys: Iterable[str], what: str) -> Fields:
-        """A YAML mapping as {key: (key node, value node)}, refusing unknown/duplicate keys."""
-        allowed = frozenset(keys)
+    def mapping(self, node: yaml.Node, keys: Iterable[str] | None, what: str) -> Fields:
+        """A YAML mapping as {key: (key node, value node)}, refusing unknown/duplicate keys.
+
+        `keys` None accepts any string key (names the caller checks itself)."""
+        allowed = frozenset(keys) if keys is not None else None
         if not isinstance(node, yaml.MappingNode):
             raise self.error(node, f"{what} must be a mapping")
         out: Fields = {}
         for k, v in node.value:
-            key = k.value if isinstance(k, yaml.ScalarNode) else None
-            if key not in allowed:
+            key = k.value if isinstance(k, yaml.ScalarNode) and k.tag == STR else None
+            if key is None and allowed is None:
+                raise self.error(k, f"the keys of {what} must be strings")
+            if allowed is not None and key not in allowed:
                 near = closest(str(key), allowed) if key is not None else None
                 hint = f"did you mean {near!r}?" if near else f"expected one of {names(allowed)}"
                 raise self.error(k, f"unknown key {key!r} in {what}", hint)

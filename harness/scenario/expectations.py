@@ -1,0 +1,391 @@
+"""Checking expectations against the running tenant, over LDAP and HTTP as a client would.
+
+`check` returns (passed, detail): the detail says what was measured and, on failure, shows
+a few examples. A failed expectation does not stop the scenario; a step error does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from harness.engine.health import job_status
+from harness.engine.ldapwire import LdapConnection, LdapError
+from harness.engine.rules import MappingError
+from harness.engine.source import GraphSource, SourceError
+from harness.engine.state import EngineState
+from harness.engine.target import LdapTarget, plan
+from harness.engine.verify import verify
+from harness.scenario import model as m
+from harness.scenario.exo import CmdletError
+from harness.scenario.ldapfilter import FilterSyntaxError, escape_value, parse_filter
+from harness.scenario.templates import TemplateError
+from harness.scenario.world import CycleRecord, StepError, Target, World
+from harness.tenant.dn import normalize_dn
+from mockservers.directory.schema import DEFAULT_SCHEMA, InvalidValue, Syntax
+
+EXAMPLES = 3
+Result = tuple[bool, str]
+
+
+def check(world: World, step: m.Expect, e: m.Expectation) -> Result:
+    """Evaluate one expectation; StepError means it could not be evaluated at all."""
+    checker: Callable[[World, m.Expect, Any], Result] = _CHECKS[type(e)]
+    try:
+        return checker(world, step, e)
+    except TemplateError as err:
+        raise StepError(str(err)) from None
+
+
+def _examples(items: list[str], total: int | None = None) -> str:
+    shown = "; ".join(items[:EXAMPLES])
+    more = (total if total is not None else len(items)) - min(len(items), EXAMPLES)
+    return shown + (f"; and {more:,} more" if more > 0 else "")
+
+
+# --- convergence ------------------------------------------------------------------------------
+
+
+def _parity(world: World) -> Any:
+    try:
+        return verify(world.cloud_reader, world.reader, world.profile)
+    except (SourceError, LdapError) as err:
+        raise StepError(f"parity check: {err}") from None
+
+
+def _converged(world: World, step: m.Expect, e: m.Converged) -> Result:
+    if e.select is None:
+        p = _parity(world)
+        bad = {a: n for a, n in p.mismatches.items() if n}
+        if not bad and not p.unmatched:
+            n = len(world.profile.targets)
+            return True, f"{p.in_scope:,} in-scope mailboxes equal AD on {n} attribute(s)"
+        return False, _parity_problems(p)
+    targets = world.select(e.select, step.index, ad=True)
+    try:
+        with GraphSource(world.cloud_reader) as source:
+            records = {t.id: source.user(t.id) for t in targets}
+        with LdapTarget(world.reader, list(world.profile.targets)) as ad:
+            found = ad.find_many(t.anchor for t in targets if t.anchor)
+    except (SourceError, LdapError) as err:
+        raise StepError(f"converged: {err}") from None
+    problems = []
+    for t in targets:
+        record, obj = records[t.id], found.get(t.anchor or "")
+        if record is None or obj is None:
+            problems.append(f"{t.upn}: {'no cloud user' if record is None else 'no AD user'}")
+            continue
+        try:
+            changes = plan(obj.values, world.profile.desired(record))
+        except (MappingError, ValueError) as err:
+            problems.append(f"{t.upn}: {err}")
+            continue
+        for _, attr, _ in changes[:1]:
+            want = list(world.profile.desired(record).get(attr, ()))
+            problems.append(f"{t.upn}: {attr} AD {list(obj.values.get(attr, ()))} != cloud {want}")
+    if not problems:
+        n = len(world.profile.targets)
+        return True, f"{len(targets):,} of {len(targets):,} equal on {n} attribute(s)"
+    return False, f"{len(problems):,} of {len(targets):,} differ: {_examples(problems)}"
+
+
+def _parity_problems(p: Any) -> str:
+    parts = []
+    bad = {a: n for a, n in p.mismatches.items() if n}
+    if bad:
+        counts = ", ".join(f"{a} {n:,}" for a, n in sorted(bad.items()))
+        parts.append(f"mismatches of {p.in_scope:,} in scope: {counts}")
+        shown = [
+            f"{ex['dn']}: {a} AD {ex['ad']} != cloud {ex['cloud']}"
+            for a, exs in sorted(p.examples.items())
+            for ex in exs
+        ]
+        parts.append(f"e.g. {_examples(shown, len(shown))}")
+    if p.unmatched:
+        parts.append(f"{len(p.unmatched):,} in-scope mailbox(es) without an AD user")
+    return "; ".join(parts)
+
+
+def _parity_clean(world: World, step: m.Expect, e: m.ParityClean) -> Result:
+    p = _parity(world)
+    if p.clean:
+        matched = sum(p.matches.values())
+        return True, f"clean: {p.in_scope:,} in scope, {matched:,} attribute values match"
+    return False, _parity_problems(p)
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+def _ad_key(attribute: str) -> Callable[[str], object]:
+    """How AD compares values of `attribute`: exact text for strings (SMTP: vs smtp: matters),
+    the schema's key for integers and Booleans (TRUE = true, 0512 = 512)."""
+    attr = DEFAULT_SCHEMA.require(attribute)
+    if attr.syntax in (Syntax.STRING, Syntax.OCTETS):
+        return lambda v: v
+
+    def key(v: str) -> object:
+        try:
+            return attr.key(v.encode("utf-8"))
+        except InvalidValue:
+            return v
+
+    return key
+
+
+def _cloud_text(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, bool):
+        return ["true" if value else "false"]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def _compare(
+    e: m.Values, have: list[str], fields: dict[str, str | None], key: Callable[[str], object]
+) -> str | None:
+    """Why `have` does not meet `e`, or None."""
+    have_keys = Counter(key(v) for v in have)
+    if e.values is not None:
+        want = [t.render(fields) for t in e.values]
+        if Counter(key(v) for v in want) != have_keys:
+            return f"has {have} (want {want})"
+    missing = [w for w in (t.render(fields) for t in e.contains) if key(w) not in have_keys]
+    if missing:
+        return f"lacks {missing} (has {have})"
+    present = [w for w in (t.render(fields) for t in e.lacks) if key(w) in have_keys]
+    if present:
+        return f"still has {present}"
+    return None
+
+
+def _values_report(e: m.Values, targets: list[Target], problems: list[str], where: str) -> Result:
+    if not problems:
+        return True, f"{len(targets):,} of {len(targets):,} as expected in {where}"
+    return False, f"{len(problems):,} of {len(targets):,} differ in {where}: {_examples(problems)}"
+
+
+def _ad(world: World, step: m.Expect, e: m.Values) -> Result:
+    targets = world.select(e.select, step.index, ad=True)
+    try:
+        with LdapTarget(world.reader, [e.attribute]) as ad:
+            found = ad.find_many(t.anchor for t in targets if t.anchor)
+    except LdapError as err:
+        raise StepError(f"reading {e.attribute}: {err}") from None
+    key = _ad_key(e.attribute)
+    problems = []
+    for i, t in enumerate(targets, 1):
+        obj = found.get(t.anchor or "")
+        have = list(obj.values.get(e.attribute, ())) if obj is not None else []
+        why = _compare(e, have, t.fields(i, world.domain), key)
+        if why is not None:
+            problems.append(f"{t.dn}: {e.attribute} {why}")
+    return _values_report(e, targets, problems, f"AD ({e.attribute})")
+
+
+def _cloud(world: World, step: m.Expect, e: m.CloudValues) -> Result:
+    targets = world.select(e.select, step.index)
+    problems = []
+    for i, t in enumerate(targets, 1):
+        try:
+            (rec,) = world.exo.invoke("Get-Recipient", Identity=t.id)["value"]
+        except CmdletError as err:
+            raise StepError(f"Get-Recipient {t.upn}: {err}") from None
+        value = rec.get(e.attribute)
+        # Booleans compare as words, whatever their case; everything else exactly.
+        key: Callable[[str], object] = str.casefold if isinstance(value, bool) else str
+        why = _compare(e, _cloud_text(value), t.fields(i, world.domain), key)
+        if why is not None:
+            problems.append(f"{t.upn}: {e.attribute} {why}")
+    return _values_report(e, targets, problems, f"Exchange Online ({e.attribute})")
+
+
+# --- a line-of-business search ------------------------------------------------------------------
+
+
+def _ldap_search(world: World, step: m.Expect, e: m.LdapSearch) -> Result:
+    targets: list[Target | None] = [None]
+    if e.select is not None:
+        targets = list(world.select(e.select, step.index, ad=True))
+    creds = world.reader
+    problems, counts = [], []
+    try:
+        with LdapConnection(creds.url) as conn:
+            conn.bind(creds.bind_dn, creds.password)
+            for i, t in enumerate(targets, 1):
+                fields = t.fields(i, world.domain) if t else {"domain": world.domain}
+                text = e.filter.render(fields, escape_value)
+                base = e.base.render(fields) if e.base is not None else creds.base_dn
+                try:
+                    entries = [
+                        dn for dn, _ in conn.search(base, e.scope, parse_filter(text).ber, ["1.1"])
+                    ]
+                except LdapError as err:
+                    problems.append(f"{text}: LDAP {err.code}: {err.message.strip()[:200]}")
+                    continue
+                except FilterSyntaxError as err:
+                    raise StepError(f"ldap_search: {err}") from None
+                counts.append(len(entries))
+                if not e.entries.holds(len(entries)):
+                    problems.append(f"{text}: {len(entries):,} entries (want {e.entries})")
+                elif _someone_else(t, e, entries):
+                    problems.append(f"{text}: found {entries[0]}, not {t.dn if t else ''}")
+    except LdapError as err:
+        raise StepError(f"ldap_search as the reader: {err}") from None
+    runs = len(targets)
+    if not problems:
+        found = f"{counts[0]:,} entries" if runs == 1 else f"entries {e.entries} for each of {runs}"
+        if runs > 1 and e.entries.exactly == 1:
+            found += ", each the selected user"
+        return True, f"{found} (bound as the reader)"
+    return False, f"{len(problems):,} of {runs:,} searches off: {_examples(problems)}"
+
+
+def _someone_else(t: Target | None, e: m.LdapSearch, entries: list[str]) -> bool:
+    """Whether a search for one selected user found another entry."""
+    if t is None or t.dn is None or e.entries.exactly != 1:
+        return False
+    return normalize_dn(entries[0]) != normalize_dn(t.dn)
+
+
+# --- the provisioning log ---------------------------------------------------------------------
+
+
+def _entries(record: CycleRecord) -> Iterable[dict[str, Any]]:
+    for path in record.logs:
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    yield json.loads(line)
+
+
+def _which(record: CycleRecord) -> str:
+    name = f" {record.name}" if record.name else ""
+    return f"{record.mode} cycle{name} (step {record.step})"
+
+
+def _log(world: World, step: m.Expect, e: m.LogCounts) -> Result:
+    record = world.cycle(e.cycle)
+    statuses: Counter[str] = Counter()
+    actions: Counter[str] = Counter()
+    for entry in _entries(record):
+        statuses[str(entry.get("status"))] += 1
+        actions[str(entry.get("action"))] += 1
+    objects = sum(statuses.values())
+    off = [
+        f"{k} {statuses[k]:,} (want {c})" for k, c in e.statuses.items() if not c.holds(statuses[k])
+    ]
+    off += [
+        f"{k} {actions[k]:,} (want {c})" for k, c in e.actions.items() if not c.holds(actions[k])
+    ]
+    if e.objects is not None and not e.objects.holds(objects):
+        off.append(f"objects {objects:,} (want {e.objects})")
+    seen = f"{objects:,} entries: {dict(statuses)}, actions {dict(actions)}"
+    if off:
+        return False, f"{_which(record)}: {', '.join(off)}; log has {seen}"
+    return True, f"{_which(record)}: {seen}"
+
+
+def _error_codes(world: World, step: m.Expect, e: m.ErrorCodes) -> Result:
+    record = world.cycle(e.cycle)
+    codes = Counter(
+        int(entry["errorCode"]) for entry in _entries(record) if entry.get("errorCode") is not None
+    )
+    missing = [c for c in e.present if not codes[c]]
+    unwanted = [c for c in e.absent if codes[c]]
+    seen = ", ".join(f"LDAP {c} x{n:,}" for c, n in sorted(codes.items())) or "no error codes"
+    if missing or unwanted:
+        parts = [f"missing {missing}"] if missing else []
+        parts += [f"present but unwanted {unwanted}"] if unwanted else []
+        return False, f"{_which(record)}: {'; '.join(parts)} (log has {seen})"
+    return True, f"{_which(record)}: {seen}"
+
+
+# --- scope, job, forward ------------------------------------------------------------------------
+
+
+def _out_of_scope_untouched(world: World, step: m.Expect, e: m.OutOfScopeUntouched) -> Result:
+    before = world.snapshot
+    if before is None:
+        raise StepError("no AD snapshot was taken at the start")
+    now = world.ad_users()
+    recipients = world.recipients()
+    anchors = {
+        str(r["ExternalDirectoryObjectId"]): r.get("onPremisesImmutableId") for r in recipients
+    }
+    in_scope = set(before.managed)
+    in_scope |= {
+        str(r["onPremisesImmutableId"])
+        for r in recipients
+        if r.get("IsExchangeCloudManaged") and r.get("onPremisesImmutableId")
+    }
+    in_scope |= {str(anchors[i]) for i in world.flipped if anchors.get(i)}
+    checked, changed = 0, []
+    for dn, (anchor, values) in before.users.items():
+        if (anchor is not None and anchor in in_scope) or dn in world.ad_edited:
+            continue
+        checked += 1
+        after = now.get(dn)
+        if after is None:
+            changed.append(f"{dn}: gone")
+        elif after[1] != values:
+            attrs = sorted(a for a in values if after[1].get(a) != values[a])
+            changed.append(f"{dn}: {', '.join(attrs)}")
+    if changed:
+        return (
+            False,
+            f"{len(changed):,} of {checked:,} out-of-scope AD users changed: {_examples(changed)}",
+        )
+    return (
+        True,
+        f"{checked:,} out-of-scope AD users unchanged (uSNChanged and the profile's attributes)",
+    )
+
+
+def _job(world: World, step: m.Expect, e: m.JobState) -> Result:
+    job = job_status(EngineState.load(world.state_dir), world.profile, str(world.state_dir))
+    code = job["status"]["code"]
+    quarantine = job["status"]["quarantine"] or {}
+    reason = quarantine.get("reason")
+    escrowed = int(job["exwb"]["escrowed"])
+    off = []
+    if e.state is not None and code != e.state:
+        off.append(f"state {code} (want {e.state})")
+    if e.reason is not None and reason != e.reason:
+        off.append(f"quarantine reason {reason} (want {e.reason})")
+    if e.escrowed is not None and not e.escrowed.holds(escrowed):
+        off.append(f"{escrowed:,} escrowed (want {e.escrowed})")
+    seen = f"job {code}" + (f" ({reason})" if reason else "") + f", {escrowed:,} escrowed"
+    return (False, f"{', '.join(off)}; {seen}") if off else (True, seen)
+
+
+def _forward(world: World, step: m.Expect, e: m.ForwardCounts) -> Result:
+    if not world.forwards:
+        raise StepError("no forward-sync cycle has run yet")
+    report = world.forwards[-1].as_dict()
+    off, seen = [], []
+    for key, count in e.counts.items():
+        value = int(report[m.FORWARD_COUNTS[key]])
+        seen.append(f"{key} {value:,}")
+        if not count.holds(value):
+            off.append(f"{key} {value:,} (want {count})")
+    text = f"forward sync with Connect {report['connectBuild']}: {', '.join(seen)}"
+    return (False, f"{', '.join(off)}; {text}") if off else (True, text)
+
+
+_CHECKS: dict[type, Callable[[World, m.Expect, Any], Result]] = {
+    m.Converged: _converged,
+    m.ParityClean: _parity_clean,
+    m.Values: _ad,
+    m.CloudValues: _cloud,
+    m.LdapSearch: _ldap_search,
+    m.LogCounts: _log,
+    m.ErrorCodes: _error_codes,
+    m.OutOfScopeUntouched: _out_of_scope_untouched,
+    m.JobState: _job,
+    m.ForwardCounts: _forward,
+}

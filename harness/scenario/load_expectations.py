@@ -1,0 +1,234 @@
+"""The ``expect:`` step's entries, read from YAML and validated (see `ExpectationReader`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+
+import yaml
+
+from harness.scenario import model as m
+from harness.scenario.ldapfilter import FilterSyntaxError, parse_filter
+from harness.scenario.reader import ScenarioReader
+from harness.scenario.templates import FIELDS, Template
+from harness.tenant.model import CloudMailbox
+from harness.yamlnodes import BOOL, Fields, closest, names
+from mockservers.cloud.opath import render_recipient
+from mockservers.directory.schema import DEFAULT_SCHEMA
+
+_SCOPES = ("base", "one", "sub")
+_OBJECT_FIELDS = frozenset({"index", "id", "upn", "alias", "mail", "dn"})
+
+
+@cache
+def cloud_properties() -> tuple[str, ...]:
+    """The property names Get-Mailbox returns (from the fake's own renderer, so they agree)."""
+    blank = CloudMailbox("", "", "", "", None, False, False, "UserMailbox", (), "", "")
+    return tuple(render_recipient(blank))
+
+
+class ExpectationReader(ScenarioReader):
+    def expectation(self, node: yaml.Node) -> m.Expectation:
+        kind, body = self.one_key(node, m.EXPECTATIONS, "expectation")
+        parse: Callable[[int, yaml.Node], m.Expectation] = getattr(self, f"_{kind}")
+        return parse(self.line(node), body)
+
+    def _fields(self, body: yaml.Node, keys: tuple[str, ...], kind: str) -> Fields:
+        """The body's keys; a bare ``true`` means no parameters."""
+        if isinstance(body, yaml.ScalarNode) and body.tag == BOOL:
+            if not self.boolean(body, kind):
+                raise self.error(body, f"{kind}: false expects nothing", "remove it, or write true")
+            return {}
+        return self.mapping(body, (*keys, "name"), kind)
+
+    def _name(self, f: Fields, default: str) -> str:
+        return self.scalar(f["name"][1], "name") if "name" in f else default
+
+    def _converged(self, line: int, body: yaml.Node) -> m.Expectation:
+        f = self._fields(body, ("select",), "converged")
+        select = self.selector(f["select"][1]) if "select" in f else None
+        default = f"converged ({select.describe()})" if select else "converged (all in scope)"
+        return m.Converged(line, self._name(f, default), select)
+
+    def _parity_clean(self, line: int, body: yaml.Node) -> m.Expectation:
+        f = self._fields(body, (), "parity_clean")
+        return m.ParityClean(line, self._name(f, "parity clean"))
+
+    def _out_of_scope_untouched(self, line: int, body: yaml.Node) -> m.Expectation:
+        f = self._fields(body, (), "out_of_scope_untouched")
+        return m.OutOfScopeUntouched(line, self._name(f, "out of scope untouched"))
+
+    def _ad(self, line: int, body: yaml.Node) -> m.Expectation:
+        return self._values(line, body, "ad")
+
+    def _cloud(self, line: int, body: yaml.Node) -> m.Expectation:
+        return self._values(line, body, "cloud")
+
+    def _values(self, line: int, body: yaml.Node, kind: str) -> m.Expectation:
+        key = "attribute" if kind == "ad" else "property"
+        f = self.mapping(
+            body, ("select", key, "values", "value", "absent", "contains", "lacks", "name"), kind
+        )
+        select = self.selector(self.require(f, body, "select", kind))
+        anode = self.require(f, body, key, kind)
+        if kind == "ad":
+            attribute = self.ad_attribute(anode)
+        else:
+            attribute = self.scalar(anode, "property")
+            props = cloud_properties()
+            match = next((p for p in props if p.casefold() == attribute.casefold()), None)
+            if match is None:
+                near = closest(attribute, props)
+                hint = f"did you mean {near!r}?" if near else f"one of {names(props)}"
+                raise self.error(anode, f"Get-Mailbox has no property {attribute!r}", hint)
+            attribute = match
+        side = "ad" if kind == "ad" else "cloud"
+        exact: tuple[Template, ...] | None = None
+        given = [k for k in ("values", "value", "absent") if k in f]
+        if len(given) > 1:
+            raise self.error(f[given[1]][0], f"{kind} takes one of values, value and absent")
+        if "values" in f:
+            exact = tuple(self.templates(f["values"][1], "values", side))
+        elif "value" in f:
+            vnode = f["value"][1]
+            exact = () if self.is_null(vnode) else (self.template(vnode, "value", side),)
+        elif "absent" in f:
+            if not self.boolean(f["absent"][1], "absent"):
+                raise self.error(f["absent"][1], "absent: false expects nothing")
+            exact = ()
+        contains = (
+            tuple(self.templates(f["contains"][1], "contains", side)) if "contains" in f else ()
+        )
+        lacks = tuple(self.templates(f["lacks"][1], "lacks", side)) if "lacks" in f else ()
+        if exact is None and not contains and not lacks:
+            raise self.error(
+                body, f"{kind} checks nothing", "give values, value, absent, contains or lacks"
+            )
+        cls = m.Values if kind == "ad" else m.CloudValues
+        default = f"{kind} {attribute} ({select.describe()})"
+        return cls(line, self._name(f, default), select, attribute, exact, contains, lacks)
+
+    def _ldap_search(self, line: int, body: yaml.Node) -> m.Expectation:
+        f = self.mapping(
+            body, ("filter", "base", "scope", "entries", "select", "name"), "ldap_search"
+        )
+        fnode = self.require(f, body, "filter", "ldap_search")
+        template = self.template(fnode, "filter", "ad")
+        dummy = {name: "x" for name in FIELDS}
+        try:
+            parsed = parse_filter(template.render(dummy))
+        except FilterSyntaxError as e:
+            hint = "RFC 4515, e.g. (proxyAddresses=smtp:{alias}@{domain})"
+            raise self.error(fnode, f"LDAP filter: {e}", hint) from None
+        for attr in sorted(parsed.attributes):
+            if DEFAULT_SCHEMA.get(attr) is None and "." not in attr:
+                near = closest(attr.split(";")[0], [a.name for a in DEFAULT_SCHEMA])
+                hint = f"did you mean {near!r}?" if near else "see mockservers/directory/schema.py"
+                raise self.error(fnode, f"the filter names unknown AD attribute {attr!r}", hint)
+        base = self.template(f["base"][1], "base", "ad") if "base" in f else None
+        scope = "sub"
+        if "scope" in f:
+            scope = self.scalar(f["scope"][1], "scope")
+            if scope not in _SCOPES:
+                raise self.error(
+                    f["scope"][1], f"unknown scope {scope!r}", f"one of {', '.join(_SCOPES)}"
+                )
+        entries = self.count(self.require(f, body, "entries", "ldap_search"), "entries")
+        select = self.selector(f["select"][1]) if "select" in f else None
+        used = (template.fields | (base.fields if base else frozenset())) & _OBJECT_FIELDS
+        if used and select is None:
+            raise self.error(
+                fnode,
+                f"the search uses {{{sorted(used)[0]}}} but selects no objects",
+                "add select: ...",
+            )
+        return m.LdapSearch(
+            line,
+            self._name(f, f"ldap_search {template.text}"),
+            template,
+            base,
+            scope,
+            entries,
+            select,
+        )
+
+    def _cycle_needed(self, node: yaml.Node, kind: str) -> None:
+        if not self.any_cycle:
+            raise self.error(
+                node,
+                f"{kind} reads a cycle's provisioning log, and no cycle ran before it",
+                "add a '- cycle: delta' step first",
+            )
+
+    def _log(self, line: int, body: yaml.Node) -> m.Expectation:
+        self._cycle_needed(body, "log")
+        f = self.mapping(body, ("cycle", "statuses", "actions", "objects", "name"), "log")
+        cycle = self.cycle_ref(f["cycle"][1]) if "cycle" in f else None
+        counts: dict[str, dict[str, m.Count]] = {}
+        for key, allowed in (("statuses", m.LOG_STATUSES), ("actions", m.LOG_ACTIONS)):
+            counts[key] = {}
+            if key in f:
+                for name, (_, vnode) in self.mapping(f[key][1], allowed, key).items():
+                    counts[key][name] = self.count(vnode, f"{key}.{name}")
+        objects = self.count(f["objects"][1], "objects") if "objects" in f else None
+        if not counts["statuses"] and not counts["actions"] and objects is None:
+            raise self.error(body, "log checks nothing", "give statuses, actions or objects")
+        shown = ", ".join(
+            f"{k}={v}" for k, v in {**counts["statuses"], **counts["actions"]}.items()
+        )
+        default = f"log of cycle {cycle or 'last'}" + (f": {shown}" if shown else "")
+        return m.LogCounts(
+            line, self._name(f, default), cycle, counts["statuses"], counts["actions"], objects
+        )
+
+    def _error_codes(self, line: int, body: yaml.Node) -> m.Expectation:
+        self._cycle_needed(body, "error_codes")
+        f = self.mapping(body, ("cycle", "present", "absent", "name"), "error_codes")
+        cycle = self.cycle_ref(f["cycle"][1]) if "cycle" in f else None
+        lists: dict[str, tuple[int, ...]] = {}
+        for key in ("present", "absent"):
+            items = self.sequence(f[key][1], key) if key in f else []
+            lists[key] = tuple(
+                self.integer(i, f"each of {key} (an LDAP result code)", 0, 127) for i in items
+            )
+        if not lists["present"] and not lists["absent"]:
+            raise self.error(
+                body, "error_codes checks nothing", "give present: [50] or absent: [...]"
+            )
+        default = f"error codes of cycle {cycle or 'last'}"
+        return m.ErrorCodes(line, self._name(f, default), cycle, lists["present"], lists["absent"])
+
+    def _job(self, line: int, body: yaml.Node) -> m.Expectation:
+        f = self.mapping(body, ("state", "reason", "escrowed", "name"), "job")
+        state = None
+        if "state" in f:
+            state = self.scalar(f["state"][1], "state")
+            if state not in m.JOB_STATES:
+                raise self.error(
+                    f["state"][1],
+                    f"unknown job state {state!r}",
+                    f"one of {', '.join(m.JOB_STATES)}",
+                )
+        reason = self.scalar(f["reason"][1], "reason") if "reason" in f else None
+        escrowed = self.count(f["escrowed"][1], "escrowed") if "escrowed" in f else None
+        if state is None and reason is None and escrowed is None:
+            raise self.error(body, "job checks nothing", "give state, reason or escrowed")
+        return m.JobState(
+            line, self._name(f, f"job {state or ''}".strip()), state, reason, escrowed
+        )
+
+    def _forward(self, line: int, body: yaml.Node) -> m.Expectation:
+        if not self.any_forward:
+            raise self.error(
+                body,
+                "forward checks a forward-sync cycle, and none ran before it",
+                "add a '- forward:' step first",
+            )
+        f = self.mapping(body, (*m.FORWARD_COUNTS, "name"), "forward")
+        counts = {k: self.count(v, k) for k, (_, v) in f.items() if k != "name"}
+        if not counts:
+            raise self.error(
+                body, "forward checks nothing", f"give some of {names(m.FORWARD_COUNTS)}"
+            )
+        shown = ", ".join(f"{k}={v}" for k, v in counts.items())
+        return m.ForwardCounts(line, self._name(f, f"forward: {shown}"), counts)

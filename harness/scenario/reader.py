@@ -1,0 +1,156 @@
+"""The pieces of a scenario file that steps and expectations share: selections, templates,
+AD attribute names, counts and cycle references, each validated with its ``file:line``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.scenario import model as m
+from harness.scenario.templates import Template, TemplateError
+from harness.yamlnodes import STR, NodeReader, closest, names
+from mockservers.cloud.opath import RECIPIENT_PROPERTIES, OpathError, compile_filter
+from mockservers.directory.schema import DEFAULT_SCHEMA
+
+_SELECTOR = ("filter", "sample", "ids", "upns", "name")
+
+
+class ScenarioError(ValueError):
+    """An invalid scenario; the message is ``file:line: message (hint: ...)``."""
+
+
+class ScenarioReader(NodeReader):
+    """A NodeReader that remembers what earlier lines defined (selections, cycles)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, ScenarioError)
+        self.selections: dict[str, int] = {}  # selection name -> line that defined it
+        self.cycles: dict[str, int] = {}  # cycle name -> line
+        self.any_cycle = False
+        self.any_forward = False
+        self.mailboxes = 0  # what a sample may draw from
+
+    def one_key(self, node: yaml.Node, kinds: Any, what: str) -> tuple[str, yaml.Node]:
+        """A one-key mapping ``{kind: body}``: the kind (checked) and its body node."""
+        if not isinstance(node, yaml.MappingNode) or len(node.value) != 1:
+            raise self.error(
+                node, f"{what} must be a mapping with one key, its kind", f"one of {names(kinds)}"
+            )
+        knode, body = node.value[0]
+        kind = knode.value if isinstance(knode, yaml.ScalarNode) else None
+        if kind not in kinds:
+            near = closest(str(kind), kinds) if kind is not None else None
+            hint = f"did you mean {near!r}?" if near else f"one of {names(kinds)}"
+            raise self.error(knode, f"unknown {what} kind {kind!r}", hint)
+        return kind, body
+
+    def selector(self, node: yaml.Node) -> m.Selector:
+        """``select:``: a named earlier selection, or filter / sample / ids / upns (+ name)."""
+        line = self.line(node)
+        if isinstance(node, yaml.ScalarNode) and node.tag == STR:
+            if node.value not in self.selections:
+                hint = (
+                    f"known: {names(self.selections)}"
+                    if self.selections
+                    else "name one first: select: {sample: 5, name: edited}"
+                )
+                raise self.error(node, f"no selection named {node.value!r} before this line", hint)
+            return m.Selector(line, ref=node.value)
+        f = self.mapping(node, _SELECTOR, "select")
+        kw: dict[str, Any] = {}
+        if "filter" in f:
+            fnode = f["filter"][1]
+            text = self.scalar(fnode, "filter")
+            try:
+                compile_filter(text, RECIPIENT_PROPERTIES)
+            except OpathError as e:
+                hint = 'e.g. "IsExchangeCloudManaged -eq $true"'
+                raise self.error(fnode, f"OPATH filter: {e}", hint) from None
+            kw["filter"] = text
+        if "sample" in f:
+            snode = f["sample"][1]
+            n = self.integer(snode, "sample", 1)
+            if n > self.mailboxes:
+                raise self.error(
+                    snode,
+                    f"sample {n:,} is more than the tenant's {self.mailboxes:,} mailboxes",
+                    "lower the sample or raise tenant.mailboxes",
+                )
+            kw["sample"] = n
+        for key in ("ids", "upns"):
+            if key in f:
+                items = self.sequence(f[key][1], key)
+                if not items:
+                    raise self.error(f[key][1], f"{key} is empty")
+                kw[key] = tuple(self.scalar(i, f"each of {key}") for i in items)
+        if not kw:
+            raise self.error(node, "select picks nothing", "give filter, sample, ids or upns")
+        if ("ids" in kw or "upns" in kw) and ("filter" in kw or "sample" in kw):
+            raise self.error(node, "select takes ids/upns or filter/sample, not both")
+        if "name" in f:
+            nnode = f["name"][1]
+            name = self.scalar(nnode, "selection name")
+            if name in self.selections:
+                raise self.error(
+                    nnode, f"selection {name!r} is already defined on line {self.selections[name]}"
+                )
+            self.selections[name] = self.line(nnode)
+            kw["name"] = name
+        return m.Selector(line, **kw)
+
+    def cycle_ref(self, node: yaml.Node) -> str:
+        """A cycle named by an earlier cycle step, or ``last``."""
+        name = self.scalar(node, "cycle")
+        if name != "last" and name not in self.cycles:
+            known = names(self.cycles) if self.cycles else "none yet: give a cycle step a name"
+            raise self.error(
+                node, f"no cycle named {name!r} before this line", f"'last' or one of: {known}"
+            )
+        return name
+
+    def template(self, node: yaml.Node, what: str, side: str) -> Template:
+        """A string with template fields; `side` "cloud" refuses {dn} (AD-only)."""
+        if isinstance(node, yaml.ScalarNode) and node.tag != STR and not self.is_null(node):
+            text = str(node.value)  # a number or Boolean written bare: its text, as PowerShell
+        else:
+            text = self.scalar(node, what)
+        try:
+            t = Template.parse(text)
+        except TemplateError as e:
+            raise self.error(node, f"{what}: {e}") from None
+        if side == "cloud" and "dn" in t.fields:
+            raise self.error(
+                node, f"{what}: {{dn}} is only known on the AD side (ad_edit, ad, ldap_search)"
+            )
+        return t
+
+    def templates(self, node: yaml.Node, what: str, side: str) -> list[Template]:
+        """One template, or a list of them."""
+        if isinstance(node, yaml.SequenceNode):
+            return [self.template(i, f"each value of {what}", side) for i in node.value]
+        return [self.template(node, what, side)]
+
+    def ad_attribute(self, node: yaml.Node, writable: bool = False) -> str:
+        """An attribute of the AD schema, by its canonical name."""
+        name = self.scalar(node, "an AD attribute")
+        attr = DEFAULT_SCHEMA.get(name)
+        if attr is None:
+            near = closest(name, [a.name for a in DEFAULT_SCHEMA])
+            hint = f"did you mean {near!r}?" if near else "see mockservers/directory/schema.py"
+            raise self.error(node, f"unknown AD attribute {name!r}", hint)
+        if writable and attr.system_only:
+            raise self.error(node, f"AD attribute {attr.name} is system-only and cannot be written")
+        return attr.name
+
+    def count(self, node: yaml.Node, what: str) -> m.Count:
+        """A whole number, or {min: a, max: b}."""
+        if isinstance(node, yaml.MappingNode):
+            f = self.mapping(node, ("min", "max"), what)
+            if not f:
+                raise self.error(node, f"{what} needs min or max")
+            low = self.integer(f["min"][1], f"{what}.min", 0) if "min" in f else None
+            high = self.integer(f["max"][1], f"{what}.max", 0) if "max" in f else None
+            return m.Count(minimum=low, maximum=high)
+        return m.Count(exactly=self.integer(node, f"{what} (a count, or {{min, max}})", 0))

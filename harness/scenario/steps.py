@@ -1,0 +1,359 @@
+"""Running the steps that act: cloud edits, AD edits, the cloud-managed flag, cycles, forward.
+
+Each returns an `Outcome`: a one-line summary, figures for the report, and the step's own
+expectations (a step with ``expect_error`` expects every object to be refused). A failure the
+scenario did not expect raises `StepError`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.commands.forward import credentials as forward_credentials
+from harness.engine.cycle import CycleError, CycleReport, run_cycle, run_on_demand
+from harness.engine.forward import ForwardError, run_forward
+from harness.engine.ldapwire import LdapError
+from harness.engine.source import SourceError
+from harness.engine.state import StateError
+from harness.engine.target import LdapTarget
+from harness.scenario import model as m
+from harness.scenario.exo import CmdletError
+from harness.scenario.templates import Template, TemplateError
+from harness.scenario.world import CycleRecord, StepError, Target, World
+from harness.tenant.dn import normalize_dn
+
+EXAMPLES = 3
+
+
+@dataclass(slots=True)
+class Outcome:
+    summary: str
+    figures: dict[str, Any] = field(default_factory=dict)
+    expectations: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_step(world: World, step: m.Step) -> Outcome:
+    runner: Callable[[World, Any], Outcome] = _RUNNERS[type(step)]
+    return runner(world, step)
+
+
+def describe(step: m.Step) -> str:
+    """What a step is about to do, for progress lines."""
+    if isinstance(step, m.Edit | m.SetCloudManaged | m.AdEdit):
+        return f"{step.kind} ({step.select.describe()})"
+    if isinstance(step, m.Cycle):
+        return f"{step.mode} cycle" + (f" {step.name}" if step.name else "")
+    if isinstance(step, m.Forward):
+        return f"forward sync (Connect {step.connect_build})"
+    if isinstance(step, m.Expect):
+        return f"expect ({len(step.expectations)})"
+    return step.kind
+
+
+def render(value: Any, fields: dict[str, str | None]) -> Any:
+    """A parameter value with its templates filled in (lists and Add/Remove tables too)."""
+    if isinstance(value, Template):
+        return value.render(fields)
+    if isinstance(value, list):
+        return [render(v, fields) for v in value]
+    if isinstance(value, dict):
+        return {k: render(v, fields) for k, v in value.items()}
+    return value
+
+
+# --- cloud edits ------------------------------------------------------------------------------
+
+
+def _edit(world: World, step: m.Edit) -> Outcome:
+    targets = world.select(step.select, step.index)
+    return _set_mailbox(
+        world, step, targets, lambda t, i: _rendered(step.parameters, _fields(world, t, i))
+    )
+
+
+def _set_cloud_managed(world: World, step: m.SetCloudManaged) -> Outcome:
+    targets = world.select(step.select, step.index)
+    outcome = _set_mailbox(
+        world, step, targets, lambda t, i: {"IsExchangeCloudManaged": step.value}
+    )
+    world.flipped.update(t.id for t in targets)
+    return outcome
+
+
+def _set_mailbox(
+    world: World,
+    step: m.Edit | m.SetCloudManaged,
+    targets: list[Target],
+    parameters: Callable[[Target, int], dict[str, Any]],
+) -> Outcome:
+    started = time.perf_counter()
+    changed = unchanged = 0
+    refused: list[tuple[Target, str, str]] = []
+    for i, t in enumerate(targets, 1):
+        try:
+            body = world.exo.invoke("Set-Mailbox", Identity=t.id, **parameters(t, i))
+        except CmdletError as e:
+            if step.refused is None:
+                raise StepError(f"Set-Mailbox {t.upn} was refused: {e}") from None
+            refused.append((t, e.code, e.message))
+            continue
+        warnings = body.get("@adminapi.warnings") or []
+        if any("no settings" in str(w) for w in warnings):
+            unchanged += 1
+        else:
+            changed += 1
+    seconds = time.perf_counter() - started
+    figures = {
+        "selected": len(targets),
+        "changed": changed,
+        "unchanged": unchanged,
+        "refused": len(refused),
+        "seconds": round(seconds, 3),
+    }
+    summary = f"Set-Mailbox on {len(targets):,} mailbox(es): {changed:,} changed"
+    if unchanged:
+        summary += f", {unchanged:,} unchanged"
+    if refused:
+        summary += f", {len(refused):,} refused ({refused[0][1]})"
+    return Outcome(summary, figures, _refusal(step, targets, refused))
+
+
+def _refusal(
+    step: m.Edit | m.SetCloudManaged | m.AdEdit,
+    targets: list[Target],
+    refused: list[tuple[Target, Any, str]],
+) -> list[dict[str, Any]]:
+    """The step's expect_error as an expectation record: every object refused with the code."""
+    if step.refused is None:
+        return []
+    code = step.refused.code
+    wrong = [(t, c, msg) for t, c, msg in refused if c != code]
+    accepted = [t for t in targets if t not in {r[0] for r in refused}]
+    what = f"LDAP {code}" if isinstance(code, int) else code
+    if not wrong and not accepted:
+        detail = f"all {len(targets):,} refused with {what}: {refused[0][2][:200]}"
+    else:
+        parts = []
+        if accepted:
+            shown = ", ".join(t.upn for t in accepted[:EXAMPLES])
+            parts.append(f"{len(accepted):,} of {len(targets):,} accepted ({shown})")
+        if wrong:
+            t, c, msg = wrong[0]
+            parts.append(f"{len(wrong):,} refused otherwise, e.g. {t.upn}: {c}: {msg[:200]}")
+        detail = "; ".join(parts)
+    return [
+        {
+            "step": step.index,
+            "line": step.refused.line,
+            "name": f"{step.kind} refused with {what}",
+            "passed": not wrong and not accepted,
+            "detail": detail,
+        }
+    ]
+
+
+def _fields(world: World, t: Target, index: int) -> dict[str, str | None]:
+    return t.fields(index, world.domain)
+
+
+def _rendered(value: Any, fields: dict[str, str | None]) -> Any:
+    try:
+        return render(value, fields)
+    except TemplateError as e:
+        raise StepError(str(e)) from None
+
+
+# --- AD edits ---------------------------------------------------------------------------------
+
+
+def _ad_edit(world: World, step: m.AdEdit) -> Outcome:
+    targets = world.select(step.select, step.index, ad=True)
+    started = time.perf_counter()
+    written = 0
+    refused: list[tuple[Target, int, str]] = []
+    try:
+        with LdapTarget(world.accounts[step.bind], []) as target:
+            for i, t in enumerate(targets, 1):
+                assert t.dn is not None
+                fields = _fields(world, t, i)
+                try:
+                    changes = [
+                        (op, attr, tuple(v.render(fields) for v in values))
+                        for op, attr, values in step.changes
+                    ]
+                except TemplateError as e:
+                    raise StepError(str(e)) from None
+                result = target.apply(t.dn, changes)
+                if result.ok:
+                    written += 1
+                    world.ad_edited.add(normalize_dn(t.dn))
+                elif step.refused is None:
+                    raise StepError(
+                        f"LDAP modify of {t.dn} as {step.bind} was refused: "
+                        f"LDAP {result.code}: {result.message.strip()}"
+                    )
+                else:
+                    refused.append((t, result.code, result.message.strip()))
+    except LdapError as e:
+        raise StepError(f"LDAP as {step.bind}: {e}") from None
+    seconds = time.perf_counter() - started
+    attrs = sorted({attr for _, attr, _ in step.changes})
+    summary = f"LDAP modify of {len(targets):,} AD user(s) as {step.bind} ({', '.join(attrs)}): "
+    summary += f"{written:,} written" + (f", {len(refused):,} refused" if refused else "")
+    figures = {
+        "selected": len(targets),
+        "written": written,
+        "refused": len(refused),
+        "seconds": round(seconds, 3),
+    }
+    return Outcome(summary, figures, _refusal(step, targets, refused))
+
+
+# --- cycles -----------------------------------------------------------------------------------
+
+
+def _logs(world: World) -> set[Path]:
+    folder = world.state_dir / "logs"
+    return set(folder.glob("*.jsonl")) if folder.is_dir() else set()
+
+
+def _cycle(world: World, step: m.Cycle) -> Outcome:
+    record = CycleRecord(step.index, step.name, step.mode)
+    profile, opts = world.profile, world.options(step)
+    writeback = world.accounts["writeback"]
+    try:
+        if step.mode == "on-demand":
+            assert step.select is not None
+            for t in world.select(step.select, step.index):
+                before = _logs(world)
+                pod = run_on_demand(
+                    world.cloud_reader, writeback, profile, world.state_dir, t.id, opts
+                )
+                new = sorted(_logs(world) - before)
+                report = CycleReport(
+                    str(pod.entry.get("cycleId", "")),
+                    "on-demand",
+                    profile.name,
+                    seconds=pod.seconds,
+                    statuses=Counter({pod.status: 1}),
+                    actions=Counter({str(pod.entry.get("action", "Other")): 1}),
+                    log_path=new[0] if new else None,
+                )
+                record.reports.append(report)
+                record.logs += new
+        else:
+            report = run_cycle(
+                world.cloud_reader, writeback, profile, world.state_dir, step.mode, opts
+            )
+            record.reports.append(report)
+            if report.log_path is not None:
+                record.logs.append(report.log_path)
+    except CycleError as e:
+        raise StepError(f"{step.mode} cycle could not run: {e}") from None
+    except (SourceError, LdapError, StateError) as e:
+        raise StepError(f"{step.mode} cycle failed: {e}") from None
+    world.cycles.append(record)
+    return _cycle_outcome(world, step, record.reports, record.logs)
+
+
+def _cycle_outcome(
+    world: World, step: m.Cycle, reports: list[CycleReport], logs: list[Path]
+) -> Outcome:
+    statuses: Counter[str] = Counter()
+    actions: Counter[str] = Counter()
+    for r in reports:
+        statuses.update(r.statuses)
+        actions.update(r.actions)
+    seconds = sum(r.seconds for r in reports)
+    objects = sum(statuses.values())
+    last = reports[-1] if reports else None
+    figures: dict[str, Any] = {
+        "objects": objects,
+        "success": statuses["Success"],
+        "failure": statuses["Failure"],
+        "skipped": statuses["Skipped"],
+        "updates": actions["Update"],
+        "seconds": round(seconds, 3),
+        "objectsPerSecond": round(objects / seconds, 1) if seconds and objects else None,
+        "retries": sum(sum(r.retries.values()) for r in reports),
+        "stopped": last.stopped if last else None,
+        "jobState": last.job_state if last else None,
+        "escrowed": last.escrowed if last else 0,
+        "pending": sum(len(r.pending) for r in reports),
+    }
+    summary = (
+        f"{step.mode} cycle: {objects:,} object(s), {statuses['Success']:,} success, "
+        f"{statuses['Failure']:,} failed, {statuses['Skipped']:,} skipped, "
+        f"{actions['Update']:,} updated, {seconds:.2f} s"
+    )
+    if step.mode == "dry-run":
+        summary += f"; {figures['pending']:,} pending write(s)"
+    if last is not None and last.stopped:
+        summary += "; STOPPED by the mass-change guard"
+    for r in reports:
+        for w in r.warnings:
+            world.warn(w)
+    if statuses["Failure"]:
+        world.warn(
+            f"step {step.index} ({step.mode} cycle): {statuses['Failure']:,} object(s) failed; "
+            f"first: {_first_failure(logs)}"
+        )
+    return Outcome(summary, figures)
+
+
+def _first_failure(logs: list[Path]) -> str:
+    for path in logs:
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                entry = json.loads(line)
+                if entry.get("status") == "Failure":
+                    code = entry.get("errorCode")
+                    return (
+                        f"{entry.get('targetDn') or entry.get('sourceId')}: LDAP {code}: "
+                        + str(entry.get("statusReason", "")).strip()[:200]
+                    )
+    return "(not in the log)"
+
+
+# --- forward sync -----------------------------------------------------------------------------
+
+
+def _forward(world: World, step: m.Forward) -> Outcome:
+    try:
+        cloud, ldap, export_url = forward_credentials(world.endpoints)
+        report = run_forward(cloud, ldap, export_url, world.state_dir, step.connect_build)
+    except (ValueError, ForwardError, SourceError) as e:
+        raise StepError(f"forward sync failed: {e}") from None
+    world.forwards.append(report)
+    figures = report.as_dict()
+    rule = "honours" if report.honours_cloud_management else "ignores"
+    summary = (
+        f"forward sync, Connect {report.build} ({rule} IsExchangeCloudManaged): "
+        f"{report.exported:,} exported, {report.unchanged:,} unchanged, {report.failed:,} failed, "
+        f"{report.reverted:,} cloud-managed reverted, {report.withheld:,} withheld"
+    )
+    if report.reverted:
+        world.warn(
+            f"step {step.index}: Connect build {report.build} predates 2.5.190.0 and ignores "
+            f"IsExchangeCloudManaged: it pushed AD's Exchange attributes over {report.reverted:,} "
+            "cloud-managed mailbox(es), reverting edits made in Exchange Online (upgrade Entra "
+            "Connect to 2.5.190.0 or later before moving the source of authority)"
+        )
+    if report.failed:
+        world.warn(f"step {step.index}: the sync service refused {report.failed:,} object(s)")
+    return Outcome(summary, figures)
+
+
+_RUNNERS: dict[type, Callable[[World, Any], Outcome]] = {
+    m.Edit: _edit,
+    m.SetCloudManaged: _set_cloud_managed,
+    m.AdEdit: _ad_edit,
+    m.Cycle: _cycle,
+    m.Forward: _forward,
+}
