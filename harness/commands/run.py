@@ -89,13 +89,12 @@ def run(args: argparse.Namespace) -> int:
         folder = _fresh(run_dir(args.results, scenario.name))
         with _Progress(err, scenario, disable=args.quiet) as listener:
             result = run_scenario(scenario, folder, listener)
+        result["results_dir"] = str(folder)  # for the summary's verdict line
         try:
-            paths = write_reports(result, folder)
+            write_reports(result, folder)
         except ReportError as e:
             raise UsageError(str(e)) from None
         results.append(result)
-        if not args.quiet:
-            err.print(f"reports: {paths['markdown'].parent}", highlight=False)
     print_summary(out, results)
     return 0 if all(r["verdict"] == "passed" for r in results) else 1
 

@@ -134,7 +134,8 @@ def _refusal(
         return []
     code = step.refused.code
     wrong = [(t, c, msg) for t, c, msg in refused if c != code]
-    accepted = [t for t in targets if t not in {r[0] for r in refused}]
+    refused_ids = {t.id for t, _, _ in refused}
+    accepted = [t for t in targets if t.id not in refused_ids]
     what = f"LDAP {code}" if isinstance(code, int) else code
     if not wrong and not accepted:
         detail = f"all {len(targets):,} refused with {what}: {refused[0][2][:200]}"
