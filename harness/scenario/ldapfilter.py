@@ -4,7 +4,8 @@ The engine builds its filters from values (`harness.engine.ldapwire`); a scenari
 line-of-business search is written as text, the way an application's configuration holds it:
 ``(&(objectClass=user)(proxyAddresses=smtp:jane@contoso.com))``. Supported: and, or, not,
 equality, presence, substrings, ``>=``, ``<=``, ``~=`` and extensible matches
-(``(userAccountControl:1.2.840.113556.1.4.803:=2)``), with ``\\xx`` escapes in values.
+(``(userAccountControl:1.2.840.113556.1.4.803:=2)``), with ``\\xx`` escapes in values;
+white space between the parts of a filter is ignored.
 """
 
 from __future__ import annotations
@@ -58,14 +59,23 @@ class _Parser:
             self.fail(f"expected {char!r}")
         self.pos += 1
 
+    def space(self) -> None:
+        # Not in RFC 4515 (the filter is sent as BER, so the server never sees it), but a
+        # filter kept in a YAML file is easier to read wrapped between its parts.
+        while self.pos < len(self.text) and self.text[self.pos] in " \t\r\n":
+            self.pos += 1
+
     def filter(self) -> bytes:
+        self.space()
         self.expect("(")
         c = self.text[self.pos : self.pos + 1]
         if c in ("&", "|"):
             self.pos += 1
             parts = []
+            self.space()
             while self.text[self.pos : self.pos + 1] == "(":
                 parts.append(self.filter())
+                self.space()
             if not parts:
                 self.fail(f"{c} needs at least one filter")
             out = all_of(*parts) if c == "&" else any_of(*parts)
@@ -75,6 +85,7 @@ class _Parser:
         else:
             out = self.item()
         self.expect(")")
+        self.space()
         return out
 
     def item(self) -> bytes:

@@ -1,0 +1,80 @@
+"""`exwb run` as a user runs it (in-process, harness.cli.main): defaults, folders, results."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.commands.run import scenario_files
+from tests.scenario.conftest import exwb_run, reports, write
+
+SMALL = """\
+# a small scenario
+name: {name}
+tenant: {{mailboxes: 150, seed: 2}}
+steps:
+  - cycle: {{mode: delta, name: initial}}
+  - edit:
+      select: {{filter: "IsExchangeCloudManaged -eq $true", sample: 2, name: edited}}
+      set: {{CustomAttribute9: "cli {{index}}"}}
+  - cycle: delta
+  - expect:
+      - ad: {{select: edited, attribute: extensionAttribute9, value: "cli {{index}}"}}
+      - converged: true
+"""
+
+
+def test_no_argument_runs_scenarios_quickstart_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scenarios").mkdir()
+    write(tmp_path / "scenarios", "quickstart", SMALL.format(name="quickstart"))
+    code, out, _ = exwb_run(capsys)
+    assert code == 0, out
+    assert "PASSED quickstart" in out
+    (run,) = (tmp_path / "results" / "quickstart").iterdir()
+    assert re.fullmatch(r"\d{8}T\d{6}Z", run.name)
+    names = {p.name for p in run.iterdir()}
+    assert {"report.json", "junit.xml", "report.md", "provisioning.jsonl"} <= names
+    report = json.loads((run / "report.json").read_text())
+    assert report["verdict"] == "passed" and report["scenario"] == "quickstart"
+    lines = (run / "provisioning.jsonl").read_text().splitlines()
+    assert len(lines) == sum(c["objects"] for c in report["cycles"])
+    assert [c["objects"] for c in report["cycles"]] == [158, 2]  # every recipient, then the edits
+
+
+def test_a_folder_runs_every_yaml_in_it_sorted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    write(folder, "b", SMALL.format(name="second"))
+    write(folder, "a", SMALL.format(name="first"))
+    (folder / "notes.txt").write_text("not a scenario")
+    assert [p.name for p in scenario_files([folder])] == ["a.yaml", "b.yaml"]
+    code, out, _ = exwb_run(capsys, str(folder), "--results", str(tmp_path / "results"))
+    assert code == 0, out
+    assert out.index("PASSED first") < out.index("PASSED second")
+    assert [r["scenario"] for r in reports(tmp_path / "results")] == ["first", "second"]
+
+
+def test_an_empty_folder_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = exwb_run(capsys, str(tmp_path))
+    assert code == 2
+    assert "no *.yaml scenarios" in err
+
+
+def test_progress_lines_go_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    path = write(tmp_path, "s", SMALL.format(name="progress"))
+    assert main(["run", str(path), "--results", str(tmp_path / "results")]) == 0
+    err = capsys.readouterr().err
+    assert "progress: 150 mailboxes, seed 2, 4 steps" in err
+    assert "✓  2 edit" in err
