@@ -78,3 +78,15 @@ def test_progress_lines_go_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err
     assert "progress: 150 mailboxes, seed 2, 4 steps" in err
     assert "✓  2 edit" in err
+
+
+def test_the_readme_example_is_a_passing_scenario(tmp_path: Path) -> None:
+    from harness.scenario import load_scenario, run_scenario
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Scenarios: `exwb run`", 1)[1].split("\n## ", 1)[0]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert example, "the README's scenario section has no yaml example"
+    scenario = load_scenario(write(tmp_path, "example", example.group(1)))
+    result = run_scenario(scenario, tmp_path / "out")
+    assert result["verdict"] == "passed", result["expectations"]
