@@ -29,7 +29,7 @@ def add_parser(sub: Any) -> None:
         help="run YAML scenarios and write their reports",
         description="Run each scenario on its own in-process tenant (fake AD and Exchange "
         "Online): its steps in order, its expectations and thresholds; write report.json, "
-        "junit.xml, report.md and provisioning.jsonl to RESULTS/<scenario>/<UTC timestamp>/. "
+        "junit.xml, report.md and provisioning.jsonl to DIR/<scenario>/<UTC timestamp>/. "
         "Every file is validated before any runs. Exit 0 when every expectation and threshold "
         "holds, 1 when one fails or a step errs, 2 on an invalid scenario.",
     )
