@@ -20,6 +20,10 @@ _SCOPES = ("base", "one", "sub")
 _OBJECT_FIELDS = frozenset({"index", "id", "upn", "alias", "mail", "dn"})
 
 
+def _cycle_words(cycle: str | None) -> str:
+    return "the last cycle" if cycle in (None, "last") else f"cycle {cycle}"
+
+
 @cache
 def cloud_properties() -> tuple[str, ...]:
     """The property names Get-Mailbox returns (from the fake's own renderer, so they agree)."""
@@ -176,7 +180,7 @@ class ExpectationReader(ScenarioReader):
         shown = ", ".join(
             f"{k}={v}" for k, v in {**counts["statuses"], **counts["actions"]}.items()
         )
-        default = f"log of cycle {cycle or 'last'}" + (f": {shown}" if shown else "")
+        default = f"log of {_cycle_words(cycle)}" + (f": {shown}" if shown else "")
         return m.LogCounts(
             line, self._name(f, default), cycle, counts["statuses"], counts["actions"], objects
         )
@@ -195,7 +199,7 @@ class ExpectationReader(ScenarioReader):
             raise self.error(
                 body, "error_codes checks nothing", "give present: [50] or absent: [...]"
             )
-        default = f"error codes of cycle {cycle or 'last'}"
+        default = f"error codes of {_cycle_words(cycle)}"
         return m.ErrorCodes(line, self._name(f, default), cycle, lists["present"], lists["absent"])
 
     def _job(self, line: int, body: yaml.Node) -> m.Expectation:
