@@ -33,6 +33,7 @@ from mockservers.directory.acl import Role
 from mockservers.directory.seed import Seeded, seed_directory
 from mockservers.directory.server import DirectoryFactory
 from mockservers.directory.service import DirectoryService
+from mockservers.faults import FaultPlan
 
 reactor: Any = _reactor
 LOOPBACK = "127.0.0.1"
@@ -97,13 +98,20 @@ def tenant_id_for(spec: TenantSpec) -> str:
 
 
 def build_cloud(
-    mailboxes: list[CloudMailbox], spec: TenantSpec, throttle: str = "off"
+    mailboxes: list[CloudMailbox],
+    spec: TenantSpec,
+    throttle: str = "off",
+    faults: FaultPlan | None = None,
 ) -> CloudService:
+    """The cloud side of a tenant; `faults` is the plan to share with its directory."""
     tenant_id = tenant_id_for(spec)
     store = CloudStore(
         mailboxes, OrganizationConfig(spec.onmicrosoft_domain, spec.onmicrosoft_domain)
     )
-    return CloudService(store, Auth.for_tenant(tenant_id), Throttle.profile(throttle, tenant_id))
+    cloud = CloudService(store, Auth.for_tenant(tenant_id), Throttle.profile(throttle, tenant_id))
+    if faults is not None:
+        cloud.faults = faults
+    return cloud
 
 
 def cloud_endpoints(endpoints: Endpoints, cloud: CloudService, host: str, port: int) -> Endpoints:
@@ -181,6 +189,11 @@ class RunningDirectory:
     _ports: list[Any]
     cloud: CloudService | None = None
 
+    @property
+    def faults(self) -> FaultPlan:
+        """The tenant's fault plan, obeyed by both servers (thread-safe: arm it from anywhere)."""
+        return self.service.faults
+
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run `fn` in the reactor thread (the stores are not thread-safe); return its result."""
         return ReactorThread.call(fn, *args)
@@ -202,7 +215,7 @@ def start_directory(seeded: Seeded, host: str = LOOPBACK, port: int = 0) -> Runn
 def start_tenant(tenant: Tenant, host: str = LOOPBACK, throttle: str = "off") -> RunningDirectory:
     """Serve a whole tenant: the fake AD over LDAP and the fake cloud over HTTP."""
     run = start_directory(seed_directory(tenant), host)
-    cloud = build_cloud(tenant.mailboxes, tenant.spec, throttle)
+    cloud = build_cloud(tenant.mailboxes, tenant.spec, throttle, faults=run.faults)
     http = ReactorThread.call(reactor.listenTCP, 0, make_site(cloud), 50, host)
     run.endpoints = cloud_endpoints(run.endpoints, cloud, host, http.getHost().port)
     run.cloud = cloud

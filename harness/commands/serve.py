@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()  # the loaded directory is long-lived: keep the GC from rescanning it
     service = DirectoryService.from_seed(seeded)
-    cloud = build_cloud(mailboxes, seeded.spec, args.throttle)
+    cloud = build_cloud(mailboxes, seeded.spec, args.throttle, faults=service.faults)
     del mailboxes
     try:
         port = reactor.listenTCP(args.ldap_port, DirectoryFactory(service), 50, args.listen)

@@ -8,9 +8,12 @@ matching status; nothing a client sends can crash the server.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
+import socket
+import struct
 import time
 import uuid
 from collections import OrderedDict
@@ -20,11 +23,12 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from twisted.web import resource, server
 
-from mockservers.cloud import dirsync, exo, graph
+from mockservers.cloud import delta, dirsync, exo, graph
 from mockservers.cloud.auth import Auth, OAuthError, Token
 from mockservers.cloud.errors import CloudError, dumps, error_body
 from mockservers.cloud.store import CloudStore
 from mockservers.cloud.throttle import Throttle, graph_cost
+from mockservers.faults import Fault, FaultPlan
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,7 @@ class CloudService:
     auth: Auth
     throttle: Throttle
     base_url: str = ""
+    faults: FaultPlan = field(default_factory=FaultPlan)  # shared with the tenant's directory
     _pages: OrderedDict[str, _ExoPages] = field(default_factory=OrderedDict)
 
     @property
@@ -66,6 +71,17 @@ class CloudResource(resource.Resource):
         request.setHeader("client-request-id", rid)
         request.setHeader("OData-Version", "4.0")
         request.setHeader("Content-Type", "application/json;odata.metadata=minimal;charset=utf-8")
+        if self.svc.faults.http_armed:
+            fault = self._fault(request)
+            if fault is not None and fault.kind == "reset":
+                _reset(request)
+                return server.NOT_DONE_YET
+            if fault is not None and fault.kind in ("throttle", "unavailable"):
+                status, body, headers = _refusal(fault, rid, self._scope(request))
+                request.setResponseCode(status)
+                for k, v in headers.items():
+                    request.setHeader(k, v)
+                return dumps(body)
         try:
             status, body, headers = self._route(request)
         except OAuthError as e:
@@ -81,6 +97,40 @@ class CloudResource(resource.Resource):
         for k, v in headers.items():
             request.setHeader(k, v)
         return dumps(body) if body is not None else b""
+
+    # ------------------------------------------------------------------ faults
+    def _fault(self, request: server.Request) -> Fault | None:
+        """The fault the plan injects into this request, if any (expire_delta is marked on the
+        request for the delta route; the others are answered by `render`)."""
+        path = unquote(request.path.decode("utf-8", "replace")).rstrip("/")
+        parts = [p for p in path.split("/") if p]
+        token = False
+        if len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "token"]:
+            op = "token"
+        elif parts[:2] == ["v1.0", "users"]:
+            op = "delta" if len(parts) == 3 and parts[2] in ("delta", "delta()") else "users"
+            if op == "delta":
+                resume = graph.normalize_query(_query(request)).get("deltatoken")
+                token = resume is not None and resume.strip().lower() != "latest"
+        elif parts[:2] == ["adminapi", "beta"]:
+            op = "invoke"
+        elif parts[:2] == ["exwb", "dirsync"]:
+            op = "dirsync"
+        else:
+            return None  # unknown paths get their 400 as usual
+        fault = self.svc.faults.take("http", op, delta_token=token)
+        if fault is not None:
+            request.setHeader("x-exwb-fault", fault.name)
+            request.exwb_expire = fault.kind == "expire_delta"
+        return fault
+
+    def _scope(self, request: server.Request) -> str | None:
+        """'<app id>/<tenant id>' of the request's bearer token, None without a valid one."""
+        try:
+            token = self.svc.auth.check(request.getHeader("authorization"))
+        except (CloudError, OAuthError):
+            return None
+        return f"{token.app.client_id}/{self.svc.tenant_id}"
 
     # ------------------------------------------------------------------ routing
     def _route(self, request: server.Request) -> tuple[int, Any, dict[str, str]]:
@@ -107,7 +157,12 @@ class CloudResource(resource.Resource):
             if len(parts) == 2:
                 return 200, graph.list_users(self.svc.store, query, base, hdrs), headers
             if len(parts) == 3 and parts[2] in ("delta", "delta()"):  # the SDK sends delta()
-                body = graph.users_delta(self.svc.store, query, base, hdrs, time.time())
+                now = time.time()
+                if getattr(request, "exwb_expire", False):
+                    # An expire_delta fault: the token is read as if its 7 days had passed, so
+                    # Graph's own expiry path answers (410 resyncRequired with Location).
+                    now += delta.TOKEN_LIFETIME_SECONDS + 1
+                body = graph.users_delta(self.svc.store, query, base, hdrs, now)
                 return 200, body, headers
             if len(parts) == 3:
                 return 200, graph.get_user(self.svc.store, parts[2], query, base), headers
@@ -196,6 +251,30 @@ class CloudResource(resource.Resource):
                 cache.popitem(last=False)
             body["@odata.nextLink"] = f"{base}/InvokeCommand?$skiptoken={quote(token)}"
         return body
+
+
+def _refusal(fault: Fault, rid: str, scope: str | None) -> tuple[int, Any, dict[str, str]]:
+    """A throttle (429) or unavailable (503) fault's answer, as Graph sends them; `scope` is
+    the app and tenant for x-ms-throttle-scope, when the request carried a valid token."""
+    headers = {"Retry-After": str(int(fault.seconds))}
+    if fault.kind == "unavailable":
+        message = "The service is temporarily unavailable. Please retry after the time given."
+        return 503, error_body("serviceNotAvailable", message, rid), headers
+    headers["x-ms-throttle-information"] = "ResourceUnitLimitExceeded"
+    if scope is not None:
+        headers["x-ms-throttle-scope"] = f"Tenant_Application/ReadWrite/{scope}"
+    return 429, error_body("TooManyRequests", "Too many requests.", rid), headers
+
+
+def _reset(request: server.Request) -> None:
+    """Close the connection with a TCP reset, sending nothing (a reset fault)."""
+    transport = request.channel.transport
+    handle = transport.getHandle() if hasattr(transport, "getHandle") else None
+    if handle is not None:
+        with contextlib.suppress(OSError):
+            # Linger on, timeout 0: close() sends RST instead of FIN, as a crashed proxy would.
+            handle.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abortConnection()
 
 
 def _allow(method: str, *allowed: str) -> None:

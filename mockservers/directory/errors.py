@@ -157,3 +157,16 @@ def unwilling(detail: str) -> LdapError:
         Result.UNWILLING_TO_PERFORM,
         f"00000035: SvcErr: DSID-03152C30, problem 5003 (WILL_NOT_PERFORM), data 0 ({detail})\n",
     )
+
+
+def busy() -> LdapError:
+    # ERROR_DS_BUSY (0x200E), service problem 5001: the DC refuses work for now.
+    return LdapError(Result.BUSY, "0000200E: SvcErr: DSID-03190E44, problem 5001 (BUSY), data 0\n")
+
+
+def unavailable() -> LdapError:
+    # ERROR_DS_UNAVAILABLE (0x200F), service problem 5002: the DC is shutting down or not ready.
+    return LdapError(
+        Result.UNAVAILABLE,
+        "0000200F: SvcErr: DSID-03190E45, problem 5002 (UNAVAILABLE), data 0\n",
+    )

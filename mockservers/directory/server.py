@@ -14,9 +14,14 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from ldaptor.protocols import pureber, pureldap
 from twisted.internet import protocol
+from twisted.internet import reactor as _reactor
+from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.protocol import connectionDone
+from twisted.python.failure import Failure
 
 from harness.tenant.dn import InvalidDN, normalize_dn
 from mockservers.directory import ber, errors
@@ -34,6 +39,7 @@ from mockservers.directory.service import (
 from mockservers.directory.store import MOD_ADD, MOD_DELETE, MOD_REPLACE, SCOPE_BASE
 
 log = logging.getLogger(__name__)
+reactor: Any = _reactor
 
 _DECODER = pureldap.LDAPBERDecoderContext_TopLevel(
     inherit=pureldap.LDAPBERDecoderContext_LDAPMessage(
@@ -53,6 +59,18 @@ _RESPONSE_TAG = {
     "LDAPPasswordModifyRequest": ber.APP_EXTENDED_RESPONSE,
     "LDAPStartTLSRequest": ber.APP_EXTENDED_RESPONSE,
 }
+# Request tags (application class) -> the operation names of the fault plan, and the tag of
+# the answer a fault sends in the server's place.
+_REQUEST_OP = {
+    0x60: "bind", 0x63: "search", 0x66: "modify", 0x68: "add", 0x4A: "delete",
+    0x6C: "moddn", 0x6E: "compare", 0x77: "extended",
+}  # fmt: skip
+_ANSWER_TAG = {
+    "bind": ber.APP_BIND_RESPONSE, "search": ber.APP_SEARCH_DONE,
+    "modify": ber.APP_MODIFY_RESPONSE, "add": ber.APP_ADD_RESPONSE,
+    "delete": ber.APP_DEL_RESPONSE, "moddn": ber.APP_MODDN_RESPONSE,
+    "compare": ber.APP_COMPARE_RESPONSE, "extended": ber.APP_EXTENDED_RESPONSE,
+}  # fmt: skip
 _NAME_TLV: dict[str, bytes] = {}
 _SCAN_INSTEAD = 20_000  # candidates above this: walk the scope instead
 
@@ -62,6 +80,13 @@ def _name_tlv(name: str) -> bytes:
     if tlv is None:
         tlv = _NAME_TLV[name] = ber.octets(name.encode("utf-8"))
     return tlv
+
+
+def _id_and_op(raw: bytes) -> tuple[int, str | None]:
+    """The message id and fault-plan operation name of a whole LDAPMessage (None: no answer)."""
+    _, body, _ = ber.read_tlv(raw)
+    _, msg_id, pos = ber.read_tlv(body)
+    return int.from_bytes(msg_id, "big", signed=True), _REQUEST_OP.get(body[pos])
 
 
 def _text(v: bytes | str) -> str:
@@ -120,13 +145,19 @@ class LdapProtocol(protocol.Protocol):
         self.buffer = bytearray()
         self.state = _Conn()
         self.closing = False
+        self.faults = service.faults
+        self.held: IDelayedCall | None = None  # a slow fault's delayed answer
 
     # ------------------------------------------------------------------ framing
     def dataReceived(self, data: bytes) -> None:
         if self.closing:
             return
         self.buffer += data
-        while self.buffer and not self.closing:
+        if self.held is None:  # a slow answer pending: its successors wait, in order
+            self._drain()
+
+    def _drain(self) -> None:
+        while self.buffer and not self.closing and self.held is None:
             try:
                 size = ber.message_size(self.buffer)
             except ber.BERError as e:
@@ -143,22 +174,64 @@ class LdapProtocol(protocol.Protocol):
                 return
             raw = bytes(self.buffer[:size])
             del self.buffer[:size]
-            try:
-                fast = ber.read_modify(raw)
-            except (ber.BERError, IndexError):
-                fast = None  # the general decoder says what is wrong with it
-            if fast is not None:
-                self._fast_modify(*fast)
+            if self.faults.ldap_armed and self._inject(raw):
                 continue
-            try:
-                msg, used = pureber.berDecodeObject(_DECODER, raw)
-            except Exception as e:  # ldaptor signals bad BER with assorted exceptions
-                self._disconnect(f"undecodable request: {type(e).__name__}")
-                return
-            if not isinstance(msg, pureldap.LDAPMessage) or used != size:
-                self._disconnect("not an LDAPMessage")
-                return
-            self._dispatch(msg)
+            self._handle(raw)
+
+    def _handle(self, raw: bytes) -> None:
+        """Decode one whole message and answer it."""
+        try:
+            fast = ber.read_modify(raw)
+        except (ber.BERError, IndexError):
+            fast = None  # the general decoder says what is wrong with it
+        if fast is not None:
+            self._fast_modify(*fast)
+            return
+        try:
+            msg, used = pureber.berDecodeObject(_DECODER, raw)
+        except Exception as e:  # ldaptor signals bad BER with assorted exceptions
+            self._disconnect(f"undecodable request: {type(e).__name__}")
+            return
+        if not isinstance(msg, pureldap.LDAPMessage) or used != len(raw):
+            self._disconnect("not an LDAPMessage")
+            return
+        self._dispatch(msg)
+
+    # ------------------------------------------------------------------ faults
+    def _inject(self, raw: bytes) -> bool:
+        """Apply the fault plan's verdict on this request; True when the fault consumed it."""
+        try:
+            msg_id, op = _id_and_op(raw)
+        except (ber.BERError, IndexError):
+            return False  # malformed: the normal path refuses it
+        if op is None:
+            return False  # unbind, abandon: no answer to fault
+        fault = self.faults.take("ldap", op)
+        if fault is None:
+            return False
+        if fault.kind in ("busy", "unavailable"):
+            e = errors.busy() if fault.kind == "busy" else errors.unavailable()
+            self._send(ber.message(msg_id, ber.result(_ANSWER_TAG[op], e.code, "", e.message)))
+        elif fault.kind == "drop":
+            log.info("fault %s: dropping the connection", fault.name)
+            self.closing = True
+            self.buffer.clear()
+            self.transport.loseConnection()
+        else:  # slow: answer later without blocking the reactor; later requests queue behind
+            self.held = reactor.callLater(fault.seconds, self._release, raw)
+        return True
+
+    def _release(self, raw: bytes) -> None:
+        self.held = None
+        if self.closing:
+            return
+        self._handle(raw)
+        self._drain()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self.held is not None and self.held.active():
+            self.held.cancel()
+        self.held = None
 
     def _disconnect(self, why: str) -> None:
         """RFC 4511 4.4.1: Notice of Disconnection, then close."""

@@ -16,6 +16,7 @@ from mockservers.directory.acl import AccessPolicy, Principal
 from mockservers.directory.schema import DEFAULT_SCHEMA
 from mockservers.directory.seed import QUERY_POLICY, Account, Seeded
 from mockservers.directory.store import Store
+from mockservers.faults import FaultPlan
 
 PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
 WHOAMI_OID = "1.3.6.1.4.1.4203.1.11.3"
@@ -38,6 +39,7 @@ class DirectoryService:
     netbios: str
     policy: AccessPolicy
     limits: Limits = field(default_factory=Limits)
+    faults: FaultPlan = field(default_factory=FaultPlan)  # shared with the tenant's cloud
     _principals: dict[str, tuple[Principal, str]] = field(default_factory=dict)
 
     @classmethod
