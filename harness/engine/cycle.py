@@ -122,6 +122,7 @@ class CycleReport:
     job_state: str = "Active"
     escrowed: int = 0
     retries: dict[str, int] = field(default_factory=dict)
+    waited: dict[str, float] = field(default_factory=dict)  # seconds spent waiting to retry
 
     @property
     def objects(self) -> int:
@@ -144,6 +145,7 @@ class CycleReport:
             "jobState": self.job_state,
             "escrowed": self.escrowed,
             "retries": self.retries,
+            "waitedSeconds": self.waited,
             "log": str(self.log_path) if self.log_path else None,
         }
 
@@ -342,6 +344,10 @@ def run_cycle(
             "ldap": target.stats["retries"],
             "graph": int(source.stats.get("retries", 0)),
         }
+        report.waited = {
+            "ldap": round(target.waited, 3),
+            "graph": round(float(source.stats.get("waited_seconds", 0.0)), 3),
+        }
         if full and not dry:
             state.in_scope = run.in_scope
         if not dry and report.stopped is None:
@@ -450,6 +456,7 @@ class _Exporter:
         self.target.close()
         for k, v in self.target.stats.items():
             self.run.target.stats[k] += v
+        self.run.target.waited += self.target.waited
         if self.error is not None:
             raise self.error
         return self.conflicts

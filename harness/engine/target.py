@@ -180,6 +180,7 @@ class LdapTarget:
         self.stats: dict[str, int] = {
             "searches": 0, "pages": 0, "modifies": 0, "retries": 0, "reconnects": 0
         }  # fmt: skip
+        self.waited = 0.0  # seconds slept in backoff before retries
         self.duplicate_anchors: dict[str, list[str]] = {}  # anchor -> DNs beyond the first
         self._canonical = {a: a for a in self.attributes} | {
             a.casefold(): a for a in self.attributes
@@ -214,7 +215,9 @@ class LdapTarget:
 
     def _pause(self, attempt: int) -> None:
         self.stats["retries"] += 1
-        time.sleep(self.backoff * 2 ** (attempt - 1))
+        delay = self.backoff * 2 ** (attempt - 1)
+        self.waited += delay
+        time.sleep(delay)
 
     def _retrying(self, op: Callable[[LdapConnection], T]) -> T:
         """Run `op`, retrying transient failures; the last failure is raised."""

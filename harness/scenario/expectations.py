@@ -377,6 +377,19 @@ def _forward(world: World, step: m.Expect, e: m.ForwardCounts) -> Result:
     return (False, f"{', '.join(off)}; {text}") if off else (True, text)
 
 
+def _faults(world: World, step: m.Expect, e: m.FaultCounts) -> Result:
+    injected = world.plan().injected()
+    shown = ", ".join(f"{k} {n:,}" for k, n in injected.items()) or "none"
+    bad = [
+        f"{k}: {injected.get(k, 0):,}, expected {count}"
+        for k, count in e.counts.items()
+        if not count.holds(injected.get(k, 0))
+    ]
+    if bad:
+        return False, f"{'; '.join(bad)} (injected so far: {shown})"
+    return True, f"injected so far: {shown}"
+
+
 _CHECKS: dict[type, Callable[[World, m.Expect, Any], Result]] = {
     m.Converged: _converged,
     m.ParityClean: _parity_clean,
@@ -388,4 +401,5 @@ _CHECKS: dict[type, Callable[[World, m.Expect, Any], Result]] = {
     m.OutOfScopeUntouched: _out_of_scope_untouched,
     m.JobState: _job,
     m.ForwardCounts: _forward,
+    m.FaultCounts: _faults,
 }

@@ -15,6 +15,7 @@ from harness.tenant.model import CloudMailbox
 from harness.yamlnodes import BOOL, Fields, closest, names
 from mockservers.cloud.opath import render_recipient
 from mockservers.directory.schema import DEFAULT_SCHEMA
+from mockservers.faults import KINDS, SERVERS
 
 _SCOPES = ("base", "one", "sub")
 _OBJECT_FIELDS = frozenset({"index", "id", "upn", "alias", "mail", "dn"})
@@ -236,3 +237,24 @@ class ExpectationReader(ScenarioReader):
             )
         shown = ", ".join(f"{k}={v}" for k, v in counts.items())
         return m.ForwardCounts(line, self._name(f, f"forward: {shown}"), counts)
+
+    def _faults(self, line: int, body: yaml.Node) -> m.Expectation:
+        if not self.any_fault:
+            raise self.error(
+                body,
+                "faults counts what fault steps injected, and none armed a fault before it",
+                "add a '- fault: {server: ldap, kind: busy}' step first",
+            )
+        f = self.mapping(body, (*SERVERS, "name"), "faults")
+        counts: dict[str, m.Count] = {}
+        for server in SERVERS:
+            if server in f:
+                kinds = self.mapping(f[server][1], KINDS[server], f"faults.{server}")
+                for kind, (_, vnode) in kinds.items():
+                    counts[f"{server}.{kind}"] = self.count(vnode, f"faults.{server}.{kind}")
+        if not counts:
+            raise self.error(
+                body, "faults checks nothing", "e.g. {ldap: {busy: 5}, http: {throttle: {min: 1}}}"
+            )
+        shown = ", ".join(f"{k}={v}" for k, v in counts.items())
+        return m.FaultCounts(line, self._name(f, f"faults injected: {shown}"), counts)

@@ -22,11 +22,15 @@ from harness.scenario.load_expectations import ExpectationReader
 from harness.scenario.reader import ScenarioError
 from harness.scenario.templates import Template
 from harness.tenant.spec import SpecError, TenantSpec
-from harness.yamlnodes import Fields, closest, names
+from harness.yamlnodes import STR, Fields, closest, names
+from mockservers.faults import CLEAR_ALL, SERVERS, FaultError, FaultSpec
+from mockservers.faults import KINDS as FAULT_KINDS
 
 _TOP = ("name", "description", "tenant", "engine", "steps", "thresholds")
 _ENGINE = ("profile", "mass_change_threshold", "allow_mass_change", "quarantine_min_failures")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_TRIGGER = ("on", "after", "count", "every", "seconds", "retry_after", "name")
+_FAULT = ("server", "kind", *_TRIGGER, "clear")  # the keys of a fault step
 # Set-Mailbox parameters a scenario may set, with how their values bind (mockservers/cloud/exo.py
 # accepts exactly these; tests/scenario checks the two lists agree).
 SET_MAILBOX: dict[str, str] = {
@@ -174,6 +178,8 @@ class _Loader(ExpectationReader):
             return self.cycle(index, line, body)
         if kind == "forward":
             return self.forward(index, line, body)
+        if kind == "fault":
+            return self.fault(index, line, body)
         items = self.sequence(body, "expect")
         if not items:
             raise self.error(body, "expect is empty", "list expectations, e.g. '- converged: true'")
@@ -321,6 +327,73 @@ class _Loader(ExpectationReader):
         except ValueError as e:
             raise self.error(node, str(e), "quote it: connect_build: '2.5.76.0'") from None
         return m.Forward(index, line, build.strip())
+
+    def fault(self, index: int, line: int, body: yaml.Node) -> m.Fault:
+        if isinstance(body, yaml.MappingNode):
+            for knode, _ in body.value:
+                # YAML 1.1 reads a bare `on` key as the Boolean true; here it is the word.
+                if isinstance(knode, yaml.ScalarNode) and knode.value in ("on", "On", "ON"):
+                    knode.tag = STR
+        f = self.mapping(body, _FAULT, "fault")
+        if "clear" in f:
+            extra = next((k for k in f if k != "clear"), None)
+            if extra is not None:
+                raise self.error(
+                    f[extra][0],
+                    f"a fault step that clears takes nothing else, not {extra!r}",
+                    "arm and clear in separate steps",
+                )
+            node = f["clear"][1]
+            what = self.scalar(node, "clear")
+            if what not in (CLEAR_ALL, *SERVERS) and what not in self.faults:
+                known = f"; armed so far: {names(self.faults)}" if self.faults else ""
+                raise self.error(
+                    node,
+                    f"no fault named {what!r} armed before this line",
+                    f"all, ldap, http or a fault's name{known}",
+                )
+            return m.Fault(index, line, clear=what)
+        server = self.scalar(self.require(f, body, "server", "fault"), "server")
+        kind = self.scalar(self.require(f, body, "kind", "fault"), "kind")
+        options: dict[str, Any] = {}
+        if "on" in f:
+            options["on"] = self.scalar(f["on"][1], "on")
+        for key in ("after", "every"):
+            if key in f:
+                options[key] = self.integer(f[key][1], key, 0 if key == "after" else 1)
+        if "count" in f:
+            node = f["count"][1]
+            if isinstance(node, yaml.ScalarNode) and node.value == "unlimited":
+                options["count"] = None
+            else:
+                options["count"] = self.integer(node, "count (a number, or unlimited)", 1)
+        if "seconds" in f:
+            options["seconds"] = self.number(f["seconds"][1], "seconds")
+        if "retry_after" in f:
+            options["retry_after"] = self.integer(f["retry_after"][1], "retry_after", 0)
+        if "name" in f:
+            name = self.scalar(f["name"][1], "fault name")
+            if name in self.faults:
+                raise self.error(
+                    f["name"][1],
+                    f"fault {name!r} is already armed on line {self.faults[name]}",
+                    "fault names are unique in a scenario",
+                )
+            options["name"] = name
+        try:
+            spec = FaultSpec(server, kind, **options).checked()
+        except FaultError as e:
+            at = f[e.key][1] if e.key in f else body
+            hint = e.hint or None
+            elsewhere = any(kind in kinds for kinds in FAULT_KINDS.values())
+            if e.key == "kind" and server in SERVERS and not elsewhere:
+                near = closest(kind, FAULT_KINDS[server])
+                hint = f"did you mean {near!r}?" if near else hint
+            raise self.error(at, e.message, hint) from None
+        if spec.name is not None:
+            self.faults[spec.name] = self.line(f["name"][1])
+        self.any_fault = True
+        return m.Fault(index, line, spec=spec)
 
     def refusal(self, f: Fields, kind: type) -> m.Refusal | None:
         if "expect_error" not in f:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from harness.engine.rules import Profile
 from harness.scenario.templates import Template
 from harness.tenant.spec import TenantSpec
+from mockservers.faults import FaultSpec
 
 CYCLE_MODES = ("delta", "full", "dry-run", "on-demand")
 BIND_ACCOUNTS = ("admin", "writeback", "reader")
@@ -181,6 +182,14 @@ class JobState(Expectation):
 
 
 @dataclass(frozen=True, slots=True)
+class FaultCounts(Expectation):
+    """Faults the servers injected so far (the tenant's fault plan), by "server.kind"."""
+
+    kind: ClassVar[str] = "faults"
+    counts: dict[str, Count] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ForwardCounts(Expectation):
     """Counts of the last forward-sync cycle (exported, reverted, withheld, failed)."""
 
@@ -208,6 +217,7 @@ EXPECTATIONS: dict[str, type[Expectation]] = {
         OutOfScopeUntouched,
         JobState,
         ForwardCounts,
+        FaultCounts,
     )
 }
 
@@ -283,13 +293,22 @@ class Forward(Step):
 
 
 @dataclass(frozen=True, slots=True)
+class Fault(Step):
+    """Arm a fault in the tenant's fault plan (both servers obey it), or clear faults."""
+
+    kind: ClassVar[str] = "fault"
+    spec: FaultSpec | None = None  # what to arm (checked); None when clearing
+    clear: str | None = None  # "all", "ldap", "http" or the name of an armed fault
+
+
+@dataclass(frozen=True, slots=True)
 class Expect(Step):
     kind: ClassVar[str] = "expect"
     expectations: tuple[Expectation, ...] = ()
 
 
 STEPS: dict[str, type[Step]] = {
-    s.kind: s for s in (Edit, AdEdit, SetCloudManaged, Cycle, Forward, Expect)
+    s.kind: s for s in (Edit, AdEdit, SetCloudManaged, Cycle, Forward, Fault, Expect)
 }
 
 

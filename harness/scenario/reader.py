@@ -30,6 +30,8 @@ class ScenarioReader(NodeReader):
         self.cycles: dict[str, int] = {}  # cycle name -> line
         self.any_cycle = False
         self.any_forward = False
+        self.faults: dict[str, int] = {}  # fault name -> line that armed it
+        self.any_fault = False
         self.mailboxes = 0  # what a sample may draw from
 
     def one_key(self, node: yaml.Node, kinds: Any, what: str) -> tuple[str, yaml.Node]:

@@ -97,7 +97,7 @@ def run_scenario(
         )
         del tenant  # the fakes hold what they need; the model can go
         try:
-            world = World(scenario, running.endpoints, state_dir)
+            world = World(scenario, running.endpoints, state_dir, running.faults)
             if scenario.needs_snapshot:
                 world.take_snapshot()
             for step in scenario.steps:

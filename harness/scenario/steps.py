@@ -27,8 +27,10 @@ from harness.scenario.exo import CmdletError
 from harness.scenario.templates import Template, TemplateError
 from harness.scenario.world import CycleRecord, StepError, Target, World
 from harness.tenant.dn import normalize_dn
+from mockservers.faults import FaultError, since
 
 EXAMPLES = 3
+_SERVER_NAMES = {"ldap": "LDAP", "graph": "Graph"}
 
 
 @dataclass(slots=True)
@@ -51,6 +53,8 @@ def describe(step: m.Step) -> str:
         return f"{step.mode} cycle" + (f" {step.name}" if step.name else "")
     if isinstance(step, m.Forward):
         return f"forward sync (Connect {step.connect_build})"
+    if isinstance(step, m.Fault):
+        return f"fault: {step.spec.describe()}" if step.spec else f"fault: clear {step.clear}"
     if isinstance(step, m.Expect):
         return f"expect ({len(step.expectations)})"
     return step.kind
@@ -226,6 +230,7 @@ def _logs(world: World) -> set[Path]:
 
 def _cycle(world: World, step: m.Cycle) -> Outcome:
     record = CycleRecord(step.index, step.name, step.mode)
+    injected_before = world.injected()
     profile, opts = world.profile, world.options(step)
     writeback = world.accounts["writeback"]
     try:
@@ -260,11 +265,16 @@ def _cycle(world: World, step: m.Cycle) -> Outcome:
     except (SourceError, LdapError, StateError) as e:
         raise StepError(f"{step.mode} cycle failed: {e}") from None
     world.cycles.append(record)
-    return _cycle_outcome(world, step, record.reports, record.logs)
+    faults = since(injected_before, world.injected())
+    return _cycle_outcome(world, step, record.reports, record.logs, faults)
 
 
 def _cycle_outcome(
-    world: World, step: m.Cycle, reports: list[CycleReport], logs: list[Path]
+    world: World,
+    step: m.Cycle,
+    reports: list[CycleReport],
+    logs: list[Path],
+    faults: dict[str, int],
 ) -> Outcome:
     statuses: Counter[str] = Counter()
     actions: Counter[str] = Counter()
@@ -274,6 +284,11 @@ def _cycle_outcome(
     seconds = sum(r.seconds for r in reports)
     objects = sum(statuses.values())
     last = reports[-1] if reports else None
+    retries: Counter[str] = Counter()
+    waited = 0.0  # seconds the engine slept before retries (backoff, Retry-After)
+    for r in reports:
+        retries.update(r.retries)
+        waited += sum(r.waited.values())
     figures: dict[str, Any] = {
         "objects": objects,
         "success": statuses["Success"],
@@ -282,7 +297,11 @@ def _cycle_outcome(
         "updates": actions["Update"],
         "seconds": round(seconds, 3),
         "objectsPerSecond": round(objects / seconds, 1) if seconds and objects else None,
-        "retries": sum(sum(r.retries.values()) for r in reports),
+        "retries": sum(retries.values()),
+        "retriesByServer": dict(retries),
+        "waitedSeconds": round(waited, 3),
+        "resynced": any(r.resynced for r in reports),
+        "faultsInjected": faults,  # by the fault plan while this cycle ran
         "stopped": last.stopped if last else None,
         "jobState": last.job_state if last else None,
         "escrowed": last.escrowed if last else 0,
@@ -295,6 +314,14 @@ def _cycle_outcome(
     )
     if step.mode == "dry-run":
         summary += f"; {figures['pending']:,} pending write(s)"
+    if figures["retries"]:
+        by = ", ".join(f"{_SERVER_NAMES.get(k, k)} {n:,}" for k, n in retries.items() if n)
+        summary += f"; {figures['retries']:,} retries ({by}), waited "
+        summary += f"{figures['waitedSeconds']:.1f} s"
+    if figures["resynced"]:
+        summary += "; delta token expired: resynced with a full round"
+    if faults:
+        summary += "; faults injected: " + ", ".join(f"{k} {n:,}" for k, n in faults.items())
     if last is not None and last.stopped:
         summary += "; STOPPED by the mass-change guard"
     for r in reports:
@@ -351,10 +378,37 @@ def _forward(world: World, step: m.Forward) -> Outcome:
     return Outcome(summary, figures)
 
 
+# --- faults -----------------------------------------------------------------------------------
+
+
+def _fault(world: World, step: m.Fault) -> Outcome:
+    """Arm a fault in the tenant's plan, or clear some; the servers obey it from their next
+    request (the plan is thread-safe, so this runs in the scenario's thread)."""
+    plan = world.plan()
+    if step.spec is None:
+        assert step.clear is not None
+        gone = plan.clear(step.clear)
+        summary = f"cleared {len(gone)} fault(s) ({step.clear})"
+        if gone:
+            summary += ": " + "; ".join(f"{f.name}, {f.injected:,} injected" for f in gone)
+        figures: dict[str, Any] = {"cleared": [f.as_dict() for f in gone]}
+    else:
+        try:
+            fault = plan.arm_spec(step.spec)
+        except FaultError as e:
+            raise StepError(f"cannot arm the fault: {e}") from None
+        summary = f"armed {fault.name}: {fault.spec.describe()}"
+        figures = {"armed": fault.as_dict()}
+    figures["stillArmed"] = [f["name"] for f in plan.armed()]
+    figures["injected"] = plan.injected()
+    return Outcome(summary, figures)
+
+
 _RUNNERS: dict[type, Callable[[World, Any], Outcome]] = {
     m.Edit: _edit,
     m.SetCloudManaged: _set_cloud_managed,
     m.AdEdit: _ad_edit,
     m.Cycle: _cycle,
     m.Forward: _forward,
+    m.Fault: _fault,
 }

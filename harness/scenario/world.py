@@ -3,7 +3,8 @@ engine's state directory, saved selections and the cycles run so far.
 
 Everything goes over the wire as a real administrator's tools would: Get-Mailbox and
 Set-Mailbox through the EXO admin API, LDAP searches and modifies with the engine's own client.
-Nothing here reaches into the fakes' stores.
+Nothing here reaches into the fakes' stores. The one exception is the tenant's fault plan
+(the `fault` step), which is test machinery, not tenant state: real servers have no such knob.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from harness.scenario import model as m
 from harness.scenario.exo import CmdletError, ExoAdmin
 from harness.tenant.dn import normalize_dn
 from harness.tenant.model import anchor_of
+from mockservers.faults import FaultPlan
 from mockservers.runtime import Endpoints
 
 ANCHOR = "mS-DS-ConsistencyGuid"
@@ -87,8 +89,15 @@ class Snapshot:
 
 
 class World:
-    def __init__(self, scenario: m.Scenario, endpoints: Endpoints, state_dir: Path) -> None:
+    def __init__(
+        self,
+        scenario: m.Scenario,
+        endpoints: Endpoints,
+        state_dir: Path,
+        faults: FaultPlan | None = None,
+    ) -> None:
         ep = endpoints
+        self.faults = faults  # the running tenant's fault plan (None: not in-process)
         self.scenario = scenario
         self.endpoints = ep
         self.state_dir = state_dir
@@ -118,6 +127,16 @@ class World:
     @property
     def reader(self) -> LdapCredentials:
         return self.accounts["reader"]
+
+    def plan(self) -> FaultPlan:
+        """The tenant's fault plan; a StepError when the tenant was not started in-process."""
+        if self.faults is None:
+            raise StepError("faults need the tenant's fault plan (an in-process tenant)")
+        return self.faults
+
+    def injected(self) -> dict[str, int]:
+        """Faults injected so far by "server.kind" (empty without a plan)."""
+        return self.faults.injected() if self.faults is not None else {}
 
     def warn(self, text: str) -> None:
         if text not in self.warnings:

@@ -500,6 +500,147 @@ CORPUS = [
         5,
         "selects no objects",
     ),
+    case(
+        "fault-kind-typo",
+        """
+        steps:
+          - fault: {server: ldap, kind: bussy}
+        """,
+        4,
+        "unknown ldap fault 'bussy' (hint: did you mean 'busy'?)",
+    ),
+    case(
+        "fault-kind-of-the-other-server",
+        """
+        steps:
+          - fault:
+              server: ldap
+              kind: throttle
+        """,
+        6,
+        "throttle is an http fault",
+    ),
+    case(
+        "fault-unknown-key",
+        """
+        steps:
+          - fault: {server: ldap, kind: busy, aftr: 3}
+        """,
+        4,
+        "did you mean 'after'?",
+    ),
+    case(
+        "fault-unknown-operation",
+        """
+        steps:
+          - fault:
+              server: ldap
+              kind: busy
+              on: write
+        """,
+        7,
+        "unknown ldap operation 'write'",
+    ),
+    case(
+        "fault-slow-without-seconds",
+        """
+        steps:
+          - fault: {server: ldap, kind: slow, on: search}
+        """,
+        4,
+        "slow needs seconds",
+    ),
+    case(
+        "fault-retry-after-on-ldap",
+        """
+        steps:
+          - fault:
+              server: ldap
+              kind: unavailable
+              retry_after: 1
+        """,
+        7,
+        "retry_after applies to http throttle and unavailable",
+    ),
+    case(
+        "fault-count-text",
+        """
+        steps:
+          - fault:
+              server: http
+              kind: reset
+              count: forever
+        """,
+        7,
+        "count (a number, or unlimited) must be a whole number",
+    ),
+    case(
+        "fault-no-kind",
+        """
+        steps:
+          - fault: {server: http}
+        """,
+        4,
+        "fault needs 'kind'",
+    ),
+    case(
+        "fault-name-twice",
+        """
+        steps:
+          - fault: {server: http, kind: reset, name: r}
+          - fault:
+              server: http
+              kind: throttle
+              name: r
+        """,
+        8,
+        "fault 'r' is already armed on line 4",
+    ),
+    case(
+        "fault-clear-unknown",
+        """
+        steps:
+          - fault: {server: http, kind: reset, name: r}
+          - fault: {clear: s}
+        """,
+        5,
+        "no fault named 's' armed before this line (hint: all, ldap, http or a fault's name; "
+        "armed so far: r)",
+    ),
+    case(
+        "fault-clear-and-arm",
+        """
+        steps:
+          - fault:
+              clear: all
+              kind: busy
+        """,
+        6,
+        "a fault step that clears takes nothing else",
+    ),
+    case(
+        "faults-before-any-fault",
+        """
+        steps:
+          - cycle: delta
+          - expect:
+              - faults: {ldap: {busy: 1}}
+        """,
+        6,
+        "none armed a fault before it",
+    ),
+    case(
+        "faults-unknown-kind",
+        """
+        steps:
+          - fault: {server: ldap, kind: busy}
+          - expect:
+              - faults:
+                  ldap: {throttle: 1}
+        """,
+        7,
+        "unknown key 'throttle' in faults.ldap",
+    ),
 ]
 
 
@@ -646,3 +787,38 @@ def test_scenario_parameters_are_the_ones_set_mailbox_accepts() -> None:
     accepted = {p for p in exo._SET_PARAMETERS if p != "IsExchangeCloudManaged"}
     assert set(SET_MAILBOX) - {"IsExchangeCloudManaged"} == accepted
     assert "IsExchangeCloudManaged" in exo._SET_PARAMETERS
+
+
+def test_fault_steps_become_the_model(tmp_path: Path) -> None:
+    text = HEAD + textwrap.dedent(
+        """\
+        steps:
+          - fault: {server: ldap, kind: busy, on: modify, after: 10, count: 5}
+          - fault:
+              server: http
+              kind: throttle
+              retry_after: 2
+              count: unlimited
+              name: t
+          - fault: {server: ldap, kind: slow, seconds: 0.25, every: 3, count: 2}
+          - fault: {server: http, kind: expire_delta}
+          - fault: {clear: t}
+          - fault: {clear: all}
+          - expect:
+              - faults: {ldap: {busy: 5, slow: {min: 1}}, http: {throttle: {max: 9}}}
+        """
+    )
+    s = load_scenario(write(tmp_path, "faults", text))
+    faults = [step for step in s.steps if isinstance(step, m.Fault)]
+    specs = [f.spec for f in faults if f.spec is not None]
+    # `on` is the word, not YAML 1.1's Boolean true.
+    assert (specs[0].on, specs[0].after, specs[0].count) == ("modify", 10, 5)
+    assert (specs[1].retry_after, specs[1].count, specs[1].name) == (2, None, "t")
+    assert (specs[2].seconds, specs[2].every, specs[2].on) == (0.25, 3, "any")
+    assert specs[3].on == "delta" and specs[3].retry_after is None
+    assert [f.clear for f in faults if f.spec is None] == ["t", "all"]
+    (expectation,) = s.expectations()
+    assert isinstance(expectation, m.FaultCounts)
+    assert {k: str(c) for k, c in expectation.counts.items()} == {
+        "ldap.busy": "5", "ldap.slow": ">= 1", "http.throttle": "<= 9",
+    }  # fmt: skip
