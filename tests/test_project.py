@@ -34,3 +34,24 @@ def test_ruff_is_clean(args):
         [sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True
     )
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_the_package_runs_without_the_test_extra():
+    """`pip install -e . && exwb run` must work: no module of the package may import a test-only
+    dependency (ldap3 once slipped into the engine and the forward cycle this way)."""
+    import subprocess
+    import sys
+
+    code = """
+import importlib, pkgutil, sys
+for name in ("ldap3", "pytest", "hypothesis", "pytest_benchmark", "msgraph", "kiota_abstractions"):
+    sys.modules[name] = None  # importing it now raises ImportError
+import harness, mockservers
+skip = {"harness.pytest_plugin"}  # loaded by pytest only, which brings pytest with it
+for pkg in (harness, mockservers):
+    for mod in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+        if mod.name not in skip and not mod.name.endswith("__main__"):
+            importlib.import_module(mod.name)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -33,26 +33,20 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlencode
 
-from ldap3 import NONE, SUBTREE, Connection, Server
-from ldap3.core.exceptions import LDAPException
-
 from harness.engine.source import SELECT, CloudCredentials, GraphSource
-from harness.engine.target import LdapCredentials
+from harness.engine.target import LdapCredentials, LdapError, LdapTarget
 from harness.tenant import recipients as rt
 from harness.tenant.model import (
     CUSTOM_ATTRIBUTE_COUNT,
     EXTENSION_CUSTOM_ATTRIBUTE_COUNT,
-    anchor_of,
 )
 
 DEFAULT_BUILD = "2.5.190.0"
 SOA_AWARE_BUILD = (2, 5, 190, 0)  # the first build that honours IsExchangeCloudManaged
 EXPORT_BATCH = 100  # objects per call: the most the sync service takes
 PAGE_SIZE = 1000
-ANCHOR_ATTRIBUTE = "mS-DS-ConsistencyGuid"
 FORWARD_SELECT = f"{SELECT},displayName,userPrincipalName"
 _BUILD = re.compile(r"[0-9]+(?:\.[0-9]+){1,3}")
-_PAGED_OID = "1.2.840.113556.1.4.319"
 
 Values = tuple[str, ...]
 Json = dict[str, Any]
@@ -308,53 +302,15 @@ class ForwardLog:
 def read_ad(
     creds: LdapCredentials, attributes: Iterable[str], page_size: int = PAGE_SIZE
 ) -> Iterator[tuple[str, str, dict[str, Values]]]:
-    """(anchor, DN, values by attribute) of every user with a source anchor: one paged search."""
-    names = list(attributes)
-    conn = Connection(
-        Server(creds.url, get_info=NONE, connect_timeout=30),
-        creds.bind_dn,
-        creds.password,
-        receive_timeout=60,
-        raise_exceptions=False,
-        auto_referrals=False,
-    )
+    """(anchor, DN, values by attribute) of every user with a source anchor: one paged search
+    (the writeback engine's LDAP reader; an anchor held twice keeps its first holder)."""
     try:
-        if not conn.bind():
-            raise ForwardError(f"LDAP bind as {creds.bind_dn}: {_ldap_result(conn)}")
-        cookie: bytes | None = None
-        while True:
-            conn.search(
-                creds.base_dn,
-                f"(&(objectCategory=person)(objectClass=user)({ANCHOR_ATTRIBUTE}=*))",
-                SUBTREE,
-                attributes=[*names, ANCHOR_ATTRIBUTE],
-                paged_size=page_size,
-                paged_cookie=cookie,
-            )
-            if conn.result.get("result", 1) != 0:
-                raise ForwardError(f"LDAP search below {creds.base_dn}: {_ldap_result(conn)}")
-            for entry in conn.response or []:
-                if entry.get("type") != "searchResEntry":
-                    continue
-                raw = {k.split(";", 1)[0].casefold(): v for k, v in entry["raw_attributes"].items()}
-                guid = raw.get(ANCHOR_ATTRIBUTE.casefold())
-                if guid:
-                    values = {
-                        a: tuple(v.decode() for v in raw.get(a.casefold(), ())) for a in names
-                    }
-                    yield anchor_of(guid[0]), entry["dn"], values
-            control = (conn.result.get("controls") or {}).get(_PAGED_OID) or {}
-            cookie = control.get("value", {}).get("cookie") or None
-            if not cookie:
-                return
-    except LDAPException as e:
-        raise ForwardError(f"LDAP {creds.url}: {e}") from None
-    finally:
-        conn.unbind()
-
-
-def _ldap_result(conn: Connection) -> str:
-    return f"LDAP {conn.result.get('result')}: {conn.result.get('message', '').strip()}"
+        with LdapTarget(creds, list(attributes), page_size=page_size) as target:
+            found = target.index()
+    except LdapError as e:
+        raise ForwardError(f"LDAP {creds.url} as {creds.bind_dn}: {e}") from None
+    for anchor, obj in found.items():
+        yield anchor, obj.dn, obj.values
 
 
 class ConnectClient(GraphSource):
