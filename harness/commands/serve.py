@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import sys
 import time
@@ -70,6 +71,18 @@ def add_parser(sub: Any) -> None:
         metavar="FILE",
         help="on shutdown, write the directory's final state to this LDIF file",
     )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="D",
+        help="keep the tenant in D: the first start writes a snapshot there, every acknowledged "
+        "write is journaled (fsync before the reply), a restart with D resumes that state",
+    )
+    p.add_argument(
+        "--compact",
+        action="store_true",
+        help="with --state-dir: fold the journal into a new snapshot on start",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="print only errors")
     p.set_defaults(run=run)
 
@@ -77,6 +90,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness.cli import UsageError
     from harness.tenant.files import CLOUD_NAME, TenantFileError, read_cloud_jsonl
+    from mockservers import journal
     from mockservers.cloud.server import make_site
     from mockservers.cloud.throttle import Throttle
     from mockservers.directory.ldif_io import LdifError, dump_ldif, load_ldif
@@ -94,13 +108,23 @@ def run(args: argparse.Namespace) -> int:
         Throttle.profile(args.throttle)
     except ValueError as e:
         raise UsageError(f"--throttle: {e}") from None
+    if args.state_dir and args.ldif and journal.has_state(args.state_dir):
+        raise UsageError(
+            f"--state-dir {args.state_dir} already holds a tenant: drop --ldif to resume it"
+        )
     if args.ldif and (args.mailboxes or args.seed or args.knob or args.domain):
         raise UsageError(
             "--ldif loads a directory as it is: drop --mailboxes/--seed/--knob/--domain"
         )
+    if args.compact and not args.state_dir:
+        raise UsageError("--compact needs --state-dir")
     started = time.perf_counter()
     generated = 0.0
-    if args.ldif:
+    durable: Durable | None = None
+    if args.state_dir and journal.has_state(args.state_dir):
+        durable = Durable.resume(args, err)
+        seeded, mailboxes = durable.seeded, durable.mailboxes
+    elif args.ldif:
         try:
             seeded = load_ldif(args.ldif)
         except LdifError as e:
@@ -124,6 +148,17 @@ def run(args: argparse.Namespace) -> int:
     service = DirectoryService.from_seed(seeded)
     cloud = build_cloud(mailboxes, seeded.spec, args.throttle, faults=service.faults)
     del mailboxes
+    if args.state_dir:
+        with out.status("making the state durable"):
+            try:
+                if durable is None:
+                    durable = Durable.create(args.state_dir, seeded, cloud)
+                durable.attach(service, cloud, compact=args.compact)
+            except journal.StateError as e:
+                raise UsageError(str(e)) from None
+        for line in durable.notes:
+            err.print(f"[yellow]warning:[/] {line}", highlight=False)
+        out.print(durable.summary, highlight=False)
     try:
         port = reactor.listenTCP(args.ldap_port, DirectoryFactory(service), 50, args.listen)
         http = reactor.listenTCP(args.http_port, make_site(cloud), 50, args.listen)
@@ -168,9 +203,142 @@ def run(args: argparse.Namespace) -> int:
 
     reactor.callWhenRunning(announce)
     reactor.run()  # installs SIGINT/SIGTERM handlers that stop the reactor
+    if durable is not None:
+        durable.close()
     if args.dump_ldif:
         n = dump_ldif(service.store, args.dump_ldif)
         out.print(f"wrote {n:,} entries to {args.dump_ldif}")
     if args.endpoints_file:
         args.endpoints_file.unlink(missing_ok=True)
     return 0
+
+
+class Durable:
+    """The state dir of one `exwb serve --state-dir D` run: snapshot, secrets and journal."""
+
+    def __init__(self, root: Path, spec: dict[str, Any], generation: int) -> None:
+        self.root = root
+        self.spec = spec
+        self.generation = generation
+        self.secrets: dict[str, Any] = {}
+        self.seeded: Any = None
+        self.mailboxes: list[Any] = []
+        self.log: list[list[Any]] = []
+        self.meta: dict[str, int] = {}
+        self.journal: Any = None
+        self.notes: list[str] = []
+        self.summary = ""
+        self.resumed = False
+
+    @classmethod
+    def resume(cls, args: argparse.Namespace, err: Console) -> Durable:
+        """Open D, check the spec given (if any) against D's, load the snapshot."""
+        from harness.cli import UsageError
+        from harness.tenant.spec import SpecError, TenantSpec
+        from mockservers import journal
+
+        try:
+            state = journal.open_state(args.state_dir)
+        except journal.StateError as e:
+            raise UsageError(str(e)) from None
+        try:
+            stored = TenantSpec.from_mapping(state.spec)
+        except SpecError as e:
+            raise UsageError(f"{args.state_dir}/state.json: spec {e.knob}: {e.message}") from None
+        if args.mailboxes or args.seed or args.knob or args.domain:
+            values: dict[str, Any] = dict(args.knob)
+            for name in ("mailboxes", "seed", "domain"):
+                if getattr(args, name) is not None:
+                    values[name] = getattr(args, name)
+            try:
+                given = TenantSpec.from_mapping(values, base=stored)
+            except SpecError as e:
+                raise UsageError(f"--{e.knob}: {e.message}") from None
+            diff = journal.spec_differences(stored.as_dict(), given.as_dict())
+            if diff:
+                raise UsageError(
+                    f"--state-dir {args.state_dir} holds a different tenant: "
+                    + "; ".join(diff)
+                    + " (drop the tenant options to resume it, or use another state dir)"
+                )
+        d = cls(args.state_dir, state.spec, state.generation)
+        d.secrets = state.secrets
+        d.resumed = True
+        try:
+            seeded, d.mailboxes, d.log, d.meta = journal.load_snapshot(state)
+        except journal.StateError as e:
+            raise UsageError(str(e)) from None
+        d.seeded = dataclasses.replace(seeded, spec=stored)  # all knobs, not just the domain
+        return d
+
+    @classmethod
+    def create(cls, root: Path, seeded: Any, cloud: Any) -> Durable:
+        """A fresh D: secrets, snapshot 1 of the tenant as generated, an empty journal."""
+        from harness.tenant.files import TenantFileError, ensure_writable_dir
+        from mockservers import journal
+
+        try:
+            ensure_writable_dir(root)
+        except TenantFileError as e:
+            raise journal.StateError(str(e)) from None
+        d = cls(root, seeded.spec.as_dict(), 1)
+        d.seeded = seeded
+        d.secrets = journal.new_secrets()
+        d.secrets["passwords"] = {a.role.value: a.password for a in seeded.accounts}
+        d.secrets["apps"] = [
+            {"name": a.name, "client_id": a.client_id, "secret": a.secret}
+            for a in cloud.auth.apps.values()
+        ]
+        journal.write_secrets(root, d.secrets)
+        t = time.perf_counter()
+        sizes = journal.write_snapshot(root, 1, seeded.store, cloud.store)
+        journal.commit_generation(root, d.spec, 1)
+        took = time.perf_counter() - t
+        d.summary = (
+            f"state dir {root}: wrote snapshot 1 in {took:.1f} s "
+            f"({sum(sizes.values()) / 1e6:.1f} MB), journaling every write"
+        )
+        return d
+
+    def attach(self, service: Any, cloud: Any, compact: bool) -> None:
+        """Restore what a snapshot does not rebuild, replay the journal, start journaling."""
+        from mockservers import journal
+        from mockservers.cloud import delta
+        from mockservers.cloud.auth import App, Auth
+
+        store = service.store
+        if self.resumed:
+            store.highest_usn = max(store.highest_usn, int(self.meta.get("highest_usn", 0)))
+            journal.restore_cloud_log(cloud.store, self.log, int(self.meta.get("cloud_seq", 0)))
+            fresh = Auth.for_tenant(cloud.auth.tenant_id)
+            apps = {}
+            for a in self.secrets.get("apps", []):
+                roles = fresh.app(a["name"]).roles
+                apps[a["client_id"]] = App(a["client_id"], a["secret"], a["name"], roles)
+            if apps:
+                cloud.auth.apps = apps
+        # Tokens (deltaLinks, skip tokens) handed out before a restart must still open.
+        delta.TOKENS = delta.StateTokens(bytes.fromhex(self.secrets["token_key"]))
+        delta._state(cloud.store).nonce = self.secrets["store_nonce"]
+        path = journal.journal_path(self.root, self.generation)
+        t = time.perf_counter()
+        done = journal.replay(path, store, cloud.store)
+        if done.warning:
+            self.notes.append(done.warning)
+        if self.resumed:
+            self.summary = (
+                f"state dir {self.root}: resumed snapshot {self.generation} and "
+                f"{done.records:,} journaled writes in {time.perf_counter() - t:.1f} s"
+            )
+        if compact and done.records:
+            self.generation += 1
+            journal.write_snapshot(self.root, self.generation, store, cloud.store)
+            journal.commit_generation(self.root, self.spec, self.generation)
+            self.summary += f"; compacted into snapshot {self.generation}"
+        self.journal = journal.Journal(journal.journal_path(self.root, self.generation))
+        store.journal = self.journal
+        cloud.store.journal = self.journal
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()

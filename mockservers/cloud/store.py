@@ -11,9 +11,12 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.tenant.model import CloudMailbox, Tenant
+
+if TYPE_CHECKING:
+    from mockservers.journal import Journal
 
 # CloudMailbox field -> Exchange property name, for every field a change can touch.
 EXO_PROPERTY = {
@@ -86,6 +89,8 @@ class CloudStore:
         self._log: list[Change] = []
         self._log_seqs: list[int] = []
         self.seq = 0
+        # `exwb serve --state-dir`: makes each committed change durable (mockservers/journal.py).
+        self.journal: Journal | None = None
         for m in mailboxes:
             self._add_indexes(m)
             self.mailboxes[m.id] = m
@@ -149,12 +154,24 @@ class CloudStore:
         self._drop_indexes(old)
         self._add_indexes(new)
         self.mailboxes[id_] = new
-        return self._record(id_, changed)
+        change = self._record(id_, changed)
+        if self.journal is not None:
+            self.journal.cloud_update(new, change)
+        return change
 
     def delete(self, id_: str) -> Change:
         old = self.mailboxes.pop(id_)
         self._drop_indexes(old)
-        return self._record(id_, frozenset({"@deleted"}))
+        change = self._record(id_, frozenset({"@deleted"}))
+        if self.journal is not None:
+            self.journal.cloud_delete(id_, change)
+        return change
+
+    def restore_log(self, changes: list[Change], seq: int) -> None:
+        """Put back a change log saved with the recipients (a restart from a snapshot)."""
+        self._log = list(changes)
+        self._log_seqs = [c.seq for c in changes]
+        self.seq = max(seq, self._log_seqs[-1] if changes else 0)
 
     # ------------------------------------------------------------------ helpers
     def _get(self, id_: str | None) -> CloudMailbox | None:

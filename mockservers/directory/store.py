@@ -11,6 +11,7 @@ import os
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from harness.tenant.dn import (
     InvalidDN,
@@ -30,6 +31,9 @@ from mockservers.directory.schema import (
     Syntax,
     default_category,
 )
+
+if TYPE_CHECKING:
+    from mockservers.journal import Journal
 
 SCOPE_BASE, SCOPE_ONE, SCOPE_SUBTREE = 0, 1, 2
 MOD_ADD, MOD_DELETE, MOD_REPLACE = 0, 1, 2
@@ -77,6 +81,8 @@ class Store:
         self._usn_stale = 0
         self.examined = 0  # entries a search evaluated: proves index use in tests
         self._key_cache: dict[Syntax, dict[bytes, object]] = {Syntax.OID: {}, Syntax.DN: {}}
+        # `exwb serve --state-dir`: makes each committed write durable (mockservers/journal.py).
+        self.journal: Journal | None = None
 
     # ------------------------------------------------------------------ reads
     def get(self, ndn: str) -> Entry | None:
@@ -260,6 +266,8 @@ class Store:
         if all(new.get(n) == e.attrs.get(n) for n in touched):
             return e  # nothing changed: AD writes nothing and the USN stays
         self._commit(e, new, touched)
+        if self.journal is not None:
+            self.journal.ldap_modify(self, ndn, changes, e)
         return e
 
     def add(self, dn: str, attributes: Sequence[tuple[str, Sequence[bytes]]]) -> Entry:
@@ -307,6 +315,8 @@ class Store:
         if category and "objectCategory" not in attrs:
             attrs["objectCategory"] = (category.encode("utf-8"),)
         e = self.insert(dn, ndn, parent_ndn, attrs)
+        if self.journal is not None:
+            self.journal.ldap_add(self, e)
         return e
 
     def delete(self, ndn: str) -> None:
@@ -323,6 +333,8 @@ class Store:
         self.children.pop(ndn, None)
         self.highest_usn += 1  # a delete is a change too (the tombstone's USN in AD)
         self._note_stale()
+        if self.journal is not None:
+            self.journal.ldap_delete(self, ndn)
 
     def rename(self, ndn: str, new_rdn: str, delete_old: bool, new_superior: str | None) -> Entry:
         """modifyDN: new RDN and/or new parent; descendants move along."""
@@ -355,6 +367,8 @@ class Store:
             new[t.name] = (*new.get(t.name, ()), value.encode("utf-8"))
         self._move(e, new_dn, new_ndn, parent_ndn)
         self._commit(e, new, {t.name})
+        if self.journal is not None:
+            self.journal.ldap_modify_dn(self, ndn, new_rdn, delete_old, new_superior, e)
         return e
 
     # ------------------------------------------------------------------ helpers
