@@ -53,7 +53,7 @@ def _fresh(tmp_path, monkeypatch):
 
 
 def _resume(root, compact=False):
-    d = Durable.resume(_resume_args(root), err=None)  # type: ignore[arg-type]
+    d = Durable.resume(_resume_args(root))
     service = DirectoryService.from_seed(d.seeded)
     cloud = build_cloud(d.mailboxes, d.seeded.spec)
     d.attach(service, cloud, compact=compact)
@@ -299,7 +299,7 @@ def test_a_different_spec_or_a_damaged_state_dir_is_a_clear_error(tmp_path):
     assert res.returncode == 2 and "non_ascii_fraction: state dir has" in res.stderr
     res = _serve("--state-dir", str(state), "--ldif", str(tmp_path / "x.ldif"))
     assert res.returncode == 2 and "drop --ldif" in res.stderr
-    # The same knobs as stored are fine (the run is stopped by the spawn timeout otherwise).
+    # Giving the same knobs as stored resumes the tenant.
     proc, _ = _start(tmp_path, state, 1, "-n", "40", "--seed", "2")
     _kill(proc)
     with (state / "journal-000001.jsonl").open("ab") as f:

@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     generated = 0.0
     durable: Durable | None = None
     if args.state_dir and journal.has_state(args.state_dir):
-        durable = Durable.resume(args, err)
+        durable = Durable.resume(args)
         seeded, mailboxes = durable.seeded, durable.mailboxes
     elif args.ldif:
         try:
@@ -231,7 +231,7 @@ class Durable:
         self.resumed = False
 
     @classmethod
-    def resume(cls, args: argparse.Namespace, err: Console) -> Durable:
+    def resume(cls, args: argparse.Namespace) -> Durable:
         """Open D, check the spec given (if any) against D's, load the snapshot."""
         from harness.cli import UsageError
         from harness.tenant.spec import SpecError, TenantSpec
