@@ -93,6 +93,14 @@ def _text(v: bytes | str) -> str:
     return v.decode("utf-8") if isinstance(v, bytes) else v
 
 
+def _dn_text(v: bytes | str) -> str:
+    """A DN as text; one that is not UTF-8 is invalidDNSyntax, as any other malformed DN."""
+    try:
+        return _text(v)
+    except UnicodeDecodeError:
+        raise errors.invalid_dn(repr(v)) from None
+
+
 def _raw(v: bytes | str) -> bytes:
     return v if isinstance(v, bytes) else v.encode("utf-8")
 
@@ -271,6 +279,9 @@ class LdapProtocol(protocol.Protocol):
             op, controls = handler(msg.id, req, msg.controls)
         except LdapError as e:
             op, controls = ber.result(tag, e.code, e.matched_dn, e.message), b""
+        except UnicodeDecodeError:  # an LDAPString (RFC 4511 4.1.2) that is not UTF-8
+            op = ber.result(tag, Result.PROTOCOL_ERROR, "", "a string in the request is not UTF-8")
+            controls = b""
         except Exception:
             log.exception("LDAP %s failed", name)
             op, controls = ber.result(tag, Result.OTHER, "", "internal error"), b""
@@ -310,7 +321,7 @@ class LdapProtocol(protocol.Protocol):
                 "00002027: LdapErr: DSID-0C09058A, comment: SASL binds are not supported by "
                 "this directory, data 0, v4563",
             )
-        name, password = _text(req.dn), _raw(req.auth or b"")  # auth: bytes or str
+        name, password = _dn_text(req.dn), _raw(req.auth or b"")  # auth: bytes or str
         if name and password:
             self.state.principal = self.svc.authenticate(name, password)
         # An empty password is an unauthenticated bind: anonymous, as AD treats it.
@@ -320,7 +331,7 @@ class LdapProtocol(protocol.Protocol):
     def _op_search(
         self, msg_id: int, req: pureldap.LDAPSearchRequest, controls
     ) -> tuple[bytes, bytes]:
-        base = _text(req.baseObject)
+        base = _dn_text(req.baseObject)
         if not base.strip() and req.scope == SCOPE_BASE:
             self._send(ber.message(msg_id, self._root_dse(req)))
             return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), b""
@@ -496,6 +507,13 @@ class LdapProtocol(protocol.Protocol):
             op = self._modify(dn, changes)
         except LdapError as e:
             op = ber.result(ber.APP_MODIFY_RESPONSE, e.code, e.matched_dn, e.message)
+        except UnicodeDecodeError:  # an attribute description that is not UTF-8
+            op = ber.result(
+                ber.APP_MODIFY_RESPONSE,
+                Result.PROTOCOL_ERROR,
+                "",
+                "a string in the request is not UTF-8",
+            )
         except Exception:
             log.exception("LDAP modify failed")
             op = ber.result(ber.APP_MODIFY_RESPONSE, Result.OTHER, "", "internal error")
@@ -505,10 +523,13 @@ class LdapProtocol(protocol.Protocol):
         self, msg_id: int, req: pureldap.LDAPModifyRequest, controls
     ) -> tuple[bytes, bytes]:
         changes = []
-        for item in req.modification:
-            desc = item[1]
-            values = [_raw(v.value) for v in desc[1]] if len(desc) > 1 else []
-            changes.append((item[0].value, _text(desc[0].value), values))
+        try:
+            for item in req.modification:
+                desc = item[1]
+                values = [_raw(v.value) for v in desc[1]] if len(desc) > 1 else []
+                changes.append((item[0].value, _text(desc[0].value), values))
+        except (IndexError, TypeError, AttributeError):  # ldaptor decodes any BER it is given
+            raise LdapError(Result.PROTOCOL_ERROR, "malformed modification list") from None
         return self._modify(req.object, changes), b""
 
     def _modify(self, dn: bytes | str, changes: list[tuple[int, str, list[bytes]]]) -> bytes:
