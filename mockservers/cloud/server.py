@@ -283,6 +283,7 @@ def _allow(method: str, *allowed: str) -> None:
             405,
             "Request_BadRequest",
             "Specified HTTP method is not allowed for the request target.",
+            {"Allow": ", ".join(allowed)},  # RFC 9110 15.5.6: a 405 names the allowed methods
         )
 
 
@@ -308,7 +309,7 @@ def _body(request: server.Request) -> bytes:
 def _json(request: server.Request) -> Any:
     try:
         return json.loads(_body(request) or b"null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting: not JSON to us
         raise CloudError(
             400,
             "BadRequest",
