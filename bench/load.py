@@ -26,6 +26,7 @@ server alone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -59,7 +60,7 @@ HTTP_MIX = {
     "exo.get_mailbox": 25,
     "exo.set_mailbox": 20,
 }
-START_MARGIN = 3.0  # seconds for the client processes to start, connect and bind
+BARRIER_TIMEOUT = 300.0  # seconds for every client process to start, connect and bind
 
 
 # --- targets ---------------------------------------------------------------------------------
@@ -195,16 +196,18 @@ def _pick(rng: random.Random, mix: dict[str, int]) -> str:
 
 
 def ldap_client(
-    ep: dict[str, Any], users: list[dict], mine: list[str], start_at: float, seconds: float, k: int
+    ep: dict[str, Any], users: list[dict], mine: list[str], seconds: float, k: int, barrier=None
 ) -> dict[str, Any]:
-    """One LDAP client: the mix of LDAP_MIX from `start_at` for `seconds` (wall clock)."""
+    """One LDAP client: the mix of LDAP_MIX for `seconds`, once every client is ready."""
     rng = random.Random(k)
     rec = _Recorder()
     reader = _connect(ep["ldap_url"], ep["reader_dn"], ep["reader_password"])
     writer = _connect(ep["ldap_url"], ep["bind_dn"], ep["bind_password"])
     base = ep["base_dn"]
-    time.sleep(max(0.0, start_at - time.time()))
-    started, end, i = time.time(), start_at + seconds, 0
+    if barrier is not None:
+        barrier.wait(BARRIER_TIMEOUT)  # every client starts together, connected
+    started = time.time()
+    end, i = started + seconds, 0
     while time.time() < end:
         op = _pick(rng, LDAP_MIX)
         u = rng.choice(users)
@@ -249,17 +252,19 @@ def ldap_client(
 
 
 def http_client(
-    ep: dict[str, Any], ids: list[str], managed: list[str], start_at: float, seconds: float, k: int
+    ep: dict[str, Any], ids: list[str], managed: list[str], seconds: float, k: int, barrier=None
 ) -> dict[str, Any]:
-    """One HTTP client: the mix of HTTP_MIX from `start_at` for `seconds` (wall clock)."""
+    """One HTTP client: the mix of HTTP_MIX for `seconds`, once every client is ready."""
     rng = random.Random(1000 + k)
     rec = _Recorder()
     c = _Http(ep["graph_url"], _token(ep))
     graph, invoke = ep["graph_url"], f"{ep['exo_url']}/InvokeCommand"
     prefer = {"Prefer": f"odata.maxpagesize={PAGE}"}
     delta = f"{graph}/v1.0/users/delta?$select=id,mail,proxyAddresses,onPremisesImmutableId"
-    time.sleep(max(0.0, start_at - time.time()))
-    started, end, i = time.time(), start_at + seconds, 0
+    if barrier is not None:
+        barrier.wait(BARRIER_TIMEOUT)  # every client starts together, connected
+    started = time.time()
+    end, i = started + seconds, 0
     while time.time() < end:
         op = _pick(rng, HTTP_MIX)
         t0 = time.perf_counter()
@@ -298,6 +303,9 @@ def _run_client(args: tuple[str, tuple]) -> dict[str, Any]:
     try:
         return (ldap_client if kind == "ldap" else http_client)(*params)
     except BaseException as e:  # a crashed client is an error of the run, not a hang
+        barrier = params[-1]
+        if barrier is not None:
+            barrier.abort()
         return {"crashed": f"{kind} client: {type(e).__name__}: {e}"}
 
 
@@ -312,6 +320,12 @@ def memory(pid: int) -> dict[str, float]:
         if key in ("VmRSS", "VmHWM"):
             out[key] = round(int(value.split()[0]) / 1024, 1)
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds `pid` used so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class _Sampler(threading.Thread):
@@ -350,21 +364,29 @@ def run_load(
     if not managed or len(users) < ldap_clients:
         raise RuntimeError(f"too few targets: {len(users)} users, {len(managed)} managed")
     n = ldap_clients + http_clients
-    start_at = time.time() + START_MARGIN + 0.15 * n
-    jobs = [
-        ("ldap", (ep, users, [u["dn"] for u in users[k::ldap_clients]], start_at, seconds, k))
-        for k in range(ldap_clients)
-    ] + [("http", (ep, ids, managed, start_at, seconds, k)) for k in range(http_clients)]
-    before = memory(server_pid)
-    sampler = _Sampler(server_pid)
-    sampler.t0 = start_at
-    sampler.start()
-    with multiprocessing.get_context("spawn").Pool(n) as pool:
-        results = pool.map(_run_client, jobs, chunksize=1)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager, ctx.Pool(n) as pool:
+        barrier = manager.Barrier(n + 1)
+        jobs = [
+            ("ldap", (ep, users, [u["dn"] for u in users[k::ldap_clients]], seconds, k, barrier))
+            for k in range(ldap_clients)
+        ] + [("http", (ep, ids, managed, seconds, k, barrier)) for k in range(http_clients)]
+        pending = pool.map_async(_run_client, jobs, chunksize=1)
+        # A client that crashed before it started breaks the barrier; its result says why.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(BARRIER_TIMEOUT)  # the clients are connected: the load starts now
+        start_at = time.time()
+        before = memory(server_pid)
+        cpu_before = cpu_seconds(server_pid)
+        sampler = _Sampler(server_pid)
+        sampler.t0 = start_at
+        sampler.start()
+        results = pending.get()
     sampler.stop.set()
     sampler.join()
     time.sleep(1.0)
     after = memory(server_pid)
+    server_cpu = cpu_seconds(server_pid) - cpu_before
 
     out: dict[str, Any] = {
         "ldap_clients": ldap_clients,
@@ -390,6 +412,7 @@ def run_load(
     span = (max(r["ended"] for r in ran) - min(r["started"] for r in ran)) if ran else seconds
     out["late_start_s"] = round(max((r["started"] - start_at for r in ran), default=0.0), 2)
     out["wall_s"] = round(span, 2)
+    out["server_cpu_pct"] = round(100 * server_cpu / span, 1)  # 100: one core busy all along
     for op in sorted(lat):
         v = sorted(lat[op])
         out["operations"][op] = {
@@ -443,7 +466,8 @@ def table(res: dict[str, Any]) -> str:
     )
     rows.append(
         f"{res['ldap_clients']} LDAP + {res['http_clients']} HTTP client processes, "
-        f"{res['wall_s']} s, {res['cpus']} CPUs shared by clients and server; errors: "
+        f"{res['wall_s']} s, {res['cpus']} CPUs shared by clients and server (server CPU "
+        f"{res['server_cpu_pct']}% of one core); errors: "
         f"{res['errors'] or 'none'}"
     )
     return "\n".join(rows)
