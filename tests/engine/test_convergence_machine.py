@@ -19,6 +19,7 @@ reading the model (which mailboxes are cloud-managed) back from the cloud.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ from harness.engine.verify import verify
 from harness.scenario.exo import CmdletError, ExoAdmin
 from harness.tenant import TenantSpec, generate
 from harness.tenant.dn import normalize_dn
+from mockservers.faults import since
 from mockservers.runtime import RunningDirectory, start_tenant
 from tests.directory.ldap_clients import connect
 from tests.engine.exo_client import GA_TARGETS, ad_entry, ad_snapshot, expected_ad, ldap_reader
@@ -66,6 +68,9 @@ IDS = sorted(m.id for _, m in TENANT.synced_pairs() if m.recipient_type_details 
 ALL_DNS = sorted(u.dn for u in TENANT.ad_users)  # in-scope or not: the admin edits any of them
 UNMAPPED = ("department", "displayName")
 WATCHED = (*GA_TARGETS, *UNMAPPED)
+# Engine retries: LdapTarget and GraphSource give up on the 5th consecutive failure of one request.
+FAULT_BUDGET = {"ldap": 4, "http": 4}
+SERIAL = itertools.count(1)
 TYPES = ("Regular", "Shared", "Room", "Equipment")
 
 text = st.text(st.sampled_from("abcXYZ 019-é"), min_size=1, max_size=8).map(str.strip).filter(bool)
@@ -129,6 +134,7 @@ class Convergence(RuleBasedStateMachine):
         self.env.run.faults.clear("all")
         self.managed = self.env.cloud_managed()  # the model, from the live cloud
         self.faulty = False
+        self.budget = dict(FAULT_BUDGET)  # faults each server may still have armed
 
     # --- cloud edits, as an admin's Set-Mailbox ---
     # Draws never depend on the live state (Hypothesis replays them): an edit may pick a
@@ -210,8 +216,7 @@ class Convergence(RuleBasedStateMachine):
         count=st.integers(1, 3),
     )
     def arm_ldap(self, kind, after, count):
-        self.env.run.faults.arm("ldap", kind, on="modify", after=after, count=count)
-        self.faulty = True
+        self._arm("ldap", kind, on="modify", after=after, count=count)
 
     @rule(
         on=st.sampled_from(("delta", "users", "any")),
@@ -220,13 +225,48 @@ class Convergence(RuleBasedStateMachine):
     )
     def arm_http(self, on, after, count):
         # retry_after is whole seconds; 0 is the smallest the plan allows (and keeps this fast).
-        self.env.run.faults.arm("http", "throttle", on=on, after=after, count=count, retry_after=0)
-        self.faulty = True
+        self._arm("http", "throttle", on=on, after=after, count=count, retry_after=0)
+
+    def _arm(self, server: str, kind: str, count: int, **options: Any) -> None:
+        # Within the engine's retry budget (a server may fail one request MAX_TRIES - 1 times
+        # in a row), so every cycle must complete. The model's own count, not the plan's:
+        # draws must not depend on the servers.
+        count = min(count, self.budget[server])
+        if count:
+            self.env.run.faults.arm(server, kind, count=count, **options)
+            self.budget[server] -= count
+            self.faulty = True
+
+    @rule(
+        kind=st.sampled_from(("busy", "unavailable", "drop")),
+        index=st.integers(0, len(IDS)),
+        value=text,
+    )
+    def cycle_through_faults(self, kind, index, value):
+        """A cloud edit written by a delta cycle while its modify and delta read fault once."""
+        editable = sorted(self.managed & set(IDS))
+        if not editable:
+            return
+        mbx = editable[index % len(editable)]
+        value = f"{value} #{next(SERIAL)}"  # a change, always: the engine must write it
+        self.clear_faults()  # only these two faults armed
+        self._edit(mbx, CustomAttribute1=value)
+        plan = self.env.run.faults
+        before = plan.injected()
+        self._arm("ldap", kind, on="modify", count=1)
+        self._arm("http", "throttle", on="delta", count=1, retry_after=0)
+        report = self._cycle("delta")
+        got = since(before, plan.injected())
+        assert got.get(f"ldap.{kind}") and got.get("http.throttle"), got
+        (entry,) = [e for e in log_entries(report) if e["sourceId"] == mbx]
+        assert entry["status"] == "Success", entry  # retried through both faults
+        assert ad_entry(self.env.reader, DN_OF[mbx])["extensionAttribute1"] == [value]
 
     @rule()
     def clear_faults(self):
         self.env.run.faults.clear("all")
         self.faulty = False
+        self.budget = dict(FAULT_BUDGET)
 
     # --- cycles ---
 
@@ -236,8 +276,7 @@ class Convergence(RuleBasedStateMachine):
 
     @rule()
     def converge(self):
-        self.env.run.faults.clear("all")
-        self.faulty = False
+        self.clear_faults()
         self._cycle("full")
         self._check_converged()
 
