@@ -20,6 +20,9 @@ the one armed first is injected and the other on the next matching request.
 | http | unavailable | 503 serviceNotAvailable, `Retry-After: retry_after`, Graph's error body |
 | http | reset | the connection is reset (TCP RST) without a response |
 | http | expire_delta | a delta request with a $deltatoken answers 410 resyncRequired |
+| http | truncated | the full response's headers (Content-Length included), half its body, close |
+
+`parse_fault` reads the command line's form of a spec (`exwb serve --fault SPEC`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import Any
 SERVERS = ("ldap", "http")
 KINDS: dict[str, tuple[str, ...]] = {
     "ldap": ("busy", "unavailable", "drop", "slow"),
-    "http": ("throttle", "unavailable", "reset", "expire_delta"),
+    "http": ("throttle", "unavailable", "reset", "expire_delta", "truncated"),
 }
 ANY = "any"
 # Operations a fault may target. HTTP: `token` is the OAuth2 token endpoint (only hit when a
@@ -148,6 +151,40 @@ class FaultSpec:
         if self.count is None:
             return text + ", until cleared"
         return text + (", once" if self.count == 1 else f", {self.count} times")
+
+
+_INTS = ("after", "count", "every", "retry_after")
+
+
+def parse_fault(text: str) -> FaultSpec:
+    """`server:kind[:key=value,...]` (e.g. ``ldap:busy:on=modify,after=10,count=5`` or
+    ``http:throttle:retry_after=2,count=unlimited``) as a checked FaultSpec; raises FaultError."""
+    parts = text.split(":", 2)
+    if len(parts) < 2 or not all(parts[:2]):
+        raise FaultError("", f"{text!r} is not a fault", "server:kind[:key=value,...]")
+    options: dict[str, Any] = {}
+    for item in parts[2].split(",") if len(parts) == 3 and parts[2] else ():
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise FaultError(key, f"{item!r} in {text!r} is not key=value")
+        if key not in FaultSpec.__dataclass_fields__ or key in ("server", "kind"):
+            known = ", ".join(
+                k for k in FaultSpec.__dataclass_fields__ if k not in ("server", "kind")
+            )
+            raise FaultError(key, f"unknown fault option {key!r}", f"one of {', '.join(known)}")
+        try:
+            if key == "count" and value == "unlimited":
+                options[key] = None
+            elif key in _INTS:
+                options[key] = int(value)
+            elif key == "seconds":
+                options[key] = float(value)
+            else:
+                options[key] = value
+        except ValueError:
+            raise FaultError(key, f"{key}={value!r} is not a number") from None
+    return FaultSpec(parts[0], parts[1], **options).checked()
 
 
 def _whole(value: Any) -> bool:

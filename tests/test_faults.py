@@ -417,3 +417,91 @@ def test_a_fault_armed_on_the_run_reaches_both_servers(run):
     assert not conn.search(USERS[0], "(objectClass=*)", BASE)
     assert client.sign_in() == 200 and client.users()[0] == 429
     assert since(before, run.faults.injected()) == {"http.throttle": 1, "ldap.busy": 1}
+
+
+def test_truncated_sends_half_the_promised_body_and_the_engine_rereads_it(run):
+    from harness.engine.source import CloudCredentials, GraphSource
+
+    client = Http(run.endpoints)
+    assert client.sign_in() == 200
+    run.faults.arm("http", "truncated", on="users")
+    with pytest.raises(http.client.IncompleteRead):
+        client.users()
+    client.conn.close()
+    assert client.users()[0] == 200
+    # The engine's reader treats a cut body like a dropped connection: it asks again.
+    ep = run.endpoints
+    run.faults.arm("http", "truncated", on="delta", count=2)
+    creds = CloudCredentials(
+        ep.graph_url, ep.token_url, ep.readonly_client_id, ep.readonly_client_secret
+    )
+    with GraphSource(creds, sleep=lambda s: None) as source:
+        records = [r for page in source.pages(None) for r in page.records]
+        assert source.stats["retries"] >= 2
+    assert len(records) == len(run.cloud.store)
+    assert run.faults.injected() == {"http.truncated": 3}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ldap:busy", {"server": "ldap", "kind": "busy", "on": "any", "count": 1}),
+        ("ldap:busy:on=modify,after=10,count=5", {"on": "modify", "after": 10, "count": 5}),
+        ("http:throttle:retry_after=2,count=unlimited", {"retry_after": 2, "count": None}),
+        ("ldap:slow:seconds=0.5,name=lag", {"seconds": 0.5, "name": "lag"}),
+    ],
+)
+def test_parse_fault_reads_the_command_line_form(text: str, expected: dict[str, Any]) -> None:
+    from mockservers.faults import parse_fault
+
+    spec = parse_fault(text)
+    assert {k: getattr(spec, k) for k in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("busy", "server:kind"),
+        ("ldap:teleport", "unknown ldap fault"),
+        ("ldap:busy:on=modify,after", "not key=value"),
+        ("ldap:busy:colour=red", "unknown fault option"),
+        ("ldap:busy:count=many", "not a number"),
+        ("http:busy", "busy is an ldap fault"),
+    ],
+)
+def test_parse_fault_refuses_bad_specs(text: str, fragment: str) -> None:
+    from mockservers.faults import parse_fault
+
+    with pytest.raises(FaultError, match=fragment):
+        parse_fault(text)
+
+
+def test_serve_arms_faults_from_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    from mockservers.runtime import spawn_serve
+
+    endpoints = tmp_path / "endpoints.json"
+    proc = spawn_serve(endpoints, "-n", "50", "-q", "--fault", "ldap:busy:on=modify,count=1")
+    try:
+        ep = Endpoints.read(endpoints)
+        conn = Connection(Server(ep.ldap_url, get_info=NONE), ep.admin_dn, ep.admin_password)
+        assert conn.bind()
+        user = f"CN=Administrator,CN=Users,{ep.base_dn}"
+        assert not conn.modify(user, {"description": [(MODIFY_REPLACE, ["x"])]})
+        assert conn.result["result"] == 51
+        assert conn.modify(user, {"description": [(MODIFY_REPLACE, ["x"])]}), conn.result
+        conn.unbind()
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert "armed fault ldap.busy.1" in err
+    bad = subprocess.run(
+        [sys.executable, "-m", "harness", "serve", "-n", "10", "--fault", "ldap:teleport"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "--fault: unknown ldap fault 'teleport'" in bad.stderr
+    assert "Traceback" not in bad.stderr

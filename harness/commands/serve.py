@@ -54,6 +54,14 @@ def add_parser(sub: Any) -> None:
         help="Graph throttling: off (default), documented, or RU/WRITES per 10 s / 150 s",
     )
     p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="arm a fault at start, server:kind[:key=value,...], e.g. ldap:busy:on=modify,"
+        "after=10,count=5 or http:throttle:retry_after=2 (repeatable; see README, Faults)",
+    )
+    p.add_argument(
         "--listen",
         default=LOOPBACK,
         metavar="ADDR",
@@ -97,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from mockservers.directory.seed import seed_directory
     from mockservers.directory.server import DirectoryFactory
     from mockservers.directory.service import DirectoryService
+    from mockservers.faults import FaultError, parse_fault
     from mockservers.runtime import build_cloud, cloud_endpoints, endpoints_for, reactor
 
     out = Console(soft_wrap=True, quiet=args.quiet)
@@ -108,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
         Throttle.profile(args.throttle)
     except ValueError as e:
         raise UsageError(f"--throttle: {e}") from None
+    try:  # every fault is checked before the (maybe long) generation starts
+        faults = [parse_fault(text) for text in args.fault]
+    except FaultError as e:
+        raise UsageError(f"--fault: {e}") from None
     if args.state_dir and args.ldif and journal.has_state(args.state_dir):
         raise UsageError(
             f"--state-dir {args.state_dir} already holds a tenant: drop --ldif to resume it"
@@ -147,6 +160,9 @@ def run(args: argparse.Namespace) -> int:
     gc.freeze()  # the loaded directory is long-lived: keep the GC from rescanning it
     service = DirectoryService.from_seed(seeded)
     cloud = build_cloud(mailboxes, seeded.spec, args.throttle, faults=service.faults)
+    for spec in faults:
+        armed = service.faults.arm_spec(spec)
+        err.print(f"armed fault {armed.name}", highlight=False)
     del mailboxes
     if args.state_dir:
         with out.status("making the state durable"):

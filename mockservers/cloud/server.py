@@ -71,6 +71,7 @@ class CloudResource(resource.Resource):
         request.setHeader("client-request-id", rid)
         request.setHeader("OData-Version", "4.0")
         request.setHeader("Content-Type", "application/json;odata.metadata=minimal;charset=utf-8")
+        fault = None
         if self.svc.faults.http_armed:
             fault = self._fault(request)
             if fault is not None and fault.kind == "reset":
@@ -96,7 +97,11 @@ class CloudResource(resource.Resource):
         request.setResponseCode(status)
         for k, v in headers.items():
             request.setHeader(k, v)
-        return dumps(body) if body is not None else b""
+        data = dumps(body) if body is not None else b""
+        if fault is not None and fault.kind == "truncated":
+            _truncate(request, data)
+            return server.NOT_DONE_YET
+        return data
 
     # ------------------------------------------------------------------ faults
     def _fault(self, request: server.Request) -> Fault | None:
@@ -264,6 +269,13 @@ def _refusal(fault: Fault, rid: str, scope: str | None) -> tuple[int, Any, dict[
     if scope is not None:
         headers["x-ms-throttle-scope"] = f"Tenant_Application/ReadWrite/{scope}"
     return 429, error_body("TooManyRequests", "Too many requests.", rid), headers
+
+
+def _truncate(request: server.Request, data: bytes) -> None:
+    """Promise the whole body (Content-Length), send half of it, close: a truncated response."""
+    request.setHeader("Content-Length", str(len(data)))
+    request.write(data[: len(data) // 2])
+    request.channel.transport.loseConnection()
 
 
 def _reset(request: server.Request) -> None:
