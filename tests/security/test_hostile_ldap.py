@@ -27,9 +27,7 @@ from ldaptor.protocols import pureber, pureldap
 
 from harness.tenant import TenantSpec, generate
 from mockservers.directory import ber
-from mockservers.directory.seed import seed_directory
 from mockservers.directory.server import _DECODER
-from mockservers.runtime import start_directory
 
 OTHER = 80  # what the server answers when an exception reached its catch-all
 NOTICE_OID = b"1.3.6.1.4.1.1466.20036"
@@ -38,13 +36,6 @@ NOTICE_OID = b"1.3.6.1.4.1.1466.20036"
 @pytest.fixture(scope="module")
 def tenant():
     return generate(TenantSpec(mailboxes=60, seed=9))
-
-
-@pytest.fixture(scope="module")
-def run(tenant):
-    r = start_directory(seed_directory(tenant))
-    yield r
-    r.stop()
 
 
 def user_dn(tenant) -> str:

@@ -24,8 +24,6 @@ from harness.engine.target import ANCHOR_ATTRIBUTE, LdapCredentials, LdapTarget
 from harness.scenario.ldapfilter import escape_value, parse_filter
 from harness.scenario.templates import Template
 from harness.tenant import TenantSpec, generate
-from mockservers.directory.seed import seed_directory
-from mockservers.runtime import start_directory
 
 HOSTILE = st.text(
     alphabet=st.sampled_from(["*", "(", ")", "\\", "\0", "=", "&", "|", "!", "a", "Z", "é", " "]),
@@ -41,13 +39,6 @@ SETTINGS = settings(
 @pytest.fixture(scope="module")
 def tenant():
     return generate(TenantSpec(mailboxes=60, seed=17))
-
-
-@pytest.fixture(scope="module")
-def run(tenant):
-    r = start_directory(seed_directory(tenant))
-    yield r
-    r.stop()
 
 
 @pytest.fixture(scope="module")
