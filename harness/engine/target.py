@@ -286,13 +286,19 @@ class LdapTarget:
         """
         self.duplicate_anchors = {}
         found: dict[str, AdObject] = {}
-        for obj in self._users(all_of(equal("objectClass", "user"), present(ANCHOR_ATTRIBUTE))):
+        self._keep_first(
+            self._users(all_of(equal("objectClass", "user"), present(ANCHOR_ATTRIBUTE))), found
+        )
+        return found
+
+    def _keep_first(self, objs: list[AdObject], found: dict[str, AdObject]) -> None:
+        """Add `objs` to `found` by anchor; a repeated anchor goes to `duplicate_anchors`."""
+        for obj in objs:
             assert obj.anchor is not None
             if obj.anchor in found:
                 self.duplicate_anchors.setdefault(obj.anchor, []).append(obj.dn)
             else:
                 found[obj.anchor] = obj
-        return found
 
     def find_many(self, anchors: Iterable[str]) -> dict[str, AdObject]:
         """The users holding `anchors` (base64), by anchor; one OR search per `FIND_BATCH`.
@@ -314,12 +320,7 @@ class LdapTarget:
                 equal("objectClass", "user"),
                 any_of(*(equal(ANCHOR_ATTRIBUTE, g) for g in chunk)),
             )
-            for obj in self._users(flt):
-                assert obj.anchor is not None
-                if obj.anchor in found:
-                    self.duplicate_anchors.setdefault(obj.anchor, []).append(obj.dn)
-                else:
-                    found[obj.anchor] = obj
+            self._keep_first(self._users(flt), found)
         return found
 
     def find(self, anchor: str) -> AdObject | None:

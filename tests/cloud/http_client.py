@@ -52,22 +52,27 @@ def call(
     )
 
 
+def token_request(ep: Endpoints, client_id: str, secret: str) -> Response:
+    """The token endpoint's answer to a client-credentials request for Graph."""
+    return call(
+        "POST",
+        ep.token_url,
+        form={
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+            "scope": "https://graph.microsoft.com/.default",
+        },
+    )
+
+
 def token(ep: Endpoints, readonly: bool = False) -> str:
     cid, secret = (
         (ep.readonly_client_id, ep.readonly_client_secret)
         if readonly
         else (ep.client_id, ep.client_secret)
     )
-    r = call(
-        "POST",
-        ep.token_url,
-        form={
-            "grant_type": "client_credentials",
-            "client_id": cid,
-            "client_secret": secret,
-            "scope": "https://graph.microsoft.com/.default",
-        },
-    )
+    r = token_request(ep, cid, secret)
     assert r.status == 200, r.body
     return r.body["access_token"]
 

@@ -34,7 +34,7 @@ from ldap3 import BASE, MODIFY_REPLACE, NONE, Connection, Server
 from harness.tenant import TenantSpec, generate
 from mockservers.directory.seed import seed_directory
 from mockservers.runtime import spawn_serve, start_directory, start_tenant
-from tests.cloud.http_client import call, cmdlet, graph_error, token
+from tests.cloud.http_client import cmdlet, graph_error, token, token_request
 
 # --- exwb serve: where it listens ----------------------------------------------------------------
 
@@ -271,16 +271,7 @@ def test_wrong_secrets_say_the_same_for_every_app_and_never_echo_the_secret(clou
     seen = set()
     for cid in (ep.client_id, ep.readonly_client_id, ep.connect_client_id):
         for secret in ("wrong", "x" * 200, ep.client_secret[:-1]):
-            r = call(
-                "POST",
-                ep.token_url,
-                form={
-                    "grant_type": "client_credentials",
-                    "client_id": cid,
-                    "client_secret": secret,
-                    "scope": "https://graph.microsoft.com/.default",
-                },
-            )
+            r = token_request(ep, cid, secret)
             assert r.status == 401
             text = json.dumps(r.body)
             assert secret not in text
