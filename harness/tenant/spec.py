@@ -88,6 +88,48 @@ class TenantSpec:
     cloud_only_users: int = _help("cloud-only mailboxes with no AD user", default=5)
     onprem_mailboxes: int = _help("mailboxes still on-premises (decommission blockers)", default=3)
 
+    # The Exchange organisation around the last server (issue 7). Defaults are a messy estate
+    # mid-migration; `org_preset: clean` sets every knob below (and the two above that block a
+    # decommission) to a ready-to-retire organisation, and knobs given beside it still win.
+    org_preset: str = _help(
+        "preset for the decommission knobs: messy (the defaults) or clean (ready to retire)",
+        default="messy",
+    )
+    exchange_servers: int = _help("Exchange servers still in the organisation (1 to 4)", default=1)
+    arbitration_mailboxes: int = _help(
+        "arbitration and system mailboxes still on the last server (0 to 8)", default=3
+    )
+    public_folders: str = _help(
+        "public folders: remote (still on-premises, EXO PublicFoldersEnabled Remote), migrated "
+        "or none",
+        default="remote",
+    )
+    dns_mx: str = _help("where the MX records point: onprem or cloud", default="onprem")
+    dns_autodiscover: str = _help(
+        "where the Autodiscover record points: onprem or cloud", default="onprem"
+    )
+    smtp_relay_clients: int = _help(
+        "devices and applications still relaying mail through the server (0 to 50)", default=2
+    )
+    groups_without_soa: int = _help(
+        "dir-synced distribution groups without their own SOA transfer (0 to 1,000)", default=2
+    )
+    contacts_without_soa: int = _help(
+        "dir-synced mail contacts without their own SOA transfer (0 to 1,000)", default=1
+    )
+    stale_cloud_objects: int = _help(
+        "extra EXO connectors and transport rules that reference the on-premises organisation "
+        "(0 to 20)",
+        default=2,
+    )
+    connect_build: str = _help(
+        "the installed Entra Connect Sync build (below 2.5.190.0 blocks a decommission)",
+        default="2.4.131.0",
+    )
+    uninstall_leftovers: bool = _help(
+        "whether uninstalling leaves an Exchange service registered on the host", default=True
+    )
+
     # ----------------------------------------------------------------- derived names
     @property
     def domain_label(self) -> str:
@@ -176,7 +218,17 @@ class TenantSpec:
                     str(key), "unknown knob" + (f"; did you mean {hint!r}?" if hint else "")
                 )
             values[key] = _coerce(key, raw)
-        spec = replace(base or cls(), **values)
+        start = base or cls()
+        if "org_preset" in values:
+            preset = ORG_PRESETS.get(values["org_preset"])
+            if preset is None:
+                raise SpecError(
+                    "org_preset",
+                    f"{values['org_preset']!r} is not a preset; expected one of "
+                    + ", ".join(ORG_PRESETS),
+                )
+            start = replace(start, **preset)
+        spec = replace(start, **values)
         spec.validate()
         return spec
 
@@ -208,6 +260,21 @@ class TenantSpec:
         _int_range("site_ous", self.site_ous, 1, 50)
         for name in ("ad_only_users", "cloud_only_users", "onprem_mailboxes"):
             _int_range(name, getattr(self, name), 0, 100_000)
+        _choice("org_preset", self.org_preset, tuple(ORG_PRESETS))
+        _int_range("exchange_servers", self.exchange_servers, 1, 4)
+        _int_range("arbitration_mailboxes", self.arbitration_mailboxes, 0, 8)
+        _choice("public_folders", self.public_folders, ("remote", "migrated", "none"))
+        _choice("dns_mx", self.dns_mx, ("onprem", "cloud"))
+        _choice("dns_autodiscover", self.dns_autodiscover, ("onprem", "cloud"))
+        _int_range("smtp_relay_clients", self.smtp_relay_clients, 0, 50)
+        _int_range("groups_without_soa", self.groups_without_soa, 0, 1000)
+        _int_range("contacts_without_soa", self.contacts_without_soa, 0, 1000)
+        _int_range("stale_cloud_objects", self.stale_cloud_objects, 0, 20)
+        if not re.fullmatch(r"\d{1,5}(\.\d{1,5}){1,3}", self.connect_build):
+            raise SpecError(
+                "connect_build",
+                f"{self.connect_build!r} is not a build number such as 2.5.190.0",
+            )
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (for manifests and reports)."""
@@ -217,6 +284,34 @@ class TenantSpec:
         for k in ("secondary_domains", "custom_attribute_fill", "extension_custom_attribute_fill"):
             d[k] = list(d[k])
         return d
+
+
+# The `org_preset` presets: messy is the field defaults; clean is an organisation whose last
+# Exchange Server can be retired (every mailbox in EXO and cloud-managed, public folders migrated,
+# DNS on EXO, no relay, every group and contact with its own SOA, a current Connect build).
+_ORG_KNOBS: Final = (
+    "exchange_servers", "arbitration_mailboxes", "public_folders", "dns_mx", "dns_autodiscover",
+    "smtp_relay_clients", "groups_without_soa", "contacts_without_soa", "stale_cloud_objects",
+    "connect_build", "uninstall_leftovers", "onprem_mailboxes", "cloud_managed_fraction",
+)  # fmt: skip
+ORG_PRESETS: Final[dict[str, dict[str, Any]]] = {
+    "messy": {f.name: f.default for f in fields(TenantSpec) if f.name in _ORG_KNOBS},
+    "clean": {
+        "exchange_servers": 1,
+        "arbitration_mailboxes": 0,
+        "public_folders": "migrated",
+        "dns_mx": "cloud",
+        "dns_autodiscover": "cloud",
+        "smtp_relay_clients": 0,
+        "groups_without_soa": 0,
+        "contacts_without_soa": 0,
+        "stale_cloud_objects": 0,
+        "connect_build": "2.5.190.0",
+        "uninstall_leftovers": False,
+        "onprem_mailboxes": 0,
+        "cloud_managed_fraction": 1.0,
+    },
+}
 
 
 # --------------------------------------------------------------------- validation helpers
@@ -252,12 +347,16 @@ def _coerce(key: str, raw: Any) -> Any:
                 raise SpecError(key, "keys must be whole numbers of extra addresses") from None
         return dict(raw)
     default = TenantSpec.knob_help()[key][1]
-    if isinstance(default, bool) or not isinstance(default, int | float | str):
+    if isinstance(default, bool):
+        if not isinstance(raw, bool):
+            raise SpecError(key, f"expected true or false, got {raw!r}")
+        return raw
+    if not isinstance(default, int | float | str):
         return raw
     if isinstance(default, str):
         if not isinstance(raw, str):
             raise SpecError(key, f"expected text, got {raw!r}")
-        return raw.lower() if key in ("domain", "tenant_name") else raw
+        return raw.lower() if key in ("domain", "tenant_name") else raw.strip()
     if isinstance(default, int) and not isinstance(default, bool):
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise SpecError(key, f"expected a whole number, got {raw!r}")
@@ -265,6 +364,11 @@ def _coerce(key: str, raw: Any) -> Any:
     if not _is_number(raw):
         raise SpecError(key, f"expected a number, got {raw!r}")
     return float(raw)
+
+
+def _choice(name: str, v: str, allowed: Sequence[str]) -> None:
+    if v not in allowed:
+        raise SpecError(name, f"{v!r} is not one of {', '.join(allowed)}")
 
 
 def _int_range(name: str, v: int, lo: int, hi: int) -> None:
