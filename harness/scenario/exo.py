@@ -35,9 +35,16 @@ class ExoAdmin:
     """Runs cmdlets as an app with Exchange.ManageAsApp; see `invoke` and `invoke_all`."""
 
     def __init__(
-        self, exo_url: str, token_url: str, client_id: str, client_secret: str, timeout=60.0
+        self,
+        exo_url: str,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        timeout=60.0,
+        scope: str = EXO_SCOPE,
     ) -> None:
         self.exo_url = exo_url.rstrip("/")
+        self.scope = scope
         self.token_url = token_url
         self.client_id = client_id
         self.client_secret = client_secret
@@ -72,6 +79,10 @@ class ExoAdmin:
             items += page.get("value") or []
         return items
 
+    def request(self, method: str, path: str, body: Json | None = None) -> Json:
+        """Any call under the base URL (Graph, with a Graph-scoped session); {} for a 204."""
+        return self._call(method, f"{self.exo_url}{path}", body)
+
     # --- HTTP ---
 
     def _call(self, method: str, url: str, body: Json | None) -> Json:
@@ -85,6 +96,9 @@ class ExoAdmin:
             if status == 200 and isinstance(payload, dict):
                 self.calls += 1
                 return payload
+            if status == 204:
+                self.calls += 1
+                return {}
             if status == 401 and not refreshed:
                 self._token, refreshed = None, True  # expired early: one fresh token
                 continue
@@ -105,7 +119,7 @@ class ExoAdmin:
                 "grant_type": "client_credentials",
                 "client_id": self.client_id,
                 "client_secret": self.client_secret,
-                "scope": EXO_SCOPE,
+                "scope": self.scope,
             }
         )
         headers = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -377,6 +377,38 @@ def _forward(world: World, step: m.Expect, e: m.ForwardCounts) -> Result:
     return (False, f"{', '.join(off)}; {text}") if off else (True, text)
 
 
+def _decommission(world: World, step: m.Expect, e: m.DecommissionState) -> Result:
+    if not world.decommissions:
+        raise StepError("no decommission step has run yet")
+    r = world.decommissions[-1]
+    codes = sorted(b["code"] for b in r["blockers"])
+    seen = (
+        f"{'blocked by ' + ', '.join(codes) if codes else 'not blocked'}, server "
+        f"{r['serverState']}, {'finished' if r['finished'] else 'not finished'}"
+        + (", refused" if r["refused"] else "")
+        + f", {len(r['leftovers'])} leftover(s)"
+    )
+    off = []
+    for key, want in (("blocked", e.blocked), ("finished", e.finished)):
+        if want is not None and bool(r[key]) != want:
+            off.append(f"{key} is {bool(r[key])}, want {want}")
+    if e.refused is not None and bool(r["refused"]) != e.refused:
+        off.append(f"refused is {bool(r['refused'])}, want {e.refused}")
+    if e.blockers is not None and codes != sorted(e.blockers):
+        missing = sorted(set(e.blockers) - set(codes))
+        extra = sorted(set(codes) - set(e.blockers))
+        off.append(
+            "blockers differ"
+            + (f": missing {', '.join(missing)}" if missing else "")
+            + (f"; unexpected {', '.join(extra)}" if extra else "")
+        )
+    if e.server is not None and r["serverState"] != e.server:
+        off.append(f"server {r['serverState']}, want {e.server}")
+    if e.leftovers is not None and not e.leftovers.holds(len(r["leftovers"])):
+        off.append(f"{len(r['leftovers'])} leftover(s), want {e.leftovers}")
+    return (False, f"{'; '.join(off)} ({seen})") if off else (True, seen)
+
+
 def _faults(world: World, step: m.Expect, e: m.FaultCounts) -> Result:
     injected = world.plan().injected()
     shown = ", ".join(f"{k} {n:,}" for k, n in injected.items()) or "none"
@@ -402,4 +434,5 @@ _CHECKS: dict[type, Callable[[World, m.Expect, Any], Result]] = {
     m.JobState: _job,
     m.ForwardCounts: _forward,
     m.FaultCounts: _faults,
+    m.DecommissionState: _decommission,
 }

@@ -238,6 +238,56 @@ class ExpectationReader(ScenarioReader):
         shown = ", ".join(f"{k}={v}" for k, v in counts.items())
         return m.ForwardCounts(line, self._name(f, f"forward: {shown}"), counts)
 
+    def _decommission(self, line: int, body: yaml.Node) -> m.Expectation:
+        if not self.any_decommission:
+            raise self.error(
+                body,
+                "decommission checks a decommission step, and none ran before it",
+                "add a '- decommission: {action: plan}' step first",
+            )
+        keys = ("blocked", "blockers", "server", "finished", "refused", "leftovers", "name")
+        f = self.mapping(body, keys, "decommission")
+        flags = {k: self.boolean(f[k][1], k) for k in ("blocked", "finished", "refused") if k in f}
+        blockers = None
+        if "blockers" in f:
+            codes = []
+            for item in self.sequence(f["blockers"][1], "blockers"):
+                code = self.scalar(item, "blocker code")
+                if code not in m.BLOCKER_CODES:
+                    near = closest(code, m.BLOCKER_CODES)
+                    hint = f"did you mean {near!r}?" if near else names(m.BLOCKER_CODES)
+                    raise self.error(item, f"unknown blocker {code!r}", hint)
+                codes.append(code)
+            blockers = tuple(codes)
+        server = None
+        if "server" in f:
+            server = self.scalar(f["server"][1], "server")
+            if server not in m.SERVER_STATES:
+                raise self.error(
+                    f["server"][1], f"unknown server state {server!r}", names(m.SERVER_STATES)
+                )
+        leftovers = self.count(f["leftovers"][1], "leftovers") if "leftovers" in f else None
+        if not flags and blockers is None and server is None and leftovers is None:
+            raise self.error(
+                body, "decommission checks nothing", "give blocked, blockers, server, finished"
+            )
+        shown = ", ".join(
+            [f"{k}={v}" for k, v in flags.items()]
+            + ([f"blockers={'/'.join(blockers) or 'none'}"] if blockers is not None else [])
+            + ([f"server={server}"] if server else [])
+            + ([f"leftovers={leftovers}"] if leftovers is not None else [])
+        )
+        return m.DecommissionState(
+            line,
+            self._name(f, f"decommission: {shown}"),
+            flags.get("blocked"),
+            blockers,
+            server,
+            flags.get("finished"),
+            flags.get("refused"),
+            leftovers,
+        )
+
     def _faults(self, line: int, body: yaml.Node) -> m.Expectation:
         if not self.any_fault:
             raise self.error(

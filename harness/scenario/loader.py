@@ -180,6 +180,8 @@ class _Loader(ExpectationReader):
             return self.forward(index, line, body)
         if kind == "fault":
             return self.fault(index, line, body)
+        if kind == "decommission":
+            return self.decommission(index, line, body)
         items = self.sequence(body, "expect")
         if not items:
             raise self.error(body, "expect is empty", "list expectations, e.g. '- converged: true'")
@@ -327,6 +329,33 @@ class _Loader(ExpectationReader):
         except ValueError as e:
             raise self.error(node, str(e), "quote it: connect_build: '2.5.76.0'") from None
         return m.Forward(index, line, build.strip())
+
+    def decommission(self, index: int, line: int, body: yaml.Node) -> m.Decommission:
+        self.any_decommission = True
+        if self.is_null(body):
+            return m.Decommission(index, line)
+        f = self.mapping(body, ("action", "path", "only"), "decommission")
+        values: dict[str, str] = {}
+        for key, allowed in (("action", m.DECOMMISSION_ACTIONS), ("path", m.DECOMMISSION_PATHS)):
+            if key in f:
+                node = f[key][1]
+                value = self.scalar(node, key)
+                if value not in allowed:
+                    raise self.error(node, f"unknown {key} {value!r}", f"one of {names(allowed)}")
+                values[key] = value
+        only = None
+        if "only" in f:
+            node = f["only"][1]
+            only = self.scalar(node, "only")
+            if values.get("action") != "execute":
+                raise self.error(node, "only goes with action: execute", "add action: execute")
+            from harness.decommission.steps import step_ids
+
+            if only not in step_ids():
+                near = closest(only, step_ids())
+                hint = f"did you mean {near!r}?" if near else f"one of {names(step_ids())}"
+                raise self.error(node, f"no decommission step {only!r}", hint)
+        return m.Decommission(index, line, only=only, **values)
 
     def fault(self, index: int, line: int, body: yaml.Node) -> m.Fault:
         if isinstance(body, yaml.MappingNode):

@@ -197,6 +197,29 @@ class ForwardCounts(Expectation):
     counts: dict[str, Count] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class DecommissionState(Expectation):
+    """The last decommission step's outcome: blocked or not, which blockers, the server."""
+
+    kind: ClassVar[str] = "decommission"
+    blocked: bool | None = None
+    blockers: tuple[str, ...] | None = None  # exactly these codes (order ignored)
+    server: str | None = None  # Running, ShutDown or Uninstalled
+    finished: bool | None = None
+    refused: bool | None = None
+    leftovers: Count | None = None
+
+
+DECOMMISSION_PATHS = ("soa-uninstall", "management-tools")
+DECOMMISSION_ACTIONS = ("plan", "execute")
+SERVER_STATES = ("Running", "ShutDown", "Uninstalled")
+BLOCKER_CODES = (
+    "NotTheLastServer", "ServerNotRunning", "OnPremMailboxes", "ArbitrationMailboxes",
+    "PublicFoldersNotMigrated", "MxNotExchangeOnline", "AutodiscoverNotExchangeOnline",
+    "SmtpRelayInUse", "MailboxesNotCloudManaged", "GroupsOrContactsWithoutSoa",
+    "ConnectBuildTooOld", "WritebackJobUnhealthy",
+)  # fmt: skip
+
 FORWARD_COUNTS = {
     "exported": "exported",
     "unchanged": "unchanged",
@@ -218,6 +241,7 @@ EXPECTATIONS: dict[str, type[Expectation]] = {
         JobState,
         ForwardCounts,
         FaultCounts,
+        DecommissionState,
     )
 }
 
@@ -302,13 +326,23 @@ class Fault(Step):
 
 
 @dataclass(frozen=True, slots=True)
+class Decommission(Step):
+    """Plan or execute the decommission of the last Exchange Server (`exwb decommission`)."""
+
+    kind: ClassVar[str] = "decommission"
+    action: str = "plan"
+    path: str = "soa-uninstall"
+    only: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Expect(Step):
     kind: ClassVar[str] = "expect"
     expectations: tuple[Expectation, ...] = ()
 
 
 STEPS: dict[str, type[Step]] = {
-    s.kind: s for s in (Edit, AdEdit, SetCloudManaged, Cycle, Forward, Fault, Expect)
+    s.kind: s for s in (Edit, AdEdit, SetCloudManaged, Cycle, Forward, Fault, Decommission, Expect)
 }
 
 

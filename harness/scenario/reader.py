@@ -30,6 +30,7 @@ class ScenarioReader(NodeReader):
         self.cycles: dict[str, int] = {}  # cycle name -> line
         self.any_cycle = False
         self.any_forward = False
+        self.any_decommission = False
         self.faults: dict[str, int] = {}  # fault name -> line that armed it
         self.any_fault = False
         self.mailboxes = 0  # what a sample may draw from

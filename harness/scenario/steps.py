@@ -53,6 +53,8 @@ def describe(step: m.Step) -> str:
         return f"{step.mode} cycle" + (f" {step.name}" if step.name else "")
     if isinstance(step, m.Forward):
         return f"forward sync (Connect {step.connect_build})"
+    if isinstance(step, m.Decommission):
+        return f"decommission {step.action} ({step.path})" + (f" {step.only}" if step.only else "")
     if isinstance(step, m.Fault):
         return f"fault: {step.spec.describe()}" if step.spec else f"fault: clear {step.clear}"
     if isinstance(step, m.Expect):
@@ -378,6 +380,55 @@ def _forward(world: World, step: m.Forward) -> Outcome:
     return Outcome(summary, figures)
 
 
+# --- decommission -----------------------------------------------------------------------------
+
+
+def _decommission(world: World, step: m.Decommission) -> Outcome:
+    """`exwb decommission --plan|--execute` against the scenario's tenant; the journal lives
+    in the scenario's engine state directory, beside the job whose health it checks."""
+    from harness.decommission import report
+    from harness.decommission.estate import Estate, EstateError
+    from harness.decommission.journal import JournalError
+    from harness.decommission.workflow import Refused, execute, open_journal, plan
+
+    ep = world.endpoints
+    try:
+        journal = open_journal(world.state_dir, ep.tenant_id, step.path)
+        with Estate(ep, world.state_dir) as estate:
+            if step.action == "plan":
+                outcome = plan(estate, step.path, journal)
+            else:
+                outcome = execute(estate, step.path, journal, step.only)
+    except (Refused, JournalError, EstateError) as e:
+        raise StepError(f"decommission {step.action}: {e}") from None
+    result = outcome.as_dict()
+    world.decommissions.append(result)
+    out_dir = world.state_dir.parent / f"decommission-step{step.index}"
+    paths = report.write(result, out_dir)
+    done = sum(1 for st in result["steps"] if st["status"] == "done")
+    summary = (
+        f"decommission {step.action} ({step.path}): "
+        + (
+            f"BLOCKED by {', '.join(b['code'] for b in result['blockers'])}; "
+            if result["blocked"]
+            else ""
+        )
+        + f"{done}/{len(result['steps'])} steps done, server {result['serverState']}"
+        + (f"; stopped at {result['error']}" if result["error"] else "")
+    )
+    if result["error"]:
+        world.warn(f"step {step.index}: decommission stopped at {result['error']}")
+    figures = {
+        "blocked": result["blocked"],
+        "blockers": [b["code"] for b in result["blockers"]],
+        "executed": result["executed"],
+        "serverState": result["serverState"],
+        "finished": result["finished"],
+        "report": str(paths["markdown"]),
+    }
+    return Outcome(summary, figures)
+
+
 # --- faults -----------------------------------------------------------------------------------
 
 
@@ -411,4 +462,5 @@ _RUNNERS: dict[type, Callable[[World, Any], Outcome]] = {
     m.Cycle: _cycle,
     m.Forward: _forward,
     m.Fault: _fault,
+    m.Decommission: _decommission,
 }

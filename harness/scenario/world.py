@@ -116,6 +116,7 @@ class World:
         self.selections: dict[str, list[Target]] = {}
         self.cycles: list[CycleRecord] = []
         self.forwards: list[ForwardReport] = []
+        self.decommissions: list[dict[str, Any]] = []  # each decommission step's outcome
         self.ad_edited: set[str] = set()  # DN keys of AD users a step modified
         self.flipped: set[str] = set()  # mailbox ids whose IsExchangeCloudManaged a step set
         self.snapshot: Snapshot | None = None

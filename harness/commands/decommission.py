@@ -1,0 +1,137 @@
+"""`exwb decommission`: plan or execute the retirement of the last Exchange Server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+DEFAULT_STATE = Path("results/engine-state")
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "decommission",
+        help="plan or execute the decommission of the last Exchange Server",
+        description="Check every precondition of retiring the last Exchange Server in the "
+        "tenant of the endpoints file and list the ordered steps (--plan), or run them "
+        "(--execute), journaling each so a killed run resumes and a re-run skips what is done. "
+        "Paths: soa-uninstall (2026 guide after transferring the source of authority: the "
+        "server is uninstalled) and management-tools (the server is shut down, never "
+        "uninstalled). Exit 0 when the plan can run (or is done), 1 when blocked or a step "
+        "failed, 2 for bad input.",
+    )
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--plan", action="store_true", help="check and list; change nothing")
+    mode.add_argument("--execute", action="store_true", help="run the pending steps")
+    p.add_argument(
+        "--endpoints-file",
+        type=Path,
+        required=True,
+        metavar="F",
+        help="the endpoints JSON written by exwb serve",
+    )
+    p.add_argument(
+        "--path",
+        choices=("soa-uninstall", "management-tools"),
+        default="soa-uninstall",
+        help="which documented procedure to follow (default soa-uninstall)",
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE,
+        metavar="D",
+        help="the writeback engine's state (its job health is a precondition) and where the "
+        f"decommission journal is kept (default {DEFAULT_STATE})",
+    )
+    p.add_argument("--only", metavar="STEP", help="execute just this step (by id)")
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="write decommission.json and decommission.md under DIR/decommission/<time>",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(run=run_decommission_command)
+
+
+def run_decommission_command(args: argparse.Namespace) -> int:
+    from harness.cli import UsageError
+    from harness.decommission import report
+    from harness.decommission.estate import Estate, EstateError
+    from harness.decommission.journal import JournalError
+    from harness.decommission.workflow import Refused, execute, open_journal, plan
+    from harness.report import run_dir
+    from mockservers.runtime import Endpoints
+
+    if args.only and not args.execute:
+        raise UsageError("--only goes with --execute")
+    try:
+        ep = Endpoints.read(args.endpoints_file)
+    except (OSError, ValueError, TypeError) as e:
+        raise UsageError(f"--endpoints-file {args.endpoints_file}: {e}") from None
+    out = Console(soft_wrap=True)
+    try:
+        journal = open_journal(args.state_dir, ep.tenant_id, args.path)
+        with Estate(ep, args.state_dir) as estate:
+            if args.plan:
+                outcome = plan(estate, args.path, journal)
+            else:
+
+                def progress(step: str, status: str) -> None:
+                    if not args.json:
+                        out.print(f"  {status:<8} {step}", highlight=False)
+
+                outcome = execute(estate, args.path, journal, args.only, progress)
+    except (Refused, JournalError) as e:
+        raise UsageError(str(e)) from None
+    except EstateError as e:
+        out.print(f"exwb decommission: {e}", style="red", highlight=False)
+        return 1
+    result = outcome.as_dict()
+    paths = report.write(result, run_dir(args.results, "decommission"))
+    if args.json:
+        print(json.dumps({**result, "reports": {k: str(v) for k, v in paths.items()}}, indent=2))
+    else:
+        _print(out, result, paths)
+    if outcome.refused or outcome.error:
+        return 1
+    if args.plan:
+        return 1 if outcome.blocked else 0
+    return 0 if outcome.finished or args.only else 1
+
+
+def _print(out: Console, r: dict[str, Any], paths: dict[str, Path]) -> None:
+    from rich.table import Table
+
+    verdict = "BLOCKED" if r["blocked"] else ("DONE" if r["finished"] else "CAN RUN")
+    style = "red" if r["blocked"] else "green"
+    out.print(
+        f"decommission {r['mode']} ({r['path']}) of {r['server']} [{r['serverState']}]: "
+        f"[{style}]{verdict}[/]"
+    )
+    if r["blockers"]:
+        t = Table(title="blockers")
+        for col in ("code", "found", "remedy"):
+            t.add_column(col, overflow="fold")
+        for b in r["blockers"]:
+            t.add_row(b["code"], f"{b['title']}: {', '.join(b['examples'][:3])}", b["remedy"])
+        out.print(t)
+    t = Table(title="steps")
+    for col in ("#", "step", "status", "command"):
+        t.add_column(col, overflow="fold")
+    for n, st in enumerate(r["steps"], 1):
+        t.add_row(str(n), st["id"], st["status"], st["command"])
+    out.print(t)
+    if r.get("refused"):
+        out.print(f"refused: {r['refused']}", style="red", highlight=False)
+    if r.get("error"):
+        out.print(f"stopped at {r['error']}; run again to resume", style="red", highlight=False)
+    for item in r["leftovers"]:
+        out.print(f"troubleshooting: {item['what']}. {item['remedy']}", highlight=False)
+    out.print(f"report: {paths['markdown']}", highlight=False)
