@@ -8,9 +8,12 @@ query policy and the Exchange organisation (server, database, hybrid configurati
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Final
 
 from harness.tenant.dn import (
     escape_rdn_value,
@@ -18,6 +21,16 @@ from harness.tenant.dn import (
     normalize_rdns,
     parse_dn,
     split_rdn,
+)
+from harness.tenant.exchange_org import (
+    ADMIN_GROUP,
+    AUTODISCOVER_SCP_KEYWORD,
+    BUILD_2019_CU14,
+    EXCHANGE_ONLINE_APP_ID,
+    FEDERATION_TRUST,
+    ONPREM_IOC,
+    ROUTING_GROUP,
+    ExchangeOrg,
 )
 from harness.tenant.ldif import directory_entries
 from harness.tenant.model import Tenant
@@ -174,14 +187,22 @@ def seed_entries(
                     userPrincipalName=f"{acct.sam.rstrip('$')}@{spec.domain}",
                     userAccountControl="66048" if acct.role is not Role.WRITEBACK else "4096",
                     objectCategory=f"CN=Person,{schema_nc}")  # fmt: skip
-    _configuration(load, spec, config, schema_nc)
+    # A dump of a running directory (`exwb serve --state-dir` snapshots, `--ldif` of a dump)
+    # holds its configuration partition: its Exchange organisation is kept as it was, so what a
+    # decommission removed does not come back. Only a tenant's own data gets a fresh one.
+    fresh = normalize_dn(config) not in store.entries
+    _configuration(load, spec, config, schema_nc, exchange=fresh)
+    if fresh:
+        _exchange_recipients(load, ExchangeOrg(spec), schema_nc)
     store.add_naming_context(normalize_dn(config))
     store.add_naming_context(normalize_dn(schema_nc))
     store.finish_load()
     return Seeded(store, accounts, spec)
 
 
-def _configuration(load: _Loader, spec: TenantSpec, config: str, schema_nc: str) -> None:
+def _configuration(
+    load: _Loader, spec: TenantSpec, config: str, schema_nc: str, exchange: bool = True
+) -> None:
     s = load.system
     s(config, ("top", "configuration"), cn="Configuration")
     s(schema_nc, ("top", "dMD"), cn="Schema")
@@ -196,27 +217,245 @@ def _configuration(load: _Loader, spec: TenantSpec, config: str, schema_nc: str)
     s(policies, ("top", "container"), cn="Query-Policies")
     s(f"CN=Default Query Policy,{policies}", ("top", "queryPolicy"), cn="Default Query Policy",
       lDAPAdminLimits=[f"{k}={v}" for k, v in QUERY_POLICY.items()])  # fmt: skip
-    exchange = f"CN=Microsoft Exchange,{services}"
-    s(exchange, ("top", "container", "msExchConfigurationContainer"), cn="Microsoft Exchange")
-    org = spec.exchange_org_dn
-    s(org, ("top", "container", "msExchOrganizationContainer"), cn=spec.exchange_org)
-    s(f"CN=Administrative Groups,{org}", ("top", "msExchAdminGroupContainer"),
+    s(f"CN=Microsoft Exchange,{services}", ("top", "container", "msExchConfigurationContainer"),
+      cn="Microsoft Exchange")  # fmt: skip
+    if exchange:
+        _exchange_organization(load, ExchangeOrg(spec))
+
+
+def _exchange_organization(load: _Loader, org: ExchangeOrg) -> None:
+    """The Exchange organisation in the configuration partition, as Exchange Setup and the
+    Hybrid Configuration Wizard leave it (see harness/tenant/exchange_org.py for the names)."""
+    s = load.system
+    spec = org.spec
+    o = org.org_dn
+    s(o, ("top", "container", "msExchOrganizationContainer"), cn=org.name)
+    s(f"CN=Administrative Groups,{o}", ("top", "msExchAdminGroupContainer"),
       cn="Administrative Groups")  # fmt: skip
-    ag = spec.admin_group_dn
-    s(ag, ("top", "msExchAdminGroup"), cn="Exchange Administrative Group (FYDIBOHF23SPDLT)")
+    ag = org.admin_group_dn
+    s(ag, ("top", "msExchAdminGroup"), cn=ADMIN_GROUP)
     s(f"CN=Servers,{ag}", ("top", "msExchServersContainer"), cn="Servers")
-    server_fqdn = f"EX01.{spec.domain}"
-    s(f"CN=EX01,CN=Servers,{ag}", ("top", "server", "msExchExchangeServer"), cn="EX01",
-      serialNumber="Version 15.2 (Build 1748.10)", msExchCurrentServerRoles="16439",
-      networkAddress=[f"ncacn_ip_tcp:{server_fqdn}", "netbios:EX01"])  # fmt: skip
     s(f"CN=Databases,{ag}", ("top", "msExchMDBContainer"), cn="Databases")
-    s(spec.mailbox_database_dn, ("top", "msExchPrivateMDB"), cn="Mailbox Database 01")
-    hybrid = f"CN=Hybrid Configuration,{org}"
+    for server in org.servers:
+        _exchange_server(load, org, server)
+    rgs = f"CN=Routing Groups,{ag}"
+    s(rgs, ("top", "msExchRoutingGroupContainer"), cn="Routing Groups")
+    rg = f"CN={ROUTING_GROUP},{rgs}"
+    s(rg, ("top", "msExchRoutingGroup"), cn=ROUTING_GROUP)
+    connections = f"CN=Connections,{rg}"
+    s(connections, ("top", "msExchConnectors"), cn="Connections")
+    s(f"CN={escape_rdn_value(org.send_connector)},{connections}",
+      ("top", "msExchRoutingSMTPConnector"), cn=org.send_connector,
+      routingList=f"SMTP:{spec.routing_domain};1", msExchSmtpSmartHost=org.exo_mx,
+      msExchSmtpSmartHostType="0", msExchSmtpOutboundSecurityFlag="64",
+      msExchSmtpSendTlsDomain="mail.protection.outlook.com",
+      msExchSourceBridgeheadServersDN=[org.server_dn(x) for x in org.servers])  # fmt: skip
+
+    hybrid = f"CN=Hybrid Configuration,{o}"
     s(hybrid, ("top", "msExchContainer"), cn="Hybrid Configuration")
     s(f"CN=Hybrid Configuration,{hybrid}", ("top", "msExchCoexistenceRelationship"),
-      cn="Hybrid Configuration", msExchCoexistenceOnPremisesSmartHost=f"mail.{spec.domain}",
+      cn="Hybrid Configuration", msExchCoexistenceOnPremisesSmartHost=org.mail_host,
       msExchCoexistenceDomains=[spec.domain, *spec.extra_domains],
+      msExchCoexistenceTransportServers=[org.server_dn(org.last_server)],
+      msExchCoexistenceSecureMailCertificateThumbprint=org.federation_cert_thumbprint,
       msExchCoexistenceFeatures="126")  # fmt: skip
+
+    # Federation: the trust with the Microsoft Federation Gateway, the organisation identifier
+    # that delegates to it, and the organisation relationship below that identifier.
+    trusts = f"CN=Federation Trusts,{o}"
+    s(trusts, ("top", "msExchContainer"), cn="Federation Trusts")
+    trust_dn = f"CN={FEDERATION_TRUST},{trusts}"
+    s(trust_dn, ("top", "msExchFedTrust"), cn=FEDERATION_TRUST,
+      msExchFedOrgPrivCertificate=org.federation_cert_thumbprint,
+      msExchFedApplicationURI=f"FYDIBOHF25SPDLT.{spec.domain}",
+      msExchFedTokenIssuerURI="urn:federation:MicrosoftOnline",
+      msExchFedMetadataEPR="https://nexus.microsoftonline-p.com/FederationMetadata/2006-12/"
+      "FederationMetadata.xml")  # fmt: skip
+    fed = f"CN=Federation,{o}"
+    s(fed, ("top", "msExchFedOrgId"), cn="Federation", msExchFedIsEnabled="TRUE",
+      msExchFedDelegationTrust=trust_dn,
+      msExchFedAccountNamespace=f"FYDIBOHF25SPDLT.{spec.domain}")  # fmt: skip
+    s(f"CN={escape_rdn_value(org.onprem_org_relationship)},{fed}",
+      ("top", "msExchFedSharingRelationship"), cn=org.onprem_org_relationship,
+      msExchFedIsEnabled="TRUE", msExchFedDomainNames=[spec.routing_domain],
+      msExchFedTargetApplicationURI="outlook.com",
+      msExchFedTargetAutodiscoverEPR="https://autodiscover-s.outlook.com/autodiscover/"
+      "autodiscover.svc/WSSecurity",
+      msExchFedTargetSharingEPR=org.target_sharing_epr,
+      msExchFedEnabledActions=["MSExchange.SharingCalendarFreeBusyEnabled",
+                               "MSExchange.MailboxMove", "MSExchange.DeliveryReportEnabled",
+                               "MSExchange.MailTipsAccessEnabled"])  # fmt: skip
+    iocs = f"CN=Intra Organization Connectors,{o}"
+    s(iocs, ("top", "msExchContainer"), cn="Intra Organization Connectors")
+    s(f"CN={ONPREM_IOC},{iocs}", ("top", "msExchIntraOrganizationConnector"), cn=ONPREM_IOC,
+      msExchFedIsEnabled="TRUE", msExchFedDomainNames=[spec.routing_domain],
+      msExchFedTargetAutodiscoverEPR="https://autodiscover-s.outlook.com/autodiscover/"
+      "autodiscover.svc")  # fmt: skip
+
+    globals_ = f"CN=Global Settings,{o}"
+    s(globals_, ("top", "msExchContainer"), cn="Global Settings")
+    formats = f"CN=Internet Message Formats,{globals_}"
+    s(formats, ("top", "msExchContainer"), cn="Internet Message Formats")
+    s(f"CN=Default,{formats}", ("top", "msExchDomainContentConfig"), cn="Default",
+      domainName="*", msExchRoutingAcceptMessageType=str(REMOTE_DOMAIN_DEFAULT_FLAGS))  # fmt: skip
+    for i, name in enumerate(org.hybrid_remote_domains):
+        domain = name.removeprefix("Hybrid Domain - ")
+        flags = REMOTE_DOMAIN_DEFAULT_FLAGS | (TARGET_DELIVERY_DOMAIN if i == 0 else 0)
+        s(f"CN={escape_rdn_value(name)},{formats}", ("top", "msExchDomainContentConfig"),
+          cn=name, domainName=domain, msExchRoutingAcceptMessageType=str(flags))  # fmt: skip
+    transport = f"CN=Transport Settings,{o}"
+    s(transport, ("top", "msExchContainer"), cn="Transport Settings")
+    accepted = f"CN=Accepted Domains,{transport}"
+    s(accepted, ("top", "msExchContainer"), cn="Accepted Domains")
+    for domain in org.accepted_domains:
+        flags = ACCEPTED_DOMAIN_DEFAULT if domain == spec.domain else 0  # all Authoritative
+        s(
+            f"CN={escape_rdn_value(domain)},{accepted}",
+            ("top", "msExchAcceptedDomain"),
+            cn=domain,
+            msExchAcceptedDomainName=domain,
+            msExchAcceptedDomainFlags=str(flags),
+        )
+
+    auth = f"CN=Auth Configuration,{o}"
+    s(
+        auth,
+        ("top", "msExchAuthAuthConfig"),
+        cn="Auth Configuration",
+        msExchAuthCertificateThumbprint=org.oauth_cert_thumbprint,
+    )
+    servers = f"CN=Auth Servers,{auth}"
+    s(servers, ("top", "msExchContainer"), cn="Auth Servers")
+    tenant_id = tenant_id_of(spec)
+    # msExchAuthAuthServerType: Exchange's AuthServerType enum (1 MicrosoftACS, 5 AzureAD).
+    for name, issuer, url, kind in (
+        (f"ACS - {spec.onmicrosoft_domain}", f"00000001-0000-0000-c000-000000000000@{tenant_id}",
+         f"https://accounts.accesscontrol.windows.net/{tenant_id}/metadata/json/1", "1"),
+        (f"EvoSts - {tenant_id}", f"https://sts.windows.net/{tenant_id}/",
+         f"https://login.windows.net/{spec.onmicrosoft_domain}/federationmetadata/2007-06/"
+         "federationmetadata.xml", "5"),
+    ):  # fmt: skip
+        s(f"CN={escape_rdn_value(name)},{servers}", ("top", "msExchAuthAuthServer"), cn=name,
+          msExchAuthIssuerName=issuer, msExchAuthMetadataUrl=url, msExchAuthRealm=tenant_id,
+          msExchAuthAuthServerType=kind, msExchAuthFlags="1")  # fmt: skip
+    partners = f"CN=Partner Applications,{auth}"
+    s(partners, ("top", "msExchContainer"), cn="Partner Applications")
+    s(f"CN=Exchange Online,{partners}", ("top", "msExchAuthPartnerApplication"),
+      cn="Exchange Online", msExchAuthApplicationIdentifier=EXCHANGE_ONLINE_APP_ID,
+      msExchAuthFlags="3")  # enabled, use the auth server  # fmt: skip
+
+
+def _exchange_server(load: _Loader, org: ExchangeOrg, server: str) -> None:
+    """One Exchange 2019 Mailbox server: its object, protocols, connectors and database."""
+    s = load.system
+    spec = org.spec
+    dn = org.server_dn(server)
+    fqdn = org.server_fqdn(server)
+    s(dn, ("top", "server", "msExchExchangeServer"), cn=server, serialNumber=BUILD_2019_CU14,
+      msExchCurrentServerRoles="16439",  # Mailbox + Client Access (2016 and later)
+      networkAddress=[f"ncacn_ip_tcp:{fqdn}", f"netbios:{server}"],
+      msExchServerSite=f"CN=Default-First-Site-Name,CN=Sites,{_config_of(spec)}")  # fmt: skip
+    protocols = f"CN=Protocols,{dn}"
+    s(protocols, ("top", "container"), cn="Protocols")
+    autodiscover = f"CN=Autodiscover,{protocols}"
+    s(autodiscover, ("top", "container"), cn="Autodiscover")
+    s(f"CN={server},{autodiscover}", ("top", "serviceConnectionPoint"),
+      cn=server, keywords=[AUTODISCOVER_SCP_KEYWORD, "Site=Default-First-Site-Name"],
+      serviceBindingInformation=f"https://autodiscover.{spec.domain}/Autodiscover/"
+      "Autodiscover.xml", serviceDNSName=fqdn,
+      serviceClassName="ms-Exchange-AutoDiscover-Service")  # fmt: skip
+    smtp = f"CN=SMTP,{protocols}"
+    s(smtp, ("top", "container"), cn="SMTP")
+    receive = f"CN=SMTP Receive Connectors,{smtp}"
+    s(receive, ("top", "container"), cn="SMTP Receive Connectors")
+    anywhere = ["0.0.0.0-255.255.255.255", "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]
+    extra: dict[str, str | list[str]] = {}
+    if server == org.last_server:
+        extra["msExchSmtpReceiveTlsDomainCapabilities"] = (
+            "mail.protection.outlook.com:AcceptCloudServicesMail"
+        )
+    s(f"CN=Default Frontend {server},{receive}", ("top", "msExchSmtpReceiveConnector"),
+      cn=f"Default Frontend {server}", msExchSmtpReceiveBindings=["0.0.0.0:25", "[::]:25"],
+      msExchSmtpReceiveRemoteIPRanges=anywhere, msExchSmtpReceiveFqdn=fqdn,
+      msExchSmtpReceiveRole="32", **extra)  # fmt: skip
+    s(f"CN=Client Frontend {server},{receive}", ("top", "msExchSmtpReceiveConnector"),
+      cn=f"Client Frontend {server}", msExchSmtpReceiveBindings=["0.0.0.0:587", "[::]:587"],
+      msExchSmtpReceiveRemoteIPRanges=anywhere, msExchSmtpReceiveFqdn=fqdn,
+      msExchSmtpReceiveRole="32")  # fmt: skip
+    if server == org.last_server and org.relay_clients:
+        s(f"CN={org.relay_connector},{receive}", ("top", "msExchSmtpReceiveConnector"),
+          cn=org.relay_connector, msExchSmtpReceiveBindings=["0.0.0.0:25"],
+          msExchSmtpReceiveRemoteIPRanges=[c.ip for c in org.relay_clients],
+          msExchSmtpReceiveFqdn=org.mail_host, msExchSmtpReceiveRole="32")  # fmt: skip
+    db = org.database_dn(server)
+    s(db, ("top", "msExchPrivateMDB"), cn=db.split(",", 1)[0][3:],
+      msExchOwningServer=dn)  # fmt: skip
+
+
+def _exchange_recipients(load: _Loader, org: ExchangeOrg, schema_nc: str) -> None:
+    """Setup's arbitration and system mailboxes, public folder mailboxes (disabled accounts in
+    CN=Users), and the computer accounts of the Exchange servers and the Entra Connect host."""
+    spec = org.spec
+    base = spec.base_dn
+    db = org.database_dn(org.last_server)
+    legacy_server = (
+        f"/o={org.name}/ou={ADMIN_GROUP}/cn=Configuration/cn=Servers/cn={org.last_server}"
+    )
+    kinds = [(n, ARBITRATION if not n.startswith("Discovery") else DISCOVERY)
+             for n in org.arbitration_mailboxes]  # fmt: skip
+    kinds += [(n, PUBLIC_FOLDER) for n in org.public_folder_mailboxes]
+    for name, kind in kinds:
+        address = f"{name}@{spec.domain}"
+        digest = hashlib.sha1(f"{spec.seed}:{name}".encode()).hexdigest()
+        sam = "SM_" + digest[:17] if kind != PUBLIC_FOLDER else name
+        load.system(f"CN={name},CN=Users,{base}", ("top", "person", "organizationalPerson", "user"),
+                    cn=name, displayName=_SYSTEM_DISPLAY_NAMES.get(name.split("{")[0], name),
+                    sAMAccountName=sam, userPrincipalName=address, mail=address,
+                    mailNickname=name, proxyAddresses=f"SMTP:{address}",
+                    userAccountControl="514",  # disabled: nobody signs in to these
+                    homeMDB=db, msExchHomeServerName=legacy_server,
+                    msExchRecipientTypeDetails=str(kind),
+                    legacyExchangeDN=f"/o={org.name}/ou={ADMIN_GROUP}/cn=Recipients/cn={name}",
+                    objectCategory=f"CN=Person,{schema_nc}")  # fmt: skip
+    for host, os_name, version in [
+        *((x, "Windows Server 2019 Datacenter", "10.0 (17763)") for x in org.servers),
+        (org.sync_server, "Windows Server 2022 Datacenter", "10.0 (20348)"),
+    ]:
+        fqdn = org.server_fqdn(host)
+        load.system(f"CN={host},CN=Computers,{base}",
+                    ("top", "person", "organizationalPerson", "user", "computer"), cn=host,
+                    sAMAccountName=f"{host}$", dNSHostName=fqdn, userAccountControl="4096",
+                    operatingSystem=os_name, operatingSystemVersion=version,
+                    servicePrincipalName=[f"HOST/{fqdn}", f"HOST/{host}"],
+                    objectCategory=f"CN=Computer,{schema_nc}")  # fmt: skip
+
+
+def _config_of(spec: TenantSpec) -> str:
+    return f"CN=Configuration,{spec.base_dn}"
+
+
+def tenant_id_of(spec: TenantSpec) -> str:
+    """The tenant's GUID; the same value as mockservers.runtime.tenant_id_for (which imports
+    this module, hence the copy)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, spec.onmicrosoft_domain))
+
+
+# msExchRecipientTypeDetails of Exchange's system mailboxes.
+ARBITRATION: Final = 8388608  # ArbitrationMailbox
+DISCOVERY: Final = 536870912  # DiscoveryMailbox
+PUBLIC_FOLDER: Final = 68719476736  # PublicFolderMailbox
+# msExchRoutingAcceptMessageType of a remote domain: Exchange's default (30: auto replies,
+# auto forwards, delivery reports and NDRs allowed); TargetDeliveryDomain is bit 256.
+REMOTE_DOMAIN_DEFAULT_FLAGS: Final = 30
+TARGET_DELIVERY_DOMAIN: Final = 256
+ACCEPTED_DOMAIN_DEFAULT: Final = 4  # msExchAcceptedDomainFlags: the default domain
+_SYSTEM_DISPLAY_NAMES: Final = {
+    "SystemMailbox": "Microsoft Exchange",
+    "Migration.8f3e7716-2011-43e4-96b1-aba62d229136": "Microsoft Exchange Migration",
+    "FederatedEmail.4c1f4d8b-8179-4148-93bf-00a95fa1e042": "Microsoft Exchange Federation Mailbox",
+    "DiscoverySearchMailbox": "Discovery Search Mailbox",
+    "PFMailbox1": "PFMailbox1",
+}
 
 
 # The defaults of AD's Default Query Policy (lDAPAdminLimits).

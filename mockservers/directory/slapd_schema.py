@@ -164,6 +164,11 @@ CLASS_DEFS: Final = (
     ClassDef("msExchPrivateMDB", _PRIVATE, "top", must=("cn",)),
     ClassDef("msExchCoexistenceRelationship", _PRIVATE, "top", must=("cn",)),
     ClassDef("msExchHybridConfiguration", _PRIVATE, "container"),
+    ClassDef("msExchRoutingGroupContainer", _PRIVATE, "container"),
+    ClassDef("msExchRoutingGroup", _PRIVATE, "container"),
+    ClassDef("msExchConnectors", _PRIVATE, "container"),
+    ClassDef("msExchFedOrgId", _PRIVATE, "container"),  # holds the organisation relationships
+    ClassDef("msExchAuthAuthConfig", _PRIVATE, "container"),  # holds servers and partner apps
 )
 
 _SYNTAX_OID: Final = {

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from ldap3 import NONE, Connection, Server
 
 from harness.tenant.dn import normalize_dn
+from harness.tenant.exchange_org import ExchangeOrg
 from mockservers.runtime import RunningDirectory
 from tests.support.backends import FAKE, Directory, backend_of
 
@@ -22,6 +23,14 @@ def connect(run: Directory, who: str = "admin") -> Connection:
     conn = Connection(Server(ep.ldap_url, get_info=NONE), user, password, raise_exceptions=False)
     assert conn.bind(), conn.result
     return conn
+
+
+def system_mailbox_dns(tenant) -> list[str]:
+    """Exchange's arbitration and public folder mailboxes: disabled users in CN=Users that the
+    directory holds besides the tenant's own users (mockservers/directory/seed.py)."""
+    org = ExchangeOrg(tenant.spec)
+    names = (*org.arbitration_mailboxes, *org.public_folder_mailboxes)
+    return [f"CN={n},CN=Users,{tenant.spec.base_dn}" for n in names]
 
 
 def is_ad(run: Directory) -> bool:

@@ -1,0 +1,1 @@
+"""Decommissioning the last Exchange Server: checks, plan, steps and the emulated shell."""
