@@ -108,6 +108,9 @@ def build_cloud(
     store = CloudStore(
         mailboxes, OrganizationConfig(spec.onmicrosoft_domain, spec.onmicrosoft_domain)
     )
+    from mockservers.cloud.hybrid import HybridCloud  # local: this function's only user
+
+    store.hybrid = HybridCloud.from_spec(spec)  # also sets OrganizationConfig.PublicFoldersEnabled
     cloud = CloudService(store, Auth.for_tenant(tenant_id), Throttle.profile(throttle, tenant_id))
     if faults is not None:
         cloud.faults = faults

@@ -1,8 +1,10 @@
 """OAuth2 client-credentials tokens as Entra ID issues them, and bearer checks for the APIs.
 
-Three app registrations exist per tenant: a read-write one (Exchange.ManageAsApp and
-User.ReadWrite.All: the admin's scripts and scenario edits), a read-only one (User.Read.All:
-what a reporting tool, or the writeback engine's reader, gets) and Entra Connect's sync account
+Three app registrations exist per tenant: a read-write one (Exchange.ManageAsApp,
+User.ReadWrite.All, Application.ReadWrite.All and the two *-OnPremisesSyncBehavior.ReadWrite.All
+permissions: the admin's scripts, scenario edits and the decommission), a read-only one
+(User.Read.All, Application.Read.All, Group.Read.All, OrgContact.Read.All: what a reporting
+tool, or the writeback engine's reader, gets) and Entra Connect's sync account
 (User.Read.All and Directory.Synchronization, a role of this harness standing in for the
 "Directory Synchronization Accounts" identity: only it may call the dirsync export endpoint, and
 it has none of the write roles, so Graph and EXO writes stay closed to it). Tokens are opaque
@@ -20,9 +22,33 @@ from dataclasses import dataclass, field
 
 from mockservers.cloud.errors import CloudError, oauth_error_body
 
-WRITE_ROLES = frozenset({"User.ReadWrite.All", "Directory.ReadWrite.All", "Exchange.ManageAsApp"})
-READ_WRITE_ROLES = ("User.Read.All", "User.ReadWrite.All", "Exchange.ManageAsApp")
-READ_ONLY_ROLES = ("User.Read.All",)
+# The decommission's Graph calls: service principals' keyCredentials, and the SOA transfer of
+# groups and contacts (onPremisesSyncBehavior), each with its documented application permission.
+APPLICATION_READ = ("Application.Read.All", "Application.ReadWrite.All")
+APPLICATION_WRITE = "Application.ReadWrite.All"
+GROUP_SOA_WRITE = "Group-OnPremisesSyncBehavior.ReadWrite.All"
+CONTACT_SOA_WRITE = "Contacts-OnPremisesSyncBehavior.ReadWrite.All"
+GROUP_SOA_READ = ("Group.Read.All", GROUP_SOA_WRITE)
+CONTACT_SOA_READ = ("OrgContact.Read.All", CONTACT_SOA_WRITE)
+WRITE_ROLES = frozenset(
+    {
+        "User.ReadWrite.All",
+        "Directory.ReadWrite.All",
+        "Exchange.ManageAsApp",
+        APPLICATION_WRITE,
+        GROUP_SOA_WRITE,
+        CONTACT_SOA_WRITE,
+    }
+)
+READ_WRITE_ROLES = (
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Exchange.ManageAsApp",
+    APPLICATION_WRITE,
+    GROUP_SOA_WRITE,
+    CONTACT_SOA_WRITE,
+)
+READ_ONLY_ROLES = ("User.Read.All", "Application.Read.All", "Group.Read.All", "OrgContact.Read.All")
 SYNC_ROLE = "Directory.Synchronization"
 CONNECT_ROLES = ("User.Read.All", SYNC_ROLE)
 
@@ -44,6 +70,11 @@ class Token:
     @property
     def can_write(self) -> bool:
         return not WRITE_ROLES.isdisjoint(self.app.roles)
+
+    def has_any(self, roles: tuple[str, ...] | str) -> bool:
+        """Whether the app holds one of `roles` (a role name or several)."""
+        wanted = (roles,) if isinstance(roles, str) else roles
+        return any(r in self.app.roles for r in wanted)
 
     @property
     def can_sync(self) -> bool:

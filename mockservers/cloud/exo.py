@@ -8,6 +8,13 @@ are case-insensitive, as in PowerShell.
 Set-Mailbox is the admin's write path and holds the policy: the write scope of dir-synced
 mailboxes, value limits, proxy-address rules. It validates the whole request before it makes
 exactly one `CloudStore.update`, so a rejected request changes nothing.
+
+The hybrid cmdlets (Get-/Remove-InboundConnector, -OutboundConnector, -OrganizationRelationship,
+-TransportRule, Get-/Set-IntraOrganizationConnector, Get-DistributionGroup, Get-MailContact,
+Set-OrganizationConfig -PublicFoldersEnabled, Get-/Remove-HybridApplication -AppId) read and
+change `CloudStore.hybrid` (hybrid.py). Remove-OutboundConnector refuses a connector that a
+transport rule still routes through (RouteMessageOutboundConnector); that refusal's text is
+modelled on Exchange's "in use" errors, not copied from a captured one.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 from harness.tenant import recipients as rt
 from harness.tenant.model import CloudMailbox, primary_smtp
 from mockservers.cloud.errors import CloudError
+from mockservers.cloud.hybrid import PUBLIC_FOLDERS_ENABLED, HybridInUse, HybridNotFound
 from mockservers.cloud.opath import (
     GET_MAILBOX_TYPES,
     RECIPIENT_PROPERTIES,
@@ -527,12 +535,161 @@ def _same_values(old: Sequence[str], new: Sequence[str]) -> bool:
     return sorted(old) == sorted(new)
 
 
+# ---------------------------------------------------------------------- hybrid objects
+# What the Hybrid Configuration Wizard left in Exchange Online (mockservers/cloud/hybrid.py);
+# Get-/Remove-HybridApplication stand for the HybridManagement module's calls.
+_PF_TYPE = "Microsoft.Exchange.Data.PublicFoldersDeployment"
+_CONNECTOR_IN_USE = (
+    "Outbound connector '{name}' can't be removed because it's in use by the following "
+    "transport rule(s): {rules}. Remove the connector from these rules or remove the rules, and "
+    "then try again."
+)
+
+
+def _required(params: dict[str, Any], name: str) -> str:
+    value = _text(name, params.get(name))
+    if value is None or not value.strip():
+        raise _binding(
+            f"Cannot process command because of one or more missing mandatory parameters: {name}."
+        )
+    return value
+
+
+def _unchanged(identity: str) -> CmdletResult:
+    return CmdletResult(
+        [],
+        dict,
+        (
+            f"The command completed successfully but no settings of '{identity}' have been "
+            "modified.",
+        ),
+    )
+
+
+def _hybrid_renderer(kind: str) -> Callable[[Any], dict[str, Any]]:
+    if kind in ("distribution_groups", "mail_contacts"):
+        return partial(lambda k, o: o.to_ps(k), kind)
+    return lambda o: o.to_ps()
+
+
+def _find_hybrid(store: CloudStore, kind: str, identity: str) -> Any:
+    try:
+        return store.hybrid.find(kind, identity)
+    except HybridNotFound:
+        raise _not_found(identity) from None
+
+
+def _get_hybrid(kind: str, key: str = "Identity") -> Runner:
+    """Get-<object> [-Identity]: one object, or all of them (ResultSize where it applies)."""
+    render = _hybrid_renderer(kind)
+
+    def run(store: CloudStore, params: dict[str, Any]) -> CmdletResult:
+        limit = _result_size(params.get("ResultSize"))
+        identity = _text(key, params.get(key))
+        if identity is not None:
+            return CmdletResult([_find_hybrid(store, kind, identity)], render)
+        items = store.hybrid.all(kind)
+        if limit is None or len(items) <= limit:
+            return CmdletResult(items, render)
+        warning = _MORE if params.get("ResultSize") is not None else _TOO_MANY.format(n=limit)
+        return CmdletResult(items[:limit], render, (warning,))
+
+    return run
+
+
+def _remove_hybrid(kind: str, key: str = "Identity") -> Runner:
+    """Remove-<object> -Identity; an unknown identity is ManagementObjectNotFoundException."""
+
+    def run(store: CloudStore, params: dict[str, Any]) -> CmdletResult:
+        identity = _required(params, key)
+        try:
+            store.hybrid.remove(kind, identity)
+        except HybridNotFound:
+            raise _not_found(identity) from None
+        except HybridInUse as e:
+            rules = ", ".join(f"'{r}'" for r in e.users)
+            raise CloudError(
+                400,
+                "InvalidOperationException",
+                _CONNECTOR_IN_USE.format(name=e.name, rules=rules),
+            ) from None
+        return CmdletResult([], dict)
+
+    return run
+
+
+def _set_intra_organization_connector(store: CloudStore, params: dict[str, Any]) -> CmdletResult:
+    identity = _required(params, "Identity")
+    kind = "intra_organization_connectors"
+    if "Enabled" not in params:
+        _find_hybrid(store, kind, identity)
+        return _unchanged(identity)
+    enabled = _flag("Enabled", params["Enabled"])
+    try:
+        changed = store.hybrid.set_enabled(kind, identity, enabled)
+    except HybridNotFound:
+        raise _not_found(identity) from None
+    return CmdletResult([], dict) if changed else _unchanged(identity)
+
+
+def _set_organization_config(store: CloudStore, params: dict[str, Any]) -> CmdletResult:
+    if "PublicFoldersEnabled" not in params:
+        return _unchanged(store.org.identity)
+    raw = params["PublicFoldersEnabled"]
+    key = raw.casefold() if isinstance(raw, str) else None
+    value = next((v for v in PUBLIC_FOLDERS_ENABLED if v.casefold() == key), None)
+    if value is None:
+        raise _not_enum("PublicFoldersEnabled", raw, _PF_TYPE, PUBLIC_FOLDERS_ENABLED)
+    if not store.set_public_folders_enabled(value):
+        return _unchanged(store.org.identity)
+    return CmdletResult([], dict)
+
+
 def _one(item: dict[str, Any]) -> CmdletResult:
     return CmdletResult([item], dict)
 
 
 _GET = ("Identity", "ResultSize", "Filter", "RecipientTypeDetails", *_COMMON)
 _SET = ("Identity", *_SET_PARAMETERS, "Confirm", "Force", "WhatIf", *_COMMON)
+_H_GET = ("Identity", *_COMMON)
+_H_GET_MANY = ("Identity", "ResultSize", *_COMMON)
+_H_REMOVE = ("Identity", "Confirm", *_COMMON)
+_H_APP_GET = ("AppId", *_COMMON)
+_H_APP_REMOVE = ("AppId", "Confirm", *_COMMON)
+_H_SET_IOC = ("Identity", "Enabled", "Confirm", *_COMMON)
+_H_SET_ORG = ("PublicFoldersEnabled", "Confirm", *_COMMON)
+_HYBRID_CMDLETS: tuple[tuple[str, tuple[str, ...], bool, Runner], ...] = (
+    ("Get-InboundConnector", _H_GET, False, _get_hybrid("inbound_connectors")),
+    ("Remove-InboundConnector", _H_REMOVE, True, _remove_hybrid("inbound_connectors")),
+    ("Get-OutboundConnector", _H_GET, False, _get_hybrid("outbound_connectors")),
+    ("Remove-OutboundConnector", _H_REMOVE, True, _remove_hybrid("outbound_connectors")),
+    ("Get-OrganizationRelationship", _H_GET, False, _get_hybrid("organization_relationships")),
+    (
+        "Remove-OrganizationRelationship",
+        _H_REMOVE,
+        True,
+        _remove_hybrid("organization_relationships"),
+    ),
+    (
+        "Get-IntraOrganizationConnector",
+        _H_GET,
+        False,
+        _get_hybrid("intra_organization_connectors"),
+    ),
+    ("Set-IntraOrganizationConnector", _H_SET_IOC, True, _set_intra_organization_connector),
+    ("Get-TransportRule", _H_GET, False, _get_hybrid("transport_rules")),
+    ("Remove-TransportRule", _H_REMOVE, True, _remove_hybrid("transport_rules")),
+    ("Get-DistributionGroup", _H_GET_MANY, False, _get_hybrid("distribution_groups")),
+    ("Get-MailContact", _H_GET_MANY, False, _get_hybrid("mail_contacts")),
+    ("Set-OrganizationConfig", _H_SET_ORG, True, _set_organization_config),
+    ("Get-HybridApplication", _H_APP_GET, False, _get_hybrid("hybrid_applications", "AppId")),
+    (
+        "Remove-HybridApplication",
+        _H_APP_REMOVE,
+        True,
+        _remove_hybrid("hybrid_applications", "AppId"),
+    ),
+)
 _CMDLETS: dict[str, tuple[str, tuple[str, ...], bool, Runner]] = {
     name.casefold(): (name, known, writes, run)
     for name, known, writes, run in (
@@ -540,5 +697,6 @@ _CMDLETS: dict[str, tuple[str, tuple[str, ...], bool, Runner]] = {
         ("Get-Recipient", _GET, False, partial(_get_recipients, mailboxes=False)),
         ("Get-OrganizationConfig", _COMMON, False, lambda store, _: _one(store.org.to_json())),
         ("Set-Mailbox", _SET, True, _set_mailbox),
+        *_HYBRID_CMDLETS,
     )
 }

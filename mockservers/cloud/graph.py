@@ -1,11 +1,19 @@
-"""Microsoft Graph v1.0 users, rendered from the CloudStore: list, get and delta.
+"""Microsoft Graph v1.0 users (list, get, delta) and the hybrid objects, from the CloudStore.
 
-The HTTP layer routes and calls three pure functions; each returns the JSON body as a dict or
-raises `CloudError` (Graph's error envelope, extra headers in `CloudError.headers`):
+The HTTP layer routes and calls pure functions; each returns the JSON body as a dict (None for
+a 204) or raises `CloudError` (Graph's error envelope, extra headers in `CloudError.headers`):
 
 * ``list_users(store, query, base_url, headers)``  - ``GET /v1.0/users``
 * ``get_user(store, key, query, base_url)``        - ``GET /v1.0/users/{id | userPrincipalName}``
 * ``users_delta(store, query, base_url, headers, now)`` - ``GET /v1.0/users/delta``
+
+and, over the hybrid objects (`CloudStore.hybrid`, see hybrid.py), the decommission's calls:
+
+* ``list_service_principals`` / ``get_service_principal`` / ``patch_service_principal`` -
+  ``GET /v1.0/servicePrincipals[?$filter=appId eq '...']``, ``GET|PATCH
+  /v1.0/servicePrincipals/{id}`` and ``.../servicePrincipals(appId='...')`` (keyCredentials)
+* ``get_sync_behavior`` / ``patch_sync_behavior`` - ``GET|PATCH
+  /v1.0/{groups|contacts}/{id}/onPremisesSyncBehavior`` (the SOA transfer)
 
 `query` holds the decoded query parameters (names case-insensitive, "$" optional), `headers`
 lower-cased header names. Links are absolute, built on `base_url` (``http://host:port``).
@@ -34,16 +42,21 @@ change windows, tokens) live in `delta.py`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
+import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 from urllib.parse import quote
 
 from harness.tenant.model import CloudMailbox
 from mockservers.cloud import delta
 from mockservers.cloud.delta import Json, Round, StateTokens
 from mockservers.cloud.errors import CloudError
+from mockservers.cloud.hybrid import HybridCloud, HybridNotFound, ServicePrincipal, SyncedRecipient
 from mockservers.cloud.store import CloudStore
 
 LIST_DEFAULT_TOP = 100
@@ -483,3 +496,287 @@ def _delta_body(
         body["@odata.deltaLink"] = _link(base_url, "users/delta", [("$deltatoken", token)])
     body["value"] = values
     return body
+
+
+# ------------------------------------------------------- service principals and SOA of groups
+# The decommission's Graph calls (hybrid.py holds the state): find the "Office 365 Exchange
+# Online" principal and PATCH its keyCredentials without the hybrid OAuth key, and transfer the
+# source of authority of dir-synced groups and contacts (onPremisesSyncBehavior).
+SP_TYPE = "microsoft.graph.servicePrincipal"
+SP_PROPERTIES = (
+    "id",
+    "appId",
+    "displayName",
+    "servicePrincipalType",
+    "accountEnabled",
+    "appOwnerOrganizationId",
+    "servicePrincipalNames",
+    "keyCredentials",
+)
+SP_FILTERABLE = ("id", "appId", "displayName")
+KEY_PROPERTIES = (
+    "customKeyIdentifier",
+    "displayName",
+    "endDateTime",
+    "key",
+    "keyId",
+    "startDateTime",
+    "type",
+    "usage",
+)
+KEY_TYPES = ("AsymmetricX509Cert", "X509CertAndPassword")
+KEY_USAGES = ("Verify", "Sign")
+SYNC_KINDS = {"groups": "distribution_groups", "contacts": "mail_contacts"}
+_SP_KEY = re.compile(r"servicePrincipals\(appId='((?:[^']|'')*)'\)", re.IGNORECASE)
+_SP_FILTER = re.compile(r"\s*([A-Za-z]+)\s+eq\s+'((?:[^']|'')*)'\s*")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
+
+def _resource_not_found(key: str) -> CloudError:
+    return CloudError(
+        404,
+        "Request_ResourceNotFound",
+        f"Resource '{key}' does not exist or one of its queried reference-property objects are "
+        "not present.",
+    )
+
+
+def _undeclared(name: str) -> CloudError:
+    return CloudError(
+        400,
+        "Request_BadRequest",
+        f"Property '{name}' does not exist as a declared property or extension property.",
+    )
+
+
+def _invalid_value(name: str, resource: str) -> CloudError:
+    return CloudError(
+        400,
+        "Request_BadRequest",
+        f"Invalid value specified for property '{name}' of resource '{resource}'.",
+    )
+
+
+def service_principal_key(segment: str) -> str | None:
+    """The appId in a ``servicePrincipals(appId='...')`` segment, else None."""
+    match = _SP_KEY.fullmatch(segment)
+    return match.group(1).replace("''", "'") if match else None
+
+
+def _sp_select(raw: str | None) -> tuple[str, ...]:
+    if raw is None or not raw.strip():
+        return SP_PROPERTIES
+    by_key = {p.casefold(): p for p in SP_PROPERTIES}
+    out: list[str] = []
+    for part in raw.split(","):
+        name = part.strip()
+        canonical = by_key.get(name.casefold())
+        if canonical is None:
+            raise CloudError(
+                400,
+                "Request_BadRequest",
+                f"Could not find a property named '{name}' on type '{SP_TYPE}'.",
+            )
+        if canonical not in out:
+            out.append(canonical)
+    return tuple(out)
+
+
+def render_service_principal(sp: ServicePrincipal, select: tuple[str, ...]) -> Json:
+    values: Json = {
+        "id": sp.id,
+        "appId": sp.app_id,
+        "displayName": sp.display_name,
+        "servicePrincipalType": "Application",
+        "accountEnabled": True,
+        "appOwnerOrganizationId": sp.app_owner_organization_id,
+        "servicePrincipalNames": list(sp.service_principal_names),
+        "keyCredentials": [dict(k) for k in sp.key_credentials],
+    }
+    return {name: values[name] for name in select}
+
+
+def _sp_context(base_url: str, select: tuple[str, ...], entity: bool) -> str:
+    projection = "" if select == SP_PROPERTIES else f"({','.join(select)})"
+    return f"{base_url}/v1.0/$metadata#servicePrincipals{projection}{'/$entity' if entity else ''}"
+
+
+def list_service_principals(hybrid: HybridCloud, query: Mapping[str, str], base_url: str) -> Json:
+    """GET /v1.0/servicePrincipals: $filter (one `eq` on id, appId or displayName), $select."""
+    q = normalize_query(query)
+    _reject(
+        q,
+        ("top", "skip", "skiptoken", "orderby", "search", "expand", "count"),
+        "this simulated /servicePrincipals endpoint",
+    )
+    select = _sp_select(q.get("select"))
+    found = list(hybrid.service_principals)
+    raw = (q.get("filter") or "").strip()
+    if raw:
+        match = _SP_FILTER.fullmatch(raw)
+        if match is None:
+            raise _invalid_filter()
+        prop = next((p for p in SP_PROPERTIES if p.casefold() == match.group(1).casefold()), None)
+        if prop is None:
+            raise CloudError(
+                400,
+                "Request_BadRequest",
+                f"Could not find a property named '{match.group(1)}' on type '{SP_TYPE}'.",
+            )
+        if prop not in SP_FILTERABLE:
+            raise CloudError(
+                400,
+                "Request_UnsupportedQuery",
+                f"Unsupported or invalid query filter clause specified for property '{prop}' of "
+                "resource 'ServicePrincipal'.",
+            )
+        value = match.group(2).replace("''", "'").casefold()
+        found = [
+            sp
+            for sp in found
+            if str(render_service_principal(sp, (prop,))[prop]).casefold() == value
+        ]
+    return {
+        "@odata.context": _sp_context(base_url, select, False),
+        "value": [render_service_principal(sp, select) for sp in found],
+    }
+
+
+def _find_sp(hybrid: HybridCloud, key: str, by_app_id: bool) -> ServicePrincipal:
+    try:
+        return hybrid.service_principal(key, by_app_id=by_app_id)
+    except HybridNotFound:
+        raise _resource_not_found(key) from None
+
+
+def get_service_principal(
+    hybrid: HybridCloud, key: str, query: Mapping[str, str], base_url: str, *, by_app_id: bool
+) -> Json:
+    """GET /v1.0/servicePrincipals/{id} or /v1.0/servicePrincipals(appId='{appId}')."""
+    select = _sp_select(normalize_query(query).get("select"))
+    sp = _find_sp(hybrid, key, by_app_id)
+    return {
+        "@odata.context": _sp_context(base_url, select, True),
+        **render_service_principal(sp, select),
+    }
+
+
+def patch_service_principal(hybrid: HybridCloud, key: str, body: Any, *, by_app_id: bool) -> None:
+    """PATCH a service principal: only keyCredentials (the whole collection) can be set.
+
+    Each entry either names an existing key by keyId (it is kept as stored: reads never return
+    `key`, so a client sends back what it read) or is a new certificate with its base64 `key`.
+    Keys left out are removed."""
+    sp = _find_sp(hybrid, key, by_app_id)
+    if not isinstance(body, dict):
+        raise CloudError(400, "BadRequest", "The request body must be a JSON object.")
+    for name in body:
+        if name == "keyCredentials" or name.startswith("@odata."):
+            continue
+        if name not in SP_PROPERTIES:
+            raise _undeclared(name)
+        if name in ("id", "appId", "appOwnerOrganizationId", "servicePrincipalType"):
+            raise CloudError(
+                400, "Request_BadRequest", f"Property '{name}' is read-only and cannot be set."
+            )
+        raise CloudError(
+            400,
+            "Request_BadRequest",
+            f"Updating '{name}' is not supported by this simulated /servicePrincipals endpoint; "
+            "only keyCredentials can be changed.",
+        )
+    if "keyCredentials" in body:
+        hybrid.set_key_credentials(sp.id, _key_credentials(sp, body["keyCredentials"]))
+
+
+def _key_credentials(sp: ServicePrincipal, value: Any) -> list[dict[str, Any]]:
+    bad = _invalid_value("keyCredentials", "ServicePrincipal")
+    if not isinstance(value, list):
+        raise bad
+    existing = {str(k["keyId"]).casefold(): k for k in sp.key_credentials}
+    out: list[dict[str, Any]] = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise bad
+        for name in item:
+            if name not in KEY_PROPERTIES and not name.startswith("@odata."):
+                raise _undeclared(name)
+        key_id = item.get("keyId")
+        if key_id is not None and (not isinstance(key_id, str) or not _GUID.fullmatch(key_id)):
+            raise bad
+        if key_id is not None and key_id.casefold() in existing and not item.get("key"):
+            out.append(dict(existing[key_id.casefold()]))
+        else:
+            out.append(_new_key(item, key_id, bad))
+    ids = [k["keyId"].casefold() for k in out]
+    if len(set(ids)) != len(ids):
+        raise bad  # the same keyId twice
+    return out
+
+
+def _new_key(item: dict[str, Any], key_id: str | None, bad: CloudError) -> dict[str, Any]:
+    raw = item.get("key")
+    try:
+        der = base64.b64decode(raw, validate=True) if isinstance(raw, str) else b""
+    except ValueError:
+        der = b""
+    if not der or item.get("type") not in KEY_TYPES or item.get("usage") not in KEY_USAGES:
+        raise bad
+    start = item.get("startDateTime") or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    end = item.get("endDateTime") or f"{int(start[:4]) + 1}{start[4:]}"
+    if not isinstance(start, str) or not isinstance(end, str) or end <= start:
+        raise bad
+    thumbprint = base64.b64encode(hashlib.sha1(der).digest()).decode("ascii")
+    return {
+        "customKeyIdentifier": item.get("customKeyIdentifier") or thumbprint,
+        "displayName": item.get("displayName"),
+        "endDateTime": end,
+        "key": None,  # never read back
+        "keyId": key_id or str(uuid.uuid4()),
+        "startDateTime": start,
+        "type": item["type"],
+        "usage": item["usage"],
+    }
+
+
+def _synced(hybrid: HybridCloud, entity_set: str, object_id: str) -> SyncedRecipient:
+    try:
+        return hybrid.recipient_by_id(SYNC_KINDS[entity_set], object_id)
+    except HybridNotFound:
+        raise _resource_not_found(object_id) from None
+
+
+def get_sync_behavior(hybrid: HybridCloud, entity_set: str, object_id: str, base_url: str) -> Json:
+    """GET /v1.0/{groups|contacts}/{id}/onPremisesSyncBehavior."""
+    o = _synced(hybrid, entity_set, object_id)
+    return {
+        "@odata.context": (
+            f"{base_url}/v1.0/$metadata#{entity_set}('{o.id}')/onPremisesSyncBehavior/$entity"
+        ),
+        "id": o.id,
+        "isCloudManaged": not o.is_dir_synced,
+    }
+
+
+def patch_sync_behavior(hybrid: HybridCloud, entity_set: str, object_id: str, body: Any) -> None:
+    """PATCH {"isCloudManaged": true}: the object's SOA moves to the cloud (IsDirSynced false
+    in Exchange Online); false hands it back to on-premises AD."""
+    o = _synced(hybrid, entity_set, object_id)
+    if not isinstance(body, dict):
+        raise CloudError(400, "BadRequest", "The request body must be a JSON object.")
+    for name in body:
+        if name == "id":
+            raise CloudError(
+                400, "Request_BadRequest", "Property 'id' is read-only and cannot be set."
+            )
+        if name != "isCloudManaged" and not name.startswith("@odata."):
+            raise _undeclared(name)
+    if "isCloudManaged" in body:
+        value = body["isCloudManaged"]
+        if not isinstance(value, bool):
+            raise CloudError(
+                400,
+                "BadRequest",
+                f"Cannot convert the literal '{value}' to the expected type 'Edm.Boolean'.",
+            )
+        hybrid.set_cloud_managed(SYNC_KINDS[entity_set], o.id, value)

@@ -24,7 +24,17 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from twisted.web import resource, server
 
 from mockservers.cloud import delta, dirsync, exo, graph
-from mockservers.cloud.auth import Auth, OAuthError, Token
+from mockservers.cloud.auth import (
+    APPLICATION_READ,
+    APPLICATION_WRITE,
+    CONTACT_SOA_READ,
+    CONTACT_SOA_WRITE,
+    GROUP_SOA_READ,
+    GROUP_SOA_WRITE,
+    Auth,
+    OAuthError,
+    Token,
+)
 from mockservers.cloud.errors import CloudError, dumps, error_body
 from mockservers.cloud.store import CloudStore
 from mockservers.cloud.throttle import Throttle, graph_cost
@@ -98,6 +108,8 @@ class CloudResource(resource.Resource):
         for k, v in headers.items():
             request.setHeader(k, v)
         data = dumps(body) if body is not None else b""
+        if body is None:
+            request.responseHeaders.removeHeader("Content-Type")  # a 204 has no body to type
         if fault is not None and fault.kind == "truncated":
             _truncate(request, data)
             return server.NOT_DONE_YET
@@ -171,6 +183,10 @@ class CloudResource(resource.Resource):
                 return 200, body, headers
             if len(parts) == 3:
                 return 200, graph.get_user(self.svc.store, parts[2], query, base), headers
+        if len(parts) >= 2 and parts[0] == "v1.0":
+            answer = self._hybrid_graph(request, method, parts, query, token)
+            if answer is not None:
+                return answer
         if len(parts) == 4 and parts[:2] == ["adminapi", "beta"] and parts[3] == "InvokeCommand":
             if parts[2].casefold() != self.svc.tenant_id:
                 raise CloudError(404, "NotFound", f"Tenant '{parts[2]}' was not found.")
@@ -179,6 +195,61 @@ class CloudResource(resource.Resource):
             return self._dirsync(request, method, parts[2], token)
         segment = parts[-1] if parts else ""
         raise CloudError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
+
+    # ------------------------------------------------------------------ Graph: hybrid objects
+    def _hybrid_graph(
+        self,
+        request: server.Request,
+        method: str,
+        parts: list[str],
+        query: dict[str, str],
+        token: Token,
+    ) -> tuple[int, Any, dict[str, str]] | None:
+        """servicePrincipals and {groups|contacts}/{id}/onPremisesSyncBehavior; None for any
+        other path. Each needs its documented application permission (403 otherwise)."""
+        hybrid, base = self.svc.store.hybrid, self.svc.base_url
+        entity = parts[1]
+        app_id = graph.service_principal_key(entity)
+        if app_id is None and entity.casefold() == "serviceprincipals" and len(parts) == 2:
+            _allow(method, "GET")
+            _require(token, APPLICATION_READ)
+            headers = self._charge(request, token, 1, False)
+            return 200, graph.list_service_principals(hybrid, query, base), headers
+        if (app_id is not None and len(parts) == 2) or (
+            app_id is None and entity.casefold() == "serviceprincipals" and len(parts) == 3
+        ):
+            key, by_app_id = (app_id, True) if app_id is not None else (parts[2], False)
+            _allow(method, "GET", "PATCH")
+            if method == "GET":
+                _require(token, APPLICATION_READ)
+                headers = self._charge(request, token, 1, False)
+                body = graph.get_service_principal(hybrid, key, query, base, by_app_id=by_app_id)
+                return 200, body, headers
+            _require(token, APPLICATION_WRITE)
+            headers = self._charge(request, token, 1, True)
+            graph.patch_service_principal(hybrid, key, _json(request), by_app_id=by_app_id)
+            return 204, None, headers
+        entity_set = entity.casefold()
+        if (
+            entity_set in graph.SYNC_KINDS
+            and len(parts) == 4
+            and parts[3].casefold() == "onpremisessyncbehavior"
+        ):
+            read, write = (
+                (GROUP_SOA_READ, GROUP_SOA_WRITE)
+                if entity_set == "groups"
+                else (CONTACT_SOA_READ, CONTACT_SOA_WRITE)
+            )
+            _allow(method, "GET", "PATCH")
+            if method == "GET":
+                _require(token, read)
+                headers = self._charge(request, token, 1, False)
+                return 200, graph.get_sync_behavior(hybrid, entity_set, parts[2], base), headers
+            _require(token, write)
+            headers = self._charge(request, token, 1, True)
+            graph.patch_sync_behavior(hybrid, entity_set, parts[2], _json(request))
+            return 204, None, headers
+        return None
 
     def _charge(self, request: server.Request, token: Token, units: int, write: bool) -> dict:
         headers = self.svc.throttle.charge(token.app.client_id, units, write)
@@ -287,6 +358,13 @@ def _reset(request: server.Request) -> None:
             # Linger on, timeout 0: close() sends RST instead of FIN, as a crashed proxy would.
             handle.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abortConnection()
+
+
+def _require(token: Token, roles: tuple[str, ...] | str) -> None:
+    if not token.has_any(roles):
+        raise CloudError(
+            403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+        )
 
 
 def _allow(method: str, *allowed: str) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from harness.tenant.model import CloudMailbox, Tenant
+from mockservers.cloud.hybrid import HybridCloud
 
 if TYPE_CHECKING:
     from mockservers.journal import Journal
@@ -91,6 +92,9 @@ class CloudStore:
         self.seq = 0
         # `exwb serve --state-dir`: makes each committed change durable (mockservers/journal.py).
         self.journal: Journal | None = None
+        # Exchange Online's hybrid objects (connectors, rules, groups, principals): empty until
+        # a spec's are attached; `exwb serve --state-dir` persists them on their own.
+        self._hybrid = HybridCloud(public_folders_enabled=org.public_folders_enabled)
         for m in mailboxes:
             self._add_indexes(m)
             self.mailboxes[m.id] = m
@@ -99,7 +103,27 @@ class CloudStore:
     def from_tenant(cls, tenant: Tenant) -> CloudStore:
         spec = tenant.spec
         org = OrganizationConfig(name=spec.onmicrosoft_domain, identity=spec.onmicrosoft_domain)
-        return cls(tenant.mailboxes, org)
+        store = cls(tenant.mailboxes, org)
+        store.hybrid = HybridCloud.from_spec(spec)
+        return store
+
+    # ------------------------------------------------------------------ hybrid
+    @property
+    def hybrid(self) -> HybridCloud:
+        return self._hybrid
+
+    @hybrid.setter
+    def hybrid(self, hybrid: HybridCloud) -> None:
+        """Attach a tenant's hybrid objects; PublicFoldersEnabled is theirs (it is persisted
+        with them), so OrganizationConfig takes it from them."""
+        self._hybrid = hybrid
+        self.org.public_folders_enabled = hybrid.public_folders_enabled
+
+    def set_public_folders_enabled(self, value: str) -> bool:
+        """Set-OrganizationConfig -PublicFoldersEnabled; False when it already had that value."""
+        changed = self._hybrid.set_public_folders_enabled(value)
+        self.org.public_folders_enabled = self._hybrid.public_folders_enabled
+        return changed
 
     # ------------------------------------------------------------------ reads
     def __len__(self) -> int:
