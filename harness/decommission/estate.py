@@ -12,7 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+from harness.decommission.dns import DnsError
+from harness.decommission.ems import ExchangeShell
+from harness.decommission.hosts import HostsError, OnpremHosts
 from harness.scenario.exo import CmdletError, ExoAdmin
 
 if TYPE_CHECKING:
@@ -45,9 +49,6 @@ class Estate:
     """The sessions of one decommission run; close it (or use `with`) when done."""
 
     def __init__(self, ep: Endpoints, state_dir: Path) -> None:
-        from harness.decommission.ems import ExchangeShell
-        from harness.decommission.hosts import HostsClient
-
         missing = [
             name
             for name in ("ldap_url", "admin_dn", "exo_url", "graph_url", "onprem_url", "dns_port")
@@ -60,12 +61,15 @@ class Estate:
             )
         self.ep = ep
         self.state_dir = state_dir
-        self.shell = ExchangeShell(ep.ldap_url, ep.admin_dn, ep.admin_password)
+        try:
+            self.shell = ExchangeShell.from_endpoints(ep).open()
+        except CmdletError as e:
+            raise EstateError(f"on-premises Exchange (LDAP {ep.ldap_url}): {e.message}") from None
         self.exo = ExoAdmin(ep.exo_url, ep.token_url, ep.client_id, ep.client_secret)
         self.graph = ExoAdmin(
             ep.graph_url, ep.token_url, ep.client_id, ep.client_secret, scope=GRAPH_SCOPE
         )
-        self.hosts = HostsClient(ep.onprem_url, ep.admin_dn, ep.admin_password)
+        self.hosts = OnpremHosts(ep.onprem_url, ep.admin_dn, ep.admin_password)
 
     def close(self) -> None:
         for part in (self.shell, self.exo, self.graph, self.hosts):
@@ -95,7 +99,9 @@ class Estate:
 
     def exo_principal(self) -> Obj | None:
         """The "Office 365 Exchange Online" service principal, keyCredentials included."""
-        page = self.graph.request("GET", f"/v1.0/servicePrincipals?$filter={EXO_PRINCIPAL_FILTER}")
+        page = self.graph.request(
+            "GET", f"/v1.0/servicePrincipals?$filter={quote(EXO_PRINCIPAL_FILTER)}"
+        )
         found = (page or {}).get("value") or []
         return found[0] if found else None
 
@@ -169,14 +175,16 @@ def survey(estate: Estate, *, profile_name: str = "ga", full: bool = True) -> Su
     try:
         s.servers = estate.onprem("Get-ExchangeServer")
         s.last_server = _last_server(s.servers, estate)
-        hosts = estate.hosts.list_hosts()
+        hosts = estate.hosts.hosts()
         s.host = next((h for h in hosts if _eq(prop(h, "name"), s.last_server)), None)
         s.sync_host = next((h for h in hosts if prop(h, "role") == "EntraConnectSync"), None)
         _hybrid(estate, s)
         if full:
             _blocker_inputs(estate, s, profile_name)
-    except CmdletError as e:
+    except (CmdletError, HostsError) as e:
         raise EstateError(f"{e.code or e.status}: {e.message}") from None
+    except DnsError as e:
+        raise EstateError(f"DNS: {e}") from None
     return s
 
 
@@ -189,7 +197,7 @@ def _last_server(servers: list[Obj], estate: Estate) -> str | None:
     if servers:
         return sorted(names(servers))[0]
     # Uninstalled: the host still knows the machine that held Exchange.
-    for h in estate.hosts.list_hosts():
+    for h in estate.hosts.hosts():
         if prop(h, "role") == "ExchangeServer":
             return str(prop(h, "name"))
     return None

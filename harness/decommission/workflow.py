@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.decommission.checks import PATHS, Blocker, blockers
+from harness.decommission.dns import DnsError
 from harness.decommission.estate import Estate, EstateError, Survey, names, prop, survey
+from harness.decommission.hosts import HostsError
 from harness.decommission.journal import Journal
 from harness.decommission.steps import (
     NOT_ON_TOOLS_PATH,
@@ -191,16 +193,7 @@ def execute(
             left = step.remaining(s)
             if left:
                 raise StepFailed(f"verification failed: still {', '.join(left)}")
-        except (StepFailed, CmdletError, EstateError) as e:
-            message = _message(e)
-            journal.append({"step": step.id, "status": "failed", "error": message})
-            out.error = f"{step.id}: {message}"
-            if progress:
-                progress(step.id, "failed")
-            break
-        except Exception as e:  # the hosts client's and DNS errors, named by their class
-            if not _is_wire_error(e):
-                raise
+        except (StepFailed, CmdletError, EstateError, HostsError, DnsError) as e:
             message = _message(e)
             journal.append({"step": step.id, "status": "failed", "error": message})
             out.error = f"{step.id}: {message}"
@@ -222,15 +215,11 @@ def execute(
     return out
 
 
-def _is_wire_error(e: Exception) -> bool:
-    from harness.decommission.hosts import HostsError
-
-    return isinstance(e, HostsError)
-
-
 def _message(e: Exception) -> str:
-    if isinstance(e, CmdletError):
-        return f"{e.code}: {e.message}" if e.code else e.message
+    if isinstance(e, CmdletError | HostsError):
+        text = f"{e.code}: {e.message}" if e.code else e.message
+        details = getattr(e, "details", None) or []
+        return text + "".join(f" [{d.get('code')}: {d.get('message')}]" for d in details)
     return str(e)
 
 
@@ -280,7 +269,7 @@ def leftovers(estate: Estate, s: Survey, path: str) -> list[dict[str, str]]:
         try:
             a = estate.resolve(f"mail.{domain}", "A")
             txt = estate.resolve(domain, "TXT")
-        except Exception as e:  # a lookup failure is itself worth reporting, not fatal here
+        except DnsError as e:  # a lookup failure is itself worth reporting, not fatal here
             out.append({"what": f"DNS lookup for {domain} failed: {e}", "remedy": "check DNS"})
             continue
         if a:
