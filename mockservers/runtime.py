@@ -34,6 +34,7 @@ from mockservers.directory.seed import Seeded, seed_directory
 from mockservers.directory.server import DirectoryFactory
 from mockservers.directory.service import DirectoryService
 from mockservers.faults import FaultPlan
+from mockservers.onprem.api import OnpremService, build_onprem, listen_onprem
 
 reactor: Any = _reactor
 LOOPBACK = "127.0.0.1"
@@ -70,6 +71,10 @@ class Endpoints:
     connect_client_id: str = ""
     connect_client_secret: str = ""
     dirsync_url: str = ""
+    # The on-premises estate: hosts API (HTTP Basic as admin_dn / admin_password) and the
+    # authoritative DNS server (UDP and TCP on ldap_host:dns_port). Empty / 0 when not running.
+    onprem_url: str = ""
+    dns_port: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -191,6 +196,7 @@ class RunningDirectory:
     endpoints: Endpoints
     _ports: list[Any]
     cloud: CloudService | None = None
+    onprem: OnpremService | None = None
 
     @property
     def faults(self) -> FaultPlan:
@@ -216,14 +222,26 @@ def start_directory(seeded: Seeded, host: str = LOOPBACK, port: int = 0) -> Runn
 
 
 def start_tenant(tenant: Tenant, host: str = LOOPBACK, throttle: str = "off") -> RunningDirectory:
-    """Serve a whole tenant: the fake AD over LDAP and the fake cloud over HTTP."""
+    """Serve a whole tenant: the fake AD over LDAP, the fake cloud over HTTP and the
+    on-premises estate (hosts API over HTTP, DNS over UDP and TCP)."""
     run = start_directory(seed_directory(tenant), host)
     cloud = build_cloud(tenant.mailboxes, tenant.spec, throttle, faults=run.faults)
     http = ReactorThread.call(reactor.listenTCP, 0, make_site(cloud), 50, host)
     run.endpoints = cloud_endpoints(run.endpoints, cloud, host, http.getHost().port)
     run.cloud = cloud
     run._ports.append(http)
+    start_onprem(run, tenant.spec, host)
     return run
+
+
+def start_onprem(run: RunningDirectory, spec: TenantSpec, host: str = LOOPBACK) -> OnpremService:
+    """Serve `spec`'s on-premises estate beside `run`'s directory (whose AD Setup edits)."""
+    onprem = build_onprem(run.service, spec)
+    ports, url, dns_port = ReactorThread.call(listen_onprem, reactor, onprem, host)
+    run.endpoints = replace(run.endpoints, onprem_url=url, dns_port=dns_port)
+    run.onprem = onprem
+    run._ports.extend(ports)
+    return onprem
 
 
 class ServeFailed(RuntimeError):

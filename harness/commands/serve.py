@@ -20,11 +20,13 @@ from mockservers.runtime import LOOPBACK
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "serve",
-        help="serve a tenant: fake AD over LDAP and fake Exchange Online / Graph over HTTP",
-        description="Start the fake Active Directory (LDAP) and the fake Exchange Online / Graph "
-        "API (HTTP) holding one generated tenant (or an LDIF file and the cloud.jsonl beside it) "
-        "on loopback, print their endpoints and credentials, write them as JSON (mode 0600) once "
-        "both accept connections, and serve until SIGINT or SIGTERM.",
+        help="serve a tenant: fake AD over LDAP, fake Exchange Online / Graph over HTTP, and the "
+        "on-premises hosts and DNS",
+        description="Start the fake Active Directory (LDAP), the fake Exchange Online / Graph "
+        "API (HTTP) holding one generated tenant (or an LDIF file and the cloud.jsonl beside it), "
+        "and the on-premises estate (the hosts API over HTTP and an authoritative DNS server over "
+        "UDP and TCP) on loopback, print their endpoints and credentials, write them as JSON "
+        "(mode 0600) once all accept connections, and serve until SIGINT or SIGTERM.",
     )
     add_tenant_arguments(p)
     p.add_argument(
@@ -46,6 +48,20 @@ def add_parser(sub: Any) -> None:
         default=0,
         metavar="P",
         help="Graph / EXO admin API port (default: a free port, printed)",
+    )
+    p.add_argument(
+        "--onprem-port",
+        type=int,
+        default=0,
+        metavar="P",
+        help="on-premises hosts API port (default: a free port, printed)",
+    )
+    p.add_argument(
+        "--dns-port",
+        type=int,
+        default=0,
+        metavar="P",
+        help="DNS port, UDP and TCP (default: a free port, printed)",
     )
     p.add_argument(
         "--throttle",
@@ -106,11 +122,17 @@ def run(args: argparse.Namespace) -> int:
     from mockservers.directory.server import DirectoryFactory
     from mockservers.directory.service import DirectoryService
     from mockservers.faults import FaultError, parse_fault
+    from mockservers.onprem.api import build_onprem, listen_onprem
     from mockservers.runtime import build_cloud, cloud_endpoints, endpoints_for, reactor
 
     out = Console(soft_wrap=True, quiet=args.quiet)
     err = Console(stderr=True, soft_wrap=True)
-    for flag, port in (("--ldap-port", args.ldap_port), ("--http-port", args.http_port)):
+    for flag, port in (
+        ("--ldap-port", args.ldap_port),
+        ("--http-port", args.http_port),
+        ("--onprem-port", args.onprem_port),
+        ("--dns-port", args.dns_port),
+    ):
         if not 0 <= port <= 65535:
             raise UsageError(f"{flag} must be between 0 and 65535 (got {port})")
     try:
@@ -164,12 +186,14 @@ def run(args: argparse.Namespace) -> int:
         armed = service.faults.arm_spec(spec)
         err.print(f"armed fault {armed.name}", highlight=False)
     del mailboxes
+    onprem = build_onprem(service, seeded.spec)
     if args.state_dir:
         with out.status("making the state durable"):
             try:
                 if durable is None:
                     durable = Durable.create(args.state_dir, seeded, cloud)
                 durable.attach(service, cloud, compact=args.compact)
+                durable.attach_estate(onprem.estate, cloud)
             except journal.StateError as e:
                 raise UsageError(str(e)) from None
         for line in durable.notes:
@@ -178,6 +202,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         port = reactor.listenTCP(args.ldap_port, DirectoryFactory(service), 50, args.listen)
         http = reactor.listenTCP(args.http_port, make_site(cloud), 50, args.listen)
+        _, onprem_url, dns_port = listen_onprem(
+            reactor, onprem, args.listen, args.onprem_port, args.dns_port
+        )
     except Exception as e:  # CannotListenError carries the OS reason
         raise UsageError(f"cannot listen on {args.listen}: {e}") from None
     if args.listen != LOOPBACK:
@@ -187,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
         )
     endpoints = endpoints_for(seeded, args.listen, port.getHost().port)
     endpoints = cloud_endpoints(endpoints, cloud, args.listen, http.getHost().port)
+    endpoints = dataclasses.replace(endpoints, onprem_url=onprem_url, dns_port=dns_port)
     loaded = time.perf_counter() - started
 
     def announce() -> None:
@@ -212,6 +240,10 @@ def run(args: argparse.Namespace) -> int:
         out.print(f"  token_url      {endpoints.token_url}")
         out.print(f"  client_id      {endpoints.client_id}  (read-write app)")
         out.print(f"  client_secret  {endpoints.client_secret}")
+        hosts = ", ".join(h.name for h in onprem.estate.hosts.values())
+        out.print(f"  onprem_url     {endpoints.onprem_url}  (hosts {hosts}; Basic auth as admin)")
+        zones = ", ".join(onprem.estate.zones)
+        out.print(f"  dns            {args.listen} port {endpoints.dns_port} UDP+TCP  ({zones})")
         if args.endpoints_file:
             out.print(f"  endpoints file {args.endpoints_file}")
         out.print("Ctrl-C or SIGTERM stops the server.")
@@ -355,6 +387,70 @@ class Durable:
         store.journal = self.journal
         cloud.store.journal = self.journal
 
+    def attach_estate(self, estate: Any, cloud: Any) -> None:
+        """Keep the on-premises estate (onprem.json) and Exchange Online's hybrid objects
+        (hybrid.json) in D: loaded on resume, rewritten atomically after each change.
+
+        Their changes are not in the journal: each file is the whole (small) state. A crash
+        between an uninstall's journaled AD deletes and the estate's write leaves the host
+        shown as installed; running Setup again then finds nothing left in AD to delete.
+        """
+        from mockservers.cloud.hybrid import HybridCloud
+        from mockservers.onprem.estate import Estate
+
+        estate_path = self.root / ONPREM_NAME
+        hybrid_path = self.root / HYBRID_NAME
+        if self.resumed and estate_path.exists():
+            try:
+                loaded = Estate.from_json(_read_state_json(estate_path))
+            except ValueError as e:
+                raise _state_error(estate_path, e) from None
+            estate.hosts, estate.zones = loaded.hosts, loaded.zones
+        if self.resumed and hybrid_path.exists():
+            try:
+                cloud.store.hybrid = HybridCloud.from_json(_read_state_json(hybrid_path))
+            except ValueError as e:
+                raise _state_error(hybrid_path, e) from None
+
+        def save_estate(_estate: Any = None) -> None:
+            _write_state_json(estate_path, estate.to_json())
+
+        def save_hybrid() -> None:
+            _write_state_json(hybrid_path, cloud.store.hybrid.to_json())
+
+        save_estate()
+        save_hybrid()
+        estate.on_change = save_estate
+        cloud.store.hybrid.on_change = save_hybrid
+
     def close(self) -> None:
         if self.journal is not None:
             self.journal.close()
+
+
+ONPREM_NAME = "onprem.json"
+HYBRID_NAME = "hybrid.json"
+
+
+def _state_error(path: Path, e: Exception) -> Exception:
+    from mockservers import journal
+
+    return journal.StateError(f"{path}: {e}")
+
+
+def _read_state_json(path: Path) -> Any:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise _state_error(path, e) from None
+
+
+def _write_state_json(path: Path, data: Any) -> None:
+    """Atomically (temporary file, fsync, rename): a crash leaves the old or the new file."""
+    import json
+
+    from harness.tenant.files import write_atomic
+
+    write_atomic(path, [json.dumps(data, ensure_ascii=False, separators=(",", ":"))])

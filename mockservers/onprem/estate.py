@@ -1,0 +1,564 @@
+"""The on-premises estate: the hosts (Exchange servers, the Entra Connect server) and DNS zones.
+
+A plain model with no HTTP or DNS in it: `api.py` renders it, `dns_server.py` answers queries
+from it, `setup.py` uninstalls Exchange from one of its hosts. Everything is derived from the
+tenant spec (`Estate.from_spec`) and round-trips through JSON (`to_json` / `from_json`) for
+`exwb serve --state-dir`. Every change calls `on_change` once it is applied (persistence).
+Not thread-safe: the reactor thread owns it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from harness.tenant.exchange_org import EXO_AUTODISCOVER, ONPREM_PUBLIC_IP, ExchangeOrg
+from harness.tenant.spec import TenantSpec
+from mockservers.onprem.errors import bad_request, conflict, not_found
+
+FORMAT: Final = "exwb-onprem/1"
+EXCHANGE_ROLE: Final = "ExchangeServer"
+SYNC_ROLE: Final = "EntraConnectSync"
+EXCHANGE_PRODUCT: Final = "Exchange Server 2019 CU14"
+EXCHANGE_VERSION: Final = "15.2.1544.4"
+CONNECT_PRODUCT: Final = "Microsoft Entra Connect Sync"
+HYBRID_AGENT: Final = "Microsoft Hybrid Service"
+LEFTOVER_SERVICE: Final = "MSExchangeTransport"  # what spec.uninstall_leftovers leaves behind
+RELAY_WINDOW: Final = timedelta(days=30)
+EXO_SPF: Final = "include:spf.protection.outlook.com"
+
+# Product tags of services: Setup /m:Uninstall removes the "Exchange Server" ones only.
+P_EXCHANGE, P_HYBRID, P_WINDOWS, P_CONNECT = (
+    "Exchange Server", "Hybrid Agent", "Windows", "Entra Connect",
+)  # fmt: skip
+
+_EXCHANGE_SERVICES: Final = (
+    ("MSExchangeADTopology", "Microsoft Exchange Active Directory Topology"),
+    ("MSExchangeServiceHost", "Microsoft Exchange Service Host"),
+    ("MSExchangeIS", "Microsoft Exchange Information Store"),
+    ("MSExchangeTransport", "Microsoft Exchange Transport"),
+    ("MSExchangeFrontEndTransport", "Microsoft Exchange Frontend Transport"),
+    ("MSExchangeDelivery", "Microsoft Exchange Mailbox Transport Delivery"),
+    ("MSExchangeSubmission", "Microsoft Exchange Mailbox Transport Submission"),
+    ("MSExchangeMailboxAssistants", "Microsoft Exchange Mailbox Assistants"),
+    ("MSExchangeRPC", "Microsoft Exchange RPC Client Access"),
+    ("MSExchangeHM", "Microsoft Exchange Health Manager"),
+)
+RECORD_TYPES: Final = ("A", "AAAA", "CNAME", "MX", "NS", "SRV", "TXT")
+_LABEL = re.compile(r"(\*|[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)")
+
+
+# ------------------------------------------------------------------------------ hosts
+@dataclass(slots=True)
+class Service:
+    name: str
+    display_name: str
+    status: str = "Running"  # Running | Stopped
+    start_type: str = "Automatic"  # Automatic | Manual | Disabled
+    product: str = P_EXCHANGE
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "displayName": self.display_name,
+            "status": self.status,
+            "startType": self.start_type,
+            "product": self.product,
+        }
+
+
+@dataclass(slots=True)
+class Certificate:
+    thumbprint: str
+    subject: str
+    friendly_name: str
+    services: str  # Exchange's Services column: "IIS, SMTP", "Federation", ...
+    not_after: str
+    exchange: bool = True  # one Exchange Setup manages (removed with Exchange)
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "thumbprint": self.thumbprint,
+            "subject": self.subject,
+            "friendlyName": self.friendly_name,
+            "services": self.services,
+            "notAfter": self.not_after,
+        }
+
+
+@dataclass(slots=True)
+class RelayClientSeen:
+    """One client in the SMTP receive protocol log: a device relaying through the server."""
+
+    client_ip: str
+    client_hostname: str
+    mail_from: str
+    connector: str
+    messages: int
+    last_seen: str  # ISO 8601, UTC
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "clientIp": self.client_ip,
+            "clientHostname": self.client_hostname,
+            "mailFrom": self.mail_from,
+            "connector": self.connector,
+            "messages": self.messages,
+            "lastSeen": self.last_seen,
+        }
+
+
+@dataclass(slots=True)
+class Host:
+    name: str
+    fqdn: str
+    role: str
+    product: str
+    version: str
+    ip_address: str
+    powered_on: bool = True
+    installed: bool = True  # the role's product (Exchange Server, Entra Connect)
+    services: list[Service] = field(default_factory=list)
+    certificates: list[Certificate] = field(default_factory=list)
+    smtp_receive_log: list[RelayClientSeen] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        """Running, ShutDown, or Uninstalled (powered on, product removed)."""
+        if not self.powered_on:
+            return "ShutDown"
+        return "Running" if self.installed else "Uninstalled"
+
+    def service(self, name: str) -> Service | None:
+        return next((s for s in self.services if s.name.casefold() == name.casefold()), None)
+
+    def certificate(self, thumbprint: str) -> Certificate | None:
+        want = thumbprint.replace(" ", "").upper()
+        return next((c for c in self.certificates if c.thumbprint == want), None)
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "fqdn": self.fqdn,
+            "role": self.role,
+            "state": self.state,
+            "poweredOn": self.powered_on,
+            "installed": self.installed,
+            "product": self.product if self.installed else None,
+            "version": self.version if self.installed else None,
+            "ip": self.ip_address,  # its address on the internal network
+            "services": [s.to_api() for s in self.services],
+            "certificates": [c.to_api() for c in self.certificates],
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Host:
+        d = dict(d)
+        d["services"] = [Service(**s) for s in d.get("services", [])]
+        d["certificates"] = [Certificate(**c) for c in d.get("certificates", [])]
+        d["smtp_receive_log"] = [RelayClientSeen(**r) for r in d.get("smtp_receive_log", [])]
+        return cls(**d)
+
+
+# ------------------------------------------------------------------------------ DNS
+@dataclass(slots=True)
+class RecordSet:
+    ttl: int
+    values: list[str]
+
+
+@dataclass(slots=True)
+class Zone:
+    """One authoritative zone; record sets keyed by (relative name, type), "@" is the apex."""
+
+    name: str
+    serial: int = 2024010101
+    records: dict[tuple[str, str], RecordSet] = field(default_factory=dict)
+
+    def fqdn(self, relative: str) -> str:
+        return f"{self.name}." if relative == "@" else f"{relative}.{self.name}."
+
+    def relative(self, name: str) -> str:
+        """The zone-relative form of a record name given as "@", a label or an FQDN."""
+        n = name.strip().lower().rstrip(".")
+        if n in ("", "@", self.name):
+            return "@"
+        if n.endswith("." + self.name):
+            n = n[: -len(self.name) - 1]
+        if len(n) > 253 or not all(_LABEL.fullmatch(label) for label in n.split(".")):
+            raise bad_request(f"'{name}' is not a valid record name in zone {self.name}.")
+        return n
+
+    def record_api(self, key: tuple[str, str]) -> dict[str, Any]:
+        rs = self.records[key]
+        name, rtype = key
+        fqdn = self.fqdn(name)
+        return {"name": name, "fqdn": fqdn, "type": rtype, "ttl": rs.ttl, "values": rs.values}
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "serial": self.serial,
+            "records": [self.record_api(k) for k in sorted(self.records, key=_record_order)],
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "serial": self.serial,
+            "records": [[n, t, rs.ttl, rs.values] for (n, t), rs in self.records.items()],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Zone:
+        z = cls(d["name"], int(d["serial"]))
+        for n, t, ttl, values in d["records"]:
+            z.records[(n, t)] = RecordSet(int(ttl), list(values))
+        return z
+
+
+def _record_order(key: tuple[str, str]) -> tuple[int, str, str]:
+    return (0 if key[0] == "@" else 1, key[0], key[1])
+
+
+def normalize_values(rtype: str, values: Any) -> list[str]:
+    """Check a record set's values (presentation format) and return them normalised.
+
+    Host names are absolute: a missing trailing dot is added (there is no $ORIGIN here).
+    """
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        raise bad_request('"values" must be a non-empty list of strings.')
+    if rtype == "CNAME" and len(values) > 1:
+        raise bad_request("A CNAME record set holds exactly one value.")
+    out = []
+    for raw in values:
+        v = raw.strip()
+        try:
+            out.append(_normalize_value(rtype, v))
+        except ValueError as e:
+            raise bad_request(f"Invalid {rtype} value '{raw}': {e}.") from None
+    if len(set(out)) != len(out):
+        raise bad_request(f"The {rtype} record set lists the same value twice.")
+    return out
+
+
+def _host(v: str) -> str:
+    n = v.lower().rstrip(".")
+    if not n or len(n) > 253 or not all(_LABEL.fullmatch(label) for label in n.split(".")):
+        raise ValueError("not a host name")
+    return n + "."
+
+
+def _normalize_value(rtype: str, v: str) -> str:
+    if rtype == "A":
+        return str(ipaddress.IPv4Address(v))
+    if rtype == "AAAA":
+        return str(ipaddress.IPv6Address(v))
+    if rtype in ("CNAME", "NS"):
+        return _host(v)
+    if rtype == "MX":
+        parts = v.split()
+        if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) > 65535:
+            raise ValueError('expected "<preference 0-65535> <exchange host>"')
+        return f"{int(parts[0])} {_host(parts[1])}"
+    if rtype == "SRV":
+        parts = v.split()
+        if len(parts) != 4 or not all(p.isdigit() and int(p) <= 65535 for p in parts[:3]):
+            raise ValueError('expected "<priority> <weight> <port> <target host>"')
+        return " ".join([*(str(int(p)) for p in parts[:3]), _host(parts[3])])
+    if rtype == "TXT":
+        if not v or len(v.encode("utf-8")) > 4000:
+            raise ValueError("TXT text must hold 1 to 4000 bytes")
+        return v
+    raise ValueError(f"unsupported type {rtype}")
+
+
+# ------------------------------------------------------------------------------ the estate
+@dataclass(slots=True)
+class Estate:
+    """Every host and zone by case-folded name; see the module docstring."""
+
+    hosts: dict[str, Host]
+    zones: dict[str, Zone]
+    on_change: Callable[[Estate], None] | None = None
+
+    # -------------------------------------------------------------- building
+    @classmethod
+    def from_spec(cls, spec: TenantSpec, now: datetime | None = None) -> Estate:
+        """The estate `spec` describes; relay log times are relative to `now`."""
+        org = ExchangeOrg(spec)
+        now = now or datetime.now(UTC)
+        hosts: dict[str, Host] = {}
+        for i, server in enumerate(org.servers):
+            hosts[server.casefold()] = _exchange_host(org, server, f"10.0.10.{11 + i}", now)
+        sync = Host(
+            org.sync_server,
+            f"{org.sync_server}.{spec.domain}".lower(),
+            SYNC_ROLE,
+            CONNECT_PRODUCT,
+            spec.connect_build,
+            "10.0.10.30",
+            services=[
+                Service("ADSync", "Microsoft Azure AD Sync", product=P_CONNECT),
+                Service("W3SVC", "World Wide Web Publishing Service", product=P_WINDOWS),
+            ],
+        )
+        hosts[sync.name.casefold()] = sync
+        zones = {}
+        for domain in (spec.domain, *spec.extra_domains):
+            zones[domain.lower()] = _zone(org, domain.lower())
+        return cls(hosts, zones)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "hosts": [h.to_json() for h in self.hosts.values()],
+            "zones": [z.to_json() for z in self.zones.values()],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Estate:
+        """The estate `to_json` wrote; raises ValueError on anything else."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"not an {FORMAT} document")
+        try:
+            hosts = [Host.from_json(h) for h in data["hosts"]]
+            zones = [Zone.from_json(z) for z in data["zones"]]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"damaged {FORMAT} document: {e!r}") from None
+        return cls({h.name.casefold(): h for h in hosts}, {z.name: z for z in zones})
+
+    def changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
+
+    # -------------------------------------------------------------- hosts
+    def host(self, name: str) -> Host:
+        h = self.hosts.get(name.casefold())
+        if h is None:
+            raise not_found("HostNotFound", f"The host '{name}' was not found.")
+        return h
+
+    def shutdown(self, name: str) -> Host:
+        """Power the host off (idempotent: a host that is off stays off)."""
+        h = self.host(name)
+        if h.powered_on:
+            h.powered_on = False
+            for s in h.services:
+                if s.status == "Running":
+                    s.status = "Stopped"
+            self.changed()
+        return h
+
+    def start(self, name: str) -> Host:
+        """Power the host on; services set to start automatically start (idempotent)."""
+        h = self.host(name)
+        if not h.powered_on:
+            h.powered_on = True
+            for s in h.services:
+                if s.start_type == "Automatic":
+                    s.status = "Running"
+            self.changed()
+        return h
+
+    def delete_service(self, name: str, service: str) -> None:
+        h = self.host(name)
+        s = h.service(service)
+        if s is None:
+            # Windows' ERROR_SERVICE_DOES_NOT_EXIST (1060).
+            raise not_found(
+                "ServiceNotFound",
+                f"[SC] OpenService FAILED 1060: The specified service '{service}' does not "
+                f"exist as an installed service on {h.name}.",
+            )
+        h.services.remove(s)
+        self.changed()
+
+    def delete_certificate(self, name: str, thumbprint: str) -> None:
+        h = self.host(name)
+        c = h.certificate(thumbprint)
+        if c is None:
+            raise not_found(
+                "CertificateNotFound",
+                f"The certificate with thumbprint {thumbprint} was not found on {h.name}.",
+            )
+        h.certificates.remove(c)
+        self.changed()
+
+    def relay_clients(self, name: str, now: datetime | None = None) -> list[RelayClientSeen]:
+        """The receive log's clients seen within the last 30 days, most recent first."""
+        h = self.host(name)
+        since = (now or datetime.now(UTC)) - RELAY_WINDOW
+        seen = [r for r in h.smtp_receive_log if datetime.fromisoformat(r.last_seen) >= since]
+        return sorted(seen, key=lambda r: r.last_seen, reverse=True)
+
+    def forget_relay_client(self, name: str, client_ip: str) -> None:
+        """The device was repointed: its lines leave the log."""
+        h = self.host(name)
+        kept = [r for r in h.smtp_receive_log if r.client_ip != client_ip.strip()]
+        if len(kept) == len(h.smtp_receive_log):
+            raise not_found(
+                "RelayClientNotFound",
+                f"No client {client_ip} in the SMTP receive log of {h.name}.",
+            )
+        h.smtp_receive_log = kept
+        self.changed()
+
+    # -------------------------------------------------------------- DNS
+    def zone(self, name: str) -> Zone:
+        z = self.zones.get(name.strip().lower().rstrip("."))
+        if z is None:
+            raise not_found("ZoneNotFound", f"The zone '{name}' was not found on this server.")
+        return z
+
+    def put_record(self, zone: str, name: str, rtype: str, body: Any) -> tuple[dict, bool]:
+        """Create or replace one record set; (its API form, whether it was created)."""
+        z = self.zone(zone)
+        rel, t = z.relative(name), _rtype(rtype)
+        if not isinstance(body, dict):
+            raise bad_request('The body must be {"ttl": 3600, "values": ["..."]}.')
+        ttl = body.get("ttl", 3600)
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= 2**31 - 1:
+            raise bad_request('"ttl" must be a whole number of seconds (0 to 2147483647).')
+        values = normalize_values(t, body.get("values"))
+        others = [k for k in z.records if k[0] == rel and k[1] != t]
+        if others and (t == "CNAME" or any(k[1] == "CNAME" for k in others)):
+            # RFC 1034 3.6.2: a name with a CNAME has no other data.
+            raise conflict(
+                "CnameConflict",
+                f"{z.fqdn(rel)} cannot hold a CNAME and other records "
+                f"({', '.join(sorted({t, *(k[1] for k in others)}))}).",
+            )
+        created = (rel, t) not in z.records
+        z.records[(rel, t)] = RecordSet(ttl, values)
+        z.serial += 1
+        self.changed()
+        return z.record_api((rel, t)), created
+
+    def delete_record(self, zone: str, name: str, rtype: str) -> None:
+        z = self.zone(zone)
+        key = (z.relative(name), _rtype(rtype))
+        if key not in z.records:
+            raise not_found(
+                "RecordNotFound", f"There is no {key[1]} record set at {z.fqdn(key[0])}."
+            )
+        del z.records[key]
+        z.serial += 1
+        self.changed()
+
+
+def _rtype(rtype: str) -> str:
+    t = rtype.strip().upper()
+    if t not in RECORD_TYPES:
+        raise bad_request(
+            f"Record type '{rtype}' is not supported; use one of {', '.join(RECORD_TYPES)}."
+        )
+    return t
+
+
+def _thumbprint(spec: TenantSpec, what: str) -> str:
+    return hashlib.sha1(f"exwb:{spec.seed}:{what}".encode()).hexdigest().upper()
+
+
+def _exchange_host(org: ExchangeOrg, server: str, ip: str, now: datetime) -> Host:
+    spec = org.spec
+    services = [Service(n, d) for n, d in _EXCHANGE_SERVICES]
+    services.append(Service("W3SVC", "World Wide Web Publishing Service", product=P_WINDOWS))
+    certificates = [
+        Certificate(
+            _thumbprint(spec, f"smtp:{server}"),
+            f"CN={org.mail_host}",
+            f"{org.mail_host} (public)",
+            "IIS, SMTP",
+            "2027-03-31T23:59:59Z",
+        )
+    ]
+    log: list[RelayClientSeen] = []
+    if server == org.last_server:
+        # The Hybrid Agent runs next to the last server; the HCW's certificates live here.
+        services.append(Service(HYBRID_AGENT, HYBRID_AGENT, product=P_HYBRID))
+        certificates += [
+            Certificate(
+                org.federation_cert_thumbprint,
+                "CN=Federation",
+                "Exchange Delegated Federation",
+                "Federation",
+                "2029-06-01T12:00:00Z",
+            ),
+            Certificate(
+                org.oauth_cert_thumbprint,
+                "CN=Microsoft Exchange Server Auth Certificate",
+                "Microsoft Exchange Server Auth Certificate",
+                "SMTP",
+                "2029-06-01T12:00:00Z",
+            ),
+        ]
+        for i, client in enumerate(org.relay_clients):
+            log.append(
+                RelayClientSeen(
+                    client.ip,
+                    f"{client.name}.{spec.domain}".lower(),
+                    client.sender,
+                    org.relay_connector,
+                    40 + 17 * i,
+                    _iso(now - timedelta(days=1 + i % 20, hours=i % 7)),
+                )
+            )
+        if log:
+            # A device retired two months ago: its lines are too old to count.
+            log.append(
+                RelayClientSeen(
+                    "10.0.20.250",
+                    f"old-fax-01.{spec.domain}".lower(),
+                    f"fax@{spec.domain}",
+                    org.relay_connector,
+                    3,
+                    _iso(now - timedelta(days=62)),
+                )
+            )
+    return Host(
+        server,
+        org.server_fqdn(server),
+        EXCHANGE_ROLE,
+        EXCHANGE_PRODUCT,
+        EXCHANGE_VERSION,
+        ip,
+        services=services,
+        certificates=certificates,
+        smtp_receive_log=log,
+    )
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def _zone(org: ExchangeOrg, domain: str) -> Zone:
+    spec = org.spec
+    primary = spec.domain.lower()
+    z = Zone(domain)
+    z.records[("@", "NS")] = RecordSet(86400, [f"ns1.{primary}.", f"ns2.{primary}."])
+    if spec.dns_mx == "onprem":
+        mx = f"10 {org.mail_host.lower()}."
+        spf = f"v=spf1 ip4:{ONPREM_PUBLIC_IP} {EXO_SPF} -all"
+    else:
+        mx = f"0 {org.exo_mx_for(domain)}."
+        spf = f"v=spf1 {EXO_SPF} -all"
+    z.records[("@", "MX")] = RecordSet(3600, [mx])
+    z.records[("@", "TXT")] = RecordSet(3600, [spf])
+    onprem = spec.dns_autodiscover == "onprem"
+    target = org.mail_host.lower() if onprem else EXO_AUTODISCOVER
+    z.records[("autodiscover", "CNAME")] = RecordSet(3600, [f"{target}."])
+    if domain == primary:
+        z.records[("mail", "A")] = RecordSet(3600, [ONPREM_PUBLIC_IP])
+        z.records[("ns1", "A")] = RecordSet(86400, ["203.0.113.53"])
+        z.records[("ns2", "A")] = RecordSet(86400, ["203.0.113.54"])
+    return z

@@ -1,0 +1,79 @@
+"""Running fake tenants with their on-premises estate: real sockets, real clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from ldap3 import MODIFY_DELETE, NONE, SUBTREE, Connection, Server
+from ldap3.utils.conv import escape_filter_chars
+
+from harness.decommission.hosts import OnpremHosts
+from harness.tenant import TenantSpec, generate
+from harness.tenant.exchange_org import ExchangeOrg
+from mockservers.runtime import Endpoints, RunningDirectory, start_tenant
+
+Start = Callable[..., RunningDirectory]
+
+
+@pytest.fixture
+def start() -> Iterator[Start]:
+    """start(**knobs): a fresh small tenant (edited by the test), stopped afterwards."""
+    runs: list[RunningDirectory] = []
+
+    def _start(**knobs: Any) -> RunningDirectory:
+        spec = TenantSpec(mailboxes=knobs.pop("mailboxes", 30), seed=5, **knobs)
+        run = start_tenant(generate(spec))
+        runs.append(run)
+        return run
+
+    yield _start
+    for run in runs:
+        run.stop()
+
+
+@pytest.fixture
+def run(start: Start) -> RunningDirectory:
+    return start()
+
+
+@pytest.fixture
+def hosts(run: RunningDirectory) -> Iterator[OnpremHosts]:
+    with OnpremHosts.from_endpoints(run.endpoints) as client:
+        yield client
+
+
+def admin_ldap(ep: Endpoints) -> Connection:
+    conn = Connection(Server(ep.ldap_url, get_info=NONE), ep.admin_dn, ep.admin_password)
+    assert conn.bind(), conn.result
+    return conn
+
+
+def clear_mailboxes(ep: Endpoints, database_dn: str) -> list[str]:
+    """Disable every mailbox on `database_dn` the way Disable-Mailbox leaves AD (no homeMDB)."""
+    conn = admin_ldap(ep)
+    try:
+        conn.search(
+            ep.base_dn, f"(homeMDB={escape_filter_chars(database_dn)})", SUBTREE, attributes=["cn"]
+        )
+        dns = [e.entry_dn for e in conn.entries]
+        for dn in dns:
+            assert conn.modify(dn, {"homeMDB": [(MODIFY_DELETE, [])]}), conn.result
+        return dns
+    finally:
+        conn.unbind()
+
+
+def exists(ep: Endpoints, dn: str) -> bool:
+    conn = admin_ldap(ep)
+    try:
+        conn.search(dn, "(objectClass=*)", "BASE", attributes=["cn"])
+        return len(conn.entries) == 1
+    finally:
+        conn.unbind()
+
+
+def org_of(run: RunningDirectory) -> ExchangeOrg:
+    assert run.onprem is not None
+    return run.onprem.org
