@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from harness.report import GENERATED_BY
 from harness.report.markdown import inline, table
+from harness.report.text import printable
 from harness.tenant.files import write_atomic
 
 JSON_NAME = "decommission.json"
@@ -23,6 +25,16 @@ def write(result: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     write_atomic(paths["json"], [json.dumps(body, indent=2, ensure_ascii=False) + "\n"])
     write_atomic(paths["markdown"], [markdown(result)])
     return paths
+
+
+def _code(text: str) -> str:
+    """`text` as an inline code span: nothing inside is escaped, so the fence outgrows any
+    run of backticks in it."""
+    text = " ".join(printable(text).split())
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -75,7 +87,7 @@ def markdown(r: dict[str, Any]) -> str:
             lines += [f"### {phase}", ""]
         mark = _MARK.get(st["status"], "[ ]")
         lines.append(f"- {mark} **{st['id']}**: {inline(st['title'])} ({st['side']})")
-        lines.append(f"  - Command: `{inline(st['command'])}`")
+        lines.append(f"  - Command: {_code(st['command'])}")
         lines.append(f"  - Precondition: {inline(st['precondition'])}")
         lines.append(f"  - Verification: {inline(st['verification'])}")
         if st.get("remaining"):

@@ -42,10 +42,14 @@ class StepState:
     status: str  # done, pending, failed, skipped (not on this run)
     remaining: list[str] | None
     detail: str = ""
+    command: str | None = None  # the command as run (from the journal), once done
 
     def as_dict(self, s: Survey) -> dict[str, Any]:
+        described = self.step.describe(s)
+        if self.command:
+            described["command"] = self.command
         return {
-            **self.step.describe(s),
+            **described,
             "status": self.status,
             "remaining": self.remaining,
             "detail": self.detail,
@@ -208,9 +212,13 @@ def execute(
     out.survey = s
     out.steps = [_state(step, s, journal) for step in steps_for(path)]
     for st in out.steps:
-        ev = [r for r in journal.events() if r.get("step") == st.step.id and r.get("detail")]
-        if ev:
-            st.detail = str(ev[-1]["detail"])
+        ev = [r for r in journal.events() if r.get("step") == st.step.id]
+        details = [r["detail"] for r in ev if r.get("detail")]
+        commands = [r["command"] for r in ev if r.get("command")]
+        if details:
+            st.detail = str(details[-1])
+        if commands and st.status == "done":
+            st.command = str(commands[-1])  # what ran, not what the estate now suggests
     out.leftovers = leftovers(estate, s, path)
     return out
 
