@@ -189,11 +189,7 @@ class OnpremResource(resource.Resource):
                 estate.delete_record(zone, name, rtype)
                 return 204, None
             z = estate.zone(zone)
-            key = (z.relative(name), rtype.strip().upper())
-            if key not in z.records:
-                raise OnpremError(
-                    404, "RecordNotFound", f"There is no {key[1]} record set at {z.fqdn(key[0])}."
-                )
+            key = z.key(name, rtype)
             return 200, z.record_api(key)
         raise OnpremError(404, "NotFound", f"No such resource: {method} /dns/zones/{'/'.join(p)}")
 

@@ -14,7 +14,8 @@ from typing import Any
 from twisted.internet.error import CannotListenError
 from twisted.names import authority, dns, server
 
-from mockservers.onprem.estate import Estate, Zone
+from mockservers.onprem.estate import Estate
+from mockservers.onprem.zones import Zone
 
 SOA_REFRESH, SOA_RETRY, SOA_EXPIRE, SOA_MINIMUM = 3600, 600, 604800, 300
 

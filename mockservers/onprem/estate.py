@@ -10,16 +10,15 @@ Not thread-safe: the reactor thread owns it.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from harness.tenant.exchange_org import EXO_AUTODISCOVER, ONPREM_PUBLIC_IP, ExchangeOrg
+from harness.tenant.exchange_org import ExchangeOrg
 from harness.tenant.spec import TenantSpec
-from mockservers.onprem.errors import bad_request, conflict, not_found
+from mockservers.onprem.errors import not_found
+from mockservers.onprem.zones import Zone, zone_from_spec
 
 FORMAT: Final = "exwb-onprem/1"
 EXCHANGE_ROLE: Final = "ExchangeServer"
@@ -30,7 +29,6 @@ CONNECT_PRODUCT: Final = "Microsoft Entra Connect Sync"
 HYBRID_AGENT: Final = "Microsoft Hybrid Service"
 LEFTOVER_SERVICE: Final = "MSExchangeTransport"  # what spec.uninstall_leftovers leaves behind
 RELAY_WINDOW: Final = timedelta(days=30)
-EXO_SPF: Final = "include:spf.protection.outlook.com"
 
 # Product tags of services: Setup /m:Uninstall removes the "Exchange Server" ones only.
 P_EXCHANGE, P_HYBRID, P_WINDOWS, P_CONNECT = (
@@ -49,8 +47,6 @@ _EXCHANGE_SERVICES: Final = (
     ("MSExchangeRPC", "Microsoft Exchange RPC Client Access"),
     ("MSExchangeHM", "Microsoft Exchange Health Manager"),
 )
-RECORD_TYPES: Final = ("A", "AAAA", "CNAME", "MX", "NS", "SRV", "TXT")
-_LABEL = re.compile(r"(\*|[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)")
 
 
 # ------------------------------------------------------------------------------ hosts
@@ -168,119 +164,6 @@ class Host:
         return cls(**d)
 
 
-# ------------------------------------------------------------------------------ DNS
-@dataclass(slots=True)
-class RecordSet:
-    ttl: int
-    values: list[str]
-
-
-@dataclass(slots=True)
-class Zone:
-    """One authoritative zone; record sets keyed by (relative name, type), "@" is the apex."""
-
-    name: str
-    serial: int = 2024010101
-    records: dict[tuple[str, str], RecordSet] = field(default_factory=dict)
-
-    def fqdn(self, relative: str) -> str:
-        return f"{self.name}." if relative == "@" else f"{relative}.{self.name}."
-
-    def relative(self, name: str) -> str:
-        """The zone-relative form of a record name given as "@", a label or an FQDN."""
-        n = name.strip().lower().rstrip(".")
-        if n in ("", "@", self.name):
-            return "@"
-        if n.endswith("." + self.name):
-            n = n[: -len(self.name) - 1]
-        if len(n) > 253 or not all(_LABEL.fullmatch(label) for label in n.split(".")):
-            raise bad_request(f"'{name}' is not a valid record name in zone {self.name}.")
-        return n
-
-    def record_api(self, key: tuple[str, str]) -> dict[str, Any]:
-        rs = self.records[key]
-        name, rtype = key
-        fqdn = self.fqdn(name)
-        return {"name": name, "fqdn": fqdn, "type": rtype, "ttl": rs.ttl, "values": rs.values}
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "serial": self.serial,
-            "records": [self.record_api(k) for k in sorted(self.records, key=_record_order)],
-        }
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "serial": self.serial,
-            "records": [[n, t, rs.ttl, rs.values] for (n, t), rs in self.records.items()],
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Zone:
-        z = cls(d["name"], int(d["serial"]))
-        for n, t, ttl, values in d["records"]:
-            z.records[(n, t)] = RecordSet(int(ttl), list(values))
-        return z
-
-
-def _record_order(key: tuple[str, str]) -> tuple[int, str, str]:
-    return (0 if key[0] == "@" else 1, key[0], key[1])
-
-
-def normalize_values(rtype: str, values: Any) -> list[str]:
-    """Check a record set's values (presentation format) and return them normalised.
-
-    Host names are absolute: a missing trailing dot is added (there is no $ORIGIN here).
-    """
-    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
-        raise bad_request('"values" must be a non-empty list of strings.')
-    if rtype == "CNAME" and len(values) > 1:
-        raise bad_request("A CNAME record set holds exactly one value.")
-    out = []
-    for raw in values:
-        v = raw.strip()
-        try:
-            out.append(_normalize_value(rtype, v))
-        except ValueError as e:
-            raise bad_request(f"Invalid {rtype} value '{raw}': {e}.") from None
-    if len(set(out)) != len(out):
-        raise bad_request(f"The {rtype} record set lists the same value twice.")
-    return out
-
-
-def _host(v: str) -> str:
-    n = v.lower().rstrip(".")
-    if not n or len(n) > 253 or not all(_LABEL.fullmatch(label) for label in n.split(".")):
-        raise ValueError("not a host name")
-    return n + "."
-
-
-def _normalize_value(rtype: str, v: str) -> str:
-    if rtype == "A":
-        return str(ipaddress.IPv4Address(v))
-    if rtype == "AAAA":
-        return str(ipaddress.IPv6Address(v))
-    if rtype in ("CNAME", "NS"):
-        return _host(v)
-    if rtype == "MX":
-        parts = v.split()
-        if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) > 65535:
-            raise ValueError('expected "<preference 0-65535> <exchange host>"')
-        return f"{int(parts[0])} {_host(parts[1])}"
-    if rtype == "SRV":
-        parts = v.split()
-        if len(parts) != 4 or not all(p.isdigit() and int(p) <= 65535 for p in parts[:3]):
-            raise ValueError('expected "<priority> <weight> <port> <target host>"')
-        return " ".join([*(str(int(p)) for p in parts[:3]), _host(parts[3])])
-    if rtype == "TXT":
-        if not v or len(v.encode("utf-8")) > 4000:
-            raise ValueError("TXT text must hold 1 to 4000 bytes")
-        return v
-    raise ValueError(f"unsupported type {rtype}")
-
-
 # ------------------------------------------------------------------------------ the estate
 @dataclass(slots=True)
 class Estate:
@@ -314,7 +197,7 @@ class Estate:
         hosts[sync.name.casefold()] = sync
         zones = {}
         for domain in (spec.domain, *spec.extra_domains):
-            zones[domain.lower()] = _zone(org, domain.lower())
+            zones[domain.lower()] = zone_from_spec(org, domain.lower())
         return cls(hosts, zones)
 
     def to_json(self) -> dict[str, Any]:
@@ -421,47 +304,13 @@ class Estate:
 
     def put_record(self, zone: str, name: str, rtype: str, body: Any) -> tuple[dict, bool]:
         """Create or replace one record set; (its API form, whether it was created)."""
-        z = self.zone(zone)
-        rel, t = z.relative(name), _rtype(rtype)
-        if not isinstance(body, dict):
-            raise bad_request('The body must be {"ttl": 3600, "values": ["..."]}.')
-        ttl = body.get("ttl", 3600)
-        if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= 2**31 - 1:
-            raise bad_request('"ttl" must be a whole number of seconds (0 to 2147483647).')
-        values = normalize_values(t, body.get("values"))
-        others = [k for k in z.records if k[0] == rel and k[1] != t]
-        if others and (t == "CNAME" or any(k[1] == "CNAME" for k in others)):
-            # RFC 1034 3.6.2: a name with a CNAME has no other data.
-            raise conflict(
-                "CnameConflict",
-                f"{z.fqdn(rel)} cannot hold a CNAME and other records "
-                f"({', '.join(sorted({t, *(k[1] for k in others)}))}).",
-            )
-        created = (rel, t) not in z.records
-        z.records[(rel, t)] = RecordSet(ttl, values)
-        z.serial += 1
+        out = self.zone(zone).put(name, rtype, body)
         self.changed()
-        return z.record_api((rel, t)), created
+        return out
 
     def delete_record(self, zone: str, name: str, rtype: str) -> None:
-        z = self.zone(zone)
-        key = (z.relative(name), _rtype(rtype))
-        if key not in z.records:
-            raise not_found(
-                "RecordNotFound", f"There is no {key[1]} record set at {z.fqdn(key[0])}."
-            )
-        del z.records[key]
-        z.serial += 1
+        self.zone(zone).delete(name, rtype)
         self.changed()
-
-
-def _rtype(rtype: str) -> str:
-    t = rtype.strip().upper()
-    if t not in RECORD_TYPES:
-        raise bad_request(
-            f"Record type '{rtype}' is not supported; use one of {', '.join(RECORD_TYPES)}."
-        )
-    return t
 
 
 def _thumbprint(spec: TenantSpec, what: str) -> str:
@@ -539,26 +388,3 @@ def _exchange_host(org: ExchangeOrg, server: str, ip: str, now: datetime) -> Hos
 
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).replace(microsecond=0).isoformat()
-
-
-def _zone(org: ExchangeOrg, domain: str) -> Zone:
-    spec = org.spec
-    primary = spec.domain.lower()
-    z = Zone(domain)
-    z.records[("@", "NS")] = RecordSet(86400, [f"ns1.{primary}.", f"ns2.{primary}."])
-    if spec.dns_mx == "onprem":
-        mx = f"10 {org.mail_host.lower()}."
-        spf = f"v=spf1 ip4:{ONPREM_PUBLIC_IP} {EXO_SPF} -all"
-    else:
-        mx = f"0 {org.exo_mx_for(domain)}."
-        spf = f"v=spf1 {EXO_SPF} -all"
-    z.records[("@", "MX")] = RecordSet(3600, [mx])
-    z.records[("@", "TXT")] = RecordSet(3600, [spf])
-    onprem = spec.dns_autodiscover == "onprem"
-    target = org.mail_host.lower() if onprem else EXO_AUTODISCOVER
-    z.records[("autodiscover", "CNAME")] = RecordSet(3600, [f"{target}."])
-    if domain == primary:
-        z.records[("mail", "A")] = RecordSet(3600, [ONPREM_PUBLIC_IP])
-        z.records[("ns1", "A")] = RecordSet(86400, ["203.0.113.53"])
-        z.records[("ns2", "A")] = RecordSet(86400, ["203.0.113.54"])
-    return z

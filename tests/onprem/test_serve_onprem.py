@@ -7,12 +7,14 @@ import signal
 import subprocess
 from dataclasses import asdict
 
+import pytest
+
 from harness.decommission.dns import resolve
 from harness.decommission.hosts import OnpremHosts
 from harness.tenant import TenantSpec
 from harness.tenant.exchange_org import ExchangeOrg
 from mockservers.onprem.estate import HYBRID_AGENT
-from mockservers.runtime import Endpoints, spawn_serve
+from mockservers.runtime import Endpoints, ServeFailed, spawn_serve
 from tests.cloud.http_client import cmdlet, token
 from tests.onprem.conftest import clear_mailboxes, exists
 
@@ -78,6 +80,16 @@ def test_estate_changes_survive_kill_9_with_a_state_dir(tmp_path):
         code, out, err = _stop(proc, signal.SIGTERM)
     assert code == 0, err
     assert "Traceback" not in err
+
+
+def test_a_damaged_estate_file_is_a_clear_error(tmp_path):
+    state, path = tmp_path / "state", tmp_path / "endpoints.json"
+    proc = spawn_serve(path, "-n", "40", "--state-dir", str(state), timeout=120)
+    _stop(proc, signal.SIGTERM)
+    (state / "onprem.json").write_text('{"format": "exwb-onprem/1", "hosts": [{}]}')
+    with pytest.raises(ServeFailed) as e:
+        spawn_serve(path, "--state-dir", str(state), timeout=120)
+    assert "onprem.json" in str(e.value) and "Traceback" not in str(e.value)
 
 
 def ep_domain(ep: Endpoints) -> str:
