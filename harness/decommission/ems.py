@@ -109,6 +109,10 @@ def _rdn_value(dn: str) -> str:
         return dn
 
 
+def _no_names(o: _Obj) -> tuple[str, ...]:
+    return ()
+
+
 def _truth(value: Any, param: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -123,6 +127,15 @@ def _truth(value: Any, param: str) -> bool:
         f"Cannot process argument transformation on parameter '{param}'. Cannot convert value "
         f'"{value}" to type "System.Boolean".',
     )
+
+
+_BOOLEAN_PARAMETERS: Final = frozenset(
+    {
+        "Enabled", "TargetDeliveryDomain", "Arbitration", "PublicFolder", "Confirm",
+        "DisableLastArbitrationMailboxAllowed", "DisableArbitrationMailboxWithOABsAllowed",
+        *_REMOTE_DOMAIN_BITS,
+    }
+)  # fmt: skip
 
 
 class _Params:
@@ -140,6 +153,8 @@ class _Params:
                     "ParameterBindingException",
                     f"A parameter cannot be found that matches parameter name '{key}'.",
                 )
+            if canonical in _BOOLEAN_PARAMETERS:  # bound before the cmdlet runs, as in PowerShell
+                value = _truth(value, canonical)
             self.values[canonical] = value
 
     def has(self, name: str) -> bool:
@@ -333,10 +348,12 @@ class ExchangeShell:
             if e.code == 32:  # the container itself is gone: nothing of that kind
                 return []
             raise self._ad_error(e) from None
-        return [
+        objs = [
             _Obj(dn, {k.lower(): [v.decode("utf-8", "replace") for v in vs] for k, vs in a.items()})
             for dn, a in rows
         ]
+        # By name, as Exchange lists them: a directory's own order is no contract.
+        return sorted(objs, key=lambda o: (o.name.casefold(), o.dn))
 
     def _modify(self, dn: str, changes: list[tuple[str, str, tuple[str, ...]]]) -> None:
         try:
@@ -366,7 +383,7 @@ class ExchangeShell:
         return self._search(base, "sub", object_class, attrs)
 
     def _pick(
-        self, objs: list[_Obj], identity: Any, extra: Callable[[_Obj], Iterable[str]]
+        self, objs: list[_Obj], identity: Any, extra: Callable[[_Obj], Iterable[str]] = _no_names
     ) -> _Obj:
         """The one object `identity` names (name, DN or another of its names)."""
         ident = str(identity).strip()
@@ -575,7 +592,7 @@ def _get_cas(sh: ExchangeShell, p: _Params) -> list[Row]:
 
 @_cmdlet("Set-ClientAccessService", "Identity", "AutoDiscoverServiceInternalUri", "Confirm")
 def _set_cas(sh: ExchangeShell, p: _Params) -> list[Row]:
-    server = sh._pick(sh._org("msExchExchangeServer", _SERVER_ATTRS), p.required("Identity"), list)
+    server = sh._pick(sh._org("msExchExchangeServer", _SERVER_ATTRS), p.required("Identity"))
     uri = p.required("AutoDiscoverServiceInternalUri")
     scp = _scps(sh).get(normalize_dn(_scp_dn(server)))
     if scp is None:
@@ -722,7 +739,7 @@ def _get_org_relationship(sh: ExchangeShell, p: _Params) -> list[Row]:
 
 @_cmdlet("Set-OrganizationRelationship", "Identity", "Enabled", "Confirm")
 def _set_org_relationship(sh: ExchangeShell, p: _Params) -> list[Row]:
-    o = sh._pick(sh._org("msExchFedSharingRelationship", ()), p.required("Identity"), list)
+    o = sh._pick(sh._org("msExchFedSharingRelationship", ()), p.required("Identity"))
     if p.has("Enabled"):
         value = "TRUE" if _truth(p.get("Enabled"), "Enabled") else "FALSE"
         sh._modify(o.dn, [("replace", "msExchFedIsEnabled", (value,))])
@@ -732,7 +749,7 @@ def _set_org_relationship(sh: ExchangeShell, p: _Params) -> list[Row]:
 @_cmdlet("Remove-OrganizationRelationship", "Identity", "Confirm")
 def _remove_org_relationship(sh: ExchangeShell, p: _Params) -> list[Row]:
     identity = p.required("Identity")
-    o = sh._pick(sh._org("msExchFedSharingRelationship", ()), identity, list)
+    o = sh._pick(sh._org("msExchFedSharingRelationship", ()), identity)
     sh._delete(o.dn, str(identity))
     return []
 
@@ -755,7 +772,7 @@ def _get_ioc(sh: ExchangeShell, p: _Params) -> list[Row]:
 
 @_cmdlet("Set-IntraOrganizationConnector", "Identity", "Enabled", "Confirm")
 def _set_ioc(sh: ExchangeShell, p: _Params) -> list[Row]:
-    o = sh._pick(sh._org("msExchIntraOrganizationConnector", ()), p.required("Identity"), list)
+    o = sh._pick(sh._org("msExchIntraOrganizationConnector", ()), p.required("Identity"))
     if p.has("Enabled"):
         value = "TRUE" if _truth(p.get("Enabled"), "Enabled") else "FALSE"
         sh._modify(o.dn, [("replace", "msExchFedIsEnabled", (value,))])
@@ -765,7 +782,7 @@ def _set_ioc(sh: ExchangeShell, p: _Params) -> list[Row]:
 @_cmdlet("Remove-IntraOrganizationConnector", "Identity", "Confirm")
 def _remove_ioc(sh: ExchangeShell, p: _Params) -> list[Row]:
     identity = p.required("Identity")
-    o = sh._pick(sh._org("msExchIntraOrganizationConnector", ()), identity, list)
+    o = sh._pick(sh._org("msExchIntraOrganizationConnector", ()), identity)
     sh._delete(o.dn, str(identity))
     return []
 
@@ -809,7 +826,7 @@ def _set_foi(sh: ExchangeShell, p: _Params) -> list[Row]:
         raise sh.not_found(str(p.get("Identity") or "Federation"))
     changes: list[tuple[str, str, tuple[str, ...]]] = []
     if p.has("DelegationFederationTrust"):
-        trust = sh._pick(sh._org("msExchFedTrust", ()), p.get("DelegationFederationTrust"), list)
+        trust = sh._pick(sh._org("msExchFedTrust", ()), p.get("DelegationFederationTrust"))
         changes.append(("replace", "msExchFedDelegationTrust", (trust.dn,)))
     if p.has("AccountNamespace"):
         changes.append(("replace", "msExchFedAccountNamespace", (str(p.get("AccountNamespace")),)))
@@ -852,7 +869,7 @@ def _get_federation_trust(sh: ExchangeShell, p: _Params) -> list[Row]:
 @_cmdlet("Remove-FederationTrust", "Identity", "Confirm")
 def _remove_federation_trust(sh: ExchangeShell, p: _Params) -> list[Row]:
     identity = p.get("Identity") or FEDERATION_TRUST
-    trust = sh._pick(sh._org("msExchFedTrust", ()), identity, list)
+    trust = sh._pick(sh._org("msExchFedTrust", ()), identity)
     users = []
     foi = _foi(sh)
     if foi is not None:
@@ -995,7 +1012,11 @@ _AUTH_ATTRS = (
 
 
 def _set_enabled_bit(sh: ExchangeShell, p: _Params, object_class: str) -> list[Row]:
-    o = sh._pick(sh._org(object_class, _AUTH_ATTRS), p.required("Identity"), list)
+    o = sh._pick(
+        sh._org(object_class, _AUTH_ATTRS),
+        p.required("Identity"),
+        lambda o: o.all("msExchAuthApplicationIdentifier"),
+    )
     if p.has("Enabled"):
         flags = o.int("msExchAuthFlags", 1)
         flags = flags | 1 if _truth(p.get("Enabled"), "Enabled") else flags & ~1
