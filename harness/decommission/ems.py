@@ -219,6 +219,7 @@ class ExchangeShell:
         self.org_dn = ""
         self.org_name = ""
         self._conn: LdapConnection | None = None
+        self._db_servers: dict[str, str] = {}  # mailbox database ndn -> owning server
 
     @classmethod
     def from_endpoints(cls, endpoints: Any) -> ExchangeShell:
@@ -413,7 +414,7 @@ class ExchangeShell:
         self,
         objs: list[_Obj],
         p: _Params,
-        extra: Callable[[_Obj], Iterable[str]] = lambda o: (),
+        extra: Callable[[_Obj], Iterable[str]] = _no_names,
     ) -> list[_Obj]:
         if p.has("Identity") and p.get("Identity") is not None:
             return [self._pick(objs, p.get("Identity"), extra)]
@@ -442,10 +443,12 @@ def _server_of(dn: str) -> str:
 _SERVER_ATTRS = ("serialNumber", "networkAddress", "msExchCurrentServerRoles")
 
 
+def _server_fqdn(o: _Obj) -> list[str]:
+    return [a.split(":", 1)[1] for a in o.all("networkAddress") if a.startswith("ncacn_ip_tcp:")]
+
+
 def _server_row(o: _Obj) -> Row:
-    fqdn = next(
-        (a.split(":", 1)[1] for a in o.all("networkAddress") if a.startswith("ncacn_ip")), ""
-    )
+    fqdn = next(iter(_server_fqdn(o)), "")
     return {
         **_base(o),
         "Fqdn": fqdn,
@@ -459,8 +462,7 @@ def _server_row(o: _Obj) -> Row:
 @_cmdlet("Get-ExchangeServer", "Identity")
 def _get_exchange_server(sh: ExchangeShell, p: _Params) -> list[Row]:
     servers = sh._org("msExchExchangeServer", _SERVER_ATTRS)
-    fqdn = lambda o: [_server_row(o)["Fqdn"]]  # noqa: E731
-    return [_server_row(o) for o in sh._select(servers, p, fqdn)]
+    return [_server_row(o) for o in sh._select(servers, p, _server_fqdn)]
 
 
 # ====================================================================== mailboxes
@@ -520,7 +522,7 @@ def _get_mailbox(sh: ExchangeShell, p: _Params) -> list[Row]:
 
 
 def _server_of_database(sh: ExchangeShell, db_dn: str) -> str:
-    cache: dict[str, str] = sh.__dict__.setdefault("_db_servers", {})
+    cache = sh._db_servers
     key = normalize_dn(db_dn)
     if key not in cache:
         found = sh._search(db_dn, "base", None, ["msExchOwningServer"])
@@ -636,7 +638,7 @@ def _get_send_connector(sh: ExchangeShell, p: _Params) -> list[Row]:
 @_cmdlet("Remove-SendConnector", "Identity", "Confirm")
 def _remove_send_connector(sh: ExchangeShell, p: _Params) -> list[Row]:
     identity = p.required("Identity")
-    o = sh._pick(sh._org("msExchRoutingSMTPConnector", ()), identity, lambda o: ())
+    o = sh._pick(sh._org("msExchRoutingSMTPConnector", ()), identity)
     sh._delete(o.dn, str(identity))
     return []
 

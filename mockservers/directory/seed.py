@@ -3,7 +3,16 @@
 Besides the tenant's domain partition (root, OUs, users), AD always has: the well-known
 containers, the accounts the harness hands out (an admin, the writeback gMSA, a read-only
 line-of-business account), and the configuration partition with the schema container, the LDAP
-query policy and the Exchange organisation (server, database, hybrid configuration).
+query policy and the Exchange organisation of `ExchangeOrg(spec)`: each server with its
+protocols (Autodiscover SCP, receive connectors) and mailbox database, the HCW's send
+connector, hybrid configuration, federation trust, federated organisation identifier and
+organisation relationship, the intra-organisation connector, remote and accepted domains and
+the OAuth configuration (auth servers, the Exchange Online partner application). The domain
+partition gets Setup's arbitration mailboxes and the public folder mailboxes (disabled users in
+CN=Users) and the computer accounts of the Exchange servers and the Entra Connect host.
+
+A directory loaded from a dump (its configuration partition included) keeps the organisation it
+holds: only a tenant's own data gets a fresh one.
 """
 
 from __future__ import annotations
