@@ -307,12 +307,13 @@ class ExchangeShell:
                 f"Active Directory server {self.dc} is not available. Error message: {e.message}",
             )
         if e.code == 50:
+            said = e.message.strip()  # AD's SecErr line; some servers send none
             return CmdletError(
                 400,
                 AD_ERROR,
                 f"Active Directory operation failed on {self.dc}. This error is not retriable. "
-                "Additional information: Insufficient access rights to perform the operation.\n"
-                f"Active directory response: {e.message.strip()}",
+                "Additional information: Insufficient access rights to perform the operation."
+                + (f"\nActive directory response: {said}" if said else ""),
             )
         if e.code == 68:
             return CmdletError(
