@@ -14,7 +14,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from twisted.internet import reactor as _reactor
 from twisted.internet.threads import blockingCallFromThread
 
+from harness.tenant.exchange_org import tenant_id_for
 from harness.tenant.model import CloudMailbox, Tenant
 from harness.tenant.spec import TenantSpec
 from mockservers.cloud.auth import Auth
@@ -95,11 +95,6 @@ class Endpoints:
     @classmethod
     def read(cls, path: Path) -> Endpoints:
         return cls(**json.loads(path.read_text(encoding="utf-8")))
-
-
-def tenant_id_for(spec: TenantSpec) -> str:
-    """A stable tenant GUID per onmicrosoft.com name, as a real tenant's id is stable."""
-    return str(uuid.uuid5(uuid.NAMESPACE_DNS, spec.onmicrosoft_domain))
 
 
 def build_cloud(

@@ -46,7 +46,8 @@ def onprem_mailboxes(s: Survey, path: str) -> Blocker | None:
         names(s.mailboxes),
         "on-premises Get-Mailbox -ResultSize Unlimited",
         "Move them to Exchange Online (New-MigrationBatch or New-MoveRequest -Remote) and "
-        "complete the moves; then run the plan again.",
+        "complete the moves; a DiscoverySearchMailbox has nothing to move: Disable-Mailbox it. "
+        "Then run the plan again.",
     )
 
 

@@ -48,6 +48,11 @@ _RELAY_KINDS: Final = (
 )  # fmt: skip
 
 
+def tenant_id_for(spec: TenantSpec) -> str:
+    """A stable tenant GUID per onmicrosoft.com name, as a real tenant's id is stable."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, spec.onmicrosoft_domain))
+
+
 @dataclass(frozen=True, slots=True)
 class RelayClient:
     name: str
@@ -101,6 +106,10 @@ class ExchangeOrg:
     @cached_property
     def oauth_key_id(self) -> str:
         return self._uuid("oauth-key")
+
+    @property
+    def tenant_id(self) -> str:
+        return tenant_id_for(self.spec)
 
     # ------------------------------------------------------------------ names
     @property

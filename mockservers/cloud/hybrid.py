@@ -26,7 +26,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from harness.tenant.exchange_org import CLOUD_IOC, EXCHANGE_ONLINE_APP_ID, ExchangeOrg
+from harness.tenant.exchange_org import (
+    CLOUD_IOC,
+    EXCHANGE_ONLINE_APP_ID,
+    ExchangeOrg,
+    tenant_id_for,
+)
 from harness.tenant.spec import TenantSpec
 
 JSON_VERSION: Final = 1
@@ -418,7 +423,7 @@ class HybridCloud:
                 ids.object_id("sp-hybrid-agent"),
                 org.hybrid_app_id,
                 f"Exchange Hybrid Agent - {org.hcw_id}",
-                _tenant_id(spec),
+                tenant_id_for(spec),
                 [org.hybrid_app_id],
                 [],
             ),
@@ -621,11 +626,6 @@ class _Ids:
 
     def object_id(self, what: str) -> str:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.prefix}:object:{what}"))
-
-
-def _tenant_id(spec: TenantSpec) -> str:
-    """The tenant's own id (it owns the apps it registered), as runtime.tenant_id_for has it."""
-    return str(uuid.uuid5(uuid.NAMESPACE_DNS, spec.onmicrosoft_domain))
 
 
 def _key_credential(key_id: str, thumbprint: str, display_name: str) -> dict[str, Any]:

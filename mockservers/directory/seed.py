@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -40,6 +39,7 @@ from harness.tenant.exchange_org import (
     ONPREM_IOC,
     ROUTING_GROUP,
     ExchangeOrg,
+    tenant_id_for,
 )
 from harness.tenant.ldif import directory_entries
 from harness.tenant.model import Tenant
@@ -335,7 +335,7 @@ def _exchange_organization(load: _Loader, org: ExchangeOrg) -> None:
     )
     servers = f"CN=Auth Servers,{auth}"
     s(servers, ("top", "msExchContainer"), cn="Auth Servers")
-    tenant_id = tenant_id_of(spec)
+    tenant_id = tenant_id_for(spec)
     # msExchAuthAuthServerType: Exchange's AuthServerType enum (1 MicrosoftACS, 5 AzureAD).
     for name, issuer, url, kind in (
         (f"ACS - {spec.onmicrosoft_domain}", f"00000001-0000-0000-c000-000000000000@{tenant_id}",
@@ -441,12 +441,6 @@ def _exchange_recipients(load: _Loader, org: ExchangeOrg, schema_nc: str) -> Non
 
 def _config_of(spec: TenantSpec) -> str:
     return f"CN=Configuration,{spec.base_dn}"
-
-
-def tenant_id_of(spec: TenantSpec) -> str:
-    """The tenant's GUID; the same value as mockservers.runtime.tenant_id_for (which imports
-    this module, hence the copy)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_DNS, spec.onmicrosoft_domain))
 
 
 # msExchRecipientTypeDetails of Exchange's system mailboxes.
