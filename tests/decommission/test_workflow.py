@@ -292,3 +292,73 @@ def test_a_run_killed_midway_resumes_where_it_stopped(clean_run, tmp_path):
     steps = [r["step"] for r in finals]
     assert len(steps) == len(set(steps))  # each step completed once
     assert OnpremHosts.from_endpoints(run.endpoints).host("EX01")["state"] == "Uninstalled"
+
+
+def test_a_messy_org_remediated_through_the_apis_then_retires(tmp_path, capsys):
+    """Messy, minus what has no API here (mailbox moves, a Connect upgrade): each blocker is
+    remedied the way its remedy says, through the same wire APIs, then the plan runs; the stale
+    EXO objects (one routing through the HCW connector) and the leftover service are handled."""
+    from harness.decommission.ems import ExchangeShell
+    from harness.decommission.estate import GRAPH_SCOPE
+
+    run = start(org_preset="messy", onprem_mailboxes=0, connect_build="2.5.190.0")
+    ep = run.endpoints
+    try:
+        healthy_job(run, tmp_path / "state")
+        rc, plan = decommission(run, tmp_path, "--plan", capsys=capsys)
+        assert rc == 1 and len(plan["blockers"]) == 7, [b["code"] for b in plan["blockers"]]
+        with ExchangeShell.from_endpoints(ep).open() as shell:
+            for m in shell.invoke("Get-Mailbox", Arbitration=True):
+                shell.invoke(
+                    "Disable-Mailbox", Identity=m["Identity"], Arbitration=True,
+                    DisableLastArbitrationMailboxAllowed=True,
+                )  # fmt: skip
+            for m in shell.invoke("Get-Mailbox", PublicFolder=True):
+                shell.invoke("Disable-Mailbox", Identity=m["Identity"], PublicFolder=True)
+        hosts = OnpremHosts.from_endpoints(ep)
+        for relay in hosts.smtp_receive_log("EX01"):
+            hosts.forget_relay_client("EX01", relay["clientIp"])
+        for zone in hosts.zones():
+            name = zone["name"]
+            hosts.put_record(
+                name, "@", "MX", [f"0 {name.replace('.', '-')}.mail.protection.outlook.com."]
+            )
+            hosts.put_record(name, "autodiscover", "CNAME", ["autodiscover.outlook.com."])
+        graph = ExoAdmin(
+            ep.graph_url, ep.token_url, ep.client_id, ep.client_secret, scope=GRAPH_SCOPE
+        )
+        with exo(run) as admin, graph:
+            admin.invoke("Set-OrganizationConfig", PublicFoldersEnabled="Local")
+            for m in admin.invoke_all(
+                "Get-Mailbox", Filter="IsDirSynced -eq $true -and IsExchangeCloudManaged -eq $false"
+            ):
+                admin.invoke(
+                    "Set-Mailbox",
+                    Identity=m["ExternalDirectoryObjectId"],
+                    IsExchangeCloudManaged=True,
+                )
+            for kind, cmdlet in (
+                ("groups", "Get-DistributionGroup"),
+                ("contacts", "Get-MailContact"),
+            ):
+                for o in admin.invoke_all(cmdlet):
+                    if o["IsDirSynced"]:
+                        path = (
+                            f"/v1.0/{kind}/{o['ExternalDirectoryObjectId']}/onPremisesSyncBehavior"
+                        )
+                        graph.request("PATCH", path, {"isCloudManaged": True})
+        healthy_job(run, tmp_path / "state")  # the flipped mailboxes reach AD
+        rc, plan = decommission(run, tmp_path, "--plan", capsys=capsys)
+        assert rc == 0, [b["code"] for b in plan["blockers"]]
+        rc, done = decommission(run, tmp_path, "--execute", capsys=capsys)
+        assert rc == 0, done["error"]
+        assert done["serverState"] == "Uninstalled" and done["finished"]
+        assert any("MSExchangeTransport" in x["what"] for x in done["leftovers"])
+        with exo(run) as admin:
+            assert admin.invoke_all("Get-OutboundConnector") == []
+            assert all(
+                "mail.contoso.com" not in json.dumps(r)
+                for r in admin.invoke_all("Get-TransportRule")
+            )
+    finally:
+        run.stop()
