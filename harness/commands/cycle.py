@@ -11,7 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-DEFAULT_STATE = Path("results/engine-state")
+from harness.commands import DEFAULT_STATE
+
 MASS_CHANGE_THRESHOLD = 500  # harness.engine.cycle.MASS_CHANGE_THRESHOLD, without importing it
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-DEFAULT_STATE = Path("results/engine-state")
+from harness.commands import DEFAULT_STATE
 
 
 def add_parser(sub: Any) -> None:

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from harness.commands import DEFAULT_STATE
+
 if TYPE_CHECKING:
     from harness.engine.source import CloudCredentials
     from harness.engine.target import LdapCredentials
     from mockservers.runtime import Endpoints
-
-DEFAULT_STATE = Path("results/engine-state")
 
 
 def add_parser(sub: Any) -> None:
