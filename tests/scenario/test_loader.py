@@ -440,6 +440,54 @@ CORPUS = [
         "expected dotted integers",
     ),
     case(
+        "decommission-bad-path",
+        """
+        steps:
+          - decommission: {action: execute, path: uninstall-everything}
+        """,
+        4,
+        "unknown path 'uninstall-everything'",
+    ),
+    case(
+        "decommission-unknown-step",
+        """
+        steps:
+          - decommission: {action: execute, only: remove-federation-trusts}
+        """,
+        4,
+        "did you mean 'remove-federation-trust'?",
+    ),
+    case(
+        "decommission-only-without-execute",
+        """
+        steps:
+          - decommission: {only: uninstall-exchange}
+        """,
+        4,
+        "only goes with action: execute",
+    ),
+    case(
+        "decommission-expect-first",
+        """
+        steps:
+          - expect:
+              - decommission: {blocked: false}
+        """,
+        5,
+        "none ran before it",
+    ),
+    case(
+        "decommission-unknown-blocker",
+        """
+        steps:
+          - decommission: {action: plan}
+          - expect:
+              - decommission: {blockers: [SmtpRelay]}
+        """,
+        6,
+        "did you mean 'SmtpRelayInUse'?",
+    ),
+    case(
         "missing-profile",
         """
         engine:
