@@ -11,13 +11,13 @@ import sys
 from collections.abc import Sequence
 
 from harness import __version__
-from harness.commands import cycle, decommission, forward, generate, run, serve
+from harness.commands import bench, cycle, decommission, forward, generate, run, serve
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-COMMANDS = (generate, serve, cycle, forward, decommission, run)
+COMMANDS = (generate, serve, cycle, forward, decommission, run, bench)
 
 
 class UsageError(Exception):
