@@ -39,14 +39,20 @@ def ldap3_floor(
 ) -> FloorResult:
     """Replace extensionAttribute1 on every DN with one synchronous ldap3 connection."""
     from ldap3 import MODIFY_REPLACE, NONE, Connection, Server
+    from ldap3.core.exceptions import LDAPException
 
-    conn = Connection(Server(url, get_info=NONE), bind_dn, password, auto_bind=True)
+    try:
+        conn = Connection(Server(url, get_info=NONE), bind_dn, password, auto_bind=True)
+    except LDAPException as e:
+        raise FloorError(f"bind to {url} failed: {e}") from None
     try:
         started = time.perf_counter()
         for i, dn in enumerate(dns):
             if not conn.modify(dn, {"extensionAttribute1": [(MODIFY_REPLACE, [f"{tag}-{i}"])]}):
                 raise FloorError(f"modify of {dn} failed: {conn.result}")
         wall = time.perf_counter() - started
+    except LDAPException as e:
+        raise FloorError(f"the floor loop failed: {e}") from None
     finally:
         conn.unbind()
     return FloorResult(len(dns), round(wall, 3))

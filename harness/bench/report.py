@@ -300,6 +300,8 @@ def bench_markdown(doc: dict[str, Any]) -> str:
         lines += [f"slapd half not run: {slapd['skipped']}.", ""]
     for r in doc["sizes"]:
         lines += [f"### {r['mailboxes']:,} mailboxes ({r['objects']:,} objects)", ""]
+        if r.get("error"):
+            lines += [f"**Failed**, figures up to the failure only: {r['error']}", ""]
         rows = [phase_row(name, f) for name, f in r["phases"].items()]
         lines += _md_table(PHASE_COLUMNS, rows)
         m, q = r["memory"], r["ratios"]

@@ -89,6 +89,8 @@ class SizeRun:
         self.base_dn = ""
         self.objects = 0
         self.slapd_peak: float | None = None
+        self.serve_peak: float | None = None
+        self.error: str | None = None
 
     def _done(self, name: str, figures: Figures, text: str) -> Figures:
         self.phases[name] = figures
@@ -266,10 +268,20 @@ class SizeRun:
     # --- the whole size ---
 
     def run(self) -> Figures:
+        """Every phase in turn; a failed step ends this size, keeping the figures so far."""
+        from harness.bench.floor import FloorError
+        from harness.scenario.exo import CmdletError
+
+        try:
+            self._run()
+        except (BenchError, CmdletError, FloorError) as e:
+            self.error = f"{type(e).__name__}: {e}" if not isinstance(e, BenchError) else str(e)
+            self.say(f"{self.size:>9,} FAILED: {self.error}")
+        return self.figures()
+
+    def _run(self) -> None:
         tenant_dir = self.generate()
         proc, ep, epf = self.serve()
-        serve_peak: float | None = None
-        dns: list[str] = []
         try:
             state = self.work / "state"
             self.cycle("initial_cycle", epf, state, "delta")
@@ -286,11 +298,11 @@ class SizeRun:
                 self.floor("floor", ep.ldap_url, ep.bind_dn, ep.bind_password, dns)
             if self.options.slapd:
                 self.slapd(tenant_dir, ep, dns)
-            serve_peak = peak_rss_mib(proc.pid)
         finally:
+            if proc.poll() is None:
+                self.serve_peak = peak_rss_mib(proc.pid)
             proc.terminate()
             proc.communicate(timeout=120)
-        return self.figures(serve_peak)
 
     def slapd(self, tenant_dir: Path, ep: Endpoints, dns: list[str]) -> None:
         from harness.tenant.files import LDIF_NAME
@@ -333,18 +345,22 @@ class SizeRun:
             finally:
                 self.server_pids.remove(info.pid)
 
-    def figures(self, serve_peak: float | None) -> Figures:
+    def figures(self) -> Figures:
         p = self.phases
-        engine_phases = ("initial_cycle", "full_cycle", "delta_cycle", "no_change_cycle")
-        engine_peak = max(
-            [p[n]["engine_peak_rss_mib"] for n in engine_phases if n in p]
-            + ([p["verify"]["peak_rss_mib"]] if "verify" in p else [])
-        )
+        engine_peaks = [
+            p[n]["engine_peak_rss_mib"]
+            for n in ("initial_cycle", "full_cycle", "delta_cycle", "no_change_cycle")
+            if n in p
+        ] + ([p["verify"]["peak_rss_mib"]] if "verify" in p else [])
+        engine_peak = max(engine_peaks) if engine_peaks else None
+        both = None
+        if self.serve_peak is not None and engine_peak is not None:
+            both = round(self.serve_peak + engine_peak, 1)
         memory = {
-            "serve_peak_rss_mib": serve_peak,
+            "serve_peak_rss_mib": self.serve_peak,
             "engine_peak_rss_mib": engine_peak,
-            "generate_peak_rss_mib": p["generate"]["peak_rss_mib"],
-            "servers_plus_engine_mib": round((serve_peak or 0) + engine_peak, 1),
+            "generate_peak_rss_mib": p.get("generate", {}).get("peak_rss_mib"),
+            "servers_plus_engine_mib": both,
             "slapd_peak_rss_mib": self.slapd_peak,
         }
         ratios: dict[str, float | None] = {
@@ -356,6 +372,7 @@ class SizeRun:
         return {
             "mailboxes": self.size,
             "objects": self.objects,
+            "error": self.error,
             "phases": p,
             "memory": memory,
             "ratios": ratios,
@@ -392,7 +409,8 @@ def _updated_dns(log: str | None) -> list[str]:
 def run_bench(
     options: BenchOptions, progress: Callable[[str], None], workdir: Path | None = None
 ) -> list[Figures]:
-    """Every size in turn; each in a fresh temporary directory removed afterwards."""
+    """Every size in turn, each in a fresh temporary directory removed afterwards; a size whose
+    step failed has its `error` set and the figures measured until then."""
     results = []
     for size in options.sizes:
         with tempfile.TemporaryDirectory(prefix=f"exwb-bench-{size}-", dir=workdir) as tmp:

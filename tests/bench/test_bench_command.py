@@ -150,6 +150,32 @@ def test_missing_ldap3_says_how_to_install_it(tmp_path):
     assert "pip install -e '.[bench]'" in proc.stderr and "--no-floor" in proc.stderr
 
 
+def test_a_failed_step_keeps_the_figures_so_far(tmp_path, monkeypatch):
+    from harness.bench import runner
+    from harness.bench.measure import ChildRun
+
+    def broken(args, **kw):
+        return ChildRun(2, "", "Traceback ...\nNameError: boom", 0.5, 0.1, 40.0)
+
+    monkeypatch.setattr(runner, "run_child", broken)
+    lines: list[str] = []
+    result = runner.SizeRun(10, runner.BenchOptions([10]), tmp_path, lines.append).run()
+    assert "NameError: boom" in result["error"] and result["phases"] == {}
+    assert set(result["memory"].values()) == {None}
+    assert any("FAILED" in line for line in lines)
+    assert len(_panels(chart_svg([result]))) == 2
+    doc = {
+        "machine": {"cpu": "x", "cores": 2, "memory_gib": 1.0, "os": "y", "python": "z"}
+        | {"exwb": "0"},
+        "started": "t",
+        "command": "exwb bench",
+        "slapd": {"ran": False, "skipped": None},
+        "sizes": [result],
+        "targets": targets([result]),
+    }
+    assert "**Failed**" in bench_markdown(doc)
+
+
 def _synthetic(size: int) -> dict:
     k = size / 1000
     phases = {
