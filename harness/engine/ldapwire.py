@@ -18,7 +18,7 @@ import contextlib
 import socket
 import ssl
 from collections import deque
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
@@ -58,6 +58,7 @@ PROTOCOL_ERROR = 2
 Attributes = dict[str, list[bytes]]  # attribute name as the server sent it -> raw values
 Change = tuple[str, str, tuple[str, ...]]  # (op "add" | "delete" | "replace", attribute, values)
 K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
 
 
 class LdapError(Exception):
@@ -280,6 +281,20 @@ class LdapConnection:
         page_size: int = 1000,
     ) -> Iterator[tuple[str, Attributes]]:
         """Every entry of a (paged, when `page_size`) search, as (DN, raw attributes)."""
+        return self.search_entries(_entry, base, scope, filter_, attributes, page_size)
+
+    def search_entries(
+        self,
+        decode: Callable[[bytes, int, int], T],
+        base: str,
+        scope: str,
+        filter_: bytes,
+        attributes: Iterable[str],
+        page_size: int = 1000,
+    ) -> Iterator[T]:
+        """`search` with the caller's decoder: `decode(message, start, end)` gets the bytes of
+        each SearchResultEntry (its content from `start` to `end`, after the tag and length),
+        so a reader that wants typed values builds them straight from the wire."""
         attrs = sequence(*(octets(a.encode("ascii")) for a in attributes))
         body = (
             octets(base.encode("utf-8"))
@@ -328,7 +343,7 @@ class LdapConnection:
             if cookie:
                 msg_id = request(cookie)
             for entry in entries:
-                yield _entry(*entry)
+                yield decode(*entry)
             if not cookie:
                 return
 

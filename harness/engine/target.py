@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from harness.engine.ldapwire import (
-    Attributes,
     ConnectionLost,
     LdapConnection,
     LdapError,
@@ -34,13 +33,14 @@ from harness.engine.ldapwire import (
     present,
 )
 from harness.tenant.model import anchor_of
+from mockservers.directory.ber import BERError
 from mockservers.directory.schema import DEFAULT_SCHEMA, AttributeType, InvalidValue, Syntax
 
 Values = tuple[str, ...]
 Change = tuple[str, str, Values]  # (op "add" | "delete" | "replace", attribute, values)
 
 ANCHOR_ATTRIBUTE = "mS-DS-ConsistencyGuid"
-_ANCHOR_KEY = ANCHOR_ATTRIBUTE.casefold()
+_ANCHOR_WIRE = ANCHOR_ATTRIBUTE.lower().encode("ascii")
 PAGE_SIZE = 1000
 MAX_TRIES = 5
 WINDOW = 64  # modifies in flight on the one connection
@@ -65,7 +65,7 @@ class LdapCredentials:
     base_dn: str
 
 
-@dataclass
+@dataclass(slots=True)
 class AdObject:
     """One AD user: its DN and the current values of the profile's targets (() = absent)."""
 
@@ -150,6 +150,114 @@ def plan(current: dict[str, Values], desired: dict[str, Values]) -> list[Change]
     return changes
 
 
+# --- reading entries ------------------------------------------------------------------------
+
+SHARED_VALUES = 1024  # distinct values per attribute that `_EntryReader` keeps to share
+
+
+class _EntryReader:
+    """Decodes one SearchResultEntry straight into an `AdObject` (`LdapConnection.search_entries`).
+
+    A 200,000-user index is the engine's largest object, so it is built lean: the BER is
+    walked inline (a call per element cost more than the decoding) and equal values are
+    shared. The first `SHARED_VALUES` distinct values of each attribute are kept, each as the
+    1-tuple an object holds, so the few recipient types and department codes of a tenant are
+    decoded and stored once rather than once per user.
+    """
+
+    def __init__(self, attributes: list[str]) -> None:
+        self.empty: dict[str, Values] = dict.fromkeys(attributes, ())
+        self.by_wire = {a.encode("ascii"): a for a in attributes}
+        # The server's spelling of a requested name -> ours: AD answers in its own case, maybe
+        # with options (member;range=0-1499).
+        self.canonical = {a: a for a in attributes} | {a.casefold(): a for a in attributes}
+        self.shared: dict[str, dict[bytes, Values]] = {a: {} for a in attributes}
+
+    def _name(self, raw: bytes) -> str | None:
+        """Our name for an attribute the server spelled differently (None: not requested)."""
+        name = raw.decode("ascii")
+        key = self.canonical.get(name)
+        if key is None:
+            key = self.canonical.get(name.split(";", 1)[0].casefold())
+        return key
+
+    def __call__(self, buf: bytes, pos: int, end: int) -> AdObject:
+        # SearchResultEntry ::= SEQUENCE { objectName, attributes SEQUENCE OF
+        #     SEQUENCE { type, vals SET OF value } }; each length in short or long form.
+        n = buf[pos + 1]
+        p = pos + 2
+        if n & 0x80:
+            k = n & 0x7F
+            n = int.from_bytes(buf[p : p + k], "big")
+            p += k
+        dn = buf[p : p + n].decode("utf-8")
+        p += n
+        n = buf[p + 1]
+        p += 2
+        if n & 0x80:
+            k = n & 0x7F
+            n = int.from_bytes(buf[p : p + k], "big")
+            p += k
+        list_end = p + n
+        values = self.empty.copy()
+        guid = None
+        by_wire, shared = self.by_wire, self.shared
+        while p < list_end:
+            n = buf[p + 1]
+            p += 2
+            if n & 0x80:
+                k = n & 0x7F
+                n = int.from_bytes(buf[p : p + k], "big")
+                p += k
+            attr_end = p + n
+            n = buf[p + 1]  # the type: an attribute name is shorter than 128 bytes
+            if n & 0x80:
+                raise BERError("attribute name longer than 127 bytes")
+            raw_name = buf[p + 2 : p + 2 + n]
+            p += 2 + n
+            n = buf[p + 1]
+            p += 2
+            if n & 0x80:
+                k = n & 0x7F
+                n = int.from_bytes(buf[p : p + k], "big")
+                p += k
+            set_end = p + n
+            key = by_wire.get(raw_name)
+            if key is None:
+                key = self._name(raw_name)
+            if key is None:
+                if p < set_end and raw_name.split(b";", 1)[0].lower() == _ANCHOR_WIRE:
+                    n = buf[p + 1]
+                    guid = buf[p + 2 : p + 2 + n]
+                p = attr_end
+                continue
+            cache = shared[key]
+            found: list[Values] = []
+            while p < set_end:
+                n = buf[p + 1]
+                p += 2
+                if n & 0x80:
+                    k = n & 0x7F
+                    n = int.from_bytes(buf[p : p + k], "big")
+                    p += k
+                raw = buf[p : p + n]
+                p += n
+                one = cache.get(raw)
+                if one is None:
+                    one = (raw.decode("utf-8"),)
+                    if len(cache) < SHARED_VALUES:
+                        cache[raw] = one
+                found.append(one)
+            if p != set_end or set_end != attr_end:
+                raise BERError(f"malformed values of {key} in the entry of {dn}")
+            values[key] = found[0] if len(found) == 1 else tuple([v[0] for v in found])
+        if p != list_end or list_end > end:
+            raise BERError(f"malformed search entry for {dn}")
+        obj = AdObject(dn, values)
+        obj.anchor = anchor_of(guid) if guid else None
+        return obj
+
+
 # --- LDAP ---------------------------------------------------------------------------------
 
 
@@ -182,9 +290,7 @@ class LdapTarget:
         }  # fmt: skip
         self.waited = 0.0  # seconds slept in backoff before retries
         self.duplicate_anchors: dict[str, list[str]] = {}  # anchor -> DNs beyond the first
-        self._canonical = {a: a for a in self.attributes} | {
-            a.casefold(): a for a in self.attributes
-        }  # the server's spelling of a requested name -> ours
+        self._reader = _EntryReader(self.attributes)
         self._conn: LdapConnection | None = None
         self._connect()
 
@@ -242,34 +348,24 @@ class LdapTarget:
     # --- reads ---
 
     def _search(self, base: str, scope: str, flt: bytes, anchor: bool) -> list[AdObject]:
-        """One (paged) search; the entries of all pages as objects, with their raw anchors."""
+        """One (paged) search; its entries as objects, with their anchors (when asked for).
+
+        Each entry becomes an object as it is read: the raw entries of a 200,000-user search
+        are never all held at once.
+        """
         attrs = [*self.attributes, ANCHOR_ATTRIBUTE] if anchor else self.attributes
 
-        def op(conn: LdapConnection) -> list[tuple[str, Attributes]]:
+        def op(conn: LdapConnection) -> list[AdObject]:
             before = conn.pages
             try:
-                return list(conn.search(base, scope, flt, attrs, self.page_size))
+                return list(
+                    conn.search_entries(self._reader, base, scope, flt, attrs, self.page_size)
+                )
             finally:
                 self.stats["pages"] += conn.pages - before
 
         self.stats["searches"] += 1
-        return [self._object(dn, raw) for dn, raw in self._retrying(op)]
-
-    def _object(self, dn: str, raw: Attributes) -> AdObject:
-        values: dict[str, Values] = dict.fromkeys(self.attributes, ())
-        guid = None
-        for name, vals in raw.items():
-            # AD answers in its own spelling of the name, maybe with options (a;range=0-1499).
-            key = self._canonical.get(name)
-            if key is None:
-                key = self._canonical.get(name.split(";", 1)[0].casefold())
-            if key is not None:
-                values[key] = tuple([v.decode("utf-8") for v in vals])
-            elif vals and name.split(";", 1)[0].casefold() == _ANCHOR_KEY:
-                guid = vals[0]
-        obj = AdObject(dn, values)
-        obj.anchor = anchor_of(guid) if guid else None
-        return obj
+        return self._retrying(op)
 
     def _users(self, flt: bytes) -> list[AdObject]:
         return [
