@@ -19,6 +19,7 @@ FORMAT = "exwb-bench/1"
 TARGET_SIZE = 200_000
 BASELINE_SIZE = 20_000
 GIB_MIB = 1024.0
+RESOLUTION_S = 0.01  # the engine's report rounds its seconds to this
 
 Result = dict[str, Any]
 
@@ -162,13 +163,19 @@ def _scaling_row(sizes: dict[int, Result], largest: int | None) -> dict[str, Any
     t = NO_CHANGE_SCALING
     base = baseline_size(list(sizes))
     value = None
+    notes = []
+    if base is not None and base != BASELINE_SIZE:
+        notes.append(f"20,000 was not measured: the baseline is {base:,}, the nearest smaller size")
     if base is not None and largest is not None:
         big, small = t.read(sizes[largest]), t.read(sizes[base])
-        if big is not None and small:
-            value = round(big / small, 2)
-    note = None
-    if base is not None and base != BASELINE_SIZE:
-        note = f"20,000 was not measured: the baseline is {base:,}, the nearest smaller size"
+        if big is not None and small is not None:
+            if min(big, small) < 5 * RESOLUTION_S:
+                notes.append(
+                    "the cycle report gives seconds to 0.01, so a no-change cycle this short "
+                    "makes a coarse ratio (computed with 0.01 s as the least value)"
+                )
+            value = round(max(big, RESOLUTION_S) / max(small, RESOLUTION_S), 2)
+    note = "; ".join(notes) or None
     return {
         "id": t.id,
         "target": t.text,
