@@ -378,6 +378,9 @@ class _Compiler:
             pos = _all_of([k.pos for k in kids])
             return _Node(pos, _any_of([k.neg for k in kids]), _and_plan([k.plan for k in kids]))
         if isinstance(f, p.LDAPFilter_or):
+            fused = self._equality_set(f)
+            if fused is not None:
+                return fused
             kids = [self.node(c) for c in f]
             pos = _any_of([k.pos for k in kids])
             return _Node(pos, _all_of([k.neg for k in kids]), _or_plan([k.plan for k in kids]))
@@ -402,6 +405,30 @@ class _Compiler:
             f"00000057: LdapErr: DSID-0C0C0968, comment: Error in filter, data 0, v4563 "
             f"({type(f).__name__})",
         )
+
+    def _equality_set(self, f: pureldap.LDAPFilter_or) -> _Node | None:
+        """(|(a=v1)(a=v2)...) on one attribute as one set test per value of the entry, where
+        one test per branch costs the square of the OR's size (the engine ORs 200 anchors).
+        None when the OR is not of that shape or a branch is undefined (kept exact: under a
+        NOT, an undefined branch is not FALSE)."""
+        kids = list(f)
+        if len(kids) < 3 or not all(isinstance(k, pureldap.LDAPFilter_equalityMatch) for k in kids):
+            return None
+        names = {_text(k.attributeDesc.value).casefold() for k in kids}
+        t = self.schema.get(names.pop()) if len(names) == 1 else None
+        if t is None or t.name in ("objectCategory", "distinguishedName"):
+            return None
+        keys: set[object] = set()
+        for k in kids:
+            key = _key_or_none(t, _as_bytes(k.assertionValue.value, t))
+            if key is None:
+                return None
+            keys.add(key)
+        plan = _or_plan([_Lookup(t, key) for key in keys]) if t.indexed else None
+        name = t.name
+        if t.syntax is Syntax.OCTETS and name not in DERIVED_ATTRIBUTES:
+            return _leaf(lambda e: not keys.isdisjoint(e.attrs.get(name, ())), plan)
+        return _leaf(_any_value(t, lambda v: _key_or_none(t, v) in keys), plan)
 
     def present(self, attr: str) -> _Node:
         t = self.schema.get(attr)
