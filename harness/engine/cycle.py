@@ -480,7 +480,7 @@ class _Connections:
     def __enter__(self) -> tuple[GraphSource, LdapTarget]:
         cloud, ldap, profile, state, state_dir, opts = self.args
         try:
-            source = GraphSource(cloud)
+            source = GraphSource(cloud, read_ahead=True)
             self.opened.append(source)
             source.authenticate()  # wrong credentials quarantine before any work
             target = LdapTarget(ldap, [*profile.targets], window=opts.window)

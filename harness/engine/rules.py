@@ -89,10 +89,15 @@ class Mapping:
                 except MappingError as e:
                     raise MappingError(f"{self.target}: {e}") from None
         attr = _attribute(self.target)
+        if raw.__class__ is str:  # the common case, as `_text` would render it
+            return (raw,) if raw else ()
         if isinstance(raw, list | tuple):
             if attr.single:
                 raise MappingError(f"{self.target} is single-valued but its source gave a list")
-            return tuple(_text(v, attr.syntax) for v in raw if v not in ("", None))
+            syntax = attr.syntax
+            return tuple(
+                [v if v.__class__ is str else _text(v, syntax) for v in raw if v not in ("", None)]
+            )
         if raw is None or raw == "":
             return ()  # EXO shows a cleared custom attribute as "": AD holds no value then
         return (_text(raw, attr.syntax),)

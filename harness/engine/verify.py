@@ -34,7 +34,13 @@ class Parity:
 
 def verify(cloud: CloudCredentials, ldap: LdapCredentials, profile: Profile) -> Parity:
     out = Parity()
-    with bulk(), GraphSource(cloud) as source, LdapTarget(ldap, list(profile.targets)) as target:
+    targets = profile.targets
+    compared = 0  # in-scope objects matched to an AD user and mapped: each attribute matches or not
+    with (
+        bulk(),
+        GraphSource(cloud, read_ahead=True) as source,
+        LdapTarget(ldap, list(targets)) as target,
+    ):
         index = target.index()
         for page in source.pages(None):
             for record in page.records:
@@ -50,19 +56,25 @@ def verify(cloud: CloudCredentials, ldap: LdapCredentials, profile: Profile) -> 
                 except MappingError:
                     out.unmatched.append(record["id"])
                     continue
-                differing = {attr for _, attr, _ in plan(obj.values, desired)}
-                for attr in profile.targets:
-                    if attr in differing:
-                        out.mismatches[attr] += 1
-                        shown = out.examples.setdefault(attr, [])
-                        if len(shown) < EXAMPLES:
-                            shown.append(
-                                {
-                                    "dn": obj.dn,
-                                    "ad": list(obj.values.get(attr, ())),
-                                    "cloud": list(desired.get(attr, ())),
-                                }
-                            )
-                    else:
-                        out.matches[attr] += 1
+                compared += 1
+                changes = plan(obj.values, desired)
+                if not changes:
+                    continue
+                differing = {attr for _, attr, _ in changes}
+                for attr in targets:
+                    if attr not in differing:
+                        continue
+                    out.mismatches[attr] += 1
+                    shown = out.examples.setdefault(attr, [])
+                    if len(shown) < EXAMPLES:
+                        shown.append(
+                            {
+                                "dn": obj.dn,
+                                "ad": list(obj.values.get(attr, ())),
+                                "cloud": list(desired.get(attr, ())),
+                            }
+                        )
+    for attr in targets:
+        if n := compared - out.mismatches[attr]:
+            out.matches[attr] = n
     return out
