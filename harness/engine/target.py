@@ -19,9 +19,9 @@ import binascii
 import functools
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from harness.engine.ldapwire import (
     ConnectionLost,
@@ -65,12 +65,44 @@ class LdapCredentials:
     base_dn: str
 
 
+class AdValues(Mapping[str, Values]):
+    """One object's values by attribute, read-only: a tuple in an order shared by all objects.
+
+    A 200,000-user index holds one per user: ~290 bytes each where a dict took ~830.
+    """
+
+    __slots__ = ("_positions", "_values")
+
+    def __init__(self, positions: dict[str, int], values: tuple[Values, ...]) -> None:
+        self._positions = positions  # attribute -> index in `values`, shared
+        self._values = values
+
+    def __getitem__(self, name: str) -> Values:
+        return self._values[self._positions[name]]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        i = self._positions.get(name)
+        return default if i is None else self._values[i]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._positions
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._positions)
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
 @dataclass(slots=True)
 class AdObject:
     """One AD user: its DN and the current values of the profile's targets (() = absent)."""
 
     dn: str
-    values: dict[str, Values] = field(default_factory=dict)
+    values: Mapping[str, Values] = field(default_factory=dict)
     anchor: str | None = field(default=None, compare=False)  # base64 mS-DS-ConsistencyGuid
 
 
@@ -116,7 +148,7 @@ def _unique(values: Iterable[str], attr: AttributeType) -> list[str]:
     return list(first.values())
 
 
-def plan(current: dict[str, Values], desired: dict[str, Values]) -> list[Change]:
+def plan(current: Mapping[str, Values], desired: Mapping[str, Values]) -> list[Change]:
     """The minimal changes that turn `current` into `desired`, in `desired`'s attribute order.
 
     Single-valued: one replace (with () to clear) when the value differs. Multi-valued: a
@@ -166,7 +198,8 @@ class _EntryReader:
     """
 
     def __init__(self, attributes: list[str]) -> None:
-        self.empty: dict[str, Values] = dict.fromkeys(attributes, ())
+        self.positions = {a: i for i, a in enumerate(dict.fromkeys(attributes))}
+        self.blank: list[Values] = [()] * len(self.positions)
         self.by_wire = {a.encode("ascii"): a for a in attributes}
         # The server's spelling of a requested name -> ours: AD answers in its own case, maybe
         # with options (member;range=0-1499).
@@ -199,9 +232,9 @@ class _EntryReader:
             n = int.from_bytes(buf[p : p + k], "big")
             p += k
         list_end = p + n
-        values = self.empty.copy()
+        values = self.blank.copy()
         guid = None
-        by_wire, shared = self.by_wire, self.shared
+        by_wire, shared, positions = self.by_wire, self.shared, self.positions
         while p < list_end:
             n = buf[p + 1]
             p += 2
@@ -250,10 +283,10 @@ class _EntryReader:
                 found.append(one)
             if p != set_end or set_end != attr_end:
                 raise BERError(f"malformed values of {key} in the entry of {dn}")
-            values[key] = found[0] if len(found) == 1 else tuple([v[0] for v in found])
+            values[positions[key]] = found[0] if len(found) == 1 else tuple([v[0] for v in found])
         if p != list_end or list_end > end:
             raise BERError(f"malformed search entry for {dn}")
-        obj = AdObject(dn, values)
+        obj = AdObject(dn, AdValues(positions, tuple(values)))
         obj.anchor = anchor_of(guid) if guid else None
         return obj
 
