@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from harness.commands import DEFAULT_STATE
+from harness.commands import DEFAULT_STATE, read_endpoints
 
 MASS_CHANGE_THRESHOLD = 500  # harness.engine.cycle.MASS_CHANGE_THRESHOLD, without importing it
 
@@ -189,10 +189,7 @@ def _load(args: argparse.Namespace):
 
     ep: Endpoints | None = None
     if args.endpoints_file is not None:
-        try:
-            ep = Endpoints.read(args.endpoints_file)
-        except (OSError, ValueError, TypeError) as e:
-            raise UsageError(f"--endpoints-file {args.endpoints_file}: {e}") from None
+        ep = read_endpoints(args.endpoints_file)
 
     def given(flag: str | None, field: str) -> str:
         return flag or (str(getattr(ep, field) or "") if ep is not None else "")

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from harness.commands import DEFAULT_STATE
+from harness.commands import DEFAULT_STATE, endpoints_argument, read_endpoints
 
 
 def add_parser(sub: Any) -> None:
@@ -27,13 +27,7 @@ def add_parser(sub: Any) -> None:
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--plan", action="store_true", help="check and list; change nothing")
     mode.add_argument("--execute", action="store_true", help="run the pending steps")
-    p.add_argument(
-        "--endpoints-file",
-        type=Path,
-        required=True,
-        metavar="F",
-        help="the endpoints JSON written by exwb serve",
-    )
+    endpoints_argument(p)
     p.add_argument(
         "--path",
         choices=("soa-uninstall", "management-tools"),
@@ -67,14 +61,10 @@ def run_decommission_command(args: argparse.Namespace) -> int:
     from harness.decommission.journal import JournalError
     from harness.decommission.workflow import Refused, execute, open_journal, plan
     from harness.report import run_dir
-    from mockservers.runtime import Endpoints
 
     if args.only and not args.execute:
         raise UsageError("--only goes with --execute")
-    try:
-        ep = Endpoints.read(args.endpoints_file)
-    except (OSError, ValueError, TypeError) as e:
-        raise UsageError(f"--endpoints-file {args.endpoints_file}: {e}") from None
+    ep = read_endpoints(args.endpoints_file)
     out = Console(soft_wrap=True)
     try:
         journal = open_journal(args.state_dir, ep.tenant_id, args.path)

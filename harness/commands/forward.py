@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from harness.commands import DEFAULT_STATE
+from harness.commands import DEFAULT_STATE, endpoints_argument, read_endpoints
 
 if TYPE_CHECKING:
     from harness.engine.source import CloudCredentials
@@ -29,13 +29,7 @@ def add_parser(sub: Any) -> None:
         "not cloud-managed, or for all of them with a build below 2.5.190.0 (which reverts "
         "cloud edits).",
     )
-    p.add_argument(
-        "--endpoints-file",
-        type=Path,
-        required=True,
-        metavar="F",
-        help="the endpoints JSON written by exwb serve",
-    )
+    endpoints_argument(p)
     p.add_argument(
         "--connect-build",
         metavar="V",
@@ -76,7 +70,6 @@ def run_forward_command(args: argparse.Namespace) -> int:
     from harness.cli import UsageError
     from harness.engine.forward import DEFAULT_BUILD, ForwardError, parse_build, run_forward
     from harness.engine.source import SourceError
-    from mockservers.runtime import Endpoints
 
     # The engine is imported here, not at the top: every exwb command would pay for it.
     build = DEFAULT_BUILD if args.connect_build is None else args.connect_build
@@ -84,10 +77,7 @@ def run_forward_command(args: argparse.Namespace) -> int:
         parse_build(build)
     except ValueError as e:
         raise UsageError(f"--connect-build: {e}") from None
-    try:
-        ep = Endpoints.read(args.endpoints_file)
-    except (OSError, ValueError, TypeError) as e:
-        raise UsageError(f"--endpoints-file {args.endpoints_file}: {e}") from None
+    ep = read_endpoints(args.endpoints_file)
     try:
         cloud, ldap, export_url = credentials(ep)
     except ValueError as e:
