@@ -53,7 +53,11 @@ _INTERNED = frozenset(
     {
         "objectClass", "objectCategory", "userAccountControl", "msExchRecipientTypeDetails",
         "msExchRecipientDisplayType", "msExchRemoteRecipientType", "msExchHideFromAddressLists",
-        "department", "homeMDB",
+        "department", "homeMDB", "givenName", "sn", "extensionAttribute2",
+        "extensionAttribute3", "extensionAttribute4", "extensionAttribute5",
+        "msExchExtensionCustomAttribute1", "msExchExtensionCustomAttribute2",
+        "msExchExtensionCustomAttribute3", "msExchExtensionCustomAttribute4",
+        "msExchExtensionCustomAttribute5",
     }
 )  # fmt: skip
 
