@@ -125,6 +125,13 @@ class Profile:
     name: str
     mappings: tuple[Mapping, ...]
     mailbox_limit: int
+    # (target, source, mapping) per mapping; source only where a string value is copied as is
+    _steps: tuple[tuple[str, str | None, Mapping], ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_steps", tuple((m.target, _copied(m), m) for m in self.mappings))
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -137,7 +144,27 @@ class Profile:
 
     def desired(self, record: RecordMap[str, Any]) -> dict[str, Values]:
         """The AD values wanted for one EXO-named record (as `CloudMailbox.to_json` gives)."""
-        return {m.target: m.values(record) for m in self.mappings}
+        out: dict[str, Values] = {}
+        get = record.get
+        for target, source, m in self._steps:
+            if source is not None:
+                raw = get(source)
+                if raw.__class__ is str:  # what `Mapping.values` gives, without the call
+                    out[target] = (raw,) if raw else ()
+                    continue
+            out[target] = m.values(record)
+        return out
+
+
+def _copied(m: Mapping) -> str | None:
+    """The source property of a mapping that copies it unchanged to a known target, or None."""
+    if m.expression is not None or m.derive is not None or m.source is None:
+        return None
+    try:
+        _attribute(m.target)
+    except MappingError:
+        return None  # `Mapping.values` reports it
+    return m.source
 
 
 def _builtin(name: str, attrs: dict[str, str], limit: int) -> Profile:

@@ -40,7 +40,8 @@ Values = tuple[str, ...]
 Change = tuple[str, str, Values]  # (op "add" | "delete" | "replace", attribute, values)
 
 ANCHOR_ATTRIBUTE = "mS-DS-ConsistencyGuid"
-_ANCHOR_WIRE = ANCHOR_ATTRIBUTE.lower().encode("ascii")
+_ANCHOR_NAME = ANCHOR_ATTRIBUTE.encode("ascii")
+_ANCHOR_WIRE = _ANCHOR_NAME.lower()
 PAGE_SIZE = 1000
 MAX_TRIES = 5
 WINDOW = 64  # modifies in flight on the one connection
@@ -256,7 +257,7 @@ class _EntryReader:
                 p += k
             set_end = p + n
             key = by_wire.get(raw_name)
-            if key is None:
+            if key is None and raw_name != _ANCHOR_NAME:
                 key = self._name(raw_name)
             if key is None:
                 if p < set_end and raw_name.split(b";", 1)[0].lower() == _ANCHOR_WIRE:
