@@ -178,7 +178,8 @@ class LdapConnection:
             raise ConnectionLost(f"cannot reach {url}: {e}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock: socket.socket | None = sock
-        self._buf = bytearray()
+        self._data = b""  # bytes received; the next message starts at `_pos`
+        self._pos = 0
         self._next_id = 0
         self.in_flight: dict[int, object] = {}  # message id -> key of a modify sent, unanswered
         self.pages = 0  # search result pages received
@@ -218,17 +219,22 @@ class LdapConnection:
             self._sock = None
 
     def _receive(self) -> tuple[int, int, bytes, int, int, int]:
-        """The next message: (message id, op tag, buffer, op start, op end, message end)."""
+        """The next message: (message id, op tag, buffer, op start, op end, message end).
+
+        Offsets are into the buffer as received: framing a message copies nothing, which
+        matters at 200,000 entries (or modify responses) per cycle.
+        """
         while True:
+            data, start = self._data, self._pos
             try:
-                size = message_size(self._buf)
+                size = message_size(memoryview(data)[start : start + 6])
             except BERError as e:
                 self._drop()
                 text = f"{self.url} sent bytes that are not LDAP: {e}"
                 raise LdapError(PROTOCOL_ERROR, text) from None
-            if size is not None and len(self._buf) >= size:
-                buf = bytes(self._buf[:size])
-                del self._buf[:size]
+            if size is not None and len(data) - start >= size:
+                self._pos = start + size
+                buf = data
                 break
             if self._sock is None:
                 raise ConnectionLost(f"connection to {self.url} is closed")
@@ -240,12 +246,15 @@ class LdapConnection:
             if not chunk:
                 self._drop()
                 raise ConnectionLost(f"{self.url} closed the connection")
-            self._buf += chunk
+            self._data = data[start:] + chunk if start < len(data) else chunk
+            self._pos = 0
         try:
-            _, pos, end = header(buf, 0)
+            _, pos, end = header(buf, start)
             _, s, e = header(buf, pos)
             msg_id = int.from_bytes(buf[s:e], "big")
             tag, op_start, op_end = header(buf, e)
+            if op_end > end:  # the buffer goes on with the next message: stay inside this one
+                raise BERError("the operation runs past the end of its message")
         except (BERError, IndexError) as err:
             self._drop()
             raise LdapError(PROTOCOL_ERROR, f"{self.url} sent a malformed message: {err}") from None
