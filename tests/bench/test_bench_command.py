@@ -261,3 +261,20 @@ def test_targets_judge_200k_and_scaling_against_20k():
     md = bench_markdown(doc)
     assert "| full cycle, every in-scope mailbox changed, <= 60 s | 200,000 | 51.00" in md
     assert "slapd half not run: --no-slapd." in md
+
+
+def test_a_child_peak_rss_is_its_own_not_its_parents() -> None:
+    """ru_maxrss of a child forked from a big process carries the parent's memory; the bench
+    reads the child's own VmHWM instead."""
+    from harness.bench.measure import run_child
+
+    ballast = bytearray(300 * 1024 * 1024)
+    ballast[::4096] = b"\x01" * len(ballast[::4096])  # touch every page: resident
+    grow = (
+        "import time; x = bytearray(40 << 20); x[::4096] = b'\\x01' * len(x[::4096]); "
+        "time.sleep(0.4)"
+    )
+    child = run_child(["-c", grow])
+    assert child.returncode == 0, child.stderr
+    assert 40 <= child.peak_rss_mib < 200, child.peak_rss_mib
+    del ballast
