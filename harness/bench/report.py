@@ -19,7 +19,7 @@ FORMAT = "exwb-bench/1"
 TARGET_SIZE = 200_000
 BASELINE_SIZE = 20_000
 GIB_MIB = 1024.0
-RESOLUTION_S = 0.01  # the engine's report rounds its seconds to this
+RESOLUTION_S = 0.001  # the engine's report rounds its seconds to this
 
 Result = dict[str, Any]
 
@@ -171,8 +171,8 @@ def _scaling_row(sizes: dict[int, Result], largest: int | None) -> dict[str, Any
         if big is not None and small is not None:
             if min(big, small) < 5 * RESOLUTION_S:
                 notes.append(
-                    "the cycle report gives seconds to 0.01, so a no-change cycle this short "
-                    "makes a coarse ratio (computed with 0.01 s as the least value)"
+                    "the cycle report gives seconds to 0.001, so a no-change cycle this short "
+                    "makes a coarse ratio (computed with 0.001 s as the least value)"
                 )
             value = round(max(big, RESOLUTION_S) / max(small, RESOLUTION_S), 2)
     note = "; ".join(notes) or None

@@ -133,7 +133,7 @@ class CycleReport:
             "cycleId": self.cycle_id,
             "mode": self.mode,
             "profile": self.profile,
-            "seconds": round(self.seconds, 2),
+            "seconds": round(self.seconds, 3),
             "objects": self.objects,
             "objectsPerSecond": round(self.objects / self.seconds, 1) if self.seconds else None,
             "statuses": dict(self.statuses),
