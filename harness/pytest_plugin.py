@@ -157,18 +157,15 @@ def exwb_ldap(exwb_endpoints: Any) -> Iterator[Callable[..., Any]]:
     (`harness.engine.ldapwire.LdapConnection`: search, modify_many); closed after the test."""
     from harness.engine.ldapwire import LdapConnection
 
-    accounts = {
-        "admin": (exwb_endpoints.admin_dn, exwb_endpoints.admin_password),
-        "writeback": (exwb_endpoints.bind_dn, exwb_endpoints.bind_password),
-        "reader": (exwb_endpoints.reader_dn, exwb_endpoints.reader_password),
-    }
     opened: list[Any] = []
 
     def connect(role: str = "reader") -> Any:
-        if role not in accounts:
-            raise ValueError(f"role must be one of {', '.join(accounts)}, not {role!r}")
+        if role not in exwb_endpoints.ACCOUNTS:
+            raise ValueError(
+                f"role must be one of {', '.join(exwb_endpoints.ACCOUNTS)}, not {role!r}"
+            )
         conn = LdapConnection(exwb_endpoints.ldap_url)
-        conn.bind(*accounts[role])
+        conn.bind(*exwb_endpoints.account(role))
         opened.append(conn)
         return conn
 

@@ -76,6 +76,19 @@ class Endpoints:
     onprem_url: str = ""
     dns_port: int = 0
 
+    ACCOUNTS = ("admin", "writeback", "reader")
+
+    def account(self, who: str) -> tuple[str, str]:
+        """(DN, password) of the directory account `who`: admin, writeback or reader."""
+        pairs = {
+            "admin": (self.admin_dn, self.admin_password),
+            "writeback": (self.bind_dn, self.bind_password),
+            "reader": (self.reader_dn, self.reader_password),
+        }
+        if who not in pairs:
+            raise ValueError(f"account must be one of {', '.join(pairs)}, not {who!r}")
+        return pairs[who]
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
 

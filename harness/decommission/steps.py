@@ -136,36 +136,47 @@ def _connector_rules(s: Survey, outbound: list[str]) -> list[str]:
     return [str(prop(r, "Name")) for r in s.rules if _routes_through(r, wanted)]
 
 
-def _connectors_left(s: Survey) -> list[str]:
-    inbound, outbound = _hcw_connectors(s)
-    rules = _connector_rules(s, outbound)
-    return [f"transport rule {r}" for r in rules] + inbound + outbound
+Removal = tuple[list[str], list[str], list[str]]  # transport rules, inbound, outbound connectors
+_REMOVERS = ("Remove-TransportRule", "Remove-InboundConnector", "Remove-OutboundConnector")
 
 
-def _connectors_command(s: Survey) -> str:
-    inbound, outbound = _hcw_connectors(s)
-    parts = [f'Remove-TransportRule "{r}"' for r in _connector_rules(s, outbound)]
-    parts += [f'Remove-InboundConnector "{n}"' for n in inbound]
-    parts += [f'Remove-OutboundConnector "{n}"' for n in outbound]
-    return (
-        "; ".join(parts)
-        or 'Remove-InboundConnector "Inbound from <id>"; '
-        'Remove-OutboundConnector "Outbound to <id>" (none left)'
-    )
-
-
-def _remove_connectors(e: Estate, s: Survey) -> str:
-    inbound, outbound = _hcw_connectors(s)
-    rules = _connector_rules(s, outbound)
+def _hcw_removal(s: Survey) -> Removal:
     # A rule that routes through the outbound connector keeps Remove-OutboundConnector from
     # running (Exchange refuses), so such rules go first.
-    for r in rules:
-        e.cloud("Remove-TransportRule", Identity=r, Confirm=False)
-    for n in inbound:
-        e.cloud("Remove-InboundConnector", Identity=n, Confirm=False)
-    for n in outbound:
-        e.cloud("Remove-OutboundConnector", Identity=n, Confirm=False)
-    return f"removed {len(rules)} rule(s), {len(inbound) + len(outbound)} connector(s)"
+    inbound, outbound = _hcw_connectors(s)
+    return _connector_rules(s, outbound), inbound, outbound
+
+
+def _removal_left(pick: Callable[[Survey], Removal], prefix: str) -> Callable[[Survey], list[str]]:
+    def left(s: Survey) -> list[str]:
+        rules, inbound, outbound = pick(s)
+        return [f"transport rule {r}" for r in rules] + [prefix + c for c in inbound + outbound]
+
+    return left
+
+
+def _removal_command(pick: Callable[[Survey], Removal], none: str) -> Callable[[Survey], str]:
+    def command(s: Survey) -> str:
+        parts = [
+            f'{cmdlet} "{name}"'
+            for cmdlet, found in zip(_REMOVERS, pick(s), strict=True)
+            for name in found
+        ]
+        return "; ".join(parts) or none
+
+    return command
+
+
+def _removal_run(pick: Callable[[Survey], Removal]) -> Callable[[Estate, Survey], str]:
+    def run(e: Estate, s: Survey) -> str:
+        removal = pick(s)
+        for cmdlet, found in zip(_REMOVERS, removal, strict=True):
+            for name in found:
+                e.cloud(cmdlet, Identity=name, Confirm=False)
+        rules, inbound, outbound = removal
+        return f"removed {len(rules)} rule(s) and {len(inbound) + len(outbound)} connector(s)"
+
+    return run
 
 
 # ---------------------------------------------------------------------- simple removals
@@ -377,7 +388,7 @@ def _mentions(obj: Obj, marks: set[str]) -> bool:
     return False
 
 
-def stale_cloud_objects(s: Survey) -> tuple[list[str], list[str], list[str]]:
+def stale_cloud_objects(s: Survey) -> Removal:
     """(rules, inbound, outbound) in EXO that still reference the on-premises organisation."""
     marks = onprem_markers(s)
     inbound = [str(prop(c, "Name")) for c in s.inbound if _mentions(c, marks)]
@@ -389,33 +400,6 @@ def stale_cloud_objects(s: Survey) -> tuple[list[str], list[str], list[str]]:
         str(prop(r, "Name")) for r in s.rules if _mentions(r, marks) or _routes_through(r, gone)
     ]
     return rules, inbound, outbound
-
-
-def _stale_left(s: Survey) -> list[str]:
-    rules, inbound, outbound = stale_cloud_objects(s)
-    return [f"transport rule {r}" for r in rules] + [f"connector {c}" for c in inbound + outbound]
-
-
-def _stale_command(s: Survey) -> str:
-    rules, inbound, outbound = stale_cloud_objects(s)
-    parts = [f'Remove-TransportRule "{r}"' for r in rules]
-    parts += [f'Remove-InboundConnector "{c}"' for c in inbound]
-    parts += [f'Remove-OutboundConnector "{c}"' for c in outbound]
-    return (
-        "; ".join(parts)
-        or "Get-InboundConnector; Get-OutboundConnector; Get-TransportRule (nothing stale)"
-    )
-
-
-def _remove_stale(e: Estate, s: Survey) -> str:
-    rules, inbound, outbound = stale_cloud_objects(s)
-    for r in rules:
-        e.cloud("Remove-TransportRule", Identity=r, Confirm=False)
-    for c in inbound:
-        e.cloud("Remove-InboundConnector", Identity=c, Confirm=False)
-    for c in outbound:
-        e.cloud("Remove-OutboundConnector", Identity=c, Confirm=False)
-    return f"removed {len(rules)} rule(s) and {len(inbound) + len(outbound)} connector(s)"
 
 
 # ---------------------------------------------------------------------- writeback
@@ -482,10 +466,12 @@ STEPS: tuple[Step, ...] = (
          "Get-ClientAccessService shows no AutoDiscoverServiceInternalUri",
          _scp_left, _null_scp),
     Step("remove-cloud-connectors", H, "Remove the HCW connectors in Exchange Online",
-         "Exchange Online", BOTH, _connectors_command,
+         "Exchange Online", BOTH,
+         _removal_command(_hcw_removal, 'Remove-InboundConnector "Inbound from <id>"; '
+                          'Remove-OutboundConnector "Outbound to <id>" (none left)'),
          "MX points to Exchange Online, so no mail flows through the connectors",
          "Get-InboundConnector / Get-OutboundConnector list no HCW connector",
-         _connectors_left, _remove_connectors),
+         _removal_left(_hcw_removal, ""), _removal_run(_hcw_removal)),
     Step("remove-cloud-org-relationship", H, "Remove the organization relationship in EXO",
          "Exchange Online", BOTH,
          _listed("Remove-OrganizationRelationship {q} -Confirm:$false", _cloud_relationships,
@@ -595,9 +581,11 @@ STEPS: tuple[Step, ...] = (
          "the host reports ShutDown", _shutdown_left, _shutdown),
     Step("remove-stale-cloud-objects", POST,
          "Remove EXO connectors and transport rules that still reference on-premises",
-         "Exchange Online", BOTH, _stale_command, "the server is gone",
+         "Exchange Online", BOTH,
+         _removal_command(stale_cloud_objects, "Get-InboundConnector; Get-OutboundConnector; "
+                          "Get-TransportRule (nothing stale)"), "the server is gone",
          "no connector or transport rule names an on-premises host",
-         _stale_left, _remove_stale),
+         _removal_left(stale_cloud_objects, "connector "), _removal_run(stale_cloud_objects)),
     Step("confirm-writeback", WB, "Run a writeback cycle without the server", "writeback",
          BOTH, _const("exwb cycle --mode delta"),
          "the decommission steps are done",

@@ -43,12 +43,7 @@ def fresh(fresh_directory):
 
 def shell(run, who: str = "admin") -> ExchangeShell:
     ep = run.endpoints
-    dn, password = {
-        "admin": (ep.admin_dn, ep.admin_password),
-        "writeback": (ep.bind_dn, ep.bind_password),
-        "reader": (ep.reader_dn, ep.reader_password),
-    }[who]
-    return ExchangeShell(ep.ldap_url, dn, password, SPEC)
+    return ExchangeShell(ep.ldap_url, *ep.account(who), SPEC)
 
 
 def attribute(run, dn: str, name: str) -> list[str]:

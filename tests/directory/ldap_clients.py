@@ -15,11 +15,7 @@ from tests.support.backends import FAKE, Directory, backend_of
 
 def connect(run: Directory, who: str = "admin") -> Connection:
     ep = run.endpoints
-    user, password = {
-        "admin": (ep.admin_dn, ep.admin_password),
-        "writeback": (ep.bind_dn, ep.bind_password),
-        "reader": (ep.reader_dn, ep.reader_password),
-    }[who]
+    user, password = ep.account(who)
     conn = Connection(Server(ep.ldap_url, get_info=NONE), user, password, raise_exceptions=False)
     assert conn.bind(), conn.result
     return conn

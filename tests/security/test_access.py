@@ -127,11 +127,7 @@ def corp_user(tenant) -> str:
 
 def as_(run, who: str) -> Connection:
     ep = run.endpoints
-    dn, pw = {
-        "admin": (ep.admin_dn, ep.admin_password),
-        "writeback": (ep.bind_dn, ep.bind_password),
-        "reader": (ep.reader_dn, ep.reader_password),
-    }[who]
+    dn, pw = ep.account(who)
     conn = Connection(Server(ep.ldap_url, get_info=NONE), dn, pw)
     assert conn.bind(), conn.result
     return conn
