@@ -12,16 +12,13 @@ from collections.abc import Sequence
 
 from harness import __version__
 from harness.commands import bench, cycle, decommission, forward, generate, run, serve
+from harness.core.errors import UsageError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 COMMANDS = (generate, serve, cycle, forward, decommission, run, bench)
-
-
-class UsageError(Exception):
-    """Bad input from the user; printed as one line, exit 2."""
 
 
 class _Parser(argparse.ArgumentParser):

@@ -176,8 +176,8 @@ def exwb_ldap(exwb_endpoints: Any) -> Iterator[Callable[..., Any]]:
 
 @pytest.fixture
 def exwb_exo(exwb_endpoints: Any) -> Iterator[Any]:
-    """An Exchange Online admin session (`harness.scenario.exo.ExoAdmin`) as the read-write app."""
-    from harness.scenario.exo import ExoAdmin
+    """An Exchange Online admin session (`harness.clients.exo.ExoAdmin`) as the read-write app."""
+    from harness.clients.exo import ExoAdmin
 
     ep = exwb_endpoints
     with ExoAdmin(ep.exo_url, ep.token_url, ep.client_id, ep.client_secret) as exo:

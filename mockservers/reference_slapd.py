@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from harness.core.adschema import DEFAULT_SCHEMA
 from harness.tenant.ldif import entry_text
 from harness.tenant.writeback import GA_ATTRIBUTES
-from mockservers.directory.schema import DEFAULT_SCHEMA
 from mockservers.directory.slapd_schema import write_schema_files
 
 SLAPD_CANDIDATES: Final = (

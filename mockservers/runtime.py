@@ -7,21 +7,19 @@ dataclass, written as JSON with mode 0600 only once the servers accept connectio
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from twisted.internet import reactor as _reactor
 from twisted.internet.threads import blockingCallFromThread
 
+from harness.core.endpoints import Endpoints
 from harness.tenant.exchange_org import tenant_id_for
 from harness.tenant.model import CloudMailbox, Tenant
 from harness.tenant.spec import TenantSpec
@@ -38,76 +36,6 @@ from mockservers.onprem.api import OnpremService, build_onprem, listen_onprem
 
 reactor: Any = _reactor
 LOOPBACK = "127.0.0.1"
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoints:
-    """How to reach and authenticate to the running fakes (also the endpoints JSON file)."""
-
-    ldap_url: str
-    ldap_host: str
-    ldap_port: int
-    base_dn: str
-    configuration_dn: str
-    bind_dn: str  # the writeback service account
-    bind_upn: str
-    bind_password: str
-    admin_dn: str
-    admin_password: str
-    reader_dn: str
-    reader_password: str
-    netbios_domain: str
-    # The cloud side (empty when only the directory runs).
-    graph_url: str = ""
-    exo_url: str = ""
-    token_url: str = ""
-    tenant_id: str = ""
-    client_id: str = ""  # read-write app (Exchange.ManageAsApp, User.ReadWrite.All)
-    client_secret: str = ""
-    readonly_client_id: str = ""  # read-only app (User.Read.All)
-    readonly_client_secret: str = ""
-    # Entra Connect's sync account (User.Read.All, Directory.Synchronization) and the export
-    # endpoint only it may call, the stand-in for Connect's private sync service.
-    connect_client_id: str = ""
-    connect_client_secret: str = ""
-    dirsync_url: str = ""
-    # The on-premises estate: hosts API (HTTP Basic as admin_dn / admin_password) and the
-    # authoritative DNS server (UDP and TCP on ldap_host:dns_port). Empty / 0 when not running.
-    onprem_url: str = ""
-    dns_port: int = 0
-
-    ACCOUNTS = ("admin", "writeback", "reader")
-
-    def account(self, who: str) -> tuple[str, str]:
-        """(DN, password) of the directory account `who`: admin, writeback or reader."""
-        pairs = {
-            "admin": (self.admin_dn, self.admin_password),
-            "writeback": (self.bind_dn, self.bind_password),
-            "reader": (self.reader_dn, self.reader_password),
-        }
-        if who not in pairs:
-            raise ValueError(f"account must be one of {', '.join(pairs)}, not {who!r}")
-        return pairs[who]
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2) + "\n"
-
-    def write(self, path: Path) -> None:
-        """Write atomically with mode 0600: the file holds passwords."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    @classmethod
-    def read(cls, path: Path) -> Endpoints:
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
 
 
 def build_cloud(
@@ -197,7 +125,7 @@ class ReactorThread:
 
 
 @dataclass(slots=True)
-class RunningDirectory:
+class RunningTenant:
     """A directory (and optionally the cloud) on loopback, served by the reactor thread."""
 
     service: DirectoryService
@@ -220,16 +148,16 @@ class RunningDirectory:
             ReactorThread.call(port.stopListening)
 
 
-def start_directory(seeded: Seeded, host: str = LOOPBACK, port: int = 0) -> RunningDirectory:
+def start_directory(seeded: Seeded, host: str = LOOPBACK, port: int = 0) -> RunningTenant:
     """Serve `seeded` over LDAP from the shared reactor thread (tests, embedded runs)."""
     service = DirectoryService.from_seed(seeded)
     ReactorThread.ensure()
     listening = ReactorThread.call(reactor.listenTCP, port, DirectoryFactory(service), 50, host)
     actual = listening.getHost().port
-    return RunningDirectory(service, endpoints_for(seeded, host, actual), [listening])
+    return RunningTenant(service, endpoints_for(seeded, host, actual), [listening])
 
 
-def start_tenant(tenant: Tenant, host: str = LOOPBACK, throttle: str = "off") -> RunningDirectory:
+def start_tenant(tenant: Tenant, host: str = LOOPBACK, throttle: str = "off") -> RunningTenant:
     """Serve a whole tenant: the fake AD over LDAP, the fake cloud over HTTP and the
     on-premises estate (hosts API over HTTP, DNS over UDP and TCP)."""
     run = start_directory(seed_directory(tenant), host)
@@ -242,7 +170,7 @@ def start_tenant(tenant: Tenant, host: str = LOOPBACK, throttle: str = "off") ->
     return run
 
 
-def start_onprem(run: RunningDirectory, spec: TenantSpec, host: str = LOOPBACK) -> OnpremService:
+def start_onprem(run: RunningTenant, spec: TenantSpec, host: str = LOOPBACK) -> OnpremService:
     """Serve `spec`'s on-premises estate beside `run`'s directory (whose AD Setup edits)."""
     onprem = build_onprem(run.service, spec)
     ports, url, dns_port = ReactorThread.call(listen_onprem, reactor, onprem, host)

@@ -19,17 +19,18 @@ import pytest
 from ldap3 import BASE, MODIFY_REPLACE, NONE, Connection, Server
 from ldap3.core.exceptions import LDAPException
 
+from harness.core.endpoints import Endpoints
 from harness.engine.ldapwire import ConnectionLost, LdapConnection
 from harness.tenant import TenantSpec, generate
 from mockservers.faults import FaultError, FaultPlan, FaultSpec, since
-from mockservers.runtime import Endpoints, RunningDirectory, start_tenant
+from mockservers.runtime import RunningTenant, start_tenant
 
 TENANT = generate(TenantSpec(mailboxes=40, seed=5, cloud_managed_fraction=0.9))
 USERS = [u.dn for u, _ in TENANT.synced_pairs()]
 
 
 @pytest.fixture
-def run() -> Iterator[RunningDirectory]:
+def run() -> Iterator[RunningTenant]:
     """A fresh tenant per test: each test arms its own plan and counts from zero."""
     running = start_tenant(TENANT)
     yield running

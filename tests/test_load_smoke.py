@@ -1,4 +1,4 @@
-"""bench/load.py at a tiny size: its clients, figures and error accounting work (issue 9)."""
+"""benchmarks/load.py at a tiny size: its clients, figures and error accounting work (issue 9)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench import load
+from benchmarks import load
 from mockservers.runtime import spawn_serve
 
 

@@ -14,13 +14,14 @@ import pytest
 from ldap3 import BASE, MODIFY_REPLACE, NONE, Connection, Server
 
 from harness.commands.serve import Durable
+from harness.core.endpoints import Endpoints
 from harness.tenant import TenantSpec, generate
 from mockservers import journal
 from mockservers.cloud import delta
 from mockservers.directory.seed import seed_directory
 from mockservers.directory.service import DirectoryService
 from mockservers.directory.store import MOD_ADD, MOD_REPLACE, split_dn
-from mockservers.runtime import Endpoints, build_cloud, spawn_serve
+from mockservers.runtime import build_cloud, spawn_serve
 from tests.cloud.http_client import call, cmdlet, token
 
 N, SEED = 300, 7

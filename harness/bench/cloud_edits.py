@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from harness.scenario.exo import ExoAdmin
-from mockservers.runtime import Endpoints
+from harness.clients.exo import ExoAdmin
+from harness.core.endpoints import Endpoints
 
 IN_SCOPE_FILTER = "IsExchangeCloudManaged -eq $true -and IsDirSynced -eq $true"
 THREADS = 4

@@ -31,7 +31,8 @@ from harness.bench.measure import (
     rss_mib,
     run_child,
 )
-from mockservers.runtime import Endpoints, ServeFailed, spawn_serve
+from harness.core.endpoints import Endpoints
+from mockservers.runtime import ServeFailed, spawn_serve
 
 Figures = dict[str, Any]
 SERVE_TIMEOUT = 3600.0
@@ -270,7 +271,7 @@ class SizeRun:
     def run(self) -> Figures:
         """Every phase in turn; a failed step ends this size, keeping the figures so far."""
         from harness.bench.floor import FloorError
-        from harness.scenario.exo import CmdletError
+        from harness.clients.exo import CmdletError
 
         try:
             self._run()

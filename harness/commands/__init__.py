@@ -6,8 +6,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.core.errors import UsageError
+
 if TYPE_CHECKING:
-    from mockservers.runtime import Endpoints
+    from harness.core.endpoints import Endpoints
 
 DEFAULT_STATE = Path("results/engine-state")
 """The engine's state directory when a command is not given --state-dir: the writeback's
@@ -27,8 +29,7 @@ def endpoints_argument(p: argparse.ArgumentParser) -> None:
 
 def read_endpoints(path: Path) -> Endpoints:
     """The endpoints file at `path`; a UsageError naming it when it cannot be read."""
-    from harness.cli import UsageError
-    from mockservers.runtime import Endpoints
+    from harness.core.endpoints import Endpoints
 
     try:
         return Endpoints.read(path)

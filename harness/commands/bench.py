@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.core.errors import UsageError
+
 MAX_SIZE = 1_000_000
 DEFAULT_SIZES = "10000,50000,200000"
 
@@ -114,7 +116,6 @@ def _now() -> str:
 
 
 def _out_dir(results: Path) -> Path:
-    from harness.cli import UsageError
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = results / "bench" / stamp
@@ -143,7 +144,6 @@ def run(args: argparse.Namespace) -> int:
     from harness.bench.measure import machine, machine_line
     from harness.bench.report import bench_json, write_reports
     from harness.bench.runner import BenchOptions, run_bench, slapd_skip_reason
-    from harness.cli import UsageError
 
     if not args.no_floor and not floor_available():
         raise UsageError(

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.commands import DEFAULT_STATE, read_endpoints
+from harness.core.errors import UsageError
 
 MASS_CHANGE_THRESHOLD = 500  # harness.engine.cycle.MASS_CHANGE_THRESHOLD, without importing it
 
@@ -159,7 +160,6 @@ def _count(text: str) -> int:
 
 
 def _secret(path: Path | None, env: str, what: str, fallback: str) -> str:
-    from harness.cli import UsageError
 
     if path is not None:
         try:
@@ -170,7 +170,6 @@ def _secret(path: Path | None, env: str, what: str, fallback: str) -> str:
 
 
 def _profile(name: str):
-    from harness.cli import UsageError
     from harness.engine.rules import BUILTIN_PROFILES, ProfileError, load_profile
 
     if name in BUILTIN_PROFILES:
@@ -182,10 +181,9 @@ def _profile(name: str):
 
 
 def _load(args: argparse.Namespace):
-    from harness.cli import UsageError
+    from harness.core.endpoints import Endpoints
     from harness.engine.source import CloudCredentials
     from harness.engine.target import LdapCredentials
-    from mockservers.runtime import Endpoints
 
     ep: Endpoints | None = None
     if args.endpoints_file is not None:
@@ -234,7 +232,6 @@ def _load(args: argparse.Namespace):
 
 
 def run_cycle_command(args: argparse.Namespace) -> int:
-    from harness.cli import UsageError
     from harness.engine.cycle import (
         CycleError,
         CycleOptions,
@@ -320,7 +317,6 @@ def _print_on_demand(out: Console, pod: Any, as_json: bool) -> int:
 
 
 def run_status_command(args: argparse.Namespace) -> int:
-    from harness.cli import UsageError
     from harness.engine.health import job_status
     from harness.engine.state import EngineState, StateError
 
@@ -377,7 +373,6 @@ def run_status_command(args: argparse.Namespace) -> int:
 
 
 def run_verify_command(args: argparse.Namespace) -> int:
-    from harness.cli import UsageError
     from harness.engine.source import SourceError
     from harness.engine.target import LdapTargetError
     from harness.engine.verify import verify

@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 
 from harness.commands import DEFAULT_STATE, endpoints_argument, read_endpoints
+from harness.core.errors import UsageError
 
 
 def add_parser(sub: Any) -> None:
@@ -55,7 +56,6 @@ def add_parser(sub: Any) -> None:
 
 
 def run_decommission_command(args: argparse.Namespace) -> int:
-    from harness.cli import UsageError
     from harness.decommission import report
     from harness.decommission.estate import Estate, EstateError
     from harness.decommission.journal import JournalError

@@ -5,17 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from harness.commands import DEFAULT_STATE, endpoints_argument, read_endpoints
-
-if TYPE_CHECKING:
-    from harness.engine.source import CloudCredentials
-    from harness.engine.target import LdapCredentials
-    from mockservers.runtime import Endpoints
+from harness.core.errors import UsageError
 
 
 def add_parser(sub: Any) -> None:
@@ -47,28 +43,14 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run_forward_command)
 
 
-def credentials(ep: Endpoints) -> tuple[CloudCredentials, LdapCredentials, str]:
-    """Connect's sync account, the read-only AD account and the export URL of `ep`.
-
-    Raises ValueError when the endpoints lack the cloud side or the Connect account."""
-    from harness.engine.source import CloudCredentials
-    from harness.engine.target import LdapCredentials
-
-    if not ep.graph_url:
-        raise ValueError("no graph_url (is the cloud side running?)")
-    if not (ep.connect_client_id and ep.connect_client_secret and ep.dirsync_url):
-        raise ValueError("no connect_client_id / dirsync_url (written by an older exwb serve?)")
-    cloud = CloudCredentials(
-        ep.graph_url, ep.token_url, ep.connect_client_id, ep.connect_client_secret
-    )
-    # Connect's AD DS connector account only reads: the reader, not the admin.
-    ldap = LdapCredentials(ep.ldap_url, ep.reader_dn, ep.reader_password, ep.base_dn)
-    return cloud, ldap, ep.dirsync_url
-
-
 def run_forward_command(args: argparse.Namespace) -> int:
-    from harness.cli import UsageError
-    from harness.engine.forward import DEFAULT_BUILD, ForwardError, parse_build, run_forward
+    from harness.engine.forward import (
+        DEFAULT_BUILD,
+        ForwardError,
+        connect_credentials,
+        parse_build,
+        run_forward,
+    )
     from harness.engine.source import SourceError
 
     # The engine is imported here, not at the top: every exwb command would pay for it.
@@ -79,7 +61,7 @@ def run_forward_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--connect-build: {e}") from None
     ep = read_endpoints(args.endpoints_file)
     try:
-        cloud, ldap, export_url = credentials(ep)
+        cloud, ldap, export_url = connect_credentials(ep)
     except ValueError as e:
         raise UsageError(f"{args.endpoints_file}: {e}") from None
     try:

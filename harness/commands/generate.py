@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.core.errors import UsageError
 from harness.tenant import MAX_MAILBOXES, SpecError, TenantSpec, generate
 from harness.tenant.files import TenantFileError, ensure_writable_dir, write_tenant
 
@@ -81,7 +82,6 @@ def add_parser(sub: Any) -> None:
 
 
 def spec_from_args(args: argparse.Namespace) -> TenantSpec:
-    from harness.cli import UsageError
 
     values: dict[str, Any] = dict(args.knob)
     for name in ("mailboxes", "seed", "domain"):
@@ -108,7 +108,6 @@ def list_knobs(console: Console) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cli import UsageError
 
     out = Console(soft_wrap=True)
     if args.list_knobs:

@@ -16,6 +16,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from harness.core.errors import UsageError
+
 DEFAULT_SCENARIO = Path("scenarios/quickstart.yaml")
 DEFAULT_RESULTS = Path("results")
 # The repository this package was installed from (pip install -e): its scenarios/ folder is
@@ -53,7 +55,6 @@ def add_parser(sub: Any) -> None:
 
 def scenario_files(given: list[Path]) -> list[Path]:
     """The files to run: each given file, every *.yaml of each given folder (sorted)."""
-    from harness.cli import UsageError
 
     if not given:
         default = DEFAULT_SCENARIO if DEFAULT_SCENARIO.exists() else _REPO / DEFAULT_SCENARIO
@@ -73,7 +74,6 @@ def scenario_files(given: list[Path]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cli import UsageError
     from harness.report import ReportError, print_summary, run_dir, write_reports
     from harness.scenario import ScenarioError, load_scenario, run_scenario
 

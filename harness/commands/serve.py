@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from harness.commands.generate import add_tenant_arguments, spec_from_args
+from harness.core.errors import UsageError
 from harness.tenant import generate
 from mockservers.runtime import LOOPBACK
 
@@ -112,7 +113,6 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cli import UsageError
     from harness.tenant.files import CLOUD_NAME, TenantFileError, read_cloud_jsonl
     from mockservers import journal
     from mockservers.cloud.server import make_site
@@ -281,7 +281,6 @@ class Durable:
     @classmethod
     def resume(cls, args: argparse.Namespace) -> Durable:
         """Open D, check the spec given (if any) against D's, load the snapshot."""
-        from harness.cli import UsageError
         from harness.tenant.spec import SpecError, TenantSpec
         from mockservers import journal
 

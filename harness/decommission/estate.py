@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from harness.clients.exo import CmdletError, ExoAdmin
 from harness.decommission.dns import DnsError
 from harness.decommission.ems import ExchangeShell
 from harness.decommission.hosts import HostsError, OnpremHosts
-from harness.scenario.exo import CmdletError, ExoAdmin
 
 if TYPE_CHECKING:
-    from mockservers.runtime import Endpoints
+    from harness.core.endpoints import Endpoints
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 EXO_PRINCIPAL_FILTER = "appId eq '00000002-0000-0ff1-ce00-000000000000'"

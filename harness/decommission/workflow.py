@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.clients.exo import CmdletError
 from harness.decommission.checks import PATHS, Blocker, blockers
 from harness.decommission.dns import DnsError
 from harness.decommission.estate import Estate, EstateError, Survey, names, prop, survey
@@ -26,7 +27,6 @@ from harness.decommission.steps import (
     stale_cloud_objects,
     steps_for,
 )
-from harness.scenario.exo import CmdletError
 
 JOURNAL_NAME = "decommission.jsonl"
 SERVER_STEPS = ("uninstall-exchange", "shut-down-server")

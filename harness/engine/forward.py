@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlencode
 
+from harness.core.endpoints import Endpoints
 from harness.engine.source import SELECT, CloudCredentials, GraphSource
 from harness.engine.target import LdapCredentials, LdapError, LdapTarget
 from harness.tenant import recipients as rt
@@ -446,3 +447,19 @@ def _export(
         error = error if isinstance(error, dict) else {}
         report.failed += 1
         log.write(p, "Failure", error.get("code"), error.get("message") or repr(result)[:200])
+
+
+def connect_credentials(ep: Endpoints) -> tuple[CloudCredentials, LdapCredentials, str]:
+    """Connect's sync account, the read-only AD account and the export URL of `ep`.
+
+    Raises ValueError when the endpoints lack the cloud side or the Connect account."""
+    if not ep.graph_url:
+        raise ValueError("no graph_url (is the cloud side running?)")
+    if not (ep.connect_client_id and ep.connect_client_secret and ep.dirsync_url):
+        raise ValueError("no connect_client_id / dirsync_url (written by an older exwb serve?)")
+    cloud = CloudCredentials(
+        ep.graph_url, ep.token_url, ep.connect_client_id, ep.connect_client_secret
+    )
+    # Connect's AD DS connector account only reads: the reader, not the admin.
+    ldap = LdapCredentials(ep.ldap_url, ep.reader_dn, ep.reader_password, ep.base_dn)
+    return cloud, ldap, ep.dirsync_url

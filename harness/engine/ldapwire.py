@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
-from mockservers.directory.ber import (
+from harness.core.ber import (
     APP_ADD_RESPONSE,
     APP_BIND_RESPONSE,
     APP_DEL_RESPONSE,

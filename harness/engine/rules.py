@@ -25,11 +25,11 @@ from typing import Any
 
 import yaml
 
+from harness.core.adschema import DEFAULT_SCHEMA, AttributeType, Syntax
+from harness.core.yamlnodes import NodeReader, names
 from harness.engine.expressions import CompiledExpression, ExpressionError, compile_expression
 from harness.tenant.recipients import REMOTE_AD_VALUES
 from harness.tenant.writeback import GA_ATTRIBUTES, PREVIEW_ATTRIBUTES
-from harness.yamlnodes import NodeReader, names
-from mockservers.directory.schema import DEFAULT_SCHEMA, AttributeType, Syntax
 
 GA_MAILBOX_LIMIT = 600_000
 PREVIEW_MAILBOX_LIMIT = 200_000  # an assumption of this harness: no source documents a cap

@@ -23,6 +23,8 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from harness.core.adschema import DEFAULT_SCHEMA, AttributeType, InvalidValue, Syntax
+from harness.core.ber import BERError
 from harness.engine.ldapwire import (
     ConnectionLost,
     LdapConnection,
@@ -33,8 +35,6 @@ from harness.engine.ldapwire import (
     present,
 )
 from harness.tenant.model import anchor_of
-from mockservers.directory.ber import BERError
-from mockservers.directory.schema import DEFAULT_SCHEMA, AttributeType, InvalidValue, Syntax
 
 Values = tuple[str, ...]
 Change = tuple[str, str, Values]  # (op "add" | "delete" | "replace", attribute, values)

@@ -11,6 +11,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from harness.clients.exo import CmdletError
+from harness.core.adschema import DEFAULT_SCHEMA, InvalidValue, Syntax
+from harness.core.dn import normalize_dn
 from harness.engine.health import job_status
 from harness.engine.ldapwire import LdapConnection, LdapError
 from harness.engine.rules import MappingError
@@ -19,12 +22,9 @@ from harness.engine.state import EngineState
 from harness.engine.target import LdapTarget, plan
 from harness.engine.verify import verify
 from harness.scenario import model as m
-from harness.scenario.exo import CmdletError
 from harness.scenario.ldapfilter import FilterSyntaxError, escape_value, parse_filter
 from harness.scenario.templates import TemplateError
 from harness.scenario.world import CycleRecord, StepError, Target, World
-from harness.tenant.dn import normalize_dn
-from mockservers.directory.schema import DEFAULT_SCHEMA, InvalidValue, Syntax
 
 EXAMPLES = 3
 Result = tuple[bool, str]

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from harness.core.ber import boolean, octets, sequence, tlv
 from harness.engine.ldapwire import all_of, any_of, equal, present
-from mockservers.directory.ber import boolean, octets, sequence, tlv
 
 _ATTR = re.compile(r"[A-Za-z][A-Za-z0-9-]*(?:;[A-Za-z0-9-]+)*|[0-9]+(?:\.[0-9]+)+")
 _RULE = re.compile(r"[0-9]+(?:\.[0-9]+)+|[A-Za-z][A-Za-z0-9-]*")

@@ -7,14 +7,14 @@ from functools import cache
 
 import yaml
 
+from harness.core.adschema import DEFAULT_SCHEMA
+from harness.core.yamlnodes import BOOL, Fields, closest, names
 from harness.scenario import model as m
 from harness.scenario.ldapfilter import FilterSyntaxError, parse_filter
 from harness.scenario.reader import ScenarioReader
 from harness.scenario.templates import FIELDS, Template
 from harness.tenant.model import CloudMailbox
-from harness.yamlnodes import BOOL, Fields, closest, names
 from mockservers.cloud.opath import render_recipient
-from mockservers.directory.schema import DEFAULT_SCHEMA
 from mockservers.faults import KINDS, SERVERS
 
 _SCOPES = ("base", "one", "sub")

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from harness.core.yamlnodes import STR, Fields, closest, names
 from harness.engine.forward import DEFAULT_BUILD, parse_build
 from harness.engine.rules import BUILTIN_PROFILES, Profile, ProfileError, load_profile
 from harness.scenario import model as m
@@ -22,7 +23,6 @@ from harness.scenario.load_expectations import ExpectationReader
 from harness.scenario.reader import ScenarioError
 from harness.scenario.templates import Template
 from harness.tenant.spec import SpecError, TenantSpec
-from harness.yamlnodes import STR, Fields, closest, names
 from mockservers.faults import CLEAR_ALL, SERVERS, FaultError, FaultSpec
 from mockservers.faults import KINDS as FAULT_KINDS
 

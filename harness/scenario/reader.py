@@ -8,11 +8,11 @@ from typing import Any
 
 import yaml
 
+from harness.core.adschema import DEFAULT_SCHEMA
+from harness.core.yamlnodes import STR, NodeReader, closest, names
 from harness.scenario import model as m
 from harness.scenario.templates import Template, TemplateError
-from harness.yamlnodes import STR, NodeReader, closest, names
 from mockservers.cloud.opath import RECIPIENT_PROPERTIES, OpathError, compile_filter
-from mockservers.directory.schema import DEFAULT_SCHEMA
 
 _SELECTOR = ("filter", "sample", "ids", "upns", "name")
 

@@ -15,18 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.commands.forward import credentials as forward_credentials
+from harness.clients.exo import CmdletError
+from harness.core.dn import normalize_dn
 from harness.engine.cycle import CycleError, CycleReport, run_cycle, run_on_demand
-from harness.engine.forward import ForwardError, run_forward
+from harness.engine.forward import ForwardError, connect_credentials, run_forward
 from harness.engine.ldapwire import LdapError
 from harness.engine.source import SourceError
 from harness.engine.state import StateError
 from harness.engine.target import LdapTarget
 from harness.scenario import model as m
-from harness.scenario.exo import CmdletError
 from harness.scenario.templates import Template, TemplateError
 from harness.scenario.world import CycleRecord, StepError, Target, World
-from harness.tenant.dn import normalize_dn
 from mockservers.faults import FaultError, since
 
 EXAMPLES = 3
@@ -356,7 +355,7 @@ def _first_failure(logs: list[Path]) -> str:
 
 def _forward(world: World, step: m.Forward) -> Outcome:
     try:
-        cloud, ldap, export_url = forward_credentials(world.endpoints)
+        cloud, ldap, export_url = connect_credentials(world.endpoints)
         report = run_forward(cloud, ldap, export_url, world.state_dir, step.connect_build)
     except (ValueError, ForwardError, SourceError) as e:
         raise StepError(f"forward sync failed: {e}") from None

@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.clients.exo import CmdletError, ExoAdmin
+from harness.core.dn import normalize_dn
+from harness.core.endpoints import Endpoints
 from harness.engine.cycle import CycleOptions, CycleReport, QuarantinePolicy
 from harness.engine.forward import ForwardReport
 from harness.engine.ldapwire import LdapConnection, LdapError, equal
 from harness.engine.source import CloudCredentials
 from harness.engine.target import LdapCredentials, LdapTarget
 from harness.scenario import model as m
-from harness.scenario.exo import CmdletError, ExoAdmin
-from harness.tenant.dn import normalize_dn
 from harness.tenant.model import anchor_of
 from mockservers.faults import FaultPlan
-from mockservers.runtime import Endpoints
 
 ANCHOR = "mS-DS-ConsistencyGuid"
 

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
+from harness.core.dn import rdn
 from harness.tenant import recipients as rt
-from harness.tenant.dn import rdn
 from harness.tenant.model import (
     NO_CUSTOM,
     NO_EXTENSION,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.tenant.dn import parse_dn
-from mockservers.directory.schema import AttributeType
+from harness.core.adschema import AttributeType
+from harness.core.dn import parse_dn
 
 Values = tuple[bytes, ...]
 
@@ -19,7 +19,7 @@ class Entry:
 
     def __init__(self, dn: str, ndn: str, parent: str, attrs: dict[str, Values]) -> None:
         self.dn = dn  # as the client spelled it when the entry was made
-        self.ndn = ndn  # comparison key (harness.tenant.dn.normalize_dn)
+        self.ndn = ndn  # comparison key (harness.core.dn.normalize_dn)
         self.parent = parent  # ndn of the parent ("" for a naming context's root)
         self.attrs = attrs
 

@@ -17,16 +17,16 @@ from typing import Any, Protocol, cast
 
 from ldaptor.protocols import pureldap
 
-from harness.tenant.dn import escape_rdn_value
-from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry
-from mockservers.directory.errors import LdapError, Result
-from mockservers.directory.schema import (
+from harness.core.adschema import (
     AttributeType,
     InvalidValue,
     Schema,
     Syntax,
     default_category,
 )
+from harness.core.dn import escape_rdn_value
+from harness.core.ldapresult import LdapError, Result
+from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry
 
 __all__ = ["CompiledFilter", "FilterError", "Index", "compile_filter"]
 

@@ -12,13 +12,13 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.tenant.dn import InvalidDN, parse_dn
+from harness.core.adschema import DEFAULT_SCHEMA, Syntax
+from harness.core.dn import InvalidDN, parse_dn
 from harness.tenant.files import write_atomic
 from harness.tenant.ldif import entry_text
 from harness.tenant.spec import SpecError, TenantSpec
 from mockservers.directory.acl import Role
 from mockservers.directory.entry import Values
-from mockservers.directory.schema import DEFAULT_SCHEMA, Syntax
 from mockservers.directory.seed import Seeded, SeedError, seed_entries
 from mockservers.directory.store import Store
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from harness.tenant.dn import (
+from harness.core.dn import (
     escape_rdn_value,
     normalize_dn,
     normalize_rdns,

@@ -23,13 +23,14 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 
-from harness.tenant.dn import InvalidDN, normalize_dn
-from mockservers.directory import ber, errors
+from harness.core import ber
+from harness.core.adschema import AttributeType
+from harness.core.dn import InvalidDN, normalize_dn
+from harness.core.ldapresult import LdapError, Result
+from mockservers.directory import errors
 from mockservers.directory.acl import Principal
 from mockservers.directory.entry import Entry
-from mockservers.directory.errors import LdapError, Result
 from mockservers.directory.filters import FilterError, compile_filter
-from mockservers.directory.schema import AttributeType
 from mockservers.directory.service import (
     NOTICE_OF_DISCONNECTION_OID,
     PAGED_RESULTS_OID,

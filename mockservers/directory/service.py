@@ -10,10 +10,10 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
-from harness.tenant.dn import InvalidDN, normalize_dn
+from harness.core.adschema import DEFAULT_SCHEMA
+from harness.core.dn import InvalidDN, normalize_dn
 from mockservers.directory import errors
 from mockservers.directory.acl import AccessPolicy, Principal
-from mockservers.directory.schema import DEFAULT_SCHEMA
 from mockservers.directory.seed import QUERY_POLICY, Account, Seeded
 from mockservers.directory.store import Store
 from mockservers.faults import FaultPlan

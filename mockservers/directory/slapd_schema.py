@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from mockservers.directory.schema import (
+from harness.core.adschema import (
     DEFAULT_SCHEMA,
     OBJECT_CLASSES,
     AttributeType,

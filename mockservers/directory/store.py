@@ -13,7 +13,15 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from harness.tenant.dn import (
+from harness.core.adschema import (
+    DEFAULT_SCHEMA,
+    AttributeType,
+    InvalidValue,
+    Schema,
+    Syntax,
+    default_category,
+)
+from harness.core.dn import (
     InvalidDN,
     escape_rdn_value,
     format_dn,
@@ -23,14 +31,6 @@ from harness.tenant.dn import (
 )
 from mockservers.directory import errors
 from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry, Values
-from mockservers.directory.schema import (
-    DEFAULT_SCHEMA,
-    AttributeType,
-    InvalidValue,
-    Schema,
-    Syntax,
-    default_category,
-)
 
 if TYPE_CHECKING:
     from mockservers.journal import Journal

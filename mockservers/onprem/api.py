@@ -30,10 +30,10 @@ from urllib.parse import unquote
 
 from twisted.web import resource, server
 
+from harness.core.ldapresult import LdapError
 from harness.tenant.exchange_org import ExchangeOrg
 from harness.tenant.spec import TenantSpec
 from mockservers.directory.acl import Principal, Role
-from mockservers.directory.errors import LdapError
 from mockservers.directory.service import DirectoryService
 from mockservers.onprem import setup
 from mockservers.onprem.errors import OnpremError, bad_request, dumps

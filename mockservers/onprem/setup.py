@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from harness.tenant.dn import InvalidDN, normalize_dn
+from harness.core.dn import InvalidDN, normalize_dn
 from harness.tenant.exchange_org import ExchangeOrg
 from mockservers.directory.store import SCOPE_SUBTREE, Store
 from mockservers.onprem.errors import bad_request, conflict

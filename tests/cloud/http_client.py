@@ -9,7 +9,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from mockservers.runtime import Endpoints
+from harness.core.endpoints import Endpoints
 
 
 @dataclass

@@ -12,11 +12,11 @@ from urllib.parse import quote
 
 import pytest
 
-from harness.scenario.exo import CmdletError, ExoAdmin
+from harness.clients.exo import CmdletError, ExoAdmin
 from harness.tenant import TenantSpec, generate
 from harness.tenant.exchange_org import CLOUD_IOC, EXCHANGE_ONLINE_APP_ID, ExchangeOrg
 from mockservers.cloud.hybrid import HybridCloud
-from mockservers.runtime import RunningDirectory, start_tenant
+from mockservers.runtime import RunningTenant, start_tenant
 from tests.cloud.http_client import call, graph_error, token, token_request
 
 MESSY = TenantSpec(mailboxes=20, seed=7)  # the org_preset defaults: messy
@@ -33,21 +33,21 @@ def not_found_text(identity: str) -> str:
 
 
 @pytest.fixture
-def running() -> Iterator[RunningDirectory]:
+def running() -> Iterator[RunningTenant]:
     run = start_tenant(generate(MESSY))
     yield run
     run.stop()
 
 
 @pytest.fixture
-def exo(running: RunningDirectory) -> Iterator[ExoAdmin]:
+def exo(running: RunningTenant) -> Iterator[ExoAdmin]:
     ep = running.endpoints
     with ExoAdmin(ep.exo_url, ep.token_url, ep.client_id, ep.client_secret) as admin:
         yield admin
 
 
 @pytest.fixture
-def reader(running: RunningDirectory) -> Iterator[ExoAdmin]:
+def reader(running: RunningTenant) -> Iterator[ExoAdmin]:
     ep = running.endpoints
     with ExoAdmin(
         ep.exo_url, ep.token_url, ep.readonly_client_id, ep.readonly_client_secret
@@ -65,11 +65,11 @@ def names(items: list[dict]) -> list[str]:
     return [i["Name"] for i in items]
 
 
-def graph(running: RunningDirectory, path: str) -> str:
+def graph(running: RunningTenant, path: str) -> str:
     return f"{running.endpoints.graph_url}/v1.0/{path}"
 
 
-def exo_sp(running: RunningDirectory, tok: str) -> dict:
+def exo_sp(running: RunningTenant, tok: str) -> dict:
     url = graph(
         running, "servicePrincipals?$filter=" + quote(f"appId eq '{EXCHANGE_ONLINE_APP_ID}'")
     )

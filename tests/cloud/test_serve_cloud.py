@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mockservers.runtime import Endpoints
+from harness.core.endpoints import Endpoints
 from tests.cloud.http_client import call, cmdlet, token
 from tests.directory.test_serve import start_serve, stop
 

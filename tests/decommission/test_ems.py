@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 from ldap3 import BASE, NONE, Connection, Server
 
+from harness.clients.exo import CmdletError
+from harness.core.dn import normalize_dn
 from harness.decommission.ems import ExchangeShell, cmdlets
-from harness.scenario.exo import CmdletError
 from harness.tenant import TenantSpec, generate
-from harness.tenant.dn import normalize_dn
 from harness.tenant.exchange_org import (
     AUTODISCOVER_SCP_KEYWORD,
     BUILD_2019_CU14,

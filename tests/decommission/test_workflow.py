@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.clients.exo import ExoAdmin
 from harness.decommission.hosts import OnpremHosts
 from harness.engine.cycle import run_cycle
 from harness.engine.rules import GA
 from harness.engine.source import CloudCredentials
 from harness.engine.state import EngineState
 from harness.engine.target import LdapCredentials
-from harness.scenario.exo import ExoAdmin
 from harness.tenant import TenantSpec, generate
 from mockservers.runtime import start_tenant
 from tests.directory.ldap_clients import connect

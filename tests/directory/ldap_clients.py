@@ -1,5 +1,5 @@
 """Client-side helpers for the directory tests (ldap3 connections as each role), for either
-backend: the fake AD (`RunningDirectory`) or OpenLDAP slapd (`SlapdDirectory`)."""
+backend: the fake AD (`RunningTenant`) or OpenLDAP slapd (`SlapdDirectory`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Iterable
 
 from ldap3 import NONE, Connection, Server
 
-from harness.tenant.dn import normalize_dn
+from harness.core.dn import normalize_dn
 from harness.tenant.exchange_org import ExchangeOrg
-from mockservers.runtime import RunningDirectory
+from mockservers.runtime import RunningTenant
 from tests.support.backends import FAKE, Directory, backend_of
 
 
@@ -44,6 +44,6 @@ def found(conn: Connection) -> set[str]:
     return ndns(e["dn"] for e in conn.response or [] if e.get("type") == "searchResEntry")
 
 
-def examined(run: RunningDirectory) -> int:
+def examined(run: RunningTenant) -> int:
     """Entries the fake's searches have evaluated (fake only: proves index use)."""
     return run.call(lambda: run.service.store.examined)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from ldap3 import SUBTREE
 
-from harness.tenant.dn import normalize_dn
-from mockservers.directory.schema import DEFAULT_SCHEMA, Syntax
+from harness.core.adschema import DEFAULT_SCHEMA, Syntax
+from harness.core.dn import normalize_dn
 from mockservers.directory.seed import seed_directory
 from mockservers.runtime import start_directory
 from tests.directory.ldap_clients import connect

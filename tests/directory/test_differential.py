@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE, SUBTREE, Connection, Server
 from ldap3.utils.conv import escape_filter_chars
 
+from harness.core.dn import normalize_dn
 from harness.tenant import TenantSpec, generate
-from harness.tenant.dn import normalize_dn
 from harness.tenant.files import LDIF_NAME, write_tenant
 from mockservers.directory.seed import seed_directory
 from mockservers.runtime import start_directory

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from ldap3 import BASE, LEVEL, NONE, SUBTREE, Connection, Server
 
+from harness.core.dn import normalize_dn
 from harness.tenant import TenantSpec, generate
-from harness.tenant.dn import normalize_dn
 from harness.tenant.exchange_org import (
     AUTODISCOVER_SCP_KEYWORD,
     FEDERATION_TRUST,

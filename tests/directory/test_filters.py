@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from ldaptor.ldapfilter import parseFilter
 from ldaptor.protocols import pureldap as p
 
-from harness.tenant.dn import normalize_dn
+from harness.core.adschema import DEFAULT_SCHEMA, AttributeType
+from harness.core.dn import normalize_dn
 from mockservers.directory.entry import Entry
 from mockservers.directory.filters import CompiledFilter, FilterError, compile_filter
-from mockservers.directory.schema import DEFAULT_SCHEMA, AttributeType
 
 BASE = "DC=contoso,DC=com"
 SCHEMA_NC = f"CN=Schema,CN=Configuration,{BASE}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE
 
-from harness.tenant.dn import normalize_dn
+from harness.core.dn import normalize_dn
 from tests.directory.ldap_clients import connect, found, is_ad, ndns
 
 

@@ -12,7 +12,7 @@ import pytest
 from ldap3 import BASE, LEVEL, NONE, SUBTREE, Connection, Server
 from ldap3.utils.conv import escape_bytes
 
-from harness.tenant.dn import normalize_dn
+from harness.core.dn import normalize_dn
 from tests.directory.ldap_clients import (
     connect,
     examined,

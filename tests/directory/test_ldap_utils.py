@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from harness.tenant.dn import normalize_dn
+from harness.core.dn import normalize_dn
 from tests.directory.ldap_clients import connect, is_ad, ndns, system_mailbox_dns
 
 if shutil.which("ldapsearch") is None:

@@ -17,10 +17,10 @@ import pytest
 from ldap3 import BASE, MODIFY_REPLACE, NONE, SUBTREE, Connection, Server
 from ldap3.utils.conv import escape_bytes, escape_filter_chars
 
+from harness.core.adschema import DEFAULT_SCHEMA, OBJECT_CLASSES
+from harness.core.dn import needs_escaping, normalize_dn, parse_dn
 from harness.tenant import AdUser, Tenant, TenantSpec, generate
-from harness.tenant.dn import needs_escaping, normalize_dn, parse_dn
 from harness.tenant.files import LDIF_NAME, write_tenant
-from mockservers.directory.schema import DEFAULT_SCHEMA, OBJECT_CLASSES
 from tests.support.slapd import SlapdInfo, running_slapd, slapd_available
 
 if not slapd_available():

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from harness.core.adschema import DEFAULT_SCHEMA
+from harness.core.dn import normalize_dn
+from harness.core.ldapresult import LdapError
 from harness.tenant import TenantSpec, generate
-from harness.tenant.dn import normalize_dn
 from harness.tenant.files import write_tenant
-from mockservers.directory.errors import LdapError
 from mockservers.directory.ldif_io import LdifError, dump_ldif, load_ldif
-from mockservers.directory.schema import DEFAULT_SCHEMA
 from mockservers.directory.seed import seed_directory
 from mockservers.directory.store import MOD_ADD, MOD_DELETE, MOD_REPLACE
 

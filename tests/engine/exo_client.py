@@ -15,8 +15,8 @@ from typing import Any
 from ldap3 import BASE, NONE, SUBTREE, Connection, Server
 from ldap3.utils.conv import escape_bytes
 
+from harness.core.endpoints import Endpoints
 from harness.tenant.recipients import REMOTE_AD_VALUES
-from mockservers.runtime import Endpoints
 from tests.cloud.http_client import call, token
 
 GA_TARGETS: tuple[str, ...] = (

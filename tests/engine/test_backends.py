@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from ldap3 import BASE, MODIFY_REPLACE
 
+from harness.core.dn import normalize_dn
 from harness.engine.cycle import run_cycle
 from harness.engine.rules import GA, load_profile
 from harness.engine.source import CloudCredentials
 from harness.engine.target import LdapCredentials
 from harness.tenant import TenantSpec, generate
-from harness.tenant.dn import normalize_dn
-from mockservers.runtime import RunningDirectory, start_tenant
+from mockservers.runtime import RunningTenant, start_tenant
 from tests.directory.ldap_clients import connect, is_ad
 from tests.support.backends import SLAPD, Directory, start_slapd
 
@@ -43,7 +43,7 @@ TENANT = generate(
 class Env:
     """The fake cloud (with the fake AD `start_tenant` brings) and the AD the engine writes."""
 
-    cloud: RunningDirectory
+    cloud: RunningTenant
     ad: Directory
     state: Path
 

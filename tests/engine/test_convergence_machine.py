@@ -36,16 +36,16 @@ from hypothesis.stateful import (
 from ldap3 import MODIFY_ADD, MODIFY_REPLACE, Connection
 from ldap3.core.exceptions import LDAPException
 
+from harness.clients.exo import CmdletError, ExoAdmin
+from harness.core.dn import normalize_dn
 from harness.engine.cycle import CycleReport, run_cycle
 from harness.engine.rules import GA
 from harness.engine.source import CloudCredentials
 from harness.engine.target import LdapCredentials
 from harness.engine.verify import verify
-from harness.scenario.exo import CmdletError, ExoAdmin
 from harness.tenant import TenantSpec, generate
-from harness.tenant.dn import normalize_dn
 from mockservers.faults import since
-from mockservers.runtime import RunningDirectory, start_tenant
+from mockservers.runtime import RunningTenant, start_tenant
 from tests.directory.ldap_clients import connect
 from tests.engine.exo_client import GA_TARGETS, ad_entry, ad_snapshot, expected_ad, ldap_reader
 
@@ -78,7 +78,7 @@ text = st.text(st.sampled_from("abcXYZ 019-é"), min_size=1, max_size=8).map(str
 
 @dataclass
 class Env:
-    run: RunningDirectory
+    run: RunningTenant
     exo: ExoAdmin
     reader: Connection
     state: Path

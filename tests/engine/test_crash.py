@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 import pytest
 from ldap3 import SUBTREE, Connection
 
+from harness.core import ber
+from harness.core.endpoints import Endpoints
 from harness.engine.cycle import CycleReport, run_cycle
 from harness.engine.rules import GA
 from harness.engine.source import CloudCredentials
@@ -39,8 +41,7 @@ from harness.tenant import TenantSpec, generate
 from harness.tenant.model import CloudMailbox
 from mockservers.cloud.errors import CloudError
 from mockservers.cloud.throttle import Throttle
-from mockservers.directory import ber
-from mockservers.runtime import Endpoints, RunningDirectory, spawn_serve, start_tenant
+from mockservers.runtime import RunningTenant, spawn_serve, start_tenant
 from tests.cloud.http_client import call, token
 from tests.engine.exo_client import (
     CmdletFailed,
@@ -225,7 +226,7 @@ MANAGED = [
 
 @dataclass
 class Env:
-    run: RunningDirectory
+    run: RunningTenant
     proxy: LdapFaults
     exo: ExoAdmin
     conn: Connection

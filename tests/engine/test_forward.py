@@ -11,16 +11,17 @@ from pathlib import Path
 import pytest
 from ldap3 import MODIFY_ADD, MODIFY_REPLACE, NONE, Connection, Server
 
-from harness.commands.forward import credentials
+from harness.core.endpoints import Endpoints
 from harness.engine.forward import (
     DEFAULT_BUILD,
     honours_cloud_management,
     parse_build,
     run_forward,
 )
+from harness.engine.forward import connect_credentials as credentials
 from harness.tenant import TenantSpec, generate
 from harness.tenant import recipients as rt
-from mockservers.runtime import Endpoints, spawn_serve, start_tenant
+from mockservers.runtime import spawn_serve, start_tenant
 from tests.cloud.http_client import call, cmdlet, token
 from tests.directory.ldap_clients import connect
 

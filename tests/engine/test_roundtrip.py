@@ -20,15 +20,15 @@ from hypothesis import strategies as st
 from ldap3 import BASE, MODIFY_REPLACE, NONE, Connection, Server
 from ldap3.utils.dn import escape_rdn
 
+from harness.core.dn import normalize_dn
 from harness.engine.cycle import CycleReport, run_cycle
 from harness.engine.rules import GA, PREVIEW, Profile
 from harness.engine.source import CloudCredentials
 from harness.engine.target import LdapCredentials
 from harness.tenant import TenantSpec, generate
-from harness.tenant.dn import normalize_dn
 from harness.tenant.model import AdUser, CloudMailbox
 from harness.tenant.recipients import REMOTE_AD_VALUES
-from mockservers.runtime import RunningDirectory, start_tenant
+from mockservers.runtime import RunningTenant, start_tenant
 from tests.engine.exo_client import (
     GA_TARGETS,
     CmdletFailed,
@@ -57,7 +57,7 @@ DOMAIN = TENANT.spec.domain
 class Env:
     """A running tenant, the admin's EXO session, an LDAP reader and the engine's state dir."""
 
-    run: RunningDirectory
+    run: RunningTenant
     exo: ExoAdmin
     conn: Connection  # the read-only LDAP account
     state: Path

@@ -13,18 +13,18 @@ from harness.engine.rules import GA, MappingError
 from harness.engine.source import CloudCredentials, GraphSource, SourceError, to_exo_record
 from harness.tenant import TenantSpec, generate
 from mockservers.cloud.throttle import Throttle
-from mockservers.runtime import RunningDirectory, start_tenant
+from mockservers.runtime import RunningTenant, start_tenant
 
 
 @pytest.fixture(scope="module")
-def run() -> Iterator[RunningDirectory]:
+def run() -> Iterator[RunningTenant]:
     running = start_tenant(generate(TenantSpec(mailboxes=150, seed=4)))
     yield running
     running.stop()
 
 
 @pytest.fixture
-def creds(run: RunningDirectory) -> CloudCredentials:
+def creds(run: RunningTenant) -> CloudCredentials:
     # The engine's reader gets the read-only app.
     ep = run.endpoints
     return CloudCredentials(
@@ -49,7 +49,7 @@ def desired(record: dict[str, Any]) -> Any:
         return str(e)
 
 
-def store_json(run: RunningDirectory) -> dict[str, dict[str, Any]]:
+def store_json(run: RunningTenant) -> dict[str, dict[str, Any]]:
     return run.call(lambda: {m.id: m.to_json() for m in run.cloud.store})
 
 

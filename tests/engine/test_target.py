@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.core.dn import normalize_dn
 from harness.engine.rules import GA
 from harness.engine.target import (
     AdObject,
@@ -13,9 +14,8 @@ from harness.engine.target import (
     plan,
 )
 from harness.tenant import TenantSpec, generate
-from harness.tenant.dn import normalize_dn
 from harness.tenant.model import AdUser
-from mockservers.runtime import RunningDirectory
+from mockservers.runtime import RunningTenant
 from tests.directory.ldap_clients import is_ad
 
 TARGETS = list(GA.targets)
@@ -100,7 +100,7 @@ def tenant():
     return generate(spec)
 
 
-def creds(run: RunningDirectory, who: str = "writeback") -> LdapCredentials:
+def creds(run: RunningTenant, who: str = "writeback") -> LdapCredentials:
     ep = run.endpoints
     dn, password = (
         (ep.bind_dn, ep.bind_password) if who == "writeback" else (ep.admin_dn, ep.admin_password)

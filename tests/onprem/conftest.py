@@ -9,20 +9,21 @@ import pytest
 from ldap3 import MODIFY_DELETE, NONE, SUBTREE, Connection, Server
 from ldap3.utils.conv import escape_filter_chars
 
+from harness.core.endpoints import Endpoints
 from harness.decommission.hosts import OnpremHosts
 from harness.tenant import TenantSpec, generate
 from harness.tenant.exchange_org import ExchangeOrg
-from mockservers.runtime import Endpoints, RunningDirectory, start_tenant
+from mockservers.runtime import RunningTenant, start_tenant
 
-Start = Callable[..., RunningDirectory]
+Start = Callable[..., RunningTenant]
 
 
 @pytest.fixture
 def start() -> Iterator[Start]:
     """start(**knobs): a fresh small tenant (edited by the test), stopped afterwards."""
-    runs: list[RunningDirectory] = []
+    runs: list[RunningTenant] = []
 
-    def _start(**knobs: Any) -> RunningDirectory:
+    def _start(**knobs: Any) -> RunningTenant:
         spec = TenantSpec(mailboxes=knobs.pop("mailboxes", 30), seed=5, **knobs)
         run = start_tenant(generate(spec))
         runs.append(run)
@@ -34,12 +35,12 @@ def start() -> Iterator[Start]:
 
 
 @pytest.fixture
-def run(start: Start) -> RunningDirectory:
+def run(start: Start) -> RunningTenant:
     return start()
 
 
 @pytest.fixture
-def hosts(run: RunningDirectory) -> Iterator[OnpremHosts]:
+def hosts(run: RunningTenant) -> Iterator[OnpremHosts]:
     with OnpremHosts.from_endpoints(run.endpoints) as client:
         yield client
 
@@ -74,6 +75,6 @@ def exists(ep: Endpoints, dn: str) -> bool:
         conn.unbind()
 
 
-def org_of(run: RunningDirectory) -> ExchangeOrg:
+def org_of(run: RunningTenant) -> ExchangeOrg:
     assert run.onprem is not None
     return run.onprem.org

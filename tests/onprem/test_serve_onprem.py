@@ -9,12 +9,13 @@ from dataclasses import asdict
 
 import pytest
 
+from harness.core.endpoints import Endpoints
 from harness.decommission.dns import resolve
 from harness.decommission.hosts import OnpremHosts
 from harness.tenant import TenantSpec
 from harness.tenant.exchange_org import ExchangeOrg
 from mockservers.onprem.estate import HYBRID_AGENT
-from mockservers.runtime import Endpoints, ServeFailed, spawn_serve
+from mockservers.runtime import ServeFailed, spawn_serve
 from tests.cloud.http_client import cmdlet, token
 from tests.onprem.conftest import clear_mailboxes, exists
 

@@ -25,8 +25,8 @@ from ldap3 import NONE, Connection, Server
 from ldaptor import delta
 from ldaptor.protocols import pureber, pureldap
 
+from harness.core import ber
 from harness.tenant import TenantSpec, generate
-from mockservers.directory import ber
 from mockservers.directory.server import _DECODER
 
 OTHER = 80  # what the server answers when an exception reached its catch-all

@@ -10,7 +10,7 @@ are databases of their own in slapd, as they are naming contexts of their own in
 Accounts and access line up: the admin is slapd's rootdn (its entry exists, as in AD); the
 writeback gMSA may read everything and write only the GA writeback attributes of users under
 OU=Corp; the reader may read everything; anonymous clients may read the rootDSE only.
-`SlapdDirectory` offers what the tests use of the fake's `RunningDirectory`: `endpoints` (the
+`SlapdDirectory` offers what the tests use of the fake's `RunningTenant`: `endpoints` (the
 same `Endpoints`, same passwords) and `stop()`.
 """
 
@@ -26,14 +26,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness.tenant.dn import normalize_dn
+from harness.core.adschema import DEFAULT_SCHEMA, Syntax
+from harness.core.dn import normalize_dn
+from harness.core.endpoints import Endpoints
 from harness.tenant.files import LDIF_NAME, write_tenant
 from harness.tenant.ldif import directory_entries
 from harness.tenant.model import Tenant
 from mockservers.directory.acl import Role
-from mockservers.directory.schema import DEFAULT_SCHEMA, Syntax
 from mockservers.directory.seed import seed_directory
-from mockservers.runtime import Endpoints, RunningDirectory, endpoints_for
+from mockservers.runtime import RunningTenant, endpoints_for
 from tests.support.slapd import (
     MAX_PAGE_SIZE,
     Entry,
@@ -198,9 +199,9 @@ def start_slapd(
         return SlapdDirectory(endpoints, info, stack.pop_all())
 
 
-Directory = RunningDirectory | SlapdDirectory
+Directory = RunningTenant | SlapdDirectory
 
 
 def backend_of(run: Any) -> str:
-    """`SLAPD` for a `SlapdDirectory`, `FAKE` for the fake's `RunningDirectory`."""
+    """`SLAPD` for a `SlapdDirectory`, `FAKE` for the fake's `RunningTenant`."""
     return SLAPD if isinstance(run, SlapdDirectory) else FAKE

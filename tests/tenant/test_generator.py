@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.core.dn import escape_rdn_value
 from harness.tenant import TenantSpec, generate
 from harness.tenant import recipients as rt
-from harness.tenant.dn import escape_rdn_value
 from harness.tenant.ldif import ldif_chunks
 from harness.tenant.model import Tenant, primary_smtp
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from harness.clients.exo import CmdletError
+from harness.core.dn import escape_rdn_value
 from harness.decommission.ems.shell import (
     _REMOTE_DOMAIN_BITS,
     INVALID_OPERATION,
@@ -17,8 +19,6 @@ from harness.decommission.ems.shell import (
     _remove,
     _truth,
 )
-from harness.scenario.exo import CmdletError
-from harness.tenant.dn import escape_rdn_value
 
 TARGET_DELIVERY_DOMAIN: Final = 256  # msExchRoutingAcceptMessageType bit
 DEFAULT_ACCEPT_MESSAGE_TYPES: Final = 30  # Exchange's default for a new remote domain

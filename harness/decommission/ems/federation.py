@@ -3,6 +3,8 @@ organisation identifier and the federation trust."""
 
 from __future__ import annotations
 
+from harness.clients.exo import CmdletError
+from harness.core.dn import normalize_dn
 from harness.decommission.ems.shell import (
     INVALID_OPERATION,
     ExchangeShell,
@@ -18,8 +20,6 @@ from harness.decommission.ems.shell import (
     _set_enabled,
     _truth,
 )
-from harness.scenario.exo import CmdletError
-from harness.tenant.dn import normalize_dn
 from harness.tenant.exchange_org import FEDERATION_TRUST
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+from harness.clients.exo import CmdletError
+from harness.core.dn import escape_rdn_value, normalize_dn
 from harness.decommission.ems.shell import (
     RECIPIENT_TASK,
     ExchangeShell,
@@ -18,8 +20,6 @@ from harness.decommission.ems.shell import (
     _rdn_value,
 )
 from harness.engine.ldapwire import all_of, equal, present
-from harness.scenario.exo import CmdletError
-from harness.tenant.dn import escape_rdn_value, normalize_dn
 
 # msExchRecipientTypeDetails -> RecipientTypeDetails.
 RECIPIENT_TYPES: Final = {

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from harness.clients.exo import CmdletError
+from harness.core.dn import InvalidDN, normalize_dn, parse_dn
 from harness.engine.ldapwire import SERVER_DOWN, LdapConnection, LdapError, equal, present
-from harness.scenario.exo import CmdletError
-from harness.tenant.dn import InvalidDN, normalize_dn, parse_dn
 from harness.tenant.spec import TenantSpec
 
 NOT_FOUND: Final = "ManagementObjectNotFoundException"

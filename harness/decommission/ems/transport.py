@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.core.dn import parse_dn
 from harness.decommission.ems.shell import (
     ExchangeShell,
     Row,
@@ -16,7 +17,6 @@ from harness.decommission.ems.shell import (
     _rdn_value,
     _remove,
 )
-from harness.tenant.dn import parse_dn
 
 
 def _server_of(dn: str) -> str:

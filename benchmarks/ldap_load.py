@@ -1,6 +1,6 @@
 """LDAP load functions for any directory URL, and a slapd reference run.
 
-    python bench/ldap_load.py --mailboxes 20000 [--no-durable] [--seconds 10]
+    python benchmarks/ldap_load.py --mailboxes 20000 [--no-durable] [--seconds 10]
 
 `modify_throughput` and `paged_read_time` work against any LDAP server (slapd here, the fake
 directory later), so the same numbers can be compared. The ``__main__`` run generates a tenant
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
 
-    # Run as a script, sys.path[0] is bench/; the slapd helper lives in the tests package.
+    # Run as a script, sys.path[0] is benchmarks/; the slapd helper lives in the tests package.
     root = Path(__file__).resolve().parents[1]
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
@@ -261,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     from harness.tenant.files import LDIF_NAME, write_tenant
     from tests.support.slapd import running_slapd
 
-    print(f"# python bench/ldap_load.py {' '.join(argv if argv is not None else sys.argv[1:])}")
+    print(
+        f"# python benchmarks/ldap_load.py {' '.join(argv if argv is not None else sys.argv[1:])}"
+    )
     print(
         f"# {_slapd_version()}; {platform.python_implementation()} {platform.python_version()}; "
         f"{os.cpu_count()} CPUs; durable={args.durable}"

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from ldaptor.protocols import pureber, pureldap
 
+from harness.core.ber import header, message, octets, read_modify, sequence, tlv
 from harness.engine.ldapwire import _entry, all_of, any_of, equal, modify_request, present
 from harness.engine.rules import GA
 from harness.engine.source import SELECT, CloudCredentials, GraphSource
@@ -32,7 +33,6 @@ from harness.tenant.model import AdUser, CloudMailbox, Tenant
 from mockservers.cloud import graph
 from mockservers.cloud.errors import dumps
 from mockservers.cloud.store import CloudStore
-from mockservers.directory.ber import header, message, octets, read_modify, sequence, tlv
 from mockservers.directory.entry import Entry
 from mockservers.directory.filters import compile_filter
 from mockservers.directory.seed import seed_directory

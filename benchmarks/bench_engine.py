@@ -1,6 +1,6 @@
 """Benchmark the writeback engine at one size: now a thin front to `exwb bench`.
 
-    python bench/bench_engine.py --mailboxes 200000 [--changes 0.01] [--no-slapd] [--out F]
+    python benchmarks/bench_engine.py --mailboxes 200000 [--changes 0.01] [--no-slapd] [--out F]
 
 The phases this script used to run itself (server start-up, the initial cycle, a full cycle
 after every in-scope mailbox changed, verify, a delta and a no-change delta cycle, the

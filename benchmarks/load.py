@@ -1,6 +1,6 @@
 """The load test (issue 9): concurrent LDAP and HTTP clients against one `exwb serve`.
 
-    python bench/load.py [--mailboxes 200000] [--seconds 60] [--ldap-clients 16]
+    python benchmarks/load.py [--mailboxes 200000] [--seconds 60] [--ldap-clients 16]
                          [--http-clients 8] [--out results/load.json]
 
 Starts `exwb serve -n N` (one process serves LDAP and HTTP) and runs, each client in its own

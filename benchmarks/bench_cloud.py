@@ -1,6 +1,6 @@
 """Benchmark the fake cloud: Graph listing and delta at scale, Set-Mailbox throughput.
 
-    python bench/bench_cloud.py --mailboxes 200000 [--seconds 10] [--out DIR]
+    python benchmarks/bench_cloud.py --mailboxes 200000 [--seconds 10] [--out DIR]
 
 Starts `exwb serve` in its own process and measures, over HTTP with keep-alive connections:
 listing every user with $top=999, a full delta round (odata.maxpagesize=999), a delta round

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final
 
-from harness.tenant.dn import InvalidDN, normalize_dn
+from harness.core.dn import InvalidDN, normalize_dn
 
 
 class Syntax(Enum):

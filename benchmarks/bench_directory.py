@@ -1,6 +1,6 @@
 """Benchmark the fake AD against OpenLDAP slapd on the same tenant, in one run.
 
-    python bench/bench_directory.py --mailboxes 200000 [--seconds 10] [--out DIR]
+    python benchmarks/bench_directory.py --mailboxes 200000 [--seconds 10] [--out DIR]
 
 Measures, for the fake (`exwb serve` in its own process) and for a throwaway slapd (mdb,
 durable) loaded with the same generated LDIF: start-up, resident memory, server CPU per
@@ -23,7 +23,7 @@ from typing import Any
 from ldap3 import BASE, NONE, SUBTREE, Connection, Server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.ldap_load import modify_throughput, paged_read_time
+from benchmarks.ldap_load import modify_throughput, paged_read_time
 from harness.tenant import TenantSpec, generate
 from harness.tenant.files import write_tenant
 from mockservers.runtime import spawn_serve

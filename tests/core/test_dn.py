@@ -3,7 +3,7 @@ from hypothesis import strategies as st
 from ldap3.utils.dn import parse_dn
 from ldaptor.protocols.ldap.distinguishedname import DistinguishedName
 
-from harness.tenant.dn import escape_rdn_value, needs_escaping, rdn
+from harness.core.dn import escape_rdn_value, needs_escaping, rdn
 
 
 def test_escapes_rfc4514_specials():

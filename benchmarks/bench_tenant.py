@@ -1,6 +1,6 @@
 """Benchmark the tenant generator and file export at several sizes, one process per size.
 
-    python bench/bench_tenant.py [--sizes 10000,200000] [--out results/bench-tenant]
+    python benchmarks/bench_tenant.py [--sizes 10000,200000] [--out results/bench-tenant]
 
 Prints a table and writes results/bench-tenant/bench.json. Figures are wall time on this machine;
 compare ratios within one run, not numbers across machines.
