@@ -1,8 +1,10 @@
-"""LDAP result codes (RFC 4511) and Active Directory's diagnostic messages for them.
+"""Every error the fake AD answers with: its LDAP result code and AD's diagnostic text.
 
 AD puts a Win32 error, a component (NameErr, AtrErr, SecErr, UpdErr, SvcErr, LdapErr), a DSID
 and a problem name in diagnosticMessage; clients and admins grep for the hex code and the
-problem name, so the shapes follow AD's. DSIDs are fixed per call site, as in AD.
+problem name, so the shapes follow AD's. DSIDs are fixed per call site, as in AD. This module is
+the one place such a text is written: the server, the filter compiler and the store raise these
+constructors, never an inline `LdapError(...)` (as fakeredis keeps its messages in one module).
 """
 
 from __future__ import annotations
@@ -111,10 +113,12 @@ def not_on_rdn(attribute: str) -> LdapError:
     return _update_error(Result.NOT_ALLOWED_ON_RDN, "000020B1", f"6004 (CANT_MOD_RDN) {attribute}")
 
 
-def unwilling(detail: str) -> LdapError:
+def unwilling(detail: str = "") -> LdapError:
+    # The filter compiler's refusals carry no detail, as AD's do.
+    suffix = f" ({detail})" if detail else ""
     return LdapError(
         Result.UNWILLING_TO_PERFORM,
-        f"00000035: SvcErr: DSID-03152C30, problem 5003 (WILL_NOT_PERFORM), data 0 ({detail})\n",
+        f"00000035: SvcErr: DSID-03152C30, problem 5003 (WILL_NOT_PERFORM), data 0{suffix}\n",
     )
 
 
@@ -128,4 +132,107 @@ def unavailable() -> LdapError:
     return LdapError(
         Result.UNAVAILABLE,
         "0000200F: SvcErr: DSID-03190E45, problem 5002 (UNAVAILABLE), data 0\n",
+    )
+
+
+# --- protocol errors: requests AD cannot read or does not implement ----------------------------
+
+
+def disconnect(why: str) -> LdapError:
+    """The Notice of Disconnection's result (RFC 4511 4.4.1): the connection ends after it."""
+    return LdapError(
+        Result.PROTOCOL_ERROR, f"00000057: LdapErr: DSID-0C0C0968, comment: {why}, data 0, v4563"
+    )
+
+
+def not_utf8() -> LdapError:
+    # An LDAPString (RFC 4511 4.1.2) that is not UTF-8.
+    return LdapError(Result.PROTOCOL_ERROR, "a string in the request is not UTF-8")
+
+
+def internal_error() -> LdapError:
+    # A bug of the fake; the details go to its log, not to the client.
+    return LdapError(Result.OTHER, "internal error")
+
+
+def unsupported_version() -> LdapError:
+    return LdapError(Result.PROTOCOL_ERROR, "only LDAPv3 is supported")
+
+
+def sasl_not_supported() -> LdapError:
+    return LdapError(
+        Result.AUTH_METHOD_NOT_SUPPORTED,
+        "00002027: LdapErr: DSID-0C09058A, comment: SASL binds are not supported by "
+        "this directory, data 0, v4563",
+    )
+
+
+def unsupported_critical_extension(oid: str) -> LdapError:
+    return LdapError(
+        Result.UNAVAILABLE_CRITICAL_EXTENSION,
+        f"00000057: LdapErr: DSID-0C090A3C, comment: Unsupported critical extension {oid}, "
+        "data 0, v4563",
+    )
+
+
+def unknown_extended_operation(oid: str) -> LdapError:
+    return LdapError(
+        Result.PROTOCOL_ERROR,
+        f"0000203D: LdapErr: DSID-0C0C0A6B, comment: Unknown extended request OID {oid}, "
+        "data 0, v4563",
+    )
+
+
+def bad_paged_control(detail: str) -> LdapError:
+    return LdapError(Result.PROTOCOL_ERROR, f"bad paged results control: {detail}")
+
+
+def malformed_modifications() -> LdapError:
+    return LdapError(Result.PROTOCOL_ERROR, "malformed modification list")
+
+
+def unknown_modify_operation(op: int) -> LdapError:
+    return LdapError(Result.PROTOCOL_ERROR, f"unknown modify operation {op}")
+
+
+def add_without_values(attribute: str) -> LdapError:
+    # RFC 4511: a modify/add carries at least one value (slapd agrees).
+    return LdapError(
+        Result.PROTOCOL_ERROR,
+        f"00000057: LdapErr: DSID-0C090D8A, comment: modify/add of {attribute} requires values, "
+        "data 0, v4563",
+    )
+
+
+def rdn_mismatch() -> LdapError:
+    # An add whose attributes do not hold the value its RDN names.
+    return LdapError(Result.NAMING_VIOLATION, "00002073: NameErr: RDN mismatch")
+
+
+# --- search filters ---------------------------------------------------------------------------
+
+
+class FilterError(LdapError):
+    """A filter the directory refuses: `code` is the LDAP result, `message` AD's diagnostic."""
+
+
+def bad_filter(kind: str) -> FilterError:
+    """A filter item of a kind RFC 4511 does not define (`kind`: what the decoder made of it)."""
+    return FilterError(
+        Result.PROTOCOL_ERROR,
+        f"00000057: LdapErr: DSID-0C0C0968, comment: Error in filter, data 0, v4563 ({kind})",
+    )
+
+
+def filter_unwilling() -> FilterError:
+    """A filter AD refuses to evaluate (a matching rule over the DN, or of every attribute)."""
+    e = unwilling()
+    return FilterError(e.code, e.message)
+
+
+def inappropriate_matching(rule: str | None) -> FilterError:
+    return FilterError(
+        Result.INAPPROPRIATE_MATCHING,
+        "00002024: AtrErr: DSID-03152C31, problem 1004 (INAPPROPRIATE_MATCHING), "
+        f"data 0 (matching rule {rule})\n",
     )

@@ -25,8 +25,9 @@ from harness.core.adschema import (
     default_category,
 )
 from harness.core.dn import escape_rdn_value
-from harness.core.ldapresult import LdapError, Result
+from mockservers.directory import errors
 from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry
+from mockservers.directory.errors import FilterError
 
 __all__ = ["CompiledFilter", "FilterError", "Index", "compile_filter"]
 
@@ -37,19 +38,10 @@ RULE_BIT_AND = "1.2.840.113556.1.4.803"
 RULE_BIT_OR = "1.2.840.113556.1.4.804"
 RULE_IN_CHAIN = "1.2.840.113556.1.4.1941"
 
-_WILL_NOT_PERFORM = "00000035: SvcErr: DSID-03152C30, problem 5003 (WILL_NOT_PERFORM), data 0\n"
-
 # Per-leaf memo of value -> result. Low-cardinality attributes (objectClass, objectCategory,
 # userAccountControl) then cost one dict hit per value instead of a decode/casefold/DN parse;
 # the cap keeps high-cardinality attributes from holding a copy of the directory.
 _MEMO_LIMIT = 16_384
-
-
-class FilterError(LdapError):
-    """A filter the directory refuses: `code` is the LDAP result, `message` AD's diagnostic."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(code, message)
 
 
 class Index(Protocol):
@@ -400,11 +392,7 @@ class _Compiler:
             return self.substrings(_text(f.type), f.substrings)
         if isinstance(f, p.LDAPFilter_extensibleMatch):
             return self.extensible(f)
-        raise FilterError(
-            Result.PROTOCOL_ERROR,
-            f"00000057: LdapErr: DSID-0C0C0968, comment: Error in filter, data 0, v4563 "
-            f"({type(f).__name__})",
-        )
+        raise errors.bad_filter(type(f).__name__)
 
     def _equality_set(self, f: pureldap.LDAPFilter_or) -> _Node | None:
         """(|(a=v1)(a=v2)...) on one attribute as one set test per value of the entry, where
@@ -519,19 +507,15 @@ class _Compiler:
     def extensible(self, f: pureldap.LDAPFilter_extensibleMatch) -> _Node:
         rule = _text(f.matchingRule.value).strip() if f.matchingRule is not None else None
         if f.dnAttributes is not None and f.dnAttributes.value:
-            raise FilterError(Result.UNWILLING_TO_PERFORM, _WILL_NOT_PERFORM)
+            raise errors.filter_unwilling()
         if rule == RULE_IN_CHAIN:
-            raise FilterError(Result.UNWILLING_TO_PERFORM, _WILL_NOT_PERFORM)
+            raise errors.filter_unwilling()
         if rule not in (None, RULE_BIT_AND, RULE_BIT_OR):
-            raise FilterError(
-                Result.INAPPROPRIATE_MATCHING,
-                "00002024: AtrErr: DSID-03152C31, problem 1004 (INAPPROPRIATE_MATCHING), "
-                f"data 0 (matching rule {rule})\n",
-            )
+            raise errors.inappropriate_matching(rule)
         if f.type is None:
             # A rule over every attribute that supports it: AD-specific rules only make sense
             # with a type, so this is refused rather than guessed at.
-            raise FilterError(Result.UNWILLING_TO_PERFORM, _WILL_NOT_PERFORM)
+            raise errors.filter_unwilling()
         attr = _text(f.type.value)
         if rule is None:
             return self.equality(attr, f.matchValue.value)

@@ -30,7 +30,7 @@ from harness.core.ldapresult import LdapError, Result
 from mockservers.directory import errors
 from mockservers.directory.acl import Principal
 from mockservers.directory.entry import Entry
-from mockservers.directory.filters import FilterError, compile_filter
+from mockservers.directory.filters import compile_filter
 from mockservers.directory.service import (
     NOTICE_OF_DISCONNECTION_OID,
     PAGED_RESULTS_OID,
@@ -100,6 +100,11 @@ def _dn_text(v: bytes | str) -> str:
         return _text(v)
     except UnicodeDecodeError:
         raise errors.invalid_dn(repr(v)) from None
+
+
+def _refusal(tag: int, e: LdapError) -> bytes:
+    """The response with tag `tag` that carries error `e`."""
+    return ber.result(tag, e.code, e.matched_dn, e.message)
 
 
 def _raw(v: bytes | str) -> bytes:
@@ -220,7 +225,7 @@ class LdapProtocol(protocol.Protocol):
             return False
         if fault.kind in ("busy", "unavailable"):
             e = errors.busy() if fault.kind == "busy" else errors.unavailable()
-            self._send(ber.message(msg_id, ber.result(_ANSWER_TAG[op], e.code, "", e.message)))
+            self._send(ber.message(msg_id, _refusal(_ANSWER_TAG[op], e)))
         elif fault.kind == "drop":
             log.info("fault %s: dropping the connection", fault.name)
             self.closing = True
@@ -245,11 +250,12 @@ class LdapProtocol(protocol.Protocol):
     def _disconnect(self, why: str) -> None:
         """RFC 4511 4.4.1: Notice of Disconnection, then close."""
         log.info("closing LDAP connection: %s", why)
+        e = errors.disconnect(why)
         op = ber.result(
             ber.APP_EXTENDED_RESPONSE,
-            Result.PROTOCOL_ERROR,
+            e.code,
             "",
-            f"00000057: LdapErr: DSID-0C0C0968, comment: {why}, data 0, v4563",
+            e.message,
             extra=ber.octets(NOTICE_OF_DISCONNECTION_OID.encode(), ber.CTX_RESPONSE_NAME),
         )
         self.transport.write(ber.message(0, op))
@@ -279,24 +285,19 @@ class LdapProtocol(protocol.Protocol):
             self._check_controls(msg.controls, name)
             op, controls = handler(msg.id, req, msg.controls)
         except LdapError as e:
-            op, controls = ber.result(tag, e.code, e.matched_dn, e.message), b""
-        except UnicodeDecodeError:  # an LDAPString (RFC 4511 4.1.2) that is not UTF-8
-            op = ber.result(tag, Result.PROTOCOL_ERROR, "", "a string in the request is not UTF-8")
-            controls = b""
+            op, controls = _refusal(tag, e), b""
+        except UnicodeDecodeError:
+            op, controls = _refusal(tag, errors.not_utf8()), b""
         except Exception:
             log.exception("LDAP %s failed", name)
-            op, controls = ber.result(tag, Result.OTHER, "", "internal error"), b""
+            op, controls = _refusal(tag, errors.internal_error()), b""
         self._send(ber.message(msg.id, op, controls))
 
     def _check_controls(self, controls: list | None, name: str) -> None:
         for oid, critical, _value in controls or ():
             known = _text(oid) == PAGED_RESULTS_OID and name == "LDAPSearchRequest"
             if critical and not known:
-                raise LdapError(
-                    Result.UNAVAILABLE_CRITICAL_EXTENSION,
-                    f"00000057: LdapErr: DSID-0C090A3C, comment: Unsupported critical "
-                    f"extension {_text(oid)}, data 0, v4563",
-                )
+                raise errors.unsupported_critical_extension(_text(oid))
 
     def _who(self) -> Principal:
         if self.state.principal is None:
@@ -315,13 +316,9 @@ class LdapProtocol(protocol.Protocol):
         self.state = _Conn()  # a bind, even a failed one, resets the connection's identity
         tag = ber.APP_BIND_RESPONSE
         if req.version != 3:
-            raise LdapError(Result.PROTOCOL_ERROR, "only LDAPv3 is supported")
+            raise errors.unsupported_version()
         if req.sasl:
-            raise LdapError(
-                Result.AUTH_METHOD_NOT_SUPPORTED,
-                "00002027: LdapErr: DSID-0C09058A, comment: SASL binds are not supported by "
-                "this directory, data 0, v4563",
-            )
+            raise errors.sasl_not_supported()
         name, password = _dn_text(req.dn), _raw(req.auth or b"")  # auth: bytes or str
         if name and password:
             self.state.principal = self.svc.authenticate(name, password)
@@ -340,10 +337,7 @@ class LdapProtocol(protocol.Protocol):
         store = self.svc.store
         base_ndn = self._ndn(base)
         base_entry = store.require(base_ndn)
-        try:
-            flt = compile_filter(req.filter, store.schema, store.schema_nc)
-        except FilterError as e:
-            raise LdapError(e.code, e.message) from None
+        flt = compile_filter(req.filter, store.schema, store.schema_nc)  # FilterError: refused
         selection = Selection.parse(req.attributes, self.svc)
         paged = self._paged_request(controls)
         max_page = self.svc.limits.max_page_size
@@ -425,9 +419,7 @@ class LdapProtocol(protocol.Protocol):
                 try:
                     return ber.read_paged_control(_raw(value or b""))
                 except ber.BERError as e:
-                    raise LdapError(
-                        Result.PROTOCOL_ERROR, f"bad paged results control: {e}"
-                    ) from None
+                    raise errors.bad_paged_control(str(e)) from None
         return None
 
     def _paged_done(self, cookie: bytes) -> bytes:
@@ -507,17 +499,12 @@ class LdapProtocol(protocol.Protocol):
             changes = [(op, _text(name), values) for op, name, values in raw]
             op = self._modify(dn, changes)
         except LdapError as e:
-            op = ber.result(ber.APP_MODIFY_RESPONSE, e.code, e.matched_dn, e.message)
+            op = _refusal(ber.APP_MODIFY_RESPONSE, e)
         except UnicodeDecodeError:  # an attribute description that is not UTF-8
-            op = ber.result(
-                ber.APP_MODIFY_RESPONSE,
-                Result.PROTOCOL_ERROR,
-                "",
-                "a string in the request is not UTF-8",
-            )
+            op = _refusal(ber.APP_MODIFY_RESPONSE, errors.not_utf8())
         except Exception:
             log.exception("LDAP modify failed")
-            op = ber.result(ber.APP_MODIFY_RESPONSE, Result.OTHER, "", "internal error")
+            op = _refusal(ber.APP_MODIFY_RESPONSE, errors.internal_error())
         self._send(ber.message(msg_id, op))
 
     def _op_modify(
@@ -530,7 +517,7 @@ class LdapProtocol(protocol.Protocol):
                 values = [_raw(v.value) for v in desc[1]] if len(desc) > 1 else []
                 changes.append((item[0].value, _text(desc[0].value), values))
         except (IndexError, TypeError, AttributeError):  # ldaptor decodes any BER it is given
-            raise LdapError(Result.PROTOCOL_ERROR, "malformed modification list") from None
+            raise errors.malformed_modifications() from None
         return self._modify(req.object, changes), b""
 
     def _modify(self, dn: bytes | str, changes: list[tuple[int, str, list[bytes]]]) -> bytes:
@@ -540,7 +527,7 @@ class LdapProtocol(protocol.Protocol):
         entry = store.require(ndn)
         for op, _name, _values in changes:
             if op not in (MOD_ADD, MOD_DELETE, MOD_REPLACE):
-                raise LdapError(Result.PROTOCOL_ERROR, f"unknown modify operation {op}")
+                raise errors.unknown_modify_operation(op)
         names = []
         for _op, name, _values in changes:
             t = store.schema.get(name)
@@ -605,11 +592,7 @@ class LdapProtocol(protocol.Protocol):
             authz = f"u:{self.svc.netbios}\\{p.sam}" if p else ""
             extra = ber.octets(authz.encode("utf-8"), 0x8B)
             return ber.result(ber.APP_EXTENDED_RESPONSE, Result.SUCCESS, extra=extra), b""
-        raise LdapError(
-            Result.PROTOCOL_ERROR,
-            f"0000203D: LdapErr: DSID-0C0C0A6B, comment: Unknown extended request OID {oid}, "
-            "data 0, v4563",
-        )
+        raise errors.unknown_extended_operation(oid)
 
     _op_passwordmodify = _op_extended
     _op_starttls = _op_extended

@@ -222,12 +222,8 @@ class Store:
                 raise errors.constraint(t.name)  # before duplicate checks, as slapd orders them
             current = new.get(t.name, ())
             if op == MOD_ADD:
-                if not values:  # RFC 4511: an add carries at least one value (slapd agrees)
-                    raise errors.LdapError(
-                        errors.Result.PROTOCOL_ERROR,
-                        f"00000057: LdapErr: DSID-0C090D8A, comment: modify/add of {t.name} "
-                        "requires values, data 0, v4563",
-                    )
+                if not values:
+                    raise errors.add_without_values(t.name)
                 have = {t.key(v) for v in current}
                 for v in values:
                     if t.key(v) in have:
@@ -250,9 +246,7 @@ class Store:
                     raise errors.value_exists(t.name)  # the same value twice in one request
                 result = tuple(values)
             else:
-                raise errors.LdapError(
-                    errors.Result.PROTOCOL_ERROR, f"unknown modify operation {op}"
-                )
+                raise errors.unknown_modify_operation(op)
             if t.single and len(result) > 1:
                 raise errors.constraint(t.name)
             if result:
@@ -302,9 +296,7 @@ class Store:
         if not have:
             attrs[rdn_t.name] = (rdn_value,)
         elif rdn_t.key(rdn_value) not in {rdn_t.key(v) for v in have}:
-            raise errors.LdapError(
-                errors.Result.NAMING_VIOLATION, "00002073: NameErr: RDN mismatch"
-            )
+            raise errors.rdn_mismatch()
         now = self.clock()
         self.highest_usn += 1
         usn = str(self.highest_usn).encode("ascii")
