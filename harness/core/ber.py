@@ -15,17 +15,38 @@ INTEGER = 0x02
 ENUMERATED = 0x0A
 BOOLEAN = 0x01
 
+# protocolOp tags (RFC 4511 4.2-4.14): application class, constructed unless primitive.
+APP_BIND_REQUEST = 0x60
 APP_BIND_RESPONSE = 0x61
+APP_UNBIND_REQUEST = 0x42
+APP_SEARCH_REQUEST = 0x63
 APP_SEARCH_ENTRY = 0x64
 APP_SEARCH_DONE = 0x65
+APP_SEARCH_REFERENCE = 0x73
+APP_MODIFY_REQUEST = 0x66
 APP_MODIFY_RESPONSE = 0x67
+APP_ADD_REQUEST = 0x68
 APP_ADD_RESPONSE = 0x69
+APP_DEL_REQUEST = 0x4A
 APP_DEL_RESPONSE = 0x6B
+APP_MODDN_REQUEST = 0x6C
 APP_MODDN_RESPONSE = 0x6D
+APP_COMPARE_REQUEST = 0x6E
 APP_COMPARE_RESPONSE = 0x6F
+APP_ABANDON_REQUEST = 0x50
+APP_EXTENDED_REQUEST = 0x77
 APP_EXTENDED_RESPONSE = 0x78
 CTX_CONTROLS = 0xA0
 CTX_RESPONSE_NAME = 0x8A
+
+# The ENUMERATED values of a SearchRequest's scope and a ModifyRequest's operation.
+SCOPE_BASE, SCOPE_ONE, SCOPE_SUBTREE = 0, 1, 2
+MOD_ADD, MOD_DELETE, MOD_REPLACE = 0, 1, 2
+
+# The OIDs both ends of the wire use: RFC 2696's paged results control (its value's codec is
+# below) and RFC 4511 4.4.1's unsolicited Notice of Disconnection.
+PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
+NOTICE_OF_DISCONNECTION_OID = "1.3.6.1.4.1.1466.20036"
 
 
 class BERError(ValueError):
@@ -132,10 +153,6 @@ def header(buf: bytes, pos: int) -> tuple[int, int, int]:
     if end > len(buf):
         raise BERError("truncated element")
     return tag, pos, end
-
-
-APP_MODIFY_REQUEST = 0x66
-MODIFY_OPERATIONS = (0, 1, 2)  # add, delete, replace
 
 
 def read_modify(raw: bytes) -> tuple[int, bytes, list[tuple[int, bytes, list[bytes]]]] | None:

@@ -1,7 +1,8 @@
-"""LDAP result codes (RFC 4511) and the error that carries one.
+"""LDAP result codes (RFC 4511) and the one error type that carries one, server and client side.
 
 The fake directory raises `LdapError` with a code and AD's diagnostic text (its catalogue is
-`mockservers.directory.errors`); clients read the same codes off the wire.
+`mockservers.directory.errors`); the engine's client (`harness.engine.ldapwire`) raises it with
+the code and text the server answered, or with `SERVER_DOWN` when there was no answer.
 """
 
 from __future__ import annotations
@@ -40,11 +41,17 @@ class Result(IntEnum):
     OTHER = 80
 
 
+# Not a result code a server sends: wldap32's LDAP_SERVER_DOWN, which a client reports when the
+# connection failed or was lost, so the operation has no answer at all.
+SERVER_DOWN = 81
+
+
 class LdapError(Exception):
-    """An operation failed with `code`; `message` is the diagnosticMessage."""
+    """An operation failed with `code`; `message` is the diagnosticMessage, `matched_dn` the
+    matchedDN (noSuchObject's closest existing ancestor)."""
 
     def __init__(self, code: int, message: str = "", matched_dn: str = "") -> None:
-        super().__init__(f"{int(code)}: {message}")
+        super().__init__(f"LDAP {int(code)}: {message.strip()}")
         self.code = int(code)
         self.message = message
         self.matched_dn = matched_dn

@@ -24,14 +24,29 @@ from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from harness.core.ber import (
+    APP_ADD_REQUEST,
     APP_ADD_RESPONSE,
+    APP_BIND_REQUEST,
     APP_BIND_RESPONSE,
+    APP_DEL_REQUEST,
     APP_DEL_RESPONSE,
+    APP_EXTENDED_RESPONSE,
+    APP_MODIFY_REQUEST,
     APP_MODIFY_RESPONSE,
     APP_SEARCH_DONE,
     APP_SEARCH_ENTRY,
+    APP_SEARCH_REFERENCE,
+    APP_SEARCH_REQUEST,
+    APP_UNBIND_REQUEST,
     CTX_CONTROLS,
     ENUMERATED,
+    MOD_ADD,
+    MOD_DELETE,
+    MOD_REPLACE,
+    PAGED_RESULTS_OID,
+    SCOPE_BASE,
+    SCOPE_ONE,
+    SCOPE_SUBTREE,
     BERError,
     boolean,
     control,
@@ -45,29 +60,18 @@ from harness.core.ber import (
     sequence,
     tlv,
 )
+from harness.core.ldapresult import SERVER_DOWN, LdapError, Result
 
-PAGED_OID = "1.2.840.113556.1.4.319"
-SCOPES = {"base": 0, "one": 1, "sub": 2}
-MODIFY_OPS = {"add": 0, "delete": 1, "replace": 2}
-_APP_BIND, _APP_UNBIND, _APP_SEARCH, _APP_MODIFY = 0x60, 0x42, 0x63, 0x66
-_APP_ADD, _APP_DELETE = 0x68, 0x4A
-_APP_EXTENDED_RESPONSE, _APP_SEARCH_REFERENCE = 0x78, 0x73
-SERVER_DOWN = 81  # wldap32's LDAP_SERVER_DOWN: the connection failed or was lost (client side)
-PROTOCOL_ERROR = 2
+SCOPES = {"base": SCOPE_BASE, "one": SCOPE_ONE, "sub": SCOPE_SUBTREE}
+MODIFY_OPS = {"add": MOD_ADD, "delete": MOD_DELETE, "replace": MOD_REPLACE}
 
 Attributes = dict[str, list[bytes]]  # attribute name as the server sent it -> raw values
-Change = tuple[str, str, tuple[str, ...]]  # (op "add" | "delete" | "replace", attribute, values)
+Values = tuple[str, ...]
+# One change of a ModifyRequest as the engine writes it: (op "add" | "delete" | "replace",
+# attribute, values). The fake's store takes raw ones (`mockservers.directory.store.Modification`).
+Change = tuple[str, str, Values]
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
-
-
-class LdapError(Exception):
-    """An LDAP operation that did not succeed: `code` is the result code, `message` the text."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"LDAP {code}: {message.strip()}")
-        self.code = code
-        self.message = message
 
 
 class ConnectionLost(LdapError):
@@ -78,10 +82,15 @@ class ConnectionLost(LdapError):
 
 
 @dataclass(frozen=True, slots=True)
-class Result:
+class Reply:
+    """A decoded LDAPResult (RFC 4511 4.1.9): the server's answer to one request."""
+
     code: int
     matched_dn: str
     message: str
+
+    def error(self) -> LdapError:
+        return LdapError(self.code, self.message, self.matched_dn)
 
 
 # --- filters (RFC 4511 4.5.1) --------------------------------------------------------------
@@ -107,14 +116,12 @@ def any_of(*filters: bytes) -> bytes:
 # --- decoding ------------------------------------------------------------------------------
 
 
-def _result(buf: bytes, pos: int, end: int) -> Result:
+def _result(buf: bytes, pos: int, end: int) -> Reply:
     _, s, e = header(buf, pos)
     code = int.from_bytes(buf[s:e], "big")
     _, s2, e2 = header(buf, e)
     _, s3, e3 = header(buf, e2)
-    return Result(
-        code, buf[s2:e2].decode("utf-8", "replace"), buf[s3:e3].decode("utf-8", "replace")
-    )
+    return Reply(code, buf[s2:e2].decode("utf-8", "replace"), buf[s3:e3].decode("utf-8", "replace"))
 
 
 def _entry(buf: bytes, pos: int, end: int) -> tuple[str, Attributes]:
@@ -188,7 +195,7 @@ class LdapConnection:
         if self._sock is None:
             return
         with contextlib.suppress(OSError):  # already gone: nothing to tell the server
-            self._sock.sendall(message(self._id(), b"\x42\x00"))  # UnbindRequest
+            self._sock.sendall(message(self._id(), tlv(APP_UNBIND_REQUEST, b"")))
         self._sock.close()
         self._sock = None
 
@@ -231,7 +238,7 @@ class LdapConnection:
             except BERError as e:
                 self._drop()
                 text = f"{self.url} sent bytes that are not LDAP: {e}"
-                raise LdapError(PROTOCOL_ERROR, text) from None
+                raise LdapError(Result.PROTOCOL_ERROR, text) from None
             if size is not None and len(data) - start >= size:
                 self._pos = start + size
                 buf = data
@@ -257,8 +264,10 @@ class LdapConnection:
                 raise BERError("the operation runs past the end of its message")
         except (BERError, IndexError) as err:
             self._drop()
-            raise LdapError(PROTOCOL_ERROR, f"{self.url} sent a malformed message: {err}") from None
-        if msg_id == 0 and tag == _APP_EXTENDED_RESPONSE:  # notice of disconnection
+            raise LdapError(
+                Result.PROTOCOL_ERROR, f"{self.url} sent a malformed message: {err}"
+            ) from None
+        if msg_id == 0 and tag == APP_EXTENDED_RESPONSE:  # notice of disconnection
             self._drop()
             raise ConnectionLost(f"{self.url} ended the session: {_result(buf, op_start, op_end)}")
         return msg_id, tag, buf, op_start, op_end, end
@@ -268,18 +277,21 @@ class LdapConnection:
     def bind(self, dn: str, password: str) -> None:
         """Simple bind; raises LdapError (49 and AD's text for wrong credentials)."""
         if not password:
-            raise LdapError(49, "an empty password would be an unauthenticated bind: refused")
+            raise LdapError(
+                Result.INVALID_CREDENTIALS,
+                "an empty password would be an unauthenticated bind: refused",
+            )
         op = tlv(
-            _APP_BIND,
+            APP_BIND_REQUEST,
             integer(3) + octets(dn.encode("utf-8")) + tlv(0x80, password.encode("utf-8")),
         )
         self._send(message(self._id(), op))
         _, tag, buf, s, e, _ = self._receive()
         if tag != APP_BIND_RESPONSE:
-            raise LdapError(PROTOCOL_ERROR, f"expected a bind response, got tag 0x{tag:02x}")
+            raise LdapError(Result.PROTOCOL_ERROR, f"expected a bind response, got tag 0x{tag:02x}")
         r = _result(buf, s, e)
         if r.code != 0:
-            raise LdapError(r.code, r.message)
+            raise r.error()
 
     def search(
         self,
@@ -315,10 +327,14 @@ class LdapConnection:
             + filter_
             + attrs
         )
-        op = tlv(_APP_SEARCH, body)
+        op = tlv(APP_SEARCH_REQUEST, body)
 
         def request(cookie: bytes) -> int:
-            ctl = control(PAGED_OID, paged_control_value(page_size, cookie)) if page_size else b""
+            ctl = (
+                control(PAGED_RESULTS_OID, paged_control_value(page_size, cookie))
+                if page_size
+                else b""
+            )
             msg_id = self._id()
             self._send(message(msg_id, op, ctl))
             return msg_id
@@ -336,17 +352,19 @@ class LdapConnection:
                     entries.append((buf, s, e))
                 elif tag == APP_SEARCH_DONE:
                     break
-                elif tag != _APP_SEARCH_REFERENCE:
-                    raise LdapError(PROTOCOL_ERROR, f"unexpected tag 0x{tag:02x} in a search")
+                elif tag != APP_SEARCH_REFERENCE:
+                    raise LdapError(
+                        Result.PROTOCOL_ERROR, f"unexpected tag 0x{tag:02x} in a search"
+                    )
             self.pages += 1
             r = _result(buf, s, e)
             if r.code != 0:
-                raise LdapError(r.code, r.message)
+                raise r.error()
             cookie = b""
             if page_size and e < end:
                 t, cs, ce = header(buf, e)
                 if t == CTX_CONTROLS:
-                    value = _controls(buf, cs, ce).get(PAGED_OID)
+                    value = _controls(buf, cs, ce).get(PAGED_RESULTS_OID)
                     if value:
                         cookie = read_paged_control(value)[1]
             if cookie:
@@ -358,7 +376,7 @@ class LdapConnection:
 
     def modify_many(
         self, pending: deque[tuple[K, str, list[Change]]], window: int = 64
-    ) -> Iterator[tuple[K, Result]]:
+    ) -> Iterator[tuple[K, Reply]]:
         """Send the ModifyRequests queued in `pending` (taking them from it) with up to `window`
         in flight; yield (key, result) as answered.
 
@@ -376,7 +394,9 @@ class LdapConnection:
             if got not in self.in_flight:
                 continue
             if tag != APP_MODIFY_RESPONSE:
-                raise LdapError(PROTOCOL_ERROR, f"expected a modify response, got 0x{tag:02x}")
+                raise LdapError(
+                    Result.PROTOCOL_ERROR, f"expected a modify response, got 0x{tag:02x}"
+                )
             yield self.in_flight.pop(got), _result(buf, s, e)  # type: ignore[misc]
 
     # --- single writes (administration tools: one request, one answer) ---
@@ -389,10 +409,10 @@ class LdapConnection:
             if got == msg_id:
                 break
         if tag != expected:
-            raise LdapError(PROTOCOL_ERROR, f"expected {what} response, got tag 0x{tag:02x}")
+            raise LdapError(Result.PROTOCOL_ERROR, f"expected {what} response, got tag 0x{tag:02x}")
         r = _result(buf, s, e)
         if r.code != 0:
-            raise LdapError(r.code, r.message)
+            raise r.error()
 
     def modify(self, dn: str, changes: list[Change]) -> None:
         """One ModifyRequest, applied atomically; raises LdapError with the server's code."""
@@ -404,12 +424,12 @@ class LdapConnection:
         for name, values in attributes.items():
             vals = b"".join(octets(v.encode("utf-8")) for v in values)
             parts.append(sequence(octets(name.encode("ascii")), tlv(0x31, vals)))
-        op = tlv(_APP_ADD, octets(dn.encode("utf-8")) + sequence(*parts))
+        op = tlv(APP_ADD_REQUEST, octets(dn.encode("utf-8")) + sequence(*parts))
         self._one(op, APP_ADD_RESPONSE, "an add")
 
     def delete(self, dn: str) -> None:
         """DelRequest for one leaf entry; raises LdapError (32 if absent, 66 if not a leaf)."""
-        self._one(tlv(_APP_DELETE, dn.encode("utf-8")), APP_DEL_RESPONSE, "a delete")
+        self._one(tlv(APP_DEL_REQUEST, dn.encode("utf-8")), APP_DEL_RESPONSE, "a delete")
 
 
 def modify_request(dn: str, changes: list[Change]) -> bytes:
@@ -419,4 +439,4 @@ def modify_request(dn: str, changes: list[Change]) -> bytes:
         vals = b"".join(octets(v.encode("utf-8")) for v in values)
         partial = sequence(octets(attribute.encode("ascii")), tlv(0x31, vals))
         parts.append(sequence(integer(MODIFY_OPS[op], ENUMERATED), partial))
-    return tlv(_APP_MODIFY, octets(dn.encode("utf-8")) + sequence(*parts))
+    return tlv(APP_MODIFY_REQUEST, octets(dn.encode("utf-8")) + sequence(*parts))

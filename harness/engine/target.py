@@ -25,19 +25,19 @@ from typing import Any, TypeVar
 
 from harness.core.adschema import DEFAULT_SCHEMA, AttributeType, InvalidValue, Syntax
 from harness.core.ber import BERError
+from harness.core.ldapresult import SERVER_DOWN, LdapError, Result
 from harness.engine.ldapwire import (
+    MODIFY_OPS,
+    Change,
     ConnectionLost,
     LdapConnection,
-    LdapError,
+    Values,
     all_of,
     any_of,
     equal,
     present,
 )
 from harness.tenant.model import anchor_of
-
-Values = tuple[str, ...]
-Change = tuple[str, str, Values]  # (op "add" | "delete" | "replace", attribute, values)
 
 ANCHOR_ATTRIBUTE = "mS-DS-ConsistencyGuid"
 _ANCHOR_NAME = ANCHOR_ATTRIBUTE.encode("ascii")
@@ -46,16 +46,14 @@ PAGE_SIZE = 1000
 MAX_TRIES = 5
 WINDOW = 64  # modifies in flight on the one connection
 FIND_BATCH = 200  # anchors per OR search when matching a delta page
-BUSY, UNAVAILABLE = 51, 52
-RETRYABLE_CODES = frozenset({BUSY, UNAVAILABLE})
-SERVER_DOWN = 81  # wldap32's LDAP_SERVER_DOWN: no answer at all (client-side code)
-_OPS = ("add", "delete", "replace")
+RETRYABLE_CODES = frozenset({Result.BUSY, Result.UNAVAILABLE})
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
 
-LdapTargetError = LdapError  # a bind or read that failed: `code` and AD's `message`
+# The same type as LdapError, under the name `harness/commands/cycle.py` imports.
+LdapTargetError = LdapError
 
 
 @dataclass(frozen=True)
@@ -375,7 +373,7 @@ class LdapTarget:
                 if e.code not in RETRYABLE_CODES and e.code != SERVER_DOWN:
                     raise
                 failure = e
-            if failure.code != BUSY:  # busy: the connection is fine, only the DC is loaded
+            if failure.code != Result.BUSY:  # busy: the connection is fine, only the DC is loaded
                 self.close()  # the socket may be unusable: start over
         raise failure
 
@@ -474,7 +472,7 @@ class LdapTarget:
         """The current values of one object by DN (after a write, or to re-plan)."""
         found = self._search(dn, "base", present("objectClass"), anchor=False)
         if not found:
-            raise LdapError(32, f"{dn}: no such object")
+            raise LdapError(Result.NO_SUCH_OBJECT, f"{dn}: no such object")
         return found[0]
 
     # --- writes ---
@@ -502,7 +500,7 @@ class LdapTarget:
         items: dict[K, tuple[str, list[Change]]] = {}
         queue: deque[tuple[K, str, list[Change]]] = deque()
         for key, dn, changes in writes:
-            if any(op not in _OPS for op, _, _ in changes):
+            if any(op not in MODIFY_OPS for op, _, _ in changes):
                 raise ValueError(f"{dn}: unknown modify operation in {changes!r}")
             items[key] = (dn, changes)
             queue.append((key, dn, changes))
@@ -522,7 +520,7 @@ class LdapTarget:
                     lost_in_a_row = 0
                     if r.code in RETRYABLE_CODES and tries.get(key, 1) < MAX_TRIES:
                         again.append(key)
-                        if r.code == UNAVAILABLE:  # this DC is going away: start over
+                        if r.code == Result.UNAVAILABLE:  # this DC is going away: start over
                             again += list(conn.in_flight.values())
                             self.close()
                             break

@@ -25,21 +25,24 @@ from twisted.python.failure import Failure
 
 from harness.core import ber
 from harness.core.adschema import AttributeType
+from harness.core.ber import (
+    MOD_ADD,
+    MOD_DELETE,
+    MOD_REPLACE,
+    NOTICE_OF_DISCONNECTION_OID,
+    PAGED_RESULTS_OID,
+    SCOPE_BASE,
+)
 from harness.core.dn import InvalidDN, normalize_dn
 from harness.core.ldapresult import LdapError, Result
 from mockservers.directory import errors
 from mockservers.directory.acl import Principal
 from mockservers.directory.entry import Entry
 from mockservers.directory.filters import compile_filter
-from mockservers.directory.service import (
-    NOTICE_OF_DISCONNECTION_OID,
-    PAGED_RESULTS_OID,
-    WHOAMI_OID,
-    DirectoryService,
-)
-from mockservers.directory.store import MOD_ADD, MOD_DELETE, MOD_REPLACE, SCOPE_BASE
+from mockservers.directory.service import DirectoryService
 
 log = logging.getLogger(__name__)
+WHOAMI_OID = "1.3.6.1.4.1.4203.1.11.3"  # RFC 4532
 reactor: Any = _reactor
 
 _DECODER = pureldap.LDAPBERDecoderContext_TopLevel(

@@ -18,10 +18,6 @@ from mockservers.directory.seed import QUERY_POLICY, Account, Seeded
 from mockservers.directory.store import Store
 from mockservers.faults import FaultPlan
 
-PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
-WHOAMI_OID = "1.3.6.1.4.1.4203.1.11.3"
-NOTICE_OF_DISCONNECTION_OID = "1.3.6.1.4.1.1466.20036"
-
 
 @dataclass(slots=True)
 class Limits:

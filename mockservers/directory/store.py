@@ -21,6 +21,14 @@ from harness.core.adschema import (
     Syntax,
     default_category,
 )
+from harness.core.ber import (  # re-exported: the store's callers speak in these
+    MOD_ADD,
+    MOD_DELETE,
+    MOD_REPLACE,
+    SCOPE_BASE,
+    SCOPE_ONE,
+    SCOPE_SUBTREE,
+)
 from harness.core.dn import (
     InvalidDN,
     escape_rdn_value,
@@ -35,10 +43,9 @@ from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry, Values
 if TYPE_CHECKING:
     from mockservers.journal import Journal
 
-SCOPE_BASE, SCOPE_ONE, SCOPE_SUBTREE = 0, 1, 2
-MOD_ADD, MOD_DELETE, MOD_REPLACE = 0, 1, 2
-
-Change = tuple[int, str, Sequence[bytes]]
+# A modification as the server hands it to the store: (MOD_* operation, attribute, raw values).
+# (The engine's client has its own shape, `harness.engine.ldapwire.Change`, with text values.)
+Modification = tuple[int, str, Sequence[bytes]]
 
 
 def now_generalized() -> bytes:
@@ -208,7 +215,7 @@ class Store:
         self._usn_stale = 0
 
     # ------------------------------------------------------------------ writes
-    def modify(self, ndn: str, changes: Sequence[Change]) -> Entry:
+    def modify(self, ndn: str, changes: Sequence[Modification]) -> Entry:
         """Apply all changes atomically with AD's result codes, then bump USN and whenChanged."""
         e = self.require(ndn)
         new = dict(e.attrs)
