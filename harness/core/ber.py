@@ -201,7 +201,7 @@ def read_modify(raw: bytes) -> tuple[int, bytes, list[tuple[int, bytes, list[byt
     return msg_id, dn, changes
 
 
-def message_size(buffer: bytes | bytearray) -> int | None:
+def message_size(buffer: bytes | bytearray | memoryview) -> int | None:
     """Total size of the LDAPMessage at the start of `buffer`, or None if more bytes are needed.
 
     Raises BERError when the bytes cannot start an LDAPMessage (wrong tag, indefinite or

@@ -20,7 +20,7 @@ import ssl
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from harness.core.ber import (
@@ -188,7 +188,9 @@ class LdapConnection:
         self._data = b""  # bytes received; the next message starts at `_pos`
         self._pos = 0
         self._next_id = 0
-        self.in_flight: dict[int, object] = {}  # message id -> key of a modify sent, unanswered
+        # Message id -> key of a modify sent and unanswered: the keys (of any hashable type)
+        # of the current `modify_many` call, which the connection is not generic over.
+        self.in_flight: dict[int, Any] = {}
         self.pages = 0  # search result pages received
 
     def close(self) -> None:
@@ -257,9 +259,9 @@ class LdapConnection:
             self._pos = 0
         try:
             _, pos, end = header(buf, start)
-            _, s, e = header(buf, pos)
-            msg_id = int.from_bytes(buf[s:e], "big")
-            tag, op_start, op_end = header(buf, e)
+            _, id_start, id_end = header(buf, pos)
+            msg_id = int.from_bytes(buf[id_start:id_end], "big")
+            tag, op_start, op_end = header(buf, id_end)
             if op_end > end:  # the buffer goes on with the next message: stay inside this one
                 raise BERError("the operation runs past the end of its message")
         except (BERError, IndexError) as err:
@@ -397,7 +399,7 @@ class LdapConnection:
                 raise LdapError(
                     Result.PROTOCOL_ERROR, f"expected a modify response, got 0x{tag:02x}"
                 )
-            yield self.in_flight.pop(got), _result(buf, s, e)  # type: ignore[misc]
+            yield self.in_flight.pop(got), _result(buf, s, e)
 
     # --- single writes (administration tools: one request, one answer) ---
 

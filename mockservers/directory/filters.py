@@ -69,6 +69,7 @@ _EMPTY, _LOOKUP, _RANGE, _UNION = 0, 1, 2, 3
 
 class _Plan:
     __slots__ = ("rank",)
+    rank: int
 
     def fetch(self, index: Index) -> Candidates:
         raise NotImplementedError
@@ -138,7 +139,8 @@ class _Intersect(_Plan):
     def __init__(self, parts: list[_Plan]) -> None:
         self.parts = parts
         self.lookups = [p for p in parts if p.rank == _LOOKUP]
-        self.unions = [p for p in parts if p.rank == _UNION]
+        # (Parts are never an _Intersect, which `_and_plan` flattens: only a _Union ranks so.)
+        self.unions = [p for p in parts if isinstance(p, _Union)]
         self.fallback = min(parts, key=lambda p: p.rank)
         self.rank = self.fallback.rank
 
@@ -154,7 +156,7 @@ class _Intersect(_Plan):
         # OR of lookups a handful. A union costs a lookup per part, so it is tried when `best`
         # is several times larger than that.
         if best is None or len(best) > 4 * sum(len(u.parts) for u in self.unions):
-            for plan in cast(list[_Union], self.unions):
+            for plan in self.unions:
                 found = list(plan.fetch(index))
                 if best is None or len(found) < len(best):
                     best = found
@@ -474,10 +476,10 @@ class _Compiler:
         # Keys of one type compare naturally: ints numerically, text (incl. GeneralizedTime)
         # and bytes lexically.
         def test(v: bytes) -> bool:
-            k = _key_or_none(t, v)
+            k: Any = _key_or_none(t, v)  # int, str or bytes, as `bound` is: `key` says object
             if k is None:
                 return False
-            return k >= bound if ge else k <= bound
+            return bool(k >= bound if ge else k <= bound)
 
         return _leaf(_any_value(t, test), plan)
 

@@ -149,7 +149,7 @@ def dump_ldif(store: Store, path: Path) -> int:
         yield "version: 1\n\n"
         types = {t.name: t for t in store.schema}
         for e in store.walk():
-            attrs = []
+            attrs: list[tuple[str, tuple[str | bytes, ...]]] = []
             for name, values in e.attrs.items():
                 t = types.get(name)
                 if t is None or t.syntax is Syntax.OCTETS:

@@ -192,7 +192,7 @@ def seed_entries(
                 pw.get(Role.READER) or secrets.token_urlsafe(18), Role.READER),
     )  # fmt: skip
     for acct in accounts:
-        classes = ("top", "person", "organizationalPerson", "user")
+        classes: tuple[str, ...] = ("top", "person", "organizationalPerson", "user")
         if acct.role is Role.WRITEBACK:
             classes = (*classes, "computer", "msDS-GroupManagedServiceAccount")
         cn = acct.dn.split(",", 1)[0][3:]

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
 from ldaptor.protocols import pureber, pureldap
 from twisted.internet import protocol
 from twisted.internet import reactor as _reactor
-from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 
@@ -38,12 +37,27 @@ from harness.core.ldapresult import LdapError, Result
 from mockservers.directory import errors
 from mockservers.directory.acl import Principal
 from mockservers.directory.entry import Entry
-from mockservers.directory.filters import compile_filter
+from mockservers.directory.filters import CompiledFilter, compile_filter
 from mockservers.directory.service import DirectoryService
 
 log = logging.getLogger(__name__)
 WHOAMI_OID = "1.3.6.1.4.1.4203.1.11.3"  # RFC 4532
 reactor: Any = _reactor
+
+
+# What this protocol uses of Twisted's transport and delayed calls. Their zope interfaces
+# declare methods without `self`, which mypy cannot check calls against.
+class _Transport(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def loseConnection(self) -> None: ...
+
+
+class _DelayedCall(Protocol):
+    def active(self) -> bool: ...
+
+    def cancel(self) -> None: ...
+
 
 _DECODER = pureldap.LDAPBERDecoderContext_TopLevel(
     inherit=pureldap.LDAPBERDecoderContext_LDAPMessage(
@@ -51,30 +65,81 @@ _DECODER = pureldap.LDAPBERDecoderContext_TopLevel(
         inherit=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
     )
 )
-_RESPONSE_TAG = {
-    "LDAPBindRequest": ber.APP_BIND_RESPONSE,
-    "LDAPSearchRequest": ber.APP_SEARCH_DONE,
-    "LDAPModifyRequest": ber.APP_MODIFY_RESPONSE,
-    "LDAPAddRequest": ber.APP_ADD_RESPONSE,
-    "LDAPDelRequest": ber.APP_DEL_RESPONSE,
-    "LDAPModifyDNRequest": ber.APP_MODDN_RESPONSE,
-    "LDAPCompareRequest": ber.APP_COMPARE_RESPONSE,
-    "LDAPExtendedRequest": ber.APP_EXTENDED_RESPONSE,
-    "LDAPPasswordModifyRequest": ber.APP_EXTENDED_RESPONSE,
-    "LDAPStartTLSRequest": ber.APP_EXTENDED_RESPONSE,
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One LDAP operation the server reads (RFC 4511 4.2-4.14)."""
+
+    name: str  # the fault plan's name for it (mockservers.faults), and the handler's suffix
+    title: str
+    request_tag: int
+    response_tag: int | None  # None: the operation has no answer (unbind, abandon)
+    requests: tuple[str, ...]  # ldaptor's classes for its requests
+
+    @property
+    def method(self) -> str:
+        """The `LdapProtocol` method that serves it."""
+        return "_op_" + self.name
+
+
+# What the server dispatches on: a request no row names ends the connection (protocolError).
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("bind", "Bind (simple)", ber.APP_BIND_REQUEST, ber.APP_BIND_RESPONSE,
+              ("LDAPBindRequest",)),
+    Operation("unbind", "Unbind", ber.APP_UNBIND_REQUEST, None, ("LDAPUnbindRequest",)),
+    Operation("search", "Search", ber.APP_SEARCH_REQUEST, ber.APP_SEARCH_DONE,
+              ("LDAPSearchRequest",)),
+    Operation("modify", "Modify", ber.APP_MODIFY_REQUEST, ber.APP_MODIFY_RESPONSE,
+              ("LDAPModifyRequest",)),
+    Operation("add", "Add", ber.APP_ADD_REQUEST, ber.APP_ADD_RESPONSE, ("LDAPAddRequest",)),
+    Operation("delete", "Delete", ber.APP_DEL_REQUEST, ber.APP_DEL_RESPONSE,
+              ("LDAPDelRequest",)),
+    Operation("moddn", "Modify DN", ber.APP_MODDN_REQUEST, ber.APP_MODDN_RESPONSE,
+              ("LDAPModifyDNRequest",)),
+    Operation("compare", "Compare", ber.APP_COMPARE_REQUEST, ber.APP_COMPARE_RESPONSE,
+              ("LDAPCompareRequest",)),
+    # Every operation completes before the next is read: there is never anything to abandon.
+    Operation("abandon", "Abandon", ber.APP_ABANDON_REQUEST, None, ("LDAPAbandonRequest",)),
+    # ldaptor decodes the extended requests it knows into their own classes.
+    Operation("extended", "Extended", ber.APP_EXTENDED_REQUEST, ber.APP_EXTENDED_RESPONSE,
+              ("LDAPExtendedRequest", "LDAPPasswordModifyRequest", "LDAPStartTLSRequest")),
+)  # fmt: skip
+_BY_REQUEST = {name: op for op in OPERATIONS for name in op.requests}
+# Request tag -> the operation a fault may replace, and the tag of the answer sent in its place.
+_FAULTABLE = {op.request_tag: op for op in OPERATIONS if op.response_tag is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """A request control the server honours (RFC 4511 4.1.11)."""
+
+    oid: str
+    title: str
+    operations: frozenset[str]  # names of the operations it applies to
+
+
+# Controls by OID; an unknown critical one is refused (unavailableCriticalExtension), an unknown
+# non-critical one ignored. Listed as supportedControl in the root DSE.
+CONTROLS: dict[str, Control] = {
+    c.oid: c
+    for c in (Control(PAGED_RESULTS_OID, "Paged results (RFC 2696)", frozenset({"search"})),)
 }
-# Request tags (application class) -> the operation names of the fault plan, and the tag of
-# the answer a fault sends in the server's place.
-_REQUEST_OP = {
-    0x60: "bind", 0x63: "search", 0x66: "modify", 0x68: "add", 0x4A: "delete",
-    0x6C: "moddn", 0x6E: "compare", 0x77: "extended",
-}  # fmt: skip
-_ANSWER_TAG = {
-    "bind": ber.APP_BIND_RESPONSE, "search": ber.APP_SEARCH_DONE,
-    "modify": ber.APP_MODIFY_RESPONSE, "add": ber.APP_ADD_RESPONSE,
-    "delete": ber.APP_DEL_RESPONSE, "moddn": ber.APP_MODDN_RESPONSE,
-    "compare": ber.APP_COMPARE_RESPONSE, "extended": ber.APP_EXTENDED_RESPONSE,
-}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedOperation:
+    """An extended request the server answers (RFC 4511 4.12)."""
+
+    oid: str
+    title: str
+    method: str  # the `LdapProtocol` method that serves it
+
+
+# Extended operations by request OID; any other is refused. Listed as supportedExtension.
+EXTENDED_OPERATIONS: dict[str, ExtendedOperation] = {
+    x.oid: x for x in (ExtendedOperation(WHOAMI_OID, "Who am I? (RFC 4532)", "_ext_whoami"),)
+}
 _NAME_TLV: dict[str, bytes] = {}
 _SCAN_INSTEAD = 20_000  # candidates above this: walk the scope instead
 
@@ -86,11 +151,11 @@ def _name_tlv(name: str) -> bytes:
     return tlv
 
 
-def _id_and_op(raw: bytes) -> tuple[int, str | None]:
-    """The message id and fault-plan operation name of a whole LDAPMessage (None: no answer)."""
+def _id_and_op(raw: bytes) -> tuple[int, Operation | None]:
+    """The message id and operation of a whole LDAPMessage (None: no answer to fault)."""
     _, body, _ = ber.read_tlv(raw)
     _, msg_id, pos = ber.read_tlv(body)
-    return int.from_bytes(msg_id, "big", signed=True), _REQUEST_OP.get(body[pos])
+    return int.from_bytes(msg_id, "big", signed=True), _FAULTABLE.get(body[pos])
 
 
 def _text(v: bytes | str) -> str:
@@ -163,7 +228,7 @@ class LdapProtocol(protocol.Protocol):
         self.state = _Conn()
         self.closing = False
         self.faults = service.faults
-        self.held: IDelayedCall | None = None  # a slow fault's delayed answer
+        self.held: _DelayedCall | None = None  # a slow fault's delayed answer
 
     # ------------------------------------------------------------------ framing
     def dataReceived(self, data: bytes) -> None:
@@ -223,17 +288,18 @@ class LdapProtocol(protocol.Protocol):
             return False  # malformed: the normal path refuses it
         if op is None:
             return False  # unbind, abandon: no answer to fault
-        fault = self.faults.take("ldap", op)
+        fault = self.faults.take("ldap", op.name)
         if fault is None:
             return False
         if fault.kind in ("busy", "unavailable"):
             e = errors.busy() if fault.kind == "busy" else errors.unavailable()
-            self._send(ber.message(msg_id, _refusal(_ANSWER_TAG[op], e)))
+            assert op.response_tag is not None  # _FAULTABLE holds only operations answered
+            self._send(ber.message(msg_id, _refusal(op.response_tag, e)))
         elif fault.kind == "drop":
             log.info("fault %s: dropping the connection", fault.name)
             self.closing = True
             self.buffer.clear()
-            self.transport.loseConnection()
+            self._transport().loseConnection()
         else:  # slow: answer later without blocking the reactor; later requests queue behind
             self.held = reactor.callLater(fault.seconds, self._release, raw)
         return True
@@ -261,31 +327,33 @@ class LdapProtocol(protocol.Protocol):
             e.message,
             extra=ber.octets(NOTICE_OF_DISCONNECTION_OID.encode(), ber.CTX_RESPONSE_NAME),
         )
-        self.transport.write(ber.message(0, op))
+        self._transport().write(ber.message(0, op))
         self.closing = True
         self.buffer.clear()
-        self.transport.loseConnection()
+        self._transport().loseConnection()
+
+    def _transport(self) -> _Transport:
+        assert self.transport is not None, "used only between connectionMade and connectionLost"
+        return cast(_Transport, self.transport)
 
     def _send(self, data: bytes) -> None:
-        self.transport.write(data)
+        self._transport().write(data)
 
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self, msg: pureldap.LDAPMessage) -> None:
         req = msg.value
         name = type(req).__name__
-        if name == "LDAPUnbindRequest":
-            self.closing = True
-            self.transport.loseConnection()
-            return
-        if name == "LDAPAbandonRequest":
-            return  # every operation completes before the next is read: nothing to abandon
-        tag = _RESPONSE_TAG.get(name)
-        if tag is None:
+        operation = _BY_REQUEST.get(name)
+        if operation is None:
             self._disconnect(f"unsupported operation {name}")
             return
-        handler = getattr(self, "_op_" + name[4:-7].lower(), None)
+        handler = getattr(self, operation.method)
+        tag = operation.response_tag
+        if tag is None:
+            handler(msg.id, req, msg.controls)
+            return
         try:
-            self._check_controls(msg.controls, name)
+            self._check_controls(msg.controls, operation)
             op, controls = handler(msg.id, req, msg.controls)
         except LdapError as e:
             op, controls = _refusal(tag, e), b""
@@ -296,11 +364,18 @@ class LdapProtocol(protocol.Protocol):
             op, controls = _refusal(tag, errors.internal_error()), b""
         self._send(ber.message(msg.id, op, controls))
 
-    def _check_controls(self, controls: list | None, name: str) -> None:
+    def _check_controls(self, controls: list[Any] | None, operation: Operation) -> None:
         for oid, critical, _value in controls or ():
-            known = _text(oid) == PAGED_RESULTS_OID and name == "LDAPSearchRequest"
-            if critical and not known:
+            known = CONTROLS.get(_text(oid))
+            if critical and (known is None or operation.name not in known.operations):
                 raise errors.unsupported_critical_extension(_text(oid))
+
+    def _op_unbind(self, msg_id: int, req: pureldap.LDAPUnbindRequest, controls: Any) -> None:
+        self.closing = True
+        self._transport().loseConnection()
+
+    def _op_abandon(self, msg_id: int, req: pureldap.LDAPAbandonRequest, controls: Any) -> None:
+        return  # see OPERATIONS: nothing is ever in progress
 
     def _who(self) -> Principal:
         if self.state.principal is None:
@@ -349,12 +424,12 @@ class LdapProtocol(protocol.Protocol):
         if paged is None:
             limit = min(size_limit, max_page) if size_limit else max_page
             matches = self._matches(base_entry, req.scope, flt)
-            out = []
-            for sent, e in enumerate(matches):
+            out: list[bytes] = []
+            for sent, entry in enumerate(matches):
                 if sent == limit:
                     self._send(b"".join(out))
                     return ber.result(ber.APP_SEARCH_DONE, Result.SIZE_LIMIT_EXCEEDED), b""
-                out.append(self._encode_entry(msg_id, e, selection, req.typesOnly))
+                out.append(self._encode_entry(msg_id, entry, selection, req.typesOnly))
                 if len(out) >= 256:
                     self._send(b"".join(out))
                     out.clear()
@@ -374,14 +449,14 @@ class LdapProtocol(protocol.Protocol):
         page = min(page_size, max_page)
         out = []
         for _ in range(page):
-            e = state.pending if state.pending is not None else next(state.matches, None)
+            pending = state.pending if state.pending is not None else next(state.matches, None)
             state.pending = None
-            if e is None:
+            if pending is None:
                 break
             if size_limit and state.returned >= size_limit:
                 self._send(b"".join(out))
                 return ber.result(ber.APP_SEARCH_DONE, Result.SIZE_LIMIT_EXCEEDED), b""
-            out.append(self._encode_entry(msg_id, e, selection, req.typesOnly))
+            out.append(self._encode_entry(msg_id, pending, selection, req.typesOnly))
             state.returned += 1
         self._send(b"".join(out))
         state.pending = next(state.matches, None)
@@ -393,13 +468,13 @@ class LdapProtocol(protocol.Protocol):
         self.state.pages[new_cookie] = state
         return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), self._paged_done(new_cookie)
 
-    def _matches(self, base: Entry, scope: int, flt) -> Iterator[Entry]:
+    def _matches(self, base: Entry, scope: int, flt: CompiledFilter) -> Iterator[Entry]:
         store = self.svc.store
         candidates = flt.candidates(store)
         if candidates is not None and not (
             # An unselective index hit ((objectClass=user): every user) is slower to walk in
             # hash order with scope checks than the tree itself.
-            hasattr(candidates, "__len__") and len(candidates) > _SCAN_INSTEAD  # type: ignore[arg-type]
+            isinstance(candidates, Sized) and len(candidates) > _SCAN_INSTEAD
         ):
             pool = list(candidates)
             check_scope = True
@@ -470,8 +545,8 @@ class LdapProtocol(protocol.Protocol):
             "rootDomainNamingContext": [base],
             "configurationNamingContext": [config],
             "schemaNamingContext": [f"CN=Schema,{config}"],
-            "supportedControl": [PAGED_RESULTS_OID],
-            "supportedExtension": [WHOAMI_OID],
+            "supportedControl": list(CONTROLS),
+            "supportedExtension": list(EXTENDED_OPERATIONS),
             "supportedLDAPVersion": ["3"],
             "supportedLDAPPolicies": list(_POLICY_NAMES),
             "supportedSASLMechanisms": [],
@@ -551,12 +626,14 @@ class LdapProtocol(protocol.Protocol):
         self.svc.store.add(_text(req.entry), attributes)
         return ber.result(ber.APP_ADD_RESPONSE, Result.SUCCESS), b""
 
-    def _op_del(self, msg_id: int, req: pureldap.LDAPDelRequest, controls) -> tuple[bytes, bytes]:
+    def _op_delete(
+        self, msg_id: int, req: pureldap.LDAPDelRequest, controls
+    ) -> tuple[bytes, bytes]:
         self.svc.policy.check_admin(self._who())
         self.svc.store.delete(self._ndn(req.value))
         return ber.result(ber.APP_DEL_RESPONSE, Result.SUCCESS), b""
 
-    def _op_modifydn(
+    def _op_moddn(
         self, msg_id: int, req: pureldap.LDAPModifyDNRequest, controls
     ) -> tuple[bytes, bytes]:
         self.svc.policy.check_admin(self._who())
@@ -588,17 +665,19 @@ class LdapProtocol(protocol.Protocol):
         )
         return ber.result(ber.APP_COMPARE_RESPONSE, code), b""
 
-    def _op_extended(self, msg_id: int, req, controls) -> tuple[bytes, bytes]:
+    def _op_extended(self, msg_id: int, req: Any, controls: Any) -> tuple[bytes, bytes]:
         oid = _text(req.requestName)
-        if oid == WHOAMI_OID:
-            p = self.state.principal
-            authz = f"u:{self.svc.netbios}\\{p.sam}" if p else ""
-            extra = ber.octets(authz.encode("utf-8"), 0x8B)
-            return ber.result(ber.APP_EXTENDED_RESPONSE, Result.SUCCESS, extra=extra), b""
-        raise errors.unknown_extended_operation(oid)
+        extended = EXTENDED_OPERATIONS.get(oid)
+        if extended is None:
+            raise errors.unknown_extended_operation(oid)
+        answer: bytes = getattr(self, extended.method)()
+        return answer, b""
 
-    _op_passwordmodify = _op_extended
-    _op_starttls = _op_extended
+    def _ext_whoami(self) -> bytes:
+        p = self.state.principal
+        authz = f"u:{self.svc.netbios}\\{p.sam}" if p else ""
+        extra = ber.octets(authz.encode("utf-8"), 0x8B)
+        return ber.result(ber.APP_EXTENDED_RESPONSE, Result.SUCCESS, extra=extra)
 
 
 _POLICY_NAMES = (
