@@ -29,7 +29,15 @@ from mockservers.directory import errors
 from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry
 from mockservers.directory.errors import FilterError
 
-__all__ = ["CompiledFilter", "FilterError", "Index", "compile_filter"]
+__all__ = [
+    "MATCHING_RULES",
+    "REFUSED_RULES",
+    "CompiledFilter",
+    "FilterError",
+    "Index",
+    "MatchingRule",
+    "compile_filter",
+]
 
 Pred = Callable[[Entry], bool]
 Candidates = Collection[Entry] | Iterable[Entry]
@@ -37,6 +45,28 @@ Candidates = Collection[Entry] | Iterable[Entry]
 RULE_BIT_AND = "1.2.840.113556.1.4.803"
 RULE_BIT_OR = "1.2.840.113556.1.4.804"
 RULE_IN_CHAIN = "1.2.840.113556.1.4.1941"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchingRule:
+    """An extensible-match rule (RFC 4511 4.5.1.7.7) this directory evaluates."""
+
+    oid: str
+    name: str  # AD's name for it
+    all_bits: bool  # every bit of the assertion must be set (AND), else any one (OR)
+
+
+# The rules evaluated, by OID; any other is inappropriateMatching, except REFUSED_RULES.
+MATCHING_RULES: dict[str, MatchingRule] = {
+    r.oid: r
+    for r in (
+        MatchingRule(RULE_BIT_AND, "LDAP_MATCHING_RULE_BIT_AND", all_bits=True),
+        MatchingRule(RULE_BIT_OR, "LDAP_MATCHING_RULE_BIT_OR", all_bits=False),
+    )
+}
+# Rules AD evaluates that this fake does not (no transitive group expansion): refused with
+# unwillingToPerform, as AD refuses a rule it will not run, rather than answered wrongly.
+REFUSED_RULES: dict[str, str] = {RULE_IN_CHAIN: "LDAP_MATCHING_RULE_IN_CHAIN"}
 
 # Per-leaf memo of value -> result. Low-cardinality attributes (objectClass, objectCategory,
 # userAccountControl) then cost one dict hit per value instead of a decode/casefold/DN parse;
@@ -510,18 +540,19 @@ class _Compiler:
         rule = _text(f.matchingRule.value).strip() if f.matchingRule is not None else None
         if f.dnAttributes is not None and f.dnAttributes.value:
             raise errors.filter_unwilling()
-        if rule == RULE_IN_CHAIN:
+        if rule in REFUSED_RULES:
             raise errors.filter_unwilling()
-        if rule not in (None, RULE_BIT_AND, RULE_BIT_OR):
+        known = MATCHING_RULES.get(rule) if rule is not None else None
+        if rule is not None and known is None:
             raise errors.inappropriate_matching(rule)
         if f.type is None:
             # A rule over every attribute that supports it: AD-specific rules only make sense
             # with a type, so this is refused rather than guessed at.
             raise errors.filter_unwilling()
         attr = _text(f.type.value)
-        if rule is None:
+        if known is None:
             return self.equality(attr, f.matchValue.value)
-        return self.bitwise(attr, f.matchValue.value, all_bits=rule == RULE_BIT_AND)
+        return self.bitwise(attr, f.matchValue.value, all_bits=known.all_bits)
 
     def bitwise(self, attr: str, value: str | bytes, *, all_bits: bool) -> _Node:
         t = self.schema.get(attr)

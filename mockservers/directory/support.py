@@ -1,0 +1,142 @@
+"""What the fake AD implements, as Markdown for the docs site, read from the server's own tables.
+
+Each section is generated from what the code dispatches on (`server.OPERATIONS`, `CONTROLS`,
+`EXTENDED_OPERATIONS`, `filters.MATCHING_RULES`, `REFUSED_RULES`) and each refusal's code from
+the constructor the server raises (`errors`), so the page cannot claim what the server does not
+do. `support_matrix_markdown` is the docs build's hook.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+
+from harness.core.ldapresult import LdapError, Result
+from mockservers.directory import errors
+from mockservers.directory.filters import MATCHING_RULES, REFUSED_RULES
+from mockservers.directory.server import CONTROLS, EXTENDED_OPERATIONS, OPERATIONS
+
+
+def support_matrix_markdown() -> str:
+    """The LDAP support matrix of the fake AD: operations, controls, extended operations,
+    matching rules and every error it answers with, as Markdown."""
+    return "\n".join(
+        [
+            *_operations(),
+            *_controls(),
+            *_extended(),
+            *_matching_rules(),
+            *_errors(),
+        ]
+    )
+
+
+def _code(e: LdapError) -> str:
+    return f"{e.code} ({Result(e.code).name})"
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> list[str]:
+    head = list(header)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _cell(text: str) -> str:
+    # A table row is one line, and a pipe would end its cell.
+    return text.replace("\n", "\\n").replace("\t", "\\t").replace("|", "\\|")
+
+
+def _operations() -> list[str]:
+    rows = [
+        (
+            op.title,
+            f"`0x{op.request_tag:02X}`",
+            "no answer" if op.response_tag is None else f"`0x{op.response_tag:02X}`",
+            f"`{op.name}`" if op.response_tag is not None else "",
+        )
+        for op in OPERATIONS
+    ]
+    return [
+        "## Operations",
+        "",
+        *_table(("Operation", "Request tag", "Answer tag", "Fault-plan operation"), rows),
+        "Binds are simple binds: a SASL bind is answered with "
+        f"{_code(errors.sasl_not_supported())}, one of a protocol version other than 3 with "
+        f"{_code(errors.unsupported_version())}. "
+        "Any other request ends the connection with a Notice of Disconnection, "
+        f"{_code(errors.disconnect(''))}.",
+        "",
+    ]
+
+
+def _controls() -> list[str]:
+    rows = [
+        (f"`{c.oid}`", c.title, ", ".join(f"`{n}`" for n in sorted(c.operations)))
+        for c in CONTROLS.values()
+    ]
+    refused = errors.unsupported_critical_extension("")
+    return [
+        "## Controls",
+        "",
+        *_table(("OID", "Control", "Operations"), rows),
+        "Any other control marked critical, or one on another operation, is answered with "
+        f"{_code(refused)}; a non-critical one is ignored.",
+        "",
+    ]
+
+
+def _extended() -> list[str]:
+    rows = [(f"`{x.oid}`", x.title) for x in EXTENDED_OPERATIONS.values()]
+    return [
+        "## Extended operations",
+        "",
+        *_table(("Request OID", "Operation"), rows),
+        f"Any other request OID is answered with {_code(errors.unknown_extended_operation(''))}.",
+        "",
+    ]
+
+
+def _matching_rules() -> list[str]:
+    rows = [(f"`{r.oid}`", f"`{r.name}`", "evaluated") for r in MATCHING_RULES.values()]
+    unwilling = _code(errors.filter_unwilling())
+    rows += [
+        (f"`{oid}`", f"`{name}`", f"refused: {unwilling}") for oid, name in REFUSED_RULES.items()
+    ]
+    return [
+        "## Extensible-match rules",
+        "",
+        *_table(("OID", "Rule", "Here"), rows),
+        "An extensible match without a rule is an equality match. Any other rule is answered "
+        f"with {_code(errors.inappropriate_matching(''))}; `dnAttributes`, or a rule without an "
+        f"attribute type, with {unwilling}.",
+        "",
+    ]
+
+
+def _errors() -> list[str]:
+    """Every constructor of the catalogue, its code and its text with the arguments named."""
+    rows = []
+    for name, make in _constructors():
+        params = inspect.signature(make).parameters
+        e = make(**{p: "{" + p + "}" for p in params})
+        if not isinstance(e, LdapError):  # a public helper of another kind in the catalogue
+            raise TypeError(f"errors.{name} does not construct an LdapError")
+        rows.append((f"`{name}`", _code(e), f"`{e.message}`" if e.message else ""))
+    return [
+        "## Errors",
+        "",
+        "Each error the fake answers with (`mockservers/directory/errors.py`), with AD's "
+        "diagnosticMessage; `{...}` stands for the part that varies.",
+        "",
+        *_table(("Error", "Result code", "diagnosticMessage"), rows),
+    ]
+
+
+def _constructors() -> list[tuple[str, Callable[..., object]]]:
+    found: list[tuple[str, Callable[..., object]]] = []
+    for name, obj in vars(errors).items():
+        if name.startswith("_") or not inspect.isfunction(obj) or obj.__module__ != errors.__name__:
+            continue
+        found.append((name, obj))
+    return found
