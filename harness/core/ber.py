@@ -1,4 +1,7 @@
-"""A small BER writer for the LDAP responses the server sends, and a reader for control values.
+"""LDAP's BER: the protocol's tags and constants, a small writer and the readers both ends need.
+
+The fake's server and the engine's client (`harness.engine.ldapwire`) share this module, so a
+tag, scope or OID is spelled once.
 
 ldaptor's encoder costs ~300 us per 1 KB search entry; paging 200,000 entries through it would
 take a minute of server CPU. These functions build the same bytes directly.

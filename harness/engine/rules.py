@@ -28,13 +28,12 @@ import yaml
 from harness.core.adschema import DEFAULT_SCHEMA, AttributeType, Syntax
 from harness.core.yamlnodes import NodeReader, names
 from harness.engine.expressions import CompiledExpression, ExpressionError, compile_expression
+from harness.engine.ldapwire import Values
 from harness.tenant.recipients import REMOTE_AD_VALUES
 from harness.tenant.writeback import GA_ATTRIBUTES, PREVIEW_ATTRIBUTES
 
 GA_MAILBOX_LIMIT = 600_000
 PREVIEW_MAILBOX_LIMIT = 200_000  # an assumption of this harness: no source documents a cap
-
-Values = tuple[str, ...]
 
 
 class ProfileError(ValueError):
