@@ -5,6 +5,10 @@ BER writer (`ber.py`), which is several times faster for search entries. Each re
 synchronously in the reactor thread against the shared `DirectoryService`. Garbage, truncated or
 oversized messages end that one connection with a Notice of Disconnection (protocolError);
 every other connection keeps being served.
+
+What the server implements is declared once, in OPERATIONS, CONTROLS and EXTENDED_OPERATIONS:
+it dispatches on them, the root DSE lists them and the docs' support matrix is generated from
+them (`support.py`). Every refusal is a constructor of `errors.py`.
 """
 
 from __future__ import annotations
@@ -140,6 +144,7 @@ class ExtendedOperation:
 EXTENDED_OPERATIONS: dict[str, ExtendedOperation] = {
     x.oid: x for x in (ExtendedOperation(WHOAMI_OID, "Who am I? (RFC 4532)", "_ext_whoami"),)
 }
+
 _NAME_TLV: dict[str, bytes] = {}
 _SCAN_INSTEAD = 20_000  # candidates above this: walk the scope instead
 
