@@ -1,4 +1,4 @@
-"""The writeback engine's view of on-premises AD over LDAP (ldap3): read users, plan, write.
+"""The writeback engine's view of on-premises AD over LDAP (`ldapwire`): read users, plan, write.
 
 `plan` turns current and desired values into the smallest modify; `LdapTarget` finds users by
 source anchor (base64 of mS-DS-ConsistencyGuid) and applies one atomic ModifyRequest per user,
