@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from twisted.web import resource, server
 
-from mockservers.cloud import delta, dirsync, exo, graph
+from mockservers.cloud import delta, dirsync, errors, exo, graph
 from mockservers.cloud.auth import (
     APPLICATION_READ,
     APPLICATION_WRITE,
@@ -32,10 +32,9 @@ from mockservers.cloud.auth import (
     GROUP_SOA_READ,
     GROUP_SOA_WRITE,
     Auth,
-    OAuthError,
     Token,
 )
-from mockservers.cloud.errors import CloudError, dumps, error_body
+from mockservers.cloud.errors import CloudError, OAuthError, dumps, error_body
 from mockservers.cloud.store import CloudStore
 from mockservers.cloud.throttle import Throttle, graph_cost
 from mockservers.faults import Fault, FaultPlan
@@ -158,7 +157,7 @@ class CloudResource(resource.Resource):
         parts = [p for p in path.split("/") if p]
         length = request.getHeader("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY:
-            raise CloudError(413, "RequestEntityTooLarge", "The request body is too large.")
+            raise errors.request_too_large()
 
         if len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "token"]:
             _allow(method, "POST")
@@ -189,12 +188,12 @@ class CloudResource(resource.Resource):
                 return answer
         if len(parts) == 4 and parts[:2] == ["adminapi", "beta"] and parts[3] == "InvokeCommand":
             if parts[2].casefold() != self.svc.tenant_id:
-                raise CloudError(404, "NotFound", f"Tenant '{parts[2]}' was not found.")
+                raise errors.tenant_not_found(parts[2])
             return self._invoke(request, method, query, token)
         if len(parts) == 4 and parts[:2] == ["exwb", "dirsync"] and parts[3] == "export":
             return self._dirsync(request, method, parts[2], token)
         segment = parts[-1] if parts else ""
-        raise CloudError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
+        raise errors.segment_not_found(segment)
 
     # ------------------------------------------------------------------ Graph: hybrid objects
     def _hybrid_graph(
@@ -261,13 +260,9 @@ class CloudResource(resource.Resource):
         """Entra Connect's export (see `dirsync`): only the sync account may call it."""
         _allow(method, "POST")
         if tenant.casefold() != self.svc.tenant_id:
-            raise CloudError(404, "NotFound", f"Tenant '{tenant}' was not found.")
+            raise errors.tenant_not_found(tenant)
         if not token.can_sync:
-            raise CloudError(
-                403,
-                "Authorization_RequestDenied",
-                "Insufficient privileges to complete the operation.",
-            )
+            raise errors.insufficient_privileges()
         objects = dirsync.parse_batch(_json(request))
         # The sync service is not Graph and its limits are not documented: charge it like one
         # Graph write whose cost grows with the batch (a resource unit per object).
@@ -282,22 +277,17 @@ class CloudResource(resource.Resource):
             _allow(method, "GET", "POST")
             pages = self.svc._pages.get(skiptoken)
             if pages is None or pages.client_id != token.app.client_id:
-                raise CloudError(400, "BadRequest", "The $skiptoken is invalid or has expired.")
+                raise errors.invalid_skiptoken()
             headers = self._charge(request, token, 1, False)
             return 200, self._exo_page(skiptoken, pages), headers
         _allow(method, "POST")
         payload = _json(request)
         cmd = payload.get("CmdletInput") if isinstance(payload, dict) else None
         if not isinstance(cmd, dict) or not isinstance(cmd.get("CmdletName"), str):
-            raise CloudError(
-                400,
-                "BadRequest",
-                'The request body must be {"CmdletInput": {"CmdletName": ..., '
-                '"Parameters": {...}}}.',
-            )
+            raise errors.not_a_cmdlet_input()
         params = cmd.get("Parameters") or {}
         if not isinstance(params, dict):
-            raise CloudError(400, "BadRequest", "CmdletInput.Parameters must be an object.")
+            raise errors.parameters_not_an_object()
         writes = cmd["CmdletName"].casefold().startswith(("set-", "new-", "remove-", "enable-"))
         headers = self._charge(request, token, 1, writes)
         result = exo.invoke(self.svc.store, cmd["CmdletName"], params, can_write=token.can_write)
@@ -362,19 +352,12 @@ def _reset(request: server.Request) -> None:
 
 def _require(token: Token, roles: tuple[str, ...] | str) -> None:
     if not token.has_any(roles):
-        raise CloudError(
-            403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
-        )
+        raise errors.insufficient_privileges()
 
 
 def _allow(method: str, *allowed: str) -> None:
     if method not in allowed:
-        raise CloudError(
-            405,
-            "Request_BadRequest",
-            "Specified HTTP method is not allowed for the request target.",
-            {"Allow": ", ".join(allowed)},  # RFC 9110 15.5.6: a 405 names the allowed methods
-        )
+        raise errors.method_not_allowed(allowed)
 
 
 def _query(request: server.Request) -> dict[str, str]:
@@ -392,7 +375,7 @@ def _lower_headers(request: server.Request) -> dict[str, str]:
 def _body(request: server.Request) -> bytes:
     data = request.content.read(MAX_BODY + 1) if request.content else b""
     if len(data) > MAX_BODY:
-        raise CloudError(413, "RequestEntityTooLarge", "The request body is too large.")
+        raise errors.request_too_large()
     return data
 
 
@@ -400,12 +383,7 @@ def _json(request: server.Request) -> Any:
     try:
         return json.loads(_body(request) or b"null")
     except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting: not JSON to us
-        raise CloudError(
-            400,
-            "BadRequest",
-            "Unable to read JSON request payload. Please ensure "
-            "Content-Type header is set and payload is of valid JSON format.",
-        ) from None
+        raise errors.invalid_json() from None
 
 
 class CloudSite(server.Site):

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mockservers.cloud.errors import CloudError
+from mockservers.cloud.errors import too_many_requests
 
 _SCOPE = "Tenant_Application/ReadWrite"
 DOCUMENTED = (8000.0, 3000.0)  # RU per 10 s, writes per 150 s: a tenant of over 500 users
@@ -82,16 +82,13 @@ class Throttle:
             if wait:
                 ru.level += units  # the request is refused: give its units back
         if wait:
-            raise CloudError(
-                429,
-                "TooManyRequests",
-                "Too many requests.",
+            raise too_many_requests(
                 {
                     "Retry-After": str(max(1, math.ceil(wait))),
                     "x-ms-throttle-scope": f"{_SCOPE}/{app_id}/{self.tenant_id}",
                     "x-ms-throttle-information": kind,
                     "x-ms-resource-unit": str(units),
-                },
+                }
             )
         used = 1 - ru.level / ru.capacity
         if used > 0.8:

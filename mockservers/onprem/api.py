@@ -35,14 +35,13 @@ from harness.tenant.exchange_org import ExchangeOrg
 from harness.tenant.spec import TenantSpec
 from mockservers.directory.acl import Principal, Role
 from mockservers.directory.service import DirectoryService
-from mockservers.onprem import setup
-from mockservers.onprem.errors import OnpremError, bad_request, dumps
+from mockservers.onprem import errors, setup
+from mockservers.onprem.errors import OnpremError, dumps
 from mockservers.onprem.estate import Estate
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
-REALM = 'Basic realm="exwb on-premises", charset="UTF-8"'
 Reply = tuple[int, Any]
 
 
@@ -62,31 +61,23 @@ class OnpremService:
     def authenticate(self, header: str | None) -> Principal:
         """The admin named by a Basic Authorization header; 401 / 403 otherwise."""
         if not header or not header[:6].lower() == "basic ":
-            raise _unauthorized("Authentication is required (HTTP Basic, as the AD admin).")
+            raise errors.credentials_missing()
         try:
             raw = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            raise _unauthorized(
-                "The Authorization header is not valid Basic credentials."
-            ) from None
+            raise errors.credentials_malformed() from None
         name, sep, password = raw.partition(":")
         if not sep or not name:
-            raise _unauthorized("The Authorization header is not valid Basic credentials.")
+            raise errors.credentials_malformed()
         if not any(c in name for c in "=@\\"):  # a bare sAMAccountName
             name = f"{self.directory.netbios}\\{name}"
         try:
             who = self.directory.authenticate(name, password.encode("utf-8"))
         except LdapError:
-            raise _unauthorized("The user name or password is incorrect.") from None
+            raise errors.credentials_wrong() from None
         if who.role is not Role.ADMIN:
-            raise OnpremError(
-                403, "Forbidden", f"Access is denied: {who.sam} is not an administrator."
-            )
+            raise errors.not_an_administrator(who.sam)
         return who
-
-
-def _unauthorized(message: str) -> OnpremError:
-    return OnpremError(401, "Unauthorized", message, headers={"WWW-Authenticate": REALM})
 
 
 class OnpremResource(resource.Resource):
@@ -107,7 +98,7 @@ class OnpremResource(resource.Resource):
         except Exception:
             log.exception("on-premises request failed")
             status, headers = 500, {}
-            body = OnpremError(500, "InternalServerError", "An internal error occurred.").body()
+            body = errors.internal_error().body()
         request.setResponseCode(status)
         for k, v in headers.items():
             request.setHeader(k, v)
@@ -121,7 +112,7 @@ class OnpremResource(resource.Resource):
             return self._hosts(request, method, parts[1:])
         if parts[:2] == ["dns", "zones"]:
             return self._dns(request, method, parts[2:])
-        raise OnpremError(404, "NotFound", f"No such resource: {method} {raw}")
+        raise errors.no_such_resource(method, raw)
 
     # ------------------------------------------------------------------ hosts
     def _hosts(self, request: server.Request, method: str, p: list[str]) -> Reply:
@@ -164,7 +155,7 @@ class OnpremResource(resource.Resource):
             _allow(method, "DELETE")
             estate.forget_relay_client(name, p[2])
             return 204, None
-        raise OnpremError(404, "NotFound", f"No such resource: {method} /hosts/{'/'.join(p)}")
+        raise errors.no_such_resource(method, f"/hosts/{'/'.join(p)}")
 
     # ------------------------------------------------------------------ DNS
     def _dns(self, request: server.Request, method: str, p: list[str]) -> Reply:
@@ -191,27 +182,22 @@ class OnpremResource(resource.Resource):
             z = estate.zone(zone)
             key = z.key(name, rtype)
             return 200, z.record_api(key)
-        raise OnpremError(404, "NotFound", f"No such resource: {method} /dns/zones/{'/'.join(p)}")
+        raise errors.no_such_resource(method, f"/dns/zones/{'/'.join(p)}")
 
 
 def _allow(method: str, *allowed: str) -> None:
     if method not in allowed:
-        raise OnpremError(
-            405,
-            "MethodNotAllowed",
-            f"The method {method} is not allowed here.",
-            headers={"Allow": ", ".join(allowed)},
-        )
+        raise errors.method_not_allowed(method, allowed)
 
 
 def _json(request: server.Request) -> Any:
     data = request.content.read(MAX_BODY + 1) if request.content else b""
     if len(data) > MAX_BODY:
-        raise OnpremError(413, "RequestEntityTooLarge", "The request body is too large.")
+        raise errors.request_too_large()
     try:
         return json.loads(data or b"null")
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise bad_request("The request body is not valid JSON.") from None
+        raise errors.invalid_json() from None
 
 
 class OnpremSite(server.Site):
