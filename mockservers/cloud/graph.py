@@ -470,15 +470,8 @@ KEY_PROPERTIES = (
 KEY_TYPES = ("AsymmetricX509Cert", "X509CertAndPassword")
 KEY_USAGES = ("Verify", "Sign")
 SYNC_KINDS = {"groups": "distribution_groups", "contacts": "mail_contacts"}
-_SP_KEY = re.compile(r"servicePrincipals\(appId='((?:[^']|'')*)'\)", re.IGNORECASE)
 _SP_FILTER = re.compile(r"\s*([A-Za-z]+)\s+eq\s+'((?:[^']|'')*)'\s*")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-
-
-def service_principal_key(segment: str) -> str | None:
-    """The appId in a ``servicePrincipals(appId='...')`` segment, else None."""
-    match = _SP_KEY.fullmatch(segment)
-    return match.group(1).replace("''", "'") if match else None
 
 
 def _sp_select(raw: str | None) -> tuple[str, ...]:

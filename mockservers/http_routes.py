@@ -1,0 +1,140 @@
+"""Route tables of the fakes' HTTP servers (the cloud's Graph/EXO API, the on-premises API).
+
+A `Route` declares once what a server needs to know about one kind of request: its methods,
+its path pattern, its handler, the fault operation a fault plan names it by, its throttle cost
+and the roles it requires. A server matches a request's path segments against its table and
+reads the matched route; nothing parses the path a second time. `markdown` renders a table
+for the docs, so the docs list exactly what the code routes.
+
+Patterns are written as paths: ``/v1.0/users/{id}``. A segment is literal text, ``{name}`` (any
+one segment, captured as `name`; ``{name:regex}`` only what the regex fits), or text around a
+capture (``servicePrincipals(appId='{app}')``); ``a|b`` accepts either literal. Literals compare
+exactly unless the route sets `ignore_case`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+H = TypeVar("H")
+_CAPTURE = re.compile(r"\{(\w+)(?::([^{}]+))?\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What one request takes from the throttle: `units` resource units, and one write from the
+    write quota if `write`. `note` says, for the docs, how the handler refines it (`deferred`:
+    the handler charges once it knows the size, e.g. one unit per exported object)."""
+
+    units: int = 1
+    write: bool = False
+    deferred: bool = False
+    note: str = ""
+
+    def describe(self) -> str:
+        text = f"{self.units} RU" + (" + 1 write" if self.write else "")
+        return f"{text} ({self.note})" if self.note else text
+
+
+@dataclass(frozen=True, slots=True)
+class Route(Generic[H]):
+    methods: tuple[str, ...]
+    pattern: str
+    handler: H
+    summary: str
+    roles: tuple[str, ...] = ()  # any one of them; () = any signed-in caller
+    fault: str | None = None  # the operation a fault plan's `on:` names (mockservers.faults)
+    cost: Cost | None = None  # None: not throttled
+    public: bool = False  # needs no credentials (the token endpoint)
+    needs: tuple[str, ...] = ()  # query parameters the request must carry (non-empty)
+    ignore_case: bool = False
+    _segments: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        flags = re.IGNORECASE if self.ignore_case else 0
+        compiled = tuple(re.compile(_segment_regex(s), flags) for s in _split(self.pattern))
+        object.__setattr__(self, "_segments", compiled)
+
+    def match(self, parts: Sequence[str], query: Mapping[str, str]) -> dict[str, str] | None:
+        """The captures of `parts` (a path's segments) if this route's pattern fits them and
+        `query` has the parameters it needs."""
+        if len(parts) != len(self._segments) or not all(query.get(q) for q in self.needs):
+            return None
+        params: dict[str, str] = {}
+        for regex, part in zip(self._segments, parts, strict=True):
+            m = regex.fullmatch(part)
+            if m is None:
+                return None
+            params.update(m.groupdict())
+        return params
+
+
+@dataclass(frozen=True, slots=True)
+class Match(Generic[H]):
+    """A request's route and captures. `found` is False when routes have the request's path but
+    none its method: `route` is then the first of them, `allowed` their methods (for a 405)."""
+
+    route: Route[H]
+    params: dict[str, str]
+    allowed: tuple[str, ...]
+    found: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTable(Generic[H]):
+    routes: tuple[Route[H], ...]
+
+    def match(self, method: str, parts: Sequence[str], query: Mapping[str, str]) -> Match[H] | None:
+        """The first route for this method and path; None when no route has this path."""
+        allowed: list[str] = []
+        fits: tuple[Route[H], dict[str, str]] | None = None
+        for route in self.routes:
+            params = route.match(parts, query)
+            if params is None:
+                continue
+            if method in route.methods:
+                return Match(route, params, route.methods, True)
+            allowed.extend(m for m in route.methods if m not in allowed)
+            fits = fits or (route, params)
+        if fits is None:
+            return None
+        return Match(fits[0], fits[1], tuple(allowed), False)
+
+    def __iter__(self) -> Iterator[Route[H]]:
+        return iter(self.routes)
+
+
+def markdown(routes: Iterable[Route[H]]) -> str:
+    """A Markdown table of `routes`: method, path, what it does, role, fault op, cost."""
+    lines = [
+        "| Method | Path | What it does | Required role | Fault operation | Throttle cost |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in routes:
+        roles = "none (public)" if r.public else " or ".join(r.roles) or "any signed-in caller"
+        cost = r.cost.describe() if r.cost is not None else "not throttled"
+        path = _CAPTURE.sub(lambda m: "{" + m.group(1) + "}", r.pattern)
+        if r.needs:
+            path += "?" + "&".join(f"{q}=..." for q in r.needs)
+        cells = [", ".join(r.methods), f"`{path}`", r.summary, roles, r.fault or "-", cost]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _split(pattern: str) -> list[str]:
+    return [s for s in pattern.split("/") if s]
+
+
+def _segment_regex(segment: str) -> str:
+    if "|" in segment and "{" not in segment:
+        return "|".join(re.escape(alt) for alt in segment.split("|"))
+    out, pos = [], 0
+    for m in _CAPTURE.finditer(segment):
+        out.append(re.escape(segment[pos : m.start()]))
+        out.append(f"(?P<{m.group(1)}>{m.group(2) or '.+'})")
+        pos = m.end()
+    out.append(re.escape(segment[pos:]))
+    return "".join(out)
