@@ -599,13 +599,13 @@ _HYBRID_CMDLETS: tuple[tuple[str, tuple[str, ...], bool, Runner], ...] = (
         _remove_hybrid("hybrid_applications", "AppId"),
     ),
 )
+_MAILBOX_CMDLETS: tuple[tuple[str, tuple[str, ...], bool, Runner], ...] = (
+    ("Get-Mailbox", _GET, False, partial(_get_recipients, mailboxes=True)),
+    ("Get-Recipient", _GET, False, partial(_get_recipients, mailboxes=False)),
+    ("Get-OrganizationConfig", _COMMON, False, lambda store, _: _one(store.org.to_json())),
+    ("Set-Mailbox", _SET, True, _set_mailbox),
+)
+# (name, parameters, whether it writes, runner) by case-folded name, as PowerShell looks it up.
 _CMDLETS: dict[str, tuple[str, tuple[str, ...], bool, Runner]] = {
-    name.casefold(): (name, known, writes, run)
-    for name, known, writes, run in (
-        ("Get-Mailbox", _GET, False, partial(_get_recipients, mailboxes=True)),
-        ("Get-Recipient", _GET, False, partial(_get_recipients, mailboxes=False)),
-        ("Get-OrganizationConfig", _COMMON, False, lambda store, _: _one(store.org.to_json())),
-        ("Set-Mailbox", _SET, True, _set_mailbox),
-        *_HYBRID_CMDLETS,
-    )
+    c[0].casefold(): c for c in (*_MAILBOX_CMDLETS, *_HYBRID_CMDLETS)
 }

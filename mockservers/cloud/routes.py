@@ -215,120 +215,127 @@ def _roles(*groups: tuple[str, ...] | str) -> tuple[str, ...]:
 
 _SP_BY_APP_ID = "/v1.0/servicePrincipals(appId='{app_id:(?:[^']|'')*}')"
 
-ROUTES: RouteTable[Handler] = RouteTable(
-    (
-        Route(
-            ("POST",),
-            "/{tenant}/oauth2/v2.0/token",
-            _token,
-            "Entra ID token endpoint: client credentials (RFC 6749 4.4)",
-            fault="token",
-            public=True,
-        ),
-        Route(("GET",), "/v1.0/users", _list_users, "List users", fault="users", cost=Cost(2)),
+
+def _service_principal_routes(pattern: str) -> tuple[Route[Handler], ...]:
+    """GET and PATCH of one service principal, by object id or by appId."""
+    return (
         Route(
             ("GET",),
-            "/v1.0/users/delta|delta()",  # the SDK sends delta()
-            _users_delta,
-            "Delta query on users (rounds, $deltatoken, paging)",
-            fault="delta",
-            cost=Cost(2),
-        ),
-        Route(("GET",), "/v1.0/users/{id}", _get_user, "Get a user", fault="users", cost=Cost(2)),
-        Route(
-            ("GET",),
-            "/v1.0/servicePrincipals",
-            _list_service_principals,
-            "List service principals ($filter on id, appId, displayName)",
+            pattern,
+            _get_service_principal,
+            "Get a service principal",
             roles=_roles(APPLICATION_READ),
             cost=Cost(),
             ignore_case=True,
         ),
-        *(
-            route
-            for pattern in (_SP_BY_APP_ID, "/v1.0/servicePrincipals/{id}")
-            for route in (
-                Route(
-                    ("GET",),
-                    pattern,
-                    _get_service_principal,
-                    "Get a service principal",
-                    roles=_roles(APPLICATION_READ),
-                    cost=Cost(),
-                    ignore_case=True,
-                ),
-                Route(
-                    ("PATCH",),
-                    pattern,
-                    _patch_service_principal,
-                    "Replace a service principal's keyCredentials",
-                    roles=_roles(APPLICATION_WRITE),
-                    cost=Cost(write=True),
-                    ignore_case=True,
-                ),
-            )
-        ),
-        *(
-            route
-            for entity_set, read, write in (
-                ("groups", GROUP_SOA_READ, GROUP_SOA_WRITE),
-                ("contacts", CONTACT_SOA_READ, CONTACT_SOA_WRITE),
-            )
-            for route in (
-                Route(
-                    ("GET",),
-                    f"/v1.0/{entity_set}/{{id}}/onPremisesSyncBehavior",
-                    partial(_get_sync_behavior, entity_set),
-                    f"Whether a synced {entity_set[:-1]} is cloud-managed (its SOA)",
-                    roles=_roles(read),
-                    cost=Cost(),
-                    ignore_case=True,
-                ),
-                Route(
-                    ("PATCH",),
-                    f"/v1.0/{entity_set}/{{id}}/onPremisesSyncBehavior",
-                    partial(_patch_sync_behavior, entity_set),
-                    f"Move a synced {entity_set[:-1]}'s SOA to the cloud or back",
-                    roles=_roles(write),
-                    cost=Cost(write=True),
-                    ignore_case=True,
-                ),
-            )
-        ),
         Route(
-            ("GET", "POST"),
-            "/adminapi/beta/{tenant}/InvokeCommand",
-            _next_page,
-            "EXO admin API: the next page of a cmdlet's output (its nextLink)",
-            fault="invoke",
-            cost=Cost(deferred=True, note="once the $skiptoken is found"),
-            needs=("$skiptoken",),
-        ),
-        Route(
-            ("POST",),
-            "/adminapi/beta/{tenant}/InvokeCommand",
-            _invoke,
-            "EXO admin API: run a cmdlet",
-            fault="invoke",
-            cost=Cost(
-                write=True,
-                deferred=True,
-                note="a read for other cmdlets than Set-, New-, Remove-, Enable-",
-            ),
-        ),
-        Route(
-            ("POST",),
-            "/exwb/dirsync/{tenant}/export",
-            _dirsync,
-            "Entra Connect's export of on-premises changes (this harness's stand-in)",
-            roles=_roles(SYNC_ROLE),
-            fault="dirsync",
-            # The sync service is not Graph and its limits are not documented: charge it like
-            # one Graph write whose cost grows with the batch.
-            cost=Cost(write=True, deferred=True, note="1 RU per exported object"),
+            ("PATCH",),
+            pattern,
+            _patch_service_principal,
+            "Replace a service principal's keyCredentials",
+            roles=_roles(APPLICATION_WRITE),
+            cost=Cost(write=True),
+            ignore_case=True,
         ),
     )
+
+
+def _sync_behavior_routes(
+    entity_set: str, read: tuple[str, ...], write: str
+) -> tuple[Route[Handler], ...]:
+    """GET and PATCH of {groups|contacts}/{id}/onPremisesSyncBehavior (the object's SOA)."""
+    pattern = f"/v1.0/{entity_set}/{{id}}/onPremisesSyncBehavior"
+    get: Handler = partial(_get_sync_behavior, entity_set)
+    patch: Handler = partial(_patch_sync_behavior, entity_set)
+    kind = entity_set[:-1]
+    return (
+        Route(
+            ("GET",),
+            pattern,
+            get,
+            f"Whether a synced {kind} is cloud-managed (its SOA)",
+            roles=_roles(read),
+            cost=Cost(),
+            ignore_case=True,
+        ),
+        Route(
+            ("PATCH",),
+            pattern,
+            patch,
+            f"Move a synced {kind}'s SOA to the cloud or back",
+            roles=_roles(write),
+            cost=Cost(write=True),
+            ignore_case=True,
+        ),
+    )
+
+
+_TABLE: tuple[Route[Handler], ...] = (
+    Route(
+        ("POST",),
+        "/{tenant}/oauth2/v2.0/token",
+        _token,
+        "Entra ID token endpoint: client credentials (RFC 6749 4.4)",
+        fault="token",
+        public=True,
+    ),
+    Route(("GET",), "/v1.0/users", _list_users, "List users", fault="users", cost=Cost(2)),
+    Route(
+        ("GET",),
+        "/v1.0/users/delta|delta()",  # the SDK sends delta()
+        _users_delta,
+        "Delta query on users (rounds, $deltatoken, paging)",
+        fault="delta",
+        cost=Cost(2),
+    ),
+    Route(("GET",), "/v1.0/users/{id}", _get_user, "Get a user", fault="users", cost=Cost(2)),
+    Route(
+        ("GET",),
+        "/v1.0/servicePrincipals",
+        _list_service_principals,
+        "List service principals ($filter on id, appId, displayName)",
+        roles=_roles(APPLICATION_READ),
+        cost=Cost(),
+        ignore_case=True,
+    ),
+    *_service_principal_routes(_SP_BY_APP_ID),
+    *_service_principal_routes("/v1.0/servicePrincipals/{id}"),
+    *_sync_behavior_routes("groups", GROUP_SOA_READ, GROUP_SOA_WRITE),
+    *_sync_behavior_routes("contacts", CONTACT_SOA_READ, CONTACT_SOA_WRITE),
+    Route(
+        ("GET", "POST"),
+        "/adminapi/beta/{tenant}/InvokeCommand",
+        _next_page,
+        "EXO admin API: the next page of a cmdlet's output (its nextLink)",
+        fault="invoke",
+        cost=Cost(deferred=True, note="once the $skiptoken is found"),
+        needs=("$skiptoken",),
+    ),
+    Route(
+        ("POST",),
+        "/adminapi/beta/{tenant}/InvokeCommand",
+        _invoke,
+        "EXO admin API: run a cmdlet",
+        fault="invoke",
+        cost=Cost(
+            write=True,
+            deferred=True,
+            note="a read for other cmdlets than Set-, New-, Remove-, Enable-",
+        ),
+    ),
+    Route(
+        ("POST",),
+        "/exwb/dirsync/{tenant}/export",
+        _dirsync,
+        "Entra Connect's export of on-premises changes (this harness's stand-in)",
+        roles=_roles(SYNC_ROLE),
+        fault="dirsync",
+        # The sync service is not Graph and its limits are not documented: charge it like
+        # one Graph write whose cost grows with the batch.
+        cost=Cost(write=True, deferred=True, note="1 RU per exported object"),
+    ),
 )
+ROUTES: RouteTable[Handler] = RouteTable(_TABLE)
 
 
 def split_path(raw_path: str) -> list[str]:

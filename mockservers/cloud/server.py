@@ -18,7 +18,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from twisted.web import resource, server
+from twisted.web import http, resource, server
 
 from mockservers.cloud import errors, graph
 from mockservers.cloud.errors import CloudError, OAuthError, dumps, error_body
@@ -76,8 +76,9 @@ class CloudResource(resource.Resource):
             headers = {**(call.charged if call else {}), **e.headers}
         except Exception:
             log.exception("cloud request failed")
-            e = errors.internal_error()
-            status, headers, body = e.status, {}, error_body(e.code, e.message, rid)
+            failure = errors.internal_error()
+            status, headers = failure.status, {}
+            body = error_body(failure.code, failure.message, rid)
         request.setResponseCode(status)
         for k, v in headers.items():
             request.setHeader(k, v)
@@ -157,12 +158,17 @@ def _truncate(request: server.Request, data: bytes) -> None:
     """Promise the whole body (Content-Length), send half of it, close: a truncated response."""
     request.setHeader("Content-Length", str(len(data)))
     request.write(data[: len(data) // 2])
-    request.channel.transport.loseConnection()
+    transport = request.channel.transport
+    if transport is not None:
+        # zope.interface declares interface methods without self; mypy reads them as unbound.
+        transport.loseConnection()  # type: ignore[misc]
 
 
 def _reset(request: server.Request) -> None:
     """Close the connection with a TCP reset, sending nothing (a reset fault)."""
     transport = request.channel.transport
+    if transport is None:
+        return
     handle = transport.getHandle() if hasattr(transport, "getHandle") else None
     if handle is not None:
         with contextlib.suppress(OSError):
@@ -183,7 +189,7 @@ def _parts(request: server.Request) -> list[str]:
 class CloudSite(server.Site):
     """A Site that does not write an access log line per request (200k requests in a bench)."""
 
-    def log(self, request: server.Request) -> None:
+    def log(self, request: http.Request) -> None:
         pass
 
 

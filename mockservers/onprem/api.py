@@ -12,7 +12,7 @@ import logging
 from typing import Any
 from urllib.parse import unquote
 
-from twisted.web import resource, server
+from twisted.web import http, resource, server
 
 from harness.tenant.exchange_org import ExchangeOrg
 from harness.tenant.spec import TenantSpec
@@ -69,7 +69,7 @@ class OnpremResource(resource.Resource):
 class OnpremSite(server.Site):
     """A Site without an access log line per request."""
 
-    def log(self, request: server.Request) -> None:
+    def log(self, request: http.Request) -> None:
         pass
 
 
