@@ -71,6 +71,18 @@ class Route(Generic[H]):
             params.update(m.groupdict())
         return params
 
+    def examples(self, value: str = "x") -> list[list[str]]:
+        """Concrete paths (as segments) this route's pattern fits: each capture `value`, one
+        path per literal alternative; what a test sends to reach every route."""
+        paths: list[list[str]] = [[]]
+        for segment in _split(self.pattern):
+            if "|" in segment and "{" not in segment:
+                options = segment.split("|")
+            else:
+                options = [_CAPTURE.sub(value, segment)]
+            paths = [[*p, o] for p in paths for o in options]
+        return paths
+
 
 @dataclass(frozen=True, slots=True)
 class Match(Generic[H]):

@@ -332,7 +332,7 @@ _TABLE: tuple[Route[Handler], ...] = (
         fault="dirsync",
         # The sync service is not Graph and its limits are not documented: charge it like
         # one Graph write whose cost grows with the batch.
-        cost=Cost(write=True, deferred=True, note="1 RU per exported object"),
+        cost=Cost(write=True, deferred=True, note="its units are the number of exported objects"),
     ),
 )
 ROUTES: RouteTable[Handler] = RouteTable(_TABLE)
@@ -352,4 +352,7 @@ def graph_cost(path: str, query: Mapping[str, str], method: str) -> tuple[int, b
 
 def routes_markdown() -> str:
     """The table as Markdown, for the docs site."""
-    return markdown(ROUTES)
+    return markdown(ROUTES) + (
+        "\nA read's resource units drop by one with `$select` and by one with `$top` under 20, "
+        "to at least 1 (Graph's documented cost table; `throttle.request_cost`).\n"
+    )

@@ -10,12 +10,13 @@ Not thread-safe: the reactor thread owns it.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from harness.tenant.exchange_org import ExchangeOrg
+from harness.tenant.exchange_org import BUILD_2019_CU14, ExchangeOrg
 from harness.tenant.spec import TenantSpec
 from mockservers.onprem import errors
 from mockservers.onprem.zones import Zone, zone_from_spec
@@ -24,7 +25,18 @@ FORMAT: Final = "exwb-onprem/1"
 EXCHANGE_ROLE: Final = "ExchangeServer"
 SYNC_ROLE: Final = "EntraConnectSync"
 EXCHANGE_PRODUCT: Final = "Exchange Server 2019 CU14"
-EXCHANGE_VERSION: Final = "15.2.1544.4"
+
+
+def _dotted(build: str) -> str:
+    """'Version 15.2 (Build 1544.4)' (AdminDisplayVersion) as the file version, '15.2.1544.4'."""
+    m = re.fullmatch(r"Version (\d+\.\d+) \(Build (\d+\.\d+)\)", build)
+    if m is None:
+        raise ValueError(f"not an Exchange AdminDisplayVersion: {build!r}")
+    return f"{m.group(1)}.{m.group(2)}"
+
+
+# The build is one fact (harness.tenant.exchange_org); the hosts API spells it as a version.
+EXCHANGE_VERSION: Final = _dotted(BUILD_2019_CU14)
 CONNECT_PRODUCT: Final = "Microsoft Entra Connect Sync"
 HYBRID_AGENT: Final = "Microsoft Hybrid Service"
 LEFTOVER_SERVICE: Final = "MSExchangeTransport"  # what spec.uninstall_leftovers leaves behind
