@@ -58,12 +58,11 @@ class CloudResource(resource.Resource):
                 _reset(request)
                 return server.NOT_DONE_YET
             if fault is not None and fault.kind in ("throttle", "unavailable"):
-                e = _refusal(fault, self._scope(request))
-                status, body, headers = e.status, error_body(e.code, e.message, rid), e.headers
-                request.setResponseCode(status)
-                for k, v in headers.items():
+                refusal = _refusal(fault, self._scope(request))
+                request.setResponseCode(refusal.status)
+                for k, v in refusal.headers.items():
                     request.setHeader(k, v)
-                return dumps(body)
+                return dumps(error_body(refusal.code, refusal.message, rid))
             if call is not None and fault is not None:
                 call.expire_delta = fault.kind == "expire_delta"
         try:
@@ -97,7 +96,7 @@ class CloudResource(resource.Resource):
         length = request.getHeader("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY:
             raise errors.request_too_large()
-        public = call is not None and call.route.public
+        public = match is not None and match.route.public  # a wrong method too: 405, not 401
         token = None if public else self.svc.auth.check(request.getHeader("authorization"))
         if match is None:
             parts = _parts(request)

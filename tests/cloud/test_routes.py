@@ -61,3 +61,9 @@ def test_routes_markdown_lists_each_route():
         assert cells[1].startswith("`/")
         assert cells[2] == route.summary.replace("|", "\\|")
         assert cells[4] == (route.fault or "-")
+
+
+def test_a_wrong_method_on_the_public_token_route_is_405_without_a_token(running):
+    r = call("GET", running.endpoints.token_url)
+    graph_error(r, 405, "Request_BadRequest")
+    assert r.headers["allow"] == "POST"
