@@ -40,6 +40,33 @@ class Cost:
 
 
 @dataclass(frozen=True, slots=True)
+class _Segment:
+    """One segment of a pattern: literal alternatives, a whole-segment capture, or a regex (a
+    capture with text around it). Literals and bare captures skip the regex engine: every
+    request is matched against the table."""
+
+    literals: frozenset[str] | None = None
+    name: str = ""
+    regex: re.Pattern[str] | None = None
+
+    @classmethod
+    def parse(cls, segment: str, ignore_case: bool) -> _Segment:
+        if "{" not in segment:
+            alts = segment.split("|")
+            return cls(frozenset(a.casefold() for a in alts) if ignore_case else frozenset(alts))
+        whole = _CAPTURE.fullmatch(segment)
+        if whole is not None and whole.group(2) is None:
+            return cls(name=whole.group(1))
+        out, pos = [], 0
+        for m in _CAPTURE.finditer(segment):
+            out.append(re.escape(segment[pos : m.start()]))
+            out.append(f"(?P<{m.group(1)}>{m.group(2) or '.+'})")
+            pos = m.end()
+        out.append(re.escape(segment[pos:]))
+        return cls(regex=re.compile("".join(out), re.IGNORECASE if ignore_case else 0))
+
+
+@dataclass(frozen=True, slots=True)
 class Route(Generic[H]):
     methods: tuple[str, ...]
     pattern: str
@@ -51,11 +78,10 @@ class Route(Generic[H]):
     public: bool = False  # needs no credentials (the token endpoint)
     needs: tuple[str, ...] = ()  # query parameters the request must carry (non-empty)
     ignore_case: bool = False
-    _segments: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+    _segments: tuple[_Segment, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        flags = re.IGNORECASE if self.ignore_case else 0
-        compiled = tuple(re.compile(_segment_regex(s), flags) for s in _split(self.pattern))
+        compiled = tuple(_Segment.parse(s, self.ignore_case) for s in _split(self.pattern))
         object.__setattr__(self, "_segments", compiled)
 
     def match(self, parts: Sequence[str], query: Mapping[str, str]) -> dict[str, str] | None:
@@ -64,11 +90,17 @@ class Route(Generic[H]):
         if len(parts) != len(self._segments) or not all(query.get(q) for q in self.needs):
             return None
         params: dict[str, str] = {}
-        for regex, part in zip(self._segments, parts, strict=True):
-            m = regex.fullmatch(part)
-            if m is None:
-                return None
-            params.update(m.groupdict())
+        for segment, part in zip(self._segments, parts, strict=True):
+            if segment.literals is not None:
+                if (part.casefold() if self.ignore_case else part) not in segment.literals:
+                    return None
+            elif segment.regex is None:
+                params[segment.name] = part
+            else:
+                m = segment.regex.fullmatch(part)
+                if m is None:
+                    return None
+                params.update(m.groupdict())
         return params
 
     def examples(self, value: str = "x") -> list[list[str]]:
@@ -98,12 +130,19 @@ class Match(Generic[H]):
 @dataclass(frozen=True, slots=True)
 class RouteTable(Generic[H]):
     routes: tuple[Route[H], ...]
+    _by_length: dict[int, tuple[Route[H], ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_length: dict[int, list[Route[H]]] = {}
+        for route in self.routes:
+            by_length.setdefault(len(route._segments), []).append(route)
+        object.__setattr__(self, "_by_length", {n: tuple(rs) for n, rs in by_length.items()})
 
     def match(self, method: str, parts: Sequence[str], query: Mapping[str, str]) -> Match[H] | None:
         """The first route for this method and path; None when no route has this path."""
         allowed: list[str] = []
         fits: tuple[Route[H], dict[str, str]] | None = None
-        for route in self.routes:
+        for route in self._by_length.get(len(parts), ()):
             params = route.match(parts, query)
             if params is None:
                 continue
@@ -138,15 +177,3 @@ def markdown(routes: Iterable[Route[H]]) -> str:
 
 def _split(pattern: str) -> list[str]:
     return [s for s in pattern.split("/") if s]
-
-
-def _segment_regex(segment: str) -> str:
-    if "|" in segment and "{" not in segment:
-        return "|".join(re.escape(alt) for alt in segment.split("|"))
-    out, pos = [], 0
-    for m in _CAPTURE.finditer(segment):
-        out.append(re.escape(segment[pos : m.start()]))
-        out.append(f"(?P<{m.group(1)}>{m.group(2) or '.+'})")
-        pos = m.end()
-    out.append(re.escape(segment[pos:]))
-    return "".join(out)
