@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from mockservers.cloud.errors import CloudError, oauth_error_body
+from mockservers.cloud import errors
 
 # The decommission's Graph calls: service principals' keyCredentials, and the SOA transfer of
 # groups and contacts (onPremisesSyncBehavior), each with its documented application permission.
@@ -82,24 +82,6 @@ class Token:
         return SYNC_ROLE in self.app.roles
 
 
-class OAuthError(Exception):
-    """A token-endpoint failure: HTTP status and Entra's OAuth2 error body."""
-
-    def __init__(self, status: int, error: str, aadsts: str, description: str) -> None:
-        super().__init__(f"{error}: {aadsts}")
-        self.status = status
-        self.body = oauth_error_body(error, aadsts, description)
-
-
-def _unauthorized(message: str) -> CloudError:
-    return CloudError(
-        401,
-        "InvalidAuthenticationToken",
-        message,
-        {"WWW-Authenticate": 'Bearer realm="", error="invalid_token"'},
-    )
-
-
 @dataclass(slots=True)
 class Auth:
     tenant_id: str
@@ -142,50 +124,19 @@ class Auth:
             tenant not in (self.tenant_id, "organizations", "common")
             and tenant.casefold() != self.tenant_id
         ):
-            raise OAuthError(400, "invalid_request", "AADSTS90002", f"Tenant '{tenant}' not found.")
-        grant = form.get("grant_type", "")
-        if grant != "client_credentials":
-            raise OAuthError(
-                400,
-                "unsupported_grant_type",
-                "AADSTS70003",
-                "The app requested an unsupported grant type.",
-            )
+            raise errors.unknown_tenant(tenant)
+        if form.get("grant_type", "") != "client_credentials":
+            raise errors.unsupported_grant()
         scope = form.get("scope", "")
         if not scope:
-            raise OAuthError(
-                400,
-                "invalid_request",
-                "AADSTS900144",
-                "The request body must contain the following parameter: 'scope'.",
-            )
+            raise errors.missing_scope()
         if not scope.endswith("/.default"):
-            raise OAuthError(
-                400,
-                "invalid_scope",
-                "AADSTS1002012",
-                f"The provided value for scope {scope} is not valid. Client credential "
-                "flows must have a scope value with /.default suffixed to the resource "
-                "identifier (application ID URI).",
-            )
+            raise errors.invalid_scope(scope)
         app = self.apps.get(form.get("client_id", ""))
         if app is None:
-            raise OAuthError(
-                400,
-                "unauthorized_client",
-                "AADSTS700016",
-                f"Application with identifier '{form.get('client_id', '')}' was not "
-                f"found in the directory '{self.tenant_id}'.",
-            )
+            raise errors.unknown_client(form.get("client_id", ""), self.tenant_id)
         if not hmac.compare_digest(form.get("client_secret", "").encode(), app.secret.encode()):
-            raise OAuthError(
-                401,
-                "invalid_client",
-                "AADSTS7000215",
-                "Invalid client secret provided. Ensure the secret being sent in the "
-                "request is the client secret value, not the client secret ID, for a "
-                f"secret added to app '{app.client_id}'.",
-            )
+            raise errors.invalid_secret(app.client_id)
         token = secrets.token_urlsafe(48)
         self._tokens[token] = Token(
             app, self.clock() + self.lifetime, scope.removesuffix("/.default")
@@ -201,15 +152,15 @@ class Auth:
     def check(self, authorization: str | None) -> Token:
         """The token behind an Authorization header, or 401 in Graph's shape."""
         if not authorization:
-            raise _unauthorized("Access token is empty.")
+            raise errors.token_empty()
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
-            raise _unauthorized("Access token validation failure. Invalid audience.")
+            raise errors.token_not_bearer()
         token = self._tokens.get(value.strip())
         if token is None:
-            raise _unauthorized("IDX14100: JWT is not well formed, there are no dots (.).")
+            raise errors.token_unknown()
         if token.expires_at <= self.clock():
-            raise _unauthorized("Lifetime validation failed, the token is expired.")
+            raise errors.token_expired()
         return token
 
     def _expire_old(self) -> None:

@@ -326,10 +326,9 @@ def seal_round(tokens: StateTokens, store: CloudStore, rnd: Round, kind: str, no
 def open_round(tokens: StateTokens, store: CloudStore, token: str, kind: str, now: float) -> Round:
     """The round a token describes; raises InvalidToken or ExpiredToken."""
     payload = tokens.open(token)
-    try:
-        version, kind_, nonce, watermark, since, select, ids, position, issued = payload or ()
-    except ValueError:
-        raise InvalidToken(token) from None
+    if payload is None or len(payload) != 9:
+        raise InvalidToken(token)
+    version, kind_, nonce, watermark, since, select, ids, position, issued = payload
     if (version, kind_, nonce) != (_TOKEN_VERSION, kind, store_nonce(store)):
         raise InvalidToken(token)
     if not (isinstance(watermark, int) and 0 <= watermark <= store.seq):

@@ -37,6 +37,7 @@ from harness.tenant.model import (
     EXTENSION_CUSTOM_ATTRIBUTE_COUNT,
     CloudMailbox,
 )
+from mockservers.cloud import errors
 from mockservers.cloud.errors import CloudError, error_body
 from mockservers.cloud.exo import CUSTOM_MAX, EXTENSION_MAX
 from mockservers.cloud.exo import _proxy as canonical_proxy  # the address rules of Set-Mailbox
@@ -62,43 +63,27 @@ class ExportObject:
     properties: dict[str, Any]
 
 
-def _invalid(prop: str, message: str) -> CloudError:
-    return CloudError(400, "InvalidValue", f"Invalid value for property '{prop}': {message}")
-
-
-def _conflict(prop: str) -> CloudError:
-    return CloudError(
-        409,
-        "AttributeValueMustBeUnique",
-        f"Another object with the same value for property {prop} already exists.",
-    )
-
-
-def _bad_batch(message: str) -> CloudError:
-    return CloudError(400, "BadRequest", message)
-
-
 # ------------------------------------------------------------------------------- the batch
 def parse_batch(payload: Any) -> list[ExportObject]:
     """The objects of a request body; raises CloudError 400 when the batch is malformed."""
     objects = payload.get("objects") if isinstance(payload, dict) else None
     if not isinstance(objects, list):
-        raise _bad_batch('The request body must be {"objects": [...]}.')
+        raise errors.batch_not_an_object()
     if not 1 <= len(objects) <= MAX_BATCH:
-        raise _bad_batch(f"A batch holds 1 to {MAX_BATCH} objects, not {len(objects)}.")
+        raise errors.batch_size(len(objects), MAX_BATCH)
     out: list[ExportObject] = []
     seen: set[str] = set()
     for i, obj in enumerate(objects):
         if not isinstance(obj, dict) or set(obj) - {"sourceAnchor", "properties"}:
-            raise _bad_batch(f'objects[{i}] must be {{"sourceAnchor", "properties"}}.')
+            raise errors.batch_entry_shape(i)
         anchor, props = obj.get("sourceAnchor"), obj.get("properties")
         if not isinstance(anchor, str) or not anchor:
-            raise _bad_batch(f"objects[{i}].sourceAnchor must be a non-empty string.")
+            raise errors.batch_anchor_empty(i)
         if not isinstance(props, dict):
-            raise _bad_batch(f"objects[{i}].properties must be an object.")
+            raise errors.batch_properties(i)
         if anchor in seen:
             # Two exports of one object in a batch: which one wins would be a guess.
-            raise _bad_batch(f"objects[{i}]: sourceAnchor {anchor} appears twice in the batch.")
+            raise errors.batch_anchor_twice(i, anchor)
         seen.add(anchor)
         out.append(ExportObject(anchor, props))
     return out
@@ -115,11 +100,7 @@ def _export_one(store: CloudStore, obj: ExportObject, request_id: str | None) ->
     m = store.by_anchor(obj.anchor)
     try:
         if m is None or not m.is_dir_synced:
-            raise CloudError(
-                404,
-                "Request_ResourceNotFound",
-                f"No synchronized object has the source anchor '{obj.anchor}'.",
-            )
+            raise errors.export_no_anchor(obj.anchor)
         values = _plan(store, m, obj.properties)
         change = store.update(m.id, values) if values else None
     except CloudError as e:
@@ -138,7 +119,7 @@ def _single(prop: str, value: Any) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise _invalid(prop, "expected a string or null.")
+        raise errors.export_not_a_string(prop)
     return value
 
 
@@ -146,7 +127,7 @@ def _multi(prop: str, value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _invalid(prop, "expected a list of strings or null.")
+        raise errors.export_not_a_list(prop)
     return tuple(value)
 
 
@@ -154,7 +135,7 @@ def _no_repeats(prop: str, values: tuple[str, ...], key: Callable[[str], str]) -
     seen: set[str] = set()
     for v in values:
         if key(v) in seen:
-            raise _invalid(prop, f"the value '{v}' appears twice.")
+            raise errors.export_value_twice(prop, v)
         seen.add(key(v))
 
 
@@ -170,7 +151,7 @@ def _plan(store: CloudStore, m: CloudMailbox, props: Mapping[str, Any]) -> dict[
         elif (i := _indexed(prop, "extensionAttribute", CUSTOM_ATTRIBUTE_COUNT)) is not None:
             v = _single(prop, raw)
             if v is not None and len(v) > CUSTOM_MAX:
-                raise _invalid(prop, f"longer than {CUSTOM_MAX} characters.")
+                raise errors.export_too_long(prop, CUSTOM_MAX)
             custom[i] = v
             values["custom_attributes"] = tuple(custom)
         elif (
@@ -178,16 +159,12 @@ def _plan(store: CloudStore, m: CloudMailbox, props: Mapping[str, Any]) -> dict[
         ) is not None:
             vs = _multi(prop, raw)
             if any(not 1 <= len(v) <= EXTENSION_MAX for v in vs):
-                raise _invalid(prop, f"each value must be 1 to {EXTENSION_MAX} characters.")
+                raise errors.export_value_lengths(prop, EXTENSION_MAX)
             _no_repeats(prop, vs, str.casefold)
             extension[i] = vs
             values["extension_custom_attributes"] = tuple(extension)
         else:
-            raise CloudError(
-                400,
-                "Request_BadRequest",
-                f"Property '{prop}' is not in the directory synchronization schema.",
-            )
+            raise errors.export_not_in_schema(prop)
     return values
 
 
@@ -206,17 +183,17 @@ Handler = Callable[[CloudStore, CloudMailbox, str, Any, dict[str, Any]], None]
 def _display_name(store: CloudStore, m: CloudMailbox, prop: str, raw: Any, out: dict) -> None:
     v = _single(prop, raw)
     if v is None or not v.strip() or len(v) > DISPLAY_NAME_MAX:
-        raise _invalid(prop, f"a display name is 1 to {DISPLAY_NAME_MAX} characters.")
+        raise errors.export_display_name(prop, DISPLAY_NAME_MAX)
     out["display_name"] = v
 
 
 def _upn(store: CloudStore, m: CloudMailbox, prop: str, raw: Any, out: dict) -> None:
     v = _single(prop, raw)
     if v is None or len(v) > UPN_MAX or not _UPN.fullmatch(v):
-        raise _invalid(prop, "expected user@domain.")
+        raise errors.export_not_a_upn(prop)
     owner = store.by_upn(v)
     if owner is not None and owner.id != m.id:
-        raise _conflict(prop)
+        raise errors.export_not_unique(prop)
     out["user_principal_name"] = v
 
 
@@ -226,7 +203,7 @@ def _mail(store: CloudStore, m: CloudMailbox, prop: str, raw: Any, out: dict) ->
         try:
             canonical_proxy(f"smtp:{v}")
         except CloudError as e:
-            raise _invalid(prop, e.message) from None
+            raise errors.export_invalid(prop, e.message) from None
     out["windows_email_address"] = v or ""
 
 
@@ -234,18 +211,18 @@ def _proxy_addresses(store: CloudStore, m: CloudMailbox, prop: str, raw: Any, ou
     addresses = _multi(prop, raw)
     for a in addresses:
         if ":" not in a:
-            raise _invalid(prop, f"'{a}' has no address type prefix.")
+            raise errors.export_no_prefix(prop, a)
         try:
             canonical_proxy(a)
         except CloudError as e:
-            raise _invalid(prop, e.message) from None
+            raise errors.export_invalid(prop, e.message) from None
     _no_repeats(prop, addresses, address_key)
     if sum(a.startswith("SMTP:") for a in addresses) != 1:
-        raise _invalid(prop, 'exactly one primary address (prefix "SMTP:") is required.')
+        raise errors.export_one_primary(prop)
     for a in addresses:
         owner = store.owner_of(a)
         if owner is not None and owner.id != m.id:
-            raise _conflict(prop)
+            raise errors.export_not_unique(prop)
     out["email_addresses"] = addresses
 
 
@@ -253,8 +230,7 @@ def _type_details(store: CloudStore, m: CloudMailbox, prop: str, raw: Any, out: 
     v = _single(prop, str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw)
     kind = AD_TYPE_DETAILS.get(int(v)) if v is not None and v.lstrip("-").isdigit() else None
     if kind is None:
-        known = ", ".join(str(k) for k in sorted(AD_TYPE_DETAILS))
-        raise _invalid(prop, f"{raw!r} is not a recipient type this tenant models ({known}).")
+        raise errors.export_unknown_type(prop, raw, sorted(AD_TYPE_DETAILS))
     out["recipient_type_details"] = kind
 
 
@@ -264,7 +240,7 @@ def _hide(store: CloudStore, m: CloudMailbox, prop: str, raw: Any, out: dict) ->
         return
     v = _single(prop, raw)
     if v is None or v.upper() not in ("TRUE", "FALSE"):
-        raise _invalid(prop, "expected TRUE, FALSE or null.")
+        raise errors.export_not_a_flag(prop)
     out["hidden_from_address_lists"] = v.upper() == "TRUE"
 
 

@@ -20,7 +20,7 @@ modelled on Exchange's "in use" errors, not copied from a captured one.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice
@@ -28,6 +28,7 @@ from typing import Any
 
 from harness.tenant import recipients as rt
 from harness.tenant.model import CloudMailbox, primary_smtp
+from mockservers.cloud import errors
 from mockservers.cloud.errors import CloudError
 from mockservers.cloud.hybrid import PUBLIC_FOLDERS_ENABLED, HybridInUse, HybridNotFound
 from mockservers.cloud.opath import (
@@ -66,11 +67,6 @@ _TOO_MANY = (
     "time and consume a large amount of memory. Also, we don't recommend storing the results in "
     "a variable. Instead, pipe the results to another task or script to perform batch changes."
 )
-_MULTIPLE_PRIMARIES = (
-    "There are multiple primary SMTP addresses. Please ensure there is only one primary address "
-    "for each address type."
-)
-_NO_PRIMARY = 'The mailbox must have a primary SMTP address (an address with the prefix "SMTP:").'
 _MORE = (
     "There are more results available than are currently displayed. To view them, increase the "
     "value for the ResultSize parameter."
@@ -106,53 +102,20 @@ def invoke(
     """Run one cmdlet; raises CloudError (400 Exchange errors, 403 for a read-only caller)."""
     spec = _CMDLETS.get(cmdlet.casefold()) if isinstance(cmdlet, str) else None
     if spec is None:
-        raise CloudError(
-            400,
-            "CommandNotFoundException",
-            f"The term '{cmdlet}' is not recognized as the name of a cmdlet, function, script "
-            "file, or operable program. Check the spelling of the name, or if a path was "
-            "included, verify that the path is correct and try again.",
-        )
+        raise errors.cmdlet_not_found(cmdlet)
     name, known, writes, run = spec
     if writes and not can_write:
-        raise CloudError(
-            403,
-            "AccessDenied",
-            f"Access denied: the caller's token grants read access only and can't run '{name}'.",
-        )
+        raise errors.cmdlet_read_only(name)
     return run(store, _bind_names(known, parameters or {}))
 
 
 # ---------------------------------------------------------------------- errors
-def _binding(message: str) -> CloudError:
-    return CloudError(400, "ParameterBindingException", message)
-
-
-def _invalid(message: str, code: str = "PropertyValidationException") -> CloudError:
-    return CloudError(400, code, message)
-
-
 def _not_found(identity: str) -> CloudError:
-    return CloudError(
-        400,
-        "ManagementObjectNotFoundException",
-        f"The operation couldn't be performed because object '{identity}' couldn't be found "
-        f"on '{SERVER}'.",
-    )
-
-
-def _too_long(value: str, maximum: int) -> CloudError:
-    return _invalid(
-        f"The length of the property is too long. The maximum length is {maximum} and the "
-        f"length of the value provided is {len(value)}."
-    )
+    return errors.object_not_found(identity, SERVER)
 
 
 def _cannot_convert(name: str, value: Any, target: str, detail: str) -> CloudError:
-    return _binding(
-        f"Cannot process argument transformation on parameter '{name}'. Cannot convert value "
-        f'"{_type_name(value)}" to type "{target}". {detail}'
-    )
+    return errors.cannot_convert(name, _type_name(value), target, detail)
 
 
 def _type_name(value: Any) -> str:
@@ -165,17 +128,15 @@ def _type_name(value: Any) -> str:
 def _bind_names(known: tuple[str, ...], parameters: dict[str, Any]) -> dict[str, Any]:
     """Parameters keyed by their canonical names; unknown or repeated names are errors."""
     if not isinstance(parameters, dict):
-        raise _binding("The cmdlet parameters must be a JSON object of name/value pairs.")
+        raise errors.parameters_not_a_hashtable()
     by_key = {p.casefold(): p for p in known}
     out: dict[str, Any] = {}
     for key, value in parameters.items():
         name = by_key.get(str(key).casefold())
         if name is None:
-            raise _binding(f"A parameter cannot be found that matches parameter name '{key}'.")
+            raise errors.unknown_parameter(key)
         if name in out:
-            raise _binding(
-                f"Cannot bind parameter because parameter '{name}' is specified more than once."
-            )
+            raise errors.parameter_repeated(name)
         out[name] = value
     return out
 
@@ -225,16 +186,8 @@ def _mailbox_type(name: str, value: Any) -> str:
     key = value.casefold() if isinstance(value, str) else None
     kind = next((t for n, t in MAILBOX_TYPES.items() if n.casefold() == key), None)
     if kind is None:
-        raise _not_enum(name, value, _SUBTYPE, MAILBOX_TYPES)
+        raise errors.not_an_enumerator(name, value, _SUBTYPE, MAILBOX_TYPES)
     return kind
-
-
-def _not_enum(name: str, value: Any, type_: str, names: Iterable[str]) -> CloudError:
-    return _binding(
-        f'Cannot bind parameter \'{name}\'. Cannot convert value "{value}" to type "{type_}". '
-        f'Error: "Unable to match the identifier name {value} to a valid enumerator name. '
-        f'Specify one of the following enumerator names and try again: {", ".join(names)}"'
-    )
 
 
 def _result_size(value: Any) -> int | None:
@@ -259,14 +212,11 @@ def _type_filter(value: Any, allowed: Sequence[str]) -> frozenset[str] | None:
     for n in filter(None, names):
         canonical = by_key.get(n.casefold())
         if canonical is None:
-            raise _not_enum("RecipientTypeDetails", n, RTD_TYPE, RECIPIENT_TYPE_DETAILS)
-        if canonical not in allowed:
-            raise _binding(
-                "Cannot validate argument on parameter 'RecipientTypeDetails'. The argument "
-                f'"{canonical}" does not belong to the set "{",".join(allowed)}" specified by '
-                "the ValidateSet attribute. Supply an argument that is in the set and then try "
-                "the command again."
+            raise errors.not_an_enumerator(
+                "RecipientTypeDetails", n, RTD_TYPE, RECIPIENT_TYPE_DETAILS
             )
+        if canonical not in allowed:
+            raise errors.not_in_validate_set("RecipientTypeDetails", canonical, allowed)
         out.add(canonical)
     return frozenset(out) or None
 
@@ -309,7 +259,7 @@ def _compile(text: str | None) -> Callable[[CloudMailbox], bool] | None:
     try:
         return compile_filter(text, RECIPIENT_PROPERTIES)
     except OpathError as e:
-        raise _binding(e.binding_message(text)) from None
+        raise errors.parameter_binding(e.binding_message(text)) from None
 
 
 def _resolve(store: CloudStore, identity: str, *, mailbox: bool = False) -> CloudMailbox:
@@ -338,9 +288,7 @@ def _set_mailbox(store: CloudStore, params: dict[str, Any]) -> CmdletResult:
     """Bind, resolve, check the write scope, validate, then apply in one store update."""
     identity = _text("Identity", params.get("Identity"))
     if identity is None:
-        raise _binding(
-            "Cannot process command because of one or more missing mandatory parameters: Identity."
-        )
+        raise errors.missing_mandatory("Identity")
     edits = {n: bind(n, params[n]) for n, bind in _SET_PARAMETERS.items() if n in params}
     m = _resolve(store, identity, mailbox=True)
     _check_write_scope(m, edits)
@@ -361,15 +309,7 @@ def _check_write_scope(m: CloudMailbox, edits: dict[str, Any]) -> None:
     blocked = [name for name in edits if name != "IsExchangeCloudManaged"]
     if not m.is_dir_synced or managed or not blocked:
         return
-    raise CloudError(
-        400,
-        "TaskInvalidOperationException",
-        f"The operation on mailbox \"{m.alias}\" failed because it's out of the current user's "
-        f"write scope. The action 'Set-Mailbox', '{', '.join(blocked)}', can't be performed on "
-        f"the object '{m.alias}' because the object is being synchronized from your on-premises "
-        "organization. This action should be performed on the object in your on-premises "
-        "organization.",
-    )
+    raise errors.out_of_write_scope(m.alias, blocked)
 
 
 def _plan(store: CloudStore, m: CloudMailbox, edits: dict[str, Any]) -> dict[str, Any]:
@@ -404,7 +344,7 @@ def _custom_value(value: str | None) -> str | None:
     if not value:
         return None  # $null and "" both clear the attribute
     if len(value) > CUSTOM_MAX:
-        raise _too_long(value, CUSTOM_MAX)
+        raise errors.value_too_long(value, CUSTOM_MAX)
     return value
 
 
@@ -412,12 +352,9 @@ def _edit_extension(current: tuple[str, ...], edit: MultiEdit) -> tuple[str, ...
     """ExtensionCustomAttributeN after the edit; values compare case-insensitively, as in AD."""
     for v in (*(edit.replace or ()), *edit.add):
         if not v:
-            raise _invalid(
-                "The length of the property is too short. The minimum length is 1 and the "
-                "length of the value provided is 0."
-            )
+            raise errors.value_too_short()
         if len(v) > EXTENSION_MAX:
-            raise _too_long(v, EXTENSION_MAX)
+            raise errors.value_too_long(v, EXTENSION_MAX)
     new = _apply(current, edit, str.casefold)
     return current if _same_values(current, new) else tuple(new)
 
@@ -442,7 +379,7 @@ def _plan_addresses(store: CloudStore, m: CloudMailbox, edits: dict[str, Any]) -
         addresses = _make_primary(addresses, edits["WindowsEmailAddress"])
     primaries = sum(a.startswith("SMTP:") for a in addresses)
     if primaries != 1:
-        raise _invalid(_MULTIPLE_PRIMARIES if primaries else _NO_PRIMARY, "DataValidationException")
+        raise errors.multiple_primaries() if primaries else errors.no_primary()
     _check_owners(store, m, addresses)
     return m.email_addresses if _same_values(m.email_addresses, addresses) else tuple(addresses)
 
@@ -469,7 +406,7 @@ def _address_key(address: str) -> str:
 def _make_primary(addresses: list[str], address: str | None) -> list[str]:
     """WindowsEmailAddress: the old primary becomes smtp:, the new address SMTP:."""
     if not address or not _SMTP.fullmatch(address):
-        raise _bad_smtp(address or "")
+        raise errors.invalid_smtp(address or "")
     key = address_key(f"smtp:{address}")
     out = [f"smtp:{a[5:]}" if a.startswith("SMTP:") else a for a in addresses]
     hit = next((i for i, a in enumerate(out) if address_key(a) == key), None)
@@ -486,25 +423,14 @@ def _proxy(value: str) -> str:
         prefix, rest = "smtp", value
     kind = prefix.upper()
     if kind not in ADDRESS_TYPES:
-        raise _invalid(
-            f'The address "{value}" has an unsupported prefix "{prefix}". Supported address '
-            "types are SMTP, X500, X400, SIP and EUM."
-        )
+        raise errors.unsupported_prefix(value, prefix)
     if kind == "SMTP":
         if not _SMTP.fullmatch(rest):
-            raise _bad_smtp(rest)
+            raise errors.invalid_smtp(rest)
         return f"{'SMTP' if prefix == 'SMTP' else 'smtp'}:{rest}"
     if not rest.strip() or (kind == "X500" and not (rest.startswith("/") and len(rest) > 1)):
-        raise _invalid(f'The {kind} address "{value}" isn\'t valid.')
+        raise errors.invalid_address(kind, value)
     return f"{kind if prefix == kind else kind.lower()}:{rest}"
-
-
-def _bad_smtp(address: str) -> CloudError:
-    return _invalid(
-        f'The email address "{address}" isn\'t correct. Please use this format: user name, the @ '
-        "sign, followed by the domain name. For example, tonysmith@contoso.com or "
-        "tony.smith@contoso.com."
-    )
 
 
 def _check_owners(store: CloudStore, m: CloudMailbox, addresses: list[str]) -> None:
@@ -512,21 +438,14 @@ def _check_owners(store: CloudStore, m: CloudMailbox, addresses: list[str]) -> N
     for a in addresses:
         owner = None if address_key(a) in mine else store.owner_of(a)
         if owner is not None and owner.id != m.id:
-            raise CloudError(
-                400,
-                "ProxyAddressExistsException",
-                f'The proxy address "{a}" is already being used by the proxy addresses or '
-                f'LegacyExchangeDN of "{owner.alias}". Please choose another proxy address.',
-            )
+            raise errors.proxy_address_taken(a, owner.alias)
 
 
 def _reject_duplicates(values: Sequence[str], key: Callable[[str], str]) -> None:
     seen: set[str] = set()
     for v in values:
         if key(v) in seen:
-            raise _invalid(
-                f'The value "{v}" is already present in the collection.', "DataValidationException"
-            )
+            raise errors.value_repeated(v)
         seen.add(key(v))
 
 
@@ -539,19 +458,12 @@ def _same_values(old: Sequence[str], new: Sequence[str]) -> bool:
 # What the Hybrid Configuration Wizard left in Exchange Online (mockservers/cloud/hybrid.py);
 # Get-/Remove-HybridApplication stand for the HybridManagement module's calls.
 _PF_TYPE = "Microsoft.Exchange.Data.PublicFoldersDeployment"
-_CONNECTOR_IN_USE = (
-    "Outbound connector '{name}' can't be removed because it's in use by the following "
-    "transport rule(s): {rules}. Remove the connector from these rules or remove the rules, and "
-    "then try again."
-)
 
 
 def _required(params: dict[str, Any], name: str) -> str:
     value = _text(name, params.get(name))
     if value is None or not value.strip():
-        raise _binding(
-            f"Cannot process command because of one or more missing mandatory parameters: {name}."
-        )
+        raise errors.missing_mandatory(name)
     return value
 
 
@@ -607,12 +519,7 @@ def _remove_hybrid(kind: str, key: str = "Identity") -> Runner:
         except HybridNotFound:
             raise _not_found(identity) from None
         except HybridInUse as e:
-            rules = ", ".join(f"'{r}'" for r in e.users)
-            raise CloudError(
-                400,
-                "InvalidOperationException",
-                _CONNECTOR_IN_USE.format(name=e.name, rules=rules),
-            ) from None
+            raise errors.connector_in_use(e.name, e.users) from None
         return CmdletResult([], dict)
 
     return run
@@ -639,7 +546,9 @@ def _set_organization_config(store: CloudStore, params: dict[str, Any]) -> Cmdle
     key = raw.casefold() if isinstance(raw, str) else None
     value = next((v for v in PUBLIC_FOLDERS_ENABLED if v.casefold() == key), None)
     if value is None:
-        raise _not_enum("PublicFoldersEnabled", raw, _PF_TYPE, PUBLIC_FOLDERS_ENABLED)
+        raise errors.not_an_enumerator(
+            "PublicFoldersEnabled", raw, _PF_TYPE, PUBLIC_FOLDERS_ENABLED
+        )
     if not store.set_public_folders_enabled(value):
         return _unchanged(store.org.identity)
     return CmdletResult([], dict)
@@ -690,13 +599,13 @@ _HYBRID_CMDLETS: tuple[tuple[str, tuple[str, ...], bool, Runner], ...] = (
         _remove_hybrid("hybrid_applications", "AppId"),
     ),
 )
+_MAILBOX_CMDLETS: tuple[tuple[str, tuple[str, ...], bool, Runner], ...] = (
+    ("Get-Mailbox", _GET, False, partial(_get_recipients, mailboxes=True)),
+    ("Get-Recipient", _GET, False, partial(_get_recipients, mailboxes=False)),
+    ("Get-OrganizationConfig", _COMMON, False, lambda store, _: _one(store.org.to_json())),
+    ("Set-Mailbox", _SET, True, _set_mailbox),
+)
+# (name, parameters, whether it writes, runner) by case-folded name, as PowerShell looks it up.
 _CMDLETS: dict[str, tuple[str, tuple[str, ...], bool, Runner]] = {
-    name.casefold(): (name, known, writes, run)
-    for name, known, writes, run in (
-        ("Get-Mailbox", _GET, False, partial(_get_recipients, mailboxes=True)),
-        ("Get-Recipient", _GET, False, partial(_get_recipients, mailboxes=False)),
-        ("Get-OrganizationConfig", _COMMON, False, lambda store, _: _one(store.org.to_json())),
-        ("Set-Mailbox", _SET, True, _set_mailbox),
-        *_HYBRID_CMDLETS,
-    )
+    c[0].casefold(): c for c in (*_MAILBOX_CMDLETS, *_HYBRID_CMDLETS)
 }

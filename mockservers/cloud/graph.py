@@ -53,7 +53,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harness.tenant.model import CloudMailbox
-from mockservers.cloud import delta
+from mockservers.cloud import delta, errors
 from mockservers.cloud.delta import Json, Round, StateTokens
 from mockservers.cloud.errors import CloudError
 from mockservers.cloud.hybrid import HybridCloud, HybridNotFound, ServicePrincipal, SyncedRecipient
@@ -89,7 +89,7 @@ def parse_select(raw: str | None) -> tuple[str, ...] | None:
             continue
         canonical = delta.canonical_property(name)
         if canonical is None:
-            raise _unknown_property(name)
+            raise errors.unknown_property(name)
         if canonical not in out:
             out.append(canonical)
     return tuple(out) or None
@@ -100,11 +100,7 @@ def _parse_top(raw: str | None) -> int:
         return LIST_DEFAULT_TOP
     text = raw.strip()
     if not text.lstrip("-").isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
-        raise CloudError(
-            400,
-            "Request_BadRequest",
-            f"Invalid page size specified: '{raw}'. Must be between 1 and 999 inclusive.",
-        )
+        raise errors.invalid_page_size(raw)
     return int(text)
 
 
@@ -112,10 +108,9 @@ def _parse_count(raw: str | None, headers: Mapping[str, str]) -> bool:
     if raw is None or raw.strip().lower() == "false":
         return False
     if raw.strip().lower() != "true":
-        raise CloudError(400, "Request_BadRequest", f"Invalid value '{raw}' for $count.")
+        raise errors.invalid_count(raw)
     if headers.get("consistencylevel", "").strip().lower() != "eventual":
-        # Graph answers this when ConsistencyLevel: eventual is missing.
-        raise CloudError(400, "Request_BadRequest", "$count is not currently supported.")
+        raise errors.count_needs_eventual()
     return True
 
 
@@ -135,11 +130,7 @@ def _parse_prefer(raw: str) -> tuple[bool, int]:
 def _reject(q: Mapping[str, str], options: tuple[str, ...], where: str) -> None:
     for option in options:
         if option in q:
-            raise CloudError(
-                400,
-                "Request_BadRequest",
-                f"The query parameter '${option}' is not supported by {where}.",
-            )
+            raise errors.option_not_supported(option, where)
 
 
 # ------------------------------------------------------------------------------------- $filter
@@ -149,29 +140,6 @@ _TOKEN = re.compile(r"\s*(?:('(?:[^']|'')*')|([(),])|([^\s(),']+))")
 Term = tuple[str, str, tuple[str, ...]]  # (property, operator, values it may equal)
 
 
-def _unknown_property(name: str) -> CloudError:
-    return CloudError(
-        400,
-        "Request_BadRequest",
-        f"Could not find a property named '{name}' on type 'microsoft.graph.user'.",
-    )
-
-
-def _unsupported_filter(prop: str | None = None) -> CloudError:
-    if prop is None:
-        return CloudError(400, "Request_UnsupportedQuery", "Unsupported Query.")
-    return CloudError(
-        400,
-        "Request_UnsupportedQuery",
-        f"Unsupported or invalid query filter clause specified for property '{prop}' "
-        "of resource 'User'.",
-    )
-
-
-def _invalid_filter() -> CloudError:
-    return CloudError(400, "BadRequest", "Invalid filter clause")
-
-
 def _tokenize(text: str) -> list[str]:
     tokens, pos = [], 0
     while pos < len(text):
@@ -179,7 +147,7 @@ def _tokenize(text: str) -> list[str]:
             break
         match = _TOKEN.match(text, pos)
         if match is None:
-            raise _invalid_filter()
+            raise errors.invalid_filter()
         tokens.append(match.group(match.lastindex or 0))
         pos = match.end()
     return tokens
@@ -195,7 +163,11 @@ class _FilterParser:
     def parse(self) -> list[Term]:
         terms = self.disjunction()
         if self.pos != len(self.tokens):
-            raise _unsupported_filter() if self.peek().lower() == "and" else _invalid_filter()
+            raise (
+                errors.unsupported_query()
+                if self.peek().lower() == "and"
+                else errors.invalid_filter()
+            )
         return terms
 
     def peek(self) -> str:
@@ -204,14 +176,14 @@ class _FilterParser:
     def take(self, expected: str | None = None) -> str:
         token = self.peek()
         if not token or (expected is not None and token.lower() != expected):
-            raise _invalid_filter()
+            raise errors.invalid_filter()
         self.pos += 1
         return token
 
     def string(self) -> str:
         token = self.take()
         if len(token) < 2 or token[0] != "'":
-            raise _invalid_filter()
+            raise errors.invalid_filter()
         return token[1:-1].replace("''", "'")
 
     def disjunction(self) -> list[Term]:
@@ -232,17 +204,17 @@ class _FilterParser:
     def comparison(self) -> Term:
         word = self.take()
         if word in "()," or word.startswith("'"):
-            raise _invalid_filter()
+            raise errors.invalid_filter()
         if word.lower() == "proxyaddresses/any":
             return self.any_proxy_address()
         if self.peek() == "(" or word.lower() == "not":
-            raise _unsupported_filter()  # functions: startswith(), not(), ...
+            raise errors.unsupported_query()  # functions: startswith(), not(), ...
         prop = delta.canonical_property(word)
         if prop is None:
-            raise _unknown_property(word)
+            raise errors.unknown_property(word)
         op = self.take().lower()
         if prop not in FILTERABLE or op not in ("eq", "in"):
-            raise _unsupported_filter(prop)
+            raise errors.unsupported_filter(prop)
         if op == "eq":
             return prop, op, (self.string(),)
         self.take("(")
@@ -257,7 +229,7 @@ class _FilterParser:
         self.take("(")
         variable, _, again = self.take().partition(":")
         if not variable or variable != again:
-            raise _invalid_filter()
+            raise errors.invalid_filter()
         self.take("eq")
         value = self.string()
         self.take(")")
@@ -346,12 +318,7 @@ def _open_list_token(tokens: StateTokens, store: CloudStore, token: str, fingerp
     payload = tokens.open(token)
     nonce = delta.store_nonce(store)
     if not payload or len(payload) != 4 or payload[:3] != ["L", nonce, fingerprint]:
-        raise CloudError(
-            400,
-            "Request_BadRequest",
-            "The specified page token value is not valid for this query. "
-            "Follow @odata.nextLink as returned, without changing the query.",
-        )
+        raise errors.invalid_page_token()
     return str(payload[3])
 
 
@@ -360,12 +327,7 @@ def get_user(store: CloudStore, key: str, query: Mapping[str, str], base_url: st
     select = parse_select(normalize_query(query).get("select"))
     m = store.get(key) or store.get(key.lower()) or store.by_upn(key)
     if m is None:
-        raise CloudError(
-            404,
-            "Request_ResourceNotFound",
-            f"Resource '{key}' does not exist or one of its queried reference-property objects "
-            "are not present.",
-        )
+        raise errors.resource_not_found(key)
     return {
         "@odata.context": _context(base_url, select, entity=True),
         **delta.renderer(select or delta.DEFAULT_PROPERTIES)(m),
@@ -411,22 +373,12 @@ def _delta_round(
     try:
         rnd = delta.open_round(tokens, store, token or "", kind, now)
     except delta.InvalidToken:
-        raise CloudError(
-            400,
-            "syncStateNotFound",
-            "The sync state generation is not found. The delta token is expired and data "
-            "must be synchronized again.",
-        ) from None
+        raise errors.sync_state_not_found() from None
     except delta.ExpiredToken as expired:
         fresh = _link(
             base_url, "users/delta", _delta_params(expired.round.select, expired.round.ids)
         )
-        raise CloudError(
-            410,
-            "resyncRequired",
-            "The delta token is no longer valid, and the app must reset the sync state.",
-            {"Location": fresh},
-        ) from None
+        raise errors.resync_required(fresh) from None
     if kind == "d":  # a new incremental round: changes since the token, up to now
         return Round(store.seq, rnd.watermark, rnd.select, rnd.ids, None)
     return rnd
@@ -441,19 +393,10 @@ def _delta_filter(raw: str | None) -> tuple[str, ...] | None:
     except CloudError:
         terms = []
     if not terms or any((prop, op) != ("id", "eq") for prop, op, _ in terms):
-        raise CloudError(
-            400,
-            "Request_UnsupportedQuery",
-            "Unsupported query. Delta on users supports only $filter=id eq '{id}', "
-            "optionally joined with 'or'.",
-        )
+        raise errors.delta_filter_unsupported()
     ids = [values[0].lower() for _, _, values in terms]  # object ids are lower-case GUIDs
     if len(ids) > DELTA_MAX_FILTER_IDS:
-        raise CloudError(
-            400,
-            "Request_UnsupportedQuery",
-            f"Too many ids in $filter: delta tracks at most {DELTA_MAX_FILTER_IDS} objects.",
-        )
+        raise errors.delta_filter_too_many(DELTA_MAX_FILTER_IDS)
     return tuple(dict.fromkeys(ids))
 
 
@@ -527,40 +470,8 @@ KEY_PROPERTIES = (
 KEY_TYPES = ("AsymmetricX509Cert", "X509CertAndPassword")
 KEY_USAGES = ("Verify", "Sign")
 SYNC_KINDS = {"groups": "distribution_groups", "contacts": "mail_contacts"}
-_SP_KEY = re.compile(r"servicePrincipals\(appId='((?:[^']|'')*)'\)", re.IGNORECASE)
 _SP_FILTER = re.compile(r"\s*([A-Za-z]+)\s+eq\s+'((?:[^']|'')*)'\s*")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-
-
-def _resource_not_found(key: str) -> CloudError:
-    return CloudError(
-        404,
-        "Request_ResourceNotFound",
-        f"Resource '{key}' does not exist or one of its queried reference-property objects are "
-        "not present.",
-    )
-
-
-def _undeclared(name: str) -> CloudError:
-    return CloudError(
-        400,
-        "Request_BadRequest",
-        f"Property '{name}' does not exist as a declared property or extension property.",
-    )
-
-
-def _invalid_value(name: str, resource: str) -> CloudError:
-    return CloudError(
-        400,
-        "Request_BadRequest",
-        f"Invalid value specified for property '{name}' of resource '{resource}'.",
-    )
-
-
-def service_principal_key(segment: str) -> str | None:
-    """The appId in a ``servicePrincipals(appId='...')`` segment, else None."""
-    match = _SP_KEY.fullmatch(segment)
-    return match.group(1).replace("''", "'") if match else None
 
 
 def _sp_select(raw: str | None) -> tuple[str, ...]:
@@ -572,11 +483,7 @@ def _sp_select(raw: str | None) -> tuple[str, ...]:
         name = part.strip()
         canonical = by_key.get(name.casefold())
         if canonical is None:
-            raise CloudError(
-                400,
-                "Request_BadRequest",
-                f"Could not find a property named '{name}' on type '{SP_TYPE}'.",
-            )
+            raise errors.unknown_property(name, SP_TYPE)
         if canonical not in out:
             out.append(canonical)
     return tuple(out)
@@ -615,21 +522,12 @@ def list_service_principals(hybrid: HybridCloud, query: Mapping[str, str], base_
     if raw:
         match = _SP_FILTER.fullmatch(raw)
         if match is None:
-            raise _invalid_filter()
+            raise errors.invalid_filter()
         prop = next((p for p in SP_PROPERTIES if p.casefold() == match.group(1).casefold()), None)
         if prop is None:
-            raise CloudError(
-                400,
-                "Request_BadRequest",
-                f"Could not find a property named '{match.group(1)}' on type '{SP_TYPE}'.",
-            )
+            raise errors.unknown_property(match.group(1), SP_TYPE)
         if prop not in SP_FILTERABLE:
-            raise CloudError(
-                400,
-                "Request_UnsupportedQuery",
-                f"Unsupported or invalid query filter clause specified for property '{prop}' of "
-                "resource 'ServicePrincipal'.",
-            )
+            raise errors.unsupported_filter(prop, "ServicePrincipal")
         value = match.group(2).replace("''", "'").casefold()
         found = [
             sp
@@ -646,7 +544,7 @@ def _find_sp(hybrid: HybridCloud, key: str, by_app_id: bool) -> ServicePrincipal
     try:
         return hybrid.service_principal(key, by_app_id=by_app_id)
     except HybridNotFound:
-        raise _resource_not_found(key) from None
+        raise errors.resource_not_found(key) from None
 
 
 def get_service_principal(
@@ -669,28 +567,21 @@ def patch_service_principal(hybrid: HybridCloud, key: str, body: Any, *, by_app_
     Keys left out are removed."""
     sp = _find_sp(hybrid, key, by_app_id)
     if not isinstance(body, dict):
-        raise CloudError(400, "BadRequest", "The request body must be a JSON object.")
+        raise errors.not_an_object()
     for name in body:
         if name == "keyCredentials" or name.startswith("@odata."):
             continue
         if name not in SP_PROPERTIES:
-            raise _undeclared(name)
+            raise errors.undeclared_property(name)
         if name in ("id", "appId", "appOwnerOrganizationId", "servicePrincipalType"):
-            raise CloudError(
-                400, "Request_BadRequest", f"Property '{name}' is read-only and cannot be set."
-            )
-        raise CloudError(
-            400,
-            "Request_BadRequest",
-            f"Updating '{name}' is not supported by this simulated /servicePrincipals endpoint; "
-            "only keyCredentials can be changed.",
-        )
+            raise errors.read_only_property(name)
+        raise errors.not_settable_here(name)
     if "keyCredentials" in body:
         hybrid.set_key_credentials(sp.id, _key_credentials(sp, body["keyCredentials"]))
 
 
 def _key_credentials(sp: ServicePrincipal, value: Any) -> list[dict[str, Any]]:
-    bad = _invalid_value("keyCredentials", "ServicePrincipal")
+    bad = errors.invalid_property_value("keyCredentials", "ServicePrincipal")
     if not isinstance(value, list):
         raise bad
     existing = {str(k["keyId"]).casefold(): k for k in sp.key_credentials}
@@ -700,7 +591,7 @@ def _key_credentials(sp: ServicePrincipal, value: Any) -> list[dict[str, Any]]:
             raise bad
         for name in item:
             if name not in KEY_PROPERTIES and not name.startswith("@odata."):
-                raise _undeclared(name)
+                raise errors.undeclared_property(name)
         key_id = item.get("keyId")
         if key_id is not None and (not isinstance(key_id, str) or not _GUID.fullmatch(key_id)):
             raise bad
@@ -743,7 +634,7 @@ def _synced(hybrid: HybridCloud, entity_set: str, object_id: str) -> SyncedRecip
     try:
         return hybrid.recipient_by_id(SYNC_KINDS[entity_set], object_id)
     except HybridNotFound:
-        raise _resource_not_found(object_id) from None
+        raise errors.resource_not_found(object_id) from None
 
 
 def get_sync_behavior(hybrid: HybridCloud, entity_set: str, object_id: str, base_url: str) -> Json:
@@ -763,20 +654,14 @@ def patch_sync_behavior(hybrid: HybridCloud, entity_set: str, object_id: str, bo
     in Exchange Online); false hands it back to on-premises AD."""
     o = _synced(hybrid, entity_set, object_id)
     if not isinstance(body, dict):
-        raise CloudError(400, "BadRequest", "The request body must be a JSON object.")
+        raise errors.not_an_object()
     for name in body:
         if name == "id":
-            raise CloudError(
-                400, "Request_BadRequest", "Property 'id' is read-only and cannot be set."
-            )
+            raise errors.read_only_property("id")
         if name != "isCloudManaged" and not name.startswith("@odata."):
-            raise _undeclared(name)
+            raise errors.undeclared_property(name)
     if "isCloudManaged" in body:
         value = body["isCloudManaged"]
         if not isinstance(value, bool):
-            raise CloudError(
-                400,
-                "BadRequest",
-                f"Cannot convert the literal '{value}' to the expected type 'Edm.Boolean'.",
-            )
+            raise errors.not_a_boolean(value)
         hybrid.set_cloud_managed(SYNC_KINDS[entity_set], o.id, value)

@@ -2,19 +2,21 @@
 
 A token bucket per app: resource units (RU) refilled per 10 s window and a write quota per
 150 s window. Costs follow the documentation: GET of users 2 RU (1 with $select), other GETs
-1 RU, a write 1 RU plus one write. Exceeding either answers 429 with Retry-After and the
-x-ms-throttle-* headers. Profiles: "off" (the default, for speed), "documented" (the large-tenant
-numbers: 8,000 RU per 10 s, 3,000 writes per 150 s), or custom numbers.
+1 RU, a write 1 RU plus one write; each route declares its cost (mockservers/cloud/routes.py).
+Exceeding either answers 429 with Retry-After and the x-ms-throttle-* headers. Profiles: "off"
+(the default, for speed), "documented" (the large-tenant numbers: 8,000 RU per 10 s, 3,000
+writes per 150 s), or custom numbers.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from mockservers.cloud.errors import CloudError
+from mockservers.cloud.errors import too_many_requests
+from mockservers.http_routes import Cost
 
 _SCOPE = "Tenant_Application/ReadWrite"
 DOCUMENTED = (8000.0, 3000.0)  # RU per 10 s, writes per 150 s: a tenant of over 500 users
@@ -82,16 +84,13 @@ class Throttle:
             if wait:
                 ru.level += units  # the request is refused: give its units back
         if wait:
-            raise CloudError(
-                429,
-                "TooManyRequests",
-                "Too many requests.",
+            raise too_many_requests(
                 {
                     "Retry-After": str(max(1, math.ceil(wait))),
                     "x-ms-throttle-scope": f"{_SCOPE}/{app_id}/{self.tenant_id}",
                     "x-ms-throttle-information": kind,
                     "x-ms-resource-unit": str(units),
-                },
+                }
             )
         used = 1 - ru.level / ru.capacity
         if used > 0.8:
@@ -105,11 +104,12 @@ class Throttle:
         return b
 
 
-def graph_cost(path: str, query: dict[str, str], method: str) -> tuple[int, bool]:
-    """(resource units, is a write) of one request, per the documented cost table."""
-    if method != "GET":
-        return 1, True
-    units = 2 if path.startswith("/v1.0/users") else 1
+def request_cost(cost: Cost, query: Mapping[str, str]) -> tuple[int, bool]:
+    """(resource units, is a write) of one request to a route of `cost`, per the documented
+    table: a read's units drop by one with $select and by one with $top under 20, to at least 1."""
+    if cost.write:
+        return cost.units, True
+    units = cost.units
     if any(k.lstrip("$").lower() == "select" for k in query):
         units -= 1
     top = next((v for k, v in query.items() if k.lstrip("$").lower() == "top"), None)

@@ -66,6 +66,11 @@ def to_record(rtype: str, value: str, ttl: int) -> Any:
 class ZoneAuthority(authority.FileAuthority):
     """Authoritative answers for one zone of the estate, kept in step with its serial."""
 
+    # FileAuthority types both as plain None class attributes (filled by loadFile, which here
+    # runs in __init__); these are their real types.
+    soa: tuple[bytes, Any]  # type: ignore[assignment]
+    records: dict[bytes, list[Any]]  # type: ignore[assignment]
+
     def __init__(self, estate: Estate, zone: str, primary: str) -> None:
         self.estate = estate
         self.zone_name = zone

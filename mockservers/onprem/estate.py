@@ -10,21 +10,33 @@ Not thread-safe: the reactor thread owns it.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from harness.tenant.exchange_org import ExchangeOrg
+from harness.tenant.exchange_org import BUILD_2019_CU14, ExchangeOrg
 from harness.tenant.spec import TenantSpec
-from mockservers.onprem.errors import not_found
+from mockservers.onprem import errors
 from mockservers.onprem.zones import Zone, zone_from_spec
 
 FORMAT: Final = "exwb-onprem/1"
 EXCHANGE_ROLE: Final = "ExchangeServer"
 SYNC_ROLE: Final = "EntraConnectSync"
 EXCHANGE_PRODUCT: Final = "Exchange Server 2019 CU14"
-EXCHANGE_VERSION: Final = "15.2.1544.4"
+
+
+def _dotted(build: str) -> str:
+    """'Version 15.2 (Build 1544.4)' (AdminDisplayVersion) as the file version, '15.2.1544.4'."""
+    m = re.fullmatch(r"Version (\d+\.\d+) \(Build (\d+\.\d+)\)", build)
+    if m is None:
+        raise ValueError(f"not an Exchange AdminDisplayVersion: {build!r}")
+    return f"{m.group(1)}.{m.group(2)}"
+
+
+# The build is one fact (harness.tenant.exchange_org); the hosts API spells it as a version.
+EXCHANGE_VERSION: Final = _dotted(BUILD_2019_CU14)
 CONNECT_PRODUCT: Final = "Microsoft Entra Connect Sync"
 HYBRID_AGENT: Final = "Microsoft Hybrid Service"
 LEFTOVER_SERVICE: Final = "MSExchangeTransport"  # what spec.uninstall_leftovers leaves behind
@@ -227,7 +239,7 @@ class Estate:
     def host(self, name: str) -> Host:
         h = self.hosts.get(name.casefold())
         if h is None:
-            raise not_found("HostNotFound", f"The host '{name}' was not found.")
+            raise errors.host_not_found(name)
         return h
 
     def shutdown(self, name: str) -> Host:
@@ -256,12 +268,7 @@ class Estate:
         h = self.host(name)
         s = h.service(service)
         if s is None:
-            # Windows' ERROR_SERVICE_DOES_NOT_EXIST (1060).
-            raise not_found(
-                "ServiceNotFound",
-                f"[SC] OpenService FAILED 1060: The specified service '{service}' does not "
-                f"exist as an installed service on {h.name}.",
-            )
+            raise errors.service_not_found(service, h.name)
         h.services.remove(s)
         self.changed()
 
@@ -269,10 +276,7 @@ class Estate:
         h = self.host(name)
         c = h.certificate(thumbprint)
         if c is None:
-            raise not_found(
-                "CertificateNotFound",
-                f"The certificate with thumbprint {thumbprint} was not found on {h.name}.",
-            )
+            raise errors.certificate_not_found(thumbprint, h.name)
         h.certificates.remove(c)
         self.changed()
 
@@ -288,10 +292,7 @@ class Estate:
         h = self.host(name)
         kept = [r for r in h.smtp_receive_log if r.client_ip != client_ip.strip()]
         if len(kept) == len(h.smtp_receive_log):
-            raise not_found(
-                "RelayClientNotFound",
-                f"No client {client_ip} in the SMTP receive log of {h.name}.",
-            )
+            raise errors.relay_client_not_found(client_ip, h.name)
         h.smtp_receive_log = kept
         self.changed()
 
@@ -299,7 +300,7 @@ class Estate:
     def zone(self, name: str) -> Zone:
         z = self.zones.get(name.strip().lower().rstrip("."))
         if z is None:
-            raise not_found("ZoneNotFound", f"The zone '{name}' was not found on this server.")
+            raise errors.zone_not_found(name)
         return z
 
     def put_record(self, zone: str, name: str, rtype: str, body: Any) -> tuple[dict, bool]:

@@ -17,7 +17,7 @@ from typing import Any, Final
 from harness.core.dn import InvalidDN, normalize_dn
 from harness.tenant.exchange_org import ExchangeOrg
 from mockservers.directory.store import SCOPE_SUBTREE, Store
-from mockservers.onprem.errors import bad_request, conflict
+from mockservers.onprem import errors
 from mockservers.onprem.estate import (
     EXCHANGE_ROLE,
     LEFTOVER_SERVICE,
@@ -28,20 +28,6 @@ from mockservers.onprem.estate import (
 
 MAILBOX_NAMES_SHOWN: Final = 10
 
-# Setup's own text for a database that still holds mailboxes (Exchange 2013 and later).
-_MAILBOXES_TEXT: Final = (
-    "Database '{db}': This mailbox database contains one or more mailboxes, mailbox plans, "
-    "archive mailboxes, public folder mailboxes or arbitration mailboxes. To get a list of all "
-    "mailboxes in this database, run the command Get-Mailbox -Database <Database ID>. To get a "
-    "list of all public folder mailboxes in this database, run the command Get-Mailbox -Database "
-    "<Database ID> -PublicFolder. To get a list of all arbitration mailboxes in this database, "
-    "run the command Get-Mailbox -Database <Database ID> -Arbitration. To disable a "
-    "non-arbitration mailbox so that you can delete the mailbox database, run the command "
-    "Disable-Mailbox <Mailbox ID>. If this is the last server in the organization, run the "
-    "command Disable-Mailbox <Mailbox ID> -Arbitration -DisableLastArbitrationMailboxAllowed to "
-    "disable the arbitration mailbox."
-)
-
 
 def run_setup(estate: Estate, store: Store, org: ExchangeOrg, name: str, body: Any) -> dict:
     """``Setup.exe /m:<Mode>`` on host `name`; only Uninstall is supported."""
@@ -49,9 +35,9 @@ def run_setup(estate: Estate, store: Store, org: ExchangeOrg, name: str, body: A
     if isinstance(body, dict):
         mode = next((v for k, v in body.items() if k.casefold() == "mode"), None)
     if not isinstance(mode, str):
-        raise bad_request('The body must be {"Mode": "Uninstall"}.')
+        raise errors.setup_body()
     if mode.casefold() != "uninstall":
-        raise bad_request(f"Setup mode '{mode}' is not supported here; only Uninstall is.")
+        raise errors.setup_mode(mode)
     return uninstall(estate, store, org, name)
 
 
@@ -59,41 +45,18 @@ def uninstall(estate: Estate, store: Store, org: ExchangeOrg, name: str) -> dict
     """Uninstall Exchange Server from host `name`; see the module docstring."""
     host = estate.host(name)
     if host.role != EXCHANGE_ROLE or not host.installed:
-        raise conflict(
-            "ExchangeNotInstalled",
-            f"Setup can't continue: Exchange Server is not installed on {host.name}.",
-        )
+        raise errors.exchange_not_installed(host.name)
     server = host.name.upper()
     failed: list[dict[str, str]] = []
     if not host.powered_on:
-        failed.append(
-            {
-                "code": "HostNotRunning",
-                "message": f"{host.name} is shut down: Setup runs on the server itself. "
-                "Start it, then run Setup again.",
-            }
-        )
+        failed.append(errors.check_host_not_running(host.name))
     db_dn = org.database_dn(server)
     holders = mailboxes_on(store, db_dn, org.spec.base_dn)
     if holders:
         db_name = db_dn.split(",", 1)[0].removeprefix("CN=")
-        shown = ", ".join(holders[:MAILBOX_NAMES_SHOWN])
-        more = len(holders) - MAILBOX_NAMES_SHOWN
-        failed.append(
-            {
-                "code": "MailboxDatabaseNotEmpty",
-                "message": _MAILBOXES_TEXT.format(db=db_name)
-                + f" Mailboxes found ({len(holders)}): {shown}"
-                + (f" and {more} more." if more > 0 else "."),
-            }
-        )
+        failed.append(errors.check_database_not_empty(db_name, holders, MAILBOX_NAMES_SHOWN))
     if failed:
-        raise conflict(
-            "SetupPrerequisiteCheckFailed",
-            "Prerequisite Analysis FAILED. Uninstall can't continue: "
-            + " ".join(f["message"] for f in failed),
-            failed,
-        )
+        raise errors.prerequisites_failed(failed)
     removed = remove_subtree(store, org.server_dn(server)) + remove_subtree(store, db_dn)
     _remove_exchange_files(host, leftovers=org.spec.uninstall_leftovers)
     estate.changed()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from harness.tenant.exchange_org import EXO_AUTODISCOVER, ONPREM_PUBLIC_IP, ExchangeOrg
-from mockservers.onprem.errors import bad_request, conflict, not_found
+from mockservers.onprem import errors
 
 RECORD_TYPES: Final = ("A", "AAAA", "CNAME", "MX", "NS", "SRV", "TXT")
 EXO_SPF: Final = "include:spf.protection.outlook.com"
@@ -46,7 +46,7 @@ class Zone:
         if n.endswith("." + self.name):
             n = n[: -len(self.name) - 1]
         if len(n) > 253 or not all(_LABEL.fullmatch(label) for label in n.split(".")):
-            raise bad_request(f"'{name}' is not a valid record name in zone {self.name}.")
+            raise errors.record_name(name, self.name)
         return n
 
     def record_api(self, key: tuple[str, str]) -> dict[str, Any]:
@@ -66,19 +66,15 @@ class Zone:
         """Create or replace one record set; (its API form, whether it was created)."""
         rel, t = self.relative(name), record_type(rtype)
         if not isinstance(body, dict):
-            raise bad_request('The body must be {"ttl": 3600, "values": ["..."]}.')
+            raise errors.record_body()
         ttl = body.get("ttl", 3600)
         if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= 2**31 - 1:
-            raise bad_request('"ttl" must be a whole number of seconds (0 to 2147483647).')
+            raise errors.record_ttl()
         values = normalize_values(t, body.get("values"))
         others = [k for k in self.records if k[0] == rel and k[1] != t]
         if others and (t == "CNAME" or any(k[1] == "CNAME" for k in others)):
             # RFC 1034 3.6.2: a name with a CNAME has no other data.
-            raise conflict(
-                "CnameConflict",
-                f"{self.fqdn(rel)} cannot hold a CNAME and other records "
-                f"({', '.join(sorted({t, *(k[1] for k in others)}))}).",
-            )
+            raise errors.cname_conflict(self.fqdn(rel), sorted({t, *(k[1] for k in others)}))
         created = (rel, t) not in self.records
         self.records[(rel, t)] = RecordSet(ttl, values)
         self.serial += 1
@@ -88,9 +84,7 @@ class Zone:
         """The key of an existing record set; 404 RecordNotFound otherwise."""
         key = (self.relative(name), record_type(rtype))
         if key not in self.records:
-            raise not_found(
-                "RecordNotFound", f"There is no {key[1]} record set at {self.fqdn(key[0])}."
-            )
+            raise errors.record_not_found(key[1], self.fqdn(key[0]))
         return key
 
     def delete(self, name: str, rtype: str) -> None:
@@ -122,18 +116,18 @@ def normalize_values(rtype: str, values: Any) -> list[str]:
     Host names are absolute: a missing trailing dot is added (there is no $ORIGIN here).
     """
     if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
-        raise bad_request('"values" must be a non-empty list of strings.')
+        raise errors.record_values()
     if rtype == "CNAME" and len(values) > 1:
-        raise bad_request("A CNAME record set holds exactly one value.")
+        raise errors.cname_values()
     out = []
     for raw in values:
         v = raw.strip()
         try:
             out.append(_normalize_value(rtype, v))
         except ValueError as e:
-            raise bad_request(f"Invalid {rtype} value '{raw}': {e}.") from None
+            raise errors.record_value(rtype, raw, str(e)) from None
     if len(set(out)) != len(out):
-        raise bad_request(f"The {rtype} record set lists the same value twice.")
+        raise errors.record_values_repeated(rtype)
     return out
 
 
@@ -172,9 +166,7 @@ def record_type(rtype: str) -> str:
     """The canonical name of a supported record type; 400 otherwise."""
     t = rtype.strip().upper()
     if t not in RECORD_TYPES:
-        raise bad_request(
-            f"Record type '{rtype}' is not supported; use one of {', '.join(RECORD_TYPES)}."
-        )
+        raise errors.unsupported_record_type(rtype, RECORD_TYPES)
     return t
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mockservers.cloud.auth import Auth, OAuthError
-from mockservers.cloud.errors import CloudError
-from mockservers.cloud.throttle import Throttle, graph_cost
+from mockservers.cloud.auth import Auth
+from mockservers.cloud.errors import CloudError, OAuthError
+from mockservers.cloud.routes import graph_cost
+from mockservers.cloud.throttle import Throttle
 
 TENANT = "9b2b6b1e-2c8f-5d1b-9a55-0c5b8d3f2a11"
 

@@ -144,7 +144,7 @@ def test_protocol_errors_keep_graphs_shape(running):
 def test_exo_results_page_with_next_links(running, cloud_tenant):
     ep = running.endpoints
     tok = token(ep)
-    running.call(setattr, __import__("mockservers.cloud.server", fromlist=["x"]), "EXO_PAGE", 40)
+    running.call(setattr, __import__("mockservers.cloud.cursors", fromlist=["x"]), "EXO_PAGE", 40)
     r = cmdlet(ep, tok, "Get-Mailbox", ResultSize="Unlimited")
     assert r.status == 200, r.body
     seen = list(r.body["value"])
@@ -156,7 +156,7 @@ def test_exo_results_page_with_next_links(running, cloud_tenant):
     mailbox_types = {"UserMailbox", "SharedMailbox", "RoomMailbox", "EquipmentMailbox"}
     expected = [m.id for m in cloud_tenant.mailboxes if m.recipient_type_details in mailbox_types]
     assert [x["Guid"] for x in seen] == expected
-    running.call(setattr, __import__("mockservers.cloud.server", fromlist=["x"]), "EXO_PAGE", 1000)
+    running.call(setattr, __import__("mockservers.cloud.cursors", fromlist=["x"]), "EXO_PAGE", 1000)
 
 
 def test_set_mailbox_shows_up_in_graph_delta(running, cloud_tenant):

@@ -1,0 +1,358 @@
+"""The fake cloud's route table: every Graph, EXO admin API, token and sync request it serves.
+
+Each `Route` names its handler, required application permission, fault operation and throttle
+cost once; `server.CloudResource` matches a request here and reads the route. A handler gets
+the request as a `Call` (the per-request context: captures, query, token, what was charged) and
+returns (status, body, extra headers); `graph`, `exo` and `dirsync` compute the bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote
+
+from twisted.web import server
+
+from mockservers.cloud import delta, dirsync, errors, exo, graph
+from mockservers.cloud.auth import (
+    APPLICATION_READ,
+    APPLICATION_WRITE,
+    CONTACT_SOA_READ,
+    CONTACT_SOA_WRITE,
+    GROUP_SOA_READ,
+    GROUP_SOA_WRITE,
+    SYNC_ROLE,
+    Token,
+)
+from mockservers.cloud.cursors import Page
+from mockservers.cloud.service import CloudService
+from mockservers.cloud.throttle import request_cost
+from mockservers.http_routes import Cost, Route, RouteTable, markdown
+
+MAX_BODY = 4 * 1024 * 1024  # Graph refuses request bodies over 4 MB
+Reply = tuple[int, Any, dict[str, str]]
+Handler = Callable[["Call"], Reply]
+_WRITE_VERBS = ("set-", "new-", "remove-", "enable-")
+
+
+@dataclass(slots=True)
+class Call:
+    """One request as its handler sees it; `charged` keeps the throttle's headers so that an
+    error raised after charging carries them too."""
+
+    service: CloudService
+    request: server.Request
+    route: Route[Handler]
+    method: str
+    query: dict[str, str]
+    params: dict[str, str]
+    token: Token | None = None
+    expire_delta: bool = False  # an expire_delta fault: read the token as 7 days older
+    charged: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def caller(self) -> Token:
+        if self.token is None:
+            raise RuntimeError(f"{self.route.pattern} is public: it has no caller")
+        return self.token
+
+    def charge(self, units: int | None = None, write: bool | None = None) -> None:
+        """Charge the route's declared cost; a deferred cost passes what it counted."""
+        cost = self.route.cost or Cost()
+        declared_units, declared_write = request_cost(cost, self.query)
+        self.charged = self.service.throttle.charge(
+            self.caller.app.client_id,
+            declared_units if units is None else units,
+            declared_write if write is None else write,
+        )
+
+    def body(self) -> bytes:
+        data = self.request.content.read(MAX_BODY + 1) if self.request.content else b""
+        if len(data) > MAX_BODY:
+            raise errors.request_too_large()
+        return data
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body() or b"null")
+        except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting: not JSON to us
+            raise errors.invalid_json() from None
+
+    def headers(self) -> dict[str, str]:
+        """The request's headers, names lower-cased (the last value of a repeated one)."""
+        return {
+            k.decode("latin-1").lower(): v[-1].decode("latin-1")
+            for k, v in self.request.requestHeaders.getAllRawHeaders()
+        }
+
+
+# ------------------------------------------------------------------ handlers
+def _token(call: Call) -> Reply:
+    form = dict(parse_qsl(call.body().decode("utf-8", "replace")))
+    body = call.service.auth.issue(call.params["tenant"], form)
+    return 200, body, {"Cache-Control": "no-store"}
+
+
+def _list_users(call: Call) -> Reply:
+    svc = call.service
+    return 200, graph.list_users(svc.store, call.query, svc.base_url, call.headers()), {}
+
+
+def _users_delta(call: Call) -> Reply:
+    now = time.time()
+    if call.expire_delta:
+        # The token is read as if its 7 days had passed, so Graph's own expiry path answers
+        # (410 resyncRequired with Location).
+        now += delta.TOKEN_LIFETIME_SECONDS + 1
+    svc = call.service
+    return 200, graph.users_delta(svc.store, call.query, svc.base_url, call.headers(), now), {}
+
+
+def _get_user(call: Call) -> Reply:
+    svc = call.service
+    return 200, graph.get_user(svc.store, call.params["id"], call.query, svc.base_url), {}
+
+
+def _list_service_principals(call: Call) -> Reply:
+    svc = call.service
+    return 200, graph.list_service_principals(svc.store.hybrid, call.query, svc.base_url), {}
+
+
+def _sp_key(call: Call) -> tuple[str, bool]:
+    """(key, whether it is an appId) of a service principal route."""
+    if "app_id" in call.params:
+        return call.params["app_id"].replace("''", "'"), True  # OData doubles a quote
+    return call.params["id"], False
+
+
+def _get_service_principal(call: Call) -> Reply:
+    svc, (key, by_app_id) = call.service, _sp_key(call)
+    hybrid = svc.store.hybrid
+    body = graph.get_service_principal(hybrid, key, call.query, svc.base_url, by_app_id=by_app_id)
+    return 200, body, {}
+
+
+def _patch_service_principal(call: Call) -> Reply:
+    key, by_app_id = _sp_key(call)
+    graph.patch_service_principal(call.service.store.hybrid, key, call.json(), by_app_id=by_app_id)
+    return 204, None, {}
+
+
+def _get_sync_behavior(entity_set: str, call: Call) -> Reply:
+    svc = call.service
+    hybrid = svc.store.hybrid
+    return 200, graph.get_sync_behavior(hybrid, entity_set, call.params["id"], svc.base_url), {}
+
+
+def _patch_sync_behavior(entity_set: str, call: Call) -> Reply:
+    graph.patch_sync_behavior(call.service.store.hybrid, entity_set, call.params["id"], call.json())
+    return 204, None, {}
+
+
+def _check_tenant(call: Call) -> None:
+    if call.params["tenant"].casefold() != call.service.tenant_id:
+        raise errors.tenant_not_found(call.params["tenant"])
+
+
+def _next_page(call: Call) -> Reply:
+    """The next page of a cmdlet's output: a nextLink, by GET or POST (no body needed)."""
+    _check_tenant(call)
+    svc = call.service
+    page = svc.cursors.resume(call.query["$skiptoken"], call.caller.app.client_id)
+    if page is None:
+        raise errors.invalid_skiptoken()
+    call.charge()
+    return 200, _exo_body(svc, page), {}
+
+
+def _invoke(call: Call) -> Reply:
+    _check_tenant(call)
+    svc = call.service
+    payload = call.json()
+    cmd = payload.get("CmdletInput") if isinstance(payload, dict) else None
+    if not isinstance(cmd, dict) or not isinstance(cmd.get("CmdletName"), str):
+        raise errors.not_a_cmdlet_input()
+    params = cmd.get("Parameters") or {}
+    if not isinstance(params, dict):
+        raise errors.parameters_not_an_object()
+    call.charge(write=cmd["CmdletName"].casefold().startswith(_WRITE_VERBS))
+    result = exo.invoke(svc.store, cmd["CmdletName"], params, can_write=call.caller.can_write)
+    return 200, _exo_body(svc, svc.cursors.first(result, call.caller.app.client_id)), {}
+
+
+def _exo_body(svc: CloudService, page: Page) -> dict[str, Any]:
+    base = f"{svc.base_url}/adminapi/beta/{svc.tenant_id}"
+    body: dict[str, Any] = {
+        "@odata.context": f"{base}/$metadata#Collection(Exchange.GenericHashTable)",
+        "value": page.values,
+    }
+    if page.warnings:
+        # The EXO V3 REST endpoint returns cmdlet warnings as an annotation of the body.
+        body["@adminapi.warnings"] = list(page.warnings)
+    if page.next_token is not None:
+        body["@odata.nextLink"] = f"{base}/InvokeCommand?$skiptoken={quote(page.next_token)}"
+    return body
+
+
+def _dirsync(call: Call) -> Reply:
+    """Entra Connect's export (see `dirsync`)."""
+    _check_tenant(call)
+    objects = dirsync.parse_batch(call.json())
+    call.charge(units=len(objects))
+    rid = call.request.responseHeaders.getRawHeaders("request-id", [None])[0]
+    return 200, dirsync.export(call.service.store, objects, rid), {}
+
+
+# ------------------------------------------------------------------ the table
+def _roles(*groups: tuple[str, ...] | str) -> tuple[str, ...]:
+    return tuple(r for g in groups for r in ((g,) if isinstance(g, str) else g))
+
+
+_SP_BY_APP_ID = "/v1.0/servicePrincipals(appId='{app_id:(?:[^']|'')*}')"
+
+
+def _service_principal_routes(pattern: str) -> tuple[Route[Handler], ...]:
+    """GET and PATCH of one service principal, by object id or by appId."""
+    return (
+        Route(
+            ("GET",),
+            pattern,
+            _get_service_principal,
+            "Get a service principal",
+            roles=_roles(APPLICATION_READ),
+            cost=Cost(),
+            ignore_case=True,
+        ),
+        Route(
+            ("PATCH",),
+            pattern,
+            _patch_service_principal,
+            "Replace a service principal's keyCredentials",
+            roles=_roles(APPLICATION_WRITE),
+            cost=Cost(write=True),
+            ignore_case=True,
+        ),
+    )
+
+
+def _sync_behavior_routes(
+    entity_set: str, read: tuple[str, ...], write: str
+) -> tuple[Route[Handler], ...]:
+    """GET and PATCH of {groups|contacts}/{id}/onPremisesSyncBehavior (the object's SOA)."""
+    pattern = f"/v1.0/{entity_set}/{{id}}/onPremisesSyncBehavior"
+    get: Handler = partial(_get_sync_behavior, entity_set)
+    patch: Handler = partial(_patch_sync_behavior, entity_set)
+    kind = entity_set[:-1]
+    return (
+        Route(
+            ("GET",),
+            pattern,
+            get,
+            f"Whether a synced {kind} is cloud-managed (its SOA)",
+            roles=_roles(read),
+            cost=Cost(),
+            ignore_case=True,
+        ),
+        Route(
+            ("PATCH",),
+            pattern,
+            patch,
+            f"Move a synced {kind}'s SOA to the cloud or back",
+            roles=_roles(write),
+            cost=Cost(write=True),
+            ignore_case=True,
+        ),
+    )
+
+
+_TABLE: tuple[Route[Handler], ...] = (
+    Route(
+        ("POST",),
+        "/{tenant}/oauth2/v2.0/token",
+        _token,
+        "Entra ID token endpoint: client credentials (RFC 6749 4.4)",
+        fault="token",
+        public=True,
+    ),
+    Route(("GET",), "/v1.0/users", _list_users, "List users", fault="users", cost=Cost(2)),
+    Route(
+        ("GET",),
+        "/v1.0/users/delta|delta()",  # the SDK sends delta()
+        _users_delta,
+        "Delta query on users (rounds, $deltatoken, paging)",
+        fault="delta",
+        cost=Cost(2),
+    ),
+    Route(("GET",), "/v1.0/users/{id}", _get_user, "Get a user", fault="users", cost=Cost(2)),
+    Route(
+        ("GET",),
+        "/v1.0/servicePrincipals",
+        _list_service_principals,
+        "List service principals ($filter on id, appId, displayName)",
+        roles=_roles(APPLICATION_READ),
+        cost=Cost(),
+        ignore_case=True,
+    ),
+    *_service_principal_routes(_SP_BY_APP_ID),
+    *_service_principal_routes("/v1.0/servicePrincipals/{id}"),
+    *_sync_behavior_routes("groups", GROUP_SOA_READ, GROUP_SOA_WRITE),
+    *_sync_behavior_routes("contacts", CONTACT_SOA_READ, CONTACT_SOA_WRITE),
+    Route(
+        ("GET", "POST"),
+        "/adminapi/beta/{tenant}/InvokeCommand",
+        _next_page,
+        "EXO admin API: the next page of a cmdlet's output (its nextLink)",
+        fault="invoke",
+        cost=Cost(deferred=True, note="once the $skiptoken is found"),
+        needs=("$skiptoken",),
+    ),
+    Route(
+        ("POST",),
+        "/adminapi/beta/{tenant}/InvokeCommand",
+        _invoke,
+        "EXO admin API: run a cmdlet",
+        fault="invoke",
+        cost=Cost(
+            write=True,
+            deferred=True,
+            note="a read for other cmdlets than Set-, New-, Remove-, Enable-",
+        ),
+    ),
+    Route(
+        ("POST",),
+        "/exwb/dirsync/{tenant}/export",
+        _dirsync,
+        "Entra Connect's export of on-premises changes (this harness's stand-in)",
+        roles=_roles(SYNC_ROLE),
+        fault="dirsync",
+        # The sync service is not Graph and its limits are not documented: charge it like
+        # one Graph write whose cost grows with the batch.
+        cost=Cost(write=True, deferred=True, note="its units are the number of exported objects"),
+    ),
+)
+ROUTES: RouteTable[Handler] = RouteTable(_TABLE)
+
+
+def split_path(raw_path: str) -> list[str]:
+    """A request path's segments, as this table matches them (decoded, no empty segments)."""
+    return [p for p in unquote(raw_path).split("/") if p]
+
+
+def graph_cost(path: str, query: Mapping[str, str], method: str) -> tuple[int, bool]:
+    """(resource units, is a write) that the route of `method path` charges with `query`."""
+    match = ROUTES.match(method, split_path(path), query)
+    route = match.route if match is not None else None
+    return request_cost(route.cost if route is not None and route.cost else Cost(), query)
+
+
+def routes_markdown() -> str:
+    """The table as Markdown, for the docs site."""
+    return markdown(ROUTES) + (
+        "\nA read's resource units drop by one with `$select` and by one with `$top` under 20, "
+        "to at least 1 (Graph's documented cost table; `throttle.request_cost`).\n"
+    )
