@@ -5,6 +5,9 @@
   a collection error with its ``file:line``; a failed expectation or threshold fails the item
   with the step, line and detail. Reports go to ``--exwb-results DIR`` (default: pytest's
   temporary directory), as ``exwb run`` writes them; markers: ``exwb_scenario``.
+- With pytest-xdist (``pytest -n auto scenarios/``) each worker process serves its own tenants
+  on ports the OS picks, and each run claims its own report folder (``-2`` when a run of a
+  scenario of the same name took it in the same second), so workers never share one.
 - Fixtures for tests users write themselves: ``exwb_tenant_spec`` (override it to size the
   tenant), ``exwb_tenant`` (a running fake AD + Exchange Online, module-scoped),
   ``exwb_endpoints``, ``exwb_ldap`` (a factory of bound LDAP connections: admin, writeback,
@@ -85,7 +88,8 @@ class ScenarioItem(pytest.Item):
         self.scenario = scenario
 
     def runtest(self) -> None:
-        from harness.report import run_dir, write_reports
+        from harness.commands.run import claim_run_dir
+        from harness.report import write_reports
         from harness.scenario import run_scenario
 
         base = self.config.getoption("exwb_results")
@@ -93,7 +97,7 @@ class ScenarioItem(pytest.Item):
             factory = getattr(self.config, "_tmp_path_factory", None)  # pytest's tmpdir plugin
             root = factory.getbasetemp() if factory else Path(tempfile.mkdtemp(prefix="exwb-"))
             base = root / "exwb-results"
-        folder = run_dir(Path(base), self.scenario.name)
+        folder = claim_run_dir(Path(base), self.scenario.name)
         result = run_scenario(self.scenario, folder)
         result["results_dir"] = str(folder)
         write_reports(result, folder)
