@@ -19,9 +19,16 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:  # the plugin loads in every pytest run: import the harness only when used
+    from harness.clients.exo import ExoAdmin
+    from harness.core.endpoints import Endpoints
+    from harness.engine.ldapwire import LdapConnection
+    from harness.tenant import TenantSpec
+    from mockservers.runtime import RunningTenant
 
 SCENARIO_DIR = "scenarios"
 
@@ -129,7 +136,7 @@ class ScenarioItem(pytest.Item):
 
 
 @pytest.fixture(scope="module")
-def exwb_tenant_spec() -> Any:
+def exwb_tenant_spec() -> TenantSpec:
     """The tenant `exwb_tenant` serves; override this fixture to change its size or knobs."""
     from harness.tenant import TenantSpec
 
@@ -137,7 +144,7 @@ def exwb_tenant_spec() -> Any:
 
 
 @pytest.fixture(scope="module")
-def exwb_tenant(exwb_tenant_spec: Any) -> Iterator[Any]:
+def exwb_tenant(exwb_tenant_spec: TenantSpec) -> Iterator[RunningTenant]:
     """A running fake AD (LDAP) and Exchange Online (HTTP) on loopback, for one module."""
     from harness.tenant import generate
     from mockservers.runtime import start_tenant
@@ -150,20 +157,20 @@ def exwb_tenant(exwb_tenant_spec: Any) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def exwb_endpoints(exwb_tenant: Any) -> Any:
-    """URLs and credentials of the running tenant (`mockservers.runtime.Endpoints`)."""
+def exwb_endpoints(exwb_tenant: RunningTenant) -> Endpoints:
+    """URLs and credentials of the running tenant (`harness.core.endpoints.Endpoints`)."""
     return exwb_tenant.endpoints
 
 
 @pytest.fixture
-def exwb_ldap(exwb_endpoints: Any) -> Iterator[Callable[..., Any]]:
+def exwb_ldap(exwb_endpoints: Endpoints) -> Iterator[Callable[..., LdapConnection]]:
     """`exwb_ldap(role="reader")`: an LDAP connection bound as admin, writeback or reader
     (`harness.engine.ldapwire.LdapConnection`: search, modify_many); closed after the test."""
     from harness.engine.ldapwire import LdapConnection
 
-    opened: list[Any] = []
+    opened: list[LdapConnection] = []
 
-    def connect(role: str = "reader") -> Any:
+    def connect(role: str = "reader") -> LdapConnection:
         if role not in exwb_endpoints.ACCOUNTS:
             raise ValueError(
                 f"role must be one of {', '.join(exwb_endpoints.ACCOUNTS)}, not {role!r}"
@@ -179,7 +186,7 @@ def exwb_ldap(exwb_endpoints: Any) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def exwb_exo(exwb_endpoints: Any) -> Iterator[Any]:
+def exwb_exo(exwb_endpoints: Endpoints) -> Iterator[ExoAdmin]:
     """An Exchange Online admin session (`harness.clients.exo.ExoAdmin`) as the read-write app."""
     from harness.clients.exo import ExoAdmin
 

@@ -239,16 +239,6 @@ def start_tenant(tenant: Tenant, host: str = LOOPBACK, throttle: str = "off") ->
     return RunningTenant(services.service, endpoints, ports, services.cloud, services.onprem)
 
 
-def start_onprem(run: RunningTenant, spec: TenantSpec, host: str = LOOPBACK) -> OnpremService:
-    """Serve `spec`'s on-premises estate beside `run`'s directory (whose AD Setup edits)."""
-    onprem = build_onprem(run.service, spec)
-    ports, url, dns_port = ReactorThread.call(listen_onprem, reactor, onprem, host)
-    run.endpoints = replace(run.endpoints, onprem_url=url, dns_port=dns_port)
-    run.onprem = onprem
-    run._ports.extend(ports)
-    return onprem
-
-
 class ServeFailed(RuntimeError):
     """`exwb serve` exited or stalled before writing its endpoints file."""
 
