@@ -2,4 +2,5 @@
 
 from harness.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a spawned worker (exwb run --jobs) imports it
+    raise SystemExit(main())

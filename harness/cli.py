@@ -11,14 +11,24 @@ import sys
 from collections.abc import Sequence
 
 from harness import __version__
-from harness.commands import bench, cycle, decommission, forward, generate, run, serve
+from harness.commands import (
+    bench,
+    cycle,
+    decommission,
+    forward,
+    generate,
+    run,
+    serve,
+    status,
+    verify,
+)
 from harness.core.errors import UsageError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-COMMANDS = (generate, serve, cycle, forward, decommission, run, bench)
+COMMANDS = (generate, serve, cycle, verify, status, forward, decommission, run, bench)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -5,6 +5,9 @@
   a collection error with its ``file:line``; a failed expectation or threshold fails the item
   with the step, line and detail. Reports go to ``--exwb-results DIR`` (default: pytest's
   temporary directory), as ``exwb run`` writes them; markers: ``exwb_scenario``.
+- With pytest-xdist (``pytest -n auto scenarios/``) each worker process serves its own tenants
+  on ports the OS picks, and each run claims its own report folder (``-2`` when a run of a
+  scenario of the same name took it in the same second), so workers never share one.
 - Fixtures for tests users write themselves: ``exwb_tenant_spec`` (override it to size the
   tenant), ``exwb_tenant`` (a running fake AD + Exchange Online, module-scoped),
   ``exwb_endpoints``, ``exwb_ldap`` (a factory of bound LDAP connections: admin, writeback,
@@ -16,9 +19,16 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:  # the plugin loads in every pytest run: import the harness only when used
+    from harness.clients.exo import ExoAdmin
+    from harness.core.endpoints import Endpoints
+    from harness.engine.ldapwire import LdapConnection
+    from harness.tenant import TenantSpec
+    from mockservers.runtime import RunningTenant
 
 SCENARIO_DIR = "scenarios"
 
@@ -85,7 +95,8 @@ class ScenarioItem(pytest.Item):
         self.scenario = scenario
 
     def runtest(self) -> None:
-        from harness.report import run_dir, write_reports
+        from harness.commands.run import claim_run_dir
+        from harness.report import write_reports
         from harness.scenario import run_scenario
 
         base = self.config.getoption("exwb_results")
@@ -93,7 +104,7 @@ class ScenarioItem(pytest.Item):
             factory = getattr(self.config, "_tmp_path_factory", None)  # pytest's tmpdir plugin
             root = factory.getbasetemp() if factory else Path(tempfile.mkdtemp(prefix="exwb-"))
             base = root / "exwb-results"
-        folder = run_dir(Path(base), self.scenario.name)
+        folder = claim_run_dir(Path(base), self.scenario.name)
         result = run_scenario(self.scenario, folder)
         result["results_dir"] = str(folder)
         write_reports(result, folder)
@@ -125,7 +136,7 @@ class ScenarioItem(pytest.Item):
 
 
 @pytest.fixture(scope="module")
-def exwb_tenant_spec() -> Any:
+def exwb_tenant_spec() -> TenantSpec:
     """The tenant `exwb_tenant` serves; override this fixture to change its size or knobs."""
     from harness.tenant import TenantSpec
 
@@ -133,7 +144,7 @@ def exwb_tenant_spec() -> Any:
 
 
 @pytest.fixture(scope="module")
-def exwb_tenant(exwb_tenant_spec: Any) -> Iterator[Any]:
+def exwb_tenant(exwb_tenant_spec: TenantSpec) -> Iterator[RunningTenant]:
     """A running fake AD (LDAP) and Exchange Online (HTTP) on loopback, for one module."""
     from harness.tenant import generate
     from mockservers.runtime import start_tenant
@@ -146,20 +157,20 @@ def exwb_tenant(exwb_tenant_spec: Any) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def exwb_endpoints(exwb_tenant: Any) -> Any:
-    """URLs and credentials of the running tenant (`mockservers.runtime.Endpoints`)."""
+def exwb_endpoints(exwb_tenant: RunningTenant) -> Endpoints:
+    """URLs and credentials of the running tenant (`harness.core.endpoints.Endpoints`)."""
     return exwb_tenant.endpoints
 
 
 @pytest.fixture
-def exwb_ldap(exwb_endpoints: Any) -> Iterator[Callable[..., Any]]:
+def exwb_ldap(exwb_endpoints: Endpoints) -> Iterator[Callable[..., LdapConnection]]:
     """`exwb_ldap(role="reader")`: an LDAP connection bound as admin, writeback or reader
     (`harness.engine.ldapwire.LdapConnection`: search, modify_many); closed after the test."""
     from harness.engine.ldapwire import LdapConnection
 
-    opened: list[Any] = []
+    opened: list[LdapConnection] = []
 
-    def connect(role: str = "reader") -> Any:
+    def connect(role: str = "reader") -> LdapConnection:
         if role not in exwb_endpoints.ACCOUNTS:
             raise ValueError(
                 f"role must be one of {', '.join(exwb_endpoints.ACCOUNTS)}, not {role!r}"
@@ -175,7 +186,7 @@ def exwb_ldap(exwb_endpoints: Any) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def exwb_exo(exwb_endpoints: Any) -> Iterator[Any]:
+def exwb_exo(exwb_endpoints: Endpoints) -> Iterator[ExoAdmin]:
     """An Exchange Online admin session (`harness.clients.exo.ExoAdmin`) as the read-write app."""
     from harness.clients.exo import ExoAdmin
 

@@ -1,8 +1,13 @@
-"""Starting the fake servers on loopback, in-process (a reactor thread) or in the foreground.
+"""Assembling a tenant's fake services and serving them, in-process or in the foreground.
 
-Twisted's reactor runs once per process. Tests and embedded runs share one reactor thread
-(`reactor_thread()`); `exwb serve` runs the reactor in the main thread. Endpoints are one
-dataclass, written as JSON with mode 0600 only once the servers accept connections.
+One assembly for every way a tenant is served: `build_services` wires the directory, the cloud
+(with its throttle), the on-premises estate and one fault plan; `TenantServices.make_durable`
+adds the state directory (`mockservers.state`); `listen` opens their ports and gives the
+endpoints. `exwb serve` calls them with the reactor in the main thread; `start_tenant` (the
+scenario runner, the pytest plugin, tests) from the process's one reactor thread.
+
+Twisted's reactor runs once per process. Endpoints are one dataclass, written as JSON with
+mode 0600 only once the servers accept connections.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,8 +36,9 @@ from mockservers.directory.acl import Role
 from mockservers.directory.seed import Seeded, seed_directory
 from mockservers.directory.server import DirectoryFactory
 from mockservers.directory.service import DirectoryService
-from mockservers.faults import FaultPlan
+from mockservers.faults import FaultPlan, FaultSpec
 from mockservers.onprem.api import OnpremService, build_onprem, listen_onprem
+from mockservers.state import Durable
 
 reactor: Any = _reactor
 LOOPBACK = "127.0.0.1"
@@ -101,6 +107,73 @@ def endpoints_for(seeded: Seeded, host: str, port: int) -> Endpoints:
     )
 
 
+@dataclass(slots=True)
+class TenantServices:
+    """One tenant's services, wired together (one fault plan) but not yet listening."""
+
+    seeded: Seeded
+    service: DirectoryService
+    cloud: CloudService
+    onprem: OnpremService
+    armed: list[str]  # names of the faults armed at build time
+    durable: Durable | None = None
+
+    @property
+    def faults(self) -> FaultPlan:
+        return self.service.faults
+
+    def make_durable(self, root: Path, resumed: Durable | None, compact: bool = False) -> Durable:
+        """Keep the tenant in the state dir `root`: a fresh snapshot there unless `resumed` (D
+        as loaded, whose snapshot these services were built from); journal every write."""
+        durable = resumed or Durable.create(root, self.seeded, self.cloud)
+        durable.attach(self.service, self.cloud, compact=compact)
+        durable.attach_estate(self.onprem.estate, self.cloud)
+        self.durable = durable
+        return durable
+
+
+def build_services(
+    seeded: Seeded,
+    mailboxes: list[CloudMailbox],
+    throttle: str = "off",
+    faults: Sequence[FaultSpec] = (),
+) -> TenantServices:
+    """The fake AD holding `seeded`, the cloud holding `mailboxes` and the on-premises estate
+    of `seeded.spec`, sharing one fault plan with `faults` armed."""
+    service = DirectoryService.from_seed(seeded)
+    cloud = build_cloud(mailboxes, seeded.spec, throttle, faults=service.faults)
+    armed = [service.faults.arm_spec(spec).name for spec in faults]
+    onprem = build_onprem(service, seeded.spec)
+    return TenantServices(seeded, service, cloud, onprem, armed)
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """The ports to listen on; 0 is a free one, chosen by the OS."""
+
+    ldap: int = 0
+    http: int = 0
+    onprem: int = 0
+    dns: int = 0
+
+
+def listen(
+    services: TenantServices, host: str = LOOPBACK, ports: Ports = Ports()
+) -> tuple[list[Any], Endpoints]:
+    """Open the LDAP, HTTP, hosts-API and DNS ports of `services`; (listening ports, endpoints).
+
+    Call it in the reactor's thread, or before the reactor runs."""
+    ldap = reactor.listenTCP(ports.ldap, DirectoryFactory(services.service), 50, host)
+    http = reactor.listenTCP(ports.http, make_site(services.cloud), 50, host)
+    onprem, onprem_url, dns_port = listen_onprem(
+        reactor, services.onprem, host, ports.onprem, ports.dns
+    )
+    endpoints = endpoints_for(services.seeded, host, ldap.getHost().port)
+    endpoints = cloud_endpoints(endpoints, services.cloud, host, http.getHost().port)
+    endpoints = replace(endpoints, onprem_url=onprem_url, dns_port=dns_port)
+    return [ldap, http, *onprem], endpoints
+
+
 class ReactorThread:
     """The process's reactor, running in a daemon thread."""
 
@@ -160,24 +233,10 @@ def start_directory(seeded: Seeded, host: str = LOOPBACK, port: int = 0) -> Runn
 def start_tenant(tenant: Tenant, host: str = LOOPBACK, throttle: str = "off") -> RunningTenant:
     """Serve a whole tenant: the fake AD over LDAP, the fake cloud over HTTP and the
     on-premises estate (hosts API over HTTP, DNS over UDP and TCP)."""
-    run = start_directory(seed_directory(tenant), host)
-    cloud = build_cloud(tenant.mailboxes, tenant.spec, throttle, faults=run.faults)
-    http = ReactorThread.call(reactor.listenTCP, 0, make_site(cloud), 50, host)
-    run.endpoints = cloud_endpoints(run.endpoints, cloud, host, http.getHost().port)
-    run.cloud = cloud
-    run._ports.append(http)
-    start_onprem(run, tenant.spec, host)
-    return run
-
-
-def start_onprem(run: RunningTenant, spec: TenantSpec, host: str = LOOPBACK) -> OnpremService:
-    """Serve `spec`'s on-premises estate beside `run`'s directory (whose AD Setup edits)."""
-    onprem = build_onprem(run.service, spec)
-    ports, url, dns_port = ReactorThread.call(listen_onprem, reactor, onprem, host)
-    run.endpoints = replace(run.endpoints, onprem_url=url, dns_port=dns_port)
-    run.onprem = onprem
-    run._ports.extend(ports)
-    return onprem
+    services = build_services(seed_directory(tenant), tenant.mailboxes, throttle)
+    ReactorThread.ensure()
+    ports, endpoints = ReactorThread.call(listen, services, host)
+    return RunningTenant(services.service, endpoints, ports, services.cloud, services.onprem)
 
 
 class ServeFailed(RuntimeError):
@@ -195,7 +254,8 @@ def spawn_serve(endpoints_file: Path, *args: str, timeout: float = 600.0) -> sub
     deadline = time.monotonic() + timeout
     while not endpoints_file.exists():
         if proc.poll() is not None:
-            raise ServeFailed(f"exwb serve exited {proc.returncode}: {proc.stderr.read()}")
+            _, err = proc.communicate()  # stderr is a pipe (above), so `err` is its text
+            raise ServeFailed(f"exwb serve exited {proc.returncode}: {err}")
         if time.monotonic() > deadline:
             proc.kill()
             raise ServeFailed(f"exwb serve wrote no endpoints file within {timeout:.0f} s")

@@ -4,6 +4,9 @@ the installed package's `pytest11` entry point, as it is for users)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -98,3 +101,21 @@ def test_fixtures_serve_a_tenant_to_the_users_own_tests(pytester: pytest.Pyteste
     )
     r = pytester.runpytest_subprocess("-p", "no:randomly")
     r.assert_outcomes(passed=1)
+
+
+def test_xdist_workers_each_serve_their_own_tenant_and_report_folder(
+    project: pytest.Pytester,
+) -> None:
+    # Two files, one scenario name: run at once on two workers, they still get two folders.
+    (project.path / "scenarios" / "one.yaml").write_text(PASSING, encoding="utf-8")
+    (project.path / "scenarios" / "two.yaml").write_text(PASSING, encoding="utf-8")
+    results = project.path / "out"
+    r = project.runpytest_subprocess(
+        "scenarios", "-p", "xdist", "-n", "2", "-p", "no:randomly", f"--exwb-results={results}"
+    )
+    r.assert_outcomes(passed=2)
+    assert "2 workers" in r.stdout.str()
+    runs = sorted((results / "tiny").iterdir())
+    assert len(runs) == 2
+    files = sorted(json.loads((run / "report.json").read_text())["file"] for run in runs)
+    assert [Path(f).name for f in files] == ["one.yaml", "two.yaml"]

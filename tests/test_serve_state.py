@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import signal
 import subprocess
@@ -13,7 +12,6 @@ from pathlib import Path
 import pytest
 from ldap3 import BASE, MODIFY_REPLACE, NONE, Connection, Server
 
-from harness.commands.serve import Durable
 from harness.core.endpoints import Endpoints
 from harness.tenant import TenantSpec, generate
 from mockservers import journal
@@ -22,17 +20,13 @@ from mockservers.directory.seed import seed_directory
 from mockservers.directory.service import DirectoryService
 from mockservers.directory.store import MOD_ADD, MOD_REPLACE, split_dn
 from mockservers.runtime import build_cloud, spawn_serve
+from mockservers.state import Durable
 from tests.cloud.http_client import call, cmdlet, token
 
 N, SEED = 300, 7
 
 
 # ------------------------------------------------------------------- in-process: exact state
-def _resume_args(root: Path, **given) -> argparse.Namespace:
-    values = {"mailboxes": None, "seed": None, "domain": None, "knob": []} | given
-    return argparse.Namespace(state_dir=root, **values)
-
-
 def _state_of(service, cloud):
     store = service.store
     entries = {ndn: (e.dn, e.parent, dict(e.attrs)) for ndn, e in store.entries.items()}
@@ -54,7 +48,7 @@ def _fresh(tmp_path, monkeypatch):
 
 
 def _resume(root, compact=False):
-    d = Durable.resume(_resume_args(root))
+    d = Durable.resume(root)
     service = DirectoryService.from_seed(d.seeded)
     cloud = build_cloud(d.mailboxes, d.seeded.spec)
     d.attach(service, cloud, compact=compact)

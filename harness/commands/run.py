@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +52,26 @@ def add_parser(sub: Any) -> None:
         metavar="DIR",
         help=f"where each run's folder goes (default {DEFAULT_RESULTS})",
     )
+    p.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help="run up to N scenarios at a time, each in its own process; progress and the "
+        "summary stay in scenario order (default 1: one after another, in this process)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress, only the summary")
     p.set_defaults(run=run)
+
+
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return n
 
 
 def scenario_files(given: list[Path]) -> list[Path]:
@@ -74,8 +95,8 @@ def scenario_files(given: list[Path]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.report import ReportError, print_summary, run_dir, write_reports
-    from harness.scenario import ScenarioError, load_scenario, run_scenario
+    from harness.report import ReportError, print_summary, write_reports
+    from harness.scenario import ScenarioError, load_scenario
 
     files = scenario_files(args.scenarios)
     try:
@@ -84,14 +105,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     out = Console(soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
+    runs: Iterator[dict[str, Any]]
+    if args.jobs == 1 or len(scenarios) == 1:
+        runs = (_run_here(s, args.results, err, args.quiet) for s in scenarios)
+    else:
+        runs = _run_in_processes(scenarios, args.results, err, args.quiet, args.jobs)
     results = []
-    for scenario in scenarios:
-        folder = _fresh(run_dir(args.results, scenario.name))
-        with _Progress(err, scenario, disable=args.quiet) as listener:
-            result = run_scenario(scenario, folder, listener)
-        result["results_dir"] = str(folder)  # for the summary's verdict line
+    for result in runs:
         try:
-            write_reports(result, folder)
+            write_reports(result, Path(result["results_dir"]))
         except ReportError as e:
             raise UsageError(str(e)) from None
         results.append(result)
@@ -99,13 +121,92 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(r["verdict"] == "passed" for r in results) else 1
 
 
-def _fresh(folder: Path) -> Path:
-    """`folder`, or `folder-2`, `-3` ... when a run in the same second already took it."""
+def claim_run_dir(results: Path, scenario: str) -> Path:
+    """A new folder for one run of `scenario` (`harness.report.run_dir`), or `-2`, `-3` ...
+    when a run in the same second took it. Created here, and mkdir is atomic, so runs in
+    parallel (`exwb run --jobs`, pytest -n) never share a folder."""
+    from harness.report import run_dir
+
+    folder = run_dir(results, scenario)
+    folder.parent.mkdir(parents=True, exist_ok=True)
     candidate, n = folder, 1
-    while candidate.exists():
-        n += 1
-        candidate = folder.with_name(f"{folder.name}-{n}")
-    return candidate
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = folder.with_name(f"{folder.name}-{n}")
+
+
+def _run_here(scenario: Any, results: Path, err: Console, quiet: bool) -> dict[str, Any]:
+    """Run `scenario` in this process, its progress live on `err`."""
+    from harness.scenario import run_scenario
+
+    folder = claim_run_dir(results, scenario.name)
+    with _Progress(err, scenario, disable=quiet) as listener:
+        result = run_scenario(scenario, folder, listener)
+    result["results_dir"] = str(folder)  # for the summary's verdict line
+    return result
+
+
+def _run_in_processes(
+    scenarios: list[Any], results: Path, err: Console, quiet: bool, jobs: int
+) -> Iterator[dict[str, Any]]:
+    """Run the scenarios `jobs` at a time in worker processes; yield their results in scenario
+    order, each once its progress lines (recorded by the worker) are shown.
+
+    The folders are claimed here, in scenario order, so a name two scenarios share gets its
+    `-2` as in a serial run. Workers are spawned, not forked: this process may hold a running
+    reactor thread (an embedding test), which a fork would copy without its thread."""
+    folders = [claim_run_dir(results, s.name) for s in scenarios]
+    context = multiprocessing.get_context("spawn")
+    workers = min(jobs, len(scenarios))
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures: list[Future[tuple[dict[str, Any], list[_Step]]]] = [
+            pool.submit(_run_in_worker, s.path, folder)
+            for s, folder in zip(scenarios, folders, strict=True)
+        ]
+        try:
+            for scenario, future in zip(scenarios, futures, strict=True):
+                result, steps = future.result()
+                if not quiet:
+                    _print_header(err, scenario)
+                    for record, expectations in steps:
+                        _print_step(err, record, expectations)
+                yield result
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+_Step = tuple[dict[str, Any], list[dict[str, Any]]]  # a step's record and its expectations
+
+
+def _run_in_worker(path: Path, folder: Path) -> tuple[dict[str, Any], list[_Step]]:
+    """A worker process's job: load and run one scenario; its result and its steps' lines."""
+    from harness.scenario import load_scenario, run_scenario
+
+    recorder = _Recorder()
+    result = run_scenario(load_scenario(path), folder, recorder)
+    result["results_dir"] = str(folder)
+    return result, recorder.steps
+
+
+class _Recorder:
+    """A `harness.scenario.Listener` that keeps each finished step for the parent to show."""
+
+    def __init__(self) -> None:
+        self.steps: list[_Step] = []
+
+    def generating(self, done: int, total: int) -> None:
+        pass
+
+    def step_started(self, step: Any, what: str) -> None:
+        pass
+
+    def step_finished(self, record: dict[str, Any], expectations: list[dict[str, Any]]) -> None:
+        self.steps.append((record, expectations))
 
 
 class _Progress:
@@ -130,12 +231,7 @@ class _Progress:
 
     def __enter__(self) -> _Progress:
         if not self.disable:
-            spec = self.scenario.tenant
-            self.console.print(
-                f"[bold]{self.scenario.name}[/]: {spec.mailboxes:,} mailboxes, seed {spec.seed}, "
-                f"{len(self.scenario.steps)} steps ({self.scenario.path})",
-                highlight=False,
-            )
+            _print_header(self.console, self.scenario)
         self.progress.__enter__()
         self.task = self.progress.add_task("generating the tenant", total=None)
         return self
@@ -151,21 +247,35 @@ class _Progress:
         self.progress.update(self.task, description=description, completed=0, total=None)
 
     def step_finished(self, record: dict[str, Any], expectations: list[dict[str, Any]]) -> None:
-        if self.disable:
-            return
-        failed = [e for e in expectations if not e["passed"]]
-        mark = "[red]x[/]" if failed or record["summary"].startswith("error") else "[green]✓[/]"
-        self.progress.console.print(
-            f"  {mark} {record['index']:>2} {record['kind']:<17} {record['seconds']:7.2f} s  "
-            f"{_escape(record['summary'])}",
+        if not self.disable:
+            _print_step(self.progress.console, record, expectations)
+
+
+def _print_header(console: Console, scenario: Any) -> None:
+    spec = scenario.tenant
+    console.print(
+        f"[bold]{scenario.name}[/]: {spec.mailboxes:,} mailboxes, seed {spec.seed}, "
+        f"{len(scenario.steps)} steps ({scenario.path})",
+        highlight=False,
+    )
+
+
+def _print_step(
+    console: Console, record: dict[str, Any], expectations: list[dict[str, Any]]
+) -> None:
+    failed = [e for e in expectations if not e["passed"]]
+    mark = "[red]x[/]" if failed or record["summary"].startswith("error") else "[green]✓[/]"
+    console.print(
+        f"  {mark} {record['index']:>2} {record['kind']:<17} {record['seconds']:7.2f} s  "
+        f"{_escape(record['summary'])}",
+        highlight=False,
+    )
+    for e in failed:
+        console.print(
+            f"       [red]failed[/] {_escape(e['name'])} (line {e['line']}): "
+            f"{_escape(e['detail'])}",
             highlight=False,
         )
-        for e in failed:
-            self.progress.console.print(
-                f"       [red]failed[/] {_escape(e['name'])} (line {e['line']}): "
-                f"{_escape(e['detail'])}",
-                highlight=False,
-            )
 
 
 def _escape(text: str) -> str:

@@ -90,3 +90,61 @@ def test_the_readme_example_is_a_passing_scenario(tmp_path: Path) -> None:
     scenario = load_scenario(write(tmp_path, "example", example.group(1)))
     result = run_scenario(scenario, tmp_path / "out")
     assert result["verdict"] == "passed", result["expectations"]
+
+
+def _runs(results: Path) -> dict[str, list[str]]:
+    """Each scenario's report folders below `results` (timestamps dropped: runs differ in them)
+    as the sorted names of the files each holds."""
+    out: dict[str, list[str]] = {}
+    for scenario in sorted(results.iterdir()):
+        for run in sorted(scenario.iterdir()):
+            out.setdefault(scenario.name, []).append(
+                ",".join(sorted(p.name for p in run.iterdir()))
+            )
+    return out
+
+
+def _verdicts(out: str) -> list[str]:
+    """The summary's verdict lines ('PASSED first (3.1 s)  results/...') as 'PASSED first'."""
+    return re.findall(r"^(?:PASSED|FAILED|ERROR) \S+(?= \()", out, re.M)
+
+
+def test_jobs_2_gives_the_verdicts_and_folders_of_a_serial_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    write(folder, "a", SMALL.format(name="first"))
+    write(folder, "b", SMALL.format(name="second").replace('value: "cli', 'value: "wrong'))
+    write(folder, "c", SMALL.format(name="first"))  # the same name: its own folder all the same
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    code1, out1, _ = exwb_run(capsys, str(folder), "--results", str(serial))
+    code2, out2, _ = exwb_run(capsys, str(folder), "--results", str(parallel), "--jobs", "2")
+    assert code1 == code2 == 1
+    assert _verdicts(out2) == _verdicts(out1) == ["PASSED first", "FAILED second", "PASSED first"]
+    assert _runs(parallel) == _runs(serial)
+    assert len(_runs(parallel)["first"]) == 2
+    assert [r["file"] for r in reports(parallel)] == [r["file"] for r in reports(serial)]
+
+
+def test_jobs_must_be_a_positive_number(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--jobs", "0"])
+    assert exit_.value.code == 2
+    assert "--jobs: '0' must be at least 1" in capsys.readouterr().err
+
+
+def test_jobs_2_shows_each_scenarios_progress_in_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.cli import main
+
+    write(tmp_path, "a", SMALL.format(name="alpha"))
+    write(tmp_path, "b", SMALL.format(name="beta"))
+    results = tmp_path / "results"
+    assert main(["run", str(tmp_path), "--results", str(results), "--jobs", "2"]) == 0
+    err = capsys.readouterr().err
+    assert err.index("alpha: 150 mailboxes") < err.index("beta: 150 mailboxes")
+    assert err.count("✓  2 edit") == 2
