@@ -124,7 +124,7 @@ class ExpectationReader(ScenarioReader):
         for attr in sorted(parsed.attributes):
             if DEFAULT_SCHEMA.get(attr) is None and "." not in attr:
                 near = closest(attr.split(";")[0], [a.name for a in DEFAULT_SCHEMA])
-                hint = f"did you mean {near!r}?" if near else "see mockservers/directory/schema.py"
+                hint = f"did you mean {near!r}?" if near else "see harness/core/adschema.py"
                 raise self.error(fnode, f"the filter names unknown AD attribute {attr!r}", hint)
         base = self.template(f["base"][1], "base", "ad") if "base" in f else None
         scope = "sub"

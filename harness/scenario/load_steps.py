@@ -46,7 +46,7 @@ class StepReader(ExpectationReader):
             name = canonical.get(key.casefold())
             if name is None:
                 near = closest(key, SET_MAILBOX)
-                hint = f"did you mean {near!r}?" if near else "see the README's Set-Mailbox row"
+                hint = f"did you mean {near!r}?" if near else f"one of {names(SET_MAILBOX)}"
                 if key.casefold() == "identity":
                     hint = "the selection gives each mailbox's Identity"
                 raise self.error(

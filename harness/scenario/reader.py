@@ -1,5 +1,6 @@
-"""The pieces of a scenario file that steps and expectations share: selections, templates,
-AD attribute names, counts and cycle references, each validated with its ``file:line``."""
+"""The pieces of a scenario file that steps and expectations share: the schema of a kind's
+keys, selections, templates, AD attribute names, counts and cycle references, each validated
+with its ``file:line``."""
 
 from __future__ import annotations
 
@@ -179,7 +180,7 @@ class ScenarioReader(NodeReader):
         attr = DEFAULT_SCHEMA.get(name)
         if attr is None:
             near = closest(name, [a.name for a in DEFAULT_SCHEMA])
-            hint = f"did you mean {near!r}?" if near else "see mockservers/directory/schema.py"
+            hint = f"did you mean {near!r}?" if near else "see harness/core/adschema.py"
             raise self.error(node, f"unknown AD attribute {name!r}", hint)
         if writable and attr.system_only:
             raise self.error(node, f"AD attribute {attr.name} is system-only and cannot be written")

@@ -10,15 +10,14 @@ is one entry here plus its model, parser and runner.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
 
 from harness.engine.forward import DEFAULT_BUILD
-from harness.scenario import expectations as checks
+from harness.scenario import expectations, steps
 from harness.scenario import model as m
-from harness.scenario import steps as run
 from harness.scenario.expectations import Result
 from harness.scenario.load_steps import StepReader
 from harness.scenario.reader import Field, Schema
@@ -34,8 +33,24 @@ ExpectationLoad = Callable[[StepReader, Schema, int, yaml.Node], m.Expectation]
 Check = Callable[[World, m.Expect, Any], Result]
 
 
+class _Kind:
+    """What step and expectation entries share: the name comes from the model class."""
+
+    __slots__ = ()
+    model: type[m.Step] | type[m.Expectation]
+    fields: tuple[Field, ...]
+
+    @property
+    def name(self) -> str:
+        return self.model.kind
+
+    @property
+    def schema(self) -> Schema:
+        return Schema(self.name, self.fields)
+
+
 @dataclass(frozen=True, slots=True)
-class StepKind:
+class StepKind(_Kind):
     model: type[m.Step]
     fields: tuple[Field, ...]
     load: StepLoad
@@ -43,31 +58,15 @@ class StepKind:
     description: str
     shorthand: str = ""  # other forms the body may take, for the docs
 
-    @property
-    def name(self) -> str:
-        return self.model.kind
-
-    @property
-    def schema(self) -> Schema:
-        return Schema(self.name, self.fields)
-
 
 @dataclass(frozen=True, slots=True)
-class ExpectationKind:
+class ExpectationKind(_Kind):
     model: type[m.Expectation]
     fields: tuple[Field, ...]  # `name` included (every expectation takes it)
     load: ExpectationLoad
     check: Check
     description: str
     shorthand: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.model.kind
-
-    @property
-    def schema(self) -> Schema:
-        return Schema(self.name, self.fields)
 
 
 # --- the fields steps and expectations share ----------------------------------------------------
@@ -78,17 +77,16 @@ _SELECT = Field(
     "the mailboxes: `{filter, sample, ids, upns, name}` or the name of an earlier selection",
     required=True,
 )
-_SELECT_OPTIONAL = Field(_SELECT.name, _SELECT.type, _SELECT.doc)
+_SELECT_OPTIONAL = replace(_SELECT, required=False)
 _CYCLE = Field("cycle", "cycle name", "`last` or the name of an earlier cycle step", default="last")
 
 
-def _exchange_refusal() -> Field:
-    return Field(
-        "expect_error",
-        "Exchange error code",
-        "every mailbox must be refused with it (e.g. `TaskInvalidOperationException`), "
-        "recorded as an expectation",
-    )
+_EXCHANGE_REFUSAL = Field(
+    "expect_error",
+    "Exchange error code",
+    "every mailbox must be refused with it (e.g. `TaskInvalidOperationException`), "
+    "recorded as an expectation",
+)
 
 
 def _load_expect(
@@ -115,10 +113,10 @@ _STEP_KINDS = (
                 "`{Add: [...], Remove: [...]}` (edits it) or `null` (clears)",
                 required=True,
             ),
-            _exchange_refusal(),
+            _EXCHANGE_REFUSAL,
         ),
         StepReader.edit,
-        run.edit,
+        steps.edit,
         "Set-Mailbox on each selected mailbox through the EXO admin API, as the read-write app",
     ),
     StepKind(
@@ -126,10 +124,10 @@ _STEP_KINDS = (
         (
             _SELECT,
             Field("value", "true/false", "the IsExchangeCloudManaged value to set", required=True),
-            _exchange_refusal(),
+            _EXCHANGE_REFUSAL,
         ),
         StepReader.set_cloud_managed,
-        run.set_cloud_managed,
+        steps.set_cloud_managed,
         "Set-Mailbox -IsExchangeCloudManaged on each selected mailbox",
     ),
     StepKind(
@@ -154,7 +152,7 @@ _STEP_KINDS = (
             ),
         ),
         StepReader.ad_edit,
-        run.ad_edit,
+        steps.ad_edit,
         "one LDAP modify per selected AD user, bound as an on-premises account",
     ),
     StepKind(
@@ -175,7 +173,7 @@ _STEP_KINDS = (
             ),
         ),
         StepReader.cycle,
-        run.cycle,
+        steps.cycle,
         "one writeback cycle, or provision on demand of each selected mailbox",
         shorthand="`- cycle: delta` is short for `{mode: delta}`",
     ),
@@ -191,7 +189,7 @@ _STEP_KINDS = (
             ),
         ),
         StepReader.forward,
-        run.forward,
+        steps.forward,
         "one Entra Connect forward-sync cycle, AD to the cloud (`exwb forward`)",
         shorthand="`- forward:` (the default build) or `- forward: '2.5.76.0'`",
     ),
@@ -205,7 +203,7 @@ _STEP_KINDS = (
             Field("only", "decommission step", "execute only this step (action `execute` only)"),
         ),
         StepReader.decommission,
-        run.decommission,
+        steps.decommission,
         "plan or execute the decommission of the last Exchange Server (`exwb decommission`), "
         "journaled in the scenario's engine state; blocked or refused is an outcome to check",
         shorthand="`- decommission:` plans the soa-uninstall path",
@@ -238,7 +236,7 @@ _STEP_KINDS = (
             ),
         ),
         StepReader.fault,
-        run.fault,
+        steps.fault,
         "arm a fault both fake servers obey from their next request, or clear faults; `server` "
         "and `kind` are required unless clearing",
     ),
@@ -291,7 +289,7 @@ _EXPECTATION_KINDS = (
         m.Converged,
         (_SELECT_OPTIONAL,),
         StepReader.converged,
-        checks.converged,
+        expectations.converged,
         "AD equals Exchange Online on the profile's attributes: for each selected mailbox, or "
         "(`true`) `exwb verify`'s parity for every in-scope one",
         _TRUE,
@@ -300,7 +298,7 @@ _EXPECTATION_KINDS = (
         m.ParityClean,
         (),
         StepReader.parity_clean,
-        checks.parity_clean,
+        expectations.parity_clean,
         "`exwb verify` is clean: no mismatch, no in-scope mailbox without an AD user",
         _TRUE,
     ),
@@ -308,7 +306,7 @@ _EXPECTATION_KINDS = (
         m.Values,
         _values_fields(Field("attribute", "AD attribute", "its name in the schema", required=True)),
         StepReader.values,
-        checks.ad,
+        expectations.ad,
         "the values of an AD attribute on each selected user, read over LDAP as the reader (text "
         "compared exactly; numbers and Booleans as AD compares them); give value, values, absent, "
         "contains or lacks",
@@ -319,7 +317,7 @@ _EXPECTATION_KINDS = (
             Field("property", "Get-Mailbox property", "e.g. `CustomAttribute1`", required=True)
         ),
         StepReader.values,
-        checks.cloud,
+        expectations.cloud,
         "the same for a property of each selected mailbox, read with Get-Recipient",
     ),
     _expectation(
@@ -341,7 +339,7 @@ _EXPECTATION_KINDS = (
             ),
         ),
         StepReader.ldap_search,
-        checks.ldap_search,
+        expectations.ldap_search,
         "a search bound as the read-only reader, as a line-of-business app runs it",
     ),
     _expectation(
@@ -353,7 +351,7 @@ _EXPECTATION_KINDS = (
             Field("objects", "count", "entries in the log"),
         ),
         StepReader.log,
-        checks.log,
+        expectations.log,
         "counts read from a cycle's provisioning log (needs a cycle step before it)",
     ),
     _expectation(
@@ -364,14 +362,14 @@ _EXPECTATION_KINDS = (
             Field("absent", "list of LDAP codes", "codes the log must not hold"),
         ),
         StepReader.error_codes,
-        checks.error_codes,
+        expectations.error_codes,
         "LDAP result codes in a cycle's provisioning log",
     ),
     _expectation(
         m.OutOfScopeUntouched,
         (),
         StepReader.out_of_scope_untouched,
-        checks.out_of_scope_untouched,
+        expectations.out_of_scope_untouched,
         "every AD user outside the writeback scope (not cloud-managed at the start or the check, "
         "not flipped by a step, not edited by an `ad_edit`) has the uSNChanged and profile values "
         "it had when the scenario began",
@@ -385,14 +383,14 @@ _EXPECTATION_KINDS = (
             Field("escrowed", "count", "objects held back for a retry"),
         ),
         StepReader.job,
-        checks.job,
+        expectations.job,
         "the writeback job as `exwb status` shows it",
     ),
     _expectation(
         m.ForwardCounts,
         tuple(Field(n, "count", f"objects {n}") for n in m.FORWARD_COUNTS),
         StepReader.forward_counts,
-        checks.forward_counts,
+        expectations.forward_counts,
         "counts of the last forward-sync cycle (needs a forward step before it)",
     ),
     _expectation(
@@ -402,7 +400,7 @@ _EXPECTATION_KINDS = (
             for s in SERVERS
         ),
         StepReader.fault_counts,
-        checks.fault_counts,
+        expectations.fault_counts,
         "faults injected so far, by server and kind (needs a fault step before it)",
     ),
     _expectation(
@@ -416,7 +414,7 @@ _EXPECTATION_KINDS = (
             Field("leftovers", "count", "objects left behind"),
         ),
         StepReader.decommission_state,
-        checks.decommission_state,
+        expectations.decommission_state,
         "the last decommission step's outcome (needs a decommission step before it)",
     ),
 )
