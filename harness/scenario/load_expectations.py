@@ -1,7 +1,7 @@
 """The ``expect:`` step's entries, read from YAML and validated (see `ExpectationReader`).
 
 Each parser takes its kind's `Schema` from `harness.scenario.registry`, which declares the keys
-(every expectation's include ``name``).
+(every expectation's keys include ``name``).
 """
 
 from __future__ import annotations
