@@ -31,6 +31,18 @@ class CmdletError(Exception):
         self.message = message
 
 
+# Exchange's only sign that a Set-* cmdlet changed nothing is this warning's text: no code, no
+# field (``@adminapi.warnings`` is a list of strings). It is matched here, once, where the rest
+# of Exchange's answer is decoded, so callers branch on `modified_nothing` instead.
+NOT_MODIFIED_WARNING = "The command completed successfully but no settings of "
+
+
+def modified_nothing(page: Json) -> bool:
+    """Whether a Set-* cmdlet's answer says it left the object as it was."""
+    warnings = page.get("@adminapi.warnings") or []
+    return any(str(w).startswith(NOT_MODIFIED_WARNING) for w in warnings)
+
+
 class ExoAdmin:
     """Runs cmdlets as an app with Exchange.ManageAsApp; see `invoke` and `invoke_all`."""
 

@@ -1,7 +1,8 @@
 """Checking expectations against the running tenant, over LDAP and HTTP as a client would.
 
-`check` returns (passed, detail): the detail says what was measured and, on failure, shows
-a few examples. A failed expectation does not stop the scenario; a step error does.
+Each kind's check (named in `harness.scenario.registry`) returns (passed, detail): the detail
+says what was measured and, on failure, shows a few examples. A failed expectation does not
+stop the scenario; a step error does.
 """
 
 from __future__ import annotations
@@ -23,20 +24,10 @@ from harness.engine.target import LdapTarget, plan
 from harness.engine.verify import verify
 from harness.scenario import model as m
 from harness.scenario.ldapfilter import FilterSyntaxError, escape_value, parse_filter
-from harness.scenario.templates import TemplateError
 from harness.scenario.world import CycleRecord, StepError, Target, World
 
 EXAMPLES = 3
 Result = tuple[bool, str]
-
-
-def check(world: World, step: m.Expect, e: m.Expectation) -> Result:
-    """Evaluate one expectation; StepError means it could not be evaluated at all."""
-    checker: Callable[[World, m.Expect, Any], Result] = _CHECKS[type(e)]
-    try:
-        return checker(world, step, e)
-    except TemplateError as err:
-        raise StepError(str(err)) from None
 
 
 def _examples(items: list[str], total: int | None = None) -> str:
@@ -55,7 +46,7 @@ def _parity(world: World) -> Any:
         raise StepError(f"parity check: {err}") from None
 
 
-def _converged(world: World, step: m.Expect, e: m.Converged) -> Result:
+def converged(world: World, step: m.Expect, e: m.Converged) -> Result:
     if e.select is None:
         p = _parity(world)
         bad = {a: n for a, n in p.mismatches.items() if n}
@@ -108,7 +99,7 @@ def _parity_problems(p: Any) -> str:
     return "; ".join(parts)
 
 
-def _parity_clean(world: World, step: m.Expect, e: m.ParityClean) -> Result:
+def parity_clean(world: World, step: m.Expect, e: m.ParityClean) -> Result:
     p = _parity(world)
     if p.clean:
         matched = sum(p.matches.values())
@@ -169,7 +160,7 @@ def _values_report(e: m.Values, targets: list[Target], problems: list[str], wher
     return False, f"{len(problems):,} of {len(targets):,} differ in {where}: {_examples(problems)}"
 
 
-def _ad(world: World, step: m.Expect, e: m.Values) -> Result:
+def ad(world: World, step: m.Expect, e: m.Values) -> Result:
     targets = world.select(e.select, step.index, ad=True)
     try:
         with LdapTarget(world.reader, [e.attribute]) as ad:
@@ -187,7 +178,7 @@ def _ad(world: World, step: m.Expect, e: m.Values) -> Result:
     return _values_report(e, targets, problems, f"AD ({e.attribute})")
 
 
-def _cloud(world: World, step: m.Expect, e: m.CloudValues) -> Result:
+def cloud(world: World, step: m.Expect, e: m.CloudValues) -> Result:
     targets = world.select(e.select, step.index)
     problems = []
     for i, t in enumerate(targets, 1):
@@ -207,7 +198,7 @@ def _cloud(world: World, step: m.Expect, e: m.CloudValues) -> Result:
 # --- a line-of-business search ------------------------------------------------------------------
 
 
-def _ldap_search(world: World, step: m.Expect, e: m.LdapSearch) -> Result:
+def ldap_search(world: World, step: m.Expect, e: m.LdapSearch) -> Result:
     targets: list[Target | None] = [None]
     if e.select is not None:
         targets = list(world.select(e.select, step.index, ad=True))
@@ -268,7 +259,7 @@ def _which(record: CycleRecord) -> str:
     return f"{record.mode} cycle{name} (step {record.step})"
 
 
-def _log(world: World, step: m.Expect, e: m.LogCounts) -> Result:
+def log(world: World, step: m.Expect, e: m.LogCounts) -> Result:
     record = world.cycle(e.cycle)
     statuses: Counter[str] = Counter()
     actions: Counter[str] = Counter()
@@ -290,7 +281,7 @@ def _log(world: World, step: m.Expect, e: m.LogCounts) -> Result:
     return True, f"{_which(record)}: {seen}"
 
 
-def _error_codes(world: World, step: m.Expect, e: m.ErrorCodes) -> Result:
+def error_codes(world: World, step: m.Expect, e: m.ErrorCodes) -> Result:
     record = world.cycle(e.cycle)
     codes = Counter(
         int(entry["errorCode"]) for entry in _entries(record) if entry.get("errorCode") is not None
@@ -308,7 +299,7 @@ def _error_codes(world: World, step: m.Expect, e: m.ErrorCodes) -> Result:
 # --- scope, job, forward ------------------------------------------------------------------------
 
 
-def _out_of_scope_untouched(world: World, step: m.Expect, e: m.OutOfScopeUntouched) -> Result:
+def out_of_scope_untouched(world: World, step: m.Expect, e: m.OutOfScopeUntouched) -> Result:
     before = world.snapshot
     if before is None:
         raise StepError("no AD snapshot was taken at the start")
@@ -346,7 +337,7 @@ def _out_of_scope_untouched(world: World, step: m.Expect, e: m.OutOfScopeUntouch
     )
 
 
-def _job(world: World, step: m.Expect, e: m.JobState) -> Result:
+def job(world: World, step: m.Expect, e: m.JobState) -> Result:
     job = job_status(EngineState.load(world.state_dir), world.profile, str(world.state_dir))
     code = job["status"]["code"]
     quarantine = job["status"]["quarantine"] or {}
@@ -363,7 +354,7 @@ def _job(world: World, step: m.Expect, e: m.JobState) -> Result:
     return (False, f"{', '.join(off)}; {seen}") if off else (True, seen)
 
 
-def _forward(world: World, step: m.Expect, e: m.ForwardCounts) -> Result:
+def forward_counts(world: World, step: m.Expect, e: m.ForwardCounts) -> Result:
     if not world.forwards:
         raise StepError("no forward-sync cycle has run yet")
     report = world.forwards[-1].as_dict()
@@ -377,7 +368,7 @@ def _forward(world: World, step: m.Expect, e: m.ForwardCounts) -> Result:
     return (False, f"{', '.join(off)}; {text}") if off else (True, text)
 
 
-def _decommission(world: World, step: m.Expect, e: m.DecommissionState) -> Result:
+def decommission_state(world: World, step: m.Expect, e: m.DecommissionState) -> Result:
     if not world.decommissions:
         raise StepError("no decommission step has run yet")
     r = world.decommissions[-1]
@@ -409,7 +400,7 @@ def _decommission(world: World, step: m.Expect, e: m.DecommissionState) -> Resul
     return (False, f"{'; '.join(off)} ({seen})") if off else (True, seen)
 
 
-def _faults(world: World, step: m.Expect, e: m.FaultCounts) -> Result:
+def fault_counts(world: World, step: m.Expect, e: m.FaultCounts) -> Result:
     injected = world.plan().injected()
     shown = ", ".join(f"{k} {n:,}" for k, n in injected.items()) or "none"
     bad = [
@@ -420,19 +411,3 @@ def _faults(world: World, step: m.Expect, e: m.FaultCounts) -> Result:
     if bad:
         return False, f"{'; '.join(bad)} (injected so far: {shown})"
     return True, f"injected so far: {shown}"
-
-
-_CHECKS: dict[type, Callable[[World, m.Expect, Any], Result]] = {
-    m.Converged: _converged,
-    m.ParityClean: _parity_clean,
-    m.Values: _ad,
-    m.CloudValues: _cloud,
-    m.LdapSearch: _ldap_search,
-    m.LogCounts: _log,
-    m.ErrorCodes: _error_codes,
-    m.OutOfScopeUntouched: _out_of_scope_untouched,
-    m.JobState: _job,
-    m.ForwardCounts: _forward,
-    m.FaultCounts: _faults,
-    m.DecommissionState: _decommission,
-}

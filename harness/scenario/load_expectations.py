@@ -1,8 +1,11 @@
-"""The ``expect:`` step's entries, read from YAML and validated (see `ExpectationReader`)."""
+"""The ``expect:`` step's entries, read from YAML and validated (see `ExpectationReader`).
+
+Each parser takes its kind's `Schema` from `harness.scenario.registry`, which declares the keys
+(every expectation's keys include ``name``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 
 import yaml
@@ -11,7 +14,7 @@ from harness.core.adschema import DEFAULT_SCHEMA
 from harness.core.yamlnodes import BOOL, Fields, closest, names
 from harness.scenario import model as m
 from harness.scenario.ldapfilter import FilterSyntaxError, parse_filter
-from harness.scenario.reader import ScenarioReader
+from harness.scenario.reader import ScenarioReader, Schema
 from harness.scenario.templates import FIELDS, Template
 from harness.tenant.model import CloudMailbox
 from mockservers.cloud.opath import render_recipient
@@ -33,49 +36,44 @@ def cloud_properties() -> tuple[str, ...]:
 
 
 class ExpectationReader(ScenarioReader):
-    def expectation(self, node: yaml.Node) -> m.Expectation:
-        kind, body = self.one_key(node, m.EXPECTATIONS, "expectation")
-        parse: Callable[[int, yaml.Node], m.Expectation] = getattr(self, f"_{kind}")
-        return parse(self.line(node), body)
+    """Parsers of the expectation kinds: ``(schema, line, body) -> Expectation``."""
 
-    def _fields(self, body: yaml.Node, keys: tuple[str, ...], kind: str) -> Fields:
+    def _fields_or_true(self, schema: Schema, body: yaml.Node) -> Fields:
         """The body's keys; a bare ``true`` means no parameters."""
         if isinstance(body, yaml.ScalarNode) and body.tag == BOOL:
-            if not self.boolean(body, kind):
-                raise self.error(body, f"{kind}: false expects nothing", "remove it, or write true")
+            if not self.boolean(body, schema.kind):
+                raise self.error(
+                    body, f"{schema.kind}: false expects nothing", "remove it, or write true"
+                )
             return {}
-        return self.mapping(body, (*keys, "name"), kind)
+        return self.fields(schema, body)
 
     def _name(self, f: Fields, default: str) -> str:
         return self.scalar(f["name"][1], "name") if "name" in f else default
 
-    def _converged(self, line: int, body: yaml.Node) -> m.Expectation:
-        f = self._fields(body, ("select",), "converged")
+    def converged(self, schema: Schema, line: int, body: yaml.Node) -> m.Converged:
+        f = self._fields_or_true(schema, body)
         select = self.selector(f["select"][1]) if "select" in f else None
         default = f"converged ({select.describe()})" if select else "converged (all in scope)"
         return m.Converged(line, self._name(f, default), select)
 
-    def _parity_clean(self, line: int, body: yaml.Node) -> m.Expectation:
-        f = self._fields(body, (), "parity_clean")
+    def parity_clean(self, schema: Schema, line: int, body: yaml.Node) -> m.ParityClean:
+        f = self._fields_or_true(schema, body)
         return m.ParityClean(line, self._name(f, "parity clean"))
 
-    def _out_of_scope_untouched(self, line: int, body: yaml.Node) -> m.Expectation:
-        f = self._fields(body, (), "out_of_scope_untouched")
+    def out_of_scope_untouched(
+        self, schema: Schema, line: int, body: yaml.Node
+    ) -> m.OutOfScopeUntouched:
+        f = self._fields_or_true(schema, body)
         return m.OutOfScopeUntouched(line, self._name(f, "out of scope untouched"))
 
-    def _ad(self, line: int, body: yaml.Node) -> m.Expectation:
-        return self._values(line, body, "ad")
-
-    def _cloud(self, line: int, body: yaml.Node) -> m.Expectation:
-        return self._values(line, body, "cloud")
-
-    def _values(self, line: int, body: yaml.Node, kind: str) -> m.Expectation:
+    def values(self, schema: Schema, line: int, body: yaml.Node) -> m.Values:
+        """``ad`` (an AD attribute) and ``cloud`` (a Get-Mailbox property)."""
+        kind = schema.kind
         key = "attribute" if kind == "ad" else "property"
-        f = self.mapping(
-            body, ("select", key, "values", "value", "absent", "contains", "lacks", "name"), kind
-        )
-        select = self.selector(self.require(f, body, "select", kind))
-        anode = self.require(f, body, key, kind)
+        f = self.fields(schema, body)
+        select = self.selector(f["select"][1])
+        anode = f[key][1]
         if kind == "ad":
             attribute = self.ad_attribute(anode)
         else:
@@ -113,11 +111,9 @@ class ExpectationReader(ScenarioReader):
         default = f"{kind} {attribute} ({select.describe()})"
         return cls(line, self._name(f, default), select, attribute, exact, contains, lacks)
 
-    def _ldap_search(self, line: int, body: yaml.Node) -> m.Expectation:
-        f = self.mapping(
-            body, ("filter", "base", "scope", "entries", "select", "name"), "ldap_search"
-        )
-        fnode = self.require(f, body, "filter", "ldap_search")
+    def ldap_search(self, schema: Schema, line: int, body: yaml.Node) -> m.LdapSearch:
+        f = self.fields(schema, body)
+        fnode = f["filter"][1]
         template = self.template(fnode, "filter", "ad")
         dummy = {name: "x" for name in FIELDS}
         try:
@@ -128,7 +124,7 @@ class ExpectationReader(ScenarioReader):
         for attr in sorted(parsed.attributes):
             if DEFAULT_SCHEMA.get(attr) is None and "." not in attr:
                 near = closest(attr.split(";")[0], [a.name for a in DEFAULT_SCHEMA])
-                hint = f"did you mean {near!r}?" if near else "see mockservers/directory/schema.py"
+                hint = f"did you mean {near!r}?" if near else "see harness/core/adschema.py"
                 raise self.error(fnode, f"the filter names unknown AD attribute {attr!r}", hint)
         base = self.template(f["base"][1], "base", "ad") if "base" in f else None
         scope = "sub"
@@ -138,7 +134,7 @@ class ExpectationReader(ScenarioReader):
                 raise self.error(
                     f["scope"][1], f"unknown scope {scope!r}", f"one of {', '.join(_SCOPES)}"
                 )
-        entries = self.count(self.require(f, body, "entries", "ldap_search"), "entries")
+        entries = self.count(f["entries"][1], "entries")
         select = self.selector(f["select"][1]) if "select" in f else None
         used = (template.fields | (base.fields if base else frozenset())) & _OBJECT_FIELDS
         if used and select is None:
@@ -165,9 +161,9 @@ class ExpectationReader(ScenarioReader):
                 "add a '- cycle: delta' step first",
             )
 
-    def _log(self, line: int, body: yaml.Node) -> m.Expectation:
-        self._cycle_needed(body, "log")
-        f = self.mapping(body, ("cycle", "statuses", "actions", "objects", "name"), "log")
+    def log(self, schema: Schema, line: int, body: yaml.Node) -> m.LogCounts:
+        self._cycle_needed(body, schema.kind)
+        f = self.fields(schema, body)
         cycle = self.cycle_ref(f["cycle"][1]) if "cycle" in f else None
         counts: dict[str, dict[str, m.Count]] = {}
         for key, allowed in (("statuses", m.LOG_STATUSES), ("actions", m.LOG_ACTIONS)):
@@ -186,9 +182,9 @@ class ExpectationReader(ScenarioReader):
             line, self._name(f, default), cycle, counts["statuses"], counts["actions"], objects
         )
 
-    def _error_codes(self, line: int, body: yaml.Node) -> m.Expectation:
-        self._cycle_needed(body, "error_codes")
-        f = self.mapping(body, ("cycle", "present", "absent", "name"), "error_codes")
+    def error_codes(self, schema: Schema, line: int, body: yaml.Node) -> m.ErrorCodes:
+        self._cycle_needed(body, schema.kind)
+        f = self.fields(schema, body)
         cycle = self.cycle_ref(f["cycle"][1]) if "cycle" in f else None
         lists: dict[str, tuple[int, ...]] = {}
         for key in ("present", "absent"):
@@ -203,8 +199,8 @@ class ExpectationReader(ScenarioReader):
         default = f"error codes of {_cycle_words(cycle)}"
         return m.ErrorCodes(line, self._name(f, default), cycle, lists["present"], lists["absent"])
 
-    def _job(self, line: int, body: yaml.Node) -> m.Expectation:
-        f = self.mapping(body, ("state", "reason", "escrowed", "name"), "job")
+    def job(self, schema: Schema, line: int, body: yaml.Node) -> m.JobState:
+        f = self.fields(schema, body)
         state = None
         if "state" in f:
             state = self.scalar(f["state"][1], "state")
@@ -222,14 +218,14 @@ class ExpectationReader(ScenarioReader):
             line, self._name(f, f"job {state or ''}".strip()), state, reason, escrowed
         )
 
-    def _forward(self, line: int, body: yaml.Node) -> m.Expectation:
+    def forward_counts(self, schema: Schema, line: int, body: yaml.Node) -> m.ForwardCounts:
         if not self.any_forward:
             raise self.error(
                 body,
                 "forward checks a forward-sync cycle, and none ran before it",
                 "add a '- forward:' step first",
             )
-        f = self.mapping(body, (*m.FORWARD_COUNTS, "name"), "forward")
+        f = self.fields(schema, body)
         counts = {k: self.count(v, k) for k, (_, v) in f.items() if k != "name"}
         if not counts:
             raise self.error(
@@ -238,15 +234,14 @@ class ExpectationReader(ScenarioReader):
         shown = ", ".join(f"{k}={v}" for k, v in counts.items())
         return m.ForwardCounts(line, self._name(f, f"forward: {shown}"), counts)
 
-    def _decommission(self, line: int, body: yaml.Node) -> m.Expectation:
+    def decommission_state(self, schema: Schema, line: int, body: yaml.Node) -> m.DecommissionState:
         if not self.any_decommission:
             raise self.error(
                 body,
                 "decommission checks a decommission step, and none ran before it",
                 "add a '- decommission: {action: plan}' step first",
             )
-        keys = ("blocked", "blockers", "server", "finished", "refused", "leftovers", "name")
-        f = self.mapping(body, keys, "decommission")
+        f = self.fields(schema, body)
         flags = {k: self.boolean(f[k][1], k) for k in ("blocked", "finished", "refused") if k in f}
         blockers = None
         if "blockers" in f:
@@ -288,14 +283,14 @@ class ExpectationReader(ScenarioReader):
             leftovers,
         )
 
-    def _faults(self, line: int, body: yaml.Node) -> m.Expectation:
+    def fault_counts(self, schema: Schema, line: int, body: yaml.Node) -> m.FaultCounts:
         if not self.any_fault:
             raise self.error(
                 body,
                 "faults counts what fault steps injected, and none armed a fault before it",
                 "add a '- fault: {server: ldap, kind: busy}' step first",
             )
-        f = self.mapping(body, (*SERVERS, "name"), "faults")
+        f = self.fields(schema, body)
         counts: dict[str, m.Count] = {}
         for server in SERVERS:
             if server in f:

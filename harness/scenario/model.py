@@ -1,7 +1,9 @@
 """A scenario as data: the tenant, engine settings, steps, expectations and thresholds.
 
 `harness.scenario.loader` builds these from YAML (validating everything first), the runner
-executes them. Every step and expectation keeps the YAML line it came from, for reports.
+executes them. Every step and expectation keeps the YAML line it came from, for reports. Each
+class's `kind` is the YAML key it is written under; `harness.scenario.registry` pairs it with
+its keys, parser, runner and description.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from harness.engine.cycle import MASS_CHANGE_THRESHOLD
+from harness.engine.forward import DEFAULT_BUILD
 from harness.engine.rules import Profile
 from harness.scenario.templates import Template
 from harness.tenant.spec import TenantSpec
@@ -227,23 +231,6 @@ FORWARD_COUNTS = {
     "reverted": "revertedCloudManaged",
     "withheld": "withheldCloudManaged",
 }
-EXPECTATIONS: dict[str, type[Expectation]] = {
-    e.kind: e
-    for e in (
-        Converged,
-        ParityClean,
-        Values,
-        CloudValues,
-        LdapSearch,
-        LogCounts,
-        ErrorCodes,
-        OutOfScopeUntouched,
-        JobState,
-        ForwardCounts,
-        FaultCounts,
-        DecommissionState,
-    )
-}
 
 
 # --- steps ------------------------------------------------------------------------------------
@@ -254,6 +241,10 @@ class Step:
     kind: ClassVar[str] = ""
     index: int  # 1-based position in the scenario
     line: int
+
+    def describe(self) -> str:
+        """What the step is about to do, for progress lines."""
+        return self.kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +265,9 @@ class Edit(Step):
     parameters: dict[str, Any] = field(default_factory=dict)  # values may hold Templates
     refused: Refusal | None = None
 
+    def describe(self) -> str:
+        return f"{self.kind} ({self.select.describe()})"
+
 
 @dataclass(frozen=True, slots=True)
 class SetCloudManaged(Step):
@@ -283,6 +277,9 @@ class SetCloudManaged(Step):
     select: Selector = field(default_factory=lambda: Selector(0))
     value: bool = True
     refused: Refusal | None = None
+
+    def describe(self) -> str:
+        return f"{self.kind} ({self.select.describe()})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +291,9 @@ class AdEdit(Step):
     changes: tuple[tuple[str, str, tuple[Template, ...]], ...] = ()  # (op, attribute, values)
     bind: str = "admin"
     refused: Refusal | None = None
+
+    def describe(self) -> str:
+        return f"{self.kind} ({self.select.describe()})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,13 +307,19 @@ class Cycle(Step):
     mass_change_threshold: int | None = None  # None: the engine setting
     allow_mass_change: bool | None = None
 
+    def describe(self) -> str:
+        return f"{self.mode} cycle" + (f" {self.name}" if self.name else "")
+
 
 @dataclass(frozen=True, slots=True)
 class Forward(Step):
     """One Entra Connect forward-sync cycle (AD -> cloud) with a given Connect build."""
 
     kind: ClassVar[str] = "forward"
-    connect_build: str = "2.5.190.0"
+    connect_build: str = DEFAULT_BUILD
+
+    def describe(self) -> str:
+        return f"forward sync (Connect {self.connect_build})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +329,9 @@ class Fault(Step):
     kind: ClassVar[str] = "fault"
     spec: FaultSpec | None = None  # what to arm (checked); None when clearing
     clear: str | None = None  # "all", "ldap", "http" or the name of an armed fault
+
+    def describe(self) -> str:
+        return f"fault: {self.spec.describe()}" if self.spec else f"fault: clear {self.clear}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,16 +343,18 @@ class Decommission(Step):
     path: str = "soa-uninstall"
     only: str | None = None
 
+    def describe(self) -> str:
+        only = f" {self.only}" if self.only else ""
+        return f"decommission {self.action} ({self.path}){only}"
+
 
 @dataclass(frozen=True, slots=True)
 class Expect(Step):
     kind: ClassVar[str] = "expect"
     expectations: tuple[Expectation, ...] = ()
 
-
-STEPS: dict[str, type[Step]] = {
-    s.kind: s for s in (Edit, AdEdit, SetCloudManaged, Cycle, Forward, Fault, Decommission, Expect)
-}
+    def describe(self) -> str:
+        return f"expect ({len(self.expectations)})"
 
 
 # --- thresholds and the scenario ---------------------------------------------------------------
@@ -376,7 +387,7 @@ class Threshold:
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
     profile: Profile
-    mass_change_threshold: int | None = 500  # None: no guard
+    mass_change_threshold: int | None = MASS_CHANGE_THRESHOLD  # None: no guard
     allow_mass_change: bool = False
     quarantine_min_failures: int | None = None
 

@@ -1,15 +1,18 @@
-"""The pieces of a scenario file that steps and expectations share: selections, templates,
-AD attribute names, counts and cycle references, each validated with its ``file:line``."""
+"""The pieces of a scenario file that steps and expectations share: the schema of a kind's
+keys, selections, templates, AD attribute names, counts and cycle references, each validated
+with its ``file:line``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from harness.core.adschema import DEFAULT_SCHEMA
-from harness.core.yamlnodes import STR, NodeReader, closest, names
+from harness.core.yamlnodes import STR, Fields, NodeReader, closest, names
 from harness.scenario import model as m
 from harness.scenario.templates import Template, TemplateError
 from mockservers.cloud.opath import RECIPIENT_PROPERTIES, OpathError, compile_filter
@@ -19,6 +22,33 @@ _SELECTOR = ("filter", "sample", "ids", "upns", "name")
 
 class ScenarioError(ValueError):
     """An invalid scenario; the message is ``file:line: message (hint: ...)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One key of a step's or an expectation's body, as the YAML writes it.
+
+    `required` keys are checked by `ScenarioReader.fields`; a key needed only in some forms
+    (an on-demand cycle's ``select``) is not required here, its parser checks it and `doc` says
+    when."""
+
+    name: str
+    type: str  # what the value is, in the words of the docs: "selection", "count", "text" ...
+    doc: str
+    required: bool = False
+    default: str | None = None  # as YAML would write it; None: no default (absent means unset)
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """The keys a kind's body takes: what validation accepts and what the docs tables list."""
+
+    kind: str
+    fields: tuple[Field, ...]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
 
 
 class ScenarioReader(NodeReader):
@@ -35,19 +65,28 @@ class ScenarioReader(NodeReader):
         self.any_fault = False
         self.mailboxes = 0  # what a sample may draw from
 
-    def one_key(self, node: yaml.Node, kinds: Any, what: str) -> tuple[str, yaml.Node]:
-        """A one-key mapping ``{kind: body}``: the kind (checked) and its body node."""
+    def one_key(self, node: yaml.Node, kinds: Iterable[str], what: str) -> tuple[str, yaml.Node]:
+        """A one-key mapping ``{kind: body}``: the kind (one of `kinds`) and its body node."""
+        known = tuple(kinds)
         if not isinstance(node, yaml.MappingNode) or len(node.value) != 1:
             raise self.error(
-                node, f"{what} must be a mapping with one key, its kind", f"one of {names(kinds)}"
+                node, f"{what} must be a mapping with one key, its kind", f"one of {names(known)}"
             )
         knode, body = node.value[0]
         kind = knode.value if isinstance(knode, yaml.ScalarNode) else None
-        if kind not in kinds:
-            near = closest(str(kind), kinds) if kind is not None else None
-            hint = f"did you mean {near!r}?" if near else f"one of {names(kinds)}"
+        if not isinstance(kind, str) or kind not in known:
+            near = closest(str(kind), known) if kind is not None else None
+            hint = f"did you mean {near!r}?" if near else f"one of {names(known)}"
             raise self.error(knode, f"unknown {what} kind {kind!r}", hint)
         return kind, body
+
+    def fields(self, schema: Schema, body: yaml.Node) -> Fields:
+        """A kind's body mapping: only the schema's keys, and every required one present."""
+        f = self.mapping(body, schema.keys, schema.kind)
+        for field in schema.fields:
+            if field.required:
+                self.require(f, body, field.name, schema.kind)
+        return f
 
     def selector(self, node: yaml.Node) -> m.Selector:
         """``select:``: a named earlier selection, or filter / sample / ids / upns (+ name)."""
@@ -141,7 +180,7 @@ class ScenarioReader(NodeReader):
         attr = DEFAULT_SCHEMA.get(name)
         if attr is None:
             near = closest(name, [a.name for a in DEFAULT_SCHEMA])
-            hint = f"did you mean {near!r}?" if near else "see mockservers/directory/schema.py"
+            hint = f"did you mean {near!r}?" if near else "see harness/core/adschema.py"
             raise self.error(node, f"unknown AD attribute {name!r}", hint)
         if writable and attr.system_only:
             raise self.error(node, f"AD attribute {attr.name} is system-only and cannot be written")

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.scenario import model as m
-from harness.scenario.expectations import check
-from harness.scenario.steps import Outcome, describe, run_step
+from harness.scenario.registry import check, run_step
+from harness.scenario.steps import Outcome
 from harness.scenario.world import CycleRecord, StepError, World
 from harness.tenant import generate
 from mockservers.runtime import start_tenant
@@ -131,7 +131,7 @@ def run_scenario(
 
 
 def _run_one(world: World, step: m.Step, result: dict[str, Any], events: Listener) -> None:
-    events.step_started(step, describe(step))
+    events.step_started(step, step.describe())
     started = time.perf_counter()
     record: dict[str, Any] = {
         "index": step.index,

@@ -1,4 +1,5 @@
-"""Running the steps that act: cloud edits, AD edits, the cloud-managed flag, cycles, forward.
+"""Running the steps that act: cloud edits, AD edits, the cloud-managed flag, cycles, forward,
+decommission, faults (each kind's runner is named in `harness.scenario.registry`).
 
 Each returns an `Outcome`: a one-line summary, figures for the report, and the step's own
 expectations (a step with ``expect_error`` expects every object to be refused). A failure the
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.clients.exo import CmdletError
+from harness.clients.exo import CmdletError, modified_nothing
 from harness.core.dn import normalize_dn
 from harness.engine.cycle import CycleError, CycleReport, run_cycle, run_on_demand
 from harness.engine.forward import ForwardError, connect_credentials, run_forward
@@ -39,28 +40,6 @@ class Outcome:
     expectations: list[dict[str, Any]] = field(default_factory=list)
 
 
-def run_step(world: World, step: m.Step) -> Outcome:
-    runner: Callable[[World, Any], Outcome] = _RUNNERS[type(step)]
-    return runner(world, step)
-
-
-def describe(step: m.Step) -> str:
-    """What a step is about to do, for progress lines."""
-    if isinstance(step, m.Edit | m.SetCloudManaged | m.AdEdit):
-        return f"{step.kind} ({step.select.describe()})"
-    if isinstance(step, m.Cycle):
-        return f"{step.mode} cycle" + (f" {step.name}" if step.name else "")
-    if isinstance(step, m.Forward):
-        return f"forward sync (Connect {step.connect_build})"
-    if isinstance(step, m.Decommission):
-        return f"decommission {step.action} ({step.path})" + (f" {step.only}" if step.only else "")
-    if isinstance(step, m.Fault):
-        return f"fault: {step.spec.describe()}" if step.spec else f"fault: clear {step.clear}"
-    if isinstance(step, m.Expect):
-        return f"expect ({len(step.expectations)})"
-    return step.kind
-
-
 def render(value: Any, fields: dict[str, str | None]) -> Any:
     """A parameter value with its templates filled in (lists and Add/Remove tables too)."""
     if isinstance(value, Template):
@@ -75,14 +54,14 @@ def render(value: Any, fields: dict[str, str | None]) -> Any:
 # --- cloud edits ------------------------------------------------------------------------------
 
 
-def _edit(world: World, step: m.Edit) -> Outcome:
+def edit(world: World, step: m.Edit) -> Outcome:
     targets = world.select(step.select, step.index)
     return _set_mailbox(
         world, step, targets, lambda t, i: _rendered(step.parameters, _fields(world, t, i))
     )
 
 
-def _set_cloud_managed(world: World, step: m.SetCloudManaged) -> Outcome:
+def set_cloud_managed(world: World, step: m.SetCloudManaged) -> Outcome:
     targets = world.select(step.select, step.index)
     outcome = _set_mailbox(
         world, step, targets, lambda t, i: {"IsExchangeCloudManaged": step.value}
@@ -108,8 +87,7 @@ def _set_mailbox(
                 raise StepError(f"Set-Mailbox {t.upn} was refused: {e}") from None
             refused.append((t, e.code, e.message))
             continue
-        warnings = body.get("@adminapi.warnings") or []
-        if any("no settings" in str(w) for w in warnings):
+        if modified_nothing(body):
             unchanged += 1
         else:
             changed += 1
@@ -178,7 +156,7 @@ def _rendered(value: Any, fields: dict[str, str | None]) -> Any:
 # --- AD edits ---------------------------------------------------------------------------------
 
 
-def _ad_edit(world: World, step: m.AdEdit) -> Outcome:
+def ad_edit(world: World, step: m.AdEdit) -> Outcome:
     targets = world.select(step.select, step.index, ad=True)
     started = time.perf_counter()
     written = 0
@@ -229,7 +207,7 @@ def _logs(world: World) -> set[Path]:
     return set(folder.glob("*.jsonl")) if folder.is_dir() else set()
 
 
-def _cycle(world: World, step: m.Cycle) -> Outcome:
+def cycle(world: World, step: m.Cycle) -> Outcome:
     record = CycleRecord(step.index, step.name, step.mode)
     injected_before = world.injected()
     profile, opts = world.profile, world.options(step)
@@ -353,7 +331,7 @@ def _first_failure(logs: list[Path]) -> str:
 # --- forward sync -----------------------------------------------------------------------------
 
 
-def _forward(world: World, step: m.Forward) -> Outcome:
+def forward(world: World, step: m.Forward) -> Outcome:
     try:
         cloud, ldap, export_url = connect_credentials(world.endpoints)
         report = run_forward(cloud, ldap, export_url, world.state_dir, step.connect_build)
@@ -382,7 +360,7 @@ def _forward(world: World, step: m.Forward) -> Outcome:
 # --- decommission -----------------------------------------------------------------------------
 
 
-def _decommission(world: World, step: m.Decommission) -> Outcome:
+def decommission(world: World, step: m.Decommission) -> Outcome:
     """`exwb decommission --plan|--execute` against the scenario's tenant; the journal lives
     in the scenario's engine state directory, beside the job whose health it checks."""
     from harness.decommission import report
@@ -431,7 +409,7 @@ def _decommission(world: World, step: m.Decommission) -> Outcome:
 # --- faults -----------------------------------------------------------------------------------
 
 
-def _fault(world: World, step: m.Fault) -> Outcome:
+def fault(world: World, step: m.Fault) -> Outcome:
     """Arm a fault in the tenant's plan, or clear some; the servers obey it from their next
     request (the plan is thread-safe, so this runs in the scenario's thread)."""
     plan = world.plan()
@@ -444,22 +422,11 @@ def _fault(world: World, step: m.Fault) -> Outcome:
         figures: dict[str, Any] = {"cleared": [f.as_dict() for f in gone]}
     else:
         try:
-            fault = plan.arm_spec(step.spec)
+            armed = plan.arm_spec(step.spec)
         except FaultError as e:
             raise StepError(f"cannot arm the fault: {e}") from None
-        summary = f"armed {fault.name}: {fault.spec.describe()}"
-        figures = {"armed": fault.as_dict()}
+        summary = f"armed {armed.name}: {armed.spec.describe()}"
+        figures = {"armed": armed.as_dict()}
     figures["stillArmed"] = [f["name"] for f in plan.armed()]
     figures["injected"] = plan.injected()
     return Outcome(summary, figures)
-
-
-_RUNNERS: dict[type, Callable[[World, Any], Outcome]] = {
-    m.Edit: _edit,
-    m.SetCloudManaged: _set_cloud_managed,
-    m.AdEdit: _ad_edit,
-    m.Cycle: _cycle,
-    m.Forward: _forward,
-    m.Fault: _fault,
-    m.Decommission: _decommission,
-}

@@ -9,7 +9,7 @@ import pytest
 
 from harness.scenario import ScenarioError, load_scenario
 from harness.scenario import model as m
-from harness.scenario.loader import SET_MAILBOX
+from harness.scenario.load_steps import SET_MAILBOX
 from mockservers.cloud import exo
 from tests.scenario.conftest import exwb_run, write
 
