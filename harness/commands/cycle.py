@@ -232,13 +232,8 @@ def _load(args: argparse.Namespace):
 
 
 def run_cycle_command(args: argparse.Namespace) -> int:
-    from harness.engine.cycle import (
-        CycleError,
-        CycleOptions,
-        QuarantinePolicy,
-        run_cycle,
-        run_on_demand,
-    )
+    from harness.engine.cycle import CycleError, CycleOptions, run_cycle, run_on_demand
+    from harness.engine.health import QuarantinePolicy
     from harness.engine.source import SourceError
     from harness.engine.state import StateError
     from harness.engine.target import LdapTargetError
