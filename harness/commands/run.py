@@ -17,6 +17,7 @@ from rich.progress import (
 )
 
 from harness.core.errors import UsageError
+from harness.report.model import ExpectationRecord, StepRecord
 
 DEFAULT_SCENARIO = Path("scenarios/quickstart.yaml")
 DEFAULT_RESULTS = Path("results")
@@ -150,7 +151,7 @@ class _Progress:
         description = f"step {step.index}/{len(self.scenario.steps)}: {what}"
         self.progress.update(self.task, description=description, completed=0, total=None)
 
-    def step_finished(self, record: dict[str, Any], expectations: list[dict[str, Any]]) -> None:
+    def step_finished(self, record: StepRecord, expectations: list[ExpectationRecord]) -> None:
         if self.disable:
             return
         failed = [e for e in expectations if not e["passed"]]
