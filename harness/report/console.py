@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from rich import box
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -177,6 +178,39 @@ def longest_word(values: Iterable[str]) -> int:
     """The length of the longest space-separated word in `values`: the least width a wrapped
     column needs so that rich never folds an identifier (a cmdlet, a step id) mid-word."""
     return max((len(w) for v in values for w in v.split()), default=1)
+
+
+def print_rows(
+    console: Console,
+    title: str,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    fixed: int,
+) -> None:
+    """Rows whose first `fixed` cells are short identifiers and whose others are prose with long
+    words in it (cmdlets, GUIDs): a table when every word fits whole in its column, else, at
+    80 columns, one line of the identifiers per row with each prose cell indented below it."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in headers]
+    widths = [max(len(headers[i]), *(len(c) for c in columns[i])) for i in range(fixed)]
+    words = [max(len(headers[i]), longest_word(columns[i])) for i in range(fixed, len(headers))]
+    # A rich table pads each cell by one space a side and draws a border between columns.
+    if sum(widths) + sum(words) + 3 * len(headers) + 1 <= console.width:
+        table = Table(title=title, title_justify="left")
+        for i, header in enumerate(headers):
+            if i < fixed:
+                table.add_column(header, no_wrap=True)
+            else:
+                table.add_column(header, min_width=words[i - fixed])
+        for row in rows:
+            table.add_row(*(_text(c) for c in row))
+        console.print(table)
+        return
+    console.print(Text(f"{title}:", style="bold"), soft_wrap=False)
+    for row in rows:
+        ids = "  ".join(c.ljust(w) for c, w in zip(row[:fixed], widths, strict=True))
+        console.print(_text(ids.rstrip()), soft_wrap=False)
+        for header, cell in zip(headers[fixed:], row[fixed:], strict=True):
+            console.print(Padding(_text(f"{header}: {cell}"), (0, 0, 0, 4)), soft_wrap=False)
 
 
 def _expectation_cell(expectations: list[ExpectationRecord]) -> Text:
