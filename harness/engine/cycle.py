@@ -9,7 +9,7 @@ objects are Skipped and never written. The mass-change guard stops a cycle befor
 export when more objects would change than the threshold allows. Exports are pipelined; per-object
 failures are logged, escrowed and retried next cycle, and do not stop the cycle. The watermark is
 saved only after every export of the round was acknowledged. After each cycle the job's health
-is evaluated against the escrow thresholds (quarantine).
+is evaluated against the escrow thresholds (the quarantine policy is in engine/health.py).
 """
 
 from __future__ import annotations

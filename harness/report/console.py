@@ -120,7 +120,8 @@ def cycle_figures(cycles: Sequence[StepCycle], faults: dict[str, int] | None = N
         work = [f"{plural(updates, 'update')} planned"]
     else:
         work = [plural(updates, "update")]
-    work.append(f"{figure(rate)}/s")
+    if objects:
+        work.append(f"{figure(rate)}/s")
     if last.get("jobState"):
         work.append(str(last["jobState"]))
     lines = [f"{mode}: {plural(objects, 'object')}", counts, ", ".join(work)]
