@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.bench.measure import machine_line
+from harness.report.text import figure
 
 FORMAT = "exwb-bench/1"
 TARGET_SIZE = 200_000
@@ -232,33 +233,19 @@ PHASE_LABELS: dict[str, str] = {
 }
 
 
-def fmt(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if abs(value) >= 1000:
-            return f"{value:,.0f}"
-        return f"{value:,.{digits}f}" if abs(value) >= 0.1 or value == 0 else f"{value:.3f}"
-    return str(value)
-
-
 def phase_row(name: str, f: dict[str, Any]) -> list[str]:
     """label, wall s, cycle s, objects, objects/s, modifies/s, engine CPU, server CPU, peak RSS."""
     peak = f.get("engine_peak_rss_mib", f.get("peak_rss_mib", f.get("rss_mib")))
     return [
         PHASE_LABELS.get(name, name),
-        fmt(f.get("wall_s"), 2),
-        fmt(f.get("cycle_s"), 2),
-        fmt(f.get("objects", f.get("modifies"))),
-        fmt(f.get("objects_per_s"), 0),
-        fmt(f.get("modifies_per_s"), 0),
-        fmt(f.get("engine_cpu_s", f.get("cpu_s"))),
-        fmt(f.get("server_cpu_s")),
-        fmt(peak, 0),
+        figure(f.get("wall_s"), 2, fixed=True),
+        figure(f.get("cycle_s"), 2, fixed=True),
+        figure(f.get("objects", f.get("modifies")), 1, fixed=True),
+        figure(f.get("objects_per_s"), 0, fixed=True),
+        figure(f.get("modifies_per_s"), 0, fixed=True),
+        figure(f.get("engine_cpu_s", f.get("cpu_s")), 1, fixed=True),
+        figure(f.get("server_cpu_s"), 1, fixed=True),
+        figure(peak, 0, fixed=True),
     ]
 
 
@@ -277,14 +264,14 @@ PHASE_COLUMNS = (
 
 def target_row(t: dict[str, Any]) -> list[str]:
     met = {True: "met", False: "MISSED", None: "not run"}[t["met"]]
-    at = fmt(t["size"]) if t["size"] is not None else "-"
+    at = figure(t["size"], 1, fixed=True) if t["size"] is not None else "-"
     if t["id"] == "no_change_scaling" and t.get("baseline_size"):
         at = f"{t['size']:,} vs {t['baseline_size']:,}"
-    shown = fmt(t["value"], 2)
+    shown = figure(t["value"], 2, fixed=True)
     if t["value"] is None and t.get("at_largest", {}).get("value") is not None:
         largest = t["at_largest"]
-        shown = f"- ({fmt(largest['value'], 2)} at {largest['size']:,})"
-    return [t["target"], at, shown, f"{t['op']} {fmt(t['limit'], 1)}", met]
+        shown = f"- ({figure(largest['value'], 2, fixed=True)} at {largest['size']:,})"
+    return [t["target"], at, shown, f"{t['op']} {figure(t['limit'], 1, fixed=True)}", met]
 
 
 TARGET_COLUMNS = ("target", "at", "measured", "limit", "result")
@@ -314,14 +301,15 @@ def bench_markdown(doc: dict[str, Any]) -> str:
         m, q = r["memory"], r["ratios"]
         lines += [
             "",
-            f"Peak RSS: exwb serve {fmt(m['serve_peak_rss_mib'], 0)} MiB, engine "
-            f"{fmt(m['engine_peak_rss_mib'], 0)} MiB (together "
-            f"{fmt(m['servers_plus_engine_mib'], 0)} MiB), slapd "
-            f"{fmt(m['slapd_peak_rss_mib'], 0)} MiB, generator "
-            f"{fmt(m['generate_peak_rss_mib'], 0)} MiB. Engine / floor "
-            f"{fmt(q['engine_over_floor'], 2)} (fake), {fmt(q['engine_over_floor_slapd'], 2)} "
-            f"(slapd); fake / slapd modify throughput {fmt(q['fake_over_slapd_floor'], 2)} "
-            f"(floor), {fmt(q['fake_over_slapd_cycle'], 2)} (full cycle).",
+            f"Peak RSS: exwb serve {figure(m['serve_peak_rss_mib'], 0, fixed=True)} MiB, engine "
+            f"{figure(m['engine_peak_rss_mib'], 0, fixed=True)} MiB (together "
+            f"{figure(m['servers_plus_engine_mib'], 0, fixed=True)} MiB), slapd "
+            f"{figure(m['slapd_peak_rss_mib'], 0, fixed=True)} MiB, generator "
+            f"{figure(m['generate_peak_rss_mib'], 0, fixed=True)} MiB. Engine / floor "
+            f"{figure(q['engine_over_floor'], 2, fixed=True)} (fake), "
+            f"{figure(q['engine_over_floor_slapd'], 2, fixed=True)} (slapd); fake / slapd modify "
+            f"throughput {figure(q['fake_over_slapd_floor'], 2, fixed=True)} "
+            f"(floor), {figure(q['fake_over_slapd_cycle'], 2, fixed=True)} (full cycle).",
         ]
         lines += [f"Note: {n}." for n in r.get("notes", [])]
         lines.append("")

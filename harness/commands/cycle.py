@@ -70,10 +70,10 @@ def run(args: argparse.Namespace) -> int:
     from harness.engine.cycle import (
         CycleError,
         CycleOptions,
-        QuarantinePolicy,
         run_cycle,
         run_on_demand,
     )
+    from harness.engine.health import QuarantinePolicy
     from harness.engine.source import SourceError
     from harness.engine.state import StateError
     from harness.engine.target import LdapTargetError

@@ -88,7 +88,7 @@ def run_decommission_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**result, "reports": {k: str(v) for k, v in paths.items()}}, indent=2))
     else:
-        _print(out, result, paths)
+        print_outcome(out, result, paths)
     if outcome.refused or outcome.error:
         return 1
     if args.plan:
@@ -96,32 +96,36 @@ def run_decommission_command(args: argparse.Namespace) -> int:
     return 0 if outcome.finished or args.only else 1
 
 
-def _print(out: Console, r: dict[str, Any], paths: dict[str, Path]) -> None:
-    from rich.table import Table
+def print_outcome(out: Console, r: dict[str, Any], paths: dict[str, Path]) -> None:
+    """The result for a person, laid out for the console's width (see `print_rows`)."""
+    from harness.report.console import print_rows
 
     verdict = "BLOCKED" if r["blocked"] else ("DONE" if r["finished"] else "CAN RUN")
     style = "red" if r["blocked"] else "green"
     out.print(
         f"decommission {r['mode']} ({r['path']}) of {r['server']} [{r['serverState']}]: "
-        f"[{style}]{verdict}[/]"
+        f"[{style}]{verdict}[/]",
+        soft_wrap=False,
     )
     if r["blockers"]:
-        t = Table(title="blockers")
-        for col in ("code", "found", "remedy"):
-            t.add_column(col, overflow="fold")
-        for b in r["blockers"]:
-            t.add_row(b["code"], f"{b['title']}: {', '.join(b['examples'][:3])}", b["remedy"])
-        out.print(t)
-    t = Table(title="steps")
-    for col in ("#", "step", "status", "command"):
-        t.add_column(col, overflow="fold")
-    for n, st in enumerate(r["steps"], 1):
-        t.add_row(str(n), st["id"], st["status"], st["command"])
-    out.print(t)
+        rows = [
+            (b["code"], f"{b['title']}: {', '.join(b['examples'][:3])}", b["remedy"])
+            for b in r["blockers"]
+        ]
+        print_rows(out, "blockers", ("code", "found", "remedy"), rows, fixed=1)
+    steps = [(str(n), st["id"], st["status"], st["command"]) for n, st in enumerate(r["steps"], 1)]
+    print_rows(out, "steps", ("#", "step", "status", "command"), steps, fixed=3)
     if r.get("refused"):
-        out.print(f"refused: {r['refused']}", style="red", highlight=False)
+        out.print(f"refused: {r['refused']}", style="red", highlight=False, soft_wrap=False)
     if r.get("error"):
-        out.print(f"stopped at {r['error']}; run again to resume", style="red", highlight=False)
+        out.print(
+            f"stopped at {r['error']}; run again to resume",
+            style="red",
+            highlight=False,
+            soft_wrap=False,
+        )
     for item in r["leftovers"]:
-        out.print(f"troubleshooting: {item['what']}. {item['remedy']}", highlight=False)
+        out.print(
+            f"troubleshooting: {item['what']}. {item['remedy']}", highlight=False, soft_wrap=False
+        )
     out.print(f"report: {paths['markdown']}", highlight=False)

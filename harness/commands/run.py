@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from harness.core.errors import UsageError
+from harness.report.model import ExpectationRecord, StepRecord
 
 DEFAULT_SCENARIO = Path("scenarios/quickstart.yaml")
 DEFAULT_RESULTS = Path("results")
@@ -205,7 +206,7 @@ class _Recorder:
     def step_started(self, step: Any, what: str) -> None:
         pass
 
-    def step_finished(self, record: dict[str, Any], expectations: list[dict[str, Any]]) -> None:
+    def step_finished(self, record: StepRecord, expectations: list[ExpectationRecord]) -> None:
         self.steps.append((record, expectations))
 
 
@@ -246,7 +247,7 @@ class _Progress:
         description = f"step {step.index}/{len(self.scenario.steps)}: {what}"
         self.progress.update(self.task, description=description, completed=0, total=None)
 
-    def step_finished(self, record: dict[str, Any], expectations: list[dict[str, Any]]) -> None:
+    def step_finished(self, record: StepRecord, expectations: list[ExpectationRecord]) -> None:
         if not self.disable:
             _print_step(self.progress.console, record, expectations)
 
@@ -261,7 +262,7 @@ def _print_header(console: Console, scenario: Any) -> None:
 
 
 def _print_step(
-    console: Console, record: dict[str, Any], expectations: list[dict[str, Any]]
+    console: Console, record: StepRecord, expectations: list[ExpectationRecord]
 ) -> None:
     failed = [e for e in expectations if not e["passed"]]
     mark = "[red]x[/]" if failed or record["summary"].startswith("error") else "[green]✓[/]"

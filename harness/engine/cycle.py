@@ -9,7 +9,7 @@ objects are Skipped and never written. The mass-change guard stops a cycle befor
 export when more objects would change than the threshold allows. Exports are pipelined; per-object
 failures are logged, escrowed and retried next cycle, and do not stop the cycle. The watermark is
 saved only after every export of the round was acknowledged. After each cycle the job's health
-is evaluated against the escrow thresholds (quarantine).
+is evaluated against the escrow thresholds (the quarantine policy is in engine/health.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import math
 import queue
 import threading
 import time
@@ -25,14 +24,21 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from harness.engine.health import (
+    QuarantinePolicy,
+    QuarantineReason,
+    after_cycle,
+    profile_warnings,
+    refused_credentials,
+)
 from harness.engine.log import Entry, ProvisioningLog
 from harness.engine.rules import MappingError, Profile
 from harness.engine.source import CloudCredentials, GraphSource, SourceAuthError
-from harness.engine.state import EngineState, Escrow, Quarantine
+from harness.engine.state import CycleSummary, EngineState, Escrow, utc_now
 from harness.engine.target import (
     WINDOW,
     AdObject,
@@ -49,52 +55,26 @@ MODES = ("full", "delta", "dry-run")
 MASS_CHANGE_THRESHOLD = 500
 FLUSH_EVERY = 2000  # planned exports written per batch when nothing holds them back
 CONFLICT_CODES = frozenset({16, 20})  # noSuchAttribute, attributeOrValueExists: re-read, re-plan
-PREVIEW_SIZE = 200_000  # the tenant size the documented escrow thresholds are scaled from
 
 
 class CycleError(Exception):
     """A cycle that could not run (paused job, unreachable or refusing server)."""
 
 
-@dataclass(frozen=True, slots=True)
-class QuarantinePolicy:
-    """The documented escrow thresholds (reference 4.3).
+class Skip(StrEnum):
+    """Why an object was Skipped; the value is the statusReason its log entry carries."""
 
-    Evaluation starts at `min_failures`; the job is quarantined when more than `proportion` of a
-    cycle's objects fail or more than `max_failures` are escrowed, and always at `absolute`.
-    """
+    NOT_SYNCED = "not synchronized from on-premises"
+    NO_MATCH = "no matching AD user"
+    OUT_OF_SCOPE = "out of scope"
+    DRY_RUN = "dry run"
+    DELETED = "deleted in the cloud: writeback never deletes"
+    MASS_CHANGE = "mass-change threshold exceeded"
 
-    min_failures: int = 5_000
-    proportion: float = 0.40
-    max_failures: int = 40_000
-    absolute: int = 60_000
-
-    @classmethod
-    def scaled(cls, objects: int) -> QuarantinePolicy:
-        """The documented numbers scaled down for a tenant of `objects` (never below 10)."""
-        f = min(1.0, objects / PREVIEW_SIZE)
-        base = cls()
-        return cls(
-            max(10, math.ceil(base.min_failures * f)),
-            base.proportion,
-            max(10, math.ceil(base.max_failures * f)),
-            max(10, math.ceil(base.absolute * f)),
-        )
-
-    def breached(self, failures: int, events: int, escrowed: int) -> str | None:
-        """Why these figures quarantine the job, or None."""
-        if escrowed >= self.absolute:
-            return f"{escrowed:,} escrowed failures reach the absolute limit of {self.absolute:,}"
-        if escrowed < self.min_failures:
-            return None
-        if events and failures / events > self.proportion:
-            return (
-                f"{failures:,} of {events:,} objects failed (more than "
-                f"{self.proportion:.0%}) with {escrowed:,} escrowed"
-            )
-        if escrowed > self.max_failures:
-            return f"{escrowed:,} escrowed failures exceed {self.max_failures:,}"
-        return None
+    @property
+    def clears_escrow(self) -> bool:
+        """A dry run wrote nothing, so an escrowed failure of the object still stands."""
+        return self is not Skip.DRY_RUN
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +108,7 @@ class CycleReport:
     def objects(self) -> int:
         return sum(self.statuses.values())
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> CycleSummary:
         return {
             "cycleId": self.cycle_id,
             "mode": self.mode,
@@ -174,10 +154,6 @@ def bulk() -> Iterator[None]:
             gc.enable()
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 class _Run:
     """The per-cycle machinery shared by cycles and on-demand runs."""
 
@@ -210,20 +186,24 @@ class _Run:
         anchor = record.get("onPremisesImmutableId")
         if not record.get("IsDirSynced") or not anchor:
             e.step(1, "Skipped", "not synchronized from on-premises: nothing to match")
-            return self.finish(e, "Skipped", "not synchronized from on-premises")
+            self.skip(e, Skip.NOT_SYNCED)
+            return None
         if obj is None:
             e.step(1, "Skipped", f"no AD user with mS-DS-ConsistencyGuid {anchor}")
-            return self.finish(e, "Skipped", "no matching AD user")
+            self.skip(e, Skip.NO_MATCH)
+            return None
         e.target_dn = obj.dn
         dupes = self.target.duplicate_anchors.get(anchor)
         if dupes:
             e.step(1, "Failure", f"anchor {anchor} is held by {obj.dn} and {'; '.join(dupes)}")
             e.error_code = 0
-            return self.finish(e, "Failure", "source anchor held by more than one AD object")
+            self.finish(e, "Failure", "source anchor held by more than one AD object")
+            return None
         e.step(1, "Success", f"matched {obj.dn}")
         if not record.get("IsExchangeCloudManaged"):
             e.step(2, "Skipped", "IsExchangeCloudManaged is false: AD is the source of authority")
-            return self.finish(e, "Skipped", "out of scope")
+            self.skip(e, Skip.OUT_OF_SCOPE)
+            return None
         self.in_scope += 1
         e.step(2, "Success", "in scope: synchronized and IsExchangeCloudManaged")
         try:
@@ -231,16 +211,19 @@ class _Run:
         except (MappingError, ValueError) as err:
             e.step(3, "Failure", str(err))
             e.error_code, e.action = 0, "Update"
-            return self.finish(e, "Failure", str(err))
+            self.finish(e, "Failure", str(err))
+            return None
         if not changes:
             e.step(3, "Skipped", "source and target already match")
-            return self.finish(e, "Success", "")
+            self.finish(e, "Success", "")
+            return None
         e.action = "Update"
         e.modified = _modified(obj, changes)
         if self.dry:
             self.report.pending.extend({"dn": obj.dn, **m} for m in e.modified)
             e.step(3, "Skipped", "dry run: not exported")
-            return self.finish(e, "Skipped", "dry run")
+            self.skip(e, Skip.DRY_RUN)
+            return None
         return _Export(e, obj, changes)
 
     # --- export ---
@@ -281,18 +264,21 @@ class _Run:
         x.entry.step(3, "Failure", f"LDAP {code}: {message}")
         self.finish(x.entry, "Failure", message)
 
-    def finish(self, e: Entry, status: str, reason: str) -> None:
-        with self.lock:  # the exporter thread finishes entries too
-            self._finish(e, status, reason)
+    def skip(self, e: Entry, why: Skip) -> None:
+        self.finish(e, "Skipped", why.value, clears_escrow=why.clears_escrow)
 
-    def _finish(self, e: Entry, status: str, reason: str) -> None:
+    def finish(self, e: Entry, status: str, reason: str, clears_escrow: bool = True) -> None:
+        with self.lock:  # the exporter thread finishes entries too
+            self._finish(e, status, reason, clears_escrow)
+
+    def _finish(self, e: Entry, status: str, reason: str, clears_escrow: bool) -> None:
         e.status, e.reason = status, reason
         self.log.write(e)
         self.report.statuses[status] += 1
         self.report.actions[e.action] += 1
         if status == "Failure":
             previous = self.state.escrow.get(e.source_id)
-            now = _now()
+            now = utc_now()
             self.state.escrow[e.source_id] = Escrow(
                 e.error_code or 0,
                 reason,
@@ -300,9 +286,8 @@ class _Run:
                 previous.first_failed if previous else now,
                 now,
             )
-        elif reason != "dry run":
+        elif clears_escrow:
             self.state.escrow.pop(e.source_id, None)
-        return None
 
 
 def run_cycle(
@@ -331,7 +316,7 @@ def run_cycle(
     report = CycleReport(str(uuid.uuid4()), mode, profile.name)
     dry = mode == "dry-run"
     with bulk(), _Connections(cloud, ldap, profile, state, state_dir, opts) as (source, target):
-        log = ProvisioningLog(state_dir, report.cycle_id, number)
+        log = ProvisioningLog(state_dir, report.cycle_id)
         report.log_path = log.path
         run = _Run(profile, source, target, state, log, report, dry)
         try:
@@ -396,7 +381,7 @@ def _cycle(run: _Run, link: str | None, opts: CycleOptions) -> None:
             for removed in page.removed:
                 e = Entry(removed)
                 e.step(0, "Success", "deleted in Exchange Online")
-                run.finish(e, "Skipped", "deleted in the cloud: writeback never deletes")
+                run.skip(e, Skip.DELETED)
         retry = []
         for user_id in [k for k in run.state.escrow if k not in seen]:
             record = run.source.user(user_id)  # escrowed: retried though the round skipped it
@@ -414,7 +399,7 @@ def _cycle(run: _Run, link: str | None, opts: CycleOptions) -> None:
         )
         for x in held:
             x.entry.step(3, "Skipped", "held by the mass-change guard")
-            run.finish(x.entry, "Skipped", "mass-change threshold exceeded")
+            run.skip(x.entry, Skip.MASS_CHANGE)
         return
     if held:
         conflicts += run.export(held)
@@ -490,11 +475,11 @@ class _Connections:
             auth = isinstance(e, SourceAuthError) or getattr(e, "code", 0) in (49, 50)
             if not auth:
                 raise
-            if state.quarantine is None or state.quarantine.reason != _CREDENTIALS:
-                state.quarantine = Quarantine(_CREDENTIALS, _now(), str(e))
-            state.successive_failures += 1
+            refused_credentials(state, str(e))
             state.save(state_dir)
-            raise CycleError(f"{e}; the job is quarantined ({_CREDENTIALS})") from None
+            raise CycleError(
+                f"{e}; the job is quarantined ({QuarantineReason.CREDENTIALS})"
+            ) from None
         return source, target
 
     def __exit__(self, *exc: object) -> None:
@@ -503,44 +488,15 @@ class _Connections:
         self.opened.clear()
 
 
-_CREDENTIALS = "EncounteredQuarantineException"
-_ESCROW = "EncounteredEscrowProportionThreshold"
-
-
 def _health(state: EngineState, report: CycleReport, profile: Profile, opts: CycleOptions) -> None:
     """Update the job's quarantine after a cycle and put its warnings in the report."""
-    state.successive_failures = 0
-    size = state.in_scope if state.in_scope is not None else report.objects
-    policy = opts.quarantine or QuarantinePolicy.scaled(max(size, report.objects))
-    why = policy.breached(report.statuses["Failure"], report.objects, len(state.escrow))
-    if report.stopped is not None:
-        why, reason = report.stopped, "MassChangeThresholdExceeded"
-    else:
-        reason = _ESCROW
-    if why is None:
-        state.quarantine = None  # any cycle that is not over the thresholds leaves quarantine
-    elif state.quarantine is None or state.quarantine.reason != reason:
-        state.quarantine = Quarantine(reason, _now(), why)
+    failures = report.statuses["Failure"]
+    why = after_cycle(state, failures, report.objects, report.stopped, opts.quarantine)
     report.job_state = "Quarantine" if state.quarantine else "Active"
     report.escrowed = len(state.escrow)
     report.warnings = profile_warnings(profile, state.in_scope)
     if state.quarantine:
         report.warnings.append(f"job quarantined: {state.quarantine.reason}: {why}")
-
-
-def profile_warnings(profile: Profile, in_scope: int | None) -> list[str]:
-    """What every report must flag about a profile and tenant (undocumented targets, limit)."""
-    out = [
-        f"{m.target} is outside the documented writeback set (the real service does not write "
-        "it back)"
-        for m in profile.undocumented
-    ]
-    if in_scope is not None and in_scope > profile.mailbox_limit:
-        out.append(
-            f"{in_scope:,} cloud-managed mailboxes exceed the {profile.name} profile's "
-            f"documented limit of {profile.mailbox_limit:,}"
-        )
-    return out
 
 
 # --- on demand ---------------------------------------------------------------------------
@@ -581,7 +537,7 @@ def run_on_demand(
     report = CycleReport(str(uuid.uuid4()), "on-demand", profile.name)
     with _Connections(cloud, ldap, profile, state, state_dir, opts) as (source, target):
         state.on_demand += 1
-        log = ProvisioningLog(state_dir, report.cycle_id, state.on_demand, kind="ondemand")
+        log = ProvisioningLog(state_dir, report.cycle_id, kind="ondemand")
         run = _Run(profile, source, target, state, log, report, dry=False)
         try:
             record = source.user(object_id)

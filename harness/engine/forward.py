@@ -26,14 +26,15 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from harness.core.endpoints import Endpoints
+from harness.engine.log import open_next
 from harness.engine.source import SELECT, CloudCredentials, GraphSource
 from harness.engine.target import LdapCredentials, LdapError, LdapTarget
 from harness.tenant import recipients as rt
@@ -201,7 +202,7 @@ class Pending:
 
 
 def plan_object(
-    anchor: str, dn: str, ad: dict[str, Values], record: Json, honour_cloud_management: bool
+    anchor: str, dn: str, ad: Mapping[str, Values], record: Json, honour_cloud_management: bool
 ) -> tuple[Pending, bool]:
     """What Connect exports for one joined user, and whether Exchange attributes differed but
     were held back because the mailbox is cloud-managed."""
@@ -265,17 +266,9 @@ class ForwardLog:
     follows the highest already there, so forward logs sit beside the writeback's cycle logs."""
 
     def __init__(self, state_dir: Path, cycle_id: str, build: str) -> None:
-        folder = state_dir / "logs"
-        folder.mkdir(parents=True, exist_ok=True)
-        numbers = [
-            int(p.stem.removeprefix("forward-"))
-            for p in folder.glob("forward-*.jsonl")
-            if p.stem.removeprefix("forward-").isdigit()
-        ]
-        self.path = folder / f"forward-{max(numbers, default=0) + 1:06d}.jsonl"
+        self.path, self._file = open_next(state_dir / "logs", "forward")
         self.cycle_id = cycle_id
         self.build = build
-        self._file: IO[str] = self.path.open("x", encoding="utf-8")
 
     def write(self, p: Pending, status: str, code: str | None = None, reason: str = "") -> None:
         rec = {
@@ -302,7 +295,7 @@ class ForwardLog:
 # ------------------------------------------------------------------------------ the two sides
 def read_ad(
     creds: LdapCredentials, attributes: Iterable[str], page_size: int = PAGE_SIZE
-) -> Iterator[tuple[str, str, dict[str, Values]]]:
+) -> Iterator[tuple[str, str, Mapping[str, Values]]]:
     """(anchor, DN, values by attribute) of every user with a source anchor: one paged search
     (the writeback engine's LDAP reader; an anchor held twice keeps its first holder)."""
     try:
@@ -372,7 +365,7 @@ def run_forward(
         raise ValueError(f"batch_size must be 1 to {EXPORT_BATCH}")
     started = time.perf_counter()
     report = ForwardReport(str(uuid.uuid4()), build.strip(), honour)
-    ad: dict[str, tuple[str, dict[str, Values]]] = {}
+    ad: dict[str, tuple[str, Mapping[str, Values]]] = {}
     duplicates: set[str] = set()
     for anchor, dn, values in read_ad(ldap, [f.ad for f in FLOWS]):
         report.ad_users += 1
@@ -384,7 +377,10 @@ def run_forward(
     log = ForwardLog(state_dir, report.cycle_id, report.build)
     report.log_path = log.path
     try:
-        with ConnectClient(cloud, export_url) as client:
+        # Not `with ConnectClient(...) as client`: GraphSource.__enter__ is typed to return a
+        # GraphSource, and the export needs the Connect client's own methods.
+        client = ConnectClient(cloud, export_url)
+        with client:
             for page in client.pages(None):
                 for record in page.records:
                     report.cloud_objects += 1
@@ -404,7 +400,7 @@ def run_forward(
 
 def _join(
     record: Json,
-    ad: dict[str, tuple[str, dict[str, Values]]],
+    ad: dict[str, tuple[str, Mapping[str, Values]]],
     duplicates: set[str],
     joined: set[str],
     honour: bool,

@@ -1,26 +1,206 @@
-"""The writeback job's health, shaped like Graph's synchronizationJob (reference 1.3 and 4.3).
+"""The writeback job's health: its quarantine policy and the status Graph would show.
 
-`job_status` reads an engine state directory: schedule and status code (Active, Paused,
-Quarantine, NotRun), the last execution and the last successful one, the quarantine with its
-reason, escrowed failures, and the exwb extras: the profile, its documented mailbox limit and
-the warnings every report carries.
+`after_cycle` and `refused_credentials` set or clear `state.quarantine` (reference 4.3);
+`job_status` reads an engine state directory shaped like Graph's synchronizationJob (reference
+1.3): schedule and status code (Active, Paused, Quarantine, NotRun), the last execution and the
+last successful one, the quarantine with its reason, escrowed failures, and the exwb extras: the
+profile, its documented mailbox limit and the warnings every report carries.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypedDict
 
-from harness.engine.cycle import profile_warnings
 from harness.engine.rules import Profile
-from harness.engine.state import EngineState
+from harness.engine.state import CycleSummary, EngineState, Quarantine, utc_now
 
 TEMPLATE_ID = "Entra2ADExchangeOnlineAttributeWriteback"
 INTERVAL = "PT20M"  # the documented schedule of this job
 ESCROW_EXAMPLES = 10
+PREVIEW_SIZE = 200_000  # the tenant size the documented escrow thresholds are scaled from
 
 
-def _execution(cycle: dict[str, Any]) -> dict[str, Any]:
+class QuarantineReason(StrEnum):
+    """Graph's synchronizationQuarantine reasons the engine raises."""
+
+    CREDENTIALS = "EncounteredQuarantineException"
+    ESCROW = "EncounteredEscrowProportionThreshold"
+    MASS_CHANGE = "MassChangeThresholdExceeded"
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinePolicy:
+    """The documented escrow thresholds (reference 4.3).
+
+    Evaluation starts at `min_failures`; the job is quarantined when more than `proportion` of a
+    cycle's objects fail or more than `max_failures` are escrowed, and always at `absolute`.
+    """
+
+    min_failures: int = 5_000
+    proportion: float = 0.40
+    max_failures: int = 40_000
+    absolute: int = 60_000
+
+    @classmethod
+    def scaled(cls, objects: int) -> QuarantinePolicy:
+        """The documented numbers scaled down for a tenant of `objects` (never below 10)."""
+        f = min(1.0, objects / PREVIEW_SIZE)
+        base = cls()
+        return cls(
+            max(10, math.ceil(base.min_failures * f)),
+            base.proportion,
+            max(10, math.ceil(base.max_failures * f)),
+            max(10, math.ceil(base.absolute * f)),
+        )
+
+    def breached(self, failures: int, events: int, escrowed: int) -> str | None:
+        """Why these figures quarantine the job, or None."""
+        if escrowed >= self.absolute:
+            return f"{escrowed:,} escrowed failures reach the absolute limit of {self.absolute:,}"
+        if escrowed < self.min_failures:
+            return None
+        if events and failures / events > self.proportion:
+            return (
+                f"{failures:,} of {events:,} objects failed (more than "
+                f"{self.proportion:.0%}) with {escrowed:,} escrowed"
+            )
+        if escrowed > self.max_failures:
+            return f"{escrowed:,} escrowed failures exceed {self.max_failures:,}"
+        return None
+
+
+def _enter(state: EngineState, reason: QuarantineReason, detail: str) -> None:
+    # The quarantine keeps the time it began while its reason stays the same.
+    if state.quarantine is None or state.quarantine.reason != reason:
+        state.quarantine = Quarantine(reason.value, utc_now(), detail)
+
+
+def refused_credentials(state: EngineState, error: str) -> None:
+    """A server refused the job's credentials: quarantine, and count a failed cycle."""
+    _enter(state, QuarantineReason.CREDENTIALS, error)
+    state.successive_failures += 1
+
+
+def after_cycle(
+    state: EngineState,
+    failures: int,
+    objects: int,
+    stopped: str | None,
+    policy: QuarantinePolicy | None = None,
+) -> str | None:
+    """Quarantine or release the job after a cycle; returns why it is quarantined, or None.
+
+    A cycle the mass-change guard stopped quarantines; otherwise the escrow thresholds decide
+    (`policy`, by default the documented numbers scaled to the tenant), and any cycle within
+    them leaves quarantine.
+    """
+    state.successive_failures = 0
+    size = state.in_scope if state.in_scope is not None else objects
+    policy = policy or QuarantinePolicy.scaled(max(size, objects))
+    why = policy.breached(failures, objects, len(state.escrow))
+    reason = QuarantineReason.ESCROW
+    if stopped is not None:
+        why, reason = stopped, QuarantineReason.MASS_CHANGE
+    if why is None:
+        state.quarantine = None
+    else:
+        _enter(state, reason, why)
+    return why
+
+
+def profile_warnings(profile: Profile, in_scope: int | None) -> list[str]:
+    """What every report must flag about a profile and tenant (undocumented targets, limit)."""
+    out = [
+        f"{m.target} is outside the documented writeback set (the real service does not write "
+        "it back)"
+        for m in profile.undocumented
+    ]
+    if in_scope is not None and in_scope > profile.mailbox_limit:
+        out.append(
+            f"{in_scope:,} cloud-managed mailboxes exceed the {profile.name} profile's "
+            f"documented limit of {profile.mailbox_limit:,}"
+        )
+    return out
+
+
+# --- job status: the JSON of `exwb status --json` --------------------------------------------
+
+
+class Execution(TypedDict):
+    """One cycle as synchronizationJob's lastExecution shows it."""
+
+    state: str  # Succeeded, SucceededWithErrors, Failed
+    cycleId: str | None
+    mode: str | None
+    seconds: float | None
+    countEntitled: int
+    countExported: int
+    statuses: dict[str, int]
+    error: str | None
+
+
+class Schedule(TypedDict):
+    interval: str
+    state: str
+
+
+class QuarantineStatus(TypedDict):
+    reason: str
+    currentBegan: str
+    error: str
+
+
+class EntryCount(TypedDict):
+    key: str
+    value: int
+
+
+class Status(TypedDict):
+    code: str  # Active, Paused, Quarantine, NotRun
+    lastExecution: Execution | None
+    lastSuccessfulExecution: Execution | None
+    quarantine: QuarantineStatus | None
+    countSuccessiveCompleteFailures: int
+    escrowsPruned: bool
+    synchronizedEntryCountByType: list[EntryCount]
+
+
+class EscrowExample(TypedDict):
+    sourceId: str
+    errorCode: int
+    reason: str
+    attempts: int
+    firstFailed: str
+
+
+class Extras(TypedDict):
+    """What exwb adds to Graph's shape."""
+
+    profile: str
+    mailboxLimit: int
+    inScope: int | None
+    overLimit: bool
+    cycles: int
+    watermark: bool
+    escrowed: int
+    escrowExamples: list[EscrowExample]
+    warnings: list[str]
+
+
+class JobStatus(TypedDict):
+    id: str
+    templateId: str
+    schedule: Schedule
+    status: Status
+    exwb: Extras
+
+
+def _execution(cycle: CycleSummary) -> Execution:
+    # .get: a state file written by an older exwb may lack a key.
     statuses = cycle.get("statuses", {})
     failed = statuses.get("Failure", 0)
     if cycle.get("stopped"):
@@ -41,7 +221,7 @@ def _execution(cycle: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def job_status(state: EngineState, profile: Profile, job_key: str) -> dict[str, Any]:
+def job_status(state: EngineState, profile: Profile, job_key: str) -> JobStatus:
     """The job as `GET .../synchronization/jobs/{id}` would show it, plus exwb's extras."""
     suffix = hashlib.sha256(job_key.encode("utf-8")).hexdigest()[:32]
     if state.paused:

@@ -61,23 +61,35 @@ class Entry:
         }
 
 
-class ProvisioningLog:
-    """Appends entries for one cycle to `<state_dir>/logs/cycle-<n>.jsonl`."""
+def open_next(folder: Path, kind: str) -> tuple[Path, IO[str]]:
+    """Create `<folder>/<kind>-<n>.jsonl` with n one above the highest of that kind there.
 
-    def __init__(self, state_dir: Path, cycle_id: str, number: int, kind: str = "cycle") -> None:
-        folder = state_dir / "logs"
-        folder.mkdir(parents=True, exist_ok=True)
-        # A cycle that crashed before its state was saved left a log under the same number;
-        # that log is a record of writes that reached AD, so a retry never overwrites it.
-        attempt = 1
-        while True:
-            suffix = f".{attempt}" if attempt > 1 else ""
-            self.path = folder / f"{kind}-{number:06d}{suffix}.jsonl"
-            try:
-                self._file: IO[str] = self.path.open("x", encoding="utf-8")
-                break
-            except FileExistsError:
-                attempt += 1
+    The number counts log files, not cycles: a cycle retried after a crash (its state unsaved,
+    its log a record of writes that reached AD) gets the next number instead of overwriting, so
+    the names sort in the order the logs were written.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    prefix = f"{kind}-"
+    taken = [
+        int(number)
+        for p in folder.glob(f"{prefix}*.jsonl")
+        if (number := p.stem.removeprefix(prefix)).isdigit()
+    ]
+    n = max(taken, default=0) + 1
+    while True:
+        path = folder / f"{prefix}{n:06d}.jsonl"
+        try:
+            return path, path.open("x", encoding="utf-8")
+        except FileExistsError:  # another process took it between the glob and the open
+            n += 1
+
+
+class ProvisioningLog:
+    """Appends the entries of one cycle (or on-demand run) to `<state_dir>/logs/<kind>-<n>.jsonl`
+    (`open_next` numbers it)."""
+
+    def __init__(self, state_dir: Path, cycle_id: str, kind: str = "cycle") -> None:
+        self.path, self._file = open_next(state_dir / "logs", kind)
         self.cycle_id = cycle_id
 
     def write(self, e: Entry) -> None:

@@ -10,11 +10,40 @@ import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 STATE_NAME = "state.json"
 HISTORY_KEPT = 50
+
+
+def utc_now() -> str:
+    """Now as the state's timestamps are written: ISO 8601 UTC, to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class CycleSummary(TypedDict):
+    """A cycle report as JSON: the history kept here, the cycles of report.json,
+    `exwb cycle --json` (`CycleReport.as_dict` writes it)."""
+
+    cycleId: str
+    mode: str  # full, delta, dry-run, on-demand
+    profile: str
+    seconds: float
+    objects: int
+    objectsPerSecond: float | None
+    statuses: dict[str, int]  # Success, Failure, Skipped, Warning
+    actions: dict[str, int]  # Update, Other
+    watermarkMoved: bool
+    resynced: bool
+    stopped: str | None  # why the cycle stopped before export
+    warnings: list[str]
+    jobState: str  # Active, Quarantine
+    escrowed: int
+    retries: dict[str, int]  # by server: ldap, graph
+    waitedSeconds: dict[str, float]
+    log: str | None
 
 
 class StateError(Exception):
@@ -36,7 +65,7 @@ class Escrow:
 class Quarantine:
     """Why and since when the job is quarantined (Graph's synchronizationQuarantine)."""
 
-    reason: str  # EncounteredQuarantineException, EncounteredEscrowProportionThreshold, ...
+    reason: str  # a harness.engine.health.QuarantineReason
     since: str
     detail: str = ""
 
@@ -47,12 +76,12 @@ class EngineState:
     profile: str | None = None
     cycles: int = 0
     escrow: dict[str, Escrow] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[CycleSummary] = field(default_factory=list)
     paused: bool = False
     quarantine: Quarantine | None = None
     in_scope: int | None = None  # cloud-managed mailboxes counted by the last full round
     successive_failures: int = 0  # cycles in a row that failed outright
-    on_demand: int = 0  # provision-on-demand runs so far (numbers their logs)
+    on_demand: int = 0  # provision-on-demand runs so far
 
     @classmethod
     def load(cls, state_dir: Path) -> EngineState:

@@ -1,7 +1,8 @@
 """The files a scenario run leaves behind, and its console summary.
 
-`write_reports` turns the runner's result dict into report.json, junit.xml, report.md and
-provisioning.jsonl in one directory; `print_summary` prints the end-of-run tables.
+`write_reports` turns the runner's `ScenarioResult` (harness.report.model) into report.json,
+junit.xml, report.md and provisioning.jsonl in one directory; `print_summary` prints the
+end-of-run tables.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from harness import __version__
 from harness.report.console import print_summary
 from harness.report.junit import junit_xml
 from harness.report.markdown import markdown
+from harness.report.model import ScenarioResult
 from harness.report.text import jsonable
 from harness.tenant.files import TenantFileError, ensure_writable_dir, write_atomic
 
@@ -26,6 +27,7 @@ __all__ = [
     "MARKDOWN_NAME",
     "PROVISIONING_NAME",
     "ReportError",
+    "ScenarioResult",
     "junit_xml",
     "markdown",
     "print_summary",
@@ -48,7 +50,7 @@ class ReportError(Exception):
     """A report file cannot be written; the message names it."""
 
 
-def write_reports(result: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+def write_reports(result: ScenarioResult, out_dir: Path) -> dict[str, Path]:
     """Write the run's four report files into `out_dir` (created if missing).
 
     Returns their paths by kind: "json", "junit", "markdown", "provisioning". Each file is

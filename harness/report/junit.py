@@ -11,6 +11,7 @@ import math
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from harness.report.model import ScenarioResult
 from harness.report.text import first_line, verdict, xml_safe
 
 EXPECTATION_FAILED = "ExpectationFailed"
@@ -19,7 +20,7 @@ SCENARIO_ERROR = "ScenarioError"
 SCENARIO_FAILED = "ScenarioFailed"
 
 
-def junit_xml(results: dict[str, Any] | list[dict[str, Any]]) -> str:
+def junit_xml(results: ScenarioResult | list[ScenarioResult]) -> str:
     """The JUnit XML document (with its declaration) for one run or several."""
     runs = [results] if isinstance(results, dict) else results
     root = ET.Element("testsuites", name="exwb")
@@ -38,7 +39,7 @@ def junit_xml(results: dict[str, Any] | list[dict[str, Any]]) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def testsuite(result: dict[str, Any]) -> ET.Element:
+def testsuite(result: ScenarioResult) -> ET.Element:
     """The <testsuite> element of one scenario run."""
     scenario = str(result.get("scenario") or "scenario")
     classname = f"exwb.{scenario}"
@@ -49,7 +50,7 @@ def testsuite(result: dict[str, Any]) -> ET.Element:
     cases: list[ET.Element] = []
     step_seconds = {s.get("index"): _seconds(s.get("seconds")) for s in result.get("steps") or []}
     expectations = result.get("expectations") or []
-    per_step: dict[Any, int] = {}
+    per_step: dict[int, int] = {}
     for e in expectations:
         per_step[e.get("step")] = per_step.get(e.get("step"), 0) + 1
     for e in expectations:
@@ -92,8 +93,9 @@ def testsuite(result: dict[str, Any]) -> ET.Element:
     suite.set("errors", str(sum(1 for c in cases if c.find("error") is not None)))
     suite.set("skipped", "0")
     suite.set("time", _time(_seconds(result.get("seconds"))))
-    if result.get("started"):
-        suite.set("timestamp", xml_safe(str(result["started"])))
+    started = result.get("started")
+    if started:
+        suite.set("timestamp", xml_safe(str(started)))
     if file:
         suite.set("file", xml_safe(file))
 
@@ -106,7 +108,7 @@ def testsuite(result: dict[str, Any]) -> ET.Element:
     return suite
 
 
-def _properties(result: dict[str, Any]) -> ET.Element:
+def _properties(result: ScenarioResult) -> ET.Element:
     props = ET.Element("properties")
     pairs: list[tuple[str, Any]] = [
         (f"tenant.{k}", v) for k, v in (result.get("tenant") or {}).items()
@@ -125,7 +127,7 @@ def _properties(result: dict[str, Any]) -> ET.Element:
     return props
 
 
-def _steps_text(result: dict[str, Any]) -> str:
+def _steps_text(result: ScenarioResult) -> str:
     lines = [
         f"step {s.get('index')} ({s.get('kind')}, line {s.get('line')}, "
         f"{_seconds(s.get('seconds')):.2f} s): {s.get('summary') or ''}"

@@ -1,11 +1,17 @@
-"""Shared helpers of the report writers: cleaning text, formatting figures, counting outcomes."""
+"""Shared helpers of the report writers: cleaning text, formatting figures, counting outcomes.
+
+`figure` is the one number formatter of the reports, the console and `exwb bench`.
+"""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from harness.report.model import ScenarioResult
 
 # XML 1.0 allows only these characters (https://www.w3.org/TR/xml/#charsets); anything else, even
 # escaped as a character reference, makes the whole document unreadable to a CI system's parser.
@@ -52,8 +58,11 @@ def jsonable(value: Any) -> Any:
     return unicode_safe(str(value))
 
 
-def figure(value: Any) -> str:
-    """A measured figure for people: thousands separators, at most two decimals, '-' for none."""
+def figure(value: object, digits: int = 2, *, fixed: bool = False) -> str:
+    """A measured figure for people: thousands separators, '-' for none, at most `digits`
+    decimals with trailing zeros dropped. `fixed` is for a column of measurements (exwb bench):
+    exactly `digits` decimals, none from 1,000 up. Below 0.1 a figure keeps three decimals, so a
+    cycle timed to the millisecond does not read as 0."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -63,8 +72,18 @@ def figure(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)
-        return f"{value:,.2f}".rstrip("0").rstrip(".")
+        if fixed and abs(value) >= 1000:
+            digits = 0
+        elif 0 < abs(value) < 0.1:
+            digits = max(digits, 3)
+        text = f"{value:,.{digits}f}"
+        return text if fixed or "." not in text else text.rstrip("0").rstrip(".")
     return str(value)
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """'1 object', '2 objects', '10,000 objects'; `nouns` when the plural is not noun + s."""
+    return f"{figure(n)} {noun if n == 1 else nouns or noun + 's'}"
 
 
 def first_line(text: str, limit: int = 300) -> str:
@@ -83,7 +102,7 @@ class Tally:
     thresholds_exceeded: int
 
 
-def tally(result: dict[str, Any]) -> Tally:
+def tally(result: ScenarioResult) -> Tally:
     expectations = result.get("expectations") or []
     thresholds = result.get("thresholds") or []
     met = sum(1 for e in expectations if e.get("passed"))
@@ -91,15 +110,15 @@ def tally(result: dict[str, Any]) -> Tally:
     return Tally(met, len(expectations) - met, held, len(thresholds) - held)
 
 
-def verdict(result: dict[str, Any]) -> str:
+def verdict(result: ScenarioResult) -> str:
     """PASSED, FAILED or ERROR; an unknown or missing verdict reads as ERROR, never as a pass."""
     value = str(result.get("verdict") or "error").lower()
     return value.upper() if value in ("passed", "failed") else "ERROR"
 
 
-def cycle_statuses(cycle: dict[str, Any]) -> tuple[int, int, int]:
-    """(Success, Failure, Skipped) of a cycle report."""
-    statuses = cycle.get("statuses") or {}
+def cycle_statuses(statuses: Mapping[str, int] | None) -> tuple[int, int, int]:
+    """(Success, Failure, Skipped) of a cycle report's statuses."""
+    statuses = statuses or {}
     return (
         int(statuses.get("Success", 0)),
         int(statuses.get("Failure", 0)),

@@ -1,10 +1,6 @@
 """Running one scenario: its own in-process tenant, the steps in order, then the thresholds.
 
-`run_scenario` returns the result as plain data (the contract with `harness.report`):
-
-    {"scenario", "file", "started", "seconds", "verdict": passed|failed|error, "error",
-     "tenant": {...}, "profile", "steps": [...], "expectations": [...], "thresholds": [...],
-     "cycles": [CycleReport.as_dict() + {"step"}], "warnings": [...], "provisioning_logs": [...]}
+`run_scenario` returns a `harness.report.model.ScenarioResult`, the contract with the reporters.
 
 A failed expectation is recorded and the steps go on; a step that cannot do its work (say a
 Set-Mailbox the scenario did not expect to be refused) stops the scenario with verdict "error".
@@ -19,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.report.model import ExpectationRecord, ScenarioResult, StepRecord, ThresholdRecord
 from harness.scenario import model as m
 from harness.scenario.registry import check, run_step
 from harness.scenario.steps import Outcome
@@ -36,7 +33,7 @@ class Listener(Protocol):
     def step_started(self, step: m.Step, what: str) -> None:
         """A step begins; `what` describes it."""
 
-    def step_finished(self, record: dict[str, Any], expectations: list[dict[str, Any]]) -> None:
+    def step_finished(self, record: StepRecord, expectations: list[ExpectationRecord]) -> None:
         """A step ended: its record and the expectations it evaluated."""
 
 
@@ -49,20 +46,20 @@ class Silent:
     def step_started(self, step: m.Step, what: str) -> None:
         pass
 
-    def step_finished(self, record: dict[str, Any], expectations: list[dict[str, Any]]) -> None:
+    def step_finished(self, record: StepRecord, expectations: list[ExpectationRecord]) -> None:
         pass
 
 
 def run_scenario(
     scenario: m.Scenario, out_dir: Path, listener: Listener | None = None
-) -> dict[str, Any]:
+) -> ScenarioResult:
     """Run `scenario` against a fresh tenant; the engine's state goes to `out_dir/engine-state`."""
     events: Listener = listener or Silent()
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     state_dir = out_dir / "engine-state"
-    result: dict[str, Any] = {
+    result: ScenarioResult = {
         "scenario": scenario.name,
         "file": str(scenario.path),
         "started": started_at.isoformat(timespec="seconds"),
@@ -124,16 +121,17 @@ def run_scenario(
         result["thresholds"] = _thresholds(scenario, world.cycles, seconds)
     result["seconds"] = round(seconds, 3)
     if result["verdict"] == "passed":
-        failed = [e for e in result["expectations"] if not e["passed"]]
-        failed += [t for t in result["thresholds"] if not t["passed"]]
+        failed = any(not e["passed"] for e in result["expectations"]) or any(
+            not t["passed"] for t in result["thresholds"]
+        )
         result["verdict"] = "failed" if failed else "passed"
     return result
 
 
-def _run_one(world: World, step: m.Step, result: dict[str, Any], events: Listener) -> None:
+def _run_one(world: World, step: m.Step, result: ScenarioResult, events: Listener) -> None:
     events.step_started(step, step.describe())
     started = time.perf_counter()
-    record: dict[str, Any] = {
+    record: StepRecord = {
         "index": step.index,
         "kind": step.kind,
         "line": step.line,
@@ -157,7 +155,7 @@ def _run_one(world: World, step: m.Step, result: dict[str, Any], events: Listene
 
 
 def _expect(world: World, step: m.Expect) -> Outcome:
-    records = []
+    records: list[ExpectationRecord] = []
     for e in step.expectations:
         passed, detail = check(world, step, e)
         records.append(
@@ -181,8 +179,8 @@ def peak_rss_mib() -> float:
 
 def _thresholds(
     scenario: m.Scenario, cycles: list[CycleRecord], seconds: float
-) -> list[dict[str, Any]]:
-    out = []
+) -> list[ThresholdRecord]:
+    out: list[ThresholdRecord] = []
     for t in scenario.thresholds:
         measured = _measure(t, cycles, seconds)
         passed = measured is not None and (

@@ -24,6 +24,7 @@ from harness.engine.ldapwire import LdapError
 from harness.engine.source import SourceError
 from harness.engine.state import StateError
 from harness.engine.target import LdapTarget
+from harness.report.model import ExpectationRecord
 from harness.scenario import model as m
 from harness.scenario.templates import Template, TemplateError
 from harness.scenario.world import CycleRecord, StepError, Target, World
@@ -37,7 +38,7 @@ _SERVER_NAMES = {"ldap": "LDAP", "graph": "Graph"}
 class Outcome:
     summary: str
     figures: dict[str, Any] = field(default_factory=dict)
-    expectations: list[dict[str, Any]] = field(default_factory=list)
+    expectations: list[ExpectationRecord] = field(default_factory=list)
 
 
 def render(value: Any, fields: dict[str, str | None]) -> Any:
@@ -111,7 +112,7 @@ def _refusal(
     step: m.Edit | m.SetCloudManaged | m.AdEdit,
     targets: list[Target],
     refused: list[tuple[Target, Any, str]],
-) -> list[dict[str, Any]]:
+) -> list[ExpectationRecord]:
     """The step's expect_error as an expectation record: every object refused with the code."""
     if step.refused is None:
         return []

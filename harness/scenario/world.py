@@ -17,8 +17,9 @@ from typing import Any
 from harness.clients.exo import CmdletError, ExoAdmin
 from harness.core.dn import normalize_dn
 from harness.core.endpoints import Endpoints
-from harness.engine.cycle import CycleOptions, CycleReport, QuarantinePolicy
+from harness.engine.cycle import CycleOptions, CycleReport
 from harness.engine.forward import ForwardReport
+from harness.engine.health import QuarantinePolicy
 from harness.engine.ldapwire import LdapConnection, LdapError, equal
 from harness.engine.source import CloudCredentials
 from harness.engine.target import LdapCredentials, LdapTarget

@@ -8,6 +8,7 @@ import pytest
 from ldap3 import BASE, MODIFY_REPLACE
 
 from harness.engine.cycle import run_cycle
+from harness.engine.log import ProvisioningLog
 from harness.engine.rules import GA, PREVIEW
 from harness.engine.source import CloudCredentials
 from harness.engine.target import LdapCredentials
@@ -159,7 +160,8 @@ def test_full_cycle_repairs_drift_made_in_ad(run, tmp_path):
     assert ad_values(run, user.dn, "extensionAttribute2") == want
 
 
-def test_failures_are_escrowed_and_retried(run, tmp_path):
+def unwritable_edit(run, tmp_path):
+    """A cloud edit of a mailbox whose AD user the writeback account may no longer write."""
     cycle(run, tmp_path)
     user, mbx = pairs(True)[3]
     admin = connect(run)
@@ -170,6 +172,11 @@ def test_failures_are_escrowed_and_retried(run, tmp_path):
         new_superior=f"CN=Users,{run.endpoints.base_dn}",
     )
     edit(run, mbx, custom_attributes=("after the move", *mbx.custom_attributes[1:]))
+    return mbx
+
+
+def test_failures_are_escrowed_and_retried(run, tmp_path):
+    mbx = unwritable_edit(run, tmp_path)
     failed = cycle(run, tmp_path)
     assert failed.statuses["Failure"] == 1
     entry = json.loads(failed.log_path.read_text().splitlines()[0])
@@ -178,6 +185,33 @@ def test_failures_are_escrowed_and_retried(run, tmp_path):
     assert state["escrow"][mbx.id]["code"] == 50
     assert cycle(run, tmp_path).statuses["Failure"] == 1  # retried next cycle, still failing
     assert json.loads((tmp_path / "state.json").read_text())["escrow"][mbx.id]["attempts"] == 2
+
+
+def test_a_dry_run_keeps_the_escrow_of_what_it_did_not_write(run, tmp_path):
+    mbx = unwritable_edit(run, tmp_path)
+    assert cycle(run, tmp_path).escrowed == 1
+    dry = cycle(run, tmp_path, "dry-run")
+    entries = [json.loads(x) for x in dry.log_path.read_text().splitlines()]
+    assert [e["statusReason"] for e in entries if e["sourceId"] == mbx.id] == ["dry run"]
+    assert dry.escrowed == 1  # not written, so the failure still stands
+
+
+def test_log_files_are_numbered_one_per_file_in_the_order_written(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "cycle-000002.jsonl").write_text("")  # a crashed cycle's log, its state unsaved
+    (logs / "cycle-000002.2.jsonl").write_text("")  # an older exwb's name for the retry
+    written = [
+        ProvisioningLog(tmp_path, "retry"),
+        ProvisioningLog(tmp_path, "next"),
+        ProvisioningLog(tmp_path, "pod", kind="ondemand"),
+    ]
+    for log in written:
+        log.close()
+    names = [log.path.name for log in written]
+    assert names == ["cycle-000003.jsonl", "cycle-000004.jsonl", "ondemand-000001.jsonl"]
+    cycles = sorted(p.name for p in logs.glob("cycle-??????.jsonl"))
+    assert cycles == ["cycle-000002.jsonl", "cycle-000003.jsonl", "cycle-000004.jsonl"]
 
 
 def test_preview_profile_leaves_mail_alone(run, tmp_path):

@@ -10,13 +10,8 @@ import os
 import pytest
 
 from harness.cli import main
-from harness.engine.cycle import (
-    CycleError,
-    CycleOptions,
-    QuarantinePolicy,
-    run_cycle,
-    run_on_demand,
-)
+from harness.engine.cycle import CycleError, CycleOptions, run_cycle, run_on_demand
+from harness.engine.health import QuarantinePolicy
 from harness.engine.rules import GA, load_profile
 from harness.engine.state import EngineState
 from mockservers.runtime import start_tenant

@@ -1,9 +1,10 @@
 import io
 
+import pytest
 from rich.console import Console
 
 from harness.report.console import print_summary
-from tests.report.samples import HOSTILE, error_run, failed_run, passed_run
+from tests.report.samples import HOSTILE, cycle, error_run, failed_run, passed_run
 
 RED = "\x1b[31m"
 
@@ -51,7 +52,8 @@ def test_failures_are_listed_with_their_detail_in_red():
 
 def test_control_characters_and_markup_are_shown_not_obeyed():
     run = failed_run()
-    run["steps"][1]["summary"] = "[bold]not markup[/bold] " + HOSTILE
+    # The edit step: a cycle step's row shows its cycle's figures instead of its summary.
+    run["steps"][0]["summary"] = "[bold]not markup[/bold] " + HOSTILE
     plain, styled = render([run], width=400)
     assert "[bold]not markup[/bold]" in plain
     assert "\\x1b[31mred" in plain and "\\x01" in plain
@@ -70,3 +72,54 @@ def test_one_verdict_line_per_scenario_at_the_end_with_results_path():
     assert "error: step 2 (cycle, line 22): LDAP busy (51) after 5 tries <&>" in plain
     assert "\x1b[1;32mPASSED" in styled
     assert "\x1b[1;31mFAILED" in styled
+
+
+def _wide_and_narrow_run():
+    """A run with a full and a dry-run cycle, a long step summary and a long failure detail."""
+    run = failed_run()
+    run["steps"].insert(
+        2,
+        {
+            "index": 4,
+            "kind": "cycle",
+            "line": 24,
+            "seconds": 0.5,
+            "summary": "dry-run cycle: 1 object(s), 0 success, 0 failed, 1 skipped",
+            "figures": {},
+        },
+    )
+    run["steps"][0]["summary"] = " ".join(
+        ["Set-Mailbox CustomAttribute1-through-CustomAttribute15"] * 4
+    )
+    run["cycles"].append(cycle(4, "dry-run", 0, 0, 1, seconds=0.5, actions={"Update": 1}))
+    run["results_dir"] = "results/proxy-addresses/20250301T120000Z"
+    return run
+
+
+@pytest.mark.parametrize("width", [80, 160])
+def test_the_summary_fits_the_width_and_shows_each_cycle_once(width):
+    run = _wide_and_narrow_run()
+    plain, _ = render([run], width=width)
+    lines = plain.splitlines()
+    assert max(len(line) for line in lines) <= width
+    # One cell per cycle: its figures, not the step summary that repeats them.
+    assert plain.count("full: 200 objects") == 1
+    assert plain.count("dry-run: 1 object") == 1
+    assert "dry-run cycle:" not in plain
+    # Identifiers wrap whole: never split across lines.
+    words = {w for line in lines for w in line.replace("│", " ").split()}
+    assert "CustomAttribute1-through-CustomAttribute15" in words
+    assert "proxy-addresses" in words and "results/proxy-addresses/20250301T120000Z" in words
+
+
+def test_a_dry_run_says_what_it_skipped_and_planned():
+    plain, _ = render([_wide_and_narrow_run()], width=160)
+    assert "0 ok, 0 failed, 1 skipped (dry run)" in plain
+    assert "1 update planned" in plain
+    assert "1 updates" not in plain and "1 objects" not in plain
+
+
+def test_a_narrow_console_leaves_out_the_line_column():
+    narrow, _ = render([passed_run()], width=80)
+    wide, _ = render([passed_run()], width=160)
+    assert " line " not in narrow and " line " in wide
