@@ -60,7 +60,11 @@ def code(text: str) -> str:
 
 
 def cli_markdown() -> str:
-    """Every `exwb` subcommand: its usage line, description and options (`build_parser()`)."""
+    """Every `exwb` subcommand: its usage line, description and options (`build_parser()`).
+
+    argparse has no public API for walking a parser, so this reads its `_actions`; a change
+    there breaks the build loudly, never the page quietly.
+    """
     from harness.cli import build_parser
 
     parser = build_parser()
@@ -70,8 +74,10 @@ def cli_markdown() -> str:
             continue
         for name, sub in action.choices.items():
             sub.prog = f"exwb {name}"
-            fmt = sub._get_formatter()
-            usage = sub.format_usage().removeprefix("usage: ").strip()
+            # A fixed width, so the page does not depend on the terminal that built it.
+            fmt = sub.formatter_class(prog=sub.prog, width=96)
+            fmt.add_usage(sub.usage, sub._actions, sub._mutually_exclusive_groups, prefix="")
+            usage = fmt.format_help().strip()
             out += [f"### `exwb {name}`", "", "```text", usage, "```", ""]
             if sub.description:
                 out += [" ".join(sub.description.split()), ""]
