@@ -1,6 +1,6 @@
-"""The README lists every difference between AD and slapd that a test marker names, and names
-the tests that meet it (see "Fake AD vs OpenLDAP slapd" there and DIFFERENCES in
-tests/support/backends.py)."""
+"""docs/fake-ad.md lists every difference between AD and slapd that a test marker names, and names
+the tests that meet it (see "Fake AD vs OpenLDAP slapd" there, docs/slapd-differences.yaml and
+DIFFERENCES in tests/support/backends.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import ast
 import re
 from pathlib import Path
 
+from tests.docs.pages import rendered
 from tests.support.backends import DIFFERENCES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,8 +17,8 @@ MARKERS = ("ad_only", "ad_differs")
 
 
 def readme_rows() -> dict[str, str]:
-    """difference -> the row's tests cell, from the README's differences table."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """difference -> the row's tests cell, from docs/fake-ad.md's differences table."""
+    text = rendered("fake-ad.md", "slapd-differences")
     section = text[text.index(SECTION) :]
     section = section[: section.index("\n## ")]
     rows = {}
