@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the plugin loads in every pytest run: import the harness on
     from harness.clients.exo import ExoAdmin
     from harness.core.endpoints import Endpoints
     from harness.engine.ldapwire import LdapConnection
+    from harness.report.model import ScenarioResult
     from harness.tenant import TenantSpec
     from mockservers.runtime import RunningTenant
 
@@ -71,7 +72,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 class ScenarioFailed(Exception):
     """A scenario whose verdict is not "passed"; carries the run's result dict."""
 
-    def __init__(self, result: dict[str, Any]) -> None:
+    def __init__(self, result: ScenarioResult) -> None:
         super().__init__(result.get("verdict"))
         self.result = result
 

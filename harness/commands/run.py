@@ -20,7 +20,7 @@ from rich.progress import (
 )
 
 from harness.core.errors import UsageError
-from harness.report.model import ExpectationRecord, StepRecord
+from harness.report.model import ExpectationRecord, ScenarioResult, StepRecord
 
 DEFAULT_SCENARIO = Path("scenarios/quickstart.yaml")
 DEFAULT_RESULTS = Path("results")
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     out = Console(soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
-    runs: Iterator[dict[str, Any]]
+    runs: Iterator[ScenarioResult]
     if args.jobs == 1 or len(scenarios) == 1:
         runs = (_run_here(s, args.results, err, args.quiet) for s in scenarios)
     else:
@@ -140,7 +140,7 @@ def claim_run_dir(results: Path, scenario: str) -> Path:
             candidate = folder.with_name(f"{folder.name}-{n}")
 
 
-def _run_here(scenario: Any, results: Path, err: Console, quiet: bool) -> dict[str, Any]:
+def _run_here(scenario: Any, results: Path, err: Console, quiet: bool) -> ScenarioResult:
     """Run `scenario` in this process, its progress live on `err`."""
     from harness.scenario import run_scenario
 
@@ -153,7 +153,7 @@ def _run_here(scenario: Any, results: Path, err: Console, quiet: bool) -> dict[s
 
 def _run_in_processes(
     scenarios: list[Any], results: Path, err: Console, quiet: bool, jobs: int
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[ScenarioResult]:
     """Run the scenarios `jobs` at a time in worker processes; yield their results in scenario
     order, each once its progress lines (recorded by the worker) are shown.
 
@@ -164,7 +164,7 @@ def _run_in_processes(
     context = multiprocessing.get_context("spawn")
     workers = min(jobs, len(scenarios))
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures: list[Future[tuple[dict[str, Any], list[_Step]]]] = [
+        futures: list[Future[tuple[ScenarioResult, list[_Step]]]] = [
             pool.submit(_run_in_worker, s.path, folder)
             for s, folder in zip(scenarios, folders, strict=True)
         ]
@@ -181,10 +181,10 @@ def _run_in_processes(
                 future.cancel()
 
 
-_Step = tuple[dict[str, Any], list[dict[str, Any]]]  # a step's record and its expectations
+_Step = tuple[StepRecord, list[ExpectationRecord]]  # a step's record and its expectations
 
 
-def _run_in_worker(path: Path, folder: Path) -> tuple[dict[str, Any], list[_Step]]:
+def _run_in_worker(path: Path, folder: Path) -> tuple[ScenarioResult, list[_Step]]:
     """A worker process's job: load and run one scenario; its result and its steps' lines."""
     from harness.scenario import load_scenario, run_scenario
 

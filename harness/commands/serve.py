@@ -81,7 +81,8 @@ def add_parser(sub: Any) -> None:
         default=[],
         metavar="SPEC",
         help="arm a fault at start, server:kind[:key=value,...], e.g. ldap:busy:on=modify,"
-        "after=10,count=5 or http:throttle:retry_after=2 (repeatable; see README, Faults)",
+        "after=10,count=5 or http:throttle:retry_after=2 (repeatable; see "
+        "docs/faults-and-state.md)",
     )
     p.add_argument(
         "--listen",

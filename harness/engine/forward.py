@@ -7,8 +7,8 @@ mS-DS-ConsistencyGuid = onPremisesImmutableId), **Export** what differs, in batc
 sync service that stands in for Connect's private one (`mockservers/cloud/dirsync.py`), and one
 log line per exported object.
 
-What is exported (reference 1.1, 1.4): identity attributes (displayName, userPrincipalName) of
-every synced user; Exchange attributes (the writeback set read backwards, plus
+What is exported (docs/microsoft-facts.md §1.1, §1.4): identity attributes (displayName,
+userPrincipalName) of every synced user; Exchange attributes (the writeback set read backwards, plus
 msExchHideFromAddressLists) only of mailboxes that are not cloud-managed, since a Connect build
 of 2.5.190.0 or later honours IsExchangeCloudManaged. An older build pushes them for
 cloud-managed mailboxes too and so reverts edits made in Exchange Online. Only attributes whose

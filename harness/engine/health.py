@@ -1,10 +1,11 @@
 """The writeback job's health: its quarantine policy and the status Graph would show.
 
-`after_cycle` and `refused_credentials` set or clear `state.quarantine` (reference 4.3);
-`job_status` reads an engine state directory shaped like Graph's synchronizationJob (reference
-1.3): schedule and status code (Active, Paused, Quarantine, NotRun), the last execution and the
-last successful one, the quarantine with its reason, escrowed failures, and the exwb extras: the
-profile, its documented mailbox limit and the warnings every report carries.
+`after_cycle` and `refused_credentials` set or clear `state.quarantine` (docs/microsoft-facts.md
+§4.3); `job_status` reads an engine state directory shaped like Graph's synchronizationJob
+(docs/microsoft-facts.md §1.3): schedule and status code (Active, Paused, Quarantine, NotRun),
+the last execution and the last successful one, the quarantine with its reason, escrowed
+failures, and the exwb extras: the profile, its documented mailbox limit and the warnings every
+report carries.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class QuarantineReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class QuarantinePolicy:
-    """The documented escrow thresholds (reference 4.3).
+    """The documented escrow thresholds (docs/microsoft-facts.md §4.3).
 
     Evaluation starts at `min_failures`; the job is quarantined when more than `proportion` of a
     cycle's objects fail or more than `max_failures` are escrowed, and always at `absolute`.

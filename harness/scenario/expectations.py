@@ -340,8 +340,8 @@ def out_of_scope_untouched(world: World, step: m.Expect, e: m.OutOfScopeUntouche
 def job(world: World, step: m.Expect, e: m.JobState) -> Result:
     job = job_status(EngineState.load(world.state_dir), world.profile, str(world.state_dir))
     code = job["status"]["code"]
-    quarantine = job["status"]["quarantine"] or {}
-    reason = quarantine.get("reason")
+    quarantine = job["status"]["quarantine"]
+    reason = quarantine["reason"] if quarantine else None
     escrowed = int(job["exwb"]["escrowed"])
     off = []
     if e.state is not None and code != e.state:

@@ -1,4 +1,6 @@
-"""Throttling modelled on Graph's documented identity-and-access limits (reference 5.2).
+"""Throttling modelled on Graph's documented identity-and-access limits.
+
+The limits are in docs/microsoft-facts.md §5.2.
 
 A token bucket per app: resource units (RU) refilled per 10 s window and a write quota per
 150 s window. Costs follow the documentation: GET of users 2 RU (1 with $select), other GETs
