@@ -21,19 +21,12 @@ from harness.engine.forward import (
 from harness.engine.forward import connect_credentials as credentials
 from harness.tenant import TenantSpec, generate
 from harness.tenant import recipients as rt
-from mockservers.runtime import spawn_serve, start_tenant
+from mockservers.runtime import spawn_serve
 from tests.cloud.http_client import call, cmdlet, token
 from tests.directory.ldap_clients import connect
 
 TENANT = generate(TenantSpec(mailboxes=80, seed=31, cloud_managed_fraction=0.7))
 OLD_BUILD = "2.5.76.0"  # the preview's requirement: pushes Exchange attributes regardless
-
-
-@pytest.fixture
-def run():
-    r = start_tenant(TENANT)
-    yield r
-    r.stop()
 
 
 def forward(run, state_dir: Path, build: str = DEFAULT_BUILD):
