@@ -18,10 +18,10 @@ from harness.core.dn import normalize_dn
 from harness.engine.rules import load_profile
 from harness.engine.source import CloudCredentials
 from harness.engine.target import LdapCredentials
-from harness.tenant import TenantSpec, generate
+from harness.tenant import AdUser, CloudMailbox, TenantSpec, generate
 from tests.directory.ldap_clients import connect, is_ad
 from tests.support.backends import SLAPD, Directory, start_slapd
-from tests.support.engine import EngineEnv, log_entries, writeback_credentials
+from tests.support.engine import EngineEnv, log_entries, mailbox_pairs, writeback_credentials
 
 TENANT = generate(
     TenantSpec(
@@ -74,13 +74,8 @@ def edit(env: Env, mbx, **fields):
     return env.run.call(store.update, mbx.id, changes)
 
 
-def pairs(managed: bool):
-    """Synced (AD user, mailbox) pairs, cloud-managed or not, of mailboxes in the cloud."""
-    return [
-        (u, m)
-        for u, m in TENANT.synced_pairs()
-        if m.is_exchange_cloud_managed == managed and m.recipient_type_details != "MailUser"
-    ]
+def pairs(managed: bool) -> list[tuple[AdUser, CloudMailbox]]:
+    return mailbox_pairs(TENANT, managed)
 
 
 def test_initial_cycle_on_a_consistent_tenant_writes_nothing(env):

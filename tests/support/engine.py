@@ -19,6 +19,8 @@ from harness.engine.cycle import CycleReport, run_cycle
 from harness.engine.rules import GA, Profile
 from harness.engine.source import CloudCredentials
 from harness.engine.target import LdapCredentials
+from harness.tenant import AdUser, CloudMailbox, Tenant
+from harness.tenant import recipients as rt
 from mockservers.runtime import RunningTenant
 
 
@@ -35,6 +37,15 @@ def writeback_credentials(
     )
     writer = LdapCredentials(ldap_url or ad.ldap_url, ad.bind_dn, ad.bind_password, ad.base_dn)
     return reader, writer
+
+
+def mailbox_pairs(tenant: Tenant, managed: bool) -> list[tuple[AdUser, CloudMailbox]]:
+    """Synced (AD user, mailbox) pairs of mailboxes (no MailUser), cloud-managed or not."""
+    return [
+        (u, m)
+        for u, m in tenant.synced_pairs()
+        if m.is_exchange_cloud_managed == managed and m.recipient_type_details != rt.MAIL_USER
+    ]
 
 
 def log_entries(report: CycleReport) -> list[dict[str, Any]]:
