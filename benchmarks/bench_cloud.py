@@ -11,66 +11,18 @@ with four client processes. Compare within one run.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import multiprocessing
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
+from benchmarks.http_json import JsonClient, app_token
 from mockservers.runtime import spawn_serve
 
 
-class Client:
-    """One keep-alive HTTP connection speaking JSON."""
-
-    def __init__(self, base: str, token: str = "") -> None:
-        u = urlsplit(base)
-        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
-        self.token = token
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        body: Any = None,
-        form: dict | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, Any]:
-        u = urlsplit(url)
-        path = u.path + (f"?{u.query}" if u.query else "")
-        hdrs = dict(headers or {})
-        data = None
-        if form is not None:
-            data, hdrs["Content-Type"] = urlencode(form), "application/x-www-form-urlencoded"
-        elif body is not None:
-            data, hdrs["Content-Type"] = json.dumps(body), "application/json"
-        if self.token:
-            hdrs["Authorization"] = f"Bearer {self.token}"
-        self.conn.request(method, path, body=data, headers=hdrs)
-        r = self.conn.getresponse()
-        payload = r.read()
-        return r.status, json.loads(payload) if payload else None
-
-
-def get_token(ep: dict) -> str:
-    status, body = Client(ep["graph_url"]).request(
-        "POST",
-        ep["token_url"],
-        form={
-            "grant_type": "client_credentials",
-            "client_id": ep["client_id"],
-            "client_secret": ep["client_secret"],
-            "scope": "https://graph.microsoft.com/.default",
-        },
-    )
-    assert status == 200, body
-    return body["access_token"]
-
-
-def follow(c: Client, url: str, headers: dict[str, str] | None = None) -> tuple[int, dict]:
+def follow(c: JsonClient, url: str, headers: dict[str, str] | None = None) -> tuple[int, dict]:
     """Every page from `url`; (objects, last body)."""
     n = 0
     while True:
@@ -84,7 +36,7 @@ def follow(c: Client, url: str, headers: dict[str, str] | None = None) -> tuple[
 
 def set_mailbox_worker(args: tuple) -> tuple[int, float]:
     ep, token, ids, seconds, tag = args
-    c = Client(ep["graph_url"], token)
+    c = JsonClient(ep["graph_url"], token)
     url = f"{ep['exo_url']}/InvokeCommand"
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -112,8 +64,8 @@ def main() -> int:
         proc = spawn_serve(epf, "-n", str(args.mailboxes), "-q")
         try:
             ep = json.loads(epf.read_text())
-            token = get_token(ep)
-            c = Client(ep["graph_url"], token)
+            token = app_token(ep)
+            c = JsonClient(ep["graph_url"], token)
             t0 = time.perf_counter()
             n, _ = follow(
                 c, f"{ep['graph_url']}/v1.0/users?$top=999&$select=id,userPrincipalName,mail"

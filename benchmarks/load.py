@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import json
 import multiprocessing
 import os
@@ -37,11 +36,12 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote
 
 from ldap3 import BASE, MODIFY_REPLACE, NONE, SUBTREE, Connection, Server
 from ldap3.utils.conv import escape_filter_chars
 
+from benchmarks.http_json import JsonClient, app_token
 from mockservers.runtime import spawn_serve
 
 SAMPLE = 2000  # users the clients pick their targets from
@@ -93,8 +93,8 @@ def targets(ep: dict[str, Any], sample: int = SAMPLE) -> dict[str, Any]:
     conn.unbind()
     if not users:
         raise RuntimeError("no users with mail below OU=Corp")
-    c = _Http(ep["graph_url"], _token(ep))
-    status, body = c.call(
+    c = JsonClient(ep["graph_url"], app_token(ep))
+    status, body = c.request(
         "POST",
         f"{ep['exo_url']}/InvokeCommand",
         {
@@ -107,7 +107,9 @@ def targets(ep: dict[str, Any], sample: int = SAMPLE) -> dict[str, Any]:
     if status != 200:
         raise RuntimeError(f"Get-Mailbox: HTTP {status} {body}")
     managed = [m["ExternalDirectoryObjectId"] or m["Guid"] for m in body["value"]]
-    status, body = c.call("GET", f"{ep['graph_url']}/v1.0/users?$top={min(sample, 999)}&$select=id")
+    status, body = c.request(
+        "GET", f"{ep['graph_url']}/v1.0/users?$top={min(sample, 999)}&$select=id"
+    )
     if status != 200:
         raise RuntimeError(f"users: HTTP {status} {body}")
     c.close()
@@ -115,53 +117,6 @@ def targets(ep: dict[str, Any], sample: int = SAMPLE) -> dict[str, Any]:
 
 
 # --- HTTP ------------------------------------------------------------------------------------
-
-
-class _Http:
-    """One keep-alive connection speaking JSON."""
-
-    def __init__(self, base: str, token: str = "") -> None:
-        u = urlsplit(base)
-        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
-        self.token = token
-
-    def call(
-        self, method: str, url: str, body: Any = None, headers: dict | None = None
-    ) -> tuple[int, Any]:
-        u = urlsplit(url)
-        hdrs = dict(headers or {})
-        data = None
-        if isinstance(body, dict):
-            data, hdrs["Content-Type"] = json.dumps(body), "application/json"
-        elif isinstance(body, str):
-            data, hdrs["Content-Type"] = body, "application/x-www-form-urlencoded"
-        if self.token:
-            hdrs["Authorization"] = f"Bearer {self.token}"
-        self.conn.request(method, u.path + (f"?{u.query}" if u.query else ""), data, hdrs)
-        r = self.conn.getresponse()
-        payload = r.read()
-        try:
-            return r.status, json.loads(payload) if payload else None
-        except ValueError:
-            return r.status, payload[:200]
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-def _token(ep: dict[str, Any]) -> str:
-    form = urlencode(
-        {
-            "grant_type": "client_credentials",
-            "client_id": ep["client_id"],
-            "client_secret": ep["client_secret"],
-            "scope": "https://graph.microsoft.com/.default",
-        }
-    )
-    status, body = _Http(ep["graph_url"]).call("POST", ep["token_url"], form)
-    if status != 200:
-        raise RuntimeError(f"token: HTTP {status} {body}")
-    return body["access_token"]
 
 
 # --- client processes ------------------------------------------------------------------------
@@ -257,7 +212,7 @@ def http_client(
     """One HTTP client: the mix of HTTP_MIX for `seconds`, once every client is ready."""
     rng = random.Random(1000 + k)
     rec = _Recorder()
-    c = _Http(ep["graph_url"], _token(ep))
+    c = JsonClient(ep["graph_url"], app_token(ep))
     graph, invoke = ep["graph_url"], f"{ep['exo_url']}/InvokeCommand"
     prefer = {"Prefer": f"odata.maxpagesize={PAGE}"}
     delta = f"{graph}/v1.0/users/delta?$select=id,mail,proxyAddresses,onPremisesImmutableId"
@@ -269,11 +224,11 @@ def http_client(
         op = _pick(rng, HTTP_MIX)
         t0 = time.perf_counter()
         if op == "graph.users.list":
-            status, body = c.call("GET", f"{graph}/v1.0/users?$top={PAGE}")
+            status, body = c.request("GET", f"{graph}/v1.0/users?$top={PAGE}")
         elif op == "graph.users.get":
-            status, body = c.call("GET", f"{graph}/v1.0/users/{quote(rng.choice(ids))}")
+            status, body = c.request("GET", f"{graph}/v1.0/users/{quote(rng.choice(ids))}")
         elif op == "graph.delta.page":
-            status, body = c.call("GET", delta, headers=prefer)
+            status, body = c.request("GET", delta, headers=prefer)
             if status == 200:
                 delta = body.get("@odata.nextLink") or body["@odata.deltaLink"]
         else:
@@ -286,7 +241,7 @@ def http_client(
                         "CustomAttribute2": f"load-{k}-{i}",
                     },
                 }
-            status, body = c.call("POST", invoke, {"CmdletInput": cmd})
+            status, body = c.request("POST", invoke, {"CmdletInput": cmd})
         elapsed = time.perf_counter() - t0
         if status == 200:
             rec.ok(op, elapsed)

@@ -1,7 +1,15 @@
+from __future__ import annotations
+
 import os
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+if TYPE_CHECKING:  # imported where used, as the fixtures below do: collection stays light
+    from harness.tenant import Tenant
+    from mockservers.runtime import RunningTenant
 
 # "ci": fixed example database-free runs so CI is repeatable; "dev": more examples locally.
 settings.register_profile(
@@ -30,6 +38,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 #   fake_only(reason)      looks inside the fake (its store, limits or index counters).
 
 BACKEND_MARKERS = ("ad_only", "ad_differs", "fake_only")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "shared_tenant: the module's tests share one running tenant (`run` is `shared_run`)",
+    )
 
 
 # Modules whose tests use the directory fixtures but still run on the fake only, and why. The
@@ -136,3 +151,63 @@ def directory_with(backend, tenant, slapd_contents):
     yield start
     for run in started:
         run.stop()
+
+
+# --- a running tenant ------------------------------------------------------------------------
+#
+# `tenant` is the module's TENANT (a generated tenant) unless a module or conftest defines its own
+# `tenant` fixture; `run` serves it in-process (fake AD over LDAP, fake cloud over HTTP, the
+# on-premises estate): a fresh one per test, so each test edits, arms faults and counts from
+# zero. Modules whose tests only read, or each touch their own objects, say
+# ``pytestmark = pytest.mark.shared_tenant`` and get one tenant for the module (`shared_run`;
+# their module-scoped fixtures ask for `shared_run` by name).
+
+
+@pytest.fixture(scope="module")
+def tenant(request: pytest.FixtureRequest) -> Tenant:
+    """The requesting module's TENANT."""
+    from harness.tenant import Tenant
+
+    found = getattr(request.module, "TENANT", None)
+    if not isinstance(found, Tenant):
+        raise pytest.UsageError(
+            f"{request.module.__name__}: define TENANT (a generated tenant) or a `tenant` fixture"
+        )
+    return found
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Tenant], RunningTenant]]:
+    """serve(tenant): a whole tenant running in-process, stopped after the test."""
+    from mockservers.runtime import start_tenant
+
+    runs: list[RunningTenant] = []
+
+    def start(tenant: Tenant) -> RunningTenant:
+        runs.append(start_tenant(tenant))
+        return runs[-1]
+
+    yield start
+    for running in runs:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_run(tenant: Tenant) -> Iterator[RunningTenant]:
+    """The module's `tenant` running once for all the module's tests."""
+    from mockservers.runtime import start_tenant
+
+    running = start_tenant(tenant)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def run(
+    request: pytest.FixtureRequest, tenant: Tenant, serve: Callable[[Tenant], RunningTenant]
+) -> RunningTenant:
+    """The module's `tenant` running: fresh for this test, or `shared_run` (`shared_tenant`)."""
+    if request.node.get_closest_marker("shared_tenant") is not None:
+        shared: RunningTenant = request.getfixturevalue("shared_run")
+        return shared
+    return serve(tenant)

@@ -11,7 +11,6 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -23,18 +22,11 @@ from harness.core.endpoints import Endpoints
 from harness.engine.ldapwire import ConnectionLost, LdapConnection
 from harness.tenant import TenantSpec, generate
 from mockservers.faults import FaultError, FaultPlan, FaultSpec, since
-from mockservers.runtime import RunningTenant, start_tenant
 
 TENANT = generate(TenantSpec(mailboxes=40, seed=5, cloud_managed_fraction=0.9))
 USERS = [u.dn for u, _ in TENANT.synced_pairs()]
-
-
-@pytest.fixture
-def run() -> Iterator[RunningTenant]:
-    """A fresh tenant per test: each test arms its own plan and counts from zero."""
-    running = start_tenant(TENANT)
-    yield running
-    running.stop()
+# `run` (tests/conftest.py): a fresh tenant per test, so each test arms its own plan and counts
+# from zero.
 
 
 # ------------------------------------------------------------------ the plan, as state

@@ -163,6 +163,7 @@ def _memory_gib() -> float | None:
 
 def machine() -> dict[str, object]:
     """The machine and software a run measured: CPU, cores, memory, OS, Python, exwb."""
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:

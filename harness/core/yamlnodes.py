@@ -71,12 +71,12 @@ class NodeReader:
         out: Fields = {}
         for k, v in node.value:
             key = k.value if isinstance(k, yaml.ScalarNode) and k.tag == STR else None
-            if key is None and allowed is None:
-                raise self.error(k, f"the keys of {what} must be strings")
             if allowed is not None and key not in allowed:
                 near = closest(str(key), allowed) if key is not None else None
                 hint = f"did you mean {near!r}?" if near else f"expected one of {names(allowed)}"
                 raise self.error(k, f"unknown key {key!r} in {what}", hint)
+            if key is None:
+                raise self.error(k, f"the keys of {what} must be strings")
             if key in out:
                 raise self.error(k, f"duplicate key {key!r} in {what}")
             out[key] = (k, v)

@@ -199,7 +199,12 @@ class TenantSpec:
         """Knob name -> (help text, default)."""
         out: dict[str, tuple[str, Any]] = {}
         for f in fields(cls):
-            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+            if f.default is not MISSING:
+                default = f.default
+            elif f.default_factory is not MISSING:
+                default = f.default_factory()
+            else:  # every knob has a default: `TenantSpec()` is the default tenant
+                raise TypeError(f"knob {f.name} has no default")
             out[f.name] = (f.metadata["help"], default)
         return out
 

@@ -9,22 +9,19 @@ scope, repair drift, are idempotent, and report an ACL denial as a Failure with 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from ldap3 import BASE, MODIFY_REPLACE
 
 from harness.core.dn import normalize_dn
-from harness.engine.cycle import run_cycle
-from harness.engine.rules import GA, load_profile
+from harness.engine.rules import load_profile
 from harness.engine.source import CloudCredentials
 from harness.engine.target import LdapCredentials
-from harness.tenant import TenantSpec, generate
-from mockservers.runtime import RunningTenant, start_tenant
+from harness.tenant import AdUser, CloudMailbox, TenantSpec, generate
 from tests.directory.ldap_clients import connect, is_ad
 from tests.support.backends import SLAPD, Directory, start_slapd
+from tests.support.engine import EngineEnv, log_entries, mailbox_pairs, writeback_credentials
 
 TENANT = generate(
     TenantSpec(
@@ -40,58 +37,45 @@ TENANT = generate(
 
 
 @dataclass
-class Env:
-    """The fake cloud (with the fake AD `start_tenant` brings) and the AD the engine writes."""
+class Env(EngineEnv):
+    """The engine reads the tenant's fake cloud and writes `ad`: the tenant's own fake AD, or
+    slapd holding the same tenant (`conn` reads `ad`)."""
 
-    cloud: RunningTenant
     ad: Directory
-    state: Path
+
+    def creds(self) -> tuple[CloudCredentials, LdapCredentials]:
+        return writeback_credentials(self.ep, self.ad.endpoints)
 
 
 @pytest.fixture
-def env(backend, slapd_contents, tmp_path):
-    cloud = start_tenant(TENANT)
-    ad = start_slapd(slapd_contents(TENANT)) if backend == SLAPD else cloud
-    yield Env(cloud, ad, tmp_path / "state")
-    if ad is not cloud:
+def env(run, backend, slapd_contents, tmp_path):
+    ad = start_slapd(slapd_contents(TENANT)) if backend == SLAPD else run
+    e = Env(run, connect(ad, "reader"), tmp_path / "state", ad)
+    yield e
+    e.close()
+    if ad is not run:
         ad.stop()
-    cloud.stop()
 
 
-def cycle(env: Env, mode: str = "delta", profile=GA):
-    ep, ad = env.cloud.endpoints, env.ad.endpoints
-    source = CloudCredentials(
-        ep.graph_url, ep.token_url, ep.readonly_client_id, ep.readonly_client_secret
-    )
-    target = LdapCredentials(ad.ldap_url, ad.bind_dn, ad.bind_password, ad.base_dn)
-    return run_cycle(source, target, profile, env.state, mode)
-
-
-def log_lines(report) -> list[dict]:
-    return [json.loads(x) for x in report.log_path.read_text().splitlines()]
+cycle = Env.cycle  # the tests read cycle(env, mode, profile=...)
 
 
 def ad_values(env: Env, dn: str, attr: str) -> list[str]:
-    conn = connect(env.ad, "reader")
+    conn = env.conn
     assert conn.search(dn, "(objectClass=*)", BASE, attributes=[attr]), conn.result
     return sorted(v.decode() for v in conn.response[0]["raw_attributes"].get(attr) or [])
 
 
 def edit(env: Env, mbx, **fields):
     """Change a mailbox in the cloud store, as Set-Mailbox would (values or f(current))."""
-    store = env.cloud.cloud.store
-    current = env.cloud.call(store.get, mbx.id)
+    store = env.run.cloud.store
+    current = env.run.call(store.get, mbx.id)
     changes = {k: v(current) if callable(v) else v for k, v in fields.items()}
-    return env.cloud.call(store.update, mbx.id, changes)
+    return env.run.call(store.update, mbx.id, changes)
 
 
-def pairs(managed: bool):
-    """Synced (AD user, mailbox) pairs, cloud-managed or not, of mailboxes in the cloud."""
-    return [
-        (u, m)
-        for u, m in TENANT.synced_pairs()
-        if m.is_exchange_cloud_managed == managed and m.recipient_type_details != "MailUser"
-    ]
+def pairs(managed: bool) -> list[tuple[AdUser, CloudMailbox]]:
+    return mailbox_pairs(TENANT, managed)
 
 
 def test_initial_cycle_on_a_consistent_tenant_writes_nothing(env):
@@ -99,7 +83,7 @@ def test_initial_cycle_on_a_consistent_tenant_writes_nothing(env):
     assert report.watermark_moved and report.statuses["Failure"] == 0
     assert report.actions.get("Update", 0) == 0
     assert report.statuses["Success"] == len(pairs(True))
-    assert {x["status"] for x in log_lines(report)} == {"Success", "Skipped"}
+    assert {x["status"] for x in log_entries(report)} == {"Success", "Skipped"}
 
 
 def test_cloud_edits_converge_in_ad(env):
@@ -116,7 +100,7 @@ def test_cloud_edits_converge_in_ad(env):
     assert report.actions["Update"] == 1 and report.statuses["Success"] == 1
     assert ad_values(env, user.dn, "extensionAttribute1") == ["Written by EXO"]
     assert extra in ad_values(env, user.dn, "proxyAddresses")
-    entry = log_lines(report)[0]
+    entry = log_entries(report)[0]
     assert normalize_dn(entry["targetDn"]) == normalize_dn(user.dn)
     assert {m["displayName"] for m in entry["modifiedProperties"]} == {
         "extensionAttribute1",
@@ -143,7 +127,7 @@ def test_multi_valued_add_and_remove(env):
         ),
     )
     report = cycle(env)
-    assert report.actions["Update"] == 1, log_lines(report)
+    assert report.actions["Update"] == 1, log_entries(report)
     want = sorted(a for a in (*mbx.email_addresses, added) if a != dropped)
     assert ad_values(env, user.dn, "proxyAddresses") == want
     assert ad_values(env, user.dn, "msExchExtensionCustomAttribute1") == ["Zürich", "one", "two"]
@@ -197,7 +181,7 @@ def test_acl_denial_is_a_failure_with_code_50(env, tmp_path):
     edit(env, mbx, custom_attributes=(*mbx.custom_attributes[:14], "not for AD"))
     report = cycle(env, profile=prof)
     assert report.statuses["Failure"] == 1 and report.statuses["Success"] == 0
-    entry = next(x for x in log_lines(report) if x["status"] == "Failure")
+    entry = next(x for x in log_entries(report) if x["status"] == "Failure")
     assert normalize_dn(entry["targetDn"]) == normalize_dn(user.dn)
     assert entry["errorCode"] == 50
     # AD names the missing right; slapd says no more than the code.

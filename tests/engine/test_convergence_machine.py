@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,21 +32,20 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from ldap3 import MODIFY_ADD, MODIFY_REPLACE, Connection
+from ldap3 import MODIFY_ADD, MODIFY_REPLACE
 from ldap3.core.exceptions import LDAPException
 
 from harness.clients.exo import CmdletError, ExoAdmin
 from harness.core.dn import normalize_dn
 from harness.engine.cycle import CycleReport, run_cycle
 from harness.engine.rules import GA
-from harness.engine.source import CloudCredentials
-from harness.engine.target import LdapCredentials
 from harness.engine.verify import verify
 from harness.tenant import TenantSpec, generate
 from mockservers.faults import since
-from mockservers.runtime import RunningTenant, start_tenant
+from mockservers.runtime import RunningTenant
 from tests.directory.ldap_clients import connect
 from tests.engine.exo_client import GA_TARGETS, ad_entry, ad_snapshot, expected_ad, ldap_reader
+from tests.support.engine import EngineEnv, log_entries
 
 TENANT = generate(
     TenantSpec(
@@ -77,53 +75,36 @@ text = st.text(st.sampled_from("abcXYZ 019-é"), min_size=1, max_size=8).map(str
 
 
 @dataclass
-class Env:
-    run: RunningTenant
+class Env(EngineEnv):
     exo: ExoAdmin
-    reader: Connection
-    state: Path
     cycles: int = 0
     full_checks: int = 0
     engine_changed: int = 0  # entries the engine changed, over all cycles
     refused: int = 0  # cloud edits Exchange refused (AD-managed mailboxes)
-
-    def creds(self) -> tuple[CloudCredentials, LdapCredentials]:
-        ep = self.run.endpoints
-        cloud = CloudCredentials(
-            ep.graph_url, ep.token_url, ep.readonly_client_id, ep.readonly_client_secret
-        )
-        return cloud, LdapCredentials(ep.ldap_url, ep.bind_dn, ep.bind_password, ep.base_dn)
 
     def cloud_managed(self) -> set[str]:
         recs = self.exo.invoke_all("Get-Recipient", ResultSize="Unlimited")
         return {r["id"] for r in recs if r["IsDirSynced"] and r["IsExchangeCloudManaged"]}
 
     def snapshot(self) -> dict[str, dict[str, list]]:
-        snap = ad_snapshot(self.reader, TENANT.base_dn, WATCHED)
+        snap = ad_snapshot(self.conn, TENANT.base_dn, WATCHED)
         for values in snap.values():
             values.pop("uSNChanged")
         return {normalize_dn(dn): v for dn, v in snap.items()}
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    run = start_tenant(TENANT)
-    ep = run.endpoints
+def env(shared_run: RunningTenant, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    ep = shared_run.endpoints
     e = Env(
-        run,
-        ExoAdmin(ep.exo_url, ep.token_url, ep.client_id, ep.client_secret),
+        shared_run,
         ldap_reader(ep),
         tmp_path_factory.mktemp("convergence") / "state",
+        ExoAdmin(ep.exo_url, ep.token_url, ep.client_id, ep.client_secret),
     )
     yield e
     e.exo.close()
-    e.reader.unbind()
-    run.stop()
-
-
-def log_entries(report: CycleReport) -> list[dict[str, Any]]:
-    assert report.log_path is not None
-    return [json.loads(x) for x in report.log_path.read_text(encoding="utf-8").splitlines()]
+    e.close()
 
 
 class Convergence(RuleBasedStateMachine):
@@ -260,7 +241,7 @@ class Convergence(RuleBasedStateMachine):
         assert got.get(f"ldap.{kind}") and got.get("http.throttle"), got
         (entry,) = [e for e in log_entries(report) if e["sourceId"] == mbx]
         assert entry["status"] == "Success", entry  # retried through both faults
-        assert ad_entry(self.env.reader, DN_OF[mbx])["extensionAttribute1"] == [value]
+        assert ad_entry(self.env.conn, DN_OF[mbx])["extensionAttribute1"] == [value]
 
     @rule()
     def clear_faults(self):
@@ -321,7 +302,7 @@ class Convergence(RuleBasedStateMachine):
         recs = {r["id"]: r for r in env.exo.invoke_all("Get-Recipient", ResultSize="Unlimited")}
         assert {i for i in SYNCED if recs[i]["IsExchangeCloudManaged"]} == self.managed
         for mbx in sorted(self.managed & set(IDS)):  # and by the mapping written out here
-            assert ad_entry(env.reader, DN_OF[mbx]) == expected_ad(recs[mbx]), DN_OF[mbx]
+            assert ad_entry(env.conn, DN_OF[mbx]) == expected_ad(recs[mbx]), DN_OF[mbx]
 
 
 def test_engine_converges_under_random_edits_faults_and_cycles(env):

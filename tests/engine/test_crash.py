@@ -32,7 +32,7 @@ from ldap3 import SUBTREE, Connection
 
 from harness.core import ber
 from harness.core.endpoints import Endpoints
-from harness.engine.cycle import CycleReport, run_cycle
+from harness.engine.cycle import run_cycle
 from harness.engine.rules import GA
 from harness.engine.source import CloudCredentials
 from harness.engine.target import LdapCredentials
@@ -41,7 +41,7 @@ from harness.tenant import TenantSpec, generate
 from harness.tenant.model import CloudMailbox
 from mockservers.cloud.errors import CloudError
 from mockservers.cloud.throttle import Throttle
-from mockservers.runtime import RunningTenant, spawn_serve, start_tenant
+from mockservers.runtime import RunningTenant, spawn_serve
 from tests.cloud.http_client import call, token
 from tests.engine.exo_client import (
     CmdletFailed,
@@ -52,6 +52,7 @@ from tests.engine.exo_client import (
     highest_usn,
     ldap_reader,
 )
+from tests.support.engine import EngineEnv, log_entries, writeback_credentials
 
 # ------------------------------------------------------------------ the fault-injecting proxy
 
@@ -225,24 +226,14 @@ MANAGED = [
 
 
 @dataclass
-class Env:
-    run: RunningTenant
+class Env(EngineEnv):
+    """The engine writes through `proxy`, a fault-injecting LDAP proxy in front of the fake AD."""
+
     proxy: LdapFaults
     exo: ExoAdmin
-    conn: Connection
-    state: Path
 
-    @property
-    def ep(self) -> Endpoints:
-        return self.run.endpoints
-
-    def cycle(self, mode: str = "delta") -> CycleReport:
-        return run_cycle(*creds(self.ep, self.proxy.url), GA, self.state, mode)
-
-    def converged(self, mode: str = "delta") -> CycleReport:
-        report = self.cycle(mode)
-        assert report.statuses["Failure"] == 0, log_entries(report)
-        return report
+    def creds(self) -> tuple[CloudCredentials, LdapCredentials]:
+        return writeback_credentials(self.ep, ldap_url=self.proxy.url)
 
     def in_sync(self, mbx: CloudMailbox) -> None:
         user = TENANT.ad_user_by_anchor(mbx.immutable_id or "")
@@ -253,30 +244,16 @@ class Env:
         return json.loads((self.state / "state.json").read_text(encoding="utf-8"))
 
 
-def creds(ep: Endpoints, ldap_url: str | None = None) -> tuple[CloudCredentials, LdapCredentials]:
-    cloud = CloudCredentials(
-        ep.graph_url, ep.token_url, ep.readonly_client_id, ep.readonly_client_secret
-    )
-    ldap = LdapCredentials(ldap_url or ep.ldap_url, ep.bind_dn, ep.bind_password, ep.base_dn)
-    return cloud, ldap
-
-
-def log_entries(report: CycleReport) -> list[dict[str, Any]]:
-    assert report.log_path is not None
-    return [json.loads(x) for x in report.log_path.read_text(encoding="utf-8").splitlines()]
-
-
 @pytest.fixture
-def env(tmp_path) -> Iterator[Env]:
-    run = start_tenant(TENANT)
-    proxy = LdapFaults(run.endpoints.ldap_url)
-    e = Env(run, proxy, ExoAdmin(run.endpoints), ldap_reader(run.endpoints), tmp_path / "state")
+def env(run: RunningTenant, tmp_path: Path) -> Iterator[Env]:
+    ep = run.endpoints
+    proxy = LdapFaults(ep.ldap_url)
+    e = Env(run, ldap_reader(ep), tmp_path / "state", proxy, ExoAdmin(ep))
     first = e.converged()
     assert first.actions.get("Update", 0) == 0
     yield e
-    e.conn.unbind()
+    e.close()
     proxy.close()
-    run.stop()
 
 
 def edit_some(env: Env, first: int = 0) -> list[CloudMailbox]:
@@ -585,7 +562,7 @@ def test_kill_9_at_random_points_then_converge(tmp_path):
         via_proxy = tmp_path / "via-proxy.json"
         replace(ep, ldap_url=proxy.url, ldap_port=int(proxy.url.rsplit(":", 1)[1])).write(via_proxy)
         state = tmp_path / "state"
-        assert run_cycle(*creds(ep), GA, state, "delta").statuses["Failure"] == 0
+        assert run_cycle(*writeback_credentials(ep), GA, state, "delta").statuses["Failure"] == 0
         exo, conn = ExoAdmin(ep), ldap_reader(ep)
         killed_mid_export = 0
         pid: list[int] = [0]  # the running cycle's
@@ -646,7 +623,7 @@ def test_kill_9_at_random_points_then_converge(tmp_path):
             # To completion, then AD equals the cloud for every in-scope mailbox and nothing
             # else in AD changed.
             proxy.reset()
-            rerun = run_cycle(*creds(ep, proxy.url), GA, state, "delta")
+            rerun = run_cycle(*writeback_credentials(ep, ldap_url=proxy.url), GA, state, "delta")
             assert rerun.statuses["Failure"] == 0, (seed, log_entries(rerun)[:3])
             cloud = {r["id"]: r for r in exo.mailboxes()}
             anchors = _anchors(conn, ep.base_dn)
@@ -661,7 +638,7 @@ def test_kill_9_at_random_points_then_converge(tmp_path):
             for dn, values in before.items():
                 if dn not in in_scope_dns:
                     assert after[dn] == values, (seed, how, dn)
-            parity = verify(*creds(ep), GA)
+            parity = verify(*writeback_credentials(ep), GA)
             assert parity.clean, (seed, parity.mismatches, parity.examples)
             assert (
                 json.loads((state / "state.json").read_text())["delta_link"] != stored["delta_link"]

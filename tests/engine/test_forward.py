@@ -19,33 +19,22 @@ from harness.engine.forward import (
     run_forward,
 )
 from harness.engine.forward import connect_credentials as credentials
-from harness.tenant import TenantSpec, generate
-from harness.tenant import recipients as rt
-from mockservers.runtime import spawn_serve, start_tenant
+from harness.tenant import AdUser, CloudMailbox, TenantSpec, generate
+from mockservers.runtime import spawn_serve
 from tests.cloud.http_client import call, cmdlet, token
 from tests.directory.ldap_clients import connect
+from tests.support.engine import mailbox_pairs
 
 TENANT = generate(TenantSpec(mailboxes=80, seed=31, cloud_managed_fraction=0.7))
 OLD_BUILD = "2.5.76.0"  # the preview's requirement: pushes Exchange attributes regardless
-
-
-@pytest.fixture
-def run():
-    r = start_tenant(TENANT)
-    yield r
-    r.stop()
 
 
 def forward(run, state_dir: Path, build: str = DEFAULT_BUILD):
     return run_forward(*credentials(run.endpoints), state_dir, build)
 
 
-def pairs(managed: bool):
-    return [
-        (u, m)
-        for u, m in TENANT.synced_pairs()
-        if m.is_exchange_cloud_managed == managed and m.recipient_type_details != rt.MAIL_USER
-    ]
+def pairs(managed: bool) -> list[tuple[AdUser, CloudMailbox]]:
+    return mailbox_pairs(TENANT, managed)
 
 
 def graph_user(run, user_id: str) -> dict:

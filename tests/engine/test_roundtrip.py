@@ -8,7 +8,6 @@ edits must never reach AD, and a cycle after convergence must write nothing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +20,12 @@ from ldap3 import BASE, MODIFY_REPLACE, NONE, Connection, Server
 from ldap3.utils.dn import escape_rdn
 
 from harness.core.dn import normalize_dn
-from harness.engine.cycle import CycleReport, run_cycle
-from harness.engine.rules import GA, PREVIEW, Profile
-from harness.engine.source import CloudCredentials
-from harness.engine.target import LdapCredentials
+from harness.engine.cycle import CycleReport
+from harness.engine.rules import GA, PREVIEW
 from harness.tenant import TenantSpec, generate
 from harness.tenant.model import AdUser, CloudMailbox
 from harness.tenant.recipients import REMOTE_AD_VALUES
-from mockservers.runtime import RunningTenant, start_tenant
+from mockservers.runtime import RunningTenant
 from tests.engine.exo_client import (
     GA_TARGETS,
     CmdletFailed,
@@ -40,6 +37,7 @@ from tests.engine.exo_client import (
     highest_usn,
     ldap_reader,
 )
+from tests.support.engine import EngineEnv, log_entries
 
 TENANT = generate(
     TenantSpec(
@@ -54,25 +52,13 @@ DOMAIN = TENANT.spec.domain
 
 
 @dataclass
-class Env:
-    """A running tenant, the admin's EXO session, an LDAP reader and the engine's state dir."""
+class Env(EngineEnv):
+    """`EngineEnv` with the admin's EXO session."""
 
-    run: RunningTenant
     exo: ExoAdmin
-    conn: Connection  # the read-only LDAP account
-    state: Path
-
-    def cycle(self, mode: str = "delta", profile: Profile = GA, state: Path | None = None):
-        ep = self.run.endpoints
-        cloud = CloudCredentials(
-            ep.graph_url, ep.token_url, ep.readonly_client_id, ep.readonly_client_secret
-        )
-        ldap = LdapCredentials(ep.ldap_url, ep.bind_dn, ep.bind_password, ep.base_dn)
-        return run_cycle(cloud, ldap, profile, state or self.state, mode)
 
     def converged(self, mode: str = "delta", **kw: Any) -> CycleReport:
-        report = self.cycle(mode, **kw)
-        assert report.statuses["Failure"] == 0, log_entries(report)
+        report = super().converged(mode, **kw)
         assert report.watermark_moved
         return report
 
@@ -89,34 +75,26 @@ class Env:
         return rec
 
 
-def start(tmp: Path) -> Env:
-    run = start_tenant(TENANT)
-    env = Env(run, ExoAdmin(run.endpoints), ldap_reader(run.endpoints), tmp / "state")
+def start(run: RunningTenant, tmp: Path) -> Env:
+    env = Env(run, ldap_reader(run.endpoints), tmp / "state", ExoAdmin(run.endpoints))
     initial = env.converged()
     assert initial.actions.get("Update", 0) == 0  # a generated tenant starts consistent
     return env
 
 
 @pytest.fixture
-def env(tmp_path) -> Iterator[Env]:
-    e = start(tmp_path)
+def env(run: RunningTenant, tmp_path: Path) -> Iterator[Env]:
+    e = start(run, tmp_path)
     yield e
-    e.conn.unbind()
-    e.run.stop()
+    e.close()
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory) -> Iterator[Env]:
+def shared(shared_run: RunningTenant, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     """One tenant for tests that each edit their own mailboxes (and for Hypothesis)."""
-    e = start(tmp_path_factory.mktemp("roundtrip"))
+    e = start(shared_run, tmp_path_factory.mktemp("roundtrip"))
     yield e
-    e.conn.unbind()
-    e.run.stop()
-
-
-def log_entries(report: CycleReport) -> list[dict[str, Any]]:
-    assert report.log_path is not None
-    return [json.loads(x) for x in report.log_path.read_text(encoding="utf-8").splitlines()]
+    e.close()
 
 
 def entry_for(report: CycleReport, mbx: CloudMailbox) -> dict[str, Any]:

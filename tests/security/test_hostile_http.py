@@ -23,22 +23,16 @@ from urllib.parse import urlsplit
 import pytest
 
 from harness.tenant import TenantSpec, generate
-from mockservers.runtime import start_tenant
 from tests.cloud.http_client import call, cmdlet, graph_error, token
 
 JSON = {"Content-Type": "application/json"}
+TENANT = generate(TenantSpec(mailboxes=40, seed=5, cloud_managed_fraction=0.8))
+pytestmark = pytest.mark.shared_tenant
 
 
 @pytest.fixture(scope="module")
-def run():
-    r = start_tenant(generate(TenantSpec(mailboxes=40, seed=5, cloud_managed_fraction=0.8)))
-    yield r
-    r.stop()
-
-
-@pytest.fixture(scope="module")
-def tok(run):
-    return token(run.endpoints)
+def tok(shared_run):
+    return token(shared_run.endpoints)
 
 
 def still_serving(run, tok) -> None:

@@ -31,6 +31,7 @@ from mockservers.directory.server import _DECODER
 
 OTHER = 80  # what the server answers when an exception reached its catch-all
 NOTICE_OID = b"1.3.6.1.4.1.1466.20036"
+pytestmark = pytest.mark.shared_tenant  # `run`: one tenant's fake AD for the module
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,7 @@ HOSTILE = st.text(
     max_size=24,
 )
 CLASSIC = ["*", "*)(objectClass=*", "*)(|(objectClass=*)", "\\2a", "a\0*", ")(", "\\", "*)(!(cn=x"]
+pytestmark = pytest.mark.shared_tenant  # `run`: one tenant's fake AD for the module
 SETTINGS = settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -49,16 +50,16 @@ def victims(tenant):
 
 
 @pytest.fixture(scope="module")
-def admin(run):
-    ep = run.endpoints
+def admin(shared_run):
+    ep = shared_run.endpoints
     conn = Connection(Server(ep.ldap_url, get_info=NONE), ep.admin_dn, ep.admin_password)
     assert conn.bind()
     return conn
 
 
 @pytest.fixture(scope="module")
-def reader(run):
-    ep = run.endpoints
+def reader(shared_run):
+    ep = shared_run.endpoints
     conn = LdapConnection(ep.ldap_url)
     conn.bind(ep.reader_dn, ep.reader_password)
     yield conn
