@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from ldap3 import BASE, MODIFY_REPLACE
 
 from harness.engine.cycle import run_cycle
 from harness.engine.log import ProvisioningLog
 from harness.engine.rules import GA, PREVIEW
-from harness.engine.source import CloudCredentials
-from harness.engine.target import LdapCredentials
 from harness.tenant import TenantSpec, generate
-from mockservers.runtime import start_tenant
 from tests.directory.ldap_clients import connect
+from tests.support.engine import mailbox_pairs, writeback_credentials
 
 TENANT = generate(
     TenantSpec(
@@ -27,24 +24,8 @@ TENANT = generate(
 )
 
 
-@pytest.fixture
-def run():
-    r = start_tenant(TENANT)
-    yield r
-    r.stop()
-
-
-def creds(run):
-    ep = run.endpoints
-    cloud = CloudCredentials(
-        ep.graph_url, ep.token_url, ep.readonly_client_id, ep.readonly_client_secret
-    )
-    ldap = LdapCredentials(ep.ldap_url, ep.bind_dn, ep.bind_password, ep.base_dn)
-    return cloud, ldap
-
-
 def cycle(run, state_dir, mode="delta", profile=GA):
-    return run_cycle(*creds(run), profile, state_dir, mode)
+    return run_cycle(*writeback_credentials(run.endpoints), profile, state_dir, mode)
 
 
 def ad_values(run, dn, attr):
@@ -61,19 +42,11 @@ def edit(run, mbx, **fields):
     )
 
 
-def pairs(managed: bool):
-    return [
-        (u, m)
-        for u, m in TENANT.synced_pairs()
-        if m.is_exchange_cloud_managed == managed and m.recipient_type_details != "MailUser"
-    ]
-
-
 def test_initial_cycle_on_a_consistent_tenant_writes_nothing(run, tmp_path):
     report = cycle(run, tmp_path)
     assert report.watermark_moved and report.statuses["Failure"] == 0
     assert report.actions.get("Update", 0) == 0
-    managed = len(pairs(True))
+    managed = len(mailbox_pairs(TENANT, True))
     assert report.statuses["Success"] == managed
     lines = [json.loads(x) for x in report.log_path.read_text().splitlines()]
     assert len(lines) == len(TENANT.mailboxes)
@@ -84,7 +57,7 @@ def test_initial_cycle_on_a_consistent_tenant_writes_nothing(run, tmp_path):
 
 def test_delta_writes_exactly_the_cloud_edits(run, tmp_path):
     cycle(run, tmp_path)
-    user, mbx = pairs(True)[0]
+    user, mbx = mailbox_pairs(TENANT, True)[0]
     new_custom = ("Written by EXO", *mbx.custom_attributes[1:])
     extra = f"smtp:{mbx.alias}.alt@contoso.com"
     edit(
@@ -116,7 +89,7 @@ def test_delta_writes_exactly_the_cloud_edits(run, tmp_path):
 
 def test_out_of_scope_edits_never_reach_ad(run, tmp_path):
     cycle(run, tmp_path)
-    user, mbx = pairs(False)[0]
+    user, mbx = mailbox_pairs(TENANT, False)[0]
     edit(run, mbx, custom_attributes=("cloud value", *mbx.custom_attributes[1:]))
     report = cycle(run, tmp_path)
     assert report.statuses["Skipped"] == 1 and report.actions.get("Update", 0) == 0
@@ -127,7 +100,7 @@ def test_out_of_scope_edits_never_reach_ad(run, tmp_path):
 
 def test_dry_run_reports_and_writes_nothing(run, tmp_path):
     cycle(run, tmp_path)
-    user, mbx = pairs(True)[1]
+    user, mbx = mailbox_pairs(TENANT, True)[1]
     edit(
         run,
         mbx,
@@ -150,7 +123,7 @@ def test_dry_run_reports_and_writes_nothing(run, tmp_path):
 
 def test_full_cycle_repairs_drift_made_in_ad(run, tmp_path):
     cycle(run, tmp_path)
-    user, _ = pairs(True)[2]
+    user, _ = mailbox_pairs(TENANT, True)[2]
     admin = connect(run)
     assert admin.modify(user.dn, {"extensionAttribute2": [(MODIFY_REPLACE, ["edited by hand"])]})
     assert cycle(run, tmp_path).objects == 0  # a delta cycle does not see AD-side drift
@@ -163,7 +136,7 @@ def test_full_cycle_repairs_drift_made_in_ad(run, tmp_path):
 def unwritable_edit(run, tmp_path):
     """A cloud edit of a mailbox whose AD user the writeback account may no longer write."""
     cycle(run, tmp_path)
-    user, mbx = pairs(True)[3]
+    user, mbx = mailbox_pairs(TENANT, True)[3]
     admin = connect(run)
     # Moved out of OU=Corp: the writeback account may no longer write it (insufficient access).
     assert admin.modify_dn(
@@ -216,7 +189,7 @@ def test_log_files_are_numbered_one_per_file_in_the_order_written(tmp_path):
 
 def test_preview_profile_leaves_mail_alone(run, tmp_path):
     cycle(run, tmp_path, profile=PREVIEW)
-    user, mbx = pairs(True)[4]
+    user, mbx = mailbox_pairs(TENANT, True)[4]
     new = f"{mbx.alias}.new@contoso.com"
     edit(
         run,

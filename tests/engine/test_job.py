@@ -14,19 +14,12 @@ from harness.engine.cycle import CycleError, CycleOptions, run_cycle, run_on_dem
 from harness.engine.health import QuarantinePolicy
 from harness.engine.rules import GA, load_profile
 from harness.engine.state import EngineState
-from mockservers.runtime import start_tenant
-from tests.engine.test_cycle import TENANT, ad_values, creds, edit, pairs
-
-
-@pytest.fixture
-def run():
-    r = start_tenant(TENANT)
-    yield r
-    r.stop()
+from tests.engine.test_cycle import TENANT, ad_values, edit
+from tests.support.engine import log_entries, mailbox_pairs, writeback_credentials
 
 
 def managed(n: int):
-    return pairs(True)[:n]
+    return mailbox_pairs(TENANT, True)[:n]
 
 
 def set_ca1(run, items, value: str) -> None:
@@ -34,32 +27,28 @@ def set_ca1(run, items, value: str) -> None:
         edit(run, mbx, custom_attributes=lambda m, i=i: (f"{value}-{i}", *m.custom_attributes[1:]))
 
 
-def log_lines(report) -> list[dict]:
-    return [json.loads(x) for x in report.log_path.read_text().splitlines()]
-
-
 # --- mass-change guard ---------------------------------------------------------------------
 
 
 def test_mass_change_guard_stops_before_any_export(run, tmp_path):
-    run_cycle(*creds(run), GA, tmp_path)  # initial: nothing to write
+    run_cycle(*writeback_credentials(run.endpoints), GA, tmp_path)  # initial: nothing to write
     link = EngineState.load(tmp_path).delta_link
     items = managed(8)
     set_ca1(run, items, "mass")
     guarded = CycleOptions(mass_change_threshold=5)
-    report = run_cycle(*creds(run), GA, tmp_path, "delta", guarded)
+    report = run_cycle(*writeback_credentials(run.endpoints), GA, tmp_path, "delta", guarded)
     assert report.stopped and "8 objects would change" in report.stopped
     assert report.actions["Update"] == 8 and report.statuses == {"Skipped": 8}
     assert not report.watermark_moved and EngineState.load(tmp_path).delta_link == link
     for i, (user, _) in enumerate(items):  # nothing reached AD
         assert ad_values(run, user.dn, "extensionAttribute1") != [f"mass-{i}"]
-    assert {e["statusReason"] for e in log_lines(report)} == {"mass-change threshold exceeded"}
+    assert {e["statusReason"] for e in log_entries(report)} == {"mass-change threshold exceeded"}
     assert report.job_state == "Quarantine"
     assert EngineState.load(tmp_path).quarantine.reason == "MassChangeThresholdExceeded"
 
     # The same delta, allowed: every held change is written and the job is Active again.
     allowed = dataclasses.replace(guarded, allow_mass_change=True)
-    report = run_cycle(*creds(run), GA, tmp_path, "delta", allowed)
+    report = run_cycle(*writeback_credentials(run.endpoints), GA, tmp_path, "delta", allowed)
     assert report.stopped is None and report.actions["Update"] == 8
     assert report.statuses == {"Success": 8} and report.job_state == "Active"
     for i, (user, _) in enumerate(items):
@@ -67,9 +56,15 @@ def test_mass_change_guard_stops_before_any_export(run, tmp_path):
 
 
 def test_guard_at_exactly_the_threshold_lets_the_cycle_export(run, tmp_path):
-    run_cycle(*creds(run), GA, tmp_path)
+    run_cycle(*writeback_credentials(run.endpoints), GA, tmp_path)
     set_ca1(run, managed(5), "edge")
-    report = run_cycle(*creds(run), GA, tmp_path, "delta", CycleOptions(mass_change_threshold=5))
+    report = run_cycle(
+        *writeback_credentials(run.endpoints),
+        GA,
+        tmp_path,
+        "delta",
+        CycleOptions(mass_change_threshold=5),
+    )
     assert report.stopped is None and report.actions["Update"] == 5
 
 
@@ -77,11 +72,11 @@ def test_guard_at_exactly_the_threshold_lets_the_cycle_export(run, tmp_path):
 
 
 def test_on_demand_runs_the_four_steps_and_keeps_the_watermark(run, tmp_path):
-    run_cycle(*creds(run), GA, tmp_path)
+    run_cycle(*writeback_credentials(run.endpoints), GA, tmp_path)
     before = EngineState.load(tmp_path)
     (user, mbx), (other_user, other) = managed(2)
     set_ca1(run, [(user, mbx), (other_user, other)], "pod")
-    pod = run_on_demand(*creds(run), GA, tmp_path, mbx.id)
+    pod = run_on_demand(*writeback_credentials(run.endpoints), GA, tmp_path, mbx.id)
     assert pod.status == "Success"
     assert [(s["name"], s["provisioningStepType"], s["status"]) for s in pod.steps] == [
         ("EntryImport", "Import", "Success"),
@@ -101,17 +96,21 @@ def test_on_demand_runs_the_four_steps_and_keeps_the_watermark(run, tmp_path):
     after = EngineState.load(tmp_path)
     assert after.delta_link == before.delta_link and after.cycles == before.cycles
     # The next delta still sees both edits; the one written on demand needs nothing more.
-    report = run_cycle(*creds(run), GA, tmp_path)
+    report = run_cycle(*writeback_credentials(run.endpoints), GA, tmp_path)
     assert report.actions["Update"] == 1 and report.statuses["Success"] == 2
 
 
 def test_on_demand_reports_scoping_and_unknown_objects(run, tmp_path):
-    _, mbx = pairs(False)[0]
-    pod = run_on_demand(*creds(run), GA, tmp_path, mbx.user_principal_name)  # a UPN works too
+    _, mbx = mailbox_pairs(TENANT, False)[0]
+    pod = run_on_demand(
+        *writeback_credentials(run.endpoints), GA, tmp_path, mbx.user_principal_name
+    )  # a UPN works too
     assert pod.status == "Skipped"
     assert [s["status"] for s in pod.steps] == ["Success", "Success", "Skipped"]
     assert "IsExchangeCloudManaged is false" in pod.steps[2]["description"]
-    missing = run_on_demand(*creds(run), GA, tmp_path, "00000000-0000-0000-0000-000000000000")
+    missing = run_on_demand(
+        *writeback_credentials(run.endpoints), GA, tmp_path, "00000000-0000-0000-0000-000000000000"
+    )
     assert missing.status == "Failure" and missing.entry["errorCode"] == 404
     assert EngineState.load(tmp_path).escrow == {}  # nothing there to retry
 
@@ -134,11 +133,11 @@ def denied_profile(tmp_path):
 
 def test_per_object_failures_are_escrowed_and_quarantine_the_job(run, tmp_path, denied_profile):
     state_dir = tmp_path / "state"
-    report = run_cycle(*creds(run), denied_profile, state_dir, "full")
-    in_scope = len([m for _, m in pairs(True) if not m.hidden_from_address_lists])
+    report = run_cycle(*writeback_credentials(run.endpoints), denied_profile, state_dir, "full")
+    in_scope = len([m for _, m in mailbox_pairs(TENANT, True) if not m.hidden_from_address_lists])
     assert report.statuses["Failure"] == in_scope  # each one denied, none stopped the cycle
     assert any("outside the documented writeback set" in w for w in report.warnings)
-    failures = [e for e in log_lines(report) if e["status"] == "Failure"]
+    failures = [e for e in log_entries(report) if e["status"] == "Failure"]
     assert {e["errorCode"] for e in failures} == {50}
     assert all("INSUFF_ACCESS_RIGHTS" in e["statusReason"] for e in failures)
     state = EngineState.load(state_dir)
@@ -148,12 +147,12 @@ def test_per_object_failures_are_escrowed_and_quarantine_the_job(run, tmp_path, 
     assert report.job_state == "Quarantine"
 
     # A delta with nothing new still retries the escrowed objects (attempts grow).
-    again = run_cycle(*creds(run), denied_profile, state_dir)
+    again = run_cycle(*writeback_credentials(run.endpoints), denied_profile, state_dir)
     assert again.statuses["Failure"] == in_scope
     assert {e.attempts for e in EngineState.load(state_dir).escrow.values()} == {2}
 
     # Fixed (the documented GA mapping): the escrowed objects succeed and the job recovers.
-    fixed = run_cycle(*creds(run), GA, state_dir)
+    fixed = run_cycle(*writeback_credentials(run.endpoints), GA, state_dir)
     assert fixed.statuses["Failure"] == 0 and fixed.job_state == "Active"
     assert EngineState.load(state_dir).escrow == {}
 
@@ -173,7 +172,7 @@ def test_thresholds_are_the_documented_ones_scaled_down():
 
 
 def test_refused_credentials_quarantine_the_job(run, tmp_path):
-    cloud, ldap = creds(run)
+    cloud, ldap = writeback_credentials(run.endpoints)
     wrong = dataclasses.replace(ldap, password="not-the-password")
     with pytest.raises(CycleError, match="EncounteredQuarantineException"):
         run_cycle(cloud, wrong, GA, tmp_path)
@@ -186,9 +185,12 @@ def test_refused_credentials_quarantine_the_job(run, tmp_path):
 
 def test_a_tenant_above_the_profiles_limit_is_flagged(run, tmp_path):
     tiny = dataclasses.replace(GA, mailbox_limit=10)
-    report = run_cycle(*creds(run), tiny, tmp_path, "full")
+    report = run_cycle(*writeback_credentials(run.endpoints), tiny, tmp_path, "full")
     assert any("exceed the ga profile's documented limit of 10" in w for w in report.warnings)
-    assert not any("limit" in w for w in run_cycle(*creds(run), GA, tmp_path / "b").warnings)
+    assert not any(
+        "limit" in w
+        for w in run_cycle(*writeback_credentials(run.endpoints), GA, tmp_path / "b").warnings
+    )
 
 
 # --- exwb status and the CLI ---------------------------------------------------------------
@@ -220,7 +222,7 @@ def test_status_pause_resume_restart(run, tmp_path, capsys):
     assert job["schedule"]["interval"] == "PT20M"
     assert job["status"]["lastExecution"]["state"] == "Succeeded"
     assert job["status"]["synchronizedEntryCountByType"] == [
-        {"key": "User to user", "value": len(pairs(True))}
+        {"key": "User to user", "value": len(mailbox_pairs(TENANT, True))}
     ]
     assert job["exwb"]["mailboxLimit"] == 600_000
 

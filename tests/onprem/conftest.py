@@ -11,32 +11,28 @@ from ldap3.utils.conv import escape_filter_chars
 
 from harness.core.endpoints import Endpoints
 from harness.decommission.hosts import OnpremHosts
-from harness.tenant import TenantSpec, generate
+from harness.tenant import Tenant, TenantSpec, generate
 from harness.tenant.exchange_org import ExchangeOrg
-from mockservers.runtime import RunningTenant, start_tenant
+from mockservers.runtime import RunningTenant
 
 Start = Callable[..., RunningTenant]
+SPEC = {"mailboxes": 30, "seed": 5}
+
+
+@pytest.fixture(scope="module")
+def tenant() -> Tenant:
+    """The small tenant the root `run` fixture serves for these tests."""
+    return generate(TenantSpec(**SPEC))
 
 
 @pytest.fixture
-def start() -> Iterator[Start]:
+def start(serve: Callable[[Tenant], RunningTenant]) -> Start:
     """start(**knobs): a fresh small tenant (edited by the test), stopped afterwards."""
-    runs: list[RunningTenant] = []
 
     def _start(**knobs: Any) -> RunningTenant:
-        spec = TenantSpec(mailboxes=knobs.pop("mailboxes", 30), seed=5, **knobs)
-        run = start_tenant(generate(spec))
-        runs.append(run)
-        return run
+        return serve(generate(TenantSpec(**{**SPEC, **knobs})))
 
-    yield _start
-    for run in runs:
-        run.stop()
-
-
-@pytest.fixture
-def run(start: Start) -> RunningTenant:
-    return start()
+    return _start
 
 
 @pytest.fixture
