@@ -236,11 +236,6 @@ class GraphSource:
         """The cached access token (None until the first request, or after a 401)."""
         return self._auth.token
 
-    @_token.setter
-    def _token(self, value: None) -> None:
-        # How `ConnectClient.export` (engine/forward.py) drops a token Graph refused with 401.
-        self._auth.refused()
-
     def _access_token(self) -> str:
         try:
             return self._auth.access_token(self._http)
@@ -248,17 +243,17 @@ class GraphSource:
             raise _source_error(e) from e
 
     def _get(self, url: str) -> Response:
-        try:
-            return self._http.request("GET", url, headers=self._prefer)
-        except ServiceError as e:
-            raise _source_error(e) from e
+        return self._request("GET", url, None, self._prefer)
 
-    def _send(
-        self, method: str, url: str, headers: dict[str, str], body: str | None = None
+    def _post(self, url: str, body: Json) -> Response:
+        """An authenticated JSON POST (ConnectClient's export to the sync service)."""
+        return self._request("POST", url, body, None)
+
+    def _request(
+        self, method: str, url: str, body: Json | None, headers: dict[str, str] | None
     ) -> Response:
-        """One request as given (the caller adds the token), with the client's retries."""
         try:
-            return self._http.send(method, url, body, {"Accept": "application/json", **headers})
+            return self._http.request(method, url, body, headers)
         except ServiceError as e:
             raise _source_error(e) from e
 
