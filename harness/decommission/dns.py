@@ -115,20 +115,27 @@ def _parse(raw: bytes, where: str) -> dns.Message:
 
 
 def _present(rr: dns.RRHeader) -> str:
+    # By the payload's class: the header's type says the same, but only the class types it.
     p = rr.payload
-    if rr.type in (dns.A, dns.AAAA):
-        return p.dottedQuad() if rr.type == dns.A else socket.inet_ntop(socket.AF_INET6, p.address)
-    if rr.type in (dns.CNAME, dns.NS, dns.PTR):
-        return f"{p.name.name.decode('ascii')}."
-    if rr.type == dns.MX:
-        return f"{p.preference} {p.name.name.decode('ascii')}."
-    if rr.type == dns.SRV:
-        return f"{p.priority} {p.weight} {p.port} {p.target.name.decode('ascii')}."
-    if rr.type in (dns.TXT, dns.SPF):
+    if isinstance(p, dns.Record_A):
+        return p.dottedQuad()
+    if isinstance(p, dns.Record_AAAA):
+        return socket.inet_ntop(socket.AF_INET6, p.address)
+    if isinstance(p, dns.Record_CNAME | dns.Record_NS | dns.Record_PTR):
+        return f"{_name(p.name)}."
+    if isinstance(p, dns.Record_MX):
+        return f"{p.preference} {_name(p.name)}."
+    if isinstance(p, dns.Record_SRV):
+        return f"{p.priority} {p.weight} {p.port} {_name(p.target)}."
+    if isinstance(p, dns.Record_TXT):  # Record_SPF is a Record_TXT
         return b"".join(p.data).decode("utf-8", "replace")
-    if rr.type == dns.SOA:
+    if isinstance(p, dns.Record_SOA):
         return (
-            f"{p.mname.name.decode('ascii')}. {p.rname.name.decode('ascii')}. {p.serial} "
+            f"{_name(p.mname)}. {_name(p.rname)}. {p.serial} "
             f"{p.refresh} {p.retry} {p.expire} {p.minimum}"
         )
     return repr(p)
+
+
+def _name(name: dns.Name) -> str:
+    return name.name.decode("ascii")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from harness.clients.exo import CmdletError, ExoAdmin
+from harness.clients.http import GRAPH_SCOPE
 from harness.decommission.dns import DnsError
 from harness.decommission.ems import ExchangeShell
 from harness.decommission.hosts import HostsError, OnpremHosts
@@ -22,7 +23,6 @@ from harness.decommission.hosts import HostsError, OnpremHosts
 if TYPE_CHECKING:
     from harness.core.endpoints import Endpoints
 
-GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 EXO_PRINCIPAL_FILTER = "appId eq '00000002-0000-0ff1-ce00-000000000000'"
 Obj = dict[str, Any]
 
@@ -166,7 +166,7 @@ class Survey:
         return list(prop(self.host, "certificates", []) or [])
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        return {k: getattr(self, k) for k in self.__slots__}
 
 
 def survey(estate: Estate, *, profile_name: str = "ga", full: bool = True) -> Survey:

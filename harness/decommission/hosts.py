@@ -3,33 +3,26 @@
 What an administrator does on the machines around the last Exchange Server: look at the hosts,
 shut one down or start it, run ``Setup.exe /m:Uninstall``, remove a leftover service or a
 certificate, read which devices still relay mail through the server, and edit public DNS.
-Standard library only: one keep-alive `http.client` connection, HTTP Basic auth as the AD
-admin. Every refusal raises `HostsError` with the HTTP status, the error code and its text.
+HTTP Basic auth as the AD admin, through `harness.clients.http`. Every refusal raises
+`HostsError` with the HTTP status, the error code and its text.
 """
 
 from __future__ import annotations
 
-import base64
-import http.client
-import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
+
+from harness.clients.http import BasicAuth, HttpClient, ServiceError
+
+if TYPE_CHECKING:
+    from harness.core.endpoints import Endpoints
 
 Json = dict[str, Any]
 
 
-class HostsError(Exception):
+class HostsError(ServiceError):
     """The API refused: `status` (HTTP; 0 when unreachable), `code`, `message`, and `details`
     (Setup's failed prerequisite checks, each ``{"code", "message"}``)."""
-
-    def __init__(
-        self, status: int, code: str, message: str, details: list[Json] | None = None
-    ) -> None:
-        super().__init__(f"{code}: {message}" if code else f"HTTP {status}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details or []
 
 
 class OnpremHosts:
@@ -39,24 +32,18 @@ class OnpremHosts:
         url = urlsplit(onprem_url)
         if url.scheme != "http" or not url.hostname:
             raise ValueError(f"not an http:// URL: {onprem_url!r}")
-        self._netloc = (url.hostname, url.port or 80)
-        self._prefix = url.path.rstrip("/")
-        self.timeout = timeout
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        self._auth = f"Basic {token}"
-        self._conn: http.client.HTTPConnection | None = None
+        self._base = onprem_url.rstrip("/")
+        self._http = HttpClient(BasicAuth(user, password), timeout=timeout, error=HostsError)
 
     @classmethod
-    def from_endpoints(cls, endpoints: Any, timeout: float = 60.0) -> OnpremHosts:
+    def from_endpoints(cls, endpoints: Endpoints, timeout: float = 60.0) -> OnpremHosts:
         """A client for a running tenant's endpoints, as its AD admin."""
         if not endpoints.onprem_url:
             raise ValueError("the endpoints have no onprem_url (the estate is not running)")
         return cls(endpoints.onprem_url, endpoints.admin_dn, endpoints.admin_password, timeout)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._http.close()
 
     def __enter__(self) -> OnpremHosts:
         return self
@@ -134,50 +121,7 @@ class OnpremHosts:
 
     # ------------------------------------------------------------------ HTTP
     def _call(self, method: str, path: str, body: Json | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode("utf-8")
-        headers = {"Authorization": self._auth, "Accept": "application/json"}
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        while True:
-            reused = self._conn is not None
-            conn = self._connection()
-            try:
-                conn.request(method, self._prefix + path, data, headers)
-                resp = conn.getresponse()
-                raw = resp.read()
-                break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
-                self.close()
-                if not reused:
-                    raise HostsError(0, "ConnectionFailed", f"{method} {path}: {e}") from None
-                # The server closed the idle keep-alive connection before reading this
-                # request: send it once more on a new one.
-            except OSError as e:
-                self.close()
-                raise HostsError(0, "ConnectionFailed", f"{method} {path}: {e}") from None
-        if resp.status == 204:
-            return None
-        try:
-            payload = json.loads(raw) if raw else {}
-        except ValueError:
-            payload = None
-        if 200 <= resp.status < 300 and payload is not None:
-            return payload
-        err = payload.get("error") if isinstance(payload, dict) else None
-        if isinstance(err, dict):
-            raise HostsError(
-                resp.status,
-                str(err.get("code", "")),
-                str(err.get("message", "")),
-                list(err.get("details") or []),
-            )
-        text = raw[:200].decode("utf-8", "replace")
-        raise HostsError(resp.status, "", f"unexpected response to {method} {path}: {text}")
-
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
-            self._conn = http.client.HTTPConnection(*self._netloc, timeout=self.timeout)
-        return self._conn
+        return self._http.call(method, self._base + path, body)
 
 
 def _seg(value: str) -> str:

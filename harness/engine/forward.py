@@ -322,18 +322,7 @@ class ConnectClient(GraphSource):
     def export(self, objects: list[Json]) -> list[Json]:
         """POST one batch; the per-object results, in order. Exports carry desired values, so
         a retry after a lost answer only re-applies them."""
-        body = json.dumps({"objects": objects}, ensure_ascii=False)
-        refreshed = False
-        while True:
-            headers = {
-                "Authorization": f"Bearer {self._access_token()}",
-                "Content-Type": "application/json",
-            }
-            status, _, payload = self._send("POST", self.export_url, headers, body)
-            if status == 401 and not refreshed:
-                self._token, refreshed = None, True  # expired early: one fresh token
-                continue
-            break
+        status, _, payload = self._post(self.export_url, {"objects": objects})
         results = payload.get("value") if isinstance(payload, dict) else None
         if status != 200 or not isinstance(results, list) or len(results) != len(objects):
             error = payload.get("error") if isinstance(payload, dict) else None

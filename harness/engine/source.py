@@ -4,34 +4,38 @@
 deltaLink) and yields `DeltaPage`s of EXO-named records (`to_exo_record`), ready for
 `Profile.desired`. It gets its own client-credentials token, rides out throttling (429/503 with
 Retry-After) and dropped connections, and falls back to a full round when Graph says the stored
-link is no longer usable (410 resyncRequired, 400 syncStateNotFound).
-
-Standard library only: one keep-alive `http.client` connection per host.
+link is no longer usable (410 resyncRequired, 400 syncStateNotFound). The token, the
+connection and the retries are `harness.clients.http`'s.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import SplitResult, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
+
+from harness.clients.http import (
+    DEFAULT_MAX_RETRIES,
+    GRAPH_SCOPE,
+    TOKEN_REFUSED,
+    ClientCredentials,
+    HttpClient,
+    Response,
+    ServiceError,
+    decode_error,
+    where,
+)
 
 SELECT = (
     "id,onPremisesImmutableId,onPremisesSyncEnabled,mail,proxyAddresses,"
     "onPremisesExtensionAttributes,exwbExchange"
 )
-GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 # Identity properties copied into the EXO-named record when a reader selects them (the
 # forward-sync model compares them; the writeback does not select them).
 IDENTITY_PROPERTIES = (("displayName", "DisplayName"), ("userPrincipalName", "UserPrincipalName"))
-DEFAULT_RETRY_AFTER = 1.0
-MAX_BACKOFF = 30.0
-# Network failures worth a reconnect; anything else is a bug or a bad server and propagates.
-_NETWORK_ERRORS = (ConnectionError, TimeoutError, http.client.IncompleteRead)
 
 Json = dict[str, Any]
 
@@ -96,29 +100,14 @@ def to_exo_record(user: Json) -> Json:
     return rec
 
 
-def _error_code(body: Any) -> str:
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return str(body["error"].get("code", ""))
-    return ""
-
-
 def _describe(body: Any) -> str:
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        err = body["error"]
-        return f"{err.get('code', '?')}: {err.get('message', '')}"
-    return repr(body)[:200]
+    code, message, _ = decode_error(body)
+    return f"{code}: {message}" if code else message
 
 
-def _where(parts: SplitResult) -> str:
-    # Without the query: skip and delta tokens are long and say nothing to a reader.
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
-
-
-def _retry_after(headers: dict[str, str]) -> float:
-    try:
-        return max(0.0, float(headers["retry-after"]))
-    except (KeyError, ValueError):
-        return DEFAULT_RETRY_AFTER  # absent, or an HTTP date Graph does not send
+def _source_error(e: ServiceError) -> SourceError:
+    """The client's error as the engine's: a refused token is an auth failure."""
+    return (SourceAuthError if e.code == TOKEN_REFUSED else SourceError)(e.message)
 
 
 class GraphSource:
@@ -129,7 +118,7 @@ class GraphSource:
         creds: CloudCredentials,
         *,
         page_size: int = 999,
-        max_retries: int = 5,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         sleep: Callable[[float], None] = time.sleep,
         timeout: float = 60,
         read_ahead: bool = False,
@@ -138,20 +127,15 @@ class GraphSource:
         self.read_ahead = read_ahead
         self.page_size = page_size
         self.max_retries = max_retries
-        self.sleep = sleep
-        self.timeout = timeout
         self.next_delta_link: str | None = None
         self.resynced = False
-        self.stats: dict[str, Any] = {
-            "requests": 0,
-            "retries": 0,
-            "waited_seconds": 0.0,
-            "throttled": 0,
-        }
-        self._conns: dict[tuple[str, str], http.client.HTTPConnection] = {}
-        self._token: str | None = None
-        self._token_expiry = 0.0
-        self._lock = threading.RLock()  # one request at a time (a read-ahead is a second thread)
+        self._auth = ClientCredentials(
+            creds.token_url, creds.client_id, creds.client_secret, GRAPH_SCOPE
+        )
+        self._http = HttpClient(self._auth, timeout=timeout, max_retries=max_retries, sleep=sleep)
+        # The client's counters: requests, retries, waited_seconds, throttled.
+        self.stats = self._http.stats
+        self._prefer = {"Prefer": f"odata.maxpagesize={page_size}"}
 
     def __enter__(self) -> GraphSource:
         return self
@@ -160,9 +144,7 @@ class GraphSource:
         self.close()
 
     def close(self) -> None:
-        for conn in self._conns.values():
-            conn.close()
-        self._conns.clear()
+        self._http.close()
 
     # ------------------------------------------------------------------------------ rounds
     def initial_url(self) -> str:
@@ -192,7 +174,7 @@ class GraphSource:
                     status, headers, body = self._get(url)
                 if status == 200:
                     if not isinstance(body, dict) or not isinstance(body.get("value"), list):
-                        raise SourceError(f"GET {_where(urlsplit(url))}: 200 without a value list")
+                        raise SourceError(f"GET {where(urlsplit(url))}: 200 without a value list")
                     next_url = body.get("@odata.nextLink")
                     if next_url and self.read_ahead:
                         ahead = _Ahead(self._get, next_url)
@@ -204,21 +186,21 @@ class GraphSource:
                         self.next_delta_link = body["@odata.deltaLink"]
                         return
                     raise SourceError(
-                        f"GET {_where(urlsplit(url))}: page without next or delta link"
+                        f"GET {where(urlsplit(url))}: page without next or delta link"
                     )
-                code = _error_code(body)
+                code = decode_error(body)[0]
                 if (status, code) in ((410, "resyncRequired"), (400, "syncStateNotFound")):
                     # Records already yielded stay valid: the engine applies desired state, so
                     # a full round on top of them is only repetition.
                     resyncs += 1
                     if resyncs > self.max_retries:
                         raise SourceError(
-                            f"GET {_where(urlsplit(url))}: resync failed {resyncs} times"
+                            f"GET {where(urlsplit(url))}: resync failed {resyncs} times"
                         )
                     self.resynced = True
                     url = (headers.get("location") if status == 410 else None) or self.initial_url()
                     continue
-                raise SourceError(f"GET {_where(urlsplit(url))}: HTTP {status} {_describe(body)}")
+                raise SourceError(f"GET {where(urlsplit(url))}: HTTP {status} {_describe(body)}")
         finally:
             if ahead is not None:  # the caller stopped early: let the request finish first
                 ahead.wait()
@@ -236,7 +218,7 @@ class GraphSource:
         if status == 404:
             return None
         if status != 200 or not isinstance(body, dict):
-            raise SourceError(f"GET {_where(urlsplit(url))}: HTTP {status} {_describe(body)}")
+            raise SourceError(f"GET {where(urlsplit(url))}: HTTP {status} {_describe(body)}")
         return to_exo_record(body)
 
     def _page(self, values: list[Json]) -> DeltaPage:
@@ -248,130 +230,41 @@ class GraphSource:
                 page.records.append(to_exo_record(user))
         return page
 
-    # ------------------------------------------------------------------------------ auth
-    def _access_token(self) -> str:
-        if self._token is not None and time.monotonic() < self._token_expiry:
-            return self._token
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self.creds.client_id,
-            "client_secret": self.creds.client_secret,
-            "scope": GRAPH_SCOPE,
-        }
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        status, _, body = self._send("POST", self.creds.token_url, headers, urlencode(form))
-        if status != 200 or not isinstance(body, dict) or not body.get("access_token"):
-            where = _where(urlsplit(self.creds.token_url))
-            if isinstance(body, dict) and "error" in body:
-                why = f"{body.get('error')}: {body.get('error_description', '')}"
-            else:
-                why = repr(body)[:200]
-            raise SourceAuthError(f"token request to {where} failed: HTTP {status} {why}")
-        lifetime = float(body.get("expires_in", 3599))
-        # Renew a little early so a token does not expire between our check and Graph's.
-        self._token_expiry = time.monotonic() + lifetime - min(300.0, lifetime / 10)
-        self._token = str(body["access_token"])
-        return self._token
-
-    def _get(self, url: str) -> tuple[int, dict[str, str], Any]:
-        with self._lock:
-            return self._get_locked(url)
-
-    def _get_locked(self, url: str) -> tuple[int, dict[str, str], Any]:
-        refreshed = False
-        while True:
-            headers = {
-                "Authorization": f"Bearer {self._access_token()}",
-                "Prefer": f"odata.maxpagesize={self.page_size}",
-            }
-            status, resp_headers, body = self._send("GET", url, headers)
-            if (
-                status == 401
-                and _error_code(body) == "InvalidAuthenticationToken"
-                and not refreshed
-            ):
-                # Revoked or expired before our estimate: one fresh token, then give up.
-                self._token = None
-                refreshed = True
-                continue
-            return status, resp_headers, body
-
     # ------------------------------------------------------------------------------ HTTP
-    def _connection(self, parts: SplitResult) -> http.client.HTTPConnection:
-        key = (parts.scheme, parts.netloc)
-        conn = self._conns.get(key)
-        if conn is None:
-            cls = (
-                http.client.HTTPSConnection
-                if parts.scheme == "https"
-                else http.client.HTTPConnection
-            )
-            conn = self._conns[key] = cls(parts.netloc, timeout=self.timeout)
-        return conn
+    @property
+    def _token(self) -> str | None:
+        """The cached access token (None until the first request, or after a 401)."""
+        return self._auth.token
 
-    def _wait(self, seconds: float) -> None:
-        self.stats["retries"] += 1
-        self.stats["waited_seconds"] += seconds
-        self.sleep(seconds)
+    def _access_token(self) -> str:
+        try:
+            return self._auth.access_token(self._http)
+        except ServiceError as e:
+            raise _source_error(e) from e
 
-    def _send(
-        self, method: str, url: str, headers: dict[str, str], body: str | None = None
-    ) -> tuple[int, dict[str, str], Any]:
-        """One request with retries for throttling and network failures; JSON body or None."""
-        with self._lock:
-            return self._send_locked(method, url, headers, body)
+    def _get(self, url: str) -> Response:
+        return self._request("GET", url, None, self._prefer)
 
-    def _send_locked(
-        self, method: str, url: str, headers: dict[str, str], body: str | None
-    ) -> tuple[int, dict[str, str], Any]:
-        parts = urlsplit(url)
-        target = parts.path + (f"?{parts.query}" if parts.query else "")
-        headers = {"Accept": "application/json", **headers}
-        attempt = 0
-        while True:
-            conn = self._connection(parts)
-            self.stats["requests"] += 1
-            try:
-                conn.request(method, target, body=body, headers=headers)
-                resp = conn.getresponse()
-                raw = resp.read()
-            except _NETWORK_ERRORS as e:
-                conn.close()
-                attempt += 1
-                if attempt > self.max_retries:
-                    raise SourceError(
-                        f"{method} {_where(parts)}: {e!r} after {attempt} attempts"
-                    ) from e
-                self._wait(min(MAX_BACKOFF, 0.5 * 2 ** (attempt - 1)))
-                continue
-            resp_headers = {k.lower(): v for k, v in resp.getheaders()}
-            if resp.status in (429, 503):
-                self.stats["throttled"] += 1
-                attempt += 1
-                if attempt > self.max_retries:
-                    raise SourceError(
-                        f"{method} {_where(parts)}: HTTP {resp.status} after {attempt} attempts"
-                    )
-                self._wait(_retry_after(resp_headers))
-                continue
-            try:
-                payload = json.loads(raw) if raw else None
-            except ValueError:
-                if resp.status == 200:
-                    raise SourceError(
-                        f"{method} {_where(parts)}: 200 with a non-JSON body"
-                    ) from None
-                payload = raw[:200].decode("utf-8", "replace")
-            return resp.status, resp_headers, payload
+    def _post(self, url: str, body: Json) -> Response:
+        """An authenticated JSON POST (ConnectClient's export to the sync service)."""
+        return self._request("POST", url, body, None)
+
+    def _request(
+        self, method: str, url: str, body: Json | None, headers: dict[str, str] | None
+    ) -> Response:
+        try:
+            return self._http.request(method, url, body, headers)
+        except ServiceError as e:
+            raise _source_error(e) from e
 
 
 class _Ahead:
     """One GET running on a thread of its own; `result` waits for it (and raises its error)."""
 
-    def __init__(self, get: Callable[[str], tuple[int, dict[str, str], Any]], url: str) -> None:
+    def __init__(self, get: Callable[[str], Response], url: str) -> None:
         self._get = get
         self._url = url
-        self._answer: tuple[int, dict[str, str], Any] | None = None
+        self._answer: Response | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="exwb-graph-ahead", daemon=True)
         self._thread.start()
@@ -385,7 +278,7 @@ class _Ahead:
     def wait(self) -> None:
         self._thread.join()
 
-    def result(self) -> tuple[int, dict[str, str], Any]:
+    def result(self) -> Response:
         self._thread.join()
         if self._error is not None:
             raise self._error

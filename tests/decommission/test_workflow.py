@@ -298,8 +298,8 @@ def test_a_messy_org_remediated_through_the_apis_then_retires(tmp_path, capsys):
     """Messy, minus what has no API here (mailbox moves, a Connect upgrade): each blocker is
     remedied the way its remedy says, through the same wire APIs, then the plan runs; the stale
     EXO objects (one routing through the HCW connector) and the leftover service are handled."""
+    from harness.clients.http import GRAPH_SCOPE
     from harness.decommission.ems import ExchangeShell
-    from harness.decommission.estate import GRAPH_SCOPE
 
     run = start(org_preset="messy", onprem_mailboxes=0, connect_build="2.5.190.0")
     ep = run.endpoints

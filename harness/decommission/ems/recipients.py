@@ -159,7 +159,9 @@ def _disable_mailbox(sh: ExchangeShell, p: _Params) -> list[Row]:
             "and eDiscovery to stop working. To disable it anyway, use the "
             "DisableLastArbitrationMailboxAllowed parameter.",
         )
-    changes = [("delete", a, ()) for a in MAILBOX_ATTRIBUTES if o.all(a)]
+    changes: list[tuple[str, str, tuple[str, ...]]] = [
+        ("delete", a, ()) for a in MAILBOX_ATTRIBUTES if o.all(a)
+    ]
     sh._modify(o.dn, changes)
     return []
 
