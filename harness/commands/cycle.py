@@ -104,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
         out.print_json(json.dumps({**report.as_dict(), "pending": report.pending}))
     else:
         table = Table(title=f"{args.mode} cycle, profile {profile.name}")
-        for col in ("objects", "Success", "Failure", "Skipped", "updates", "seconds", "objects/s"):
+        # A dry run writes nothing: its updates are the ones it would make.
+        updates = "planned updates" if args.mode == "dry-run" else "updates"
+        for col in ("objects", "Success", "Failure", "Skipped", updates, "seconds", "objects/s"):
             table.add_column(col, justify="right")
         s = report.statuses
         rate = f"{report.objects / report.seconds:,.0f}" if report.seconds else "-"

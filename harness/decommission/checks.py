@@ -200,16 +200,17 @@ def connect_build(s: Survey, path: str) -> Blocker | None:
 
 
 def writeback_job(s: Survey, path: str) -> Blocker | None:
-    job = s.job
-    status = (job or {}).get("status", {})
-    code = status.get("code", "NotRun") if job else "NotRun"
-    last = status.get("lastExecution") or {}
-    state = last.get("state")
+    # Read with .get: a survey may carry a partial status (an older state file, a test's).
+    status = s.job.get("status") if s.job else None
+    code = status.get("code", "NotRun") if status else "NotRun"
+    last = status.get("lastExecution") if status else None
+    state = last.get("state") if last else None
     if code == "Active" and state == "Succeeded":
         return None
     why = f"job {code}" + (f", last run {state}" if state else ", never run")
-    if status.get("quarantine"):
-        why += f" ({status['quarantine'].get('reason')})"
+    quarantine = status.get("quarantine") if status else None
+    if quarantine:
+        why += f" ({quarantine.get('reason')})"
     return _blocker(
         "WritebackJobUnhealthy",
         "the Exchange attribute writeback job is not healthy",

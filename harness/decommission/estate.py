@@ -22,6 +22,7 @@ from harness.decommission.hosts import HostsError, OnpremHosts
 
 if TYPE_CHECKING:
     from harness.core.endpoints import Endpoints
+    from harness.engine.health import JobStatus
 
 EXO_PRINCIPAL_FILTER = "appId eq '00000002-0000-0ff1-ce00-000000000000'"
 Obj = dict[str, Any]
@@ -130,7 +131,7 @@ class Survey:
     not_cloud_managed: list[Obj] = field(default_factory=list)
     groups: list[Obj] = field(default_factory=list)  # dir-synced, SOA not transferred
     contacts: list[Obj] = field(default_factory=list)
-    job: Obj | None = None
+    job: JobStatus | None = None
     # hybrid objects
     client_access: list[Obj] = field(default_factory=list)
     onprem_ioc: list[Obj] = field(default_factory=list)
@@ -264,7 +265,7 @@ def mail_domains(accepted: list[str]) -> list[str]:
     return [d for d in accepted if d and not d.casefold().endswith(".onmicrosoft.com")]
 
 
-def job_health(state_dir: Path, profile_name: str = "ga") -> Obj | None:
+def job_health(state_dir: Path, profile_name: str = "ga") -> JobStatus | None:
     """The writeback job as `exwb status` shows it; None when the state dir has never run."""
     from harness.engine.health import job_status
     from harness.engine.rules import BUILTIN_PROFILES

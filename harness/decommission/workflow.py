@@ -118,7 +118,7 @@ def inventory(s: Survey) -> dict[str, Any]:
         "relayClients": len(s.relay),
         "dns": s.dns,
         "connectBuild": prop(s.sync_host, "version"),
-        "writebackJob": ((s.job or {}).get("status") or {}).get("code", "NotRun"),
+        "writebackJob": s.job.get("status", {}).get("code", "NotRun") if s.job else "NotRun",
     }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -13,14 +12,10 @@ from harness.engine.rules import GA, MappingError
 from harness.engine.source import CloudCredentials, GraphSource, SourceError, to_exo_record
 from harness.tenant import TenantSpec, generate
 from mockservers.cloud.throttle import Throttle
-from mockservers.runtime import RunningTenant, start_tenant
+from mockservers.runtime import RunningTenant
 
-
-@pytest.fixture(scope="module")
-def run() -> Iterator[RunningTenant]:
-    running = start_tenant(generate(TenantSpec(mailboxes=150, seed=4)))
-    yield running
-    running.stop()
+TENANT = generate(TenantSpec(mailboxes=150, seed=4))
+pytestmark = pytest.mark.shared_tenant  # one running tenant for the module (tests/conftest.py)
 
 
 @pytest.fixture
