@@ -7,13 +7,18 @@ configured OUs. An admin may do everything. Anything else gets AD's INSUFF_ACCES
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 
+from harness.core.adschema import AttributeType
 from harness.tenant.writeback import GA_ATTRIBUTES
 from mockservers.directory import errors
-from mockservers.directory.entry import Entry
+from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry
+
+# MS-ADTS 3.1.1.4.5.x: the constructed attribute listing what the bound principal may write on
+# the object. Returned only when asked for by name; omitted when the list would be empty.
+ALLOWED_ATTRIBUTES_EFFECTIVE = "allowedAttributesEffective"
 
 
 class Role(Enum):
@@ -45,6 +50,20 @@ class AccessPolicy:
         ):
             return
         raise errors.insufficient_access()
+
+    def allowed_attributes(
+        self, who: Principal, entry: Entry, schema: Iterable[AttributeType]
+    ) -> Iterator[str]:
+        """The attributes `who` may write on `entry`: what `check_modify` lets through, in the
+        schema's order (AD lists the class's writable attributes; the fake has no per-class
+        lists, so an admin gets every attribute a client may write)."""
+        writable = (
+            t.name for t in schema if not t.system_only and t.name not in DERIVED_ATTRIBUTES
+        )
+        if who.role is Role.ADMIN:
+            yield from writable
+        elif who.role is Role.WRITEBACK and self._writeback_target(entry):
+            yield from (a for a in writable if a in self.writeback_attributes)
 
     def check_admin(self, who: Principal) -> None:
         """Add, delete and modifyDN are for the admin only."""

@@ -9,7 +9,14 @@ constructors, never an inline `LdapError(...)` (as fakeredis keeps its messages 
 
 from __future__ import annotations
 
+from harness.core import aderrors
 from harness.core.ldapresult import LdapError, Result
+
+# The texts the engine's dry-run preview predicts too live in core (harness/core/aderrors.py).
+insufficient_access = aderrors.insufficient_access
+constraint = aderrors.constraint
+invalid_syntax = aderrors.invalid_syntax
+_attr_error = aderrors.attribute_error
 
 
 def invalid_credentials() -> LdapError:
@@ -37,21 +44,6 @@ def no_such_object(matched_dn: str) -> LdapError:
     )
 
 
-def insufficient_access() -> LdapError:
-    return LdapError(
-        Result.INSUFFICIENT_ACCESS_RIGHTS,
-        "00002098: SecErr: DSID-03150F93, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n",
-    )
-
-
-def _attr_error(code: Result, win32: str, problem: str, attribute: str) -> LdapError:
-    return LdapError(
-        code,
-        f"{win32}: AtrErr: DSID-03151904, #1:\n\t0: {win32}: DSID-03151904, problem {problem}, "
-        f"data 0, Att ({attribute})\n",
-    )
-
-
 def value_exists(attribute: str) -> LdapError:
     return _attr_error(
         Result.ATTRIBUTE_OR_VALUE_EXISTS, "00002083", "1006 (ATT_OR_VALUE_EXISTS)", attribute
@@ -64,23 +56,9 @@ def no_such_attribute(attribute: str) -> LdapError:
     )
 
 
-def constraint(attribute: str) -> LdapError:
-    return _attr_error(
-        Result.CONSTRAINT_VIOLATION, "00002082", "1005 (CONSTRAINT_ATT_TYPE)", attribute
-    )
-
-
 def undefined_type(attribute: str) -> LdapError:
     return _attr_error(
         Result.UNDEFINED_ATTRIBUTE_TYPE, "0000207E", "1002 (ATT_NOT_DEF_IN_SCHEMA)", attribute
-    )
-
-
-def invalid_syntax(attribute: str) -> LdapError:
-    return LdapError(
-        Result.INVALID_ATTRIBUTE_SYNTAX,
-        "00000057: LdapErr: DSID-0C090D8A, comment: Error in attribute conversion operation, "
-        f"data 0, v4563 ({attribute})",
     )
 
 

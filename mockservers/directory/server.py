@@ -39,7 +39,7 @@ from harness.core.ber import (
 from harness.core.dn import InvalidDN, normalize_dn
 from harness.core.ldapresult import LdapError, Result
 from mockservers.directory import errors
-from mockservers.directory.acl import Principal
+from mockservers.directory.acl import ALLOWED_ATTRIBUTES_EFFECTIVE, Principal
 from mockservers.directory.entry import Entry
 from mockservers.directory.filters import CompiledFilter, compile_filter
 from mockservers.directory.service import DirectoryService
@@ -186,11 +186,13 @@ def _raw(v: bytes | str) -> bytes:
 
 @dataclass(slots=True)
 class Selection:
-    """Which attributes a search returns: all user attributes, '+', named ones, or none."""
+    """Which attributes a search returns: all user attributes, '+', named ones, or none;
+    `allowed`: the constructed allowedAttributesEffective was asked for by name."""
 
     all_user: bool
     operational: bool
     named: list[AttributeType]
+    allowed: bool = False
 
     @classmethod
     def parse(cls, requested: list[bytes], svc: DirectoryService) -> Selection:
@@ -199,13 +201,17 @@ class Selection:
         if names == ["1.1"]:
             return cls(False, False, [])
         named = []
+        allowed = False
         for n in names:
             if n in ("*", "+", "1.1"):
+                continue
+            if n.casefold() == ALLOWED_ATTRIBUTES_EFFECTIVE.casefold():
+                allowed = True
                 continue
             t = svc.store.schema.get(n)
             if t is not None and t not in named:
                 named.append(t)
-        return cls(all_user, "+" in names, named)
+        return cls(all_user, "+" in names, named, allowed)
 
 
 @dataclass(slots=True)
@@ -416,7 +422,7 @@ class LdapProtocol(protocol.Protocol):
         if not base.strip() and req.scope == SCOPE_BASE:
             self._send(ber.message(msg_id, self._root_dse(req)))
             return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), b""
-        self._who()
+        who = self._who()
         store = self.svc.store
         base_ndn = self._ndn(base)
         base_entry = store.require(base_ndn)
@@ -434,7 +440,7 @@ class LdapProtocol(protocol.Protocol):
                 if sent == limit:
                     self._send(b"".join(out))
                     return ber.result(ber.APP_SEARCH_DONE, Result.SIZE_LIMIT_EXCEEDED), b""
-                out.append(self._encode_entry(msg_id, entry, selection, req.typesOnly))
+                out.append(self._encode_entry(msg_id, entry, selection, req.typesOnly, who))
                 if len(out) >= 256:
                     self._send(b"".join(out))
                     out.clear()
@@ -461,7 +467,7 @@ class LdapProtocol(protocol.Protocol):
             if size_limit and state.returned >= size_limit:
                 self._send(b"".join(out))
                 return ber.result(ber.APP_SEARCH_DONE, Result.SIZE_LIMIT_EXCEEDED), b""
-            out.append(self._encode_entry(msg_id, pending, selection, req.typesOnly))
+            out.append(self._encode_entry(msg_id, pending, selection, req.typesOnly, who))
             state.returned += 1
         self._send(b"".join(out))
         state.pending = next(state.matches, None)
@@ -508,7 +514,9 @@ class LdapProtocol(protocol.Protocol):
     def _paged_done(self, cookie: bytes) -> bytes:
         return ber.control(PAGED_RESULTS_OID, ber.paged_control_value(0, cookie))
 
-    def _encode_entry(self, msg_id: int, e: Entry, sel: Selection, types_only: bool) -> bytes:
+    def _encode_entry(
+        self, msg_id: int, e: Entry, sel: Selection, types_only: bool, who: Principal
+    ) -> bytes:
         parts: list[bytes] = []
         attribute = ber.attribute
         seen: set[str] = set()
@@ -531,6 +539,13 @@ class LdapProtocol(protocol.Protocol):
             values = e.values(t)
             if values:
                 parts.append(attribute(_name_tlv(t.name), values, types_only))
+        if sel.allowed:
+            schema = self.svc.store.schema
+            allowed = [a.encode() for a in self.svc.policy.allowed_attributes(who, e, schema)]
+            if allowed:
+                parts.append(
+                    attribute(_name_tlv(ALLOWED_ATTRIBUTES_EFFECTIVE), allowed, types_only)
+                )
         body = ber.octets(e.dn.encode("utf-8")) + ber.sequence(*parts)
         return ber.message(msg_id, ber.tlv(ber.APP_SEARCH_ENTRY, body))
 
@@ -550,6 +565,10 @@ class LdapProtocol(protocol.Protocol):
             "rootDomainNamingContext": [base],
             "configurationNamingContext": [config],
             "schemaNamingContext": [f"CN=Schema,{config}"],
+            # What AD DS DCs advertise (MS-ADTS 3.1.1.3.4.3): clients tell AD from other LDAP
+            # servers by LDAP_CAP_ACTIVE_DIRECTORY_OID, e.g. before asking for AD's
+            # constructed attributes such as allowedAttributesEffective.
+            "supportedCapabilities": list(AD_CAPABILITIES),
             "supportedControl": list(CONTROLS),
             "supportedExtension": list(EXTENDED_OPERATIONS),
             "supportedLDAPVersion": ["3"],
@@ -685,6 +704,14 @@ class LdapProtocol(protocol.Protocol):
         return ber.result(ber.APP_EXTENDED_RESPONSE, Result.SUCCESS, extra=extra)
 
 
+AD_CAPABILITIES = (
+    "1.2.840.113556.1.4.800",  # LDAP_CAP_ACTIVE_DIRECTORY_OID
+    "1.2.840.113556.1.4.1670",  # LDAP_CAP_ACTIVE_DIRECTORY_V51_OID
+    "1.2.840.113556.1.4.1791",  # LDAP_CAP_ACTIVE_DIRECTORY_LDAP_INTEG_OID
+    "1.2.840.113556.1.4.1935",  # LDAP_CAP_ACTIVE_DIRECTORY_V60_OID
+    "1.2.840.113556.1.4.2080",  # LDAP_CAP_ACTIVE_DIRECTORY_V61_R2_OID
+    "1.2.840.113556.1.4.2237",  # LDAP_CAP_ACTIVE_DIRECTORY_W8_OID
+)
 _POLICY_NAMES = (
     "MaxPoolThreads", "MaxPercentDirSyncRequests", "MaxDatagramRecv", "MaxReceiveBuffer",
     "InitRecvTimeout", "MaxConnections", "MaxConnIdleTime", "MaxPageSize",

@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from harness.core.aderrors import value_refusal
 from harness.core.adschema import (
     DEFAULT_SCHEMA,
     AttributeType,
@@ -384,13 +385,9 @@ class Store:
             raise errors.invalid_dn(dn) from None
 
     def _check_values(self, t: AttributeType, values: Sequence[bytes]) -> None:
-        for v in values:
-            try:
-                t.key(v)
-            except InvalidValue:
-                raise errors.invalid_syntax(t.name) from None
-            if t.too_long(v):
-                raise errors.constraint(t.name)
+        refusal = value_refusal(t, values)  # shared with the engine's dry-run preview
+        if refusal is not None:
+            raise refusal
 
     def _check_classes(self, classes: Values) -> None:
         for c in classes:
