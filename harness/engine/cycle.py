@@ -2,7 +2,9 @@
 
 Modes: `full` (every user; repairs drift), `delta` (changes since the stored watermark; without
 one it runs as the initial full cycle) and `dry-run` (computes the exports, writes nothing and
-keeps the watermark); `run_on_demand` runs the four steps for one object, as provisionOnDemand.
+keeps the watermark: its report carries a `Preview` of what the cycle would write and what AD
+would refuse, engine/preview.py); `run_on_demand` runs the four steps for one object, as
+provisionOnDemand.
 
 A cycle first imports, matches, scopes and plans every object, then exports. Out-of-scope
 objects are Skipped and never written. The mass-change guard stops a cycle before its first
@@ -36,10 +38,12 @@ from harness.engine.health import (
     refused_credentials,
 )
 from harness.engine.log import Entry, ProvisioningLog
+from harness.engine.preview import NO_FACTS, AccessReader, Preview, ndn_of, predict
 from harness.engine.rules import MappingError, Profile
 from harness.engine.source import CloudCredentials, GraphSource, SourceAuthError
 from harness.engine.state import CycleSummary, EngineState, Escrow, utc_now
 from harness.engine.target import (
+    FIND_BATCH,
     WINDOW,
     AdObject,
     Change,
@@ -94,6 +98,7 @@ class CycleReport:
     statuses: Counter = field(default_factory=Counter)
     actions: Counter = field(default_factory=Counter)
     pending: list[dict[str, Any]] = field(default_factory=list)  # dry-run: what would be written
+    preview: Preview | None = None  # dry-run: the whole first-cycle preview
     log_path: Path | None = None
     watermark_moved: bool = False
     resynced: bool = False
@@ -176,6 +181,8 @@ class _Run:
         self.dry = dry
         self.in_scope = 0
         self.lock = threading.Lock()
+        self.preview = Preview(profile.name) if dry else None
+        report.preview = self.preview
 
     # --- import, match, scope, plan ---
 
@@ -183,6 +190,8 @@ class _Run:
         """Steps 1-3 and the plan; returns the export to make, or None when finished."""
         e = Entry(record["id"])
         e.step(0, "Success", "read from Exchange Online")
+        if self.preview is not None:
+            self.preview.upns[e.source_id] = str(record.get("UserPrincipalName") or "")
         anchor = record.get("onPremisesImmutableId")
         if not record.get("IsDirSynced") or not anchor:
             e.step(1, "Skipped", "not synchronized from on-premises: nothing to match")
@@ -219,12 +228,41 @@ class _Run:
             return None
         e.action = "Update"
         e.modified = _modified(obj, changes)
-        if self.dry:
-            self.report.pending.extend({"dn": obj.dn, **m} for m in e.modified)
-            e.step(3, "Skipped", "dry run: not exported")
-            self.skip(e, Skip.DRY_RUN)
-            return None
-        return _Export(e, obj, changes)
+        return _Export(e, obj, changes)  # a dry run predicts its outcome instead (`predict`)
+
+    # --- dry run ---
+
+    def predict(self, held: list[_Export], guard: int | None) -> None:
+        """Finish a dry run's planned exports with what AD would answer to each (preview.py):
+        allowedAttributesEffective is read for the targets in batches, as the writeback
+        account, before any object is predicted."""
+        preview = self.preview
+        assert preview is not None
+        reader = AccessReader(self.target)
+        facts = {}
+        for i in range(0, len(held), FIND_BATCH):
+            facts.update(reader.read([x.obj for x in held[i : i + FIND_BATCH]]))
+        preview.access_checked = reader.exposed
+        if reader.exposed:
+            preview.access = "checked with allowedAttributesEffective as the writeback account"
+        if guard is not None and len(held) > guard:
+            preview.guard = (
+                f"the mass-change guard would stop this cycle: {len(held):,} objects would "
+                f"change, more than the threshold of {guard:,}; nothing would be exported "
+                "without --allow-mass-change"
+            )
+        for x in held:
+            fact = facts.get(ndn_of(x.obj), NO_FACTS)
+            # Exposed by the directory but absent on this object: no rights there at all.
+            access = (fact.allowed or frozenset()) if reader.exposed else None
+            refusal = predict(x.changes, access)
+            preview.planned(x.entry, fact.upn, refusal)
+            self.report.pending.extend({"dn": x.obj.dn, **m} for m in x.entry.modified)
+            if refusal is None:
+                x.entry.step(3, "Skipped", "dry run: not exported")
+            else:
+                x.entry.step(3, "Skipped", f"dry run: AD would answer LDAP {refusal.code}")
+            self.skip(x.entry, Skip.DRY_RUN)
 
     # --- export ---
 
@@ -274,6 +312,8 @@ class _Run:
     def _finish(self, e: Entry, status: str, reason: str, clears_escrow: bool) -> None:
         e.status, e.reason = status, reason
         self.log.write(e)
+        if self.preview is not None and reason != Skip.DRY_RUN.value:
+            self.preview.finished(e)
         self.report.statuses[status] += 1
         self.report.actions[e.action] += 1
         if status == "Failure":
@@ -392,6 +432,9 @@ def _cycle(run: _Run, link: str | None, opts: CycleOptions) -> None:
         take(retry)
     finally:
         conflicts = exporter.close() if exporter is not None else []
+    if run.dry:
+        run.predict(held, guard)
+        return
     if guard is not None and len(held) > guard:
         report.stopped = (
             f"mass-change guard: {len(held):,} objects would change, more than the threshold "

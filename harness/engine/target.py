@@ -28,6 +28,7 @@ from harness.core.ber import BERError
 from harness.core.ldapresult import SERVER_DOWN, LdapError, Result
 from harness.engine.ldapwire import (
     MODIFY_OPS,
+    Attributes,
     Change,
     ConnectionLost,
     LdapConnection,
@@ -393,6 +394,25 @@ class LdapTarget:
                 return list(
                     conn.search_entries(self._reader, base, scope, flt, attrs, self.page_size)
                 )
+            finally:
+                self.stats["pages"] += conn.pages - before
+
+        self.stats["searches"] += 1
+        return self._retrying(op)
+
+    def search_raw(
+        self, flt: bytes, attributes: list[str], base: str | None = None
+    ) -> list[tuple[str, Attributes]]:
+        """Entries of one retried subtree search below the base DN (paged), as raw attributes;
+        ``base=""`` reads the root DSE (a base search, unpaged)."""
+        root = base == ""
+        where = self.creds.base_dn if base is None else base
+        page = 0 if root else self.page_size
+
+        def op(conn: LdapConnection) -> list[tuple[str, Attributes]]:
+            before = conn.pages
+            try:
+                return list(conn.search(where, "base" if root else "sub", flt, attributes, page))
             finally:
                 self.stats["pages"] += conn.pages - before
 

@@ -1,0 +1,149 @@
+"""The first cycle, previewed: a dry run says what a real cycle then does, object by object.
+
+A served tenant is made to hold every kind of outcome: cloud edits that change AD, a custom
+attribute over its target's rangeUpper (AD: 19), a cloud-managed user outside the writable OUs
+(AD: 50, predicted from allowedAttributesEffective), a mailbox that is not cloud-managed
+(skipped). The dry run's predictions are then checked against a real cycle on the same tenant:
+the same objects, the same outcomes, the same codes and diagnostics.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.core.adschema import DEFAULT_SCHEMA
+from harness.engine.cycle import CycleOptions, run_cycle
+from harness.engine.preview import NOT_CHECKED, Outcome, Preview
+from harness.engine.rules import GA
+from harness.tenant import TenantSpec, generate
+from tests.directory.ldap_clients import connect
+from tests.support.engine import log_entries, mailbox_pairs, writeback_credentials
+
+TENANT = generate(TenantSpec(mailboxes=60, seed=21, cloud_managed_fraction=0.8))
+MANAGED = mailbox_pairs(TENANT, True)
+UNMANAGED = mailbox_pairs(TENANT, False)
+TOO_LONG = "L" * (DEFAULT_SCHEMA.require("extensionAttribute1").range_upper + 1)  # type: ignore[operator]
+
+
+def _edit(run, mbx, **fields):
+    store = run.cloud.store
+    run.call(store.update, mbx.id, fields)
+
+
+@pytest.fixture
+def broken(run):
+    """The tenant with its edits; returns (changed, too_long, outside, unmanaged) mailboxes."""
+    changed = [m for _, m in MANAGED[:3]]
+    for i, m in enumerate(changed):
+        _edit(run, m, custom_attributes=(f"preview {i}", *m.custom_attributes[1:]))
+    extra = f"smtp:{changed[0].alias}.preview@contoso.com"
+    _edit(run, changed[0], email_addresses=(*changed[0].email_addresses, extra))
+    _, too_long = MANAGED[3]
+    _edit(run, too_long, custom_attributes=(TOO_LONG, *too_long.custom_attributes[1:]))
+    user, outside = MANAGED[4]
+    _edit(run, outside, custom_attributes=("moved", *outside.custom_attributes[1:]))
+    admin = connect(run)
+    rdn = user.dn.split(",", 1)[0]
+    assert admin.modify_dn(
+        user.dn, rdn, new_superior=f"OU=Service Accounts,{TENANT.spec.base_dn}"
+    ), admin.result
+    _, unmanaged = UNMANAGED[0]
+    _edit(run, unmanaged, custom_attributes=("ignored", *unmanaged.custom_attributes[1:]))
+    return changed, too_long, outside, unmanaged
+
+
+def _dry(run, tmp_path, **opts) -> Preview:
+    report = run_cycle(
+        *writeback_credentials(run.endpoints), GA, tmp_path, "dry-run", CycleOptions(**opts)
+    )
+    assert report.preview is not None and not report.watermark_moved
+    return report.preview
+
+
+def test_the_preview_names_every_outcome(run, broken, tmp_path):
+    changed, too_long, outside, unmanaged = broken
+    preview = _dry(run, tmp_path)
+    by_id = {o.source_id: o for o in preview.objects}
+    for m in changed:
+        assert by_id[m.id].outcome is Outcome.CHANGE and by_id[m.id].code is None
+        user = TENANT.ad_user_by_anchor(m.immutable_id)
+        assert user is not None and by_id[m.id].upn == user.user_principal_name
+    first = {c.attribute: c for c in by_id[changed[0].id].changes}
+    assert first["extensionAttribute1"].new == ("preview 0",)
+    was = changed[0].custom_attributes[0]
+    assert first["extensionAttribute1"].old == ((was,) if was else ())
+    assert f"smtp:{changed[0].alias}.preview@contoso.com" in first["proxyAddresses"].new
+
+    long = by_id[too_long.id]
+    assert (long.outcome, long.code) == (Outcome.FAILURE, 19)
+    assert long.diagnostic == (
+        "00002082: AtrErr: DSID-03151904, #1:\n\t0: 00002082: DSID-03151904, problem 1005 "
+        "(CONSTRAINT_ATT_TYPE), data 0, Att (extensionAttribute1)\n"
+    )
+    assert long.reason == "constraintViolation"
+
+    moved = by_id[outside.id]
+    assert (moved.outcome, moved.code) == (Outcome.FAILURE, 50)
+    assert "problem 4003 (INSUFF_ACCESS_RIGHTS)" in moved.diagnostic
+    assert moved.dn is not None and "OU=Service Accounts" in moved.dn
+    assert preview.access_checked and preview.access != NOT_CHECKED
+
+    skipped = by_id[unmanaged.id]
+    assert (skipped.outcome, skipped.reason) == (Outcome.SKIPPED, "out of scope")
+
+    counts = preview.by_attribute()
+    assert counts["extensionAttribute1"] == {"change": 3, "failure": 2}
+    assert counts["proxyAddresses"] == {"change": 1, "failure": 0}
+    assert preview.outcomes()["change"] == 3 and preview.outcomes()["failure"] == 2
+    assert preview.failures() == {"19: constraintViolation": 1, "50: insufficientAccessRights": 1}
+    assert preview.guard is None
+
+
+def test_a_real_cycle_does_exactly_what_the_preview_said(run, broken, tmp_path):
+    preview = _dry(run, tmp_path / "dry")
+    report = run_cycle(*writeback_credentials(run.endpoints), GA, tmp_path / "real", "delta")
+    real = {e["sourceId"]: e for e in log_entries(report)}
+    predicted = {o.source_id: o for o in preview.objects}
+    assert len(real) == len(predicted) + preview.unchanged
+    for sid, o in predicted.items():
+        e = real[sid]
+        if o.outcome is Outcome.CHANGE:
+            assert (e["status"], e["action"]) == ("Success", "Update"), e
+            assert e["modifiedProperties"] == [
+                {"displayName": c.attribute, "oldValue": list(c.old), "newValue": list(c.new)}
+                for c in o.changes
+            ]
+        elif o.outcome is Outcome.FAILURE:
+            assert (e["status"], e["errorCode"]) == ("Failure", o.code), e
+            assert e["statusReason"] == o.diagnostic
+        else:
+            assert (e["status"], e["statusReason"]) == ("Skipped", o.reason), e
+    unchanged = [e for sid, e in real.items() if sid not in predicted]
+    assert all(e["status"] == "Success" and e["action"] != "Update" for e in unchanged)
+
+
+def test_the_mass_change_guard_is_predicted_not_applied(run, broken, tmp_path):
+    preview = _dry(run, tmp_path, mass_change_threshold=2)
+    assert preview.guard is not None and "5 objects would change" in preview.guard
+    assert preview.outcomes()["change"] == 3  # still the whole preview
+
+
+def test_a_directory_without_the_attribute_is_not_guessed_at(run, slapd_contents, tmp_path):
+    """OpenLDAP slapd has no allowedAttributesEffective: the preview says access was not
+    checked and predicts no 50, rather than reading the missing attribute as "no rights"."""
+    from tests.support.backends import require_slapd, start_slapd
+
+    require_slapd()
+    m = MANAGED[0][1]
+    _edit(run, m, custom_attributes=("on slapd", *m.custom_attributes[1:]))
+    slapd = start_slapd(slapd_contents(TENANT))
+    try:
+        creds = writeback_credentials(run.endpoints, slapd.endpoints)
+        report = run_cycle(*creds, GA, tmp_path, "dry-run")
+    finally:
+        slapd.stop()
+    preview = report.preview
+    assert preview is not None
+    assert not preview.access_checked and preview.access == NOT_CHECKED
+    assert preview.outcomes()["failure"] == 0
+    assert [o.source_id for o in preview.objects if o.outcome is Outcome.CHANGE] == [m.id]
