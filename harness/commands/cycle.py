@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -26,8 +27,11 @@ def add_parser(sub: Any) -> None:
         description="Run one writeback cycle of the engine against the tenant in "
         "the endpoints file: import changes from Graph, match AD users by anchor, "
         "scope to cloud-managed mailboxes, export the minimal modifies over LDAP as "
-        "the writeback service account. Exit 0 when every object succeeded, 1 when "
-        "one failed or the mass-change guard stopped the cycle, 2 on bad input.",
+        "the writeback service account. --mode dry-run writes nothing and previews the "
+        "cycle: per attribute how many objects change, old -> new per object, and the "
+        "objects AD would refuse (code and diagnostic) or that are skipped and why. Exit 0 "
+        "when every object succeeded (or would), 1 when one failed (or would) or the "
+        "mass-change guard stopped (or would stop) the cycle, 2 on bad input.",
     )
     connection_arguments(p)
     p.add_argument(
@@ -42,6 +46,14 @@ def add_parser(sub: Any) -> None:
         help="provision one object on demand (its id or UPN): the four steps and their outcome",
     )
     state_dir_argument(p)
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="with --mode dry-run: write the preview to DIR as preview.json, preview.md, "
+        "preview.csv (one row per object and attribute, opens in Excel) and preview.html "
+        "(one self-contained page: chart by attribute, filterable table)",
+    )
     p.add_argument(
         "--allow-mass-change",
         action="store_true",
@@ -78,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     from harness.engine.state import StateError
     from harness.engine.target import LdapTargetError
 
+    if args.report is not None and (args.mode != "dry-run" or args.object):
+        raise UsageError("--report goes with --mode dry-run (a preview of the cycle)")
     cloud, ldap, profile = load_settings(args)
     policy = None
     if args.quarantine_min_failures is not None:
@@ -100,8 +114,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     if args.object:
         return _print_on_demand(out, pod, args.json)
+    preview = report.preview.as_dict() if report.preview is not None else None
+    if preview is not None and args.report is not None:
+        from harness.report.preview_files import write_preview
+
+        write_preview(preview, args.report)
     if args.json:
-        out.print_json(json.dumps({**report.as_dict(), "pending": report.pending}))
+        extra = {"pending": report.pending} | ({"preview": preview} if preview else {})
+        out.print_json(json.dumps({**report.as_dict(), **extra}))
     else:
         table = Table(title=f"{args.mode} cycle, profile {profile.name}")
         # A dry run writes nothing: its updates are the ones it would make.
@@ -120,9 +140,10 @@ def run(args: argparse.Namespace) -> int:
             rate,
         )
         out.print(table)
-        for p in report.pending[:50]:
-            change = f"{p['oldValue']} -> {p['newValue']}"
-            out.print(f"  would write {p['displayName']} on {p['dn']}: {change}", highlight=False)
+        if preview is not None:
+            _print_preview(out, preview)
+        if args.report is not None:
+            out.print(f"preview written to {args.report}", highlight=False)
         if report.stopped:
             out.print(f"STOPPED: {report.stopped}", style="red", highlight=False)
         for w in report.warnings:
@@ -132,7 +153,40 @@ def run(args: argparse.Namespace) -> int:
             f"provisioning log: {report.log_path}",
             highlight=False,
         )
-    return 1 if report.statuses["Failure"] or report.stopped else 0
+    would_fail = preview is not None and (
+        preview["outcomes"]["failure"] or preview["massChangeGuard"]
+    )
+    return 1 if report.statuses["Failure"] or report.stopped or would_fail else 0
+
+
+def _print_preview(out: Console, preview: dict[str, Any]) -> None:
+    """The dry run's preview on the console: changes by attribute, then the first objects."""
+    by_attr = Table(title="would change, by attribute")
+    for col in ("attribute", "would be written", "would fail"):
+        by_attr.add_column(col, justify="left" if col == "attribute" else "right")
+    for name, c in preview["byAttribute"].items():
+        by_attr.add_row(name, f"{c['change']:,}", f"{c['failure']:,}")
+    if preview["byAttribute"]:
+        out.print(by_attr)
+    out.print(f"access: {preview['access']}", highlight=False)
+    for problem, n in preview["failures"].items():
+        out.print(f"would fail: {n:,} x LDAP {problem}", style="red", highlight=False)
+    for reason, n in preview["skipped"].items():
+        out.print(f"skipped: {n:,} x {reason}", highlight=False)
+    if preview["massChangeGuard"]:
+        out.print(f"WOULD STOP: {preview['massChangeGuard']}", style="red", highlight=False)
+    shown = 0
+    for o in preview["objects"]:
+        if o["outcome"] == "skipped":
+            continue
+        for c in o["changes"]:
+            if shown == 50:
+                out.print("  ... (--report DIR writes every object)", highlight=False)
+                return
+            shown += 1
+            verb = "would write" if o["outcome"] == "change" else f"would FAIL ({o['errorCode']})"
+            change = f"{c['oldValue']} -> {c['newValue']}"
+            out.print(f"  {verb} {c['attribute']} on {o['dn']}: {change}", highlight=False)
 
 
 def _print_on_demand(out: Console, pod: Any, as_json: bool) -> int:

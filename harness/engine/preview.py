@@ -133,7 +133,7 @@ class Preview:
             "accessChecked": self.access_checked,
             "access": self.access,
             "massChangeGuard": self.guard,
-            "objects": [o.as_dict() for o in self.objects],
+            "objects": [o.as_dict() for o in sorted(self.objects, key=_order)],
         }
 
     # --- filled in by the cycle ---
@@ -172,6 +172,15 @@ class Preview:
         )
         self.objects.append(o)
         return o
+
+
+_RANK = {Outcome.FAILURE: 0, Outcome.CHANGE: 1, Outcome.SKIPPED: 2}
+
+
+def _order(o: ObjectPreview) -> tuple[int, str, str]:
+    """Failures first, then changes, then skips; by DN within each: the same bytes whatever
+    order Graph's pages came in."""
+    return _RANK[o.outcome], o.dn or "", o.source_id
 
 
 def _changes(modified: Iterable[Mapping[str, Any]]) -> tuple[AttributeChange, ...]:

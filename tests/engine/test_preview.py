@@ -11,45 +11,24 @@ from __future__ import annotations
 
 import pytest
 
-from harness.core.adschema import DEFAULT_SCHEMA
 from harness.engine.cycle import CycleOptions, run_cycle
 from harness.engine.preview import NOT_CHECKED, Outcome, Preview
 from harness.engine.rules import GA
 from harness.tenant import TenantSpec, generate
-from tests.directory.ldap_clients import connect
 from tests.support.engine import log_entries, mailbox_pairs, writeback_credentials
+from tests.support.preview import Broken, break_tenant
 
 TENANT = generate(TenantSpec(mailboxes=60, seed=21, cloud_managed_fraction=0.8))
 MANAGED = mailbox_pairs(TENANT, True)
-UNMANAGED = mailbox_pairs(TENANT, False)
-TOO_LONG = "L" * (DEFAULT_SCHEMA.require("extensionAttribute1").range_upper + 1)  # type: ignore[operator]
 
 
 def _edit(run, mbx, **fields):
-    store = run.cloud.store
-    run.call(store.update, mbx.id, fields)
+    run.call(run.cloud.store.update, mbx.id, fields)
 
 
 @pytest.fixture
-def broken(run):
-    """The tenant with its edits; returns (changed, too_long, outside, unmanaged) mailboxes."""
-    changed = [m for _, m in MANAGED[:3]]
-    for i, m in enumerate(changed):
-        _edit(run, m, custom_attributes=(f"preview {i}", *m.custom_attributes[1:]))
-    extra = f"smtp:{changed[0].alias}.preview@contoso.com"
-    _edit(run, changed[0], email_addresses=(*changed[0].email_addresses, extra))
-    _, too_long = MANAGED[3]
-    _edit(run, too_long, custom_attributes=(TOO_LONG, *too_long.custom_attributes[1:]))
-    user, outside = MANAGED[4]
-    _edit(run, outside, custom_attributes=("moved", *outside.custom_attributes[1:]))
-    admin = connect(run)
-    rdn = user.dn.split(",", 1)[0]
-    assert admin.modify_dn(
-        user.dn, rdn, new_superior=f"OU=Service Accounts,{TENANT.spec.base_dn}"
-    ), admin.result
-    _, unmanaged = UNMANAGED[0]
-    _edit(run, unmanaged, custom_attributes=("ignored", *unmanaged.custom_attributes[1:]))
-    return changed, too_long, outside, unmanaged
+def broken(run) -> Broken:
+    return break_tenant(run, TENANT)
 
 
 def _dry(run, tmp_path, **opts) -> Preview:
@@ -61,7 +40,12 @@ def _dry(run, tmp_path, **opts) -> Preview:
 
 
 def test_the_preview_names_every_outcome(run, broken, tmp_path):
-    changed, too_long, outside, unmanaged = broken
+    changed, too_long, outside, unmanaged = (
+        broken.changed,
+        broken.too_long,
+        broken.outside,
+        broken.unmanaged,
+    )
     preview = _dry(run, tmp_path)
     by_id = {o.source_id: o for o in preview.objects}
     for m in changed:
@@ -72,7 +56,7 @@ def test_the_preview_names_every_outcome(run, broken, tmp_path):
     assert first["extensionAttribute1"].new == ("preview 0",)
     was = changed[0].custom_attributes[0]
     assert first["extensionAttribute1"].old == ((was,) if was else ())
-    assert f"smtp:{changed[0].alias}.preview@contoso.com" in first["proxyAddresses"].new
+    assert broken.extra_address in first["proxyAddresses"].new
 
     long = by_id[too_long.id]
     assert (long.outcome, long.code) == (Outcome.FAILURE, 19)
@@ -85,7 +69,7 @@ def test_the_preview_names_every_outcome(run, broken, tmp_path):
     moved = by_id[outside.id]
     assert (moved.outcome, moved.code) == (Outcome.FAILURE, 50)
     assert "problem 4003 (INSUFF_ACCESS_RIGHTS)" in moved.diagnostic
-    assert moved.dn is not None and "OU=Service Accounts" in moved.dn
+    assert moved.dn == broken.outside_dn
     assert preview.access_checked and preview.access != NOT_CHECKED
 
     skipped = by_id[unmanaged.id]
@@ -94,7 +78,8 @@ def test_the_preview_names_every_outcome(run, broken, tmp_path):
     counts = preview.by_attribute()
     assert counts["extensionAttribute1"] == {"change": 3, "failure": 2}
     assert counts["proxyAddresses"] == {"change": 1, "failure": 0}
-    assert preview.outcomes()["change"] == 3 and preview.outcomes()["failure"] == 2
+    assert counts["extensionAttribute2"] == {"change": 1, "failure": 0}  # the markup
+    assert preview.outcomes()["change"] == 4 and preview.outcomes()["failure"] == 2
     assert preview.failures() == {"19: constraintViolation": 1, "50: insufficientAccessRights": 1}
     assert preview.guard is None
 
@@ -124,8 +109,8 @@ def test_a_real_cycle_does_exactly_what_the_preview_said(run, broken, tmp_path):
 
 def test_the_mass_change_guard_is_predicted_not_applied(run, broken, tmp_path):
     preview = _dry(run, tmp_path, mass_change_threshold=2)
-    assert preview.guard is not None and "5 objects would change" in preview.guard
-    assert preview.outcomes()["change"] == 3  # still the whole preview
+    assert preview.guard is not None and "6 objects would change" in preview.guard
+    assert preview.outcomes()["change"] == 4  # still the whole preview
 
 
 def test_a_directory_without_the_attribute_is_not_guessed_at(run, slapd_contents, tmp_path):
