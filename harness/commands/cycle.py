@@ -185,8 +185,14 @@ def _print_preview(out: Console, preview: dict[str, Any]) -> None:
                 return
             shown += 1
             verb = "would write" if o["outcome"] == "change" else f"would FAIL ({o['errorCode']})"
-            change = f"{c['oldValue']} -> {c['newValue']}"
+            change = f"{_brief(c['oldValue'])} -> {_brief(c['newValue'])}"
             out.print(f"  {verb} {c['attribute']} on {o['dn']}: {change}", highlight=False)
+
+
+def _brief(values: list[str], limit: int = 160) -> str:
+    """Values for one console line: a long one is cut (the --report files have it whole)."""
+    text = str(values)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _print_on_demand(out: Console, pod: Any, as_json: bool) -> int:
