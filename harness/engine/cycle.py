@@ -38,7 +38,7 @@ from harness.engine.health import (
     refused_credentials,
 )
 from harness.engine.log import Entry, ProvisioningLog
-from harness.engine.preview import NO_FACTS, AccessReader, Preview, ndn_of, predict
+from harness.engine.preview import AccessReader, FactsByDn, Preview, predict
 from harness.engine.rules import MappingError, Profile
 from harness.engine.source import CloudCredentials, GraphSource, SourceAuthError
 from harness.engine.state import CycleSummary, EngineState, Escrow, utc_now
@@ -239,9 +239,10 @@ class _Run:
         preview = self.preview
         assert preview is not None
         reader = AccessReader(self.target)
-        facts = {}
+        read = {}
         for i in range(0, len(held), FIND_BATCH):
-            facts.update(reader.read([x.obj for x in held[i : i + FIND_BATCH]]))
+            read.update(reader.read([x.obj for x in held[i : i + FIND_BATCH]]))
+        facts = FactsByDn(read)
         preview.access_checked = reader.exposed
         if reader.exposed:
             preview.access = "checked with allowedAttributesEffective as the writeback account"
@@ -252,7 +253,7 @@ class _Run:
                 "without --allow-mass-change"
             )
         for x in held:
-            fact = facts.get(ndn_of(x.obj), NO_FACTS)
+            fact = facts.get(x.obj.dn)
             # Exposed by the directory but absent on this object: no rights there at all.
             access = (fact.allowed or frozenset()) if reader.exposed else None
             refusal = predict(x.changes, access)

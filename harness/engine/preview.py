@@ -234,9 +234,9 @@ class AccessReader:
         self.exposed = AD_CAPABILITY in _root_capabilities(target)
 
     def read(self, objs: Sequence[AdObject]) -> dict[str, TargetFacts]:
-        """Per normalised DN of `objs`, what the account may write there and the UPN (one OR
-        search per `FIND_BATCH` anchors). Sets `exposed` when any entry carried the
-        attribute."""
+        """Per DN of `objs` (as the directory spells it), what the account may write there and
+        the UPN (one OR search per `FIND_BATCH` anchors). Sets `exposed` when any entry
+        carried the attribute."""
         guids: list[bytes] = []
         for obj in objs:
             if obj.anchor is None:
@@ -258,7 +258,7 @@ class AccessReader:
                     self.exposed = True
                 allowed = frozenset(v.decode("utf-8").casefold() for v in values or ())
                 upn = b"".join((_values_of(attrs, "userPrincipalName") or [b""])[:1])
-                found[_ndn(dn)] = TargetFacts(
+                found[dn] = TargetFacts(
                     allowed if values is not None else None, upn.decode("utf-8", "replace")
                 )
         return found
@@ -288,8 +288,22 @@ def _ndn(dn: str) -> str:
         return dn
 
 
-def ndn_of(obj: AdObject) -> str:
-    return _ndn(obj.dn)
-
-
 NO_FACTS = TargetFacts(None, "")
+
+
+class FactsByDn:
+    """`AccessReader.read`'s answers, looked up by an object's DN. The directory spells a DN
+    the same way in both searches, so the exact text finds it; only a miss pays for
+    normalising (a 200,000-object preview normalised every DN for nothing otherwise)."""
+
+    def __init__(self, facts: dict[str, TargetFacts]) -> None:
+        self.facts = facts
+        self._normalised: dict[str, TargetFacts] | None = None
+
+    def get(self, dn: str) -> TargetFacts:
+        found = self.facts.get(dn)
+        if found is not None:
+            return found
+        if self._normalised is None:
+            self._normalised = {_ndn(k): v for k, v in self.facts.items()}
+        return self._normalised.get(_ndn(dn), NO_FACTS)

@@ -39,7 +39,11 @@ from harness.core.ber import (
 from harness.core.dn import InvalidDN, normalize_dn
 from harness.core.ldapresult import LdapError, Result
 from mockservers.directory import errors
-from mockservers.directory.acl import ALLOWED_ATTRIBUTES_EFFECTIVE, Principal
+from mockservers.directory.acl import (
+    ALLOWED_ATTRIBUTES_EFFECTIVE,
+    Principal,
+    writable_attributes,
+)
 from mockservers.directory.entry import Entry
 from mockservers.directory.filters import CompiledFilter, compile_filter
 from mockservers.directory.service import DirectoryService
@@ -187,12 +191,13 @@ def _raw(v: bytes | str) -> bytes:
 @dataclass(slots=True)
 class Selection:
     """Which attributes a search returns: all user attributes, '+', named ones, or none;
-    `allowed`: the constructed allowedAttributesEffective was asked for by name."""
+    `writable`: the constructed allowedAttributesEffective was asked for by name (what it is
+    chosen from, else None)."""
 
     all_user: bool
     operational: bool
     named: list[AttributeType]
-    allowed: bool = False
+    writable: tuple[str, ...] | None = None
 
     @classmethod
     def parse(cls, requested: list[bytes], svc: DirectoryService) -> Selection:
@@ -201,17 +206,17 @@ class Selection:
         if names == ["1.1"]:
             return cls(False, False, [])
         named = []
-        allowed = False
+        writable = None
         for n in names:
             if n in ("*", "+", "1.1"):
                 continue
             if n.casefold() == ALLOWED_ATTRIBUTES_EFFECTIVE.casefold():
-                allowed = True
+                writable = writable_attributes(svc.store.schema)
                 continue
             t = svc.store.schema.get(n)
             if t is not None and t not in named:
                 named.append(t)
-        return cls(all_user, "+" in names, named, allowed)
+        return cls(all_user, "+" in names, named, writable)
 
 
 @dataclass(slots=True)
@@ -539,9 +544,8 @@ class LdapProtocol(protocol.Protocol):
             values = e.values(t)
             if values:
                 parts.append(attribute(_name_tlv(t.name), values, types_only))
-        if sel.allowed:
-            schema = self.svc.store.schema
-            allowed = [a.encode() for a in self.svc.policy.allowed_attributes(who, e, schema)]
+        if sel.writable is not None:
+            allowed = [a.encode() for a in self.svc.policy.allowed_attributes(who, e, sel.writable)]
             if allowed:
                 parts.append(
                     attribute(_name_tlv(ALLOWED_ATTRIBUTES_EFFECTIVE), allowed, types_only)
