@@ -232,6 +232,8 @@ class AccessReader:
     def __init__(self, target: LdapTarget) -> None:
         self.target = target
         self.exposed = AD_CAPABILITY in _root_capabilities(target)
+        # Most targets share one list (the same rights in the same OUs): decode it once.
+        self._sets: dict[tuple[bytes, ...], frozenset[str]] = {}
 
     def read(self, objs: Sequence[AdObject]) -> dict[str, TargetFacts]:
         """Per DN of `objs` (as the directory spells it), what the account may write there and
@@ -256,7 +258,11 @@ class AccessReader:
                 values = _values_of(attrs, ALLOWED_ATTRIBUTES)
                 if values is not None:
                     self.exposed = True
-                allowed = frozenset(v.decode("utf-8").casefold() for v in values or ())
+                raw = tuple(values or ())
+                allowed = self._sets.get(raw)
+                if allowed is None:
+                    allowed = frozenset(v.decode("utf-8").casefold() for v in raw)
+                    self._sets[raw] = allowed
                 upn = b"".join((_values_of(attrs, "userPrincipalName") or [b""])[:1])
                 found[dn] = TargetFacts(
                     allowed if values is not None else None, upn.decode("utf-8", "replace")
