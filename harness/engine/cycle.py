@@ -190,8 +190,8 @@ class _Run:
         """Steps 1-3 and the plan; returns the export to make, or None when finished."""
         e = Entry(record["id"])
         e.step(0, "Success", "read from Exchange Online")
-        if self.preview is not None:
-            self.preview.upns[e.source_id] = str(record.get("UserPrincipalName") or "")
+        if self.preview is not None and (upn := record.get("UserPrincipalName")):
+            self.preview.upns[e.source_id] = str(upn)  # when the source selected it
         anchor = record.get("onPremisesImmutableId")
         if not record.get("IsDirSynced") or not anchor:
             e.step(1, "Skipped", "not synchronized from on-premises: nothing to match")
