@@ -13,7 +13,7 @@ import pytest
 
 from harness.engine.cycle import CycleOptions, run_cycle
 from harness.engine.preview import NOT_CHECKED, Outcome, Preview
-from harness.engine.rules import GA
+from harness.engine.rules import GA, load_profile
 from harness.tenant import TenantSpec, generate
 from tests.support.engine import log_entries, mailbox_pairs, writeback_credentials
 from tests.support.preview import Broken, break_tenant
@@ -132,3 +132,25 @@ def test_a_directory_without_the_attribute_is_not_guessed_at(run, slapd_contents
     assert not preview.access_checked and preview.access == NOT_CHECKED
     assert preview.outcomes()["failure"] == 0
     assert [o.source_id for o in preview.objects if o.outcome is Outcome.CHANGE] == [m.id]
+
+
+def test_a_value_outside_its_syntax_is_predicted_21_and_a_real_cycle_agrees(run, tmp_path):
+    """A custom profile that copies free text into an integer target: AD answers 21."""
+    profile_file = tmp_path / "syntax.yaml"
+    profile_file.write_text(
+        "based_on: ga\nname: syntax\nmappings:\n"
+        "  - {target: msExchRecipientDisplayType, source: CustomAttribute15}\n",
+        encoding="utf-8",
+    )
+    profile = load_profile(profile_file)
+    m = MANAGED[0][1]
+    _edit(run, m, custom_attributes=(*m.custom_attributes[:14], "maybe"))
+    creds = writeback_credentials(run.endpoints)
+    report = run_cycle(*creds, profile, tmp_path / "dry", "dry-run")
+    assert report.preview is not None
+    (o,) = [o for o in report.preview.objects if o.source_id == m.id]
+    assert (o.outcome, o.code, o.reason) == (Outcome.FAILURE, 21, "invalidAttributeSyntax")
+    assert o.diagnostic.endswith("(msExchRecipientDisplayType)")
+    real = run_cycle(*creds, profile, tmp_path / "real", "delta")
+    (e,) = [e for e in log_entries(real) if e["sourceId"] == m.id]
+    assert (e["status"], e["errorCode"], e["statusReason"]) == ("Failure", 21, o.diagnostic)
