@@ -9,12 +9,16 @@ the same objects, the same outcomes, the same codes and diagnostics.
 
 from __future__ import annotations
 
+import base64
+
 import pytest
+from ldap3 import MODIFY_REPLACE
 
 from harness.engine.cycle import CycleOptions, run_cycle
 from harness.engine.preview import NOT_CHECKED, Outcome, Preview
 from harness.engine.rules import GA, load_profile
 from harness.tenant import TenantSpec, generate
+from tests.directory.ldap_clients import connect
 from tests.support.engine import log_entries, mailbox_pairs, writeback_credentials
 from tests.support.preview import Broken, break_tenant
 
@@ -154,3 +158,23 @@ def test_a_value_outside_its_syntax_is_predicted_21_and_a_real_cycle_agrees(run,
     real = run_cycle(*creds, profile, tmp_path / "real", "delta")
     (e,) = [e for e in log_entries(real) if e["sourceId"] == m.id]
     assert (e["status"], e["errorCode"], e["statusReason"]) == ("Failure", 21, o.diagnostic)
+
+
+def test_a_duplicate_anchor_is_named_as_the_real_cycle_names_it(run, tmp_path):
+    """The engine refuses to guess which of two AD users a mailbox means: failure, code 0."""
+    (user_a, a), (user_b, _) = MANAGED[0], MANAGED[1]  # B takes A's anchor
+    admin = connect(run)
+    guid = base64.b64decode(a.immutable_id)
+    assert admin.modify(user_b.dn, {"mS-DS-ConsistencyGuid": [(MODIFY_REPLACE, [guid])]})
+    preview = _dry(run, tmp_path / "dry")
+    dup = {o.source_id: o for o in preview.objects}[a.id]
+    assert (dup.outcome, dup.code) == (Outcome.FAILURE, 0)
+    assert dup.reason == "source anchor held by more than one AD object"
+    assert user_a.dn in dup.diagnostic and user_b.dn in dup.diagnostic
+    real = run_cycle(*writeback_credentials(run.endpoints), GA, tmp_path / "real", "delta")
+    logged = {e["sourceId"]: e for e in log_entries(real)}[a.id]
+    assert (logged["status"], logged["errorCode"], logged["statusReason"]) == (
+        "Failure",
+        0,
+        dup.reason,
+    )
