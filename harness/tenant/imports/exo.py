@@ -15,6 +15,7 @@ included but empty one is None (single-valued) or [] (multi-valued), as AD has n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -151,6 +152,7 @@ _REQUIRED: Final = (
     ("ExternalDirectoryObjectId", "Guid"),
     ("UserPrincipalName", "PrimarySmtpAddress"),
 )
+_EXPORT_HINT: Final = "export: Get-Mailbox -ResultSize Unlimited | ... | ConvertTo-Json -Depth 4"
 _SELECT_HINT: Final = (
     "include it in the export: Select-Object Guid,ExternalDirectoryObjectId,"
     "UserPrincipalName,PrimarySmtpAddress,EmailAddresses,..."
@@ -170,6 +172,10 @@ def export_side(keys: list[str]) -> str | None:
 def detect_exo_format(src: TextInput) -> str:
     """`exo-json` or `exo-csv` from the first characters of the file."""
     head = src.head(16 * 1024).lstrip()
+    first = head.splitlines()[0] if head else ""
+    columns = {c.strip().strip('"').lower() for c in re.split(r"[,;\t]", first)}
+    if first.startswith("#TYPE") or len(columns & _CSV_KEYS) >= 2:
+        return "exo-csv"
     if head.startswith(("[", "{")):
         if export_side(json_head_keys(head)) == "graph":
             raise ExportError(
@@ -178,15 +184,17 @@ def detect_exo_format(src: TextInput) -> str:
                 "give it with --graph; --exo takes Get-Mailbox ... | ConvertTo-Json -Depth 4",
             )
         return "exo-json"
-    first = head.splitlines()[0] if head else ""
-    columns = {c.strip().strip('"').lower() for c in first.replace(";", ",").split(",")}
-    if first.startswith("#TYPE") or columns & MAILBOX_KEYS:
-        return "exo-csv"
+    if head[:1] in ('"', "-") or head[:1].isdigit() or head.startswith(_LITERALS):
+        return "exo-json"  # a JSON scalar: json_records says what it is and what is wanted
     raise ExportError(
         Origin(str(src.path), 1),
         "not a mailbox export this reader knows (neither JSON nor a CSV with Get-Mailbox columns)",
         f"formats: {', '.join(EXO_FORMATS)}; name the format with --format if it is one of them",
     )
+
+
+_LITERALS: Final = ("true", "false", "null")
+_CSV_KEYS: Final = MAILBOX_KEYS | {"userprincipalname", "displayname"}
 
 
 def read_mailboxes(
@@ -211,7 +219,9 @@ def _read(src: TextInput, fmt: str, warnings: list[str] | None) -> Iterator[Mail
     path = str(src.path)
     found = Findings(path)
     if fmt == "exo-json":
-        records: Iterator[tuple[int, dict[str, Any]]] = json_records(src, "mailbox")
+        records: Iterator[tuple[int, dict[str, Any]]] = json_records(
+            src, "mailbox", "mailboxes", _EXPORT_HINT
+        )
     else:
         header_line, header, rows = csv_rows(src)
         _check_columns(Origin(path, header_line), header)

@@ -88,7 +88,7 @@ def detect_graph_format(src: TextInput) -> str:
     origin = Origin(str(src.path), 1)
     head = src.head(16 * 1024).lstrip()
     formats = f"formats: {', '.join(GRAPH_FORMATS)}; name the format with --format"
-    if not head.startswith(("[", "{")):
+    if not head.startswith(("[", "{", '"', "-")) and not head[:1].isdigit():
         raise ExportError(origin, "not a Graph users export: Graph exports are JSON", formats)
     keys = json_head_keys(head)
     side = export_side(keys)
@@ -98,8 +98,9 @@ def detect_graph_format(src: TextInput) -> str:
             "this looks like Get-Mailbox output, not a Graph users export",
             "give it with --exo; --graph takes saved GET /v1.0/users pages or Get-MgUser JSON",
         )
-    if side is None:
+    if side is None and keys:
         raise ExportError(origin, "no Graph user properties in the file", formats)
+    # No keys at all: JSON that holds no objects; json_records says what it holds instead.
     if any(k in _MGUSER_KEYS or k == "AdditionalProperties" for k in keys):
         return "mguser-json"
     return "graph-json"
@@ -128,7 +129,7 @@ def _read(src: TextInput, warnings: list[str] | None = None) -> Iterator[GraphUs
     found = Findings(path)
     n = 0
     next_link: tuple[int, str] | None = None  # the last page's nextLink, if it had one
-    for line, obj in json_records(src, "user"):
+    for line, obj in json_records(src, "user", "users", _SAVE_HINT):
         origin = Origin(path, line)
         users: list[Any] = [obj]
         if "value" in obj and not _has_id(obj):

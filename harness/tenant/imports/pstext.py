@@ -134,8 +134,10 @@ class _JsonScanner:
         self._fill()
 
     def _syntax_error(self, e: json.JSONDecodeError) -> ExportError:
-        if self.eof and (e.pos >= len(self.buf) - _CUT_MARGIN or "Unterminated" in e.msg):
-            return ExportError(self.origin(e.pos), "the JSON ends inside a value", JSON_HINT)
+        # At the end of the file, an error with nothing but whitespace after it (or a string
+        # never closed) means the file stops inside a value: it was cut short.
+        if e.msg.startswith("Unterminated string") or not self.buf[e.pos :].strip():
+            return ExportError(self.origin(e.pos), "the file ends inside a JSON value", JSON_HINT)
         return ExportError(
             self.origin(e.pos), f"not valid JSON: {e.msg} (column {self._column(e.pos)})", JSON_HINT
         )
@@ -157,36 +159,39 @@ def json_kind(value: Any) -> str:
     return "a list" if isinstance(value, list) else "an object"
 
 
-def json_records(src: TextInput, noun: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def json_records(
+    src: TextInput, noun: str, plural: str, hint: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line it starts on, object) for each record of a JSON export, streamed.
 
     The file is a top-level array of objects (several arrays one after another too), or one
     object (PowerShell unwraps a one-element array), or objects one after another (JSON Lines,
     concatenated Graph pages). A top-level value that is not an object, or an array element
-    that is not one, raises ExportError naming its line; `noun` names a record in it.
+    that is not one, raises ExportError naming its line; `noun`/`plural` name a record in
+    messages, `hint` says how to export the file right.
     """
     scan = _JsonScanner(src)
     try:
         first = scan.peek()
         if not first:
-            raise scan.error("the file is empty", f"export the {noun}s again")
+            raise scan.error("the file is empty", hint)
         while (c := scan.peek()) != "":
             if c == "[":
-                yield from _array(scan, noun)
+                yield from _array(scan, noun, hint)
                 continue
             line, value = scan.value()
             if not isinstance(value, dict):
                 raise ExportError(
                     Origin(scan.path, line),
-                    f"the JSON is {json_kind(value)}, not a list of {noun}s or a {noun} object",
-                    "export with ConvertTo-Json, or save the Graph response as it is",
+                    f"the JSON is {json_kind(value)}, not a list of {plural} or a {noun} object",
+                    hint,
                 )
             yield line, value
     finally:
         scan.close()
 
 
-def _array(scan: _JsonScanner, noun: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _array(scan: _JsonScanner, noun: str, hint: str) -> Iterator[tuple[int, dict[str, Any]]]:
     scan.take()
     if scan.peek() == "]":
         scan.take()
@@ -197,7 +202,7 @@ def _array(scan: _JsonScanner, noun: str) -> Iterator[tuple[int, dict[str, Any]]
             raise ExportError(
                 Origin(scan.path, line),
                 f"a list element is {json_kind(value)}, not a {noun} object",
-                "export with ConvertTo-Json, or save the Graph response as it is",
+                hint,
             )
         yield line, value
         c = scan.peek()
