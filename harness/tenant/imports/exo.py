@@ -172,7 +172,9 @@ def export_side(keys: list[str]) -> str | None:
 def detect_exo_format(src: TextInput) -> str:
     """`exo-json` or `exo-csv` from the first characters of the file."""
     head = src.head(16 * 1024).lstrip()
-    first = head.splitlines()[0] if head else ""
+    if not head:
+        raise ExportError(Origin(str(src.path), 1), "the file is empty", _EXPORT_HINT)
+    first = head.splitlines()[0]
     columns = {c.strip().strip('"').lower() for c in re.split(r"[,;\t]", first)}
     if first.startswith("#TYPE") or len(columns & _CSV_KEYS) >= 2:
         return "exo-csv"

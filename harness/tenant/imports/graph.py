@@ -88,6 +88,8 @@ def detect_graph_format(src: TextInput) -> str:
     origin = Origin(str(src.path), 1)
     head = src.head(16 * 1024).lstrip()
     formats = f"formats: {', '.join(GRAPH_FORMATS)}; name the format with --format"
+    if not head:
+        raise ExportError(origin, "the file is empty", _SAVE_HINT)
     if not head.startswith(("[", "{", '"', "-")) and not head[:1].isdigit():
         raise ExportError(origin, "not a Graph users export: Graph exports are JSON", formats)
     keys = json_head_keys(head)
