@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from harness.tenant.imports.pstext import (
     DEPTH_HINT,
+    SLOW,
     Findings,
     ValueReader,
     ascii_mangled,
@@ -31,6 +32,7 @@ from harness.tenant.imports.pstext import (
     json_head_keys,
     json_records,
     plain_value,
+    quick_value,
     text_form,
 )
 from harness.tenant.imports.records import ExportError, MailboxRecord, Origin
@@ -71,8 +73,9 @@ DATE_PROPERTIES: Final = (
     "WhenCreatedUTC",
     "WhenMailboxCreated",
 )
+# Keys as Get-Mailbox spells them, and lowercased (input is matched case-insensitively).
 _CANONICAL: Final = {
-    p.lower(): p
+    k: p
     for p in (
         *GUID_PROPERTIES,
         *TEXT_PROPERTIES,
@@ -80,12 +83,14 @@ _CANONICAL: Final = {
         *BOOL_PROPERTIES,
         *DATE_PROPERTIES,
     )
+    for k in (p, p.lower())
 }
 _KIND: Final = {
     **dict.fromkeys(GUID_PROPERTIES, "guid"),
     **dict.fromkeys(TEXT_PROPERTIES, "text"),
     **dict.fromkeys(LIST_PROPERTIES, "list"),
     "EmailAddresses": "addresses",
+    "RecipientTypeDetails": "enum",  # may be a number to name
     **dict.fromkeys(BOOL_PROPERTIES, "bool"),
     **dict.fromkeys(DATE_PROPERTIES, "date"),
 }
@@ -254,22 +259,26 @@ _WHO: Final = ("UserPrincipalName", "PrimarySmtpAddress", "Guid", "ExternalDirec
 def _mailbox(
     raw: dict[str, Any], origin: Origin, index: int, from_csv: bool, found: Findings
 ) -> MailboxRecord:
-    known: dict[str, Any] = {}
     props: dict[str, Any] = {}  # file order, so the same file gives the same records
+    slow: list[str] = []  # properties whose value needs converting
     for key, value in raw.items():
-        name = _CANONICAL.get(key.lower())
+        name = _CANONICAL.get(key) or _CANONICAL.get(key.lower())
         if name is None:
             if plain_value(value):  # other selected properties pass through; objects cannot be used
                 props[key] = value if value != "" else None
-        elif name in known:
-            who = identify(known, _WHO, index, "mailbox")
+        elif name in props:
+            who = identify(props, _WHO, index, "mailbox")
             raise ExportError(origin, f"{who}: {name} appears twice")
         else:
-            known[name] = props[name] = value
-    who = identify(known, _WHO, index, "mailbox")
-    conv = _MailboxValues(origin, who, from_csv, found)
-    for name, value in known.items():
-        props[name] = conv.convert(name, _KIND[name], value)
+            props[name] = v = quick_value(_KIND[name], value)
+            if v is SLOW:
+                props[name] = value
+                slow.append(name)
+    who = identify(props, _WHO, index, "mailbox")
+    if slow:
+        conv = _MailboxValues(origin, who, from_csv, found)
+        for name in slow:
+            props[name] = conv.convert(name, _KIND[name], props[name])
     for a, b in _REQUIRED:
         if props.get(a) is None and props.get(b) is None:
             raise ExportError(origin, f"{who}: no {a} or {b}", _SELECT_HINT)
@@ -295,9 +304,9 @@ class _MailboxValues(ValueReader):
         raise self.fail(prop, "holds an object without ProxyAddressString", DEPTH_HINT)
 
     def text(self, prop: str, value: Any) -> str:
-        if prop != "RecipientTypeDetails":
-            return value if value.__class__ is str else text_form(value)
         text = text_form(value)
+        if prop != "RecipientTypeDetails":
+            return text
         if not text.isdigit():
             return text
         name = RECIPIENT_TYPE_DETAILS.get(int(text))

@@ -24,6 +24,7 @@ from typing import Any, Final
 from harness.tenant.imports.exo import export_side
 from harness.tenant.imports.pstext import (
     DEPTH_HINT,
+    SLOW,
     Findings,
     ValueReader,
     ascii_mangled,
@@ -32,6 +33,7 @@ from harness.tenant.imports.pstext import (
     json_head_keys,
     json_records,
     plain_value,
+    quick_value,
     unexpanded,
 )
 from harness.tenant.imports.records import ExportError, GraphUserRecord, Origin
@@ -208,12 +210,15 @@ def _user(raw: dict[str, Any], origin: Origin, index: int, found: Findings) -> G
     props: dict[str, Any] = {}
     for name, value in merged.items():
         kind = _KINDS.get(name)
-        if kind == "extensions":
+        if kind is None:
+            if plain_value(value):  # other selected properties pass through; objects cannot be used
+                props[name] = value
+        elif (v := quick_value(kind, value)) is not SLOW:
+            props[name] = v
+        elif kind == "extensions":
             props[name] = conv.extensions(name, value)
-        elif kind is not None:
+        else:
             props[name] = conv.convert(name, kind, value)
-        elif plain_value(value):  # other selected properties pass through; objects cannot be used
-            props[name] = value
     if props.get("id") is None:
         raise ExportError(
             origin, f"{who}: no id", "select it: $select=id,... or Get-MgUser -Property Id,..."

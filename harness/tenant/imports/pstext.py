@@ -325,6 +325,9 @@ def plain_value(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
+_EPOCH: Final = datetime(1970, 1, 1)
+
+
 def ps_date(value: str) -> str:
     """A date as ISO 8601 UTC (`2023-11-14T22:13:20Z`): Windows PowerShell 5.1's `/Date(ms)/`
     (UTC milliseconds; the offset some writers add is the local zone of display only) and ISO
@@ -332,19 +335,17 @@ def ps_date(value: str) -> str:
     are: their zone is unknown."""
     m = _MS_DATE.fullmatch(value)
     if m:
-        when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(m.group(1)))
+        when = _EPOCH + timedelta(milliseconds=int(m.group(1)))  # naive, UTC
     else:
         try:
-            when = datetime.fromisoformat(value)
+            aware = datetime.fromisoformat(value)
         except ValueError:
             return value
-        if when.tzinfo is None:
+        if aware.tzinfo is None:
             return value
-    when = when.astimezone(UTC)
-    text = when.strftime("%Y-%m-%dT%H:%M:%S")
-    if when.microsecond:
-        text += f".{when.microsecond:06d}".rstrip("0")
-    return text + "Z"
+        when = aware.astimezone(UTC).replace(tzinfo=None)
+    text = when.isoformat()
+    return (text.rstrip("0") if when.microsecond else text) + "Z"
 
 
 def ps_bool(value: Any) -> bool | None:
@@ -408,10 +409,39 @@ def ascii_mangled(n: int, example: str) -> str:
     )
 
 
+_GUID_TEXT: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+SLOW: Final = object()  # quick_value's "convert it the long way"
+_EMPTY_IS_NONE: Final = frozenset({"text", "enum", "guid", "date"})
+
+
+def quick_value(kind: str, value: Any) -> Any:
+    """A value of `kind` in its final form when that is quick to tell (most values): a
+    non-empty text that is no unexpanded form, "" for a single-valued property (None: AD has
+    no empty value), a JSON boolean, a canonical GUID, a JSON list of such texts, a
+    `/Date(ms)/` date. Else `SLOW`: `ValueReader.convert` decides, and words any refusal."""
+    cls = value.__class__
+    if cls is str:
+        if not value:
+            return None if kind in _EMPTY_IS_NONE else SLOW
+        if kind == "text":
+            return SLOW if value.startswith(_MARK_STARTS) else value
+        if kind == "guid":
+            return value if _GUID_TEXT.fullmatch(value) else SLOW
+        if kind == "date" and value.startswith("/Date("):
+            return ps_date(value)
+        return SLOW
+    if cls is bool:
+        return value if kind == "bool" else SLOW
+    if cls is list and kind in ("list", "addresses"):
+        ok = all(v.__class__ is str and not v.startswith(_MARK_STARTS) for v in value)
+        return value if ok else SLOW
+    return SLOW
+
+
 class ValueReader:
-    """Typing one record's values by kind (`guid`, `text`, `list`, `addresses`, `bool`,
-    `date`); every refusal names the record (`who`) and the property. Subclasses add the
-    forms of their own exports (`item_object`, `text`)."""
+    """Typing one record's values by kind (`guid`, `text`, `enum` (a text some exports write
+    as a number), `list`, `addresses`, `bool`, `date`); every refusal names the record (`who`)
+    and the property. Subclasses add the forms of their own exports (`item_object`, `text`)."""
 
     def __init__(self, origin: Origin, who: str, from_csv: bool, found: Findings) -> None:
         self.origin = origin
@@ -434,8 +464,6 @@ class ValueReader:
         return self.fail(prop, f"is the text {shown!r}, not its value", hint)
 
     def convert(self, prop: str, kind: str, value: Any) -> Any:
-        if kind == "text" and value.__class__ is str and not value.startswith(_MARK_STARTS):
-            return self.text(prop, value) if value else None  # the common case, kept fast
         if kind in ("list", "addresses"):
             return self.values(prop, value, kind == "addresses")
         if isinstance(value, str) and unexpanded(value):
