@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from harness.tenant.imports import pstext
 from harness.tenant.imports.exo import read_mailboxes
 from harness.tenant.imports.graph import read_graph_users
+from harness.tenant.imports.records import ExportError
 from harness.tenant.imports.textfile import open_text
 
 SAMPLES = Path(__file__).parent / "samples" / "cloud"
@@ -101,6 +102,21 @@ def test_records_cut_across_chunks_read_the_same(
         assert [(r.props, r.origin) for r in read_mailboxes(SAMPLES / name)] == want[name]
     for name in GRAPH:
         assert [(r.props, r.origin) for r in read_graph_users(SAMPLES / name)] == want_g[name]
+
+
+def test_a_value_too_long_to_be_a_record_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "m.json"
+    path.write_text('[\n{"Guid": "' + "x" * 5000 + '"}]', encoding="utf-8")
+    monkeypatch.setattr(pstext, "MAX_VALUE", 1000)
+    monkeypatch.setattr(pstext, "_CHUNK", 100)
+    with pytest.raises(ExportError) as e:
+        list(read_mailboxes(path))
+    assert str(e.value) == (
+        f"{path}:2: one JSON value longer than 1,000 characters (hint: export a JSON array of "
+        "records (ConvertTo-Json writes one))"
+    )
 
 
 values = st.recursive(

@@ -24,10 +24,10 @@ from harness.tenant.imports.textfile import TextInput
 DEPTH_HINT: Final = "re-export with ConvertTo-Json -Depth 4"
 JSON_HINT: Final = "the file was cut short or edited; export it again"
 
-_CHUNK: Final = 1 << 20  # characters read at a time
-# One record (a mailbox, a user, a Graph page of at most 999 users) is far below this; a single
-# value this large is a file that is not a list of records.
-MAX_VALUE: Final = 256 * 1024 * 1024
+_CHUNK = 1 << 20  # characters read at a time (tests make it small to cut records anywhere)
+# One record (a mailbox, a user, a Graph page of at most 999 users: a few MB) is far below
+# this; a single value this large is a file that is not a list of records.
+MAX_VALUE = 64 * 1024 * 1024  # characters
 # A JSON error this close to the end of the buffer may only mean the value goes on in the next
 # chunk (a number or literal cut in two); further back it is a real error.
 _CUT_MARGIN: Final = 64
@@ -66,13 +66,13 @@ class _JsonScanner:
     def close(self) -> None:
         self._stream.close()
 
-    def _fill(self) -> bool:
+    def _fill(self, size: int = 0) -> bool:
         """Read the next chunk (dropping what is consumed); False at the end of the file."""
         if self.eof:
             return False
         nl = self.buf.rfind("\n", 0, self.pos)
         self._col0 = self.pos - nl - 1 if nl >= 0 else self._col0 + self.pos
-        chunk = self._stream.read(_CHUNK)
+        chunk = self._stream.read(max(size, _CHUNK))
         self.buf = self.buf[self.pos :] + chunk
         self.pos = 0
         if not chunk:
@@ -128,10 +128,11 @@ class _JsonScanner:
         if len(self.buf) - self.pos > MAX_VALUE:
             raise ExportError(
                 self.origin(),
-                f"one JSON value longer than {MAX_VALUE // (1 << 20)} MiB",
+                f"one JSON value longer than {MAX_VALUE:,} characters",
                 "export a JSON array of records (ConvertTo-Json writes one)",
             )
-        self._fill()
+        # Double what is held: a long value is decoded again O(log n) times, not O(n).
+        self._fill(len(self.buf) - self.pos)
 
     def _syntax_error(self, e: json.JSONDecodeError) -> ExportError:
         # At the end of the file, an error with nothing but whitespace after it (or a string
