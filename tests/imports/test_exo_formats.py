@@ -143,8 +143,10 @@ def test_export_csv_with_type_line_joined_values_and_question_marks() -> None:
     assert rene["CustomAttribute1"] is None
     assert warnings == [
         f"{path}: 1 record(s) have '?' in a name or address, e.g. DisplayName 'Ren? M?ller' of "
-        "mailbox 'rene.muller@contoso.com' (line 4): Windows PowerShell 5.1's Export-Csv writes "
-        "ASCII and turns non-ASCII letters into '?' (hint: export again with -Encoding UTF8)"
+        "mailbox 'rene.muller@contoso.com' (line 4): non-ASCII letters lost on "
+        "export? Windows PowerShell 5.1 writes ASCII by default in Export-Csv (and with "
+        "Out-File -Encoding ASCII), turning them into '?' (hint: export again with -Encoding "
+        "UTF8)"
     ]
 
 

@@ -78,8 +78,10 @@ def test_json_array_of_users_with_question_marks() -> None:
     assert (ann.origin.line, bob.origin.line) == (2, 3)
     assert warnings == [
         f"{path}: 1 record(s) have '?' in a name or address, e.g. displayName 'Ren? M?ller' of "
-        "user 'ann.archer@contoso.com' (line 2): Windows PowerShell 5.1's Export-Csv writes "
-        "ASCII and turns non-ASCII letters into '?' (hint: export again with -Encoding UTF8)"
+        "user 'ann.archer@contoso.com' (line 2): non-ASCII letters lost on "
+        "export? Windows PowerShell 5.1 writes ASCII by default in Export-Csv (and with "
+        "Out-File -Encoding ASCII), turning them into '?' (hint: export again with -Encoding "
+        "UTF8)"
     ]
 
 

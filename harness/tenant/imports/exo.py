@@ -164,8 +164,12 @@ _SELECT_HINT: Final = (
 )
 
 
+_LITERALS: Final = ("true", "false", "null")  # JSON scalars a file may (wrongly) be
+_CSV_KEYS: Final = MAILBOX_KEYS | {"userprincipalname", "displayname"}  # two make a header
+
+
 def export_side(keys: list[str]) -> str | None:
-    """ "exo" or "graph": which export the first keys of a JSON file look like (None: neither)."""
+    """Which export the first keys of a JSON file look like: "exo", "graph" or None."""
     low = [k.lower() for k in keys]
     exo = sum(k in MAILBOX_KEYS for k in low)
     graph = sum(k in GRAPH_KEYS for k in low)
@@ -200,10 +204,6 @@ def detect_exo_format(src: TextInput) -> str:
     )
 
 
-_LITERALS: Final = ("true", "false", "null")
-_CSV_KEYS: Final = MAILBOX_KEYS | {"userprincipalname", "displayname"}
-
-
 def read_mailboxes(
     path: Path, fmt: str | None = None, warnings: list[str] | None = None
 ) -> Iterator[MailboxRecord]:
@@ -232,7 +232,7 @@ def _read(src: TextInput, fmt: str, warnings: list[str] | None) -> Iterator[Mail
     else:
         header_line, header, rows = csv_rows(src)
         _check_columns(Origin(path, header_line), header)
-        records = ((line, dict(row)) for line, row in rows)
+        records = rows
     n = 0
     for line, raw in records:
         n += 1

@@ -404,9 +404,10 @@ class Findings:
 def ascii_mangled(n: int, example: str) -> str:
     """The warning for names or addresses holding `?` (a non-ASCII letter lost on export)."""
     return (
-        f"{n} record(s) have '?' in a name or address, e.g. {example}: Windows PowerShell "
-        "5.1's Export-Csv writes ASCII and turns non-ASCII letters into '?' "
-        "(hint: export again with -Encoding UTF8)"
+        f"{n} record(s) have '?' in a name or address, e.g. {example}: non-ASCII letters "
+        "lost on export? Windows PowerShell 5.1 writes ASCII by default in Export-Csv (and "
+        "with Out-File -Encoding ASCII), turning them into '?' (hint: export again with "
+        "-Encoding UTF8)"
     )
 
 
