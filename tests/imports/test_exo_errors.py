@@ -123,6 +123,11 @@ UPN = '"UserPrincipalName": "ann.archer@contoso.com"'
             "'@{FirstName=Ann; LastName=Archer}', not its value " + DEPTH,
         ),
         (
+            "[{" + GUID + ", " + UPN + ', "EmailAddresses": "System.Collections.ArrayList"}]',
+            ":1: mailbox 'ann.archer@contoso.com': EmailAddresses is the text "
+            "'System.Collections.ArrayList', not its value " + DEPTH,
+        ),
+        (
             "[{" + GUID + ", " + UPN + ', "userprincipalname": "x@contoso.com"}]',
             ":1: mailbox 'ann.archer@contoso.com': UserPrincipalName appears twice",
         ),

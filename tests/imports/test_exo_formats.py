@@ -72,6 +72,27 @@ def test_powershell_7_json_array_typed_and_canonical() -> None:
     assert recs[1].props["EmailAddresses"][2] == "SIP:bob.baker@contoso.com"
 
 
+def test_get_exomailbox_property_sets_minimum_custom_address_list() -> None:
+    (rec,), warnings = read("exo-exomailbox.json")
+    assert warnings == []
+    p = rec.props
+    assert (p["Guid"], p["ExternalDirectoryObjectId"]) == (
+        "6f1c2a8e-3b4d-4e5f-9a0b-1c2d3e4f5a6b",
+        "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
+    )
+    assert (p["CustomAttribute1"], p["CustomAttribute15"]) == (None, "Ops")
+    assert (p["ExtensionCustomAttribute1"], p["ExtensionCustomAttribute5"]) == ([], ["a"])
+    assert p["HiddenFromAddressListsEnabled"] is False
+    # Minimum's other properties pass through as they are, null included.
+    assert (p["Identity"], p["ExchangeVersion"], p["AddressBookPolicy"]) == (
+        "ann.archer",
+        "0.20 (15.0.0.0)",
+        None,
+    )
+    assert p["GrantSendOnBehalfTo"] == []
+    assert "IsExchangeCloudManaged" not in p  # only Get-Mailbox has it: absent, not False
+
+
 def test_single_mailbox_unwrapped_by_powershell_is_one_record() -> None:
     recs, _ = read("exo-single.json")
     assert len(recs) == 1
