@@ -4,11 +4,17 @@ UTF-8 with a byte-order mark (without it Excel reads the file in the machine's A
 and mangles non-ASCII names), CRLF line ends and RFC 4180 quoting; multi-valued attributes are
 joined with ``;``, as csvde and Export-Csv users expect. An object without a planned change
 (skipped, or refused before planning) gets one row with an empty attribute.
+
+Values come from the tenant, so anyone who can set a CustomAttribute can put text in this
+file: a cell that Excel would run as a formula (starting with ``= + - @``, a tab or a carriage
+return, OWASP's list) is written with a leading ``'``, which Excel shows as text. Plain
+numbers (``-1``) are left as they are.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +23,16 @@ COLUMNS = (
     "dn", "userPrincipalName", "sourceId", "attribute", "oldValue", "newValue", "outcome",
     "errorCode", "diagnostic", "reason",
 )  # fmt: skip
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
+def cell(value: str) -> str:
+    """`value` as a cell Excel shows as text, never evaluates."""
+    if value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def rows(preview: Mapping[str, Any], sep: str = ";") -> Iterator[tuple[str, ...]]:
@@ -43,6 +59,6 @@ def write_csv(preview: Mapping[str, Any], path: Path) -> int:
         w = csv.writer(f, lineterminator="\r\n")
         w.writerow(COLUMNS)
         for row in rows(preview):
-            w.writerow(row)
+            w.writerow([cell(v) for v in row])
             n += 1
     return n

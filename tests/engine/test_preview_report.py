@@ -98,3 +98,23 @@ def test_report_without_a_dry_run_is_a_usage_error(run, tmp_path, capsys):
     assert main(argv) == 2
     assert "--report goes with --mode dry-run" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("@SUM(1)", "'@SUM(1)"),
+        ("-2+3", "'-2+3"),
+        ("\tx", "'\tx"),
+        ("-1", "-1"),
+        ("+4.5", "+4.5"),
+        ("cost centre 7", "cost centre 7"),
+    ],
+)
+def test_a_cell_excel_would_evaluate_is_written_as_text(value, shown):
+    """Tenant values reach the CSV unchanged except where Excel would run them as a formula."""
+    from harness.report.preview_csv import cell
+
+    assert cell(value) == shown
