@@ -33,11 +33,16 @@ _FORMATS_HINT: Final = (
 def detect_ad_format(src: TextInput) -> str:
     """`ldif`, `csvde` or `adcsv`, from the first lines; ExportError if none fits."""
     lines = src.head(_HEAD).splitlines()
+    comment = False
     for i, line in enumerate(lines, 1):
-        text = line.strip()
-        if i == 1 and text.startswith("#TYPE"):
+        if i == 1 and line.startswith("#TYPE"):
             return "adcsv"  # Windows PowerShell 5.1 Export-Csv's type line
-        if not text or text.startswith("#"):
+        if (comment and line[:1] == " ") or line[:1] == "#":
+            comment = True  # an LDIF comment, folded or not
+            continue
+        comment = False
+        text = line.strip()
+        if not text:
             continue
         if text.lower().startswith(("dn:", "version:")) or _LDIF_LINE.match(text):
             return "ldif"  # an 'attribute: value' line: LDIF, if one missing its dn:
