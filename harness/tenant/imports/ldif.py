@@ -14,7 +14,6 @@ there is an error to report.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 from collections.abc import Callable, Iterator
@@ -51,8 +50,10 @@ class _Parser:
         self.binary = binary
         self.accept_add = accept_add
         self.first = True
-        # raw attribute description -> (name kept, casefolded, binary?)
-        self.names: dict[str, tuple[str, str, bool]] = {}
+        # The fast path: what precedes ': ' on an attribute line -> (attribute, binary?, is the
+        # value base64?), learnt from the first such line.
+        self.fast: dict[str, tuple[str, bool, bool]] = {}
+        self.spelling: dict[str, str] = {}  # casefolded attribute -> its first spelling
 
     def fail(self, piece: str, start: int, index: int, what: str, hint: str | None) -> NoReturn:
         """Raise naming the physical line where logical line `index` of `piece` starts."""
@@ -118,39 +119,37 @@ class _Parser:
                 )
             at += 1
         attrs: dict[str, list[AdValue]] = {}
-        spelled: dict[str, str] = {}  # casefolded name -> the record's first spelling
-        names = self.names
-        get_name = names.get
+        get_name = self.fast.get
         get_values = attrs.get
+        value: AdValue
         for i in range(at, len(lines)):
             line = lines[i]
-            raw, sep, rest = line.partition(":")
-            hit = get_name(raw) if sep else None
+            key, sep, rest = line.partition(": ")
+            hit = get_name(key) if sep else None
             if hit is None:
                 if line[:1] == "#":
                     continue
-                hit = self.new_name(piece, start, i, raw, sep)
-            name, folded, is_bin = hit
-            value: AdValue
-            if rest[:1] == " " and rest[1:2] != " ":  # the common "name: value"
-                value = rest[1:].encode("utf-8") if is_bin else rest[1:]
+                name, value = self.line(piece, start, i, line)
             else:
-                value = self.convert(piece, start, i, name, is_bin, rest)
+                name, is_bin, b64 = hit
+                if b64:
+                    value = self.base64_value(piece, start, i, name, is_bin, rest)
+                elif rest[:1] == " ":
+                    value = self.convert(piece, start, i, name, is_bin, rest)
+                else:
+                    value = rest.encode("utf-8") if is_bin else rest
             values = get_values(name)
-            if values is not None:
-                values.append(value)
-                continue
-            first = spelled.get(folded)
-            if first is None:
-                spelled[folded] = name
+            if values is None:
                 attrs[name] = [value]
             else:
-                attrs[first].append(value)
+                values.append(value)
         return AdRecord(dn, attrs, origin)
 
-    def new_name(self, piece: str, start: int, i: int, raw: str, sep: str) -> tuple[str, str, bool]:
-        low = raw.lower()
-        if sep and low in ("dn", "changetype", "control"):
+    def line(self, piece: str, start: int, i: int, line: str) -> tuple[str, AdValue]:
+        """(attribute, value) of an attribute line the fast path has not seen the like of;
+        learns its shape for the fast path."""
+        raw, sep, rest = line.partition(":")
+        if sep and raw.lower() in ("dn", "changetype", "control"):
             self.fail(
                 piece,
                 start,
@@ -167,8 +166,29 @@ class _Parser:
                 "expected 'attribute: value'",
                 "a folded line continues with exactly one leading space",
             )
-        hit = self.names[raw] = (name, name.casefold(), self.binary(name))
-        return hit
+        # One spelling per attribute in the whole file: the first one seen.
+        name = self.spelling.setdefault(name.casefold(), name)
+        is_bin = self.binary(name)
+        value = self.convert(piece, start, i, name, is_bin, rest)
+        if rest[:1] == " ":
+            self.fast[raw] = (name, is_bin, False)  # 'name: text'
+        elif rest[:2] == ": ":
+            self.fast[raw + ":"] = (name, is_bin, True)  # 'name:: base64'
+        return name, value
+
+    def base64_value(
+        self, piece: str, start: int, i: int, name: str, is_bin: bool, rest: str
+    ) -> AdValue:
+        try:
+            raw = binascii.a2b_base64(rest, strict_mode=True)
+        except ValueError:  # binascii.Error, or non-ASCII text: the careful path explains
+            return self.convert(piece, start, i, name, is_bin, ": " + rest)
+        if is_bin:
+            return raw
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return self.convert(piece, start, i, name, is_bin, ": " + rest)
 
     def convert(
         self, piece: str, start: int, i: int, name: str, is_bin: bool, rest: str
@@ -194,8 +214,8 @@ class _Parser:
         """The value after the first ':' of a logical line: text, or bytes for '::' base64."""
         if rest[:1] == ":":
             try:
-                return base64.b64decode(rest[1:].strip(" "), validate=True)
-            except binascii.Error:
+                return binascii.a2b_base64(rest[1:].strip(" "), strict_mode=True)
+            except ValueError:
                 self.fail(
                     piece,
                     start,
