@@ -186,3 +186,21 @@ def test_forced_format_that_does_not_fit(tmp_path):
         f"{p}:1: no DistinguishedName column "
         "(hint: Get-ADUser always has one: was it left out of Select-Object?)"
     )
+
+
+def test_properties_star_export_with_collections_the_tenant_leaves_out(tmp_path):
+    """Get-ADUser -Properties * | Export-Csv: placeholders in columns of attributes the fake's
+    schema lacks do not refuse the file; the PowerShell wrapper's own columns are dropped."""
+    p = tmp_path / "x.csv"
+    p.write_text(
+        '"DistinguishedName","memberOf","thumbnailPhoto","PropertyNames","PropertyCount",'
+        '"proxyAddresses"\n'
+        '"CN=A,DC=x","Microsoft.ActiveDirectory.Management.ADPropertyValueCollection",'
+        '"System.Byte[]","System.Collections.Generic.SortedDictionary`2+KeyCollection",'
+        '"6","SMTP:a@x"\n'
+    )
+    (rec,) = read_ad(p)
+    assert rec.attrs == {
+        "memberOf": ["Microsoft.ActiveDirectory.Management.ADPropertyValueCollection"],
+        "proxyAddresses": ["SMTP:a@x"],
+    }

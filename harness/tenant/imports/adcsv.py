@@ -8,7 +8,8 @@ line (Windows PowerShell 5.1 without -NoTypeInformation), a header of PowerShell
 names (`DistinguishedName`, `ObjectGUID` as GUID text, `SID` as `S-1-5-...`, `Surname`, ...,
 mapped to LDAP names below), every cell quoted. A multi-valued property that was not joined
 prints as its .NET type name (`...ADPropertyValueCollection`), a byte array as `System.Byte[]`:
-both are refused with the calculated property that exports them properly.
+for an attribute the tenant keeps (proxyAddresses, mS-DS-ConsistencyGuid, ...) both are refused
+with the calculated property that exports them properly.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import csv
 from collections.abc import Iterator
 from typing import Final
 
+from harness.core.adschema import DEFAULT_SCHEMA
 from harness.tenant.imports.advalues import (
     binary_from_text,
     hex_value,
@@ -67,6 +69,10 @@ POWERSHELL_NAMES: Final = {
 }
 _COLLECTION: Final = "Microsoft.ActiveDirectory.Management.ADPropertyValueCollection"
 _BYTES: Final = "System.Byte[]"
+# Properties of the PowerShell object around the AD entry, which Export-Csv writes too.
+_WRAPPER: Final = frozenset(
+    ("PropertyNames", "AddedProperties", "RemovedProperties", "ModifiedProperties", "PropertyCount")
+)
 UAC_ENABLED: Final = "512"  # NORMAL_ACCOUNT
 UAC_DISABLED: Final = "514"  # NORMAL_ACCOUNT | ACCOUNTDISABLE
 
@@ -185,6 +191,7 @@ def read_adcsv(src: TextInput) -> Iterator[AdRecord]:
         )
     dn_at = names.index("dn")
     enabled_at = next((i for i, c in enumerate(columns) if c.casefold() == "enabled"), None)
+    skipped = {dn_at, enabled_at} | {i for i, c in enumerate(columns) if c in _WRAPPER}
     for line, row in rows:
         _check_width(src, line, row, header, hline)
         dn = row[dn_at]
@@ -193,7 +200,14 @@ def read_adcsv(src: TextInput) -> Iterator[AdRecord]:
         attrs: dict[str, list[AdValue]] = {}
         spelled: dict[str, str] = {}  # casefolded LDAP name -> the first column's spelling
         for i, (column, name, cell) in enumerate(zip(columns, names, row, strict=True)):
-            if not cell or i in (dn_at, enabled_at):
+            if not cell or i in skipped:
+                continue
+            if cell in (_COLLECTION, _BYTES) and DEFAULT_SCHEMA.get(name) is None:
+                # An attribute the tenant leaves out anyway (memberOf, thumbnailPhoto, ...):
+                # no reason to refuse the file. A text one is kept, placeholder and all, so
+                # the import report can name it; a binary one cannot be, it has no bytes.
+                if not is_binary(name):
+                    attrs.setdefault(spelled.setdefault(name.casefold(), name), []).append(cell)
                 continue
             if cell == _COLLECTION:
                 raise ExportError(
