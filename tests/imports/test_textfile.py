@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import tracemalloc
 
 import pytest
@@ -144,3 +145,25 @@ def test_lines_stream_without_holding_the_file(tmp_path):
         tracemalloc.stop()
     assert count == 200_000
     assert peak < size / 4
+
+
+@pytest.mark.parametrize("codec", ["utf-8-sig", "utf-16"])
+def test_utf8_stream_for_byte_parsers(tmp_path, codec):
+    """ijson reads bytes: the same JSON in UTF-8 with a BOM or UTF-16 parses alike."""
+    ijson = pytest.importorskip("ijson")
+    p = tmp_path / "m.json"
+    data = [{"DisplayName": f"Zoë {i} 😀", "Alias": "x" * (i % 700)} for i in range(3000)]
+    p.write_text(json.dumps(data, ensure_ascii=False), encoding=codec)
+    src = open_text(p)
+    with src.utf8_stream() as f:
+        assert list(ijson.items(f, "item")) == data
+    with src.utf8_stream() as f:
+        assert f.read(4) == b'[{"D'
+
+
+def test_utf8_stream_names_the_bad_byte(tmp_path):
+    p = tmp_path / "m.json"
+    p.write_bytes(b'[\n{"a": "ok"},\n' * 2000 + b'{"a": "caf\xe9"}]')
+    with pytest.raises(ExportError) as e, open_text(p).utf8_stream() as f:
+        f.read()
+    assert str(e.value) == f"{p}:4001: not UTF-8: byte 0xE9 (hint: {HINT})"

@@ -14,9 +14,12 @@ import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final, NoReturn
+from typing import TYPE_CHECKING, Final, NoReturn
 
 from harness.tenant.imports.records import ExportError, Origin
+
+if TYPE_CHECKING:  # typeshed's name for what readinto fills
+    from _typeshed import WriteableBuffer
 
 MAX_LINE: Final = 16 * 1024 * 1024  # characters; a longer line is not an export, it is damage
 _CHUNK: Final = 1 << 18  # characters per read: big enough for C to do the splitting
@@ -133,6 +136,11 @@ class TextInput:
         raw.seek(self._skip)
         return _Stream(raw, self, self._codec)
 
+    def utf8_stream(self) -> io.BufferedReader:
+        """The text as UTF-8 bytes (no BOM), whatever the file's encoding: for parsers that
+        read bytes (ijson warns on text streams). Bad bytes raise ExportError as `stream()`."""
+        return io.BufferedReader(_Utf8(self.stream()), _CHUNK)
+
     def head(self, n_chars: int) -> str:
         """The first `n_chars` characters (fewer for a short file), for format detection;
         undecodable bytes show as U+FFFD."""
@@ -173,6 +181,33 @@ class _Stream(io.TextIOWrapper):
         if not line:
             raise StopIteration
         return line
+
+
+class _Utf8(io.RawIOBase):
+    """A text stream re-encoded as UTF-8, for io.BufferedReader."""
+
+    def __init__(self, text: io.TextIOWrapper) -> None:
+        self._text = text
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        while len(self._pending) < len(view):
+            chunk = self._text.read(_CHUNK)
+            if not chunk:
+                break
+            self._pending += chunk.encode("utf-8")
+        out = self._pending[: len(view)]
+        self._pending = self._pending[len(out) :]
+        view[: len(out)] = out
+        return len(out)
+
+    def close(self) -> None:
+        self._text.close()
+        super().close()
 
 
 def _open_binary(path: Path) -> io.BufferedReader:
