@@ -204,3 +204,18 @@ def test_properties_star_export_with_collections_the_tenant_leaves_out(tmp_path)
         "memberOf": ["Microsoft.ActiveDirectory.Management.ADPropertyValueCollection"],
         "proxyAddresses": ["SMTP:a@x"],
     }
+
+
+def test_export_csv_with_use_culture_semicolons(tmp_path):
+    """Export-Csv -UseCulture in a German or French locale separates cells with ';'."""
+    p = tmp_path / "x.csv"
+    p.write_text(
+        "#TYPE Microsoft.ActiveDirectory.Management.ADUser\n"
+        '"DistinguishedName";"Surname";"proxyAddresses"\n'
+        '"CN=Müller\\, Jörg,DC=x";"Müller";"SMTP:j@x;smtp:jm@x"\n'
+    )
+    (rec,) = read_ad(p)
+    assert rec.dn == "CN=Müller\\, Jörg,DC=x"
+    assert rec.attrs == {"sn": ["Müller"], "proxyAddresses": ["SMTP:j@x", "smtp:jm@x"]}
+    p.write_text('"DistinguishedName";"Surname"\n"CN=A,DC=x";"A"\n')  # PowerShell 7: no #TYPE
+    assert [r.attrs for r in read_ad(p)] == [{"sn": ["A"]}]

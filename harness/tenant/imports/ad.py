@@ -9,13 +9,12 @@ every other octet-string attribute) as bytes whatever the format.
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from harness.tenant.imports.adcsv import read_adcsv, read_csvde
+from harness.tenant.imports.adcsv import header_cells, read_adcsv, read_csvde
 from harness.tenant.imports.advalues import is_binary
 from harness.tenant.imports.ldif import read_ldif_records
 from harness.tenant.imports.records import AdRecord, ExportError
@@ -46,7 +45,7 @@ def detect_ad_format(src: TextInput) -> str:
             continue
         if text.lower().startswith(("dn:", "version:")) or _LDIF_LINE.match(text):
             return "ldif"  # an 'attribute: value' line: LDIF, if one missing its dn:
-        header = [c.strip().casefold() for c in next(csv.reader([text]), [])]
+        header = [c.strip().casefold() for c in header_cells(text)]
         if header and header[0] == "dn":
             return "csvde"
         if "distinguishedname" in header:

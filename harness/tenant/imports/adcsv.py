@@ -79,10 +79,22 @@ UAC_DISABLED: Final = "514"  # NORMAL_ACCOUNT | ACCOUNTDISABLE
 csv.field_size_limit(MAX_LINE)  # the module's default (128 KiB) is below AD's own limits
 
 
-def _rows(src: TextInput, skip_type_line: bool) -> Iterator[tuple[int, list[str]]]:
+def header_cells(line: str) -> list[str]:
+    """The cells of a header line, with Export-Csv's delimiter: ',' or, with -UseCulture in
+    locales whose list separator is ';' (German, French, ...), ';'."""
+    return next(csv.reader([line], delimiter=_delimiter(line)), [])
+
+
+def _delimiter(header: str) -> str:
+    return ";" if header.count('";"') > header.count('","') else ","
+
+
+def _rows(
+    src: TextInput, skip_type_line: bool, delimiter: str = ","
+) -> Iterator[tuple[int, list[str]]]:
     """(line the row starts on, cells) for each CSV row, blank lines skipped."""
     with src.stream() as f:
-        reader = csv.reader(f, strict=True)
+        reader = csv.reader(f, delimiter=delimiter, strict=True)
         last = 0
         try:
             for row in reader:
@@ -178,7 +190,8 @@ def read_csvde(src: TextInput) -> Iterator[AdRecord]:
 
 def read_adcsv(src: TextInput) -> Iterator[AdRecord]:
     """Records of a `Get-ADUser -Filter * -Properties ... | Export-Csv` export."""
-    rows = _rows(src, skip_type_line=True)
+    first = next((t for t in src.head(8192).splitlines() if not t.startswith("#TYPE")), "")
+    rows = _rows(src, skip_type_line=True, delimiter=_delimiter(first))
     hline, header = _header(src, rows)
     path = str(src.path)
     columns = [h.strip() for h in header]
