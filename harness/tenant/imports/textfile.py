@@ -45,7 +45,8 @@ class TextInput:
     """One export file opened for reading as text, in the encoding its first bytes show.
 
     `encoding` is `utf-8`, `utf-8-sig` (UTF-8 with a BOM), `utf-16-le` or `utf-16-be` (both
-    with a BOM). Each of `lines()`, `stream()` and `head()` reads the file afresh from the start.
+    with a BOM). Each of `lines()`, `chunks()`, `stream()`, `utf8_stream()` and `head()` reads the
+    file afresh from the start.
     """
 
     def __init__(self, path: Path, codec: str, encoding: str, skip: int) -> None:
@@ -68,7 +69,7 @@ class TextInput:
         return io.TextIOWrapper(raw, encoding=self._codec, errors=errors, newline="")
 
     def chunks(self, *, keep_partial: bool = False) -> Iterator[str]:
-        """The text in pieces of about a MiB, CRLF not translated (a piece may end between CR
+        """The text in pieces of _CHUNK characters, CRLF not translated (a piece may end between CR
         and LF). `keep_partial`: see `lines`."""
         with self._open(self._partial if keep_partial else "strict") as f:
             while True:
