@@ -6,15 +6,17 @@ generated tenant loads, and the directory after a run dumps, in one format.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 from harness.core.adschema import DEFAULT_SCHEMA, Syntax
 from harness.core.dn import InvalidDN, parse_dn
 from harness.tenant.files import write_atomic
+from harness.tenant.imports.ldif import read_ldif_records
+from harness.tenant.imports.records import ExportError
+from harness.tenant.imports.textfile import open_text
 from harness.tenant.ldif import entry_text
 from harness.tenant.spec import SpecError, TenantSpec
 from mockservers.directory.acl import Role
@@ -30,74 +32,20 @@ class LdifError(ValueError):
 
 
 def read_ldif(path: Path) -> Iterator[LdifEntry]:
-    """Yield (dn, [(attribute, values)]) per record, attributes in file order."""
+    """Yield (dn, [(attribute, values)]) per record, attributes in file order, values as bytes.
+
+    The importer's RFC 2849 reader does the reading, so the fake loads exactly what `exwb
+    import` reads; only entries are accepted here (no `changetype`, not even add)."""
     try:
-        f = path.open("rb")
-    except OSError as e:
-        raise LdifError(f"{path}: cannot read: {e.strerror}") from None
-    with f:
-        record: list[tuple[int, bytes]] = []
-        logical: bytes | None = None
-        start = 0
-        for lineno, raw in enumerate(f, 1):
-            line = raw.rstrip(b"\r\n")
-            if line.startswith(b" "):
-                if logical is None:
-                    raise LdifError(
-                        f"{path}:{lineno}: continuation line without a line to continue"
-                    )
-                logical += line[1:]
-                continue
-            if logical is not None:
-                record.append((start, logical))
-                logical = None
-            if not line:
-                if record:
-                    yield _record(path, record)
-                    record = []
-                continue
-            if line.startswith(b"#"):
-                continue
-            logical, start = line, lineno
-        if logical is not None:
-            record.append((start, logical))
-        if record:
-            yield _record(path, record)
+        for rec in read_ldif_records(open_text(path), binary=_all_bytes, accept_add=False):
+            # binary=_all_bytes: every value is bytes, as the store keeps them.
+            yield rec.dn, [(name, cast(list[bytes], values)) for name, values in rec.attrs.items()]
+    except ExportError as e:
+        raise LdifError(str(e)) from None
 
 
-def _record(path: Path, lines: list[tuple[int, bytes]]) -> LdifEntry:
-    if lines[0][1].startswith(b"version:"):
-        lines = lines[1:]
-        if not lines:
-            return ("", [])
-    dn = ""
-    attrs: dict[str, list[bytes]] = {}
-    for i, (lineno, line) in enumerate(lines):
-        name, sep, rest = line.partition(b":")
-        if not sep or not name:
-            raise LdifError(f"{path}:{lineno}: expected 'attribute: value'")
-        try:
-            if rest.startswith(b":"):
-                value = base64.b64decode(rest[1:].strip(), validate=True)
-            elif rest.startswith(b"<"):
-                raise LdifError(f"{path}:{lineno}: URL values (':<') are not supported")
-            else:
-                value = rest.lstrip(b" ")
-        except binascii.Error:
-            raise LdifError(f"{path}:{lineno}: invalid base64 value") from None
-        key = name.decode("ascii", "replace")
-        if i == 0:
-            if key.lower() != "dn":
-                raise LdifError(f"{path}:{lineno}: a record must start with 'dn:'")
-            try:
-                dn = value.decode("utf-8")
-            except UnicodeDecodeError:
-                raise LdifError(f"{path}:{lineno}: the DN is not UTF-8") from None
-            continue
-        if key.lower() == "changetype":
-            raise LdifError(f"{path}:{lineno}: change records are not supported, only entries")
-        attrs.setdefault(key, []).append(value)
-    return dn, list(attrs.items())
+def _all_bytes(name: str) -> bool:
+    return True
 
 
 def load_ldif(path: Path, passwords: dict[Role, str] | None = None) -> Seeded:
