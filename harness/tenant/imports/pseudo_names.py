@@ -77,7 +77,7 @@ def name_data() -> NameData:
     display: dict[str, str] = {}
     for role, attr in (("first", "first_names"), ("last", "last_names")):
         for key, spelled in collect(_REPLACEMENT_LOCALES, attr).items():
-            if key in recognised or not key.isascii():
+            if key in recognised or not key.isascii() or len(key) != len(spelled):
                 continue
             replacements.setdefault((role, len(key)), []).append(key)
             if spelled != key:

@@ -9,7 +9,8 @@ keyed permutation), so two different values never share a pseudonym.
 Shape is kept: words are mapped one token at a time (split on `.`, `_`, `-`, spaces, digits),
 so `john.smith@`, `John Smith` and `Smith, John` use the same token map and an address's local
 part follows the pseudonymised name; a person's name becomes another plausible name of the
-same length (`pseudo_names`), any other word a pronounceable word of the same length, so a
+same length (`pseudo_names`; length counted after transliteration, Kjær as kjaer, since that
+is the form its alias has), any other word a pronounceable word of the same length, so a
 1,024-character value stays 1,024 characters and every length limit holds or fails as before.
 `SMTP:`/`smtp:`/`X500:` prefixes and the case of each word are kept; domains map one-to-one to
 `*.example` names (`<tenant>.onmicrosoft.com` and `<tenant>.mail.onmicrosoft.com` keep their
@@ -94,7 +95,7 @@ _FREE_TEXT_ALIASES: Final = {
 # How every identifying attribute or property is mapped (case-folded names, any side).
 _KINDS: Final = {
     **dict.fromkeys(
-        ("cn", "name", "displayname", "displaynameprintable", "givenname", "sn", "surname",
+        ("cn", "ou", "name", "displayname", "displaynameprintable", "givenname", "sn", "surname",
          "initials", "middlename", "mailnickname", "samaccountname", "alias", "firstname",
          "lastname", "simpledisplayname", "onpremisessamaccountname", "msexchassistantname"),
         "name",
@@ -395,7 +396,20 @@ class Pseudonymiser:
             dn = self.dn(rec.dn)
         except _BadValue as e:
             raise ExportError(rec.origin, f"{name}: {e}") from None
+        self._naming_dc(rec, dn, out)
         return AdRecord(dn, out, rec.origin)
+
+    @staticmethod
+    def _naming_dc(rec: AdRecord, dn: str, out: dict[str, list[str | bytes]]) -> None:
+        """A domain object's `dc` is its RDN value, which follows the domain map, not the
+        word map: copy it from the mapped DN."""
+        for name in out:
+            if name.casefold() == "dc" and rec.dn[:3].casefold() == "dc=":
+                first = parse_dn(split_rdn(dn)[0])[0][0][1]
+                old = parse_dn(split_rdn(rec.dn)[0])[0][0][1]
+                out[name] = [
+                    first if o == old else m for o, m in zip(rec.attrs[name], out[name], strict=True)
+                ]
 
     def mailbox(self, rec: MailboxRecord) -> MailboxRecord:
         """The Get-Mailbox record with every value pseudonymised (dropped free text None)."""
