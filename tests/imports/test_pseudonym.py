@@ -251,14 +251,14 @@ def test_same_key_same_output_other_key_other_output(tenant, result) -> None:
     assert dump(other) != dump(result)
     changed = sum(
         a.attrs["displayName"] != b.attrs["displayName"]
-        for a, b in zip(ad1, ad2)
+        for a, b in zip(ad1, ad2, strict=True)
         if "displayName" in a.attrs
     )
     assert changed > 0.9 * len(tenant.ad_users)
 
 
 def test_addresses_keep_prefix_case_shape_and_domain_pattern(tenant, result) -> None:
-    _, ad, exo, _ = result
+    _, _, exo, _ = result
     spec = tenant.spec
     for src, out in zip(tenant.mailboxes, exo, strict=True):
         for a, b in zip(src.email_addresses, out.props["EmailAddresses"], strict=True):

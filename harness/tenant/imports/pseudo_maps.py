@@ -73,11 +73,7 @@ class InjectiveMap(Generic[K, V]):
             cand = make(attempt)
             if cand not in taken and (
                 attempt >= strict
-                or not (
-                    cand == value
-                    or cand in forward
-                    or (refuse is not None and refuse(cand))
-                )
+                or not (cand == value or cand in forward or (refuse is not None and refuse(cand)))
             ):
                 break
             attempt += 1

@@ -407,9 +407,8 @@ class Pseudonymiser:
             if name.casefold() == "dc" and rec.dn[:3].casefold() == "dc=":
                 first = parse_dn(split_rdn(dn)[0])[0][0][1]
                 old = parse_dn(split_rdn(rec.dn)[0])[0][0][1]
-                out[name] = [
-                    first if o == old else m for o, m in zip(rec.attrs[name], out[name], strict=True)
-                ]
+                pairs = zip(rec.attrs[name], out[name], strict=True)
+                out[name] = [first if o == old else m for o, m in pairs]
 
     def mailbox(self, rec: MailboxRecord) -> MailboxRecord:
         """The Get-Mailbox record with every value pseudonymised (dropped free text None)."""
