@@ -64,7 +64,7 @@ def _tenant() -> Tenant:
     return t
 
 
-def _records(t: Tenant) -> tuple[list[AdRecord], list[MailboxRecord], list[GraphUserRecord]]:
+def tenant_records(t: Tenant) -> tuple[list[AdRecord], list[MailboxRecord], list[GraphUserRecord]]:
     ad = [
         AdRecord(
             ou.dn, {"objectClass": ["top", "organizationalUnit"], "ou": [ou.name]}, Origin("a")
@@ -102,7 +102,7 @@ def _records(t: Tenant) -> tuple[list[AdRecord], list[MailboxRecord], list[Graph
 
 
 def _run(key: bytes, t: Tenant) -> tuple[Pseudonymiser, list[AdRecord], list[Any], list[Any]]:
-    ad, exo, graph = _records(t)
+    ad, exo, graph = tenant_records(t)
     p = Pseudonymiser(key)
     return p, [p.ad(r) for r in ad], [p.mailbox(r) for r in exo], [p.graph_user(r) for r in graph]
 
@@ -166,7 +166,7 @@ def result(tenant: Tenant) -> tuple[Pseudonymiser, list[AdRecord], list[Any], li
 
 
 def test_no_original_value_or_word_survives(tenant, result) -> None:
-    ad_in, exo_in, graph_in = _records(tenant)
+    ad_in, exo_in, graph_in = tenant_records(tenant)
     _, ad, exo, graph = result
     originals = _values(ad_in, exo_in, graph_in)
     outputs = _values(ad, exo, graph)
@@ -211,7 +211,7 @@ def test_joins_survive(tenant, result) -> None:
 
 
 def test_duplicates_stay_duplicates_and_distinct_stays_distinct(tenant, result) -> None:
-    ad_in, _, _ = _records(tenant)
+    ad_in, _, _ = tenant_records(tenant)
     _, ad, _, _ = result
     forward: dict[str, set[str]] = defaultdict(set)
     backward: dict[str, set[str]] = defaultdict(set)
@@ -324,7 +324,7 @@ def _field(attr: str) -> str:
 
 
 def test_tree_shape_is_kept(tenant, result) -> None:
-    ad_in, _, _ = _records(tenant)
+    ad_in, _, _ = tenant_records(tenant)
     _, ad, _, _ = result
     out_of = {normalize_dn(a.dn): normalize_dn(b.dn) for a, b in zip(ad_in, ad, strict=True)}
     for a, b in zip(ad_in, ad, strict=True):

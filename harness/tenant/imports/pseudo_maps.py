@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from hashlib import blake2b
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V", bound=Hashable)
+T = TypeVar("T")
 
 
 def mac(key: bytes, data: bytes) -> bytes:
@@ -82,18 +84,13 @@ class InjectiveMap(Generic[K, V]):
         return cand
 
 
-class BoundedCache(dict[str, str]):
-    """A memo that forgets everything when full: cheap, and memory stays bounded at 200k."""
-
-    def __init__(self, limit: int = 1 << 17) -> None:
-        super().__init__()
-        self.limit = limit
-
-    def put(self, key: str, value: str) -> str:
-        if len(self) >= self.limit:
-            self.clear()
-        self[key] = value
-        return value
+def memo(cache: dict[Any, Any], key: Any, value: T, limit: int = 1 << 18) -> T:
+    """Remember `value` under `key`; a cache that is full is emptied first (cheap, and memory
+    stays bounded at 200,000 users). Callers read plain `dict.get`, the fastest lookup."""
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 _M61 = (1 << 61) - 1
@@ -103,9 +100,10 @@ _M62 = (1 << 62) - 1
 class GuidPermutation:
     """A keyed permutation of 128-bit GUIDs that keeps the version nibble and variant bits.
 
-    The other 122 bits go through a four-round Feistel network on two 61-bit halves with
-    HMAC-SHA256 as the round function: one-to-one without a table, the same GUID always maps to
-    the same GUID, and 200,000 users need no memory for it.
+    The other 122 bits go through a four-round Feistel network on two 61-bit halves: one-to-one
+    without a table, the same GUID always maps to the same GUID, and 200,000 users need no
+    memory for it. The round function is keyed BLAKE2b (round keys derived from the key with
+    HMAC-SHA256): a PRF like HMAC, at half its cost, and a user has several GUIDs.
     """
 
     __slots__ = ("_keys",)
@@ -118,7 +116,7 @@ class GuidPermutation:
         free = (value & _M62) | (((value >> 64) & 0xFFF) << 62) | ((value >> 80) << 74)
         left, right = free >> 61, free & _M61
         for k in self._keys:
-            f = int.from_bytes(mac(k, right.to_bytes(8, "big"))[:8], "big") & _M61
-            left, right = right, left ^ f
+            d = blake2b(right.to_bytes(8, "big"), key=k, digest_size=8).digest()
+            left, right = right, left ^ (int.from_bytes(d, "big") & _M61)
         free = (left << 61) | right
         return fixed | (free & _M62) | (((free >> 62) & 0xFFF) << 64) | ((free >> 74) << 80)

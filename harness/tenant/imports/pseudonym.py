@@ -35,10 +35,10 @@ import yaml
 from harness.core.adschema import DEFAULT_SCHEMA, Syntax
 from harness.core.dn import InvalidDN, parse_dn, rdn, split_rdn
 from harness.tenant.imports.pseudo_maps import (
-    BoundedCache,
     GuidPermutation,
     InjectiveMap,
     mac,
+    memo,
     stream,
     subkey,
 )
@@ -191,7 +191,6 @@ _GUID_TEXT = re.compile(
     r"\{?([0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}|[0-9A-Fa-f]{32})\}?"
 )
 _SID_TEXT = re.compile(r"S-1-\d+(?:-\d+)+", re.IGNORECASE)
-_PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9]{0,15}):(.*)", re.DOTALL)
 _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]*\.?")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 _EXT_ID = re.compile(r"([A-Za-z]+_)(.+)")
@@ -338,12 +337,12 @@ class Pseudonymiser:
         self._sids: InjectiveMap[tuple[int, ...], tuple[int, ...]] = InjectiveMap()
         self._short_bytes: InjectiveMap[bytes, bytes] = InjectiveMap()
         self._domains: dict[str, str] = {}
-        self._word_cache = BoundedCache()
-        self._name_cache = BoundedCache()
-        self._text_cache = BoundedCache()
-        self._dn_cache = BoundedCache(1 << 16)
+        self._word_cache: dict[str, str] = {}
+        self._name_cache: dict[str, str] = {}
+        self._text_cache: dict[str, str] = {}
+        self._dn_cache: dict[str, str] = {}
         self._guid_cache: dict[int, int] = {}
-        self._handlers: dict[tuple[str, str], Pair | _Drop] = {}
+        self._handlers: dict[str, dict[str, Pair | _Drop]] = {"ad": {}, "exo": {}, "graph": {}}
         self._given: tuple[str, ...] = ()
         self._touched: dict[str, int] = {}
         self._counts = {"ad_records": 0, "mailboxes": 0, "graph_users": 0, "dropped_values": 0}
@@ -377,16 +376,15 @@ class Pseudonymiser:
     def ad(self, rec: AdRecord) -> AdRecord:
         """The record with every value pseudonymised (dropped free text left out)."""
         self._counts["ad_records"] += 1
-        self._given = ()
-        for name, values in rec.attrs.items():
-            if name.casefold() == "givenname" and values and isinstance(values[0], str):
-                self._given = self._keys_of(values[0])
-                break
+        attrs = rec.attrs
+        given = attrs.get("givenName") or attrs.get("givenname") or attrs.get("GivenName")
+        self._given = self._keys_of(given[0]) if given and isinstance(given[0], str) else ()
         out: dict[str, list[str | bytes]] = {}
         name = "dn"
+        handlers = self._handlers["ad"]
         try:
-            for name, values in rec.attrs.items():
-                pair = self._handler(name, "ad")
+            for name, values in attrs.items():
+                pair = handlers.get(name) or self._handler(name, "ad")
                 if isinstance(pair, _Drop):
                     self._counts["dropped_values"] += len(values)
                     continue
@@ -396,7 +394,8 @@ class Pseudonymiser:
             dn = self.dn(rec.dn)
         except _BadValue as e:
             raise ExportError(rec.origin, f"{name}: {e}") from None
-        self._naming_dc(rec, dn, out)
+        if dn[:3].casefold() == "dc=":
+            self._naming_dc(rec, dn, out)
         return AdRecord(dn, out, rec.origin)
 
     @staticmethod
@@ -404,7 +403,7 @@ class Pseudonymiser:
         """A domain object's `dc` is its RDN value, which follows the domain map, not the
         word map: copy it from the mapped DN."""
         for name in out:
-            if name.casefold() == "dc" and rec.dn[:3].casefold() == "dc=":
+            if name.casefold() == "dc":
                 first = parse_dn(split_rdn(dn)[0])[0][0][1]
                 old = parse_dn(split_rdn(rec.dn)[0])[0][0][1]
                 pairs = zip(rec.attrs[name], out[name], strict=True)
@@ -450,9 +449,14 @@ class Pseudonymiser:
     def _props(self, props: Mapping[str, Any], side: str, origin: Origin) -> dict[str, Any]:
         out: dict[str, Any] = {}
         key = ""
+        handlers = self._handlers[side]
         try:
             for key, value in props.items():
-                out[key] = self._apply(self._handler(key, side), value, side)
+                pair = handlers.get(key) or self._handler(key, side)
+                if type(value) is str and not isinstance(pair, _Drop):
+                    out[key] = pair[0](value) if value else value
+                else:
+                    out[key] = self._apply(pair, value, side)
         except _BadValue as e:
             raise ExportError(origin, f"{key}: {e}") from None
         return out
@@ -464,16 +468,19 @@ class Pseudonymiser:
         if isinstance(value, str):
             return pair[0](value) if value else value
         if isinstance(value, list):
-            return [self._apply(pair, v, side) for v in value]
+            fs = pair[0]
+            return [
+                (fs(v) if v else v) if type(v) is str else self._apply(pair, v, side) for v in value
+            ]
         if isinstance(value, dict):
             return {k: self._apply(self._handler(k, side), v, side) for k, v in value.items()}
         return value  # bool, int, float, None
 
     # ------------------------------------------------------------------ dispatch
     def _handler(self, name: str, side: str) -> Pair | _Drop:
-        got = self._handlers.get((name, side))
+        got = self._handlers[side].get(name)
         if got is None:
-            got = self._handlers[(name, side)] = self._make_handler(name, side)
+            got = self._handlers[side][name] = self._make_handler(name, side)
         return got
 
     def _make_handler(self, name: str, side: str) -> Pair | _Drop:
@@ -534,7 +541,7 @@ class Pseudonymiser:
         ps = self._word_key(fold(tok))
         if not tok.isascii():
             ps = self._names.display.get(ps, ps)
-        return self._word_cache.put(tok, recase(tok, ps))
+        return memo(self._word_cache, tok, recase(tok, ps))
 
     def _word_key(self, key: str) -> str:
         """The pseudonym (lower case, ASCII) of a folded word."""
@@ -619,25 +626,29 @@ class Pseudonymiser:
         hit = self._name_cache.get(value)
         if hit is not None:
             return hit
-        return self._name_cache.put(value, _TOKEN.sub(self._sub_name, value))
+        return memo(self._name_cache, value, _TOKEN.sub(self._sub_name, value))
 
     def _text(self, value: str) -> str:
         hit = self._text_cache.get(value)
         if hit is not None:
             return hit
-        return self._text_cache.put(value, _TOKEN.sub(self._sub_text, value))
+        return memo(self._text_cache, value, _TOKEN.sub(self._sub_text, value))
 
     # ------------------------------------------------------------------ addresses and domains
     def address(self, value: str) -> str:
         """An address with its prefix (`SMTP:`, `smtp:`, `X500:`, `sip:`) kept exactly."""
-        m = _PREFIX.fullmatch(value)
-        prefix, rest = (m.group(1) + ":", m.group(2)) if m else ("", value)
-        if prefix.casefold() == "x500:":
-            return prefix + self._x500(rest)
+        colon = value.find(":", 0, 17)
+        if colon > 0 and value[:colon].isalnum() and value[0].isalpha():
+            prefix, rest = value[: colon + 1], value[colon + 1 :]
+            if prefix.casefold() == "x500:":
+                return prefix + self._x500(rest)
+        else:
+            prefix, rest = "", value
         local, at, dom = rest.rpartition("@")
         if not at:
             return prefix + self._name(rest)
-        return f"{prefix}{self._name(local)}@{self.domain(dom)}"
+        name = self._name_cache.get(local) or self._name(local)
+        return f"{prefix}{name}@{self._domains.get(dom) or self.domain(dom)}"
 
     _address = address
 
@@ -704,7 +715,7 @@ class Pseudonymiser:
             out = self._map_dn(value)
         except InvalidDN as e:
             raise _BadValue(f"not a valid DN ({e})") from None
-        return self._dn_cache.put(value, out)
+        return memo(self._dn_cache, value, out, 1 << 16)
 
     _dn_strict = dn
 
@@ -749,11 +760,7 @@ class Pseudonymiser:
     # ------------------------------------------------------------------ GUIDs, SIDs, binary
     def _guid_int(self, value: int) -> int:
         got = self._guid_cache.get(value)
-        if got is None:
-            if len(self._guid_cache) >= 1 << 16:
-                self._guid_cache.clear()
-            got = self._guid_cache[value] = self._perm(value)
-        return got
+        return memo(self._guid_cache, value, self._perm(value), 1 << 19) if got is None else got
 
     def _guid_bytes(self, b: bytes) -> bytes:
         """16 bytes in AD's order (`uuid.UUID(bytes_le=...)`): the same GUID as its text form."""
