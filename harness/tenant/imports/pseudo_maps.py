@@ -30,6 +30,8 @@ def subkey(key: bytes, kind: str) -> bytes:
 
 def stream(key: bytes, data: bytes, n: int) -> bytes:
     """`n` keyed pseudo-random bytes for `data` (HMAC in counter mode)."""
+    if n <= 32:
+        return hmac.digest(key, b"\0\0\0\0" + data, "sha256")[:n]
     out = bytearray()
     block = 0
     while len(out) < n:

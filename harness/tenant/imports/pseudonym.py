@@ -341,6 +341,7 @@ class Pseudonymiser:
         self._name_cache: dict[str, str] = {}
         self._text_cache: dict[str, str] = {}
         self._dn_cache: dict[str, str] = {}
+        self._x500_cache: dict[str, str] = {}
         self._guid_cache: dict[int, int] = {}
         self._handlers: dict[str, dict[str, Pair | _Drop]] = {"ad": {}, "exo": {}, "graph": {}}
         self._given: tuple[str, ...] = ()
@@ -389,7 +390,13 @@ class Pseudonymiser:
                     self._counts["dropped_values"] += len(values)
                     continue
                 fs, fb = pair
-                out[name] = [fs(v) if type(v) is str else fb(v) for v in values]
+                if fs is _same:
+                    out[name] = list(values)
+                elif len(values) == 1:  # most attributes; a list comprehension costs a frame
+                    v = values[0]
+                    out[name] = [fs(v) if type(v) is str else fb(v)]
+                else:
+                    out[name] = [fs(v) if type(v) is str else fb(v) for v in values]
             name = "dn"
             dn = self.dn(rec.dn)
         except _BadValue as e:
@@ -694,14 +701,15 @@ class Pseudonymiser:
     def _x500(self, value: str) -> str:
         """`/o=Org/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=<id>`:
         structure and well-known parts kept, the organisation and names mapped."""
-        parts = []
-        for part in value.split("/"):
-            k, eq, v = part.partition("=")
-            if not eq or not v or v.casefold() in WELL_KNOWN_RDNS:
-                parts.append(part)
-            else:
-                parts.append(f"{k}={self._name(v)}")
-        return "/".join(parts)
+        head, slash, last = value.rpartition("/")
+        if slash:
+            # the head (/o=Org/ou=.../cn=Recipients) is shared by every recipient: memoised
+            got = self._x500_cache.get(head)
+            head = memo(self._x500_cache, head, self._x500(head), 1 << 12) if got is None else got
+        k, eq, v = last.partition("=")
+        if eq and v and v.casefold() not in WELL_KNOWN_RDNS:
+            last = f"{k}={self._name(v)}"
+        return f"{head}{slash}{last}"
 
     # ------------------------------------------------------------------ DNs
     def dn(self, value: str) -> str:
