@@ -6,19 +6,25 @@ same GUID as AD bytes and as Graph text, maps to the same pseudonym and joins, u
 duplicates survive. Each kind keeps a one-to-one table (`pseudo_maps.InjectiveMap`; GUIDs a
 keyed permutation), so two different values never share a pseudonym.
 
-Shape is kept: words are mapped one token at a time (split on `.`, `_`, `-`, spaces, digits),
-so `john.smith@`, `John Smith` and `Smith, John` use the same token map and an address's local
-part follows the pseudonymised name; a person's name becomes another plausible name of the
-same length (`pseudo_names`; length counted after transliteration, Kjær as kjaer, since that
-is the form its alias has), any other word a pronounceable word of the same length, so a
-1,024-character value stays 1,024 characters and every length limit holds or fails as before.
+Shape is kept: text is mapped one token at a time (words, digit runs and embedded GUIDs; `.`,
+`_`, `-`, spaces and other separators kept), so `john.smith@`, `John Smith` and `Smith, John`
+use the same token map and an address's local part follows the pseudonymised name. A
+person's name becomes another plausible name of the same length (`pseudo_names`; counted
+after transliteration, Kjær as kjaer, the form its alias has), any other word a pronounceable
+word of the same length, so a 1,024-character value stays 1,024 characters and every length
+limit holds or fails as before.
 `SMTP:`/`smtp:`/`X500:` prefixes and the case of each word are kept; domains map one-to-one to
 `*.example` names (`<tenant>.onmicrosoft.com` and `<tenant>.mail.onmicrosoft.com` keep their
 pattern, subdomains their depth); DNs keep their tree (well-known containers kept, `DC=`
 labels following the domain map); SIDs keep their RID with the domain part remapped.
 
-Free-text attributes follow a per-attribute policy (`keep`, `pseudonymise`, `drop`); numbers,
-Booleans, times and enumerations (`UserMailbox`) are not identifying and stay as they are.
+Free-text attributes follow a per-attribute policy (`keep`, `pseudonymise`, `drop`); numeric
+attributes, Booleans, times and enumerations (`UserMailbox`) are not identifying and stay.
+
+Limits: a pseudonym is never a recognised name nor a value seen earlier in the import, but a
+pseudo-word can coincide with a word that appears only later (streaming cannot know it yet);
+it then belongs to another value. Pseudonymised domains end in `.example` (RFC 2606), so a
+top-level-domain check must accept it.
 """
 
 from __future__ import annotations
@@ -338,7 +344,6 @@ class Pseudonymiser:
         self._short_bytes: InjectiveMap[bytes, bytes] = InjectiveMap()
         self._domains: dict[str, str] = {}
         self._word_cache: dict[str, str] = {}
-        self._name_cache: dict[str, str] = {}
         self._text_cache: dict[str, str] = {}
         self._dn_cache: dict[str, str] = {}
         self._x500_cache: dict[str, str] = {}
@@ -448,7 +453,7 @@ class Pseudonymiser:
                 **self._counts,
                 "words": len(self._words),
                 "numbers": len(self._digit_map),
-                "domains": len(self._domains),
+                "domains": len({d.lower() for d in self._domains}),
                 "sid_domains": len(self._sids),
             },
         }
@@ -613,33 +618,25 @@ class Pseudonymiser:
 
         return self._digit_map.assign(tok, make)
 
-    def _sub_name(self, m: re.Match[str]) -> str:
+    def _sub(self, m: re.Match[str]) -> str:
         g, s = m.lastgroup, m.group()
         if g == "w":
             return self._word(s)
         if g == "d":
-            return s  # counters in names and addresses (john.smith2) are not identifying
-        return self._guid_text(s) if g == "g" else self._hex32(s)
-
-    def _sub_text(self, m: re.Match[str]) -> str:
-        g, s = m.lastgroup, m.group()
-        if g == "w":
-            return self._word(s)
-        if g == "d":
+            # numbers too: a sAMAccountName or alias may be an employee number (u104233)
             return self._digits(s)
         return self._guid_text(s) if g == "g" else self._hex32(s)
 
-    def _name(self, value: str) -> str:
-        hit = self._name_cache.get(value)
-        if hit is not None:
-            return hit
-        return memo(self._name_cache, value, _TOKEN.sub(self._sub_name, value))
-
     def _text(self, value: str) -> str:
+        """Any text, token by token: words, numbers and embedded GUIDs mapped, the rest kept.
+        Names, address local parts, OU names and free text all go through here, so the same
+        word maps alike wherever it appears."""
         hit = self._text_cache.get(value)
         if hit is not None:
             return hit
-        return memo(self._text_cache, value, _TOKEN.sub(self._sub_text, value))
+        return memo(self._text_cache, value, _TOKEN.sub(self._sub, value))
+
+    _name = _text
 
     # ------------------------------------------------------------------ addresses and domains
     def address(self, value: str) -> str:
@@ -654,7 +651,7 @@ class Pseudonymiser:
         local, at, dom = rest.rpartition("@")
         if not at:
             return prefix + self._name(rest)
-        name = self._name_cache.get(local) or self._name(local)
+        name = self._text_cache.get(local) or self._text(local)
         return f"{prefix}{name}@{self._domains.get(dom) or self.domain(dom)}"
 
     _address = address
