@@ -13,6 +13,7 @@ import json
 import re
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -64,26 +65,32 @@ def _tenant() -> Tenant:
     return t
 
 
-def tenant_records(t: Tenant) -> tuple[list[AdRecord], list[MailboxRecord], list[GraphUserRecord]]:
-    ad = [
-        AdRecord(
-            ou.dn, {"objectClass": ["top", "organizationalUnit"], "ou": [ou.name]}, Origin("a")
-        )
-        for ou in t.ous
-    ]
-    ad.append(
-        AdRecord(
-            t.base_dn,
-            {"objectClass": ["top", "domain", "domainDNS"], "dc": [t.spec.domain_label]},
-            Origin("a"),
-        )
+def ad_records(t: Tenant) -> Iterator[AdRecord]:
+    """The tenant's OUs, domain object and users as an AD reader yields them (one at a time,
+    so the benchmark can run 200,000 users without holding every record)."""
+    for ou in t.ous:
+        attrs: dict[str, list[str | bytes]] = {
+            "objectClass": ["top", "organizationalUnit"],
+            "ou": [ou.name],
+        }
+        yield AdRecord(ou.dn, attrs, Origin("directory.ldif"))
+    yield AdRecord(
+        t.base_dn,
+        {"objectClass": ["top", "domain", "domainDNS"], "dc": [t.spec.domain_label]},
+        Origin("directory.ldif"),
     )
     for i, u in enumerate(t.ad_users):
         attrs = {name: list(vs) for name, vs in u.ldap_attributes(t.object_category_person)}
-        ad.append(AdRecord(u.dn, attrs, Origin("directory.ldif", i + 1)))
-    exo, graph = [], []
+        yield AdRecord(u.dn, attrs, Origin("directory.ldif", i + 1))
+
+
+def mailbox_records(t: Tenant) -> Iterator[MailboxRecord]:
     for i, m in enumerate(t.mailboxes):
-        exo.append(MailboxRecord(m.to_json(), Origin("mailboxes.json", i + 1)))
+        yield MailboxRecord(m.to_json(), Origin("mailboxes.json", i + 1))
+
+
+def graph_records(t: Tenant) -> Iterator[GraphUserRecord]:
+    for i, m in enumerate(t.mailboxes):
         props = {
             "id": m.id,
             "onPremisesImmutableId": m.immutable_id,
@@ -97,8 +104,11 @@ def tenant_records(t: Tenant) -> tuple[list[AdRecord], list[MailboxRecord], list
                 f"extensionAttribute{k}": v for k, v in enumerate(m.custom_attributes, 1)
             },
         }
-        graph.append(GraphUserRecord(props, Origin("users.json", i + 1)))
-    return ad, exo, graph
+        yield GraphUserRecord(props, Origin("users.json", i + 1))
+
+
+def tenant_records(t: Tenant) -> tuple[list[AdRecord], list[MailboxRecord], list[GraphUserRecord]]:
+    return list(ad_records(t)), list(mailbox_records(t)), list(graph_records(t))
 
 
 def _run(key: bytes, t: Tenant) -> tuple[Pseudonymiser, list[AdRecord], list[Any], list[Any]]:
