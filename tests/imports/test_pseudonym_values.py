@@ -328,3 +328,12 @@ def test_bad_dn_is_one_line_naming_file_line_and_attribute() -> None:
     assert str(e.value).startswith("directory.ldif:12: manager: not a valid DN")
     with pytest.raises(ExportError, match=r"directory\.ldif:12: dn: not a valid DN"):
         p.ad(ad("CN=x,,DC=com"))
+
+
+def test_every_initial_keeps_one_letter_and_its_case() -> None:
+    p = Pseudonymiser(KEY)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    out = p.ad(ad("CN=x,DC=contoso,DC=com", initials=list(letters + letters.upper())))
+    mapped = [str(v) for v in out.attrs["initials"]]
+    assert all(len(v) == 1 for v in mapped)
+    assert len(set(mapped[:26])) == 26 and "".join(mapped[26:]) == "".join(mapped[:26]).upper()

@@ -93,7 +93,10 @@ def name_data() -> NameData:
 
 def pseudo_word(length: int, entropy: bytes) -> str:
     """A pronounceable lower-case word of `length` letters drawn from `entropy` (>= length + 1
-    bytes): consonants and vowels alternate, starting with either."""
+    bytes): consonants and vowels alternate, starting with either. One or two letters (an
+    initial) draw from the whole alphabet, so all 26 initials have somewhere to go."""
+    if length <= 2:
+        return "".join(chr(97 + b % 26) for b in entropy[1 : length + 1])
     vowel = entropy[0] & 1 == 1
     out = []
     for i in range(length):
