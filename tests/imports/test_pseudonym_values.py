@@ -4,6 +4,9 @@ DNs, free-text policies and the one-line errors."""
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -337,3 +340,38 @@ def test_every_initial_keeps_one_letter_and_its_case() -> None:
     mapped = [str(v) for v in out.attrs["initials"]]
     assert all(len(v) == 1 for v in mapped)
     assert len(set(mapped[:26])) == 26 and "".join(mapped[26:]) == "".join(mapped[:26]).upper()
+
+
+_DIGEST = """
+import hashlib, json
+from harness.tenant import TenantSpec, generate
+from harness.tenant.imports.pseudonym import Pseudonymiser
+from tests.imports.test_pseudonym import ad_records, graph_records, mailbox_records
+t = generate(TenantSpec(mailboxes=60, seed=3))
+p = Pseudonymiser(bytes(range(32)))
+h = hashlib.sha256()
+for r in ad_records(t):
+    o = p.ad(r)
+    h.update(repr((o.dn, sorted(o.attrs.items()))).encode())
+for r in mailbox_records(t):
+    h.update(json.dumps(p.mailbox(r).props, sort_keys=True).encode())
+for r in graph_records(t):
+    h.update(json.dumps(p.graph_user(r).props, sort_keys=True).encode())
+h.update(json.dumps(p.summary(), sort_keys=True).encode())
+print(h.hexdigest())
+"""
+
+
+def test_output_is_the_same_in_every_process() -> None:
+    """No dependence on str hashing or set order: two interpreters with different hash seeds
+    give byte-identical output."""
+    root = Path(__file__).resolve().parents[2]
+    digests = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root)}
+        run = subprocess.run(
+            [sys.executable, "-c", _DIGEST], env=env, cwd=root, capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+        digests.add(run.stdout.strip())
+    assert len(digests) == 1
