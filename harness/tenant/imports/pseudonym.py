@@ -204,6 +204,10 @@ _KEPT_DOMAINS: Final = frozenset(("onmicrosoft.com", "mail.onmicrosoft.com"))
 _LINE_POLICY = re.compile(r"\s*([\w.;-]+)\s*=\s*(\S+)\s*")
 
 Handler = Callable[[Any], Any]
+# Entries the address, text and GUID memos hold: enough for the Exchange Online and Graph
+# records of 200,000 users to find the values their AD records already mapped (the AD file is
+# read first, so a smaller memo forgets them before they recur), at about 150 MiB each.
+_WINDOW: Final = 1 << 20
 
 
 class _Drop:
@@ -347,6 +351,7 @@ class Pseudonymiser:
         self._text_cache: dict[str, str] = {}
         self._dn_cache: dict[str, str] = {}
         self._x500_cache: dict[str, str] = {}
+        self._address_cache: dict[str, str] = {}
         self._guid_cache: dict[int, int] = {}
         self._handlers: dict[str, dict[str, Pair | _Drop]] = {"ad": {}, "exo": {}, "graph": {}}
         self._given: tuple[str, ...] = ()
@@ -640,13 +645,19 @@ class Pseudonymiser:
         hit = self._text_cache.get(value)
         if hit is not None:
             return hit
-        return memo(self._text_cache, value, _TOKEN.sub(self._sub, value))
+        return memo(self._text_cache, value, _TOKEN.sub(self._sub, value), _WINDOW)
 
     _name = _text
 
     # ------------------------------------------------------------------ addresses and domains
     def address(self, value: str) -> str:
         """An address with its prefix (`SMTP:`, `smtp:`, `X500:`, `sip:`) kept exactly."""
+        got = self._address_cache.get(value)
+        if got is None:
+            got = memo(self._address_cache, value, self._map_address(value), _WINDOW)
+        return got
+
+    def _map_address(self, value: str) -> str:
         colon = value.find(":", 0, 17)
         if colon > 0 and value[:colon].isalnum() and value[0].isalpha():
             prefix, rest = value[: colon + 1], value[colon + 1 :]
@@ -771,7 +782,7 @@ class Pseudonymiser:
     # ------------------------------------------------------------------ GUIDs, SIDs, binary
     def _guid_int(self, value: int) -> int:
         got = self._guid_cache.get(value)
-        return memo(self._guid_cache, value, self._perm(value), 1 << 19) if got is None else got
+        return memo(self._guid_cache, value, self._perm(value), _WINDOW) if got is None else got
 
     def _guid_bytes(self, b: bytes) -> bytes:
         """16 bytes in AD's order (`uuid.UUID(bytes_le=...)`): the same GUID as its text form."""
