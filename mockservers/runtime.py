@@ -14,6 +14,7 @@ mode 0600 only once the servers accept connections.
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -322,11 +323,18 @@ def load_tenant_folder(folder: Path) -> TenantFolder:
     for required in (ldif, cloud):
         if not required.is_file():
             raise TenantFolderError(f"{required}: no such file (hint: {_FOLDER_HINT})")
+    # Hundreds of thousands of acyclic objects: cyclic GC passes during the load cost time and
+    # free nothing (as in the generator).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         seeded = load_ldif(ldif)
         mailboxes = read_cloud_jsonl(cloud)
     except (LdifError, TenantFileError) as e:
         raise TenantFolderError(str(e)) from None
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     where = folder / MANIFEST_NAME
     base = manifest["base_dn"]
     try:
