@@ -3,8 +3,10 @@
 One assembly for every way a tenant is served: `build_services` wires the directory, the cloud
 (with its throttle), the on-premises estate and one fault plan; `TenantServices.make_durable`
 adds the state directory (`mockservers.state`); `listen` opens their ports and gives the
-endpoints. `exwb serve` calls them with the reactor in the main thread; `start_tenant` (the
-scenario runner, the pytest plugin, tests) from the process's one reactor thread.
+endpoints. A tenant folder (generated or imported) is loaded by `load_tenant_folder`, with the
+OUs its writeback account may write. `exwb serve` calls them with the reactor in the main
+thread; `start_tenant` and `start_tenant_folder` (the scenario runner, the pytest plugin,
+tests) from the process's one reactor thread.
 
 Twisted's reactor runs once per process. Endpoints are one dataclass, written as JSON with
 mode 0600 only once the servers accept connections.
@@ -12,6 +14,8 @@ mode 0600 only once the servers accept connections.
 
 from __future__ import annotations
 
+import gc
+import json
 import subprocess
 import sys
 import threading
@@ -24,10 +28,12 @@ from typing import Any
 from twisted.internet import reactor as _reactor
 from twisted.internet.threads import blockingCallFromThread
 
+from harness.core.dn import InvalidDN, normalize_dn
 from harness.core.endpoints import Endpoints
 from harness.tenant.exchange_org import tenant_id_for
+from harness.tenant.files import CLOUD_NAME, FORMAT, LDIF_NAME, MANIFEST_NAME
 from harness.tenant.model import CloudMailbox, Tenant
-from harness.tenant.spec import TenantSpec
+from harness.tenant.spec import SpecError, TenantSpec
 from mockservers.cloud.auth import Auth
 from mockservers.cloud.server import CloudService, make_site
 from mockservers.cloud.store import CloudStore, OrganizationConfig
@@ -137,10 +143,12 @@ def build_services(
     mailboxes: list[CloudMailbox],
     throttle: str = "off",
     faults: Sequence[FaultSpec] = (),
+    writable_ous: tuple[str, ...] | None = None,
 ) -> TenantServices:
     """The fake AD holding `seeded`, the cloud holding `mailboxes` and the on-premises estate
-    of `seeded.spec`, sharing one fault plan with `faults` armed."""
-    service = DirectoryService.from_seed(seeded)
+    of `seeded.spec`, sharing one fault plan with `faults` armed. `writable_ous`: where the
+    writeback account may write (default: the generated tenant's OU=Corp)."""
+    service = DirectoryService.from_seed(seeded, writable_ous)
     cloud = build_cloud(mailboxes, seeded.spec, throttle, faults=service.faults)
     armed = [service.faults.arm_spec(spec).name for spec in faults]
     onprem = build_onprem(service, seeded.spec)
@@ -233,10 +241,127 @@ def start_directory(seeded: Seeded, host: str = LOOPBACK, port: int = 0) -> Runn
 def start_tenant(tenant: Tenant, host: str = LOOPBACK, throttle: str = "off") -> RunningTenant:
     """Serve a whole tenant: the fake AD over LDAP, the fake cloud over HTTP and the
     on-premises estate (hosts API over HTTP, DNS over UDP and TCP)."""
-    services = build_services(seed_directory(tenant), tenant.mailboxes, throttle)
+    return _start(build_services(seed_directory(tenant), tenant.mailboxes, throttle), host)
+
+
+def start_tenant_folder(folder: TenantFolder, host: str = LOOPBACK) -> RunningTenant:
+    """Serve a tenant folder (`load_tenant_folder`) as `start_tenant` serves a generated one."""
+    services = build_services(folder.seeded, folder.mailboxes, writable_ous=folder.writable_ous)
+    return _start(services, host)
+
+
+def _start(services: TenantServices, host: str) -> RunningTenant:
     ReactorThread.ensure()
     ports, endpoints = ReactorThread.call(listen, services, host)
     return RunningTenant(services.service, endpoints, ports, services.cloud, services.onprem)
+
+
+class TenantFolderError(ValueError):
+    """A tenant folder that cannot be served; one line naming the file (and line)."""
+
+
+@dataclass(slots=True)
+class TenantFolder:
+    """A tenant folder as `exwb generate` or `exwb import` wrote it, loaded for serving."""
+
+    path: Path
+    seeded: Seeded
+    mailboxes: list[CloudMailbox]
+    writable_ous: tuple[str, ...] | None  # tenant.json's writeback_ous; None: the default
+    imported: bool  # tenant.json says "source": "import"
+
+
+_FOLDER_HINT = (
+    "a tenant folder holds directory.ldif, cloud.jsonl and tenant.json, as exwb import or exwb "
+    "generate writes them"
+)
+
+
+def read_tenant_manifest(folder: Path) -> dict[str, Any]:
+    """`folder`/tenant.json, checked for what serving needs (format, base_dn, writeback_ous)."""
+    path = folder / MANIFEST_NAME
+    if not folder.is_dir():
+        raise TenantFolderError(f"{folder}: not a directory (hint: {_FOLDER_HINT})")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TenantFolderError(f"{path}: no such file (hint: {_FOLDER_HINT})") from None
+    except OSError as e:
+        raise TenantFolderError(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise TenantFolderError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise TenantFolderError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise TenantFolderError(f'{path}: not a tenant manifest (hint: "format": "{FORMAT}")')
+    if not isinstance(manifest.get("base_dn"), str):
+        raise TenantFolderError(f"{path}: base_dn must be the domain's DN, e.g. DC=contoso,DC=com")
+    ous = manifest.get("writeback_ous")
+    if ous is not None:
+        if not isinstance(ous, list) or not ous or not all(isinstance(o, str) for o in ous):
+            raise TenantFolderError(
+                f"{path}: writeback_ous must be a non-empty list of OU DNs (hint: the OUs where "
+                "the writeback account may write; leave it out for the generated default)"
+            )
+        for ou in ous:
+            try:
+                normalize_dn(ou)
+            except InvalidDN as e:
+                raise TenantFolderError(f"{path}: writeback_ous: {ou!r}: {e}") from None
+    return manifest
+
+
+def load_tenant_folder(folder: Path) -> TenantFolder:
+    """Load `folder`'s directory.ldif and cloud.jsonl, with the writeback account's OUs from
+    its tenant.json; raises TenantFolderError. A generated tenant's manifest also gives the
+    whole spec (hybrid knobs included), as a resumed state directory does."""
+    from harness.tenant.files import TenantFileError, read_cloud_jsonl
+    from mockservers.directory.ldif_io import LdifError, load_ldif
+
+    manifest = read_tenant_manifest(folder)
+    ldif, cloud = folder / LDIF_NAME, folder / CLOUD_NAME
+    for required in (ldif, cloud):
+        if not required.is_file():
+            raise TenantFolderError(f"{required}: no such file (hint: {_FOLDER_HINT})")
+    # Hundreds of thousands of acyclic objects: cyclic GC passes during the load cost time and
+    # free nothing (as in the generator).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        seeded = load_ldif(ldif)
+        mailboxes = read_cloud_jsonl(cloud)
+    except (LdifError, TenantFileError) as e:
+        raise TenantFolderError(str(e)) from None
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    where = folder / MANIFEST_NAME
+    base = manifest["base_dn"]
+    try:
+        same_base = normalize_dn(base) == normalize_dn(seeded.spec.base_dn)
+    except InvalidDN as e:
+        raise TenantFolderError(f"{where}: base_dn {base!r}: {e}") from None
+    if not same_base:
+        raise TenantFolderError(
+            f"{where}: base_dn {base!r} is not the domain root of {ldif} ({seeded.spec.base_dn})"
+        )
+    if isinstance(manifest.get("spec"), dict) and manifest.get("source") != "import":
+        try:
+            spec = TenantSpec.from_mapping(manifest["spec"])
+        except SpecError as e:
+            raise TenantFolderError(f"{where}: spec.{e.knob}: {e.message}") from None
+        if spec.base_dn != seeded.spec.base_dn:
+            raise TenantFolderError(f"{where}: spec.domain {spec.domain!r} is not {ldif}'s")
+        seeded = replace(seeded, spec=spec)
+    ous = manifest.get("writeback_ous")
+    writable = tuple(ous) if ous is not None else None
+    for ou in writable or ():
+        if seeded.store.get(normalize_dn(ou)) is None:
+            raise TenantFolderError(
+                f"{where}: writeback_ous: {ou!r} is not an entry of {ldif} (hint: name OUs "
+                "the export holds)"
+            )
+    return TenantFolder(folder, seeded, mailboxes, writable, manifest.get("source") == "import")
 
 
 class ServeFailed(RuntimeError):

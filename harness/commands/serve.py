@@ -29,7 +29,8 @@ def add_parser(sub: Any) -> None:
         help="serve a tenant: fake AD over LDAP, fake Exchange Online / Graph over HTTP, and the "
         "on-premises hosts and DNS",
         description="Start the fake Active Directory (LDAP), the fake Exchange Online / Graph "
-        "API (HTTP) holding one generated tenant (or an LDIF file and the cloud.jsonl beside it), "
+        "API (HTTP) holding one generated tenant (or a tenant folder, or an LDIF file and the "
+        "cloud.jsonl beside it), "
         "and the on-premises estate (the hosts API over HTTP and an authoritative DNS server over "
         "UDP and TCP) on loopback, print their endpoints and credentials, write them as JSON "
         "(mode 0600) once all accept connections, and serve until SIGINT or SIGTERM.",
@@ -40,6 +41,14 @@ def add_parser(sub: Any) -> None:
         type=Path,
         metavar="FILE",
         help="load the directory from this LDIF instead of generating a tenant",
+    )
+    p.add_argument(
+        "--tenant",
+        type=Path,
+        metavar="DIR",
+        help="serve a tenant folder (directory.ldif, cloud.jsonl, tenant.json) as exwb import or "
+        "exwb generate wrote it; the writeback account may write in its tenant.json's "
+        "writeback_ous",
     )
     p.add_argument(
         "--ldap-port",
@@ -129,7 +138,9 @@ def run(args: argparse.Namespace) -> int:
     source = _source(args, out)
     gc.collect()
     gc.freeze()  # the loaded directory is long-lived: keep the GC from rescanning it
-    tenant = build_services(source.seeded, source.mailboxes, args.throttle, faults)
+    tenant = build_services(
+        source.seeded, source.mailboxes, args.throttle, faults, source.writable_ous
+    )
     source.mailboxes = []  # the cloud store holds what it needs
     for name in tenant.armed:
         err.print(f"armed fault {name}", highlight=False)
@@ -200,6 +211,11 @@ def _checked(args: argparse.Namespace) -> list[FaultSpec]:
         raise UsageError(
             "--ldif loads a directory as it is: drop --mailboxes/--seed/--knob/--domain"
         )
+    if args.tenant and (args.ldif or _tenant_options(args)):
+        raise UsageError(
+            "--tenant serves a tenant folder as it is: drop --ldif/--mailboxes/--seed/--knob/"
+            "--domain"
+        )
     if args.compact and not args.state_dir:
         raise UsageError("--compact needs --state-dir")
     return faults
@@ -224,6 +240,7 @@ class _Source:
     mailboxes: list[CloudMailbox]
     durable: Durable | None = None  # D as resumed
     generated: float = 0.0  # seconds spent generating
+    writable_ous: tuple[str, ...] | None = None  # where the writeback account may write
 
 
 def _source(args: argparse.Namespace, out: Console) -> _Source:
@@ -231,8 +248,17 @@ def _source(args: argparse.Namespace, out: Console) -> _Source:
     from harness.tenant.spec import SpecError
     from mockservers.directory.ldif_io import LdifError, load_ldif
     from mockservers.directory.seed import seed_directory
+    from mockservers.runtime import TenantFolderError, load_tenant_folder, read_tenant_manifest
     from mockservers.state import SpecMismatch, StateError, has_state
 
+    writable: tuple[str, ...] | None = None
+    if args.tenant and args.state_dir and has_state(args.state_dir):
+        # D holds the directory and the cloud; the folder still says where writeback may write.
+        try:
+            ous = read_tenant_manifest(args.tenant).get("writeback_ous")
+        except TenantFolderError as e:
+            raise UsageError(str(e)) from None
+        writable = tuple(ous) if ous is not None else None
     if args.state_dir and has_state(args.state_dir):
         try:
             durable = Durable.resume(args.state_dir, _tenant_options(args))
@@ -244,7 +270,14 @@ def _source(args: argparse.Namespace, out: Console) -> _Source:
             ) from None
         except StateError as e:
             raise UsageError(str(e)) from None
-        return _Source(durable.seeded, durable.mailboxes, durable)
+        return _Source(durable.seeded, durable.mailboxes, durable, writable_ous=writable)
+    if args.tenant:
+        with out.status(f"loading the tenant folder {args.tenant}"):
+            try:
+                folder = load_tenant_folder(args.tenant)
+            except TenantFolderError as e:
+                raise UsageError(str(e)) from None
+        return _Source(folder.seeded, folder.mailboxes, writable_ous=folder.writable_ous)
     if args.ldif:
         try:
             seeded = load_ldif(args.ldif)

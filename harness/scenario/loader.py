@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from harness.core.dn import parse_dn
 from harness.core.yamlnodes import names
 from harness.engine.cycle import MASS_CHANGE_THRESHOLD
 from harness.engine.rules import BUILTIN_PROFILES, Profile, ProfileError, load_profile
@@ -21,7 +22,9 @@ from harness.scenario import model as m
 from harness.scenario import registry
 from harness.scenario.load_steps import StepReader
 from harness.scenario.reader import ScenarioError
-from harness.tenant.spec import SpecError, TenantSpec
+from harness.tenant.files import CLOUD_NAME
+from harness.tenant.spec import MAX_MAILBOXES, SpecError, TenantSpec
+from mockservers.runtime import TenantFolderError, read_tenant_manifest
 
 _TOP = ("name", "description", "tenant", "engine", "steps", "thresholds")
 _ENGINE = ("profile", "mass_change_threshold", "allow_mass_change", "quarantine_min_failures")
@@ -61,8 +64,13 @@ class _Loader(StepReader):
         description = (
             self.scalar(top["description"][1], "description") if "description" in top else ""
         )
-        spec, keys = self.tenant(top["tenant"][1] if "tenant" in top else None)
-        self.mailboxes = spec.mailboxes + spec.cloud_only_users
+        tenant_node = top["tenant"][1] if "tenant" in top else None
+        folder, from_node = self.tenant_folder(tenant_node)
+        if folder is None or from_node is None:
+            spec, keys = self.tenant(tenant_node)
+            self.mailboxes = spec.mailboxes + spec.cloud_only_users
+        else:
+            spec, keys = self.folder_spec(folder, from_node), ()
         engine = self.engine(top["engine"][1] if "engine" in top else None)
         steps_node = self.require(top, root, "steps", "the scenario")
         items = self.sequence(steps_node, "steps")
@@ -72,7 +80,9 @@ class _Loader(StepReader):
             )
         steps = tuple(registry.load_step(self, i, node) for i, node in enumerate(items, 1))
         thresholds = self.thresholds(top["thresholds"][1]) if "thresholds" in top else ()
-        return m.Scenario(name, self.path, description, spec, keys, engine, steps, thresholds)
+        return m.Scenario(
+            name, self.path, description, spec, keys, engine, steps, thresholds, folder
+        )
 
     def tenant(self, node: yaml.Node | None) -> tuple[TenantSpec, tuple[str, ...]]:
         if node is None:
@@ -87,6 +97,60 @@ class _Loader(StepReader):
                 at, f"tenant.{e.knob}: {e.message}", "see exwb generate --list-knobs"
             ) from None
         return spec, tuple(fields_)
+
+    def tenant_folder(self, node: yaml.Node | None) -> tuple[Path | None, yaml.Node | None]:
+        """``tenant: {from: DIR}``: a tenant folder (relative to the scenario) served as it is,
+        and the node naming it; (None, None) when the tenant is generated. Knobs beside
+        ``from`` are refused."""
+        if not isinstance(node, yaml.MappingNode):
+            return None, None
+        fields_ = self.mapping(node, ("from", *TenantSpec.knob_names()), "tenant")
+        if "from" not in fields_:
+            return None, None
+        knob = next((k for k in fields_ if k != "from"), None)
+        if knob is not None:
+            raise self.error(
+                fields_[knob][0],
+                f"tenant.from and tenant.{knob} are exclusive: a tenant folder is served as it is",
+                "drop the knobs, or drop from to generate a tenant",
+            )
+        vnode = fields_["from"][1]
+        text = self.scalar(vnode, "tenant.from")
+        folder = Path(text) if Path(text).is_absolute() else self.path.parent / text
+        try:
+            read_tenant_manifest(folder)
+        except TenantFolderError as e:
+            raise self.error(vnode, f"tenant.from: {e}") from None
+        if not (folder / CLOUD_NAME).is_file():
+            raise self.error(vnode, f"tenant.from: {folder / CLOUD_NAME}: no such file")
+        return folder, vnode
+
+    def folder_spec(self, folder: Path, node: yaml.Node) -> TenantSpec:
+        """What the steps need to know of a served folder: its recipients (the bound of a
+        sample), its primary domain (``{domain}``) and, when generated, its whole spec."""
+        manifest = read_tenant_manifest(folder)
+        counts = manifest.get("counts")
+        count = counts.get("cloud_recipients") if isinstance(counts, dict) else None
+        if not isinstance(count, int):
+            with (folder / CLOUD_NAME).open("rb") as f:
+                count = sum(1 for line in f if line.strip())
+        self.mailboxes = count
+        if isinstance(manifest.get("spec"), dict) and manifest.get("source") != "import":
+            data = manifest["spec"]
+        else:
+            domains = manifest.get("domains")
+            primary = domains.get("primary") if isinstance(domains, dict) else None
+            if isinstance(primary, str):
+                domain = primary
+            else:  # read_tenant_manifest checked base_dn is a DN
+                domain = ".".join(v for rdn in parse_dn(manifest["base_dn"]) for _, v in rdn)
+            data = {"domain": domain, "mailboxes": min(max(count, 1), MAX_MAILBOXES)}
+        try:
+            return TenantSpec.from_mapping(data)
+        except SpecError as e:
+            raise self.error(
+                node, f"tenant.from: {folder / 'tenant.json'}: {e.knob}: {e.message}"
+            ) from None
 
     def engine(self, node: yaml.Node | None) -> m.EngineSettings:
         if node is None:

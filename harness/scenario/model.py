@@ -402,6 +402,7 @@ class Scenario:
     engine: EngineSettings
     steps: tuple[Step, ...]
     thresholds: tuple[Threshold, ...] = ()
+    tenant_from: Path | None = None  # `tenant: {from: DIR}`: serve this folder, generate nothing
 
     def expectations(self) -> list[Expectation]:
         return [e for s in self.steps if isinstance(s, Expect) for e in s.expectations]

@@ -21,7 +21,13 @@ from harness.scenario.registry import check, run_step
 from harness.scenario.steps import Outcome
 from harness.scenario.world import CycleRecord, StepError, World
 from harness.tenant import generate
-from mockservers.runtime import start_tenant
+from mockservers.runtime import (
+    RunningTenant,
+    TenantFolderError,
+    load_tenant_folder,
+    start_tenant,
+    start_tenant_folder,
+)
 
 
 class Listener(Protocol):
@@ -53,7 +59,8 @@ class Silent:
 def run_scenario(
     scenario: m.Scenario, out_dir: Path, listener: Listener | None = None
 ) -> ScenarioResult:
-    """Run `scenario` against a fresh tenant; the engine's state goes to `out_dir/engine-state`."""
+    """Run `scenario` against a fresh tenant (generated, or served from its `tenant.from`
+    folder); the engine's state goes to `out_dir/engine-state`."""
     events: Listener = listener or Silent()
     started_at = datetime.now(UTC)
     started = time.perf_counter()
@@ -79,20 +86,7 @@ def run_scenario(
         result["tenant"][knob] = _plain(getattr(scenario.tenant, knob))
     world: World | None = None
     try:
-        t0 = time.perf_counter()
-        tenant = generate(scenario.tenant, events.generating)
-        generated = time.perf_counter()
-        running = start_tenant(tenant)
-        result["tenant"].update(
-            {
-                "ad_users": len(tenant.ad_users),
-                "recipients": len(tenant.mailboxes),
-                "cloud_managed": sum(mb.is_exchange_cloud_managed for mb in tenant.mailboxes),
-                "generate_seconds": round(generated - t0, 3),
-                "start_seconds": round(time.perf_counter() - generated, 3),
-            }
-        )
-        del tenant  # the fakes hold what they need; the model can go
+        running = _start(scenario, result, events)
         try:
             world = World(scenario, running.endpoints, state_dir, running.faults)
             if scenario.needs_snapshot:
@@ -126,6 +120,42 @@ def run_scenario(
         )
         result["verdict"] = "failed" if failed else "passed"
     return result
+
+
+def _start(scenario: m.Scenario, result: ScenarioResult, events: Listener) -> RunningTenant:
+    """Generate and serve the scenario's tenant, or serve its folder; note its figures."""
+    t0 = time.perf_counter()
+    if scenario.tenant_from is not None:
+        try:
+            folder = load_tenant_folder(scenario.tenant_from)
+        except TenantFolderError as e:  # changed since the scenario was loaded
+            raise StepError(f"tenant.from: {e}") from None
+        loaded = time.perf_counter()
+        running = start_tenant_folder(folder)
+        result["tenant"].update(
+            {
+                "from": str(scenario.tenant_from),
+                "directory_entries": len(running.service.store.entries),
+                "recipients": len(folder.mailboxes),
+                "cloud_managed": sum(mb.is_exchange_cloud_managed for mb in folder.mailboxes),
+                "load_seconds": round(loaded - t0, 3),
+                "start_seconds": round(time.perf_counter() - loaded, 3),
+            }
+        )
+        return running
+    tenant = generate(scenario.tenant, events.generating)
+    generated = time.perf_counter()
+    running = start_tenant(tenant)
+    result["tenant"].update(
+        {
+            "ad_users": len(tenant.ad_users),
+            "recipients": len(tenant.mailboxes),
+            "cloud_managed": sum(mb.is_exchange_cloud_managed for mb in tenant.mailboxes),
+            "generate_seconds": round(generated - t0, 3),
+            "start_seconds": round(time.perf_counter() - generated, 3),
+        }
+    )
+    return running  # the fakes hold what they need; the model goes with this frame
 
 
 def _run_one(world: World, step: m.Step, result: ScenarioResult, events: Listener) -> None:

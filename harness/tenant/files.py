@@ -53,16 +53,24 @@ def ensure_writable_dir(out: Path) -> None:
 
 
 def write_atomic(
-    path: Path, chunks: Iterable[str], on_chunk: Callable[[], None] | None = None
+    path: Path,
+    chunks: Iterable[str],
+    on_chunk: Callable[[], None] | None = None,
+    encoding: str = "utf-8",
+    errors: str = "strict",
 ) -> WrittenFile:
-    """Write text chunks as UTF-8 to `path` via a temporary file and an atomic rename."""
+    """Write text chunks to `path` via a temporary file and an atomic rename.
+
+    `encoding`/`errors` as for `str.encode` (exports: ``utf-16-le``, ``ascii``/``replace``); a
+    byte order mark is the caller's first chunk (``"\\ufeff"``), since encoding per chunk
+    with ``utf-16`` would repeat it."""
     digest = hashlib.sha256()
     size = 0
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as f:
             for chunk in chunks:
-                data = chunk.encode("utf-8")
+                data = chunk.encode(encoding, errors)
                 digest.update(data)
                 f.write(data)
                 size += len(data)

@@ -20,21 +20,21 @@ _UNSAFE = re.compile(r"^[ :<]|[\x00\n\r\x80-\U0010ffff]| $")
 WIDTH = 76
 
 
-def _fold(line: str) -> str:
-    if len(line) <= WIDTH:
+def _fold(line: str, width: int) -> str:
+    if len(line) <= width:
         return line
-    parts = [line[:WIDTH]]
-    parts.extend(" " + line[i : i + WIDTH - 1] for i in range(WIDTH, len(line), WIDTH - 1))
+    parts = [line[:width]]
+    parts.extend(" " + line[i : i + width - 1] for i in range(width, len(line), width - 1))
     return "\n".join(parts)
 
 
-def attribute_line(name: str, value: str | bytes) -> str:
-    """One ``name: value`` or ``name:: base64`` line, folded."""
+def attribute_line(name: str, value: str | bytes, width: int = WIDTH) -> str:
+    """One ``name: value`` or ``name:: base64`` line, folded at `width` columns (ldifde: 80)."""
     if isinstance(value, bytes):
-        return _fold(f"{name}:: {base64.b64encode(value).decode('ascii')}")
+        return _fold(f"{name}:: {base64.b64encode(value).decode('ascii')}", width)
     if _UNSAFE.search(value):
-        return _fold(f"{name}:: {base64.b64encode(value.encode('utf-8')).decode('ascii')}")
-    return _fold(f"{name}: {value}")
+        return _fold(f"{name}:: {base64.b64encode(value.encode('utf-8')).decode('ascii')}", width)
+    return _fold(f"{name}: {value}", width)
 
 
 def entry_text(dn: str, attributes: Iterable[tuple[str, tuple[str | bytes, ...]]]) -> str:
