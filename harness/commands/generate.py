@@ -15,6 +15,7 @@ from rich.table import Table
 
 from harness.core.errors import UsageError
 from harness.tenant import MAX_MAILBOXES, SpecError, TenantSpec, generate
+from harness.tenant.exports import DEFAULT_FORMATS, EXPORT_FORMATS, export_tenant
 from harness.tenant.files import TenantFileError, ensure_writable_dir, write_tenant
 
 
@@ -76,6 +77,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--out", "-o", type=Path, metavar="DIR", help="output directory (created if missing)"
     )
+    p.add_argument(
+        "--export",
+        action="append",
+        default=[],
+        metavar="FORMAT",
+        help="also write the tenant as an administrator's export into DIR/exports/ (ldifde, "
+        "csvde, get-aduser, get-mailbox-json, graph-users, ...; 'all' for every readable one; "
+        "see docs/own-tenant.md), to try exwb import on; repeatable",
+    )
     p.add_argument("--list-knobs", action="store_true", help="list the tenant knobs and exit")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -92,6 +102,22 @@ def spec_from_args(args: argparse.Namespace) -> TenantSpec:
     except SpecError as e:
         flag = f"--{e.knob}" if e.knob in ("mailboxes", "seed", "domain") else f"knob {e.knob}"
         raise UsageError(f"{flag}: {e.message}") from None
+
+
+def export_names(asked: list[str]) -> tuple[str, ...]:
+    """The --export names, checked before anything is generated; 'all' is every readable one."""
+    names: list[str] = []
+    for a in asked:
+        for name in (n.strip() for n in a.split(",")):
+            if name == "all":
+                names.extend(DEFAULT_FORMATS)
+            elif name in EXPORT_FORMATS:
+                names.append(name)
+            else:
+                raise UsageError(
+                    f"--export: unknown format {name!r} (known: all, {', '.join(EXPORT_FORMATS)})"
+                )
+    return tuple(dict.fromkeys(names))
 
 
 def list_knobs(console: Console) -> int:
@@ -115,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         raise UsageError("--out DIR is required")
     spec = spec_from_args(args)
+    exports = export_names(args.export)
     try:
         ensure_writable_dir(args.out)
     except TenantFileError as e:
@@ -142,6 +169,12 @@ def run(args: argparse.Namespace) -> int:
         except TenantFileError as e:
             raise UsageError(str(e)) from None
         progress.update(write_task, completed=n_objects)
+        if exports:
+            progress.add_task(f"exports: {', '.join(exports)}", total=None)
+            try:
+                exported = export_tenant(tenant, args.out / "exports", exports)
+            except TenantFileError as e:
+                raise UsageError(str(e)) from None
     finished = time.perf_counter()
 
     synced = sum(1 for m in tenant.mailboxes if m.is_dir_synced)
@@ -153,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for _name, w in written.items():
         out.print(f"  {w.path}  {w.bytes:,} bytes  sha256 {w.sha256[:16]}")
+    for name, path in exported.items() if exports else ():
+        out.print(f"  {path}  ({name})", highlight=False)
     out.print(
         f"generated in {generated - started:.1f} s, written in {finished - generated:.1f} s",
         highlight=False,
