@@ -1136,7 +1136,6 @@ def import_tenant(
     from harness.tenant.imports.ad import AD_FORMATS, detect_ad_format, read_ad
     from harness.tenant.imports.exo import EXO_FORMATS, read_mailboxes
     from harness.tenant.imports.graph import GRAPH_FORMATS, read_graph_users
-    from harness.tenant.imports.pseudonym import Pseudonymiser, load_policy
     from harness.tenant.imports.textfile import open_text
 
     fmts = dict(formats or {})
@@ -1164,6 +1163,8 @@ def import_tenant(
             )
     mapper: RecordMapper | None = None
     if pseudonymise is not None:
+        from harness.tenant.imports.pseudonym import Pseudonymiser, load_policy
+
         if policy is not None:
             mapper = Pseudonymiser(_read_key(pseudonymise), load_policy(policy))
         else:
