@@ -322,6 +322,8 @@ def _kind(rec: AdRecord) -> tuple[str | None, str]:
     return None, f"objectClass {last}"
 
 
+_PICKLE = pickle.HIGHEST_PROTOCOL
+
 _DEFAULT_CLASSES: dict[str, tuple[str, ...]] = {
     "user": USER_OBJECT_CLASSES,
     "contact": ("top", "person", "organizationalPerson", "contact"),
@@ -339,7 +341,6 @@ class _Directory:
         self.mapper = mapper
         self.spool_path = spool
         self._spool = spool.open("wb")
-        self._pickler = pickle.Pickler(self._spool, protocol=pickle.HIGHEST_PROTOCOL)
         self.seq = 0
         self.read = 0
         self.containers: dict[str, _Container] = {}
@@ -408,9 +409,8 @@ class _Directory:
             self.users.append(self._user_ref(rec, dn))
             self.user_domain.append(domain)
             self.user_system.append(system)
-        self._pickler.dump((kind, dn, parent_ndn, domain, user, attrs))
-        # Objects the pickler saw are memoised; clearing keeps the spool's memory flat.
-        self._pickler.clear_memo()
+        # One pickle per object: a shared Pickler's memo would grow with every object read.
+        pickle.dump((kind, dn, parent_ndn, domain, user, attrs), self._spool, _PICKLE)
 
     def _user_ref(self, rec: AdRecord, dn: str) -> UserRef:
         cg = _bytes1(rec.attrs, "mS-DS-ConsistencyGuid")
@@ -496,10 +496,9 @@ class _Directory:
 
     def spooled(self) -> Iterator[tuple[str, str, str, str, int, list[Any]]]:
         with self.spool_path.open("rb") as f:
-            unpickler = pickle.Unpickler(f)
             while True:
                 try:
-                    yield unpickler.load()
+                    yield pickle.load(f)
                 except EOFError:
                     return
 
