@@ -481,11 +481,12 @@ class _Directory:
         )
 
     def _check_question_marks(self, rec: AdRecord) -> None:
+        # Examples name file:line and the attribute only: the value may be a real name.
         for name, values in rec.attrs.items():
             if name.casefold() in _AD_NAME_ATTRIBUTES:
                 for v in values:
                     if isinstance(v, str) and "?" in v:
-                        self.question_marks.add(name, f"{rec.origin} ({v})")
+                        self.question_marks.add(name, f"{rec.origin} ({name})")
 
     def _attributes(
         self, rec: AdRecord, kind: str, domain: str
@@ -638,7 +639,7 @@ class _Cloud:
             for key in _MAILBOX_NAME_PROPS:
                 for v in _strings(raw.props.get(key)):
                     if "?" in v:
-                        self.question_marks.add(key, f"{raw.origin} ({v})")
+                        self.question_marks.add(key, f"{raw.origin} ({key})")
         rec = self.mapper.mailbox(raw) if self.mapper is not None else raw
         props = rec.props
         mailbox_id = _text(props.get("ExternalDirectoryObjectId"))
