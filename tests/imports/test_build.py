@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -389,3 +390,17 @@ def _ldif(out: Path) -> list[tuple[str, list[tuple[str, list[bytes]]]]]:
     from mockservers.directory.ldif_io import read_ldif
 
     return [(dn, [(n, v) for n, v in attrs]) for dn, attrs in read_ldif(out / LDIF_NAME) if dn]
+
+
+def test_reader_warnings_reach_the_report(tmp_path: Path) -> None:
+    from harness.tenant.imports.build import _heeding
+
+    def warning_reader() -> Iterator[MailboxRecord]:
+        for n, name in ((1, "Ada"), (2, "Bob")):
+            warnings.warn(f"{EXO_FILE}: a #TYPE line was skipped", UserWarning, stacklevel=1)
+            yield mailbox(n, name)
+
+    heard: list[str] = []
+    out = tmp_path / "t"
+    build_tenant(directory(), _heeding(warning_reader(), heard), None, out, warnings=heard)
+    assert f"{EXO_FILE}: a #TYPE line was skipped (2 times)" in report(out)["warnings"]

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.tenant.files import CLOUD_NAME, LDIF_NAME, MANIFEST_NAME, read_cloud_jsonl
+from harness.tenant.files import CLOUD_NAME, MANIFEST_NAME, read_cloud_jsonl
 from harness.tenant.imports.build import build_tenant
 from harness.tenant.imports.records import AdRecord, GraphUserRecord, MailboxRecord
 from harness.tenant.imports.report import REPORT_JSON

@@ -17,11 +17,12 @@ import os
 import pickle
 import shutil
 import tempfile
+import warnings as pywarnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from harness import __version__
 from harness.core.adschema import (
@@ -698,9 +699,11 @@ def build_tenant(
     pseudonymiser: RecordMapper | None = None,
     domain: str | None = None,
     writeback_ous: Sequence[str] = (),
-    warnings: Sequence[str] = (),
+    warnings: list[str] | None = None,
 ) -> ImportResult:
-    """Join the records and write the tenant folder `out` atomically (see the module doc)."""
+    """Join the records and write the tenant folder `out` atomically (see the module doc).
+    `warnings` (for the report) is read once the records are consumed, so readers may add to it
+    while they stream."""
     with staged_folder(out) as stage:
         result = _build(
             ad_records,
@@ -711,7 +714,7 @@ def build_tenant(
             pseudonymiser,
             domain,
             writeback_ous,
-            list(warnings),
+            warnings if warnings is not None else [],
         )
     result.out = out
     result.written = {
@@ -1221,17 +1224,36 @@ def import_tenant(
             if i.kind == "ad":
                 yield from read_ad(Path(i.path), i.format)
 
+    heard: list[str] = []
     graph = read_graph_users(graph_file, fmts.get("graph")) if graph_file is not None else None
     return build_tenant(
-        ad_records(),
-        read_mailboxes(exo_file, fmts.get("exo")),
-        graph,
+        _heeding(ad_records(), heard),
+        _heeding(read_mailboxes(exo_file, fmts.get("exo")), heard),
+        _heeding(graph, heard) if graph is not None else None,
         out,
         inputs=inputs,
         pseudonymiser=mapper,
         domain=domain,
         writeback_ous=writeback_ous,
+        warnings=heard,
     )
+
+
+R = TypeVar("R")
+HEARD = 50  # distinct reader warnings kept for the report
+
+
+def _heeding(records: Iterable[R], sink: list[str]) -> Iterator[R]:
+    """`records`, adding what the reader warns about (`warnings.warn`) while it streams them
+    to `sink`: one line per distinct message, with how often it came."""
+    with pywarnings.catch_warnings(record=True) as caught:
+        pywarnings.simplefilter("always")
+        yield from records
+    counts = Counter(
+        str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)
+    )
+    for message, n in list(counts.items())[:HEARD]:
+        sink.append(message if n == 1 else f"{message} ({n} times)")
 
 
 def _read_key(path: Path) -> bytes:
