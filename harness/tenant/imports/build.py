@@ -59,6 +59,7 @@ from harness.tenant.imports.records import (
     Origin,
 )
 from harness.tenant.imports.report import (
+    LISTED,
     REPORT_JSON,
     REPORT_MD,
     listing,
@@ -993,8 +994,9 @@ def _ldif_chunks(
             directory.left_out.add("inside an object the fake cannot hold", dn)
             continue
         if user >= 0 and dn in stamped:
-            guid = next(v for n, v in attrs if n == "objectGUID")
-            attrs = [*attrs, ("mS-DS-ConsistencyGuid", guid)]
+            guid = dict(attrs).get("objectGUID")
+            if guid:
+                attrs = [*attrs, ("mS-DS-ConsistencyGuid", guid)]
         counts[kind] += 1
         yield entry_text(dn, attrs)
 
@@ -1159,7 +1161,7 @@ def _report(
                     for j in joined.shared
                 ]
             ),
-            "ad_users_without_mailbox": listing([user(j) for j in without]),
+            "ad_users_without_mailbox": listing([user(j) for j in without[:LISTED]], len(without)),
         },
         "writeback_ous": ous,
         "pseudonymisation": mapper.summary() if mapper is not None else None,

@@ -16,9 +16,11 @@ LISTED = 1000  # items kept per listing in the JSON (the count is always the ful
 SHOWN = 20  # items shown per listing in the Markdown
 
 
-def listing(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """A list of findings, capped at LISTED items; `count` is the full number."""
-    return {"count": len(items), "items": list(items[:LISTED]), "truncated": len(items) > LISTED}
+def listing(items: Sequence[dict[str, Any]], count: int | None = None) -> dict[str, Any]:
+    """A list of findings, capped at LISTED items; `count` is the full number (default: the
+    items given, for callers that pass only the first LISTED of a long list)."""
+    n = len(items) if count is None else count
+    return {"count": n, "items": list(items[:LISTED]), "truncated": n > LISTED}
 
 
 def _cell(value: Any) -> str:
