@@ -122,6 +122,7 @@ class RecordMapper(Protocol):
     def mailbox(self, rec: MailboxRecord) -> MailboxRecord: ...
     def graph_user(self, rec: GraphUserRecord) -> GraphUserRecord: ...
     def domain(self, name: str) -> str: ...
+    def dn(self, value: str) -> str: ...
     def summary(self) -> dict[str, Any]: ...
 
 
@@ -1015,11 +1016,11 @@ def _writeback_ous(
     if given:
         ous: list[str] = []
         for dn in given:
-            if mapper is not None:
-                dn = mapper.ad(AdRecord(dn, {}, Origin("--writeback-ou"))).dn
             try:
+                if mapper is not None:
+                    dn = mapper.dn(dn)  # the user names the real OU; the folder holds its pseudonym
                 ndn = normalize_dn(dn)
-            except InvalidDN as e:
+            except ValueError as e:  # InvalidDN, or the pseudonymiser's "not a DN"
                 raise ExportError("--writeback-ou", f"{dn!r} is not a DN: {e}") from None
             if ndn not in directory.containers:
                 raise ExportError(
@@ -1216,10 +1217,8 @@ def import_tenant(
     if pseudonymise is not None:
         from harness.tenant.imports.pseudonym import Pseudonymiser, load_policy
 
-        if policy is not None:
-            mapper = Pseudonymiser(_read_key(pseudonymise), load_policy(policy))
-        else:
-            mapper = Pseudonymiser.from_keyfile(pseudonymise)
+        rules = load_policy(policy) if policy is not None else None
+        mapper = Pseudonymiser.from_keyfile(pseudonymise, rules)
 
     def ad_records() -> Iterator[AdRecord]:
         for i in inputs:
@@ -1256,10 +1255,3 @@ def _heeding(records: Iterable[R], sink: list[str]) -> Iterator[R]:
     )
     for message, n in list(counts.items())[:HEARD]:
         sink.append(message if n == 1 else f"{message} ({n} times)")
-
-
-def _read_key(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise ExportError(str(path), f"cannot read the key file: {e.strerror}") from None
