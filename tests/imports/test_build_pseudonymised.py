@@ -13,9 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.tenant.files import CLOUD_NAME, MANIFEST_NAME, read_cloud_jsonl
-from harness.tenant.imports.build import build_tenant
-from harness.tenant.imports.records import AdRecord, GraphUserRecord, MailboxRecord
+from harness.tenant.files import CLOUD_NAME, LDIF_NAME, MANIFEST_NAME, read_cloud_jsonl
+from harness.tenant.imports.build import InputFile, build_tenant
+from harness.tenant.imports.records import AdRecord, GraphUserRecord, MailboxRecord, Origin
 from harness.tenant.imports.report import REPORT_JSON
 from tests.imports.test_build import BASE, b64, directory, graph_user, guid, mailbox, user
 
@@ -104,3 +104,37 @@ def test_pseudonymised_before_joining_and_user_input_mapped(tmp_path: Path) -> N
     noor = {m.alias: m for m in read_cloud_jsonl(out / CLOUD_NAME)}["noor"]
     assert noor.immutable_id == b64(guid(1001))
     assert result.report == rep
+
+
+def test_pseudonymised_report_names_inputs_by_side_not_path(tmp_path: Path) -> None:
+    real = "/home/jdoe/contoso-exports/mailboxes.json"
+    mbx = [
+        replace(mailbox(1, "Ada"), origin=Origin(real, 3)),
+        replace(mailbox(8, "Ghost"), origin=Origin(real, 9)),
+    ]
+    inputs = [
+        InputFile("ad", "/home/jdoe/contoso-exports/users.ldif", "ldif", "utf-8"),
+        InputFile("exo", real, "exo-json", "utf-16-le"),
+    ]
+    out = tmp_path / "t"
+    build_tenant(directory(), mbx, None, out, inputs=inputs, pseudonymiser=Renamer())
+    rep = json.loads((out / REPORT_JSON).read_text())
+    assert [i["path"] for i in rep["inputs"]] == ["ad", "exo"]
+    (miss,) = rep["joins"]["unmatched_mailboxes"]["items"]
+    assert miss["origin"] == "exo:9"
+    for path in out.iterdir():
+        assert "jdoe" not in path.read_text(), path.name
+
+
+def test_naming_attribute_follows_the_rdn(tmp_path: Path) -> None:
+    ad = directory()
+    ad[1] = AdRecord(
+        f"OU=Staff,{BASE}", {"objectClass": ["organizationalUnit"], "ou": ["Other"]}, ad[1].origin
+    )
+    out = tmp_path / "t"
+    build_tenant(ad, [mailbox(1, "Ada")], None, out)
+    text = (out / LDIF_NAME).read_text()
+    assert (
+        f"dn: OU=Staff,{BASE}\nobjectClass: top\nobjectClass: organizationalUnit\nou: Staff\n"
+        in text
+    )

@@ -144,6 +144,30 @@ class ImportResult:
     written: dict[str, WrittenFile]
 
 
+class _Where:
+    """How the report names a record's origin. Pseudonymised, an input is named by its side
+    (`ad-1`, `exo`, `graph`): a path like /home/jdoe/contoso-users.ldif would give the real
+    tenant away in a folder meant for a CI repository."""
+
+    def __init__(self, inputs: Sequence[InputFile], hide: bool) -> None:
+        self.labels: dict[str, str] = {}
+        if hide:
+            ads = [i for i in inputs if i.kind == "ad"]
+            for n, i in enumerate(inputs, 1):
+                several = i.kind == "ad" and len(ads) > 1
+                self.labels[i.path] = f"ad-{n}" if several else i.kind
+        self.hide = hide
+
+    def path(self, path: str) -> str:
+        if not self.hide:
+            return path
+        return self.labels.get(path) or Path(path).name
+
+    def __call__(self, origin: Origin) -> str:
+        label = self.path(origin.path)
+        return f"{label}:{origin.line}" if origin.line else label
+
+
 # ---------------------------------------------------------------------------- the folder
 @contextlib.contextmanager
 def staged_folder(out: Path) -> Iterator[Path]:
@@ -366,6 +390,7 @@ def _child_ndn(head: str, parent_ndn: str) -> str:
 
 
 _UNSEEN: Any = object()
+_NAMING = {"cn": "cn", "ou": "ou", "dc": "dc"}
 _TEXT = (Syntax.STRING, Syntax.OID)
 
 
@@ -393,8 +418,9 @@ def _accepted(t: AttributeType, v: AdValue) -> tuple[AdValue, str]:
 class _Directory:
     """The AD side as it streams in: containers in memory, other objects spooled to disk."""
 
-    def __init__(self, spool: Path, mapper: RecordMapper | None) -> None:
+    def __init__(self, spool: Path, mapper: RecordMapper | None, where: _Where) -> None:
         self.mapper = mapper
+        self.where = where
         self.spool_path = spool
         self._spool = spool.open("wb")
         self.seq = 0
@@ -420,7 +446,7 @@ class _Directory:
         self.read += 1
         kind, why = _kind(raw)
         if kind is None:
-            self.left_out.add(why, str(raw.origin))
+            self.left_out.add(why, self.where(raw.origin))
             return
         system = kind == "user" and _is_system_user(raw)
         if not system:
@@ -447,12 +473,12 @@ class _Directory:
             self.left_out.add("outside any domain (no DC= suffix)", dn)
             return
         if ndn in self.leaves or ndn in self.containers:
-            self.duplicates.append({"dn": dn, "origin": str(rec.origin)})
+            self.duplicates.append({"dn": dn, "origin": self.where(rec.origin)})
             return
         self.domains[domain] += 1
         if parent_ndn:
             self.parents.setdefault(parent_ndn, parent)
-        attrs = self._attributes(rec, kind, domain)
+        attrs = self._attributes(rec, kind, domain, head)
         self.seq += 1
         if kind in CONTAINER_KINDS:
             self.containers[ndn] = _Container(
@@ -489,10 +515,10 @@ class _Directory:
             if name.casefold() in _AD_NAME_ATTRIBUTES:
                 for v in values:
                     if isinstance(v, str) and "?" in v:
-                        self.question_marks.add(name, f"{rec.origin} ({name})")
+                        self.question_marks.add(name, f"{self.where(rec.origin)} ({name})")
 
     def _attributes(
-        self, rec: AdRecord, kind: str, domain: str
+        self, rec: AdRecord, kind: str, domain: str, head: str
     ) -> list[tuple[str, tuple[AdValue, ...]]]:
         """The attributes the fake's schema knows, with values it accepts, canonical names."""
         out: dict[str, tuple[AdValue, ...]] = {}
@@ -538,6 +564,15 @@ class _Directory:
             cls = "user" if kind == "user" else kind
             category = f"CN={default_category(cls)},CN=Schema,CN=Configuration,{_base_dn(domain)}"
             out["objectCategory"] = (category,)
+        # AD's naming attribute holds the RDN's value: keep them equal (a pseudonymiser that
+        # keeps a well-known RDN such as OU=Users may still map the `ou` value).
+        if "\\" in head or "+" in head:
+            naming, value = parse_dn(head)[0][0]
+        else:
+            naming, _, value = head.partition("=")
+        name = _NAMING.get(naming.strip().lower())
+        if name is not None:
+            out[name] = (value.strip(),)
         self.kept[kind] += 1
         return list(out.items())
 
@@ -601,8 +636,9 @@ def _mailbox(props: Mapping[str, Any], mailbox_id: str) -> CloudMailbox:
 
 
 class _Cloud:
-    def __init__(self, mapper: RecordMapper | None) -> None:
+    def __init__(self, mapper: RecordMapper | None, where: _Where) -> None:
         self.mapper = mapper
+        self.where = where
         self.graph: dict[str, _GraphRef] = {}
         self.graph_read = 0
         self.graph_with_anchor_field = 0
@@ -620,10 +656,12 @@ class _Cloud:
         rec = self.mapper.graph_user(raw) if self.mapper is not None else raw
         gid = _text(rec.props.get("id"))
         if gid is None:
-            self.skipped.append({"origin": str(rec.origin), "why": "Graph user without id"})
+            self.skipped.append({"origin": self.where(rec.origin), "why": "Graph user without id"})
             return
         if gid in self.graph:
-            self.skipped.append({"origin": str(rec.origin), "why": f"Graph user {gid} twice"})
+            self.skipped.append(
+                {"origin": self.where(rec.origin), "why": f"Graph user {gid} twice"}
+            )
             return
         has = "onPremisesImmutableId" in rec.props
         self.graph_with_anchor_field += has
@@ -642,7 +680,7 @@ class _Cloud:
             for key in _MAILBOX_NAME_PROPS:
                 for v in _strings(raw.props.get(key)):
                     if "?" in v:
-                        self.question_marks.add(key, f"{raw.origin} ({key})")
+                        self.question_marks.add(key, f"{self.where(raw.origin)} ({key})")
         rec = self.mapper.mailbox(raw) if self.mapper is not None else raw
         props = rec.props
         mailbox_id = _text(props.get("ExternalDirectoryObjectId"))
@@ -650,7 +688,7 @@ class _Cloud:
             name = _text(props.get("UserPrincipalName")) or _text(props.get("Alias")) or "?"
             self.skipped.append(
                 {
-                    "origin": str(rec.origin),
+                    "origin": self.where(rec.origin),
                     "why": f"{name}: no ExternalDirectoryObjectId (not in Entra ID: left out)",
                 }
             )
@@ -658,7 +696,7 @@ class _Cloud:
         if mailbox_id in self.ids:
             self.skipped.append(
                 {
-                    "origin": str(rec.origin),
+                    "origin": self.where(rec.origin),
                     "why": f"ExternalDirectoryObjectId "
                     f"{mailbox_id} appears twice (the first is kept)",
                 }
@@ -741,7 +779,8 @@ def _build(
     writeback_ous: Sequence[str],
     warnings: list[str],
 ) -> ImportResult:
-    cloud = _Cloud(mapper)
+    where = _Where(inputs, hide=mapper is not None)
+    cloud = _Cloud(mapper, where)
     if graph_users is not None:
         for g in graph_users:
             cloud.add_graph(g)
@@ -759,7 +798,7 @@ def _build(
             "export them with Get-Mailbox -ResultSize Unlimited",
         )
 
-    directory = _Directory(stage / ".ad-spool", mapper)
+    directory = _Directory(stage / ".ad-spool", mapper, where)
     try:
         for r in ad_records:
             directory.add(r)
@@ -1092,14 +1131,15 @@ def _report(
     counts: dict[str, int],
 ) -> dict[str, Any]:
     """The import report's content (rendered as JSON and Markdown)."""
+    where = cloud.where
 
     def mailbox(k: int) -> dict[str, str]:
         ref = cloud.refs[k]
         mbx = cloud.mailboxes[cloud.joinable[k]]
-        return {"id": ref.id, "upn": mbx.user_principal_name, "origin": str(ref.origin)}
+        return {"id": ref.id, "upn": mbx.user_principal_name, "origin": where(ref.origin)}
 
     def user(j: int) -> dict[str, str]:
-        return {"dn": users[j].dn, "origin": str(users[j].origin)}
+        return {"dn": users[j].dn, "origin": where(users[j].origin)}
 
     for tally, what in ((directory.question_marks, "AD"), (cloud.question_marks, "mailbox")):
         n = sum(tally.counts.values())
@@ -1119,7 +1159,7 @@ def _report(
     return {
         "format": "exwb-import-report/1",
         "inputs": [
-            {"kind": i.kind, "path": i.path, "format": i.format, "encoding": i.encoding}
+            {"kind": i.kind, "path": where.path(i.path), "format": i.format, "encoding": i.encoding}
             for i in inputs
         ],
         "domain": chosen,
