@@ -404,3 +404,12 @@ def test_reader_warnings_reach_the_report(tmp_path: Path) -> None:
     out = tmp_path / "t"
     build_tenant(directory(), _heeding(warning_reader(), heard), None, out, warnings=heard)
     assert f"{EXO_FILE}: a #TYPE line was skipped (2 times)" in report(out)["warnings"]
+
+
+def test_writeback_ous_fall_back_to_joined_users_then_are_left_out(tmp_path: Path) -> None:
+    out = build(tmp_path, directory(), [mailbox(1, "Ada", managed=False)], name="joined")
+    assert json.loads((out / MANIFEST_NAME).read_text())["writeback_ous"] == [f"OU=Staff,{BASE}"]
+    assert report(out)["writeback_ous"]["basis"] == "joined"
+    out = build(tmp_path, directory(), [mailbox(8, "Ghost")], name="none")
+    assert "writeback_ous" not in json.loads((out / MANIFEST_NAME).read_text())
+    assert any("--writeback-ou" in w for w in report(out)["warnings"])

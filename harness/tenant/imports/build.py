@@ -861,7 +861,9 @@ def _build(
         "importer": {"exwb-harness": __version__, "pseudonymised": mapper is not None},
         "base_dn": base_dn,
         "domains": _domains(chosen, cloud.mailboxes),
-        "writeback_ous": ous["ous"],
+        # Left out rather than empty when nothing tells which OUs: `exwb serve` then uses its
+        # default, and the report says to give --writeback-ou.
+        **({"writeback_ous": ous["ous"]} if ous["ous"] else {}),
         "counts": counts,
         "files": {name: {"bytes": w.bytes, "sha256": w.sha256} for name, w in written.items()},
     }
@@ -1069,12 +1071,22 @@ def _writeback_ous(
                 )
             ous.append(directory.containers[ndn].dn)
         return {"source": "given", "ous": ous}
-    holding: dict[str, str] = {}
-    for k, j in enumerate(joined.user_of):
-        if j is not None and cloud.mailboxes[cloud.joinable[k]].is_exchange_cloud_managed:
-            parent = split_rdn(users[j].dn)[1]
-            holding.setdefault(normalize_dn(parent), parent)
-    return {"source": "assumed", "ous": [holding[k] for k in sorted(holding)]}
+    # Cloud-managed users first (the ones the job writes); failing those, any joined user.
+    for managed_only in (True, False):
+        holding: dict[str, str] = {}
+        for k, j in enumerate(joined.user_of):
+            mbx = cloud.mailboxes[cloud.joinable[k]]
+            if j is not None and (mbx.is_exchange_cloud_managed or not managed_only):
+                parent = split_rdn(users[j].dn)[1]
+                holding.setdefault(normalize_dn(parent), parent)
+        if holding:
+            basis = "cloud-managed" if managed_only else "joined"
+            return {
+                "source": "assumed",
+                "basis": basis,
+                "ous": [holding[k] for k in sorted(holding)],
+            }
+    return {"source": "assumed", "basis": "none", "ous": []}
 
 
 def _domains(primary: str, mailboxes: Sequence[CloudMailbox]) -> dict[str, Any]:
@@ -1150,6 +1162,11 @@ def _report(
                 "PowerShell 5.1's Export-Csv writes ASCII and turns non-ASCII letters "
                 "into '?' (export with -Encoding UTF8)"
             )
+    if not ous["ous"]:
+        warnings.append(
+            "no AD user is joined to a mailbox, so no writeback OU could be assumed: "
+            "give them with --writeback-ou"
+        )
     if directory.assumed_users:
         warnings.append(
             f"{directory.assumed_users} AD objects without objectClass were taken as "

@@ -141,9 +141,14 @@ def report_markdown(report: dict[str, Any]) -> str:
     ous = report["writeback_ous"]
     md += ["## Where the writeback account may write", ""]
     if ous["source"] == "assumed":
+        basis = {
+            "cloud-managed": "the OUs directly holding the joined cloud-managed users",
+            "joined": "no joined user is cloud-managed: the OUs directly holding the joined users",
+            "none": "no AD user is joined, so none; tenant.json leaves writeback_ous out",
+        }[ous["basis"]]
         md += [
-            "Assumed (no --writeback-ou given): the OUs directly holding the joined "
-            "cloud-managed users. Give the job's real scope with --writeback-ou.",
+            f"Assumed (no --writeback-ou given): {basis}. Give the job's real scope with "
+            "--writeback-ou.",
             "",
         ]
     md += [f"- `{dn}`" for dn in ous["ous"]] or ["(none)"]
