@@ -43,7 +43,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--exo",
         type=Path,
-        required=True,
         metavar="FILE",
         help="the Get-Mailbox / Get-EXOMailbox export",
     )
@@ -99,6 +98,11 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.exo is None:
+        raise UsageError(
+            "an AD export alone is not a tenant: give the mailboxes with --exo FILE (hint: "
+            "Get-Mailbox -ResultSize Unlimited | ConvertTo-Json -Depth 4 > mailboxes.json)"
+        )
     if args.policy is not None and args.pseudonymise is None:
         raise UsageError("--policy needs --pseudonymise KEYFILE")
     try:

@@ -148,7 +148,9 @@ def test_ad_only_is_refused(tmp_path: Path, exports: tuple[Path, Path]) -> None:
     ad, _ = exports
     done = exwb("--ad", ad, "--out", tmp_path / "t")
     assert done.returncode == 2
-    assert "--exo" in done.stderr and "Traceback" not in done.stderr
+    (line,) = done.stderr.splitlines()
+    assert "an AD export alone is not a tenant" in line and "--exo FILE" in line
+    assert not (tmp_path / "t").exists()
 
 
 def test_non_empty_out_and_bad_format_are_refused(
@@ -181,3 +183,26 @@ def test_writeback_ou_must_exist(
     assert main([*args, "--out", str(tmp_path / "b"), "--writeback-ou", staff]) == 0
     manifest = json.loads((tmp_path / "b" / MANIFEST_NAME).read_text())
     assert manifest["writeback_ous"] == ["OU=Staff,DC=contoso,DC=com"]
+
+
+def test_several_ad_files_make_one_tree(
+    tmp_path: Path, exports: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, exo = exports
+    records = ldif().split("\r\n\r\n")
+    tree, people = tmp_path / "tree.ldif", tmp_path / "people.ldif"
+    people.write_text("\r\n\r\n".join(records[2:]), encoding="utf-8", newline="")
+    tree.write_text("\r\n\r\n".join(records[:2]) + "\r\n", encoding="utf-8", newline="")
+    out = tmp_path / "t"
+    # Users first, their OU and the domain root in the second file: parents still come first.
+    args = ["import", "--ad", str(people), "--ad", str(tree), "--exo", str(exo), "--out", str(out)]
+    assert main(args) == 0, capsys.readouterr().err
+    report = json.loads((out / REPORT_JSON).read_text())
+    assert report["ad"]["created"] == []
+    assert [i["path"] for i in report["inputs"][:2]] == [str(people), str(tree)]
+    dns = [line for line in (out / LDIF_NAME).read_text().splitlines() if line.startswith("dn:")]
+    assert dns[:3] == [
+        "dn: DC=contoso,DC=com",
+        "dn: OU=Staff,DC=contoso,DC=com",
+        "dn: CN=User 1,OU=Staff,DC=contoso,DC=com",
+    ]
