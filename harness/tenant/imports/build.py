@@ -976,7 +976,7 @@ def _create_missing(directory: _Directory, chosen: str, base_dn: str) -> list[st
         chain: list[tuple[str, str]] = []
         ndn, dn = parent_ndn, parent_dn
         while ndn and ndn not in directory.containers and ndn not in directory.leaves:
-            if not ndn.endswith(root_ndn):
+            if not ndn.endswith("," + root_ndn):
                 break  # another domain's object: left out when written
             chain.append((ndn, dn))
             dn = split_rdn(dn)[1]
