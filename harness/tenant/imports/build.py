@@ -392,6 +392,7 @@ def _child_ndn(head: str, parent_ndn: str) -> str:
 _UNSEEN: Any = object()
 _NAMING = {"cn": "cn", "ou": "ou", "dc": "dc"}
 _TEXT = (Syntax.STRING, Syntax.OID)
+_PLAIN = (Syntax.STRING, Syntax.OID, Syntax.TIME)
 
 
 def _accepted(t: AttributeType, v: AdValue) -> tuple[AdValue, str]:
@@ -533,10 +534,17 @@ class _Directory:
             canon = t.name
             if canon in DERIVED:
                 continue
-            if t.syntax is Syntax.STRING and len(values) == 1 and canon not in out:
-                v = values[0]  # the common case (one text value that fits), without a call
-                if v.__class__ is str and (t.range_upper is None or len(v) <= t.range_upper):
-                    out[canon] = (v,)
+            syntax, limit = t.syntax, t.range_upper
+            if (
+                canon not in out
+                and (syntax in _PLAIN or syntax is Syntax.OCTETS)
+                and (len(values) == 1 or not t.single)
+            ):
+                # The common case, without a call per value: text (or, for binary attributes,
+                # bytes) that fits; strings, names and times need no parsing to be accepted.
+                want = bytes if syntax is Syntax.OCTETS else str
+                if all(v.__class__ is want and (limit is None or len(v) <= limit) for v in values):
+                    out[canon] = tuple(values)
                     continue
             kept = list(out.get(canon, ()))
             for v in values:
