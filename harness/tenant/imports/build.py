@@ -578,9 +578,9 @@ class _Directory:
             naming, value = parse_dn(head)[0][0]
         else:
             naming, _, value = head.partition("=")
-        name = _NAMING.get(naming.strip().lower())
-        if name is not None:
-            out[name] = (value.strip(),)
+        naming_attribute = _NAMING.get(naming.strip().lower())
+        if naming_attribute is not None:
+            out[naming_attribute] = (value.strip(),)
         self.kept[kind] += 1
         return list(out.items())
 
