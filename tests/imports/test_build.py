@@ -14,7 +14,7 @@ import pytest
 from ldap3 import NONE, SUBTREE, Connection, Server
 
 from harness.tenant.files import CLOUD_NAME, LDIF_NAME, MANIFEST_NAME, read_cloud_jsonl
-from harness.tenant.imports.build import build_tenant
+from harness.tenant.imports.build import InputFile, build_tenant
 from harness.tenant.imports.records import (
     AdRecord,
     ExportError,
@@ -413,3 +413,13 @@ def test_writeback_ous_fall_back_to_joined_users_then_are_left_out(tmp_path: Pat
     out = build(tmp_path, directory(), [mailbox(8, "Ghost")], name="none")
     assert "writeback_ous" not in json.loads((out / MANIFEST_NAME).read_text())
     assert any("--writeback-ou" in w for w in report(out)["warnings"])
+
+
+def test_question_marks_are_looked_for_in_csv_exports_only(tmp_path: Path) -> None:
+    ad = [*directory(), user(4, "J?rg")]
+    for fmt, warned in (("adcsv", True), ("ldif", False)):
+        inputs = [InputFile("ad", AD_FILE, fmt, "utf-8"), InputFile("exo", EXO_FILE, "x", "utf-8")]
+        out = build(tmp_path, ad, [mailbox(1, "Ada")], name=fmt, inputs=inputs)
+        hits = [w for w in report(out)["warnings"] if "contain '?'" in w]
+        assert bool(hits) is warned, fmt
+        assert all(f"{AD_FILE}:40" in w for w in hits)

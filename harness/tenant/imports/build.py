@@ -77,6 +77,7 @@ from harness.tenant.model import (
 
 SOURCE = "import"
 KINDS = ("ad", "exo", "graph")
+CSV_FORMATS = frozenset({"csvde", "adcsv"})  # AD_FORMATS that are CSV
 CONTAINER_KINDS = ("domain", "organizationalUnit", "container")
 LEAF_KINDS = ("user", "contact", "group")
 # Attributes the directory derives from the entry itself: never stored, so not written.
@@ -419,9 +420,14 @@ def _accepted(t: AttributeType, v: AdValue) -> tuple[AdValue, str]:
 class _Directory:
     """The AD side as it streams in: containers in memory, other objects spooled to disk."""
 
-    def __init__(self, spool: Path, mapper: RecordMapper | None, where: _Where) -> None:
+    def __init__(
+        self, spool: Path, mapper: RecordMapper | None, where: _Where, ascii_csv: bool = True
+    ) -> None:
         self.mapper = mapper
         self.where = where
+        # Only CSV exports can have been written as ASCII (Export-Csv in Windows PowerShell
+        # 5.1); LDIF encodes non-ASCII values, so its names are not checked for '?'.
+        self.ascii_csv = ascii_csv
         self.spool_path = spool
         self._spool = spool.open("wb")
         self.seq = 0
@@ -450,7 +456,7 @@ class _Directory:
             self.left_out.add(why, self.where(raw.origin))
             return
         system = kind == "user" and _is_system_user(raw)
-        if not system:
+        if not system and self.ascii_csv:
             self._check_question_marks(raw)
         rec = self.mapper.ad(raw) if self.mapper is not None else raw
         dn = rec.dn
@@ -806,7 +812,9 @@ def _build(
             "export them with Get-Mailbox -ResultSize Unlimited",
         )
 
-    directory = _Directory(stage / ".ad-spool", mapper, where)
+    ad_formats = {i.format for i in inputs if i.kind == "ad"}
+    ascii_csv = not ad_formats or bool(ad_formats & CSV_FORMATS)
+    directory = _Directory(stage / ".ad-spool", mapper, where, ascii_csv)
     try:
         for r in ad_records:
             directory.add(r)
