@@ -17,6 +17,7 @@ from harness.commands import (
     decommission,
     forward,
     generate,
+    import_,
     run,
     serve,
     status,
@@ -28,7 +29,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-COMMANDS = (generate, serve, cycle, verify, status, forward, decommission, run, bench)
+COMMANDS = (generate, import_, serve, cycle, verify, status, forward, decommission, run, bench)
 
 
 class _Parser(argparse.ArgumentParser):
