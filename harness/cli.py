@@ -17,6 +17,7 @@ from harness.commands import (
     decommission,
     forward,
     generate,
+    preflight,
     run,
     serve,
     status,
@@ -28,7 +29,18 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-COMMANDS = (generate, serve, cycle, verify, status, forward, decommission, run, bench)
+COMMANDS = (
+    generate,
+    serve,
+    cycle,
+    verify,
+    status,
+    forward,
+    decommission,
+    run,
+    bench,
+    preflight,
+)
 
 
 class _Parser(argparse.ArgumentParser):
