@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from harness.core.adschema import DEFAULT_SCHEMA, InvalidValue
+from harness.core.dn import split_rdn
 from harness.engine.ldapwire import Change
 from harness.engine.rules import MappingError
 from harness.preflight import tlds
@@ -561,11 +562,11 @@ def outside_writable(snap: Snapshot) -> Iterator[Finding]:
     for m, e in _in_scope(snap):
         if not snap.writable(e.dn):
             why = (
-                f"the first cycle writes {len(m.changes)} change(s): fails with 50"
+                f"the first cycle writes {len(m.changes)} change(s) from {m.label}: fails with 50"
                 if m.changes
-                else "nothing to write yet: the first cloud edit fails with 50"
+                else f"nothing to write yet from {m.label}: its first cloud edit fails with 50"
             )
-            yield Finding(e.dn, "distinguishedName", m.label, why)
+            yield Finding(e.dn, "distinguishedName", split_rdn(e.dn)[1], why)
 
 
 @rule(
