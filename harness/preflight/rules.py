@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import cast
 
 from harness.core.adschema import DEFAULT_SCHEMA, InvalidValue
 from harness.core.dn import split_rdn
@@ -125,7 +126,59 @@ rule(
 )(_long("proxyAddresses", 256))
 
 
-@rule(
+def _address_findings(snap: Snapshot) -> dict[str, list[Finding]]:
+    """The findings of the four address rules, from one pass over every address (a 200,000-user
+    tenant holds a million), kept in the snapshot for the rules that share it."""
+    found = snap.memo.get("addresses")
+    if found is not None:
+        return cast("dict[str, list[Finding]]", found)
+    chars: list[Finding] = []
+    shape: list[Finding] = []
+    tld: list[Finding] = []
+    local: list[Finding] = []
+    expected = tlds.PSEUDONYM_TLD if snap.info.pseudonymised else None
+    known, reserved = tlds.KNOWN, tlds.NON_ROUTABLE
+    for e in _objects(snap):
+        for attr, value, address in _smtp(e):
+            bad = SMTP_INVALID.search(address)
+            if bad:
+                chars.append(Finding(e.dn, attr, shown(value), f"holds {bad.group()!r}"))
+                continue
+            if not SMTP_SHAPE.match(address):
+                shape.append(Finding(e.dn, attr, shown(value), "not local-part@domain.tld"))
+                continue
+            top = address.rpartition(".")[2].casefold()
+            if top in known or top.startswith("xn--"):
+                continue
+            if top not in reserved:
+                tld.append(Finding(e.dn, attr, shown(value), f".{top} is not a known TLD"))
+            elif top != expected:
+                local.append(Finding(e.dn, attr, shown(value), f".{top} is not routable"))
+        for v in e.values.get("proxyAddresses", ()):
+            if v[:5].casefold() in ("x400:", "x500:"):
+                bad = X_INVALID.search(v[5:])
+                if bad:
+                    chars.append(
+                        Finding(e.dn, "proxyAddresses", shown(v), f"holds {bad.group()!r}")
+                    )
+    found = {
+        "idfix-smtp-characters": chars,
+        "idfix-smtp-format": shape,
+        "idfix-smtp-tld": tld,
+        "idfix-smtp-nonroutable": local,
+    }
+    snap.memo["addresses"] = found
+    return found
+
+
+def _addresses(rule_id: str) -> Check:
+    def check(snap: Snapshot) -> Iterator[Finding]:
+        yield from _address_findings(snap)[rule_id]
+
+    return check
+
+
+rule(
     "idfix-smtp-characters",
     Severity.ERROR,
     "invalid character in an address",
@@ -133,47 +186,18 @@ rule(
     whitespace or < > ( ) ; , [ ] "; x400: and x500: values may not hold [ ] " ' or control
     characters.""",
     IDFIX,
-)
-def smtp_characters(snap: Snapshot) -> Iterator[Finding]:
-    for e in _objects(snap):
-        for attr, value, address in _smtp(e):
-            bad = SMTP_INVALID.search(address)
-            if bad:
-                yield Finding(e.dn, attr, shown(value), f"holds {bad.group()!r}")
-        for v in e.values.get("proxyAddresses", ()):
-            if v[:5].casefold() in ("x400:", "x500:"):
-                bad = X_INVALID.search(v[5:])
-                if bad:
-                    yield Finding(e.dn, "proxyAddresses", shown(v), f"holds {bad.group()!r}")
+)(_addresses("idfix-smtp-characters"))
 
-
-def _domain(address: str) -> str:
-    return address.rpartition("@")[2]
-
-
-@rule(
+rule(
     "idfix-smtp-format",
     Severity.ERROR,
     "address not in RFC 5322 shape",
     """Correct the address to local-part@domain.tld (dot-atom local part, no leading, trailing
     or double dots, at least two domain labels).""",
     IDFIX,
-)
-def smtp_format(snap: Snapshot) -> Iterator[Finding]:
-    for e in _objects(snap):
-        for attr, value, address in _smtp(e):
-            if not SMTP_INVALID.search(address) and not SMTP_SHAPE.match(address):
-                yield Finding(e.dn, attr, shown(value), "not local-part@domain.tld")
+)(_addresses("idfix-smtp-format"))
 
-
-def _tld(address: str) -> str | None:
-    """The address's top-level domain, lower-cased (None when it is not well formed)."""
-    if not SMTP_SHAPE.match(address):
-        return None
-    return _domain(address).rpartition(".")[2].casefold()
-
-
-@rule(
+rule(
     "idfix-smtp-tld",
     Severity.ERROR,
     "address under an unknown top-level domain",
@@ -181,21 +205,9 @@ def _tld(address: str) -> str | None:
     (harness/preflight/tlds.py); if the TLD is real but not listed, this finding can be
     ignored.""",
     IDFIX,
-)
-def smtp_tld(snap: Snapshot) -> Iterator[Finding]:
-    for e in _objects(snap):
-        for attr, value, address in _smtp(e):
-            tld = _tld(address)
-            if (
-                tld is not None
-                and tld not in tlds.KNOWN
-                and tld not in tlds.NON_ROUTABLE
-                and not tld.startswith("xn--")
-            ):
-                yield Finding(e.dn, attr, shown(value), f".{tld} is not a known TLD")
+)(_addresses("idfix-smtp-tld"))
 
-
-@rule(
+rule(
     "idfix-smtp-nonroutable",
     Severity.WARNING,
     "address under a non-routable top-level domain",
@@ -203,14 +215,7 @@ def smtp_tld(snap: Snapshot) -> Iterator[Finding]:
     organisation: replace them with an accepted domain. In a pseudonymised tenant (tenant.json)
     .example is what pseudonymisation writes and is not reported.""",
     IDFIX,
-)
-def smtp_nonroutable(snap: Snapshot) -> Iterator[Finding]:
-    expected = tlds.PSEUDONYM_TLD if snap.info.pseudonymised else None
-    for e in _objects(snap):
-        for attr, value, address in _smtp(e):
-            tld = _tld(address)
-            if tld in tlds.NON_ROUTABLE and tld != expected:
-                yield Finding(e.dn, attr, shown(value), f".{tld} is not routable")
+)(_addresses("idfix-smtp-nonroutable"))
 
 
 def _spelling(entry: AdEntry, key: str) -> tuple[str, str]:

@@ -16,14 +16,14 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from harness.core.adschema import DEFAULT_SCHEMA, Syntax
-from harness.core.dn import InvalidDN, normalize_dn
+from harness.core.dn import InvalidDN, normalize_dn, split_rdn
 from harness.core.errors import UsageError
 from harness.engine.ldapwire import Change
 from harness.engine.rules import MappingError, Profile
-from harness.engine.target import ANCHOR_ATTRIBUTE, AdValues, plan
+from harness.engine.target import ANCHOR_ATTRIBUTE, SHARED_VALUES, AdValues, plan
 from harness.tenant.files import CLOUD_NAME, LDIF_NAME, MANIFEST_NAME, read_cloud_jsonl
 from harness.tenant.imports.records import AdValue
 from harness.tenant.model import CloudMailbox, anchor_of
@@ -43,6 +43,8 @@ RULE_ATTRIBUTES: tuple[str, ...] = (
     "isCriticalSystemObject",
 )
 GUID_ATTRIBUTE = "objectGUID"
+_ANCHOR_LOW = ANCHOR_ATTRIBUTE.casefold()
+_GUID_LOW = GUID_ATTRIBUTE.casefold()
 
 # Where the writeback account may write when neither --writeback-ou nor an imported tenant's
 # manifest says: the fake directory grants it OU=Corp,<base> (mockservers/directory/service.py,
@@ -115,6 +117,7 @@ class Snapshot:
     guid_anchors: dict[str, int]  # base64 objectGUID -> AD user (the engine does not match it)
     addresses: dict[str, int | list[int]]  # address key -> the object(s) holding it
     joined_by: dict[int, list[int]]  # AD user -> mailboxes whose anchor names it
+    memo: dict[str, Any] = field(default_factory=dict)  # what several rules compute once
     _records: Sequence[CloudMailbox | Record] = field(repr=False, default=())
     _writable: tuple[str, ...] = field(repr=False, default=())
 
@@ -132,7 +135,8 @@ class Snapshot:
     def writable(self, dn: str) -> bool:
         """Whether `dn` is inside one of the OUs the writeback account may write."""
         try:
-            n = normalize_dn(dn)
+            # The parent: a few hundred OUs hold every user, so normalize_dn's cache hits.
+            n = normalize_dn(split_rdn(dn)[1])
         except InvalidDN:
             return False
         return any(n == ou or n.endswith("," + ou) for ou in self._writable)
@@ -175,7 +179,11 @@ def _system(dn: str, values: AdValues) -> bool:
 
 
 def _text(values: Sequence[AdValue]) -> tuple[str, ...]:
-    return tuple(v if isinstance(v, str) else v.decode("utf-8", "replace") for v in values)
+    """Text values as a tuple. Readers give text attributes as str (binary ones, which are
+    not read here, as bytes), so only the first value's type is looked at."""
+    if values[0].__class__ is bytes:
+        return tuple(v if isinstance(v, str) else v.decode("utf-8", "replace") for v in values)
+    return cast("tuple[str, ...]", tuple(values))
 
 
 class _AdReader:
@@ -189,24 +197,52 @@ class _AdReader:
         self.positions = {a: i for i, a in enumerate(dict.fromkeys(names))}
         self.canonical = {a.casefold(): a for a in self.positions}
         self.blank: list[tuple[str, ...]] = [()] * len(self.positions)
+        # Equal values are shared, as the engine's reader shares them: the few object classes,
+        # recipient types and departments of a tenant are then held once, not once per user.
+        # An attribute with more distinct values than that is not shared any more.
+        self.shared: dict[str, dict[tuple[str, ...], tuple[str, ...]] | None] = {
+            a: {} for a in self.positions
+        }
+        self.spelled: dict[str, str | None] = {}  # name as spelled -> key, filled as met
         self.entries: list[AdEntry] = []
         self.by_anchor: dict[str, list[int]] = {}
         self.guids: dict[str, int] = {}
         self.addresses: dict[str, int | list[int]] = {}
 
+    def _resolve(self, name: str) -> str | None:
+        """Our key for an attribute as a file or server spells it (None: not read)."""
+        low = name.split(";", 1)[0].casefold()
+        key = self.canonical.get(low)
+        if key is None and low in (_ANCHOR_LOW, _GUID_LOW):
+            key = _ANCHOR_LOW if low == _ANCHOR_LOW else _GUID_LOW  # the constants: `add` uses `is`
+        self.spelled[name] = key
+        return key
+
     def add(self, dn: str, attrs: Mapping[str, Sequence[AdValue]]) -> None:
         values = self.blank.copy()
         anchor = guid = None
-        canonical, positions = self.canonical, self.positions
+        spelled, positions, shared = self.spelled, self.positions, self.shared
         for name, raw in attrs.items():
-            low = name.split(";", 1)[0].casefold()
-            key = canonical.get(low)
-            if key is not None:
-                values[positions[key]] = _text(raw)
-            elif low == "ms-ds-consistencyguid" and raw:
+            key = spelled[name] if name in spelled else self._resolve(name)
+            if key is None or not raw:
+                continue
+            if key is _ANCHOR_LOW:
                 anchor = _binary(raw[0])
-            elif low == "objectguid" and raw:
+            elif key is _GUID_LOW:
                 guid = _binary(raw[0])
+            else:
+                v = _text(raw)
+                cache = shared[key]
+                if cache is not None:
+                    one = cache.get(v)
+                    if one is None:
+                        if len(cache) >= SHARED_VALUES:
+                            shared[key] = None  # names, addresses: hardly ever repeated
+                        else:
+                            cache[v] = v
+                    else:
+                        v = one
+                values[positions[key]] = v
         av = AdValues(positions, tuple(values))
         kind = _kind(av.get("objectClass", ()))
         holds = av.get("mail", ()) or av.get("proxyAddresses", ())
