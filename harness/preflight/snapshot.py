@@ -21,6 +21,7 @@ from typing import Any, cast
 from harness.core.adschema import DEFAULT_SCHEMA, Syntax
 from harness.core.dn import InvalidDN, normalize_dn, split_rdn
 from harness.core.errors import UsageError
+from harness.core.ldapresult import SERVER_DOWN, LdapError
 from harness.engine.ldapwire import Change
 from harness.engine.rules import MappingError, Profile
 from harness.engine.target import ANCHOR_ATTRIBUTE, SHARED_VALUES, AdValues, plan
@@ -419,7 +420,11 @@ def _live_entries(
 
     names = list(dict.fromkeys([*RULE_ATTRIBUTES, *profile.targets]))
     names += [ANCHOR_ATTRIBUTE, GUID_ATTRIBUTE]
-    with LdapConnection(url) as conn:
+    try:
+        conn = LdapConnection(url)
+    except ValueError as e:  # not an ldap:// URL: the user's setting, said as the engine says it
+        raise LdapError(SERVER_DOWN, str(e)) from None
+    with conn:
         conn.bind(bind_dn, password)
         for dn, attrs in conn.search(base_dn, "sub", present("objectClass"), names):
             out: dict[str, Sequence[AdValue]] = {}

@@ -14,7 +14,7 @@ import pytest
 from harness.cli import main
 from harness.preflight.rules import RULES, Severity
 from harness.tenant import generate
-from harness.tenant.files import CLOUD_NAME, MANIFEST_NAME
+from harness.tenant.files import CLOUD_NAME, LDIF_NAME, MANIFEST_NAME
 from tests.preflight.tenants import SPEC, Broken, in_scope, write
 
 
@@ -111,6 +111,7 @@ def _in_scope_pairs():
         ("no-manifest", f"no {MANIFEST_NAME}"),
         ("bad-cloud", f"{CLOUD_NAME}:3: invalid JSON"),
         ("bad-profile", "profile.yaml:1:"),
+        ("bad-ldif", f"{LDIF_NAME}:"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, breakage: str, message: str) -> None:
@@ -124,6 +125,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, breakage: str, message
         lines = (folder / CLOUD_NAME).read_text(encoding="utf-8").splitlines(keepends=True)
         lines[2] = lines[2][: len(lines[2]) // 2] + "\n"
         (folder / CLOUD_NAME).write_text("".join(lines), encoding="utf-8")
+    elif breakage == "bad-ldif":
+        with (folder / LDIF_NAME).open("a", encoding="utf-8") as f:
+            f.write("dn: CN=Broken,DC=contoso,DC=com\nthis line has no colon\n\n")
     else:
         (tmp_path / "profile.yaml").write_text("based_on: nothing\n", encoding="utf-8")
         args += ["--profile", str(tmp_path / "profile.yaml")]

@@ -3,8 +3,11 @@ LDAP as the writeback account, Graph as the engine's read-only app) agree with t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+
+import pytest
 
 from harness.cli import main
 from harness.tenant import generate
@@ -47,3 +50,12 @@ def test_a_cloud_edit_ad_would_refuse_is_found_before_any_cycle(run, tmp_path: P
     assert rule["count"] == 1
     assert rule["examples"][0]["object"] == user.dn
     assert rule["examples"][0]["attribute"] == "extensionAttribute1"
+
+
+@pytest.mark.parametrize("url", ["ldap://127.0.0.1:1", "http://127.0.0.1:1"])
+def test_an_unreachable_directory_is_one_line_and_exit_2(run, tmp_path: Path, url, capsys) -> None:
+    endpoints = tmp_path / "endpoints.json"
+    dataclasses.replace(run.endpoints, ldap_url=url).write(endpoints)
+    assert main(["preflight", "--endpoints-file", str(endpoints)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "127.0.0.1:1" in err, err
