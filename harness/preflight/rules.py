@@ -140,12 +140,12 @@ def _address_findings(snap: Snapshot) -> dict[str, list[Finding]]:
     known, reserved = tlds.KNOWN, tlds.NON_ROUTABLE
     for e in _objects(snap):
         for attr, value, address in _smtp(e):
-            bad = SMTP_INVALID.search(address)
-            if bad:
-                chars.append(Finding(e.dn, attr, shown(value), f"holds {bad.group()!r}"))
-                continue
-            if not SMTP_SHAPE.match(address):
-                shape.append(Finding(e.dn, attr, shown(value), "not local-part@domain.tld"))
+            if not SMTP_SHAPE.match(address):  # the shape admits none of the invalid characters
+                bad = SMTP_INVALID.search(address)
+                if bad:
+                    chars.append(Finding(e.dn, attr, shown(value), f"holds {bad.group()!r}"))
+                else:
+                    shape.append(Finding(e.dn, attr, shown(value), "not local-part@domain.tld"))
                 continue
             top = address.rpartition(".")[2].casefold()
             if top in known or top.startswith("xn--"):

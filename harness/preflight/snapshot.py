@@ -22,6 +22,7 @@ from harness.core.adschema import DEFAULT_SCHEMA, Syntax
 from harness.core.dn import InvalidDN, normalize_dn, split_rdn
 from harness.core.errors import UsageError
 from harness.core.ldapresult import SERVER_DOWN, LdapError
+from harness.engine.cycle import bulk
 from harness.engine.ldapwire import Change
 from harness.engine.rules import MappingError, Profile
 from harness.engine.target import ANCHOR_ATTRIBUTE, SHARED_VALUES, AdValues, plan
@@ -408,8 +409,9 @@ def from_folder(folder: Path, profile: Profile, writeback_ous: Sequence[str] = (
         writable_ous=ous,
         writable_from=where,
     )
-    records = read_cloud_jsonl(folder / CLOUD_NAME)
-    return build(ldif_entries(folder / LDIF_NAME), records, profile, info)
+    with bulk():  # millions of acyclic objects: the cyclic collector only slows the read
+        records = read_cloud_jsonl(folder / CLOUD_NAME)
+        return build(ldif_entries(folder / LDIF_NAME), records, profile, info)
 
 
 def _live_entries(
@@ -459,4 +461,5 @@ def from_live(
         writable_from=where,
     )
     entries = _live_entries(ldap.url, ldap.bind_dn, ldap.password, ldap.base_dn, profile)
-    return build(entries, records, profile, info)
+    with bulk():
+        return build(entries, records, profile, info)
