@@ -138,7 +138,10 @@ class Snapshot:
         """Whether `dn` is inside one of the OUs the writeback account may write."""
         try:
             # The parent: a few hundred OUs hold every user, so normalize_dn's cache hits.
-            n = normalize_dn(split_rdn(dn)[1])
+            comma = dn.find(",")
+            # split_rdn walks the DN a character at a time; only an escape needs it.
+            parent = dn[comma + 1 :] if "\\" not in dn[:comma] else split_rdn(dn)[1]
+            n = normalize_dn(parent)
         except InvalidDN:
             return False
         return any(n == ou or n.endswith("," + ou) for ou in self._writable)

@@ -278,3 +278,19 @@ def test_a_long_value_is_shown_cut_with_its_length(tmp_path: Path) -> None:
     report = preflight(tmp_path, Broken(_custom(1, "c" * 1025)))
     [f] = outcome(report, "wb-schema-length").examples
     assert "(1,025 characters)" in f.value and len(f.value) < 100
+
+
+def test_an_escaped_comma_in_the_name_does_not_move_the_user(tmp_path: Path) -> None:
+    london = "OU=London,OU=Users,OU=Corp,DC=contoso,DC=com"
+    escaped = f"CN=Doe\\, John,{london}"
+    inside = f"CN=Doe\\, John\\,OU=Elsewhere,{london}"  # the escaped text looks like an RDN
+
+    def move(t: Tenant) -> None:
+        in_scope(t, 0)[0].dn = escaped
+        in_scope(t, 1)[0].dn = inside
+
+    report = preflight(tmp_path, Broken(move, writeback_ous=(london,)))
+    o = outcome(report, "wb-outside-writable-ou")
+    outside = {f.object for f in o.examples}
+    assert o.count == len(outside) > 0  # every finding is among the examples
+    assert escaped not in outside and inside not in outside
