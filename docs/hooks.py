@@ -34,6 +34,7 @@ EXTERNAL: dict[str, str] = {
     "onprem-routes": "mockservers.onprem.routes:routes_markdown",
     "scenario-steps": "harness.scenario.registry:steps_markdown",
     "scenario-expectations": "harness.scenario.registry:expectations_markdown",
+    "preflight-rules": "harness.preflight.rules:rules_markdown",
 }
 
 

@@ -18,6 +18,7 @@ from harness.commands import (
     forward,
     generate,
     import_,
+    preflight,
     run,
     serve,
     status,
@@ -29,7 +30,19 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-COMMANDS = (generate, import_, serve, cycle, verify, status, forward, decommission, run, bench)
+COMMANDS = (
+    generate,
+    import_,
+    preflight,
+    serve,
+    cycle,
+    verify,
+    status,
+    forward,
+    decommission,
+    run,
+    bench,
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -30,6 +30,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("engine", ("harness.engine",)),
     ("report", ("harness.report",)),
     ("decommission", ("harness.decommission",)),
+    # Readiness checks of a tenant before its first writeback (folder or running services).
+    ("preflight", ("harness.preflight",)),
     # What drives a whole tenant: scenarios and exwb bench.
     ("scenario", ("harness.scenario", "harness.bench")),
     # The user's entry points.
@@ -45,6 +47,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "engine": ("mockservers",),
     "report": ("mockservers",),
     "decommission": ("mockservers",),
+    "preflight": ("mockservers",),
 }
 
 # Inside the fakes, bottom to top: shared mechanisms, then each service, then what runs them.
@@ -146,6 +149,10 @@ def test_every_import_runs_down_the_layers() -> None:
         ("mockservers.directory.store", "mockservers.cloud.store", True),
         ("mockservers.cloud.store", "harness.core.adschema", False),
         ("harness.commands.run", "harness.cli", True),
+        ("harness.preflight.snapshot", "mockservers.runtime", True),
+        ("harness.preflight.rules", "harness.scenario.runner", True),
+        ("harness.preflight.snapshot", "harness.engine.target", False),
+        ("harness.scenario.runner", "harness.preflight.run", False),
     ],
 )
 def test_the_rule_itself(source: str, target: str, wrong: bool) -> None:
