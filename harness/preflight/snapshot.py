@@ -356,11 +356,13 @@ def _writable(
 def _pseudonymised(manifest: Mapping[str, Any]) -> bool:
     """Whether the folder holds a pseudonymised import (its domains are `*.example`).
 
-    The manifest's own flag is read when build.py writes one; the domains are the fallback,
-    since pseudonymisation maps every domain to a `.example` name (Microsoft's reserved TLD).
+    The manifest's own flag (`importer.pseudonymised`, written by `exwb import`) comes first;
+    the domains are the fallback, since pseudonymisation maps every domain to a `.example`
+    name (RFC 2606's reserved TLD).
     """
-    if manifest.get("pseudonymised") or manifest.get("pseudonymisation"):
-        return True
+    importer = manifest.get("importer")
+    if isinstance(importer, dict) and isinstance(importer.get("pseudonymised"), bool):
+        return importer["pseudonymised"]
     domains = manifest.get("domains")
     primary = domains.get("primary") if isinstance(domains, dict) else None
     return isinstance(primary, str) and primary.casefold().endswith(".example")

@@ -155,7 +155,9 @@ CASES = [
     Case(
         "idfix-smtp-nonroutable",
         Broken(_proxy("smtp:j.doe@contoso.local")),
-        quiet=Broken(_proxy("smtp:j.doe@tenant1.example"), manifest={"pseudonymised": True}),
+        quiet=Broken(
+            _proxy("smtp:j.doe@tenant1.example"), manifest={"importer": {"pseudonymised": True}}
+        ),
     ),
     Case("idfix-smtp-nonroutable", Broken(_proxy("smtp:j.doe@tenant1.example"))),
     Case("idfix-duplicate-address", Broken(_shared_address)),
