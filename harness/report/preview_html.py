@@ -68,7 +68,8 @@ th{background:#edf2f7;position:sticky;top:0}
 td.v{font-family:ui-monospace,Consolas,monospace;white-space:pre-wrap}
 td.v div{max-height:7.5em;overflow:auto}td{overflow-wrap:anywhere}
 #objects{width:100%;table-layout:fixed}
-td.o{overflow-wrap:normal;white-space:nowrap}tr.failure td.o{color:#c53030;font-weight:600}tr.change td.o{color:#2b6cb0}
+td.o{overflow-wrap:normal;white-space:nowrap}
+tr.failure td.o{color:#c53030;font-weight:600}tr.change td.o{color:#2b6cb0}
 .controls{margin:1rem 0;display:flex;gap:1rem;align-items:center}
 .controls input{width:28rem;padding:.3rem}
 #chart svg{max-width:100%;height:auto}
