@@ -580,13 +580,16 @@ class _Directory:
             out["objectCategory"] = (category,)
         # AD's naming attribute holds the RDN's value: keep them equal (a pseudonymiser that
         # keeps a well-known RDN such as OU=Users may still map the `ou` value).
+        # An escaped value keeps its spaces (`CN=\\ Judith` is " Judith"); only unescaped
+        # spacing around the `=` is not part of it.
         if "\\" in head or "+" in head:
             naming, value = parse_dn(head)[0][0]
         else:
             naming, _, value = head.partition("=")
+            value = value.strip()
         naming_attribute = _NAMING.get(naming.strip().lower())
         if naming_attribute is not None:
-            out[naming_attribute] = (value.strip(),)
+            out[naming_attribute] = (value,)
         self.kept[kind] += 1
         return list(out.items())
 
