@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable
 
+from harness.core import aderrors
 from harness.core.ldapresult import LdapError, Result
 from mockservers.directory import errors
 from mockservers.directory.filters import MATCHING_RULES, REFUSED_RULES
@@ -136,7 +137,10 @@ def _errors() -> list[str]:
 def _constructors() -> list[tuple[str, Callable[..., object]]]:
     found: list[tuple[str, Callable[..., object]]] = []
     for name, obj in vars(errors).items():
-        if name.startswith("_") or not inspect.isfunction(obj) or obj.__module__ != errors.__name__:
+        # The catalogue's own constructors, and those it takes from core (the texts the engine's
+        # preview predicts), which it answers with all the same.
+        home = (errors.__name__, aderrors.__name__)
+        if name.startswith("_") or not inspect.isfunction(obj) or obj.__module__ not in home:
             continue
         found.append((name, obj))
     return found

@@ -33,6 +33,7 @@ from harness.tenant.model import AdUser, CloudMailbox, Tenant
 from mockservers.cloud import graph
 from mockservers.cloud.errors import dumps
 from mockservers.cloud.store import CloudStore
+from mockservers.directory.acl import Principal, Role
 from mockservers.directory.entry import Entry
 from mockservers.directory.filters import compile_filter
 from mockservers.directory.seed import seed_directory
@@ -261,13 +262,21 @@ def test_decode_modify_request(world: World, measure: Measure) -> None:
     assert decoded == _decoded_modify(user.dn, changes)
 
 
+def _writeback(world: World) -> Principal:
+    """The engine's principal: what it may write shapes a reply only when it asks for
+    allowedAttributesEffective, which the profile's read does not."""
+    return next(p for p, _ in world.proto.svc._principals.values() if p.role is Role.WRITEBACK)
+
+
 def _search_entry(world: World) -> tuple[AdUser, Selection, bytes]:
     """A user's SearchResultEntry as the fake sends it to the engine (the profile's attributes
     and the anchor, as the engine asks for them)."""
     user, _ = world.pairs[len(world.pairs) // 3]
     wanted = [t.encode() for t in (*GA.targets, ANCHOR_ATTRIBUTE)]
     selection = Selection.parse(wanted, world.proto.svc)
-    raw = world.proto._encode_entry(MESSAGE_ID, world.entry(user), selection, False)
+    raw = world.proto._encode_entry(
+        MESSAGE_ID, world.entry(user), selection, False, _writeback(world)
+    )
     return user, selection, raw
 
 
@@ -284,7 +293,14 @@ def test_encode_search_entry(world: World, measure: Measure) -> None:
     entry, proto = world.entry(user), world.proto
 
     raw = measure(
-        proto._encode_entry, MESSAGE_ID, entry, selection, False, rounds=20, iterations=50
+        proto._encode_entry,
+        MESSAGE_ID,
+        entry,
+        selection,
+        False,
+        _writeback(world),
+        rounds=20,
+        iterations=50,
     )
     assert raw == expected_raw
     _, s, e = _entry_span(raw)
