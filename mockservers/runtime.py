@@ -15,7 +15,6 @@ mode 0600 only once the servers accept connections.
 from __future__ import annotations
 
 import gc
-import json
 import subprocess
 import sys
 import threading
@@ -31,7 +30,7 @@ from twisted.internet.threads import blockingCallFromThread
 from harness.core.dn import InvalidDN, normalize_dn
 from harness.core.endpoints import Endpoints
 from harness.tenant.exchange_org import tenant_id_for
-from harness.tenant.files import CLOUD_NAME, FORMAT, LDIF_NAME, MANIFEST_NAME
+from harness.tenant.files import CLOUD_NAME, FOLDER_HINT, LDIF_NAME, MANIFEST_NAME
 from harness.tenant.model import CloudMailbox, Tenant
 from harness.tenant.spec import SpecError, TenantSpec
 from mockservers.cloud.auth import Auth
@@ -271,44 +270,14 @@ class TenantFolder:
     imported: bool  # tenant.json says "source": "import"
 
 
-_FOLDER_HINT = (
-    "a tenant folder holds directory.ldif, cloud.jsonl and tenant.json, as exwb import or exwb "
-    "generate writes them"
-)
-
-
 def read_tenant_manifest(folder: Path) -> dict[str, Any]:
     """`folder`/tenant.json, checked for what serving needs (format, base_dn, writeback_ous)."""
-    path = folder / MANIFEST_NAME
-    if not folder.is_dir():
-        raise TenantFolderError(f"{folder}: not a directory (hint: {_FOLDER_HINT})")
+    from harness.tenant.files import TenantFileError, read_manifest
+
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TenantFolderError(f"{path}: no such file (hint: {_FOLDER_HINT})") from None
-    except OSError as e:
-        raise TenantFolderError(f"{path}: cannot read: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise TenantFolderError(f"{path}: not UTF-8 text") from None
-    except json.JSONDecodeError as e:
-        raise TenantFolderError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise TenantFolderError(f'{path}: not a tenant manifest (hint: "format": "{FORMAT}")')
-    if not isinstance(manifest.get("base_dn"), str):
-        raise TenantFolderError(f"{path}: base_dn must be the domain's DN, e.g. DC=contoso,DC=com")
-    ous = manifest.get("writeback_ous")
-    if ous is not None:
-        if not isinstance(ous, list) or not ous or not all(isinstance(o, str) for o in ous):
-            raise TenantFolderError(
-                f"{path}: writeback_ous must be a non-empty list of OU DNs (hint: the OUs where "
-                "the writeback account may write; leave it out for the generated default)"
-            )
-        for ou in ous:
-            try:
-                normalize_dn(ou)
-            except InvalidDN as e:
-                raise TenantFolderError(f"{path}: writeback_ous: {ou!r}: {e}") from None
-    return manifest
+        return read_manifest(folder)
+    except TenantFileError as e:
+        raise TenantFolderError(str(e)) from None
 
 
 def load_tenant_folder(folder: Path) -> TenantFolder:
@@ -322,7 +291,7 @@ def load_tenant_folder(folder: Path) -> TenantFolder:
     ldif, cloud = folder / LDIF_NAME, folder / CLOUD_NAME
     for required in (ldif, cloud):
         if not required.is_file():
-            raise TenantFolderError(f"{required}: no such file (hint: {_FOLDER_HINT})")
+            raise TenantFolderError(f"{required}: no such file (hint: {FOLDER_HINT})")
     # Hundreds of thousands of acyclic objects: cyclic GC passes during the load cost time and
     # free nothing (as in the generator).
     gc_was_enabled = gc.isenabled()

@@ -12,7 +12,6 @@ written" is exactly what `exwb cycle` would write.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from harness.engine.cycle import bulk
 from harness.engine.ldapwire import Change
 from harness.engine.rules import MappingError, Profile
 from harness.engine.target import ANCHOR_ATTRIBUTE, SHARED_VALUES, AdValues, plan
+from harness.tenant import files
 from harness.tenant.files import CLOUD_NAME, LDIF_NAME, MANIFEST_NAME, read_cloud_jsonl
 from harness.tenant.imports.records import AdValue
 from harness.tenant.model import CloudMailbox, anchor_of
@@ -369,18 +369,11 @@ def _pseudonymised(manifest: Mapping[str, Any]) -> bool:
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
-    path = folder / MANIFEST_NAME
+    """The folder's tenant.json (the one reader `exwb serve --tenant` uses too)."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{folder} is not a tenant folder: no {MANIFEST_NAME}") from None
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: not JSON ({e})") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("base_dn"), str):
-        raise UsageError(f"{path}: not a tenant manifest (no base_dn)")
-    return manifest
+        return files.read_manifest(folder)
+    except files.TenantFileError as e:
+        raise UsageError(str(e)) from None
 
 
 def ldif_entries(path: Path) -> Iterator[tuple[str, Mapping[str, Sequence[AdValue]]]]:

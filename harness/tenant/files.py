@@ -14,8 +14,10 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness import __version__
+from harness.core.dn import InvalidDN, normalize_dn
 from harness.tenant.ldif import ldif_chunks
 from harness.tenant.model import CloudMailbox, Tenant
 from harness.tenant.names import pools_fingerprint
@@ -163,3 +165,44 @@ def read_cloud_jsonl(path: Path) -> list[CloudMailbox]:
     except UnicodeDecodeError:
         raise TenantFileError(f"{path}: not UTF-8 text") from None
     return out
+
+
+FOLDER_HINT = (
+    "a tenant folder holds directory.ldif, cloud.jsonl and tenant.json, as exwb import or exwb "
+    "generate writes them"
+)
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """`folder`/tenant.json, checked for what every reader of a tenant folder needs (format,
+    base_dn, writeback_ous); a bad one raises TenantFileError naming the file (and line)."""
+    path = folder / MANIFEST_NAME
+    if not folder.is_dir():
+        raise TenantFileError(f"{folder}: not a directory (hint: {FOLDER_HINT})")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TenantFileError(f"{path}: no such file (hint: {FOLDER_HINT})") from None
+    except OSError as e:
+        raise TenantFileError(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise TenantFileError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise TenantFileError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise TenantFileError(f'{path}: not a tenant manifest (hint: "format": "{FORMAT}")')
+    if not isinstance(manifest.get("base_dn"), str):
+        raise TenantFileError(f"{path}: base_dn must be the domain's DN, e.g. DC=contoso,DC=com")
+    ous = manifest.get("writeback_ous")
+    if ous is not None:
+        if not isinstance(ous, list) or not ous or not all(isinstance(o, str) for o in ous):
+            raise TenantFileError(
+                f"{path}: writeback_ous must be a non-empty list of OU DNs (hint: the OUs where "
+                "the writeback account may write; leave it out for the generated default)"
+            )
+        for ou in ous:
+            try:
+                normalize_dn(ou)
+            except InvalidDN as e:
+                raise TenantFileError(f"{path}: writeback_ous: {ou!r}: {e}") from None
+    return manifest

@@ -108,7 +108,7 @@ def _in_scope_pairs():
     ("breakage", "message"),
     [
         ("missing", "no such tenant folder"),
-        ("no-manifest", f"no {MANIFEST_NAME}"),
+        ("no-manifest", f"{MANIFEST_NAME}: no such file"),
         ("bad-cloud", f"{CLOUD_NAME}:3: invalid JSON"),
         ("bad-profile", "profile.yaml:1:"),
         ("bad-ldif", f"{LDIF_NAME}:"),
