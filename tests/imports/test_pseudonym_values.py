@@ -375,3 +375,25 @@ def test_output_is_the_same_in_every_process() -> None:
         assert run.returncode == 0, run.stderr
         digests.add(run.stdout.strip())
     assert len(digests) == 1
+
+
+def test_names_that_fold_alike_stay_two_names() -> None:
+    """Eugène and Eugene (and Eugéne) are three users; folding them to one key for the alias
+    must not merge their DNs, which would drop a user from the imported tenant."""
+    from harness.tenant.imports.pseudonym import Pseudonymiser
+    from harness.tenant.imports.records import AdRecord, Origin
+
+    p = Pseudonymiser(bytes(range(32)))
+    dns = [
+        p.ad(
+            AdRecord(
+                f"CN={n} Mcdonald,OU=Sales,DC=contoso,DC=com",
+                {"cn": [f"{n} Mcdonald"]},
+                Origin("ad.ldf", i),
+            )
+        ).dn
+        for i, n in enumerate(("Eugène", "Eugene", "Eugéne", "EUGÈNE"), 1)
+    ]
+    assert len({d.casefold() for d in dns[:3]}) == 3
+    assert dns[3].casefold() == dns[0].casefold()  # case alone is the same name
+    assert dns[1].split(",")[0].isascii() and not dns[0].split(",")[0].isascii()

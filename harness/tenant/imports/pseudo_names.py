@@ -11,6 +11,7 @@ mailNickname 64, UPN 113, proxyAddresses 256) holds or fails exactly as it did.
 from __future__ import annotations
 
 import importlib
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 
@@ -118,3 +119,24 @@ def recase(pattern: str, word: str) -> str:
         c.upper() if i < len(pattern) and pattern[i].isupper() else c.lower()
         for i, c in enumerate(word)
     )
+
+
+_MARKS = ("\u0301", "\u0300", "\u0308", "\u0302", "\u030c", "\u0303")  # acute grave diaeresis ...
+
+
+def with_mark(word: str, attempt: int) -> str:
+    """`word` with one accent, its place and kind chosen by `attempt`: a spelling that is
+    never ASCII, for a non-ASCII name whose folded pseudonym has no accented form of its own.
+    Only accents that compose into one letter (é, not D + U+0301) keep the length."""
+    options = [
+        (i, composed)
+        for mark in _MARKS
+        for i, c in enumerate(word)
+        if len(composed := unicodedata.normalize("NFC", c + mark)) == 1
+    ]
+    if not options:  # no letter takes an accent: a combining one, one character longer
+        return word + _MARKS[attempt % len(_MARKS)]
+    i, composed = options[attempt % len(options)]
+    if attempt >= len(options):  # every single accent is taken: add a second one
+        return with_mark(word[:i] + composed + word[i + 1 :], attempt // len(options) - 1)
+    return word[:i] + composed + word[i + 1 :]

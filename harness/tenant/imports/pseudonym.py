@@ -48,7 +48,7 @@ from harness.tenant.imports.pseudo_maps import (
     stream,
     subkey,
 )
-from harness.tenant.imports.pseudo_names import fold, name_data, pseudo_word, recase
+from harness.tenant.imports.pseudo_names import fold, name_data, pseudo_word, recase, with_mark
 from harness.tenant.imports.records import (
     AdRecord,
     ExportError,
@@ -348,6 +348,7 @@ class Pseudonymiser:
         self._short_bytes: InjectiveMap[bytes, bytes] = InjectiveMap()
         self._domains: dict[str, str] = {}
         self._word_cache: dict[str, str] = {}
+        self._accents: InjectiveMap[str, str] = InjectiveMap()
         self._text_cache: dict[str, str] = {}
         self._dn_cache: dict[str, str] = {}
         self._x500_cache: dict[str, str] = {}
@@ -557,8 +558,22 @@ class Pseudonymiser:
             return hit
         ps = self._word_key(fold(tok))
         if not tok.isascii():
-            ps = self._names.display.get(ps, ps)
+            ps = self._accented(tok.casefold(), ps)
         return memo(self._word_cache, tok, recase(tok, ps))
+
+    def _accented(self, word: str, base: str) -> str:
+        """A non-ASCII word's pseudonym: the one of its folded form (so Zoë and the alias zoe
+        agree), spelt with accents of its own. Eugène and Eugene fold alike but are two names
+        (two users' DNs): an accented spelling never equals an ASCII pseudonym, and this
+        one-to-one table keeps Eugène and Eugéne apart too."""
+        display = self._names.display.get(base, base)
+
+        def make(attempt: int) -> str:
+            if attempt == 0 and not display.isascii():
+                return display
+            return with_mark(base, attempt)
+
+        return self._accents.assign(word, make)
 
     def _word_key(self, key: str) -> str:
         """The pseudonym (lower case, ASCII) of a folded word."""
