@@ -177,3 +177,35 @@ def markdown(routes: Iterable[Route[H]]) -> str:
 
 def _split(pattern: str) -> list[str]:
     return [s for s in pattern.split("/") if s]
+
+
+# A Host header's value: a DNS name, an IPv4 address or a bracketed IPv6 address, and a port.
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+    r"[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?"
+)
+
+
+def request_origin(headers: Mapping[str, str], secure: bool, fallback: str) -> str:
+    """The origin (``scheme://host[:port]``) a client used to reach us, for the absolute links a
+    response carries (``@odata.nextLink``, ``@odata.deltaLink``, a 410's ``Location``).
+
+    Graph builds its links on the host the client called; a client behind a TLS proxy must get
+    links it can follow through that proxy. The host is ``X-Forwarded-Host`` or ``Host``, the
+    scheme ``https`` on a TLS socket, else ``X-Forwarded-Proto``, else `fallback`'s. A header
+    that is not a plain host name (or scheme) is ignored, so no text of a request's choosing
+    beyond a host name reaches a link. `headers` has lower-cased names."""
+    scheme, _, fallback_host = fallback.partition("://")
+    if secure:
+        scheme = "https"
+    else:
+        proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        if proto in ("http", "https"):
+            scheme = proto
+    host = fallback_host
+    for name in ("x-forwarded-host", "host"):
+        value = headers.get(name, "").split(",")[0].strip()
+        if value and len(value) <= 261 and _HOST.fullmatch(value):
+            host = value
+            break
+    return f"{scheme}://{host}"

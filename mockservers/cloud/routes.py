@@ -32,7 +32,7 @@ from mockservers.cloud.auth import (
 from mockservers.cloud.cursors import Page
 from mockservers.cloud.service import CloudService
 from mockservers.cloud.throttle import request_cost
-from mockservers.http_routes import Cost, Route, RouteTable, markdown
+from mockservers.http_routes import Cost, Route, RouteTable, markdown, request_origin
 
 MAX_BODY = 4 * 1024 * 1024  # Graph refuses request bodies over 4 MB
 Reply = tuple[int, Any, dict[str, str]]
@@ -83,6 +83,11 @@ class Call:
         except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting: not JSON to us
             raise errors.invalid_json() from None
 
+    @property
+    def base_url(self) -> str:
+        """The origin the client called us on: links in a body are built on it."""
+        return request_origin(self.headers(), self.request.isSecure(), self.service.base_url)
+
     def headers(self) -> dict[str, str]:
         """The request's headers, names lower-cased (the last value of a repeated one)."""
         return {
@@ -100,7 +105,7 @@ def _token(call: Call) -> Reply:
 
 def _list_users(call: Call) -> Reply:
     svc = call.service
-    return 200, graph.list_users(svc.store, call.query, svc.base_url, call.headers()), {}
+    return 200, graph.list_users(svc.store, call.query, call.base_url, call.headers()), {}
 
 
 def _users_delta(call: Call) -> Reply:
@@ -110,17 +115,17 @@ def _users_delta(call: Call) -> Reply:
         # (410 resyncRequired with Location).
         now += delta.TOKEN_LIFETIME_SECONDS + 1
     svc = call.service
-    return 200, graph.users_delta(svc.store, call.query, svc.base_url, call.headers(), now), {}
+    return 200, graph.users_delta(svc.store, call.query, call.base_url, call.headers(), now), {}
 
 
 def _get_user(call: Call) -> Reply:
     svc = call.service
-    return 200, graph.get_user(svc.store, call.params["id"], call.query, svc.base_url), {}
+    return 200, graph.get_user(svc.store, call.params["id"], call.query, call.base_url), {}
 
 
 def _list_service_principals(call: Call) -> Reply:
     svc = call.service
-    return 200, graph.list_service_principals(svc.store.hybrid, call.query, svc.base_url), {}
+    return 200, graph.list_service_principals(svc.store.hybrid, call.query, call.base_url), {}
 
 
 def _sp_key(call: Call) -> tuple[str, bool]:
@@ -133,7 +138,7 @@ def _sp_key(call: Call) -> tuple[str, bool]:
 def _get_service_principal(call: Call) -> Reply:
     svc, (key, by_app_id) = call.service, _sp_key(call)
     hybrid = svc.store.hybrid
-    body = graph.get_service_principal(hybrid, key, call.query, svc.base_url, by_app_id=by_app_id)
+    body = graph.get_service_principal(hybrid, key, call.query, call.base_url, by_app_id=by_app_id)
     return 200, body, {}
 
 
@@ -146,7 +151,7 @@ def _patch_service_principal(call: Call) -> Reply:
 def _get_sync_behavior(entity_set: str, call: Call) -> Reply:
     svc = call.service
     hybrid = svc.store.hybrid
-    return 200, graph.get_sync_behavior(hybrid, entity_set, call.params["id"], svc.base_url), {}
+    return 200, graph.get_sync_behavior(hybrid, entity_set, call.params["id"], call.base_url), {}
 
 
 def _patch_sync_behavior(entity_set: str, call: Call) -> Reply:
@@ -167,7 +172,7 @@ def _next_page(call: Call) -> Reply:
     if page is None:
         raise errors.invalid_skiptoken()
     call.charge()
-    return 200, _exo_body(svc, page), {}
+    return 200, _exo_body(call, page), {}
 
 
 def _invoke(call: Call) -> Reply:
@@ -182,11 +187,11 @@ def _invoke(call: Call) -> Reply:
         raise errors.parameters_not_an_object()
     call.charge(write=cmd["CmdletName"].casefold().startswith(_WRITE_VERBS))
     result = exo.invoke(svc.store, cmd["CmdletName"], params, can_write=call.caller.can_write)
-    return 200, _exo_body(svc, svc.cursors.first(result, call.caller.app.client_id)), {}
+    return 200, _exo_body(call, svc.cursors.first(result, call.caller.app.client_id)), {}
 
 
-def _exo_body(svc: CloudService, page: Page) -> dict[str, Any]:
-    base = f"{svc.base_url}/adminapi/beta/{svc.tenant_id}"
+def _exo_body(call: Call, page: Page) -> dict[str, Any]:
+    base = f"{call.base_url}/adminapi/beta/{call.service.tenant_id}"
     body: dict[str, Any] = {
         "@odata.context": f"{base}/$metadata#Collection(Exchange.GenericHashTable)",
         "value": page.values,
