@@ -288,7 +288,9 @@ class LdapProtocol(protocol.Protocol):
         try:
             msg, used = pureber.berDecodeObject(_DECODER, raw)
         except Exception as e:  # ldaptor signals bad BER with assorted exceptions
-            self._disconnect(f"undecodable request: {type(e).__name__}")
+            # AD's own comment; the decoder's exception is ours to log, not the client's to read.
+            log.info("undecodable LDAP request: %s", type(e).__name__)
+            self._disconnect("Error decoding ldap message")
             return
         if not isinstance(msg, pureldap.LDAPMessage) or used != len(raw):
             self._disconnect("not an LDAPMessage")

@@ -16,6 +16,7 @@ raw-socket assertions hold AD's exact wire behaviour, which slapd does not share
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 
 import pytest
@@ -31,6 +32,8 @@ from mockservers.directory.server import _DECODER
 
 OTHER = 80  # what the server answers when an exception reached its catch-all
 NOTICE_OID = b"1.3.6.1.4.1.1466.20036"
+# A Python exception's class name (UnknownBERTag, BERExceptionInsufficientData, KeyError, ...).
+PYTHON_NAME = re.compile(r"\b(?:[A-Z][a-z]+)+(?:Error|Exception\w*|BER\w*|Tag)\b|BER[A-Z]")
 pytestmark = pytest.mark.shared_tenant  # `run`: one tenant's fake AD for the module
 
 
@@ -124,7 +127,9 @@ def notice(data: bytes) -> str:
     assert isinstance(last.value, pureldap.LDAPExtendedResponse), msgs
     assert last.value.resultCode == 2
     assert last.value.responseName == NOTICE_OID
-    return last.value.errorMessage.decode()
+    text = last.value.errorMessage.decode()
+    assert not PYTHON_NAME.search(text), text  # AD's words, not the fake's exception names
+    return text
 
 
 def only_result(data: bytes, msg_id: int = 2) -> pureldap.LDAPResult:
@@ -150,7 +155,8 @@ def modify_request(msg_id: int, dn: bytes, op: int, name: bytes, values: list[by
 def test_unknown_application_tag_gets_protocol_error(run, tenant):
     # [APPLICATION 30] is no LDAP operation: AD answers a Notice of Disconnection.
     reply = exchange(run, ber.message(2, ber.tlv(0x7E, ber.octets(b"x"))))
-    assert "DSID-" in notice(reply)
+    text = notice(reply)
+    assert "DSID-" in text and "comment: Error decoding ldap message," in text, text
     still_serving(run, tenant)
 
 
@@ -345,6 +351,7 @@ def check_answers(data: bytes) -> None:
         assert code != OTHER, m.value  # an exception reached the server's catch-all
         if m.id == 0:
             assert code == 2 and m.value.responseName == NOTICE_OID
+            assert not PYTHON_NAME.search(m.value.errorMessage.decode()), m.value
 
 
 @settings(
