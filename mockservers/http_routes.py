@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Generic, TypeVar
 
 H = TypeVar("H")
@@ -209,3 +210,12 @@ def request_origin(headers: Mapping[str, str], secure: bool, fallback: str) -> s
             host = value
             break
     return f"{scheme}://{host}"
+
+
+def reason(status: int) -> bytes:
+    """The status line's reason phrase (RFC 9110's), for every code we answer: Twisted's own
+    table lacks some (429 went out as "429 Unknown Status")."""
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b"Unknown Status"

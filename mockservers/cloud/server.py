@@ -25,7 +25,7 @@ from mockservers.cloud.errors import CloudError, OAuthError, dumps, error_body
 from mockservers.cloud.routes import MAX_BODY, ROUTES, Call, Handler, split_path
 from mockservers.cloud.service import CloudService
 from mockservers.faults import Fault
-from mockservers.http_routes import Match
+from mockservers.http_routes import Match, reason
 
 __all__ = ["CloudResource", "CloudService", "CloudSite", "make_site"]
 
@@ -59,7 +59,7 @@ class CloudResource(resource.Resource):
                 return server.NOT_DONE_YET
             if fault is not None and fault.kind in ("throttle", "unavailable"):
                 refusal = _refusal(fault, self._scope(request))
-                request.setResponseCode(refusal.status)
+                request.setResponseCode(refusal.status, reason(refusal.status))
                 for k, v in refusal.headers.items():
                     request.setHeader(k, v)
                 return dumps(error_body(refusal.code, refusal.message, rid))
@@ -78,7 +78,7 @@ class CloudResource(resource.Resource):
             failure = errors.internal_error()
             status, headers = failure.status, {}
             body = error_body(failure.code, failure.message, rid)
-        request.setResponseCode(status)
+        request.setResponseCode(status, reason(status))
         for k, v in headers.items():
             request.setHeader(k, v)
         data = dumps(body) if body is not None else b""

@@ -17,6 +17,7 @@ from twisted.web import http, resource, server
 from harness.tenant.exchange_org import ExchangeOrg
 from harness.tenant.spec import TenantSpec
 from mockservers.directory.service import DirectoryService
+from mockservers.http_routes import reason
 from mockservers.onprem import errors
 from mockservers.onprem.errors import OnpremError, dumps
 from mockservers.onprem.estate import Estate
@@ -46,7 +47,7 @@ class OnpremResource(resource.Resource):
             log.exception("on-premises request failed")
             status, headers = 500, {}
             body = errors.internal_error().body()
-        request.setResponseCode(status)
+        request.setResponseCode(status, reason(status))
         for k, v in headers.items():
             request.setHeader(k, v)
         return b"" if body is None else dumps(body)

@@ -17,6 +17,7 @@ class Response:
     status: int
     headers: dict[str, str]
     body: Any
+    reason: str = ""  # the status line's reason phrase
 
 
 def call(
@@ -42,13 +43,14 @@ def call(
     req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
-            status, headers_, payload = r.status, dict(r.headers), r.read()
+            status, headers_, payload, phrase = r.status, dict(r.headers), r.read(), r.reason
     except urllib.error.HTTPError as e:
-        status, headers_, payload = e.code, dict(e.headers), e.read()
+        status, headers_, payload, phrase = e.code, dict(e.headers), e.read(), e.reason
     return Response(
         status,
         {k.lower(): v for k, v in headers_.items()},
         json.loads(payload) if payload else None,
+        phrase,
     )
 
 

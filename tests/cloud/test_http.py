@@ -190,7 +190,23 @@ def test_throttling_answers_429_with_graph_headers(running):
     assert limited, [r.status for r in statuses]
     r = limited[0]
     graph_error(r, 429, "TooManyRequests")
+    assert r.reason == "Too Many Requests"  # Twisted's own table would say "Unknown Status"
     assert int(r.headers["retry-after"]) >= 1
     assert r.headers["x-ms-throttle-information"] == "ResourceUnitLimitExceeded"
     assert r.headers["x-ms-throttle-scope"].startswith("Tenant_Application/ReadWrite/")
     assert all("x-ms-resource-unit" in s.headers for s in statuses)
+
+
+def test_status_lines_carry_the_reason_phrase(running):
+    ep = running.endpoints
+    tok = token(ep)
+    ok = call("GET", f"{ep.graph_url}/v1.0/users?$top=1", token=tok)
+    unsigned = call("GET", f"{ep.graph_url}/v1.0/users?$top=1")
+    wrong_method = call("DELETE", f"{ep.graph_url}/v1.0/users", token=tok)
+    gone = call("GET", f"{ep.graph_url}/v1.0/users/00000000-0000-0000-0000-000000000000", token=tok)
+    assert [(r.status, r.reason) for r in (ok, unsigned, wrong_method, gone)] == [
+        (200, "OK"),
+        (401, "Unauthorized"),
+        (405, "Method Not Allowed"),
+        (404, "Not Found"),
+    ]
