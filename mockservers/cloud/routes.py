@@ -38,6 +38,7 @@ MAX_BODY = 4 * 1024 * 1024  # Graph refuses request bodies over 4 MB
 Reply = tuple[int, Any, dict[str, str]]
 Handler = Callable[["Call"], Reply]
 _WRITE_VERBS = ("set-", "new-", "remove-", "enable-")
+_ORIGIN_HEADERS = ("x-forwarded-host", "x-forwarded-proto", "host")  # what request_origin reads
 
 
 @dataclass(slots=True)
@@ -86,7 +87,9 @@ class Call:
     @property
     def base_url(self) -> str:
         """The origin the client called us on: links in a body are built on it."""
-        return request_origin(self.headers(), self.request.isSecure(), self.service.base_url)
+        get = self.request.getHeader  # only the three headers it reads, not all of them
+        headers = {n: v for n in _ORIGIN_HEADERS if (v := get(n)) is not None}
+        return request_origin(headers, self.request.isSecure(), self.service.base_url)
 
     def headers(self) -> dict[str, str]:
         """The request's headers, names lower-cased (the last value of a repeated one)."""
