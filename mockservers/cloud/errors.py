@@ -255,6 +255,68 @@ def invalid_filter() -> CloudError:
     return CloudError(400, "BadRequest", "Invalid filter clause")
 
 
+def advanced_query_required(operator: str) -> CloudError:
+    """An advanced-query operator (ne, not, endsWith) without ConsistencyLevel: eventual and
+    $count=true; the text Microsoft Learn shows ("Advanced query capabilities...")."""
+    return CloudError(
+        400,
+        "Request_UnsupportedQuery",
+        f"Operator '{operator}' is not supported because the required parameters might be "
+        "missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. "
+        "Refer to https://aka.ms/graph-docs/advanced-queries for more information",
+    )
+
+
+def search_needs_eventual() -> CloudError:
+    return CloudError(
+        400,
+        "Request_UnsupportedQuery",
+        "Request with $search query parameter only works through MSGraph with a special "
+        "request header: 'ConsistencyLevel: eventual'",
+    )
+
+
+def sorting_not_supported() -> CloudError:
+    """$orderby with $filter outside an advanced query, or on a property Graph cannot sort."""
+    return CloudError(400, "Request_UnsupportedQuery", "Sorting not supported for current query.")
+
+
+def incompatible_types(left: str, right: str, kind: str) -> CloudError:
+    """OData's text for a literal of the wrong type (`mail eq true`)."""
+    return CloudError(
+        400,
+        "BadRequest",
+        "A binary operator with incompatible types was detected. Found operand types "
+        f"'{left}' and '{right}' for operator kind '{kind}'.",
+    )
+
+
+def odata_syntax(position: int, text: str) -> CloudError:
+    """OData's parser error, e.g. for `$orderby=displayName sideways`."""
+    return CloudError(400, "BadRequest", f"Syntax error at position {position} in '{text}'.")
+
+
+def filter_too_complex(terms: int, length: int) -> CloudError:
+    """Modelled, not captured: this fake's bounds on one $filter or $search."""
+    return CloudError(
+        400,
+        "Request_UnsupportedQuery",
+        f"The query is too complex: at most {terms} comparisons, {length} characters and "
+        "40 levels of nesting.",
+    )
+
+
+def invalid_search(text: str) -> CloudError:
+    """Modelled, not captured: a $search that is not "property:text" clauses joined with AND
+    and OR."""
+    return CloudError(
+        400,
+        "Request_UnsupportedQuery",
+        f"Invalid $search '{text}': use \"property:text\" clauses in double quotes, joined "
+        "with AND or OR.",
+    )
+
+
 def invalid_page_token() -> CloudError:
     return CloudError(
         400,
@@ -270,6 +332,39 @@ def resource_not_found(key: str) -> CloudError:
         "Request_ResourceNotFound",
         f"Resource '{key}' does not exist or one of its queried reference-property objects are "
         "not present.",
+    )
+
+
+# ------------------------------------------------------------------ Graph: JSON batching
+def json_batch_invalid(detail: str) -> CloudError:
+    """Modelled, not captured: a $batch body Graph could not read (`detail` says why)."""
+    return CloudError(400, "BadRequest", f"Invalid batch payload format: {detail}")
+
+
+def json_batch_too_many() -> CloudError:
+    """More than 20 requests in one $batch (Graph's text, as users report it)."""
+    return CloudError(400, "BadRequest", "Number of requests inside batch exceeds the limit.")
+
+
+def json_batch_duplicate_id(id_: str) -> CloudError:
+    """Modelled: Learn says ids must be unique (case-insensitively) or the batch fails with 400."""
+    return CloudError(400, "BadRequest", f"Batch request contains duplicate request id '{id_}'.")
+
+
+def json_batch_bad_dependency(id_: str, dependency: str) -> CloudError:
+    """Modelled: dependsOn naming a request that is not in the batch (or itself, or a cycle)."""
+    return CloudError(
+        400,
+        "BadRequest",
+        f"Request '{id_}' has an invalid dependsOn '{dependency}': not another request of "
+        "this batch, or a dependency cycle.",
+    )
+
+
+def failed_dependency(dependency: str) -> CloudError:
+    """424 for a request whose dependsOn failed (Learn: "fails with status code 424")."""
+    return CloudError(
+        424, "FailedDependency", f"The request depends on request '{dependency}', which failed."
     )
 
 

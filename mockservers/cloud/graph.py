@@ -3,7 +3,9 @@
 The HTTP layer routes and calls pure functions; each returns the JSON body as a dict (None for
 a 204) or raises `CloudError` (Graph's error envelope, extra headers in `CloudError.headers`):
 
-* ``list_users(store, query, base_url, headers)``  - ``GET /v1.0/users``
+* ``list_users(store, query, base_url, headers)``  - ``GET /v1.0/users`` ($filter, $search,
+  $orderby and $count: graph_query.py)
+* ``count_users(store, query, headers)``           - ``GET /v1.0/users/$count``
 * ``get_user(store, key, query, base_url)``        - ``GET /v1.0/users/{id | userPrincipalName}``
 * ``users_delta(store, query, base_url, headers, now)`` - ``GET /v1.0/users/delta``
 
@@ -52,8 +54,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from harness.tenant.model import CloudMailbox
-from mockservers.cloud import delta, errors
+from mockservers.cloud import delta, errors, graph_query
 from mockservers.cloud.delta import Json, Round, StateTokens
 from mockservers.cloud.errors import CloudError
 from mockservers.cloud.hybrid import HybridCloud, HybridNotFound, ServicePrincipal, SyncedRecipient
@@ -104,14 +105,17 @@ def _parse_top(raw: str | None) -> int:
     return int(text)
 
 
-def _parse_count(raw: str | None, headers: Mapping[str, str]) -> bool:
+def _parse_count(raw: str | None) -> bool:
+    """Whether $count=true was asked (Graph honours it only with ConsistencyLevel: eventual)."""
     if raw is None or raw.strip().lower() == "false":
         return False
     if raw.strip().lower() != "true":
         raise errors.invalid_count(raw)
-    if headers.get("consistencylevel", "").strip().lower() != "eventual":
-        raise errors.count_needs_eventual()
     return True
+
+
+def _eventual(headers: Mapping[str, str]) -> bool:
+    return headers.get("consistencylevel", "").strip().lower() == "eventual"
 
 
 def _parse_prefer(raw: str) -> tuple[bool, int]:
@@ -131,134 +135,6 @@ def _reject(q: Mapping[str, str], options: tuple[str, ...], where: str) -> None:
     for option in options:
         if option in q:
             raise errors.option_not_supported(option, where)
-
-
-# ------------------------------------------------------------------------------------- $filter
-# Properties $filter answers from the store's indexes (eq / in / or).
-FILTERABLE = ("id", "userPrincipalName", "mail", "onPremisesImmutableId")
-_TOKEN = re.compile(r"\s*(?:('(?:[^']|'')*')|([(),])|([^\s(),']+))")
-Term = tuple[str, str, tuple[str, ...]]  # (property, operator, values it may equal)
-
-
-def _tokenize(text: str) -> list[str]:
-    tokens, pos = [], 0
-    while pos < len(text):
-        if text[pos:].isspace():
-            break
-        match = _TOKEN.match(text, pos)
-        if match is None:
-            raise errors.invalid_filter()
-        tokens.append(match.group(match.lastindex or 0))
-        pos = match.end()
-    return tokens
-
-
-class _FilterParser:
-    """disjunction := primary ("or" primary)*; primary := "(" disjunction ")" | comparison."""
-
-    def __init__(self, text: str) -> None:
-        self.tokens = _tokenize(text)
-        self.pos = 0
-
-    def parse(self) -> list[Term]:
-        terms = self.disjunction()
-        if self.pos != len(self.tokens):
-            raise (
-                errors.unsupported_query()
-                if self.peek().lower() == "and"
-                else errors.invalid_filter()
-            )
-        return terms
-
-    def peek(self) -> str:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else ""
-
-    def take(self, expected: str | None = None) -> str:
-        token = self.peek()
-        if not token or (expected is not None and token.lower() != expected):
-            raise errors.invalid_filter()
-        self.pos += 1
-        return token
-
-    def string(self) -> str:
-        token = self.take()
-        if len(token) < 2 or token[0] != "'":
-            raise errors.invalid_filter()
-        return token[1:-1].replace("''", "'")
-
-    def disjunction(self) -> list[Term]:
-        terms = self.primary()
-        while self.peek().lower() == "or":
-            self.take()
-            terms += self.primary()
-        return terms
-
-    def primary(self) -> list[Term]:
-        if self.peek() == "(":
-            self.take()
-            terms = self.disjunction()
-            self.take(")")
-            return terms
-        return [self.comparison()]
-
-    def comparison(self) -> Term:
-        word = self.take()
-        if word in "()," or word.startswith("'"):
-            raise errors.invalid_filter()
-        if word.lower() == "proxyaddresses/any":
-            return self.any_proxy_address()
-        if self.peek() == "(" or word.lower() == "not":
-            raise errors.unsupported_query()  # functions: startswith(), not(), ...
-        prop = delta.canonical_property(word)
-        if prop is None:
-            raise errors.unknown_property(word)
-        op = self.take().lower()
-        if prop not in FILTERABLE or op not in ("eq", "in"):
-            raise errors.unsupported_filter(prop)
-        if op == "eq":
-            return prop, op, (self.string(),)
-        self.take("(")
-        values = [self.string()]
-        while self.peek() == ",":
-            self.take()
-            values.append(self.string())
-        self.take(")")
-        return prop, op, tuple(values)
-
-    def any_proxy_address(self) -> Term:
-        self.take("(")
-        variable, _, again = self.take().partition(":")
-        if not variable or variable != again:
-            raise errors.invalid_filter()
-        self.take("eq")
-        value = self.string()
-        self.take(")")
-        return "proxyAddresses", "any", (value,)
-
-
-def parse_filter(text: str) -> list[Term]:
-    """The (property, values) terms of a $filter made of eq / in / or; raises CloudError."""
-    return _FilterParser(text).parse()
-
-
-def _match(store: CloudStore, prop: str, value: str) -> CloudMailbox | None:
-    if prop == "id":
-        return store.get(value) or store.get(value.lower())
-    if prop == "userPrincipalName":
-        return store.by_upn(value)
-    if prop == "onPremisesImmutableId":
-        return store.by_anchor(value)
-    if prop == "proxyAddresses":
-        return store.by_address(value) if ":" in value else None
-    # mail: the owner of that SMTP address, if it is also its WindowsEmailAddress
-    m = store.by_address(value)
-    return m if m is not None and m.windows_email_address.casefold() == value.casefold() else None
-
-
-def filter_ids(store: CloudStore, terms: list[Term]) -> list[str]:
-    """Sorted ids of the users matching any term, looked up in the store's indexes."""
-    found = {m.id for prop, _, values in terms for v in values if (m := _match(store, prop, v))}
-    return sorted(found)
 
 
 # ------------------------------------------------------------------------------------- links
@@ -287,39 +163,79 @@ def list_users(
     *,
     tokens: StateTokens | None = None,
 ) -> Json:
-    """GET /v1.0/users: $select, $top, $filter (eq/in/or on indexed properties), $count."""
+    """GET /v1.0/users: $select, $top, $filter, $search, $orderby, $count (graph_query.py)."""
     tokens = tokens or delta.TOKENS
     q = normalize_query(query)
-    _reject(q, ("orderby", "search", "expand", "skip"), "this simulated /users endpoint")
+    _reject(q, ("expand", "skip"), "this simulated /users endpoint")
     select = parse_select(q.get("select"))
     top = _parse_top(q.get("top"))
-    count = _parse_count(q.get("count"), headers)
-    raw_filter = (q.get("filter") or "").strip()
-    pool = filter_ids(store, parse_filter(raw_filter)) if raw_filter else delta.ordered_ids(store)
+    eventual = _eventual(headers)
+    # Without ConsistencyLevel: eventual Graph ignores $count=true (Learn: "silently ignores").
+    count = _parse_count(q.get("count")) and eventual
+    uq = _user_query(q, eventual=eventual, counted=count)
+    pool = graph_query.result_pool(store, uq)
     # The skiptoken is bound to everything else the query says, so it cannot be replayed elsewhere.
-    fingerprint = hashlib.sha256(repr((select, raw_filter, top, count)).encode()).hexdigest()[:16]
+    fingerprint = hashlib.sha256(repr((select, uq.key, top, count)).encode()).hexdigest()[:16]
     after = (
-        _open_list_token(tokens, store, q["skiptoken"], fingerprint) if "skiptoken" in q else None
+        _open_list_token(tokens, store, q["skiptoken"], fingerprint, ordered=uq.order is not None)
+        if "skiptoken" in q
+        else None
     )
-    chunk, more = delta.page_after(pool, after, top)
+    chunk, more = graph_query.page(pool, after, top, uq.descending)
     body: Json = {"@odata.context": _context(base_url, select)}
     if count:
         body["@odata.count"] = len(pool)
     if more:
-        token = tokens.seal(["L", delta.store_nonce(store), fingerprint, chunk[-1]])
-        params = [(f"${k}", q[k]) for k in ("select", "filter", "top", "count") if k in q]
+        last = chunk[-1] if isinstance(chunk[-1], str) else list(chunk[-1])
+        token = tokens.seal(["L", delta.store_nonce(store), fingerprint, last])
+        names = ("select", "filter", "search", "orderby", "top", "count")
+        params = [(f"${k}", q[k]) for k in names if k in q]
         body["@odata.nextLink"] = _link(base_url, "users", [*params, ("$skiptoken", token)])
     render = delta.renderer(select or delta.DEFAULT_PROPERTIES)
-    body["value"] = [render(m) for i in chunk if (m := store.get(i)) is not None]
+    ids = (graph_query.entry_id(e) for e in chunk)
+    body["value"] = [render(m) for i in ids if (m := store.get(i)) is not None]
     return body
 
 
-def _open_list_token(tokens: StateTokens, store: CloudStore, token: str, fingerprint: str) -> str:
+def count_users(store: CloudStore, query: Mapping[str, str], headers: Mapping[str, str]) -> int:
+    """GET /v1.0/users/$count: the number of users matching $filter and $search. It needs
+    ConsistencyLevel: eventual, and the segment stands for $count=true in advanced queries."""
+    if not _eventual(headers):
+        raise errors.count_needs_eventual()
+    q = normalize_query(query)
+    uq = _user_query({**q, "orderby": ""}, eventual=True, counted=True)
+    return len(graph_query.result_pool(store, uq))
+
+
+def _user_query(q: Mapping[str, str], *, eventual: bool, counted: bool) -> graph_query.UserQuery:
+    return graph_query.parse_user_query(
+        (q.get("filter") or "").strip(),
+        (q.get("search") or "").strip(),
+        (q.get("orderby") or "").strip(),
+        eventual=eventual,
+        counted=counted,
+    )
+
+
+def _open_list_token(
+    tokens: StateTokens, store: CloudStore, token: str, fingerprint: str, *, ordered: bool
+) -> Any:
+    """The cursor of a list $skiptoken: the last id, or its [sort key, id] with $orderby."""
     payload = tokens.open(token)
     nonce = delta.store_nonce(store)
     if not payload or len(payload) != 4 or payload[:3] != ["L", nonce, fingerprint]:
         raise errors.invalid_page_token()
-    return str(payload[3])
+    last = payload[3]
+    if (
+        ordered
+        and isinstance(last, list)
+        and len(last) == 2
+        and all(isinstance(x, str) for x in last)
+    ):
+        return (last[0], last[1])
+    if not ordered and isinstance(last, str):
+        return last
+    raise errors.invalid_page_token()
 
 
 def get_user(store: CloudStore, key: str, query: Mapping[str, str], base_url: str) -> Json:
@@ -389,15 +305,28 @@ def _delta_filter(raw: str | None) -> tuple[str, ...] | None:
     if raw is None or not raw.strip():
         return None
     try:
-        terms = parse_filter(raw)
+        node = graph_query.parse_filter(raw)
     except CloudError:
-        terms = []
-    if not terms or any((prop, op) != ("id", "eq") for prop, op, _ in terms):
-        raise errors.delta_filter_unsupported()
-    ids = [values[0].lower() for _, _, values in terms]  # object ids are lower-case GUIDs
+        raise errors.delta_filter_unsupported() from None
+    ids: list[str] = []
+    for term in _disjuncts(node):
+        if not (
+            isinstance(term, graph_query.Compare)
+            and (term.prop, term.op) == ("id", "eq")
+            and isinstance(term.value, str)
+        ):
+            raise errors.delta_filter_unsupported()
+        ids.append(term.value.lower())  # object ids are lower-case GUIDs
     if len(ids) > DELTA_MAX_FILTER_IDS:
         raise errors.delta_filter_too_many(DELTA_MAX_FILTER_IDS)
     return tuple(dict.fromkeys(ids))
+
+
+def _disjuncts(node: graph_query.Node) -> list[graph_query.Node]:
+    """The terms of a filter joined with `or`, however parenthesised."""
+    if isinstance(node, graph_query.Or):
+        return [t for part in node.parts for t in _disjuncts(part)]
+    return [node]
 
 
 def _render_delta(

@@ -8,17 +8,21 @@ returns (status, body, extra headers); `graph`, `exo` and `dirsync` compute the 
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from io import BytesIO
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
 from twisted.web import server
 
-from mockservers.cloud import delta, dirsync, errors, exo, graph
+from mockservers.cloud import batch, delta, dirsync, errors, exo, graph
 from mockservers.cloud.auth import (
     APPLICATION_READ,
     APPLICATION_WRITE,
@@ -39,6 +43,7 @@ Reply = tuple[int, Any, dict[str, str]]
 Handler = Callable[["Call"], Reply]
 _WRITE_VERBS = ("set-", "new-", "remove-", "enable-")
 _ORIGIN_HEADERS = ("x-forwarded-host", "x-forwarded-proto", "host")  # what request_origin reads
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -124,6 +129,101 @@ def _users_delta(call: Call) -> Reply:
 def _get_user(call: Call) -> Reply:
     svc = call.service
     return 200, graph.get_user(svc.store, call.params["id"], call.query, call.base_url), {}
+
+
+def _count_users(call: Call) -> Reply:
+    """GET /v1.0/users/$count: the number as text/plain, as Graph answers it."""
+    count = graph.count_users(call.service.store, call.query, call.headers())
+    return 200, count, {"Content-Type": "text/plain;charset=utf-8"}
+
+
+class _BatchedRequest(server.Request):
+    """One request of a $batch as its route's handler sees it: its own method, URL, headers and
+    body; the batch's connection (TLS, peer) and the headers that name the origin links follow.
+    Never written to: its answer goes into the batch's body."""
+
+    def __init__(self, outer: server.Request, sub: batch.SubRequest, path: str) -> None:
+        super().__init__(outer.channel)
+        self.method = sub.method.encode("ascii")
+        self.uri = path.encode("utf-8")
+        self.path = self.uri.split(b"?", 1)[0]
+        for name in _ORIGIN_HEADERS:
+            value = outer.getHeader(name)
+            if value is not None:
+                self.requestHeaders.setRawHeaders(name, [value])
+        for name, value in sub.headers.items():
+            if name not in _ORIGIN_HEADERS and name != "authorization":  # the batch's token
+                self.requestHeaders.setRawHeaders(name, [value])
+        # Twisted declares `content` None until a body arrives; a batched one already has.
+        self.content = BytesIO(_batched_body(sub))  # type: ignore[assignment]
+        self._forceSSL = outer.isSecure()
+
+
+def _batched_body(sub: batch.SubRequest) -> bytes:
+    """A batched request's body: JSON as JSON; a string under another Content-Type is base64,
+    as Graph's batching encodes binary bodies."""
+    if not sub.has_body:
+        return b""
+    if isinstance(sub.body, str) and "json" not in sub.headers.get("content-type", ""):
+        try:
+            return base64.b64decode(sub.body + "=" * (-len(sub.body) % 4), altchars=b"-_")
+        except ValueError:
+            return sub.body.encode("utf-8")
+    return json.dumps(sub.body).encode("utf-8")
+
+
+def _dispatch_batched(call: Call, sub: batch.SubRequest) -> batch.SubResponse:
+    """Route one batched request through ROUTES as `CloudResource` routes a request sent alone:
+    path, method, the caller's roles, the throttle charge, the handler, Graph's error body. It
+    runs with the batch's token (already checked by the server); only /v1.0 routes answer."""
+    rid = str(uuid.uuid4())
+    path = "/v1.0/" + sub.url.lstrip("/")
+    raw_path, _, raw_query = path.partition("?")
+    query = dict(parse_qsl(raw_query, keep_blank_values=True))
+    parts = split_path(raw_path)
+    sub_call: Call | None = None
+    try:
+        match = ROUTES.match(sub.method, parts, query)
+        if match is None or not match.route.pattern.startswith("/v1.0/"):
+            raise errors.segment_not_found(parts[-1] if parts else "")
+        if match.route.handler is _batch:
+            raise errors.json_batch_invalid("a batch cannot contain $batch.")
+        if not match.found:
+            raise errors.method_not_allowed(match.allowed)
+        route = match.route
+        request = _BatchedRequest(call.request, sub, path)
+        sub_call = Call(call.service, request, route, sub.method, query, match.params, call.caller)
+        if route.roles and not call.caller.has_any(route.roles):
+            raise errors.insufficient_privileges()
+        if route.cost is not None and not route.cost.deferred:
+            sub_call.charge()
+        status, body, headers = route.handler(sub_call)
+        headers = {**sub_call.charged, **headers}
+    except errors.OAuthError as e:
+        status, body, headers = e.status, e.body, {}
+    except errors.CloudError as e:
+        status, body = e.status, errors.error_body(e.code, e.message, rid)
+        headers = {**(sub_call.charged if sub_call else {}), **e.headers}
+    except Exception:
+        log.exception("batched cloud request failed")
+        failure = errors.internal_error()
+        status, headers = failure.status, {}
+        body = errors.error_body(failure.code, failure.message, rid)
+    out = {"request-id": rid, "OData-Version": "4.0", **headers}
+    if body is not None:
+        out.setdefault("Content-Type", "application/json;odata.metadata=minimal;charset=utf-8")
+    return batch.SubResponse(status, out, body)
+
+
+def _batch(call: Call) -> Reply:
+    """POST /v1.0/$batch (see batch.py)."""
+    requests = batch.parse(call.json())
+    body = batch.run(
+        requests,
+        lambda sub: _dispatch_batched(call, sub),
+        lambda e: errors.error_body(e.code, e.message),
+    )
+    return 200, body, {}
 
 
 def _list_service_principals(call: Call) -> Reply:
@@ -295,6 +395,21 @@ _TABLE: tuple[Route[Handler], ...] = (
         "Delta query on users (rounds, $deltatoken, paging)",
         fault="delta",
         cost=Cost(2),
+    ),
+    Route(
+        ("GET",),
+        "/v1.0/users/$count",  # before users/{id}: the first matching route answers
+        _count_users,
+        "Count users ($filter, $search; needs ConsistencyLevel: eventual)",
+        fault="users",
+        cost=Cost(),
+    ),
+    Route(
+        ("POST",),
+        "/v1.0/$batch",
+        _batch,
+        "JSON batching: up to 20 requests, each routed, authorised and throttled as if alone",
+        # Not throttled itself: Graph charges each request of the batch on its own.
     ),
     Route(("GET",), "/v1.0/users/{id}", _get_user, "Get a user", fault="users", cost=Cost(2)),
     Route(

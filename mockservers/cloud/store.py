@@ -8,9 +8,10 @@ applies a validated change atomically and keeps indexes and the log consistent.
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Mapping
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from harness.tenant.model import CloudMailbox, Tenant
@@ -77,6 +78,60 @@ class NotFound(KeyError):
     """No recipient has that identity."""
 
 
+def _casefolded(value: str | None) -> tuple[str, ...]:
+    return (value.casefold(),) if value else ()
+
+
+# Graph user property -> the casefolded keys a recipient has in that property's sorted index
+# (Graph compares strings case-insensitively). See `CloudStore.sorted_index`.
+SORTED_KEYS: dict[str, Callable[[CloudMailbox], tuple[str, ...]]] = {
+    "displayName": lambda m: _casefolded(m.display_name),
+    "userPrincipalName": lambda m: _casefolded(m.user_principal_name),
+    "mail": lambda m: _casefolded(m.windows_email_address),
+    "mailNickname": lambda m: _casefolded(m.alias),
+    "proxyAddresses": lambda m: tuple(dict.fromkeys(a.casefold() for a in m.email_addresses)),
+    # Graph renders true for dir-synced users and null otherwise: one key, for `eq true`.
+    "onPremisesSyncEnabled": lambda m: ("true",) if m.is_dir_synced else (),
+}
+
+
+class SortedIndex:
+    """(casefolded value, id) pairs in sorted order: equality and prefix lookups by bisection.
+
+    Serves Graph's `eq` and `startswith` on /users without a scan (a prefix is a contiguous
+    range of the sorted keys), and `$orderby` (the pairs are already in that order). Kept current
+    by the store on every write once built: one bisect and one list insert or delete per key
+    that changed, a memmove of the list, not a re-sort."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self, entries: Iterable[tuple[str, str]]) -> None:
+        self.entries: list[tuple[str, str]] = sorted(entries)
+
+    def add(self, key: str, id_: str) -> None:
+        insort(self.entries, (key, id_))
+
+    def remove(self, key: str, id_: str) -> None:
+        i = bisect_left(self.entries, (key, id_))
+        if i < len(self.entries) and self.entries[i] == (key, id_):
+            del self.entries[i]
+
+    def prefix_range(self, prefix: str) -> tuple[int, int]:
+        """[start, end) of the entries whose key starts with `prefix` (casefolded)."""
+        start = bisect_left(self.entries, (prefix,))
+        # From `start` on, the keys with the prefix come first: bisect on "lacks the prefix".
+        end = bisect_left(self.entries, True, start, key=lambda e: not e[0].startswith(prefix))
+        return start, end
+
+    def equal_range(self, key: str) -> tuple[int, int]:
+        start = bisect_left(self.entries, (key,))
+        return start, bisect_right(self.entries, key, start, key=itemgetter(0))
+
+    def ids(self, span: tuple[int, int]) -> Iterator[str]:
+        start, end = span
+        return (id_ for _, id_ in self.entries[start:end])
+
+
 class CloudStore:
     """Recipients by id with lookups by UPN, alias, anchor and proxy address, and a change log."""
 
@@ -90,6 +145,7 @@ class CloudStore:
         self._log: list[Change] = []
         self._log_seqs: list[int] = []
         self._property_sets: dict[frozenset[str], frozenset[str]] = {}
+        self._sorted: dict[str, SortedIndex] = {}  # built on first use (sorted_index)
         self.seq = 0
         # `exwb serve --state-dir`: makes each committed change durable (mockservers/journal.py).
         self.journal: Journal | None = None
@@ -162,6 +218,16 @@ class CloudStore:
     def owner_of(self, address: str) -> CloudMailbox | None:
         return self._get(self._by_address.get(address_key(address)))
 
+    def sorted_index(self, prop: str) -> SortedIndex:
+        """The sorted index of a Graph property in `SORTED_KEYS`, built on first use (a tenant
+        that is never queried that way pays nothing) and maintained on writes after that."""
+        index = self._sorted.get(prop)
+        if index is None:
+            keys = SORTED_KEYS[prop]
+            index = SortedIndex((k, m.id) for m in self.mailboxes.values() for k in keys(m))
+            self._sorted[prop] = index
+        return index
+
     def changes_after(self, watermark: int) -> list[Change]:
         """Changes with seq > watermark, oldest first."""
         return self._log[bisect_right(self._log_seqs, watermark) :]
@@ -178,6 +244,7 @@ class CloudStore:
             return None
         self._drop_indexes(old)
         self._add_indexes(new)
+        self._update_sorted(old, new)
         self.mailboxes[id_] = new
         change = self._record(id_, changed)
         if self.journal is not None:
@@ -187,6 +254,7 @@ class CloudStore:
     def delete(self, id_: str) -> Change:
         old = self.mailboxes.pop(id_)
         self._drop_indexes(old)
+        self._update_sorted(old, None)
         change = self._record(id_, frozenset({"@deleted"}))
         if self.journal is not None:
             self.journal.cloud_delete(id_, change)
@@ -231,6 +299,19 @@ class CloudStore:
         for a in m.email_addresses:
             if self._by_address.get(address_key(a)) == m.id:
                 del self._by_address[address_key(a)]
+
+    def _update_sorted(self, old: CloudMailbox, new: CloudMailbox | None) -> None:
+        """Move a recipient's keys in the sorted indexes built so far (only keys that changed:
+        a custom attribute edit touches none)."""
+        for prop, index in self._sorted.items():
+            keys = SORTED_KEYS[prop]
+            before, after = keys(old), keys(new) if new is not None else ()
+            if before == after:
+                continue
+            for k in before:
+                index.remove(k, old.id)
+            for k in after:
+                index.add(k, old.id)
 
 
 def _changed_properties(old: CloudMailbox, new: CloudMailbox) -> frozenset[str]:
