@@ -116,6 +116,22 @@ def unavailable() -> LdapError:
 # --- protocol errors: requests AD cannot read or does not implement ----------------------------
 
 
+def tls_unavailable() -> LdapError:
+    # A DC with no certificate answers StartTLS with unavailable and this comment.
+    return LdapError(
+        Result.UNAVAILABLE,
+        "00000000: LdapErr: DSID-0C0911E7, comment: Error initializing SSL/TLS, data 0, v4563",
+    )
+
+
+def tls_already_active() -> LdapError:
+    # RFC 4511 4.14.1: StartTLS on a TLS connection, or with other requests outstanding.
+    return LdapError(
+        Result.OPERATIONS_ERROR,
+        "00000000: LdapErr: DSID-0C0911E8, comment: Error initializing SSL/TLS, data 0, v4563",
+    )
+
+
 def disconnect(why: str) -> LdapError:
     """The Notice of Disconnection's result (RFC 4511 4.4.1): the connection ends after it."""
     return LdapError(
@@ -138,10 +154,23 @@ def unsupported_version() -> LdapError:
 
 
 def sasl_not_supported() -> LdapError:
+    """A SASL mechanism the directory does not offer (not in supportedSASLMechanisms)."""
+    # AD's words for any mechanism it does not take (ERROR_DS_INAPPROPRIATE_AUTH, 0x2027); it
+    # does not echo the name.
     return LdapError(
         Result.AUTH_METHOD_NOT_SUPPORTED,
-        "00002027: LdapErr: DSID-0C09058A, comment: SASL binds are not supported by "
-        "this directory, data 0, v4563",
+        "00002027: LdapErr: DSID-0C0905F0, comment: Invalid Authentication method, data 0, v4563",
+    )
+
+
+def bad_security_token() -> LdapError:
+    """An NTLM, SPNEGO or DIGEST-MD5 token the DC's security package cannot read, or one
+    out of turn."""
+    # AcceptSecurityContext's SEC_E_INVALID_TOKEN (0x80090308), with ERROR_INVALID_PARAMETER
+    # (0x57) where a wrong password has ERROR_LOGON_FAILURE (52e): the same result code 49.
+    return LdapError(
+        Result.INVALID_CREDENTIALS,
+        "80090308: LdapErr: DSID-0C0906A1, comment: AcceptSecurityContext error, data 57, v4563",
     )
 
 

@@ -8,20 +8,22 @@ every other connection keeps being served.
 
 What the server implements is declared once, in OPERATIONS, CONTROLS and EXTENDED_OPERATIONS:
 it dispatches on them, the root DSE lists them and the docs' support matrix is generated from
-them (`support.py`). Every refusal is a constructor of `errors.py`.
+them (`support.py`). Every refusal is a constructor of `errors.py`. Binds other than simple
+(NTLM through Sicily or SASL GSS-SPNEGO) are `sasl.py`'s.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Iterator, Sized
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Any, ClassVar, Protocol, cast
 
 from ldaptor.protocols import pureber, pureldap
-from twisted.internet import protocol
+from twisted.internet import interfaces, protocol
 from twisted.internet import reactor as _reactor
 from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
@@ -46,10 +48,15 @@ from mockservers.directory.acl import (
 )
 from mockservers.directory.entry import Entry
 from mockservers.directory.filters import CompiledFilter, compile_filter
+from mockservers.directory.ntlm import Target
+from mockservers.directory.sasl import SASL_MECHANISMS, SIMPLE, BindRequest, Pending
+from mockservers.directory.sasl import step as sasl_step
 from mockservers.directory.service import DirectoryService
 
 log = logging.getLogger(__name__)
+DC_NAME = "DC01"  # the fake DC's NetBIOS name (root DSE, NTLM's CHALLENGE)
 WHOAMI_OID = "1.3.6.1.4.1.4203.1.11.3"  # RFC 4532
+STARTTLS_OID = "1.3.6.1.4.1.1466.20037"  # RFC 4511 4.14
 reactor: Any = _reactor
 
 
@@ -67,10 +74,19 @@ class _DelayedCall(Protocol):
     def cancel(self) -> None: ...
 
 
+class _Requests(pureldap.LDAPBERDecoderContext):
+    # ldaptor's operations, but binds decoded by `sasl.BindRequest`: ldaptor's knows neither
+    # Sicily's authentication choices nor how to refuse them.
+    Identities: ClassVar[dict[int, type]] = {
+        **pureldap.LDAPBERDecoderContext.Identities,
+        BindRequest.tag: BindRequest,
+    }
+
+
 _DECODER = pureldap.LDAPBERDecoderContext_TopLevel(
     inherit=pureldap.LDAPBERDecoderContext_LDAPMessage(
-        fallback=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
-        inherit=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
+        fallback=_Requests(fallback=pureber.BERDecoderContext()),
+        inherit=_Requests(fallback=pureber.BERDecoderContext()),
     )
 )
 
@@ -93,8 +109,8 @@ class Operation:
 
 # What the server dispatches on: a request no row names ends the connection (protocolError).
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("bind", "Bind (simple)", ber.APP_BIND_REQUEST, ber.APP_BIND_RESPONSE,
-              ("LDAPBindRequest",)),
+    Operation("bind", "Bind (simple, SASL, Sicily)", ber.APP_BIND_REQUEST,
+              ber.APP_BIND_RESPONSE, ("BindRequest",)),
     Operation("unbind", "Unbind", ber.APP_UNBIND_REQUEST, None, ("LDAPUnbindRequest",)),
     Operation("search", "Search", ber.APP_SEARCH_REQUEST, ber.APP_SEARCH_DONE,
               ("LDAPSearchRequest",)),
@@ -146,7 +162,11 @@ class ExtendedOperation:
 
 # Extended operations by request OID; any other is refused. Listed as supportedExtension.
 EXTENDED_OPERATIONS: dict[str, ExtendedOperation] = {
-    x.oid: x for x in (ExtendedOperation(WHOAMI_OID, "Who am I? (RFC 4532)", "_ext_whoami"),)
+    x.oid: x
+    for x in (
+        ExtendedOperation(WHOAMI_OID, "Who am I? (RFC 4532)", "_ext_whoami"),
+        ExtendedOperation(STARTTLS_OID, "StartTLS (RFC 4511 4.14)", "_ext_starttls"),
+    )
 }
 
 _NAME_TLV: dict[str, bytes] = {}
@@ -233,6 +253,7 @@ class PagedSearch:
 class _Conn:
     principal: Principal | None = None
     pages: dict[bytes, PagedSearch] = field(default_factory=dict)
+    binding: Pending = None  # a multi-step bind in progress (NTLM's challenge, at most one)
 
 
 class LdapProtocol(protocol.Protocol):
@@ -245,6 +266,7 @@ class LdapProtocol(protocol.Protocol):
         self.closing = False
         self.faults = service.faults
         self.held: _DelayedCall | None = None  # a slow fault's delayed answer
+        self.start_tls = False  # StartTLS answered: negotiate once the answer is written
 
     # ------------------------------------------------------------------ framing
     def dataReceived(self, data: bytes) -> None:
@@ -338,6 +360,8 @@ class LdapProtocol(protocol.Protocol):
         """RFC 4511 4.4.1: Notice of Disconnection, then close."""
         log.info("closing LDAP connection: %s", why)
         e = errors.disconnect(why)
+        if self.svc.log is not None:
+            self._log("undecodable", None, int(e.code), e.message, None)
         op = ber.result(
             ber.APP_EXTENDED_RESPONSE,
             e.code,
@@ -370,6 +394,7 @@ class LdapProtocol(protocol.Protocol):
         if tag is None:
             handler(msg.id, req, msg.controls)
             return
+        started = time.monotonic() if self.svc.log is not None else 0.0
         try:
             self._check_controls(msg.controls, operation)
             op, controls = handler(msg.id, req, msg.controls)
@@ -381,6 +406,41 @@ class LdapProtocol(protocol.Protocol):
             log.exception("LDAP %s failed", name)
             op, controls = _refusal(tag, errors.internal_error()), b""
         self._send(ber.message(msg.id, op, controls))
+        if self.svc.log is not None:
+            self._log_result(operation.name, _request_dn(req), op, started)
+        if self.start_tls:
+            self._negotiate_tls()
+
+    def _log_result(self, name: str, dn: str | None, op: bytes, started: float | None) -> None:
+        """One operation's log record: its result code and diagnostic, read off the reply."""
+        try:
+            code, diagnostic = _result_of(op)
+        except (ber.BERError, IndexError, ValueError):
+            code, diagnostic = -1, ""
+        self._log(name, dn, code, diagnostic, started)
+
+    def _log(
+        self, name: str, dn: str | None, code: int, diagnostic: str, started: float | None
+    ) -> None:
+        assert self.svc.log is not None
+        # zope.interface declares interface methods without self; mypy reads them as unbound.
+        peer = self.transport.getPeer() if self.transport is not None else None  # type: ignore[misc]
+        record: dict[str, Any] = {
+            "tls": _is_tls(self.transport),
+            "client": f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}",
+            "op": name,
+        }
+        if dn is not None:
+            record["dn"] = dn
+        principal = self.state.principal
+        if principal is not None:
+            record["bound_as"] = principal.dn
+        record["result"] = code
+        if diagnostic:
+            record["diagnostic"] = diagnostic.strip()
+        if started is not None:
+            record["ms"] = round((time.monotonic() - started) * 1000, 1)
+        self.svc.log.ldap(record, failed=code != Result.SUCCESS)
 
     def _check_controls(self, controls: list[Any] | None, operation: Operation) -> None:
         for oid, critical, _value in controls or ():
@@ -408,18 +468,31 @@ class LdapProtocol(protocol.Protocol):
             raise errors.invalid_dn(_text(dn) if isinstance(dn, str) else repr(dn)) from None
 
     # ------------------------------------------------------------------ bind
-    def _op_bind(self, msg_id: int, req: pureldap.LDAPBindRequest, controls) -> tuple[bytes, bytes]:
+    def _op_bind(self, msg_id: int, req: BindRequest, controls) -> tuple[bytes, bytes]:
+        pending = self.state.binding
         self.state = _Conn()  # a bind, even a failed one, resets the connection's identity
         tag = ber.APP_BIND_RESPONSE
         if req.version != 3:
             raise errors.unsupported_version()
-        if req.sasl:
-            raise errors.sasl_not_supported()
+        if req.choice != SIMPLE:
+            return self._multi_step_bind(req, pending), b""
         name, password = _dn_text(req.dn), _raw(req.auth or b"")  # auth: bytes or str
         if name and password:
             self.state.principal = self.svc.authenticate(name, password)
         # An empty password is an unauthenticated bind: anonymous, as AD treats it.
         return ber.result(tag, Result.SUCCESS), b""
+
+    def _multi_step_bind(self, req: BindRequest, pending: Pending) -> bytes:
+        """NTLM through Sicily or SASL GSS-SPNEGO (`sasl.py`); the account it proves is bound
+        through `authenticate`, exactly as a simple bind with its DN and password would be."""
+        svc = self.svc
+        target = Target(svc.netbios, svc.domain, DC_NAME)
+        answer = sasl_step(req, pending, target, svc.account_secret)
+        self.state.binding = answer.pending
+        if answer.logon is not None:
+            logon = answer.logon
+            self.state.principal = svc.authenticate(logon.dn, logon.password.encode("utf-8"))
+        return answer.response()
 
     # ------------------------------------------------------------------ search
     def _op_search(
@@ -579,7 +652,7 @@ class LdapProtocol(protocol.Protocol):
             "supportedExtension": list(EXTENDED_OPERATIONS),
             "supportedLDAPVersion": ["3"],
             "supportedLDAPPolicies": list(_POLICY_NAMES),
-            "supportedSASLMechanisms": [],
+            "supportedSASLMechanisms": list(SASL_MECHANISMS),
             "highestCommittedUSN": [str(store.highest_usn)],
             "dnsHostName": [host],
             "ldapServiceName": [f"{svc.domain}:dc01$@{svc.domain.upper()}"],
@@ -614,6 +687,8 @@ class LdapProtocol(protocol.Protocol):
             log.exception("LDAP modify failed")
             op = _refusal(ber.APP_MODIFY_RESPONSE, errors.internal_error())
         self._send(ber.message(msg_id, op))
+        if self.svc.log is not None:
+            self._log_result("modify", dn.decode("utf-8", "replace"), op, None)
 
     def _op_modify(
         self, msg_id: int, req: pureldap.LDAPModifyRequest, controls
@@ -703,11 +778,50 @@ class LdapProtocol(protocol.Protocol):
         answer: bytes = getattr(self, extended.method)()
         return answer, b""
 
+    def _ext_starttls(self) -> bytes:
+        """RFC 4511 4.14: answer in the clear, then negotiate TLS (after the answer is out)."""
+        tls = getattr(self.factory, "tls", None)
+        if tls is None:
+            raise errors.tls_unavailable()
+        if _is_tls(self.transport) or self.buffer or self.state.binding is not None:
+            raise errors.tls_already_active()  # 4.14.1: nothing may follow the request
+        self.start_tls = True
+        extra = ber.octets(STARTTLS_OID.encode(), ber.CTX_RESPONSE_NAME)
+        return ber.result(ber.APP_EXTENDED_RESPONSE, Result.SUCCESS, extra=extra)
+
+    def _negotiate_tls(self) -> None:
+        self.start_tls = False
+        transport = self._transport()
+        # Data already written (the StartTLS response) goes out in the clear first.
+        transport.startTLS(self.factory.tls)  # type: ignore[attr-defined]
+
     def _ext_whoami(self) -> bytes:
         p = self.state.principal
         authz = f"u:{self.svc.netbios}\\{p.sam}" if p else ""
         extra = ber.octets(authz.encode("utf-8"), 0x8B)
         return ber.result(ber.APP_EXTENDED_RESPONSE, Result.SUCCESS, extra=extra)
+
+
+def _is_tls(transport: Any) -> bool:
+    return transport is not None and interfaces.ISSLTransport.providedBy(transport)
+
+
+def _request_dn(req: Any) -> str | None:
+    """The DN a request names (bind, search base, modify, add, delete, rename, compare)."""
+    for name in ("dn", "baseObject", "object", "entry"):
+        value = getattr(req, name, None)
+        if isinstance(value, bytes | str):
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return None
+
+
+def _result_of(op: bytes) -> tuple[int, str]:
+    """(resultCode, diagnosticMessage) of an encoded LDAPResult-shaped response."""
+    _, body, _ = ber.read_tlv(op)
+    _, code, pos = ber.read_tlv(body)
+    _, _matched, pos = ber.read_tlv(body, pos)
+    _, diagnostic, _ = ber.read_tlv(body, pos)
+    return int.from_bytes(code, "big"), diagnostic.decode("utf-8", "replace")
 
 
 AD_CAPABILITIES = (
@@ -730,6 +844,7 @@ _POLICY_NAMES = (
 class DirectoryFactory(protocol.ServerFactory):
     def __init__(self, service: DirectoryService) -> None:
         self.service = service
+        self.tls: Any = None  # twisted's TLS options: StartTLS is offered when set
 
     def buildProtocol(self, addr) -> LdapProtocol:
         p = LdapProtocol(self.service)

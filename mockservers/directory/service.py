@@ -17,6 +17,7 @@ from mockservers.directory.acl import AccessPolicy, Principal
 from mockservers.directory.seed import QUERY_POLICY, Account, Seeded
 from mockservers.directory.store import Store
 from mockservers.faults import FaultPlan
+from mockservers.requestlog import RequestLog
 
 
 @dataclass(slots=True)
@@ -36,6 +37,7 @@ class DirectoryService:
     policy: AccessPolicy
     limits: Limits = field(default_factory=Limits)
     faults: FaultPlan = field(default_factory=FaultPlan)  # shared with the tenant's cloud
+    log: RequestLog | None = None  # exwb serve --log / -v
     _principals: dict[str, tuple[Principal, str]] = field(default_factory=dict)
 
     @classmethod
@@ -70,6 +72,14 @@ class DirectoryService:
         if hit is None or not ok:
             raise errors.invalid_credentials()
         return hit[0]
+
+    def account_secret(self, name: str) -> tuple[str, str] | None:
+        """The DN and password of the account a bind name resolves to (as `authenticate`
+        resolves it), or None: for NTLM and DIGEST-MD5 binds, which prove the password without
+        sending it."""
+        ndn = self._resolve(name)
+        hit = self._principals.get(ndn) if ndn else None
+        return (hit[0].dn, hit[1]) if hit else None
 
     def _resolve(self, name: str) -> str | None:
         schema = DEFAULT_SCHEMA

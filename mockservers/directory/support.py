@@ -15,6 +15,7 @@ from harness.core import aderrors
 from harness.core.ldapresult import LdapError, Result
 from mockservers.directory import errors
 from mockservers.directory.filters import MATCHING_RULES, REFUSED_RULES
+from mockservers.directory.sasl import SASL_MECHANISMS, SICILY_PACKAGES
 from mockservers.directory.server import CONTROLS, EXTENDED_OPERATIONS, OPERATIONS
 
 
@@ -62,11 +63,27 @@ def _operations() -> list[str]:
         "## Operations",
         "",
         *_table(("Operation", "Request tag", "Answer tag", "Fault-plan operation"), rows),
-        "Binds are simple binds: a SASL bind is answered with "
-        f"{_code(errors.sasl_not_supported())}, one of a protocol version other than 3 with "
+        "A bind of a protocol version other than 3 is answered with "
         f"{_code(errors.unsupported_version())}. "
         "Any other request ends the connection with a Notice of Disconnection, "
         f"{_code(errors.disconnect(''))}.",
+        "",
+        *_binds(),
+    ]
+
+
+def _binds() -> list[str]:
+    rows = [(f"`{name}`", "SASL", what) for name, what in SASL_MECHANISMS.items()]
+    rows.append((f"`{SICILY_PACKAGES}`", "Sicily (MS-ADTS 5.1.1.1.3)", "NTLMv2, no security layer"))
+    return [
+        "## Binds",
+        "",
+        "Simple binds, and these; the root DSE lists the SASL ones as supportedSASLMechanisms.",
+        "",
+        *_table(("Mechanism", "Bind", "Here"), rows),
+        f"Any other SASL mechanism is answered with {_code(errors.sasl_not_supported())}; a "
+        f"wrong password, an unknown account or an NTLMv1 response with "
+        f"{_code(errors.invalid_credentials())}.",
         "",
     ]
 
