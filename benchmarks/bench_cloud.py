@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.http_json import JsonClient, app_token
+from benchmarks.http_json import EXO_SCOPE, JsonClient, app_token
 from mockservers.runtime import spawn_serve
 
 
@@ -35,8 +35,8 @@ def follow(c: JsonClient, url: str, headers: dict[str, str] | None = None) -> tu
 
 
 def set_mailbox_worker(args: tuple) -> tuple[int, float]:
-    ep, token, ids, seconds, tag = args
-    c = JsonClient(ep["graph_url"], token)
+    ep, exo_token, ids, seconds, tag = args  # Set-Mailbox: an Exchange token
+    c = JsonClient(ep["graph_url"], exo_token)
     url = f"{ep['exo_url']}/InvokeCommand"
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -64,8 +64,8 @@ def main() -> int:
         proc = spawn_serve(epf, "-n", str(args.mailboxes), "-q")
         try:
             ep = json.loads(epf.read_text())
-            token = app_token(ep)
-            c = JsonClient(ep["graph_url"], token)
+            token, exo = app_token(ep), app_token(ep, EXO_SCOPE)
+            c = JsonClient(ep["graph_url"], token, exo)
             t0 = time.perf_counter()
             n, _ = follow(
                 c, f"{ep['graph_url']}/v1.0/users?$top=999&$select=id,userPrincipalName,mail"
@@ -101,7 +101,7 @@ def main() -> int:
             ids = [m["Guid"] for m in page["value"]]
             for clients in (1, 4):
                 work = [
-                    (ep, token, ids[k::clients], args.seconds, f"c{clients}-{k}")
+                    (ep, exo, ids[k::clients], args.seconds, f"c{clients}-{k}")
                     for k in range(clients)
                 ]
                 with multiprocessing.get_context("spawn").Pool(clients) as pool:

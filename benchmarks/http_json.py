@@ -12,17 +12,20 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+EXO_SCOPE = "https://outlook.office365.com/.default"
 
 
 class JsonClient:
-    """One keep-alive HTTP connection to the host of `base`, with a bearer `token` if given."""
+    """One keep-alive HTTP connection to the host of `base`, with a bearer `token` if given
+    (and `exo_token` for the EXO admin API, which takes only Exchange's tokens)."""
 
-    def __init__(self, base: str, token: str = "") -> None:
+    def __init__(self, base: str, token: str = "", exo_token: str = "") -> None:
         u = urlsplit(base)
         if u.hostname is None:
             raise ValueError(f"no host in {base!r}")
         self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
         self.token = token
+        self.exo_token = exo_token or token
 
     def request(
         self,
@@ -40,8 +43,9 @@ class JsonClient:
             data, hdrs["Content-Type"] = urlencode(form), "application/x-www-form-urlencoded"
         elif body is not None:
             data, hdrs["Content-Type"] = json.dumps(body), "application/json"
-        if self.token:
-            hdrs["Authorization"] = f"Bearer {self.token}"
+        bearer = self.exo_token if u.path.startswith("/adminapi/") else self.token
+        if bearer:
+            hdrs["Authorization"] = f"Bearer {bearer}"
         self.conn.request(method, u.path + (f"?{u.query}" if u.query else ""), data, hdrs)
         r = self.conn.getresponse()
         payload = r.read()
@@ -54,8 +58,8 @@ class JsonClient:
         self.conn.close()
 
 
-def app_token(ep: dict[str, Any]) -> str:
-    """A Graph token for the read-write app of the endpoints JSON `ep`."""
+def app_token(ep: dict[str, Any], scope: str = GRAPH_SCOPE) -> str:
+    """A Graph (or `scope`) token for the read-write app of the endpoints JSON `ep`."""
     client = JsonClient(ep["graph_url"])
     try:
         status, body = client.request(
@@ -65,7 +69,7 @@ def app_token(ep: dict[str, Any]) -> str:
                 "grant_type": "client_credentials",
                 "client_id": ep["client_id"],
                 "client_secret": ep["client_secret"],
-                "scope": GRAPH_SCOPE,
+                "scope": scope,
             },
         )
     finally:

@@ -41,7 +41,7 @@ from urllib.parse import quote
 from ldap3 import BASE, MODIFY_REPLACE, NONE, SUBTREE, Connection, Server
 from ldap3.utils.conv import escape_filter_chars
 
-from benchmarks.http_json import JsonClient, app_token
+from benchmarks.http_json import EXO_SCOPE, JsonClient, app_token
 from mockservers.runtime import spawn_serve
 
 SAMPLE = 2000  # users the clients pick their targets from
@@ -93,7 +93,7 @@ def targets(ep: dict[str, Any], sample: int = SAMPLE) -> dict[str, Any]:
     conn.unbind()
     if not users:
         raise RuntimeError("no users with mail below OU=Corp")
-    c = JsonClient(ep["graph_url"], app_token(ep))
+    c = JsonClient(ep["graph_url"], app_token(ep), app_token(ep, EXO_SCOPE))
     status, body = c.request(
         "POST",
         f"{ep['exo_url']}/InvokeCommand",
@@ -212,7 +212,7 @@ def http_client(
     """One HTTP client: the mix of HTTP_MIX for `seconds`, once every client is ready."""
     rng = random.Random(1000 + k)
     rec = _Recorder()
-    c = JsonClient(ep["graph_url"], app_token(ep))
+    c = JsonClient(ep["graph_url"], app_token(ep), app_token(ep, EXO_SCOPE))
     graph, invoke = ep["graph_url"], f"{ep['exo_url']}/InvokeCommand"
     prefer = {"Prefer": f"odata.maxpagesize={PAGE}"}
     delta = f"{graph}/v1.0/users/delta?$select=id,mail,proxyAddresses,onPremisesImmutableId"

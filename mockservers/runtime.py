@@ -43,6 +43,7 @@ from mockservers.directory.server import DirectoryFactory
 from mockservers.directory.service import DirectoryService
 from mockservers.faults import FaultPlan, FaultSpec
 from mockservers.onprem.api import OnpremService, build_onprem, listen_onprem
+from mockservers.pki import Pki, twisted_options
 from mockservers.state import Durable
 
 reactor: Any = _reactor
@@ -162,23 +163,73 @@ class Ports:
     http: int = 0
     onprem: int = 0
     dns: int = 0
+    ldaps: int = 0
+    https: int = 0
+    onprem_https: int = 0
 
 
 def listen(
-    services: TenantServices, host: str = LOOPBACK, ports: Ports = Ports()
+    services: TenantServices, host: str = LOOPBACK, ports: Ports = Ports(), tls: bool = True
 ) -> tuple[list[Any], Endpoints]:
-    """Open the LDAP, HTTP, hosts-API and DNS ports of `services`; (listening ports, endpoints).
-
-    Call it in the reactor's thread, or before the reactor runs."""
-    ldap = reactor.listenTCP(ports.ldap, DirectoryFactory(services.service), 50, host)
-    http = reactor.listenTCP(ports.http, make_site(services.cloud), 50, host)
-    onprem, onprem_url, dns_port = listen_onprem(
-        reactor, services.onprem, host, ports.onprem, ports.dns
-    )
+    """Open the LDAP, HTTP, hosts-API and DNS ports of `services` and, with `tls`, LDAPS and
+    HTTPS with the cloud's PKI (`Auth.keys`); (listening ports, endpoints). Call it in the
+    reactor's thread, or before the reactor runs. On failure nothing stays open."""
+    pki = services.cloud.auth.keys
+    options = twisted_options(pki) if tls else None
+    factory = DirectoryFactory(services.service)
+    factory.tls = options  # StartTLS on the plain port
+    site = make_site(services.cloud)
+    opened: list[Any] = []
+    try:
+        ldap = _opened(opened, reactor.listenTCP(ports.ldap, factory, 50, host))
+        http = _opened(opened, reactor.listenTCP(ports.http, site, 50, host))
+        if options is not None:
+            ldaps = _opened(opened, reactor.listenSSL(ports.ldaps, factory, options, 50, host))
+            https = _opened(opened, reactor.listenSSL(ports.https, site, options, 50, host))
+        onprem = listen_onprem(
+            reactor, services.onprem, host, ports.onprem, ports.dns, options, ports.onprem_https
+        )
+    except BaseException:
+        for port in opened:
+            port.stopListening()
+        raise
     endpoints = endpoints_for(services.seeded, host, ldap.getHost().port)
     endpoints = cloud_endpoints(endpoints, services.cloud, host, http.getHost().port)
-    endpoints = replace(endpoints, onprem_url=onprem_url, dns_port=dns_port)
-    return [ldap, http, *onprem], endpoints
+    endpoints = replace(endpoints, onprem_url=onprem.url, dns_port=onprem.dns_port)
+    if options is not None:
+        endpoints = tls_endpoints(
+            endpoints, services.cloud, pki, host, ldaps.getHost().port, https.getHost().port
+        )
+        endpoints = replace(endpoints, onprem_https_url=onprem.https_url)
+    return [*opened, *onprem.ports], endpoints
+
+
+def _opened(opened: list[Any], port: Any) -> Any:
+    opened.append(port)
+    return port
+
+
+def tls_endpoints(
+    endpoints: Endpoints, cloud: CloudService, pki: Pki, host: str, ldaps: int, https: int
+) -> Endpoints:
+    """`endpoints` with the TLS side filled in: the CA, LDAPS and the cloud over HTTPS."""
+    origin = f"https://{_url_host(host)}:{https}"
+    return replace(
+        endpoints,
+        ca_file=str(pki.ca_file),
+        ldaps_url=f"ldaps://{_url_host(host)}:{ldaps}",
+        ldaps_port=ldaps,
+        https_graph_url=origin,
+        https_exo_url=f"{origin}/adminapi/beta/{cloud.tenant_id}",
+        https_token_url=f"{origin}/{cloud.tenant_id}/oauth2/v2.0/token",
+        authority=f"{origin}/{cloud.tenant_id}",
+        client_certificate_file=cloud.auth.certificate_file("exwb-admin"),
+        readonly_client_certificate_file=cloud.auth.certificate_file("exwb-reader"),
+    )
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 class ReactorThread:

@@ -19,6 +19,7 @@ from harness.tenant import generate
 from harness.tenant.model import CloudMailbox
 from mockservers.directory.seed import Seeded
 from mockservers.faults import FaultSpec
+from mockservers.pki import Pki
 from mockservers.runtime import LOOPBACK, TenantServices
 from mockservers.state import Durable
 
@@ -77,6 +78,40 @@ def add_parser(sub: Any) -> None:
         default=0,
         metavar="P",
         help="DNS port, UDP and TCP (default: a free port, printed)",
+    )
+    p.add_argument(
+        "--ldaps-port",
+        type=int,
+        default=0,
+        metavar="P",
+        help="LDAPS port (default: a free port, printed); StartTLS works on the LDAP port too",
+    )
+    p.add_argument(
+        "--https-port",
+        type=int,
+        default=0,
+        metavar="P",
+        help="Graph / EXO admin API / token endpoint over HTTPS (default: a free port, printed)",
+    )
+    p.add_argument(
+        "--onprem-https-port",
+        type=int,
+        default=0,
+        metavar="P",
+        help="on-premises hosts API over HTTPS (default: a free port, printed)",
+    )
+    p.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="PEM",
+        help="serve TLS with this certificate (chain) instead of one from the local CA; clients "
+        "are told to trust this file (needs --tls-key)",
+    )
+    p.add_argument(
+        "--tls-key",
+        type=Path,
+        metavar="PEM",
+        help="the unencrypted private key of --tls-cert",
     )
     p.add_argument(
         "--throttle",
@@ -153,7 +188,16 @@ def run(args: argparse.Namespace) -> int:
         for line in durable.notes:
             err.print(f"[yellow]warning:[/] {line}", highlight=False)
         out.print(durable.summary, highlight=False)
-    ports = Ports(args.ldap_port, args.http_port, args.onprem_port, args.dns_port)
+    tenant.cloud.auth.pki = _pki(args)
+    ports = Ports(
+        args.ldap_port,
+        args.http_port,
+        args.onprem_port,
+        args.dns_port,
+        args.ldaps_port,
+        args.https_port,
+        args.onprem_https_port,
+    )
     try:
         _, endpoints = listen(tenant, args.listen, ports)
     except Exception as e:  # CannotListenError carries the OS reason
@@ -181,6 +225,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pki(args: argparse.Namespace) -> Pki:
+    """The CA, server certificate, signing key and app certificates: kept in the state dir (a
+    CA the user trusts stays the same across restarts), else in a folder removed on exit."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from mockservers.pki import PkiError, load_or_create, with_own_certificate
+
+    if args.state_dir:
+        folder = args.state_dir / "pki"
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="exwb-pki-"))
+        atexit.register(shutil.rmtree, folder, True)
+    try:
+        pki = load_or_create(folder, [args.listen])
+        if args.tls_cert:
+            pki = with_own_certificate(pki, args.tls_cert, args.tls_key)
+    except PkiError as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot keep certificates in {folder}: {e.strerror}") from None
+    return pki
+
+
 def _checked(args: argparse.Namespace) -> list[FaultSpec]:
     """Every option checked before the (maybe long) generation starts; the faults to arm."""
     from mockservers.cloud.throttle import Throttle
@@ -192,6 +261,9 @@ def _checked(args: argparse.Namespace) -> list[FaultSpec]:
         ("--http-port", args.http_port),
         ("--onprem-port", args.onprem_port),
         ("--dns-port", args.dns_port),
+        ("--ldaps-port", args.ldaps_port),
+        ("--https-port", args.https_port),
+        ("--onprem-https-port", args.onprem_https_port),
     ):
         if not 0 <= port <= 65535:
             raise UsageError(f"{flag} must be between 0 and 65535 (got {port})")
@@ -216,6 +288,8 @@ def _checked(args: argparse.Namespace) -> list[FaultSpec]:
             "--tenant serves a tenant folder as it is: drop --ldif/--mailboxes/--seed/--knob/"
             "--domain"
         )
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
     if args.compact and not args.state_dir:
         raise UsageError("--compact needs --state-dir")
     return faults
@@ -312,13 +386,19 @@ def _print_ready(
         f"{loaded - generated:.1f} s): {len(tenant.service.store.entries):,} entries",
         highlight=False,
     )
-    out.print(f"  ldap_url       {endpoints.ldap_url}")
+    out.print(f"  ldap_url       {endpoints.ldap_url}  (StartTLS)")
+    out.print(f"  ldaps_url      {endpoints.ldaps_url}")
+    out.print(
+        f"  ca_file        {endpoints.ca_file}  (trust it: SSL_CERT_FILE, NODE_EXTRA_CA_CERTS)"
+    )
     out.print(f"  base_dn        {endpoints.base_dn}")
     out.print(f"  bind_dn        {endpoints.bind_dn}  (writeback service account)")
     out.print(f"  bind_password  {endpoints.bind_password}")
     out.print(f"  admin_dn       {endpoints.admin_dn}")
     out.print(f"  admin_password {endpoints.admin_password}")
     out.print(f"  graph_url      {endpoints.graph_url}  ({len(tenant.cloud.store):,} recipients)")
+    out.print(f"  https          {endpoints.https_graph_url}  (Graph, EXO and tokens over TLS)")
+    out.print(f"  authority      {endpoints.authority}  (MSAL / azure-identity)")
     out.print(f"  token_url      {endpoints.token_url}")
     out.print(f"  client_id      {endpoints.client_id}  (read-write app)")
     out.print(f"  client_secret  {endpoints.client_secret}")

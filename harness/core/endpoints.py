@@ -49,6 +49,22 @@ class Endpoints:
     # authoritative DNS server (UDP and TCP on ldap_host:dns_port). Empty / 0 when not running.
     onprem_url: str = ""
     dns_port: int = 0
+    # TLS (empty when not served): the CA clients trust (SSL_CERT_FILE, REQUESTS_CA_BUNDLE,
+    # NODE_EXTRA_CA_CERTS, LDAPTLS_CACERT), LDAPS on its own port (StartTLS on ldap_url), and
+    # the cloud and the hosts API over HTTPS. `authority` is what MSAL and azure-identity are
+    # given: the HTTPS origin and the tenant id (discovery documents are served under it).
+    ca_file: str = ""
+    ldaps_url: str = ""
+    ldaps_port: int = 0
+    https_graph_url: str = ""
+    https_exo_url: str = ""
+    https_token_url: str = ""
+    authority: str = ""
+    onprem_https_url: str = ""
+    # PEM files (private key, then certificate) registered on the read-write and the read-only
+    # app: client-assertion sign-in instead of a secret.
+    client_certificate_file: str = ""
+    readonly_client_certificate_file: str = ""
 
     ACCOUNTS = ("admin", "writeback", "reader")
 

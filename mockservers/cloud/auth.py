@@ -7,20 +7,29 @@ permissions: the admin's scripts, scenario edits and the decommission), a read-o
 tool, or the writeback engine's reader, gets) and Entra Connect's sync account
 (User.Read.All and Directory.Synchronization, a role of this harness standing in for the
 "Directory Synchronization Accounts" identity: only it may call the dirsync export endpoint, and
-it has none of the write roles, so Graph and EXO writes stay closed to it). Tokens are opaque
-random strings with an expiry and the app's roles; they are never logged.
+it has none of the write roles, so Graph and EXO writes stay closed to it).
+
+Apps authenticate with their secret or, for the read-write and read-only apps, with a client
+certificate (`mockservers.pki`, a client assertion checked by `entra.check_assertion`). Tokens
+are RS256 JWTs signed with the tenant's key (`entra.Signer`), with the app's roles in them; an
+API verifies signature, issuer, lifetime and audience (`check`), and keeps the tokens it has
+verified in a bounded cache so that a cycle's hundred thousand calls verify each token once.
+Tokens are never logged.
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
 import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from urllib.parse import unquote_plus
 
-from mockservers.cloud import errors
+from mockservers.cloud import entra, errors
+from mockservers.pki import Pki
 
 # The decommission's Graph calls: service principals' keyCredentials, and the SOA transfer of
 # groups and contacts (onPremisesSyncBehavior), each with its documented application permission.
@@ -63,9 +72,15 @@ class App:
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    app: App
+    app: App  # the app, with the roles its token carries
     expires_at: float
     audience: str
+
+    def for_audience(self, accepted: frozenset[str]) -> Token:
+        """This token if its `aud` is one the API accepts; 401 in Graph's shape if not."""
+        if self.audience not in accepted:
+            raise errors.token_wrong_audience()
+        return self
 
     @property
     def can_write(self) -> bool:
@@ -82,16 +97,27 @@ class Token:
         return SYNC_ROLE in self.app.roles
 
 
+# The app registrations given a client certificate (pki.APPS), by app name.
+_CERTIFICATE_APPS = {"exwb-admin": "admin", "exwb-reader": "reader"}
+_CACHE_LIMIT = 10_000  # verified tokens kept; beyond it, expired ones go, then the oldest half
+
+
 @dataclass(slots=True)
 class Auth:
     tenant_id: str
     apps: dict[str, App]
     lifetime: int = 3600
     clock: Callable[[], float] = time.time
-    _tokens: dict[str, Token] = field(default_factory=dict)
+    pki: Pki | None = None  # signing key and client certificates; None: the process's own
+    _verified: dict[str, Token] = field(default_factory=dict)
 
     @classmethod
-    def for_tenant(cls, tenant_id: str, secrets_by_role: Mapping[str, str] | None = None) -> Auth:
+    def for_tenant(
+        cls,
+        tenant_id: str,
+        secrets_by_role: Mapping[str, str] | None = None,
+        pki: Pki | None = None,
+    ) -> Auth:
         given = secrets_by_role or {}
         apps = [
             App(
@@ -113,13 +139,38 @@ class Auth:
                 CONNECT_ROLES,
             ),
         ]
-        return cls(tenant_id, {a.client_id: a for a in apps})
+        return cls(tenant_id, {a.client_id: a for a in apps}, pki=pki)
 
     def app(self, name: str) -> App:
         return next(a for a in self.apps.values() if a.name == name)
 
-    def issue(self, tenant: str, form: Mapping[str, str]) -> dict[str, object]:
-        """The token endpoint: client credentials in the form body (RFC 6749 4.4)."""
+    @property
+    def keys(self) -> Pki:
+        if self.pki is None:
+            from mockservers import pki
+
+            self.pki = pki.shared()
+        return self.pki
+
+    @property
+    def signer(self) -> entra.Signer:
+        return entra.Signer(self.keys.signing)
+
+    def certificate_file(self, name: str) -> str:
+        """The PEM (key and certificate) app `name` may sign client assertions with; ''."""
+        short = _CERTIFICATE_APPS.get(name)
+        return str(self.keys.apps[short].path) if short else ""
+
+    def _certificates(self, app: App) -> tuple[entra.ClientCertificate, ...]:
+        short = _CERTIFICATE_APPS.get(app.name)
+        return (entra.ClientCertificate.of(self.keys.apps[short]),) if short else ()
+
+    def issue(
+        self, tenant: str, form: Mapping[str, str], origin: str = "", basic: str | None = None
+    ) -> dict[str, object]:
+        """The token endpoint: client credentials (RFC 6749 4.4) with a secret in the form body
+        or in HTTP Basic (`basic`, the Authorization header), or a client assertion (RFC 7523).
+        `origin` is the token endpoint's as called (an assertion's `aud` names it)."""
         if (
             tenant not in (self.tenant_id, "organizations", "common")
             and tenant.casefold() != self.tenant_id
@@ -132,21 +183,39 @@ class Auth:
             raise errors.missing_scope()
         if not scope.endswith("/.default"):
             raise errors.invalid_scope(scope)
-        app = self.apps.get(form.get("client_id", ""))
+        client_id, secret = form.get("client_id", ""), form.get("client_secret")
+        if basic is not None:
+            client_id, secret = _basic(basic) or (client_id, secret)
+        app = self.apps.get(client_id)
         if app is None:
-            raise errors.unknown_client(form.get("client_id", ""), self.tenant_id)
-        if not hmac.compare_digest(form.get("client_secret", "").encode(), app.secret.encode()):
+            raise errors.unknown_client(client_id, self.tenant_id)
+        assertion = form.get("client_assertion")
+        if assertion is not None:
+            if form.get("client_assertion_type") != entra.ASSERTION_TYPE:
+                raise errors.unsupported_assertion_type()
+            entra.check_assertion(
+                assertion, app.client_id, self._certificates(app), origin, self.clock()
+            )
+        elif secret is None:
+            raise errors.missing_credential()
+        elif not hmac.compare_digest(secret.encode(), app.secret.encode()):
             raise errors.invalid_secret(app.client_id)
-        token = secrets.token_urlsafe(48)
-        self._tokens[token] = Token(
-            app, self.clock() + self.lifetime, scope.removesuffix("/.default")
+        now = int(self.clock())
+        claims = entra.access_claims(
+            self.tenant_id,
+            app.client_id,
+            app.name,
+            app.roles,
+            entra.audience_for(scope),
+            now,
+            self.lifetime,
+            certificate=assertion is not None,
         )
-        self._expire_old()
         return {
             "token_type": "Bearer",
             "expires_in": self.lifetime,
             "ext_expires_in": self.lifetime,
-            "access_token": token,
+            "access_token": self.signer.sign(claims),
         }
 
     def check(self, authorization: str | None) -> Token:
@@ -154,16 +223,51 @@ class Auth:
         if not authorization:
             raise errors.token_empty()
         scheme, _, value = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
+        value = value.strip()
+        if scheme.lower() != "bearer" or not value:
             raise errors.token_not_bearer()
-        token = self._tokens.get(value.strip())
+        token = self._verified.get(value)
         if token is None:
-            raise errors.token_unknown()
+            token = self._verify(value)
         if token.expires_at <= self.clock():
             raise errors.token_expired()
         return token
 
-    def _expire_old(self) -> None:
-        if len(self._tokens) > 10_000:
-            now = self.clock()
-            self._tokens = {k: t for k, t in self._tokens.items() if t.expires_at > now}
+    def _verify(self, value: str) -> Token:
+        claims = self.signer.verify(value, self.tenant_id)
+        app = self.apps.get(str(claims.get("appid", "")))
+        exp, aud, roles = claims.get("exp"), claims.get("aud"), claims.get("roles", [])
+        if (
+            app is None
+            or not isinstance(exp, int)
+            or not isinstance(aud, str)
+            or not isinstance(roles, list)
+            or claims.get("tid") != self.tenant_id
+        ):
+            raise errors.token_invalid()
+        token = Token(replace(app, roles=tuple(str(r) for r in roles)), float(exp), aud)
+        if len(self._verified) >= _CACHE_LIMIT:
+            self._trim()
+        self._verified[value] = token
+        return token
+
+    def _trim(self) -> None:
+        now = self.clock()
+        kept = {k: t for k, t in self._verified.items() if t.expires_at > now}
+        if len(kept) >= _CACHE_LIMIT // 2:  # all still valid: keep the newer half
+            kept = dict(list(kept.items())[len(kept) // 2 :])
+        self._verified = kept
+
+
+def _basic(header: str) -> tuple[str, str] | None:
+    """(client id, secret) of an HTTP Basic Authorization header (client_secret_basic)."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not sep:
+        return None
+    return unquote_plus(user), unquote_plus(password)

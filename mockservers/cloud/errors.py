@@ -181,6 +181,83 @@ def invalid_secret(client_id: str) -> OAuthError:
     )
 
 
+def invalid_instance() -> OAuthError:
+    return OAuthError(400, "invalid_instance", "AADSTS50049", "Unknown or invalid instance.")
+
+
+def assertion_malformed() -> OAuthError:
+    return OAuthError(400, "invalid_request", "AADSTS50027", "JWT token is invalid or malformed.")
+
+
+def assertion_wrong_client(client_id: str) -> OAuthError:
+    return OAuthError(
+        400,
+        "invalid_request",
+        "AADSTS700021",
+        f"Client assertion application identifier doesn't match 'client_id' parameter "
+        f"'{client_id}'.",
+    )
+
+
+def assertion_unknown_key(thumbprint: str, client_id: str) -> OAuthError:
+    return OAuthError(
+        401,
+        "invalid_client",
+        "AADSTS700027",
+        "The certificate with identifier used to sign the client assertion is not registered "
+        f"on application. [Reason - The key was not found., Thumbprint of key used by client: "
+        f"'{thumbprint}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph "
+        f"to see configured keys for app Id '{client_id}'.]",
+    )
+
+
+def assertion_bad_signature() -> OAuthError:
+    return OAuthError(
+        401, "invalid_client", "AADSTS700027", "Client assertion failed signature validation."
+    )
+
+
+def assertion_expired() -> OAuthError:
+    return OAuthError(
+        401,
+        "invalid_client",
+        "AADSTS700024",
+        "Client assertion is not within its valid time range.",
+    )
+
+
+def assertion_bad_audience(aud: str) -> OAuthError:
+    # The code Entra uses for a wrong `aud` is not in its public error list (unconfirmed);
+    # AADSTS50027 is its generic "invalid JWT" code.
+    return OAuthError(
+        401,
+        "invalid_client",
+        "AADSTS50027",
+        f"JWT token is invalid or malformed. The audience '{aud[:200]}' is not this tenant's "
+        "token endpoint.",
+    )
+
+
+def missing_credential() -> OAuthError:
+    return OAuthError(
+        401,
+        "invalid_client",
+        "AADSTS7000218",
+        "The request body must contain the following parameter: 'client_assertion' or "
+        "'client_secret'.",
+    )
+
+
+def unsupported_assertion_type() -> OAuthError:
+    return OAuthError(
+        400,
+        "invalid_request",
+        "AADSTS50027",
+        "JWT token is invalid or malformed. client_assertion_type must be "
+        "'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'.",
+    )
+
+
 def _invalid_token(message: str) -> CloudError:
     return CloudError(
         401,
@@ -200,6 +277,18 @@ def token_not_bearer() -> CloudError:
 
 def token_unknown() -> CloudError:
     return _invalid_token("IDX14100: JWT is not well formed, there are no dots (.).")
+
+
+def token_malformed() -> CloudError:
+    return _invalid_token("CompactToken parsing failed with error code: 80049217")
+
+
+def token_invalid() -> CloudError:
+    return _invalid_token("Access token validation failure.")
+
+
+def token_wrong_audience() -> CloudError:
+    return _invalid_token("Access token validation failure. Invalid audience.")
 
 
 def token_expired() -> CloudError:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from twisted.web import server
 
-from mockservers.cloud import batch, delta, dirsync, errors, exo, graph
+from mockservers.cloud import batch, delta, dirsync, entra, errors, exo, graph
 from mockservers.cloud.auth import (
     APPLICATION_READ,
     APPLICATION_WRITE,
@@ -44,6 +44,7 @@ Handler = Callable[["Call"], Reply]
 _WRITE_VERBS = ("set-", "new-", "remove-", "enable-")
 _ORIGIN_HEADERS = ("x-forwarded-host", "x-forwarded-proto", "host")  # what request_origin reads
 log = logging.getLogger(__name__)
+_PUBLIC_CACHE = {"Cache-Control": "max-age=86400, private"}  # as Entra sends its metadata
 
 
 @dataclass(slots=True)
@@ -107,8 +108,38 @@ class Call:
 # ------------------------------------------------------------------ handlers
 def _token(call: Call) -> Reply:
     form = dict(parse_qsl(call.body().decode("utf-8", "replace")))
-    body = call.service.auth.issue(call.params["tenant"], form)
+    basic = call.request.getHeader("authorization")
+    body = call.service.auth.issue(call.params["tenant"], form, call.base_url, basic)
     return 200, body, {"Cache-Control": "no-store"}
+
+
+def _entra_tenant(call: Call) -> str:
+    """The tenant id a discovery path names (its id, a domain of it, or a multi-tenant alias),
+    or Entra's AADSTS90002 answer."""
+    auth = call.service.auth
+    name = call.params["tenant"]
+    if name.casefold() not in (auth.tenant_id, "organizations", "common"):
+        raise errors.unknown_tenant(name)
+    return auth.tenant_id
+
+
+def _openid_configuration(version: str, call: Call) -> Reply:
+    tenant = _entra_tenant(call)
+    return 200, entra.openid_configuration(call.base_url, tenant, version), _PUBLIC_CACHE
+
+
+def _jwks(call: Call) -> Reply:
+    if "tenant" in call.params:
+        _entra_tenant(call)
+    return 200, call.service.auth.signer.jwks(), _PUBLIC_CACHE
+
+
+def _instance_discovery(call: Call) -> Reply:
+    endpoint = call.query.get("authorization_endpoint", "")
+    body = entra.instance_discovery(call.base_url, endpoint)
+    if body is None:
+        raise errors.invalid_instance()
+    return 200, body, _PUBLIC_CACHE
 
 
 def _list_users(call: Call) -> Reply:
@@ -383,8 +414,37 @@ _TABLE: tuple[Route[Handler], ...] = (
         ("POST",),
         "/{tenant}/oauth2/v2.0/token",
         _token,
-        "Entra ID token endpoint: client credentials (RFC 6749 4.4)",
+        "Entra ID token endpoint: client credentials (RFC 6749 4.4), secret or certificate",
         fault="token",
+        public=True,
+    ),
+    Route(
+        ("GET",),
+        "/{tenant}/v2.0/.well-known/openid-configuration",
+        partial(_openid_configuration, "v2.0"),
+        "Entra ID OpenID discovery document (v2.0)",
+        public=True,
+    ),
+    Route(
+        ("GET",),
+        "/{tenant}/.well-known/openid-configuration",
+        partial(_openid_configuration, "v1.0"),
+        "Entra ID OpenID discovery document (v1.0)",
+        public=True,
+    ),
+    Route(
+        ("GET",),
+        "/{tenant}/discovery/v2.0/keys",
+        _jwks,
+        "Entra ID signing keys (JWKS)",
+        public=True,
+    ),
+    Route(("GET",), "/{tenant}/discovery/keys", _jwks, "Entra ID signing keys (v1.0)", public=True),
+    Route(
+        ("GET",),
+        "/common/discovery/instance",
+        _instance_discovery,
+        "Entra ID instance discovery (what MSAL asks of an authority it does not know)",
         public=True,
     ),
     Route(("GET",), "/v1.0/users", _list_users, "List users", fault="users", cost=Cost(2)),

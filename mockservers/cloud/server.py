@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from twisted.web import http, resource, server
 
-from mockservers.cloud import errors, graph
+from mockservers.cloud import entra, errors, graph
 from mockservers.cloud.errors import CloudError, OAuthError, dumps, error_body
 from mockservers.cloud.routes import MAX_BODY, ROUTES, Call, Handler, split_path
 from mockservers.cloud.service import CloudService
@@ -98,8 +98,11 @@ class CloudResource(resource.Resource):
             raise errors.request_too_large()
         public = match is not None and match.route.public  # a wrong method too: 405, not 401
         token = None if public else self.svc.auth.check(request.getHeader("authorization"))
+        parts = _parts(request)
+        if token is not None:  # Exchange's admin API takes Exchange's tokens, the rest Graph's
+            exo = bool(parts) and parts[0].casefold() == "adminapi"
+            token = token.for_audience(entra.EXO_AUDIENCES if exo else entra.GRAPH_AUDIENCES)
         if match is None:
-            parts = _parts(request)
             raise errors.segment_not_found(parts[-1] if parts else "")
         if call is None:
             raise errors.method_not_allowed(match.allowed)

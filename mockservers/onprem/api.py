@@ -9,6 +9,7 @@ crash the server.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -87,19 +88,42 @@ def build_onprem(
     return OnpremService(estate or Estate.from_spec(spec), directory, ExchangeOrg(spec))
 
 
+@dataclass(frozen=True, slots=True)
+class OnpremListening:
+    """The estate's open ports and their URLs (`https_url` empty without TLS)."""
+
+    ports: list[Any]
+    url: str
+    https_url: str
+    dns_port: int
+
+
 def listen_onprem(
-    reactor: Any, service: OnpremService, host: str, http_port: int = 0, dns_port: int = 0
-) -> tuple[list[Any], str, int]:
-    """Serve the API and DNS; (listening ports, onprem_url, dns_port). Reactor thread only."""
+    reactor: Any,
+    service: OnpremService,
+    host: str,
+    http_port: int = 0,
+    dns_port: int = 0,
+    tls: Any = None,
+    https_port: int = 0,
+) -> OnpremListening:
+    """Serve the API (over HTTPS too with `tls`, twisted's TLS options) and DNS. Reactor
+    thread only; on failure, nothing stays open."""
     from mockservers.onprem.dns_server import listen_dns
 
-    http = reactor.listenTCP(http_port, make_site(service), 50, host)
+    site = make_site(service)
+    opened: list[Any] = []
     try:
+        opened.append(reactor.listenTCP(http_port, site, 50, host))
+        if tls is not None:
+            opened.append(reactor.listenSSL(https_port, site, tls, 50, host))
         dns_ports = listen_dns(
             reactor, service.estate, service.org.spec.domain.lower(), host, dns_port
         )
     except Exception:
-        http.stopListening()
+        for port in opened:
+            port.stopListening()
         raise
-    url = f"http://{host}:{http.getHost().port}"
-    return [http, *dns_ports], url, dns_ports[0].getHost().port
+    url = f"http://{host}:{opened[0].getHost().port}"
+    https = f"https://{host}:{opened[1].getHost().port}" if tls is not None else ""
+    return OnpremListening([*opened, *dns_ports], url, https, dns_ports[0].getHost().port)

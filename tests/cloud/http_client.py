@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
 import urllib.parse
@@ -54,8 +55,12 @@ def call(
     )
 
 
-def token_request(ep: Endpoints, client_id: str, secret: str) -> Response:
-    """The token endpoint's answer to a client-credentials request for Graph."""
+GRAPH = "https://graph.microsoft.com/.default"
+EXO = "https://outlook.office365.com/.default"
+
+
+def token_request(ep: Endpoints, client_id: str, secret: str, scope: str = GRAPH) -> Response:
+    """The token endpoint's answer to a client-credentials request for Graph (or `scope`)."""
     return call(
         "POST",
         ep.token_url,
@@ -63,23 +68,59 @@ def token_request(ep: Endpoints, client_id: str, secret: str) -> Response:
             "grant_type": "client_credentials",
             "client_id": client_id,
             "client_secret": secret,
-            "scope": "https://graph.microsoft.com/.default",
+            "scope": scope,
         },
     )
 
 
-def token(ep: Endpoints, readonly: bool = False) -> str:
+def token(ep: Endpoints, readonly: bool = False, scope: str = GRAPH) -> str:
+    """An access token for Graph (or `scope`: `EXO` for the admin API) of the read-write app,
+    or of the read-only one."""
     cid, secret = (
         (ep.readonly_client_id, ep.readonly_client_secret)
         if readonly
         else (ep.client_id, ep.client_secret)
     )
-    r = token_request(ep, cid, secret)
+    r = token_request(ep, cid, secret, scope)
     assert r.status == 200, r.body
     return r.body["access_token"]
 
 
+def _app_of(tok: str) -> str:
+    claims = tok.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))["appid"]
+
+
+def exo_token(ep: Endpoints, readonly: bool = False) -> str:
+    """An access token for Exchange Online's admin API."""
+    return token(ep, readonly, EXO)
+
+
+def _audience(tok: str) -> str:
+    """The `aud` of an access token (unverified: the server verifies), '' if not a JWT."""
+    try:
+        claims = tok.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))["aud"]
+    except (IndexError, ValueError, KeyError, TypeError):
+        return ""
+
+
 def cmdlet(ep: Endpoints, tok: str, name: str, **params: Any) -> Response:
+    """Run an EXO cmdlet as the app `tok` belongs to. Exchange takes only Exchange tokens, so a
+    Graph token of one of `ep`'s apps is traded for that app's Exchange token, as a client
+    holds one token per resource; any other `tok` (empty, forged, an Exchange token) is sent
+    as it is."""
+    if _audience(tok) == GRAPH.removesuffix("/.default"):
+        apps = {
+            ep.client_id: False,
+            ep.readonly_client_id: True,
+        }
+        app = _app_of(tok)
+        if app in apps:
+            tok = exo_token(ep, readonly=apps[app])
+        elif app == ep.connect_client_id:
+            r = token_request(ep, ep.connect_client_id, ep.connect_client_secret, EXO)
+            tok = r.body["access_token"]
     return call(
         "POST",
         f"{ep.exo_url}/InvokeCommand",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.cloud.http_client import call, cmdlet, graph_error, token
+from tests.cloud.http_client import call, cmdlet, exo_token, graph_error, token
 
 
 def form(ep, **kw):
@@ -104,9 +104,12 @@ def test_read_only_app_cannot_write(running, cloud_tenant):
 
 def test_protocol_errors_keep_graphs_shape(running):
     ep = running.endpoints
-    tok = token(ep)
-    graph_error(call("GET", f"{ep.graph_url}/v1.0/groups", token=tok), 400, "BadRequest")
-    graph_error(call("DELETE", f"{ep.graph_url}/v1.0/users", token=tok), 405, "Request_BadRequest")
+    graph = token(ep)
+    graph_error(call("GET", f"{ep.graph_url}/v1.0/groups", token=graph), 400, "BadRequest")
+    graph_error(
+        call("DELETE", f"{ep.graph_url}/v1.0/users", token=graph), 405, "Request_BadRequest"
+    )
+    tok = exo_token(ep)
     graph_error(
         call(
             "POST",
@@ -138,12 +141,12 @@ def test_protocol_errors_keep_graphs_shape(running):
         "RequestEntityTooLarge",
     )
     # The server is still serving.
-    assert call("GET", f"{ep.graph_url}/v1.0/users?$top=1", token=tok).status == 200
+    assert call("GET", f"{ep.graph_url}/v1.0/users?$top=1", token=graph).status == 200
 
 
 def test_exo_results_page_with_next_links(running, cloud_tenant):
     ep = running.endpoints
-    tok = token(ep)
+    tok = exo_token(ep)
     running.call(setattr, __import__("mockservers.cloud.cursors", fromlist=["x"]), "EXO_PAGE", 40)
     r = cmdlet(ep, tok, "Get-Mailbox", ResultSize="Unlimited")
     assert r.status == 200, r.body

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from mockservers.http_routes import request_origin
-from tests.cloud.http_client import call, cmdlet, token
+from tests.cloud.http_client import call, cmdlet, exo_token, token
 
 FALLBACK = "http://127.0.0.1:4711"
 
@@ -100,7 +100,7 @@ def test_delta_links_follow_the_host(running):
 
 def test_exo_next_link_follows_the_host(running):
     ep = running.endpoints
-    tok = token(ep)
+    tok = exo_token(ep)
     running.call(setattr, __import__("mockservers.cloud.cursors", fromlist=["x"]), "EXO_PAGE", 40)
     try:
         r = call(

@@ -7,7 +7,7 @@ import pytest
 
 from mockservers.cloud.routes import ROUTES, routes_markdown, split_path
 from mockservers.http_routes import Route
-from tests.cloud.http_client import call, graph_error, token
+from tests.cloud.http_client import call, exo_token, graph_error, token
 
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -34,9 +34,10 @@ def test_wrong_methods_answer_405_with_the_tables_methods(running):
     """Over HTTP, for each route: a method none of its path's routes takes is a 405 whose Allow
     header lists the methods the table has for that path."""
     ep = running.endpoints
-    tok = token(ep)
+    tokens = {False: token(ep), True: exo_token(ep)}  # Exchange's routes take its tokens
     for route in ROUTES:
         parts = [ep.tenant_id if p == "x" else p for p in route.examples()[0]]
+        tok = tokens[parts[0] == "adminapi"]
         query = _query(route)
         misses = [
             m for m in ALL_METHODS if (hit := ROUTES.match(m, parts, query)) and not hit.found

@@ -17,7 +17,7 @@ from ldap3.utils.conv import escape_bytes
 
 from harness.core.endpoints import Endpoints
 from harness.tenant.recipients import REMOTE_AD_VALUES
-from tests.cloud.http_client import call, token
+from tests.cloud.http_client import call, exo_token
 
 GA_TARGETS: tuple[str, ...] = (
     *(f"extensionAttribute{i}" for i in range(1, 16)),
@@ -47,7 +47,7 @@ class ExoAdmin:
 
     def cmdlet(self, name: str, **params: Any) -> dict[str, Any]:
         if not self._token:
-            self._token = token(self.ep)
+            self._token = exo_token(self.ep)
         r = call(
             "POST",
             f"{self.ep.exo_url}/InvokeCommand",

@@ -333,9 +333,9 @@ def test_no_secret_in_any_file_exwb_run_writes(tmp_path, monkeypatch, capfd):
         ep.client_secret,
         ep.readonly_client_secret,
         ep.connect_client_secret,
-        *captured["auth"]._tokens,
+        *captured["auth"]._verified,
     ]
-    assert all(secrets) and len(captured["auth"]._tokens) >= 2
+    assert all(secrets) and len(captured["auth"]._verified) >= 2
     files = [p for p in (tmp_path / "results").rglob("*") if p.is_file()]
     names = {p.name for p in files}
     assert {"report.json", "junit.xml", "report.md"} <= names, names

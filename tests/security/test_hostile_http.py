@@ -21,9 +21,11 @@ import socket
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from harness.tenant import TenantSpec, generate
-from tests.cloud.http_client import call, cmdlet, graph_error, token
+from tests.cloud.http_client import call, cmdlet, exo_token, graph_error, token
 
 JSON = {"Content-Type": "application/json"}
 TENANT = generate(TenantSpec(mailboxes=40, seed=5, cloud_managed_fraction=0.8))
@@ -33,6 +35,12 @@ pytestmark = pytest.mark.shared_tenant
 @pytest.fixture(scope="module")
 def tok(shared_run):
     return token(shared_run.endpoints)
+
+
+@pytest.fixture(scope="module")
+def exo_tok(shared_run):
+    """Exchange's admin API takes only tokens for Exchange."""
+    return exo_token(shared_run.endpoints)
 
 
 def still_serving(run, tok) -> None:
@@ -70,10 +78,10 @@ def test_bad_token_request_bodies_get_entras_oauth_error(run, tok, raw, headers)
     still_serving(run, tok)
 
 
-def test_deeply_nested_json_is_a_bad_request_not_a_crash(run, tok):
+def test_deeply_nested_json_is_a_bad_request_not_a_crash(run, tok, exo_tok):
     # Python's json recursion limit raised RecursionError inside the server: 500 before the fix.
     raw = b"[" * 100_000 + b"]" * 100_000
-    r = call("POST", f"{run.endpoints.exo_url}/InvokeCommand", token=tok, raw=raw, headers=JSON)
+    r = call("POST", f"{run.endpoints.exo_url}/InvokeCommand", token=exo_tok, raw=raw, headers=JSON)
     graph_error(r, 400, "BadRequest")
     assert "valid JSON" in r.body["error"]["message"]
     still_serving(run, tok)
@@ -90,13 +98,13 @@ def test_deeply_nested_json_is_a_bad_request_not_a_crash(run, tok):
         b'{"CmdletInput": {"CmdletName": "Get-Mailbox\xff"}}',
     ],
 )
-def test_wrong_json_shapes_to_invoke_command(run, tok, raw):
-    r = call("POST", f"{run.endpoints.exo_url}/InvokeCommand", token=tok, raw=raw, headers=JSON)
+def test_wrong_json_shapes_to_invoke_command(run, tok, exo_tok, raw):
+    r = call("POST", f"{run.endpoints.exo_url}/InvokeCommand", token=exo_tok, raw=raw, headers=JSON)
     graph_error(r, 400, "BadRequest")
     still_serving(run, tok)
 
 
-def test_a_huge_chunked_body_is_413(run, tok):
+def test_a_huge_chunked_body_is_413(run, tok, exo_tok):
     # No Content-Length to refuse up front: the body is read up to the 4 MB limit, then refused.
     url = urlsplit(f"{run.endpoints.exo_url}/InvokeCommand")
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
@@ -105,7 +113,7 @@ def test_a_huge_chunked_body_is_413(run, tok):
         "POST",
         url.path,
         body=iter([b'{"CmdletInput": {"x": "'] + [chunk] * 80 + [b'"}}']),  # 5 MB
-        headers={**JSON, "Authorization": f"Bearer {tok}"},
+        headers={**JSON, "Authorization": f"Bearer {exo_tok}"},
         encode_chunked=True,
     )
     resp = conn.getresponse()
@@ -132,7 +140,7 @@ def test_huge_token_request_is_413_in_graphs_shape(run, tok):
 # --- parameters, methods, paths -----------------------------------------------------------------
 
 
-def test_unknown_query_parameters_are_ignored_as_graph_ignores_them(run, tok):
+def test_unknown_query_parameters_are_ignored_as_graph_ignores_them(run, tok, exo_tok):
     ep = run.endpoints
     plain = call("GET", f"{ep.graph_url}/v1.0/users?$top=3", token=tok)
     extra = call("GET", f"{ep.graph_url}/v1.0/users?$top=3&foo=bar&%00=%FF", token=tok)
@@ -142,7 +150,7 @@ def test_unknown_query_parameters_are_ignored_as_graph_ignores_them(run, tok):
     r2 = call(
         "POST",
         f"{ep.exo_url}/InvokeCommand?junk=1",
-        token=tok,
+        token=exo_tok,
         body={"CmdletInput": {"CmdletName": "Get-Mailbox", "Parameters": {"ResultSize": 1}}},
     )
     assert r.status == r2.status == 200
@@ -176,7 +184,7 @@ def test_bad_values_of_known_query_parameters(run, tok, value, code):
         ("GET", "dirsync", "POST"),
     ],
 )
-def test_wrong_methods_are_405_with_allow(run, tok, method, where, allowed):
+def test_wrong_methods_are_405_with_allow(run, tok, exo_tok, method, where, allowed):
     ep = run.endpoints
     url = {
         "token": ep.token_url,
@@ -185,7 +193,8 @@ def test_wrong_methods_are_405_with_allow(run, tok, method, where, allowed):
         "invoke": f"{ep.exo_url}/InvokeCommand",
         "dirsync": ep.dirsync_url,
     }[where]
-    r = call(method, url, token=tok, raw=b"{}" if method in ("PUT", "PATCH", "POST") else None)
+    bearer = exo_tok if where == "invoke" else tok
+    r = call(method, url, token=bearer, raw=b"{}" if method in ("PUT", "PATCH", "POST") else None)
     graph_error(r, 405, "Request_BadRequest")
     assert r.headers.get("allow") == allowed
     still_serving(run, tok)
@@ -201,10 +210,10 @@ def test_unknown_paths_are_graphs_400(run, tok, path):
     still_serving(run, tok)
 
 
-def test_invoke_command_of_another_tenant_is_404(run, tok):
+def test_invoke_command_of_another_tenant_is_404(run, exo_tok):
     ep = run.endpoints
     url = f"{ep.graph_url}/adminapi/beta/11111111-2222-3333-4444-555555555555/InvokeCommand"
-    r = call("POST", url, token=tok, body={"CmdletInput": {"CmdletName": "Get-Mailbox"}})
+    r = call("POST", url, token=exo_tok, body={"CmdletInput": {"CmdletName": "Get-Mailbox"}})
     graph_error(r, 404, "NotFound")
 
 
@@ -274,4 +283,65 @@ def test_non_http_bytes_on_the_http_port(run, tok, payload):
         with contextlib.suppress(OSError):
             s.sendall(payload)
             s.recv(65536)
+    still_serving(run, tok)
+
+
+# --- signed tokens and client assertions ---------------------------------------------------------
+
+_B64 = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/", max_size=300
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(header=_B64, payload=_B64, signature=_B64)
+def test_random_three_part_bearers_are_401_never_500(run, tok, header, payload, signature):
+    r = call(
+        "GET",
+        f"{run.endpoints.graph_url}/v1.0/users?$top=1",
+        headers={"Authorization": f"Bearer {header}.{payload}.{signature}"},
+    )
+    graph_error(r, 401, "InvalidAuthenticationToken")
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(assertion=st.one_of(_B64, st.builds(lambda a, b, c: f"{a}.{b}.{c}", _B64, _B64, _B64)))
+def test_random_client_assertions_get_entras_error_never_500(run, assertion):
+    ep = run.endpoints
+    r = call(
+        "POST",
+        ep.token_url,
+        form={
+            "grant_type": "client_credentials",
+            "client_id": ep.client_id,
+            "scope": "https://graph.microsoft.com/.default",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+    )
+    assert r.status in (400, 401), (r.status, r.body)
+    assert r.body["error"] in ("invalid_request", "invalid_client"), r.body
+    assert r.body["error_description"].startswith("AADSTS")
+
+
+def test_tokens_of_the_right_shape_but_wrong_claims_are_refused(run, tok):
+    """The fake's own key signing claims it must still refuse: another tenant, an unknown app,
+    a missing expiry (what a leaked signing key could not stretch into another identity)."""
+    import jwt as pyjwt
+
+    auth = run.cloud.auth
+    claims = pyjwt.decode(tok, options={"verify_signature": False})
+    for change in (
+        {"tid": "11111111-2222-3333-4444-555555555555"},
+        {"appid": "99999999-0000-0000-0000-000000000000"},
+        {"exp": None},
+        {"iss": "https://sts.windows.net/elsewhere/"},
+    ):
+        forged = auth.signer.sign({k: v for k, v in {**claims, **change}.items() if v is not None})
+        r = call("GET", f"{run.endpoints.graph_url}/v1.0/users?$top=1", token=forged)
+        graph_error(r, 401, "InvalidAuthenticationToken")
     still_serving(run, tok)
