@@ -20,6 +20,7 @@ from harness.tenant.model import CloudMailbox
 from mockservers.directory.seed import Seeded
 from mockservers.faults import FaultSpec
 from mockservers.pki import Pki
+from mockservers.requestlog import RequestLog
 from mockservers.runtime import LOOPBACK, TenantServices
 from mockservers.state import Durable
 
@@ -158,6 +159,20 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="with --state-dir: fold the journal into a new snapshot on start",
     )
+    p.add_argument(
+        "--log",
+        type=Path,
+        metavar="FILE",
+        help="append every request (LDAP operations, Graph, EXO, tokens, hosts API) to FILE as "
+        "JSON lines: who asked what and how it ended; no secrets, no bodies",
+    )
+    p.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="print every refused or failed request (HTTP 4xx/5xx, LDAP errors, undecodable "
+        "messages) to stderr as one JSON line",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="print only errors")
     p.set_defaults(run=run)
 
@@ -189,6 +204,9 @@ def run(args: argparse.Namespace) -> int:
             err.print(f"[yellow]warning:[/] {line}", highlight=False)
         out.print(durable.summary, highlight=False)
     tenant.cloud.auth.pki = _pki(args)
+    request_log = _request_log(args)
+    if request_log is not None:
+        tenant.cloud.log = tenant.onprem.log = tenant.service.log = request_log
     ports = Ports(
         args.ldap_port,
         args.http_port,
@@ -223,6 +241,17 @@ def run(args: argparse.Namespace) -> int:
     reactor.run()  # installs SIGINT/SIGTERM handlers that stop the reactor
     _shut_down(out, args, tenant)
     return 0
+
+
+def _request_log(args: argparse.Namespace) -> RequestLog | None:
+    from mockservers.requestlog import RequestLog
+
+    if not (args.log or args.verbose):
+        return None
+    try:
+        return RequestLog(args.log, sys.stderr if args.verbose else None)
+    except OSError as e:
+        raise UsageError(f"--log {args.log}: {e.strerror}") from None
 
 
 def _pki(args: argparse.Namespace) -> Pki:

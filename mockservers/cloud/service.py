@@ -10,6 +10,7 @@ from mockservers.cloud.cursors import ExoCursors
 from mockservers.cloud.store import CloudStore
 from mockservers.cloud.throttle import Throttle
 from mockservers.faults import FaultPlan
+from mockservers.requestlog import RequestLog
 
 
 @dataclass(slots=True)
@@ -20,6 +21,7 @@ class CloudService:
     base_url: str = ""
     faults: FaultPlan = field(default_factory=FaultPlan)  # shared with the tenant's directory
     cursors: ExoCursors = field(default_factory=ExoCursors)
+    log: RequestLog | None = None  # exwb serve --log / -v
 
     @property
     def tenant_id(self) -> str:

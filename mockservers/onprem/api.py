@@ -9,6 +9,7 @@ crash the server.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -24,6 +25,7 @@ from mockservers.onprem.errors import OnpremError, dumps
 from mockservers.onprem.estate import Estate
 from mockservers.onprem.routes import ADMIN, ROUTES, Call
 from mockservers.onprem.service import OnpremService
+from mockservers.requestlog import mark
 
 __all__ = ["OnpremResource", "OnpremService", "OnpremSite", "build_onprem", "listen_onprem"]
 
@@ -38,12 +40,16 @@ class OnpremResource(resource.Resource):
         self.svc = service
 
     def render(self, request: server.Request) -> bytes:
+        if self.svc.log is not None:
+            mark(request, started=time.monotonic())
         request.setHeader("Content-Type", "application/json; charset=utf-8")
         try:
             status, body = self._answer(request)
             headers: dict[str, str] = {}
         except OnpremError as e:
             status, body, headers = e.status, e.body(), e.headers
+            if self.svc.log is not None:
+                mark(request, code=e.code, message=e.message)
         except Exception:
             log.exception("on-premises request failed")
             status, headers = 500, {}
@@ -69,10 +75,16 @@ class OnpremResource(resource.Resource):
 
 
 class OnpremSite(server.Site):
-    """A Site without an access log line per request."""
+    """A Site without an access log line of its own: requests go to the service's RequestLog
+    when `exwb serve --log` / `-v` set one."""
+
+    def __init__(self, resource: OnpremResource) -> None:
+        super().__init__(resource)
+        self.svc = resource.svc
 
     def log(self, request: http.Request) -> None:
-        pass
+        if self.svc.log is not None:
+            self.svc.log.http("onprem", request)
 
 
 def make_site(service: OnpremService) -> OnpremSite:

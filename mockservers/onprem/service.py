@@ -19,6 +19,7 @@ from mockservers.directory.acl import Principal
 from mockservers.directory.service import DirectoryService
 from mockservers.onprem import errors
 from mockservers.onprem.estate import Estate
+from mockservers.requestlog import RequestLog
 
 
 def _now() -> datetime:
@@ -33,6 +34,7 @@ class OnpremService:
     directory: DirectoryService
     org: ExchangeOrg
     clock: Callable[[], datetime] = field(default=_now)
+    log: RequestLog | None = None  # exwb serve --log / -v
 
     def authenticate(self, header: str | None) -> Principal:
         """The account named by a Basic Authorization header; 401 otherwise."""
