@@ -1,8 +1,9 @@
 """Request logs of the served tenant: one JSON object per line, for a user debugging a client.
 
 `exwb serve --log FILE` writes every request (LDAP operations, Graph, EXO, token, hosts API);
-`-v` prints the refused and failed ones (HTTP 4xx/5xx, LDAP results other than success, and
-undecodable messages) to stderr. A record says what was asked, by whom and how it ended:
+`-v` prints the same lines to stderr. Refused and failed requests (HTTP 4xx/5xx, LDAP results
+other than success, undecodable messages) carry the reason. A record says what was asked, by
+whom and how it ended:
 
     {"ts": "2026-12-04T19:20:01.123Z", "proto": "http", "service": "cloud", "client":
      "127.0.0.1:51234", "method": "GET", "path": "/v1.0/users", "query": {"$top": "5"},
@@ -17,7 +18,6 @@ hostile request cannot make one line large.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -31,19 +31,20 @@ _OPENERS = frozenset({"$skiptoken", "$deltatoken", "skiptoken", "deltatoken"})
 
 
 class RequestLog:
-    """Where records go: every one to `path` (JSON lines), failures also to `stream` (-v)."""
+    """Where records go: every one to `path` (JSON lines) and to `stream` (-v); with
+    `failures_only`, the stream gets only the refused and failed ones."""
 
-    def __init__(self, path: Path | None = None, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, path: Path | None = None, stream: TextIO | None = None, failures_only: bool = False
+    ) -> None:
         self._file = path.open("a", encoding="utf-8", buffering=1) if path else None
         self._stream = stream
+        self._failures_only = failures_only
         self._lock = threading.Lock()  # the reactor writes; a test thread may read and close
 
-    @classmethod
-    def verbose(cls) -> RequestLog:
-        return cls(None, sys.stderr)
-
     def emit(self, record: dict[str, Any], failed: bool) -> None:
-        if self._file is None and not (failed and self._stream is not None):
+        to_stream = self._stream is not None and (failed or not self._failures_only)
+        if self._file is None and not to_stream:
             return
         line = json.dumps(
             {"ts": _now(), **{k: _cap(v) for k, v in record.items()}}, ensure_ascii=False
@@ -51,7 +52,7 @@ class RequestLog:
         with self._lock:
             if self._file is not None:
                 self._file.write(line + "\n")
-            if failed and self._stream is not None:
+            if to_stream and self._stream is not None:
                 self._stream.write(line + "\n")
                 self._stream.flush()
 
@@ -80,6 +81,7 @@ class RequestLog:
         agent = request.getHeader("user-agent")
         if agent:
             record["user_agent"] = agent
+        record["bytes"] = int(getattr(request, "sentLength", 0) or 0)
         if started is not None:
             record["ms"] = round((time.monotonic() - started) * 1000, 1)
         self.emit(record, failed=status >= 400)

@@ -100,10 +100,18 @@ def test_no_secret_reaches_the_log_or_stderr(served):
         assert secret not in text and secret not in stderr
 
 
-def test_verbose_prints_only_the_refusals(served):
-    _, _, _, stderr, _ = served
+def test_verbose_prints_the_same_records_to_stderr(served):
+    _, _, records, stderr, _ = served
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    assert lines and all(
-        (r.get("status", 0) >= 400) or (r.get("result", 0) != 0) or r.get("op") == "undecodable"
-        for r in lines
-    )
+    assert [(r["proto"], r.get("op"), r.get("path")) for r in lines] == [
+        (r["proto"], r.get("op"), r.get("path")) for r in records
+    ]
+
+
+def test_searches_say_scope_filter_and_size(served):
+    _, _, records, _, _ = served
+    search = next(r for r in records if r.get("op") == "search" and "nobody" in r["filter"])
+    assert search["scope"] == "sub" and search["filter"] == "(sAMAccountName=nobody)"
+    assert search["bytes"] > 0 and search["result"] == 0
+    listed = next(r for r in records if r.get("path") == "/v1.0/users" and r["status"] == 200)
+    assert listed["bytes"] > 100

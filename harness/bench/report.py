@@ -67,6 +67,14 @@ TARGETS: tuple[Target, ...] = (
         lambda r: _get(r, "ratios", "engine_over_floor"),
     ),
     Target(
+        "tls_overhead",
+        "full cycle over LDAPS + HTTPS (signed tokens) <= 1.15x the plain one",
+        "tls_full_cycle cycle_s / full_cycle cycle_s (the same edits, one run)",
+        1.15,
+        "<=",
+        lambda r: _get(r, "ratios", "tls_over_plain"),
+    ),
+    Target(
         "delta_cycle",
         "1% delta cycle <= 3 s",
         "delta_cycle cycle_s (the cycle's own time, without interpreter start-up)",
@@ -222,6 +230,8 @@ PHASE_LABELS: dict[str, str] = {
     "initial_cycle": "initial cycle",
     "cloud_edits": "cloud edits (all)",
     "full_cycle": "full cycle",
+    "tls_edits": "cloud edits (all, again)",
+    "tls_full_cycle": "full cycle (LDAPS + HTTPS)",
     "delta_edits": "cloud edits (delta)",
     "delta_cycle": "delta cycle",
     "no_change_cycle": "no-change delta",
@@ -309,7 +319,8 @@ def bench_markdown(doc: dict[str, Any]) -> str:
             f"{figure(q['engine_over_floor'], 2, fixed=True)} (fake), "
             f"{figure(q['engine_over_floor_slapd'], 2, fixed=True)} (slapd); fake / slapd modify "
             f"throughput {figure(q['fake_over_slapd_floor'], 2, fixed=True)} "
-            f"(floor), {figure(q['fake_over_slapd_cycle'], 2, fixed=True)} (full cycle).",
+            f"(floor), {figure(q['fake_over_slapd_cycle'], 2, fixed=True)} (full cycle). "
+            f"TLS / plain full cycle {figure(q.get('tls_over_plain'), 3, fixed=True)}.",
         ]
         lines += [f"Note: {n}." for n in r.get("notes", [])]
         lines.append("")

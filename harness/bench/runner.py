@@ -7,8 +7,10 @@ reports are its own. The servers' CPU is read from /proc around each step; their
 (VmHWM) at the end of the size.
 
 Phases (each a dict of figures; the keys are listed in the README's Benchmarks section):
-generate, serve, initial_cycle, cloud_edits, full_cycle, delta_cycle, no_change_cycle, verify,
-floor, then on slapd: slapd_start, slapd_full_cycle, slapd_floor.
+generate, serve, initial_cycle, cloud_edits, full_cycle, tls_edits, tls_full_cycle, delta_cycle,
+no_change_cycle, verify, floor, then on slapd: slapd_start, slapd_full_cycle, slapd_floor.
+tls_full_cycle is full_cycle again after the same edits, over LDAPS and HTTPS (the CA trusted
+through SSL_CERT_FILE), so that tls_over_plain is what TLS and signed tokens cost a cycle.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +52,7 @@ class BenchOptions:
     slapd: bool = True
     floor: bool = True
     seed: int = 1
+    tls: bool = True
 
 
 def _rate(count: float, seconds: float | None) -> float | None:
@@ -60,8 +64,8 @@ def _tail(text: str, limit: int = 1500) -> str:
     return text if len(text) <= limit else "..." + text[-limit:]
 
 
-def _child(args: list[str], what: str) -> ChildRun:
-    run = run_child(["-m", "harness", *args])
+def _child(args: list[str], what: str, env: dict[str, str] | None = None) -> ChildRun:
+    run = run_child(["-m", "harness", *args], env=env)
     if run.returncode not in (0, 1):
         raise BenchError(f"{what} exited {run.returncode}: {_tail(run.stderr or run.stdout)}")
     return run
@@ -161,7 +165,14 @@ class SizeRun:
 
     # --- the engine ---
 
-    def cycle(self, name: str, endpoints_file: Path, state: Path, mode: str) -> Figures:
+    def cycle(
+        self,
+        name: str,
+        endpoints_file: Path,
+        state: Path,
+        mode: str,
+        env: dict[str, str] | None = None,
+    ) -> Figures:
         meter = CpuMeter(self.server_pids)
         meter.start()
         run = _child(
@@ -170,6 +181,7 @@ class SizeRun:
                 *("--mode", mode, "--allow-mass-change", "--json"),
             ],
             f"exwb cycle ({name})",
+            env,
         )
         server_cpu = meter.stop()
         report = _json_of(run, f"exwb cycle ({name})")
@@ -201,6 +213,19 @@ class SizeRun:
             f"{updates:,} modifies, engine CPU {run.cpu_s:.1f} s, server CPU {server_cpu:.1f} s, "
             f"peak RSS {run.peak_rss_mib:,.0f} MiB",
         )
+
+    def tls_cycle(self, ep: Endpoints, ids: list[str]) -> Figures:
+        """The full cycle again, after the same edits, over LDAPS and HTTPS: the engine's own
+        clients with the served CA (SSL_CERT_FILE), the tokens verified by signature. Its own
+        state dir: the deltaLink it keeps names the HTTPS origin it was called on."""
+        self.cloud_edits(ep, ids, "tls_edits", "tls")
+        tls_ep = dataclasses.replace(
+            ep, ldap_url=ep.ldaps_url, graph_url=ep.https_graph_url, token_url=ep.https_token_url
+        )
+        tls_epf = self.work / "tls-endpoints.json"
+        tls_ep.write(tls_epf)
+        env = dict(os.environ, SSL_CERT_FILE=ep.ca_file)
+        return self.cycle("tls_full_cycle", tls_epf, self.work / "tls-state", "full", env)
 
     def verify(self, endpoints_file: Path) -> Figures:
         meter = CpuMeter(self.server_pids)
@@ -290,6 +315,8 @@ class SizeRun:
             self.cloud_edits(ep, ids, "cloud_edits", "all")
             full = self.cycle("full_cycle", epf, state, "full")
             dns = _updated_dns(full.get("log"))
+            if self.options.tls:
+                self.tls_cycle(ep, ids)
             some = ids[: max(1, round(len(ids) * self.options.changes))] if ids else []
             self.cloud_edits(ep, some, "delta_edits", "delta")
             self.cycle("delta_cycle", epf, state, "delta")
@@ -369,6 +396,7 @@ class SizeRun:
             "engine_over_floor_slapd": _ratio(p, "slapd_full_cycle", "slapd_floor"),
             "fake_over_slapd_floor": _ratio(p, "floor", "slapd_floor"),
             "fake_over_slapd_cycle": _ratio(p, "full_cycle", "slapd_full_cycle"),
+            "tls_over_plain": _time_ratio(p, "tls_full_cycle", "full_cycle"),
         }
         return {
             "mailboxes": self.size,
@@ -386,6 +414,14 @@ def _ratio(p: dict[str, Figures], a: str, b: str) -> float | None:
         return None
     x, y = p[a].get("modifies_per_s"), p[b].get("modifies_per_s")
     return round(x / y, 2) if x and y else None
+
+
+def _time_ratio(p: dict[str, Figures], a: str, b: str) -> float | None:
+    """`a`'s cycle time over `b`'s (the cycles' own seconds, without interpreter start-up)."""
+    if a not in p or b not in p:
+        return None
+    x, y = p[a].get("cycle_s"), p[b].get("cycle_s")
+    return round(x / y, 3) if x and y else None
 
 
 def _in_scope(ep: Endpoints) -> list[str]:

@@ -101,6 +101,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--no-slapd", action="store_true", help="skip the OpenLDAP slapd half")
     p.add_argument(
+        "--no-tls",
+        action="store_true",
+        help="skip the second full cycle over LDAPS and HTTPS (tls_over_plain)",
+    )
+    p.add_argument(
         "--no-floor", action="store_true", help="skip the ldap3-loop floor (needs no ldap3)"
     )
     p.set_defaults(run=run)
@@ -155,7 +160,11 @@ def run(args: argparse.Namespace) -> int:
     if skipped and not args.no_slapd:
         _progress(f"slapd half skipped: {skipped}")
     options = BenchOptions(
-        sizes=args.sizes, changes=args.changes, slapd=skipped is None, floor=not args.no_floor
+        sizes=args.sizes,
+        changes=args.changes,
+        slapd=skipped is None,
+        floor=not args.no_floor,
+        tls=not args.no_tls,
     )
     host = machine()
     _progress(f"on {machine_line(host)}; sizes {', '.join(f'{s:,}' for s in args.sizes)}")

@@ -170,8 +170,8 @@ def add_parser(sub: Any) -> None:
         "--verbose",
         "-v",
         action="store_true",
-        help="print every refused or failed request (HTTP 4xx/5xx, LDAP errors, undecodable "
-        "messages) to stderr as one JSON line",
+        help="print every request to stderr as one JSON line, as --log writes them (refused "
+        "and undecodable ones with the reason)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="print only errors")
     p.set_defaults(run=run)

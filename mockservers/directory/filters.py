@@ -650,3 +650,63 @@ def _as_bytes(value: str | bytes, t: AttributeType) -> bytes:
     except UnicodeDecodeError:
         return value.encode("utf-8")
     return raw
+
+
+def filter_text(f: object, limit: int = 300) -> str:
+    """`f` as RFC 4515 text, for the request log: values escaped (binary as \\xx), at most
+    `limit` characters (a 100,000-term OR is not rendered whole). ldaptor's own asText fails
+    on the bytes its decoder gives."""
+    out: list[str] = []
+    size = 0
+
+    def put(text: str) -> bool:
+        nonlocal size
+        out.append(text)
+        size += len(text)
+        return size < limit
+
+    def value(v: object) -> str:
+        raw = v if isinstance(v, bytes) else str(v).encode("utf-8")
+        return "".join(
+            chr(b) if 0x20 < b < 0x7F and b not in b"*()\\" else f"\\{b:02x}" for b in raw
+        )
+
+    def walk(node: object) -> bool:
+        p = pureldap
+        if isinstance(node, p.LDAPFilter_and | p.LDAPFilter_or):
+            if not put("(&" if isinstance(node, p.LDAPFilter_and) else "(|"):
+                return False
+            return all(walk(child) for child in node) and put(")")
+        if isinstance(node, p.LDAPFilter_not):
+            return put("(!") and walk(node.value) and put(")")
+        if isinstance(node, p.LDAPFilter_present):
+            return put(f"({_text(node.value)}=*)")
+        if isinstance(node, p.LDAPFilter_substrings):
+            parts = [""] * 2
+            middle = []
+            for s in node.substrings:
+                if isinstance(s, p.LDAPFilter_substrings_initial):
+                    parts[0] = value(s.value)
+                elif isinstance(s, p.LDAPFilter_substrings_final):
+                    parts[1] = value(s.value)
+                else:
+                    middle.append(value(s.value))
+            return put(f"({_text(node.type)}={'*'.join([parts[0], *middle, parts[1]])})")
+        ops = {
+            p.LDAPFilter_equalityMatch: "=",
+            p.LDAPFilter_approxMatch: "~=",
+            p.LDAPFilter_greaterOrEqual: ">=",
+            p.LDAPFilter_lessOrEqual: "<=",
+        }
+        for cls, op in ops.items():
+            if isinstance(node, cls):
+                attr = _text(node.attributeDesc.value)
+                return put(f"({attr}{op}{value(node.assertionValue.value)})")
+        return put(f"({type(node).__name__})")
+
+    try:
+        complete = walk(f)
+    except (AttributeError, TypeError, ValueError, RecursionError):
+        return "(?)"
+    text = "".join(out)
+    return text if complete else text[:limit] + "..."

@@ -47,7 +47,7 @@ from mockservers.directory.acl import (
     writable_attributes,
 )
 from mockservers.directory.entry import Entry
-from mockservers.directory.filters import CompiledFilter, compile_filter
+from mockservers.directory.filters import CompiledFilter, compile_filter, filter_text
 from mockservers.directory.ntlm import Target
 from mockservers.directory.sasl import SASL_MECHANISMS, SIMPLE, BindRequest, Pending
 from mockservers.directory.sasl import step as sasl_step
@@ -267,6 +267,7 @@ class LdapProtocol(protocol.Protocol):
         self.faults = service.faults
         self.held: _DelayedCall | None = None  # a slow fault's delayed answer
         self.start_tls = False  # StartTLS answered: negotiate once the answer is written
+        self.sent = 0  # bytes answered on this connection (the request log's per-operation size)
 
     # ------------------------------------------------------------------ framing
     def dataReceived(self, data: bytes) -> None:
@@ -379,6 +380,7 @@ class LdapProtocol(protocol.Protocol):
         return cast(_Transport, self.transport)
 
     def _send(self, data: bytes) -> None:
+        self.sent += len(data)
         self._transport().write(data)
 
     # ------------------------------------------------------------------ dispatch
@@ -395,6 +397,7 @@ class LdapProtocol(protocol.Protocol):
             handler(msg.id, req, msg.controls)
             return
         started = time.monotonic() if self.svc.log is not None else 0.0
+        sent = self.sent
         try:
             self._check_controls(msg.controls, operation)
             op, controls = handler(msg.id, req, msg.controls)
@@ -407,20 +410,41 @@ class LdapProtocol(protocol.Protocol):
             op, controls = _refusal(tag, errors.internal_error()), b""
         self._send(ber.message(msg.id, op, controls))
         if self.svc.log is not None:
-            self._log_result(operation.name, _request_dn(req), op, started)
+            self._log_result(operation.name, _request_dn(req), op, started, req, sent)
         if self.start_tls:
             self._negotiate_tls()
 
-    def _log_result(self, name: str, dn: str | None, op: bytes, started: float | None) -> None:
-        """One operation's log record: its result code and diagnostic, read off the reply."""
+    def _log_result(
+        self,
+        name: str,
+        dn: str | None,
+        op: bytes,
+        started: float | None,
+        req: Any = None,
+        sent: int | None = None,
+    ) -> None:
+        """One operation's log record: its result code and diagnostic, read off the reply, and
+        for a search its scope and filter; `sent`: the connection's byte count before it."""
         try:
             code, diagnostic = _result_of(op)
         except (ber.BERError, IndexError, ValueError):
             code, diagnostic = -1, ""
-        self._log(name, dn, code, diagnostic, started)
+        extra: dict[str, Any] = {}
+        if isinstance(req, pureldap.LDAPSearchRequest):
+            extra["scope"] = _SCOPES.get(req.scope, str(req.scope))
+            extra["filter"] = filter_text(req.filter)
+        if sent is not None:
+            extra["bytes"] = self.sent - sent
+        self._log(name, dn, code, diagnostic, started, extra)
 
     def _log(
-        self, name: str, dn: str | None, code: int, diagnostic: str, started: float | None
+        self,
+        name: str,
+        dn: str | None,
+        code: int,
+        diagnostic: str,
+        started: float | None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         assert self.svc.log is not None
         # zope.interface declares interface methods without self; mypy reads them as unbound.
@@ -432,6 +456,7 @@ class LdapProtocol(protocol.Protocol):
         }
         if dn is not None:
             record["dn"] = dn
+        record.update(extra or {})
         principal = self.state.principal
         if principal is not None:
             record["bound_as"] = principal.dn
@@ -800,6 +825,9 @@ class LdapProtocol(protocol.Protocol):
         authz = f"u:{self.svc.netbios}\\{p.sam}" if p else ""
         extra = ber.octets(authz.encode("utf-8"), 0x8B)
         return ber.result(ber.APP_EXTENDED_RESPONSE, Result.SUCCESS, extra=extra)
+
+
+_SCOPES = {SCOPE_BASE: "base", 1: "one", 2: "sub"}
 
 
 def _is_tls(transport: Any) -> bool:

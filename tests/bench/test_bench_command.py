@@ -27,6 +27,8 @@ FAKE_PHASES = (
     "initial_cycle",
     "cloud_edits",
     "full_cycle",
+    "tls_edits",
+    "tls_full_cycle",
     "delta_edits",
     "delta_cycle",
     "no_change_cycle",
@@ -81,13 +83,20 @@ def test_bench_writes_json_markdown_and_chart(bench_run):
             for count, rate in RATE_OF.items():
                 if figures.get(count):  # a no-change cycle counts 0 objects: no rate to check
                     assert figures[rate] > 0, (name, rate)
-        cycles = ("initial_cycle", "full_cycle", "delta_cycle", "no_change_cycle")
+        cycles = ("initial_cycle", "full_cycle", "tls_full_cycle", "delta_cycle", "no_change_cycle")
         for name in (*cycles, *(("slapd_full_cycle",) if with_slapd else ())):
             f = r["phases"][name]
             assert f["cycle_s"] > 0 and f["engine_cpu_s"] > 0 and f["engine_peak_rss_mib"] > 0
         p = r["phases"]
         assert p["initial_cycle"]["modifies"] == 0  # a consistent tenant: nothing to write
         assert p["full_cycle"]["modifies"] == p["cloud_edits"]["objects"] > 0
+        # The same edits again, written over LDAPS with tokens from the HTTPS token endpoint.
+        assert (
+            p["tls_full_cycle"]["modifies"]
+            == p["tls_edits"]["objects"]
+            == p["full_cycle"]["modifies"]
+        )
+        assert r["ratios"]["tls_over_plain"] > 0
         assert p["delta_cycle"]["modifies"] == p["delta_edits"]["objects"] > 0
         assert p["no_change_cycle"]["modifies"] == 0
         assert p["verify"]["clean"] is True
