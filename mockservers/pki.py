@@ -207,13 +207,7 @@ def _make_ca(folder: Path, now: dt.datetime) -> KeyPair:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "exwb-harness local CA")])
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365 * _CA_YEARS))
+        _builder(name, name, key, now, 365 * _CA_YEARS)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_usage(cert_sign=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -228,14 +222,9 @@ def _make_server(folder: Path, ca: KeyPair, names: Sequence[str], now: dt.dateti
     key = ec.generate_private_key(ec.SECP256R1())
     ca_key = ca.key
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-        .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=_SERVER_DAYS))
+        _builder(subject, ca.cert.subject, key, now, _SERVER_DAYS)
         .add_extension(_san(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_usage(), critical=True)
@@ -252,18 +241,28 @@ def _make_server(folder: Path, ca: KeyPair, names: Sequence[str], now: dt.dateti
 def _make_self_signed(path: Path, common_name: str, now: dt.datetime) -> KeyPair:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    cert = (
+    cert = _builder(name, name, key, now, 730).sign(key, hashes.SHA256())
+    _write(path, _key_pem(key) + _cert_pem(cert))
+    return KeyPair(key, cert, path)
+
+
+def _builder(
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
+    now: dt.datetime,
+    days: int,
+) -> x509.CertificateBuilder:
+    """A certificate for `key`'s public half, valid from 5 minutes ago (clock skew) for `days`."""
+    return (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
+        .subject_name(subject)
+        .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=730))
-        .sign(key, hashes.SHA256())
+        .not_valid_after(now + dt.timedelta(days=days))
     )
-    _write(path, _key_pem(key) + _cert_pem(cert))
-    return KeyPair(key, cert, path)
 
 
 def _usage(cert_sign: bool = False) -> x509.KeyUsage:

@@ -7,8 +7,9 @@ reports are its own. The servers' CPU is read from /proc around each step; their
 (VmHWM) at the end of the size.
 
 Phases (each a dict of figures; the keys are listed in the README's Benchmarks section):
-generate, serve, initial_cycle, cloud_edits, full_cycle, tls_edits, tls_full_cycle, delta_cycle,
-no_change_cycle, verify, floor, then on slapd: slapd_start, slapd_full_cycle, slapd_floor.
+generate, serve, initial_cycle, cloud_edits, full_cycle, delta_edits, delta_cycle,
+no_change_cycle, tls_edits, tls_full_cycle, verify, floor, then on slapd: slapd_start,
+slapd_full_cycle, slapd_floor.
 tls_full_cycle is full_cycle again after the same edits, over LDAPS and HTTPS (the CA trusted
 through SSL_CERT_FILE), so that tls_over_plain is what TLS and signed tokens cost a cycle.
 """
@@ -315,12 +316,12 @@ class SizeRun:
             self.cloud_edits(ep, ids, "cloud_edits", "all")
             full = self.cycle("full_cycle", epf, state, "full")
             dns = _updated_dns(full.get("log"))
-            if self.options.tls:
-                self.tls_cycle(ep, ids)
             some = ids[: max(1, round(len(ids) * self.options.changes))] if ids else []
             self.cloud_edits(ep, some, "delta_edits", "delta")
             self.cycle("delta_cycle", epf, state, "delta")
             self.cycle("no_change_cycle", epf, state, "delta")
+            if self.options.tls:  # after the delta cycles: its edits would be theirs to read
+                self.tls_cycle(ep, ids)
             self.verify(epf)
             if self.options.floor:
                 self.floor("floor", ep.ldap_url, ep.bind_dn, ep.bind_password, dns)

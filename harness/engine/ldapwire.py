@@ -185,6 +185,9 @@ class LdapConnection:
             raise ConnectionLost(f"cannot reach {url}: {e}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock: socket.socket | None = sock
+        # A TLS read returns one record (16 KB at most) but allocates the size asked for: 1 MB
+        # per record took 41 us where 64 KB took 10 us (160 MB over loopback: 0.42 s / 0.12 s).
+        self._chunk = 1 << 16 if parts.scheme == "ldaps" else 1 << 20
         self._data = b""  # bytes received; the next message starts at `_pos`
         self._pos = 0
         self._next_id = 0
@@ -248,7 +251,7 @@ class LdapConnection:
             if self._sock is None:
                 raise ConnectionLost(f"connection to {self.url} is closed")
             try:
-                chunk = self._sock.recv(1 << 20)
+                chunk = self._sock.recv(self._chunk)
             except OSError as e:  # timeouts included: the answer is lost either way
                 self._drop()
                 raise ConnectionLost(f"connection to {self.url} lost: {e}") from None

@@ -24,7 +24,7 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import jwt
@@ -32,6 +32,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mockservers.cloud import errors
 from mockservers.pki import KeyPair, b64url
+
+if TYPE_CHECKING:
+    from jwt.types import Options  # PyJWT 2.10+; only a type here
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ["RS256", "PS256"]  # what MSAL (RS256, PS256 from 1.29) signs with
@@ -54,6 +57,14 @@ EXO_AUDIENCES = frozenset(
     }
 )
 # Token endpoint paths an assertion's `aud` may name (v2.0, and the v1.0 endpoint Entra accepts).
+# PyJWT checks the signature (and issuer, when given); times and audience are checked here,
+# against the service's clock and with each service's own error.
+_SIGNATURE_ONLY: Options = {
+    "verify_aud": False,
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+}
 _TOKEN_PATHS = ("/oauth2/v2.0/token", "/oauth2/token")
 _LOGIN_HOSTS = ("login.microsoftonline.com",)
 
@@ -98,12 +109,7 @@ class Signer:
                 self.pair.key.public_key(),  # type: ignore[arg-type]
                 algorithms=["RS256"],
                 issuer=v1_issuer(tenant_id),
-                options={
-                    "verify_aud": False,
-                    "verify_exp": False,
-                    "verify_nbf": False,
-                    "verify_iat": False,
-                },
+                options=_SIGNATURE_ONLY,
             )
         except jwt.InvalidTokenError:
             raise errors.token_invalid() from None
@@ -235,12 +241,7 @@ def check_assertion(
             assertion,
             cert.public_key,
             algorithms=ASSERTION_ALGORITHMS,
-            options={
-                "verify_aud": False,
-                "verify_exp": False,
-                "verify_nbf": False,
-                "verify_iat": False,
-            },
+            options=_SIGNATURE_ONLY,
         )
     except jwt.InvalidTokenError:
         raise errors.assertion_bad_signature() from None

@@ -268,6 +268,8 @@ class LdapProtocol(protocol.Protocol):
         self.held: _DelayedCall | None = None  # a slow fault's delayed answer
         self.start_tls = False  # StartTLS answered: negotiate once the answer is written
         self.sent = 0  # bytes answered on this connection (the request log's per-operation size)
+        self.pending: list[bytes] | None = None  # answers held back while `_drain` runs
+        self.pending_size = 0
 
     # ------------------------------------------------------------------ framing
     def dataReceived(self, data: bytes) -> None:
@@ -278,6 +280,15 @@ class LdapProtocol(protocol.Protocol):
             self._drain()
 
     def _drain(self) -> None:
+        # The answers to every request in this read go out in one write: pipelined modifies
+        # make one TLS record per batch, not one per response.
+        self.pending = []
+        try:
+            self._drain_requests()
+        finally:
+            self._flush(keep=False)
+
+    def _drain_requests(self) -> None:
         while self.buffer and not self.closing and self.held is None:
             try:
                 size = ber.message_size(self.buffer)
@@ -340,7 +351,7 @@ class LdapProtocol(protocol.Protocol):
             log.info("fault %s: dropping the connection", fault.name)
             self.closing = True
             self.buffer.clear()
-            self._transport().loseConnection()
+            self._close()
         else:  # slow: answer later without blocking the reactor; later requests queue behind
             self.held = reactor.callLater(fault.seconds, self._release, raw)
         return True
@@ -370,6 +381,7 @@ class LdapProtocol(protocol.Protocol):
             e.message,
             extra=ber.octets(NOTICE_OF_DISCONNECTION_OID.encode(), ber.CTX_RESPONSE_NAME),
         )
+        self._flush(keep=False)  # what was answered before goes out before the notice
         self._transport().write(ber.message(0, op))
         self.closing = True
         self.buffer.clear()
@@ -381,7 +393,23 @@ class LdapProtocol(protocol.Protocol):
 
     def _send(self, data: bytes) -> None:
         self.sent += len(data)
-        self._transport().write(data)
+        if self.pending is None:
+            self._transport().write(data)
+            return
+        self.pending.append(data)
+        self.pending_size += len(data)
+        if self.pending_size >= _FLUSH_AT:  # a long search result: bounded, sent as it grows
+            self._flush(keep=True)
+
+    def _flush(self, keep: bool) -> None:
+        """Write what `_drain` held back; `keep`: go on holding back afterwards."""
+        out, self.pending, self.pending_size = self.pending, ([] if keep else None), 0
+        if out and self.transport is not None:
+            self._transport().write(b"".join(out))
+
+    def _close(self) -> None:
+        self._flush(keep=False)
+        self._transport().loseConnection()
 
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self, msg: pureldap.LDAPMessage) -> None:
@@ -475,7 +503,7 @@ class LdapProtocol(protocol.Protocol):
 
     def _op_unbind(self, msg_id: int, req: pureldap.LDAPUnbindRequest, controls: Any) -> None:
         self.closing = True
-        self._transport().loseConnection()
+        self._close()
 
     def _op_abandon(self, msg_id: int, req: pureldap.LDAPAbandonRequest, controls: Any) -> None:
         return  # see OPERATIONS: nothing is ever in progress
@@ -816,6 +844,7 @@ class LdapProtocol(protocol.Protocol):
 
     def _negotiate_tls(self) -> None:
         self.start_tls = False
+        self._flush(keep=self.pending is not None)  # the StartTLS response, in the clear
         transport = self._transport()
         # Data already written (the StartTLS response) goes out in the clear first.
         transport.startTLS(self.factory.tls)  # type: ignore[attr-defined]
@@ -828,6 +857,7 @@ class LdapProtocol(protocol.Protocol):
 
 
 _SCOPES = {SCOPE_BASE: "base", 1: "one", 2: "sub"}
+_FLUSH_AT = 1 << 20  # bytes of held-back answers written at once
 
 
 def _is_tls(transport: Any) -> bool:

@@ -27,11 +27,11 @@ FAKE_PHASES = (
     "initial_cycle",
     "cloud_edits",
     "full_cycle",
-    "tls_edits",
-    "tls_full_cycle",
     "delta_edits",
     "delta_cycle",
     "no_change_cycle",
+    "tls_edits",
+    "tls_full_cycle",
     "verify",
     "floor",
 )
@@ -98,6 +98,8 @@ def test_bench_writes_json_markdown_and_chart(bench_run):
         )
         assert r["ratios"]["tls_over_plain"] > 0
         assert p["delta_cycle"]["modifies"] == p["delta_edits"]["objects"] > 0
+        # The delta cycle reads only the delta edits (the TLS cycle's edits come after it).
+        assert p["delta_cycle"]["objects"] == p["delta_edits"]["objects"]
         assert p["no_change_cycle"]["modifies"] == 0
         assert p["verify"]["clean"] is True
         assert p["floor"]["modifies"] == p["full_cycle"]["modifies"]
