@@ -271,8 +271,10 @@ def _token_audience(aud: object, origin: str) -> bool:
     or on Entra's own host (where the assertion would be valid too)."""
     if not isinstance(aud, str):
         return False
-    parts = urlsplit(aud)
-    ours = urlsplit(origin)
+    try:
+        parts, ours = urlsplit(aud), urlsplit(origin)
+    except ValueError:  # "https://[..." : not a URL, so not ours
+        return False
     host_ok = parts.netloc.casefold() == ours.netloc.casefold() or parts.hostname in _LOGIN_HOSTS
     path = parts.path.rstrip("/")
     return host_ok and parts.scheme == "https" and path.endswith(_TOKEN_PATHS)
@@ -328,7 +330,10 @@ def openid_configuration(origin: str, tenant_id: str, version: str = "v2.0") -> 
 def instance_discovery(origin: str, authorization_endpoint: str) -> dict[str, Any] | None:
     """``/common/discovery/instance``'s answer for an authority on this origin (None: not ours,
     which Entra answers with `invalid_instance`)."""
-    parts, ours = urlsplit(authorization_endpoint), urlsplit(origin)
+    try:
+        parts, ours = urlsplit(authorization_endpoint), urlsplit(origin)
+    except ValueError:  # an unbalanced "[" in the host: no instance of ours
+        return None
     host = ours.netloc
     segments = [s for s in parts.path.split("/") if s]
     # MSAL drops the port from the endpoint it asks about: compare host names only.

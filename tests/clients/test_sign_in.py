@@ -15,6 +15,7 @@ import json
 import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -104,6 +105,18 @@ def test_unknown_tenant_and_unknown_instance_get_entras_errors(ep):
         ep.ca_file,
     )
     assert status == 400 and body["error"] == "invalid_instance"
+    for hostile in (
+        "https://[oops/t/oauth2/v2.0/authorize",
+        "",
+        "not a url",
+        "https://" + "a" * 5000,
+    ):
+        status, body = get(
+            f"{ep.https_graph_url}/common/discovery/instance?api-version=1.1"
+            f"&authorization_endpoint={urllib.parse.quote(hostile)}",
+            ep.ca_file,
+        )
+        assert status == 400 and body["error"] == "invalid_instance", (hostile, body)
 
 
 # ------------------------------------------------------------------ MSAL
@@ -339,6 +352,8 @@ def test_a_client_assertion_for_the_wrong_audience_or_time_is_refused(ep):
 
     assert "access_token" in ask()
     assert ask(aud="https://elsewhere.example/t/oauth2/v2.0/token")["error"] == "invalid_client"
+    assert ask(aud="https://[oops/t/oauth2/v2.0/token")["error"] == "invalid_client"
+    assert ask(aud=["a", "list"])["error"] == "invalid_client"
     assert 700024 in ask(exp=now - 3600, nbf=now - 7200)["error_codes"]
     assert 700021 in ask(iss="someone-else", sub="someone-else")["error_codes"]
 
