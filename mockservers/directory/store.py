@@ -11,6 +11,7 @@ import os
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import compress
 from typing import TYPE_CHECKING
 
 from harness.core.aderrors import value_refusal
@@ -493,14 +494,19 @@ class Store:
 
     def _note_stale(self) -> None:
         # Every change leaves one superseded log item behind; compact when they dominate.
+        # A pass costs about 2 us an item in a 200k server's heap (cache misses): 2.4 s once
+        # every ~200,000 writes, paid by whichever cycle crosses the line.
         self._usn_stale += 1
         if self._usn_stale > max(1024, len(self._usn_keys) // 2):
+            keys, entries, current = self._usn_keys, self._usn_entries, self.entries
+            # A mask of bools, not a list of (key, entry) pairs: 400,000 new tuples at 200k
+            # set off collections over the whole heap in the middle of a write burst.
             live = [
-                (k, e) for k, e in zip(self._usn_keys, self._usn_entries, strict=True)
-                if self.entries.get(e.ndn) is e and _usn_of(e) == k
-            ]  # fmt: skip
-            self._usn_keys = [k for k, _ in live]
-            self._usn_entries = [e for _, e in live]
+                current.get(e.ndn) is e and _usn_of(e) == k
+                for k, e in zip(keys, entries, strict=True)
+            ]
+            self._usn_keys = list(compress(keys, live))
+            self._usn_entries = list(compress(entries, live))
             self._usn_stale = 0
 
 
