@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import shutil
 import ssl
+import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -369,34 +371,23 @@ def test_ldaps_binds_and_searches_with_ldap3(ep):
         assert conn.entries
 
 
-def test_ldaps_with_openldaps_ldapsearch(ep):
-    import shutil
-    import subprocess
-
+def ldapsearch(ep, *options: str, ca_file: str) -> subprocess.CompletedProcess[str]:
+    """OpenLDAP's ldapsearch reading the root DSE's namingContexts as the reader, trusting
+    `ca_file` through LDAPTLS_CACERT only."""
     if shutil.which("ldapsearch") is None:
         pytest.skip("ldapsearch is not installed (apt: ldap-utils)")
-    done = subprocess.run(
-        [
-            "ldapsearch",
-            "-LLL",
-            "-H",
-            ep.ldaps_url,
-            "-x",
-            "-D",
-            ep.reader_dn,
-            "-w",
-            ep.reader_password,
-            "-b",
-            "",
-            "-s",
-            "base",
-            "namingContexts",
-        ],
-        env={"LDAPTLS_CACERT": ep.ca_file, "PATH": "/usr/bin:/bin"},
+    bind = ["-x", "-D", ep.reader_dn, "-w", ep.reader_password, "-b", "", "-s", "base"]
+    return subprocess.run(
+        ["ldapsearch", "-LLL", *options, *bind, "namingContexts"],
+        env={"LDAPTLS_CACERT": ca_file, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_ldaps_with_openldaps_ldapsearch(ep):
+    done = ldapsearch(ep, "-H", ep.ldaps_url, ca_file=ep.ca_file)
     assert done.returncode == 0, done.stderr
     assert ep.base_dn in done.stdout
 
@@ -443,27 +434,8 @@ def test_starttls_on_ldaps_is_an_operations_error(ep):
 
 
 def test_starttls_with_openldaps_ldapsearch(ep):
-    import shutil
-    import subprocess
-
-    if shutil.which("ldapsearch") is None:
-        pytest.skip("ldapsearch is not installed (apt: ldap-utils)")
-    args = ["-x", "-D", ep.reader_dn, "-w", ep.reader_password, "-b", "", "-s", "base"]
-    done = subprocess.run(
-        ["ldapsearch", "-LLL", "-ZZ", "-H", ep.ldap_url, *args, "namingContexts"],
-        env={"LDAPTLS_CACERT": ep.ca_file, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = ldapsearch(ep, "-ZZ", "-H", ep.ldap_url, ca_file=ep.ca_file)
     assert done.returncode == 0, done.stderr
     assert ep.base_dn in done.stdout
     # Without the CA, -ZZ refuses the server's certificate.
-    done = subprocess.run(
-        ["ldapsearch", "-LLL", "-ZZ", "-H", ep.ldap_url, *args, "namingContexts"],
-        env={"PATH": "/usr/bin:/bin", "LDAPTLS_CACERT": "/nonexistent"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode != 0
+    assert ldapsearch(ep, "-ZZ", "-H", ep.ldap_url, ca_file="/nonexistent").returncode != 0
