@@ -32,9 +32,36 @@ def test_usn_log_follows_every_change_through_compaction(seeded):
             store.modify(e.ndn, [(MOD_REPLACE, "extensionAttribute5", [f"r{round_}".encode()])])
     live = store.usn_range(start + 1, None)
     assert sorted(e.ndn for e in live) == sorted(e.ndn for e in users)
-    assert len(store._usn_keys) < 3000  # superseded items were dropped
+    assert store.usn_log_size < 3000  # superseded items were dropped
     last = store.usn_range(store.highest_usn, store.highest_usn)
     assert [e.ndn for e in last] == [users[-1].ndn]
+
+
+def test_usn_ranges_are_right_in_the_middle_of_a_compaction(seeded):
+    """The log compacts a few items per write: at every point of it, a USN range holds
+    exactly the entries whose current uSNChanged is in it (against a scan of the store)."""
+    tenant, store = seeded
+    users = [store.get(normalize_dn(u.dn)) for u in tenant.ad_users[:40]]
+    start = store.highest_usn
+    mid_compaction = 0
+    for round_ in range(120):
+        for e in users:
+            store.modify(e.ndn, [(MOD_REPLACE, "extensionAttribute6", [f"r{round_}".encode()])])
+            mid_compaction += bool(store._old_keys)
+        if round_ % 7:
+            continue
+        for low, high in ((start + 1, None), (None, start), (start + 50, store.highest_usn - 3)):
+            want = {
+                e.ndn
+                for e in store.entries.values()
+                if (u := int(e.attrs.get("uSNChanged", (b"0",))[0]))
+                and (low is None or u >= low)
+                and (high is None or u <= high)
+            }
+            got = [e.ndn for e in store.usn_range(low, high)]
+            assert sorted(got) == sorted(want) and len(got) == len(set(got))
+    assert mid_compaction > 0  # the checks above ran while compactions were under way
+    assert store.usn_log_size < 3 * 1024 + 2 * len(store.entries)  # 1024: the least it waits
 
 
 def test_indexes_follow_modify_rename_and_delete(seeded):
