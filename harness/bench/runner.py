@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from harness.bench.measure import (
     run_child,
 )
 from harness.core.endpoints import Endpoints
+from harness.engine.state import STATE_NAME
 from mockservers.runtime import ServeFailed, spawn_serve
 
 Figures = dict[str, Any]
@@ -226,7 +228,14 @@ class SizeRun:
         tls_epf = self.work / "tls-endpoints.json"
         tls_ep.write(tls_epf)
         env = dict(os.environ, SSL_CERT_FILE=ep.ca_file)
-        return self.cycle("tls_full_cycle", tls_epf, self.work / "tls-state", "full", env)
+        # The plain cycles' engine state (cycle count, scope size, escrows) without their
+        # provisioning logs, so that both full cycles start from the same state.
+        tls_state = self.work / "tls-state"
+        tls_state.mkdir(exist_ok=True)
+        state = self.work / "state" / STATE_NAME
+        if state.exists():
+            shutil.copyfile(state, tls_state / STATE_NAME)
+        return self.cycle("tls_full_cycle", tls_epf, tls_state, "full", env)
 
     def verify(self, endpoints_file: Path) -> Figures:
         meter = CpuMeter(self.server_pids)
