@@ -64,7 +64,11 @@ def build_cloud(
     from mockservers.cloud.hybrid import HybridCloud  # local: this function's only user
 
     store.hybrid = HybridCloud.from_spec(spec)  # also sets OrganizationConfig.PublicFoldersEnabled
-    cloud = CloudService(store, Auth.for_tenant(tenant_id), Throttle.profile(throttle, tenant_id))
+    auth = Auth.for_tenant(tenant_id)
+    auth.domains = frozenset(
+        d.casefold() for d in (spec.onmicrosoft_domain, spec.domain, *spec.extra_domains)
+    )
+    cloud = CloudService(store, auth, Throttle.profile(throttle, tenant_id))
     if faults is not None:
         cloud.faults = faults
     return cloud

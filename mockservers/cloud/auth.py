@@ -109,6 +109,9 @@ class Auth:
     lifetime: int = 3600
     clock: Callable[[], float] = time.time
     pki: Pki | None = None  # signing key and client certificates; None: the process's own
+    # The tenant's verified domains (casefolded): an authority may name the tenant by one, as
+    # https://login.microsoftonline.com/contoso.onmicrosoft.com does.
+    domains: frozenset[str] = frozenset()
     _verified: dict[str, Token] = field(default_factory=dict)
 
     @classmethod
@@ -141,6 +144,12 @@ class Auth:
         ]
         return cls(tenant_id, {a.client_id: a for a in apps}, pki=pki)
 
+    def names_tenant(self, name: str) -> bool:
+        """Whether an authority's tenant segment names this tenant: its id, a verified domain,
+        or the multi-tenant aliases `organizations` and `common`."""
+        folded = name.casefold()
+        return folded in (self.tenant_id, "organizations", "common") or folded in self.domains
+
     def app(self, name: str) -> App:
         return next(a for a in self.apps.values() if a.name == name)
 
@@ -171,10 +180,7 @@ class Auth:
         """The token endpoint: client credentials (RFC 6749 4.4) with a secret in the form body
         or in HTTP Basic (`basic`, the Authorization header), or a client assertion (RFC 7523).
         `origin` is the token endpoint's as called (an assertion's `aud` names it)."""
-        if (
-            tenant not in (self.tenant_id, "organizations", "common")
-            and tenant.casefold() != self.tenant_id
-        ):
+        if not self.names_tenant(tenant):
             raise errors.unknown_tenant(tenant)
         if form.get("grant_type", "") != "client_credentials":
             raise errors.unsupported_grant()

@@ -118,7 +118,7 @@ def _entra_tenant(call: Call) -> str:
     or Entra's AADSTS90002 answer."""
     auth = call.service.auth
     name = call.params["tenant"]
-    if name.casefold() not in (auth.tenant_id, "organizations", "common"):
+    if not auth.names_tenant(name):
         raise errors.unknown_tenant(name)
     return auth.tenant_id
 

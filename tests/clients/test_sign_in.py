@@ -96,6 +96,26 @@ def test_discovery_documents_point_at_the_origin_called(ep):
     assert doc["issuer"] == f"https://sts.windows.net/{ep.tenant_id}/"
 
 
+def test_an_authority_may_name_the_tenant_by_a_verified_domain(ep):
+    domain = TENANT.spec.onmicrosoft_domain
+    status, doc = get(
+        f"{ep.https_graph_url}/{domain}/v2.0/.well-known/openid-configuration", ep.ca_file
+    )
+    assert status == 200 and doc["token_endpoint"] == ep.https_token_url  # the id, as Entra's
+    app = msal.ConfidentialClientApplication(
+        ep.client_id,
+        client_credential=ep.client_secret,
+        authority=f"{ep.https_graph_url}/{domain.upper()}",
+        instance_discovery=False,
+    )
+    assert "access_token" in app.acquire_token_for_client(scopes=[GRAPH])
+    status, body = get(
+        f"{ep.https_graph_url}/fabrikam.onmicrosoft.com/v2.0/.well-known/openid-configuration",
+        ep.ca_file,
+    )
+    assert status == 400 and body["error_codes"] == [90002]
+
+
 def test_unknown_tenant_and_unknown_instance_get_entras_errors(ep):
     status, body = get(
         f"{ep.https_graph_url}/nosuchtenant/v2.0/.well-known/openid-configuration", ep.ca_file
