@@ -175,15 +175,20 @@ _shared_lock = threading.Lock()
 _shared: dict[tuple[str, ...], Pki] = {}
 
 
+def temporary(hosts: Iterable[str] = DEFAULT_HOSTS) -> Pki:
+    """A PKI in a new folder removed when the process exits (private keys: none left behind)."""
+    folder = Path(tempfile.mkdtemp(prefix="exwb-pki-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return load_or_create(folder, hosts)
+
+
 def shared(hosts: Sequence[str] = DEFAULT_HOSTS) -> Pki:
     """One PKI per process for tenants served without a state directory (tests, embedded runs):
     RSA keys cost about 30 ms each, and one CA is what a test process's clients trust."""
     key = tuple(sorted(_names(hosts)))
     with _shared_lock:
         if key not in _shared:
-            folder = Path(tempfile.mkdtemp(prefix="exwb-pki-"))
-            atexit.register(shutil.rmtree, folder, True)  # private keys: leave none behind
-            _shared[key] = load_or_create(folder, hosts)
+            _shared[key] = temporary(hosts)
         return _shared[key]
 
 

@@ -34,6 +34,8 @@ from harness.tenant.files import CLOUD_NAME, FOLDER_HINT, LDIF_NAME, MANIFEST_NA
 from harness.tenant.model import CloudMailbox, Tenant
 from harness.tenant.spec import SpecError, TenantSpec
 from mockservers.cloud.auth import Auth
+from mockservers.cloud.entra import token_endpoint
+from mockservers.cloud.routes import exo_base
 from mockservers.cloud.server import CloudService, make_site
 from mockservers.cloud.store import CloudStore, OrganizationConfig
 from mockservers.cloud.throttle import Throttle
@@ -82,8 +84,8 @@ def cloud_endpoints(endpoints: Endpoints, cloud: CloudService, host: str, port: 
     return replace(
         endpoints,
         graph_url=cloud.base_url,
-        exo_url=f"{cloud.base_url}/adminapi/beta/{cloud.tenant_id}",
-        token_url=f"{cloud.base_url}/{cloud.tenant_id}/oauth2/v2.0/token",
+        exo_url=exo_base(cloud.base_url, cloud.tenant_id),
+        token_url=token_endpoint(cloud.base_url, cloud.tenant_id),
         tenant_id=cloud.tenant_id,
         client_id=rw.client_id,
         client_secret=rw.secret,
@@ -224,8 +226,8 @@ def tls_endpoints(
         ldaps_url=f"ldaps://{_url_host(host)}:{ldaps}",
         ldaps_port=ldaps,
         https_graph_url=origin,
-        https_exo_url=f"{origin}/adminapi/beta/{cloud.tenant_id}",
-        https_token_url=f"{origin}/{cloud.tenant_id}/oauth2/v2.0/token",
+        https_exo_url=exo_base(origin, cloud.tenant_id),
+        https_token_url=token_endpoint(origin, cloud.tenant_id),
         authority=f"{origin}/{cloud.tenant_id}",
         client_certificate_file=cloud.auth.certificate_file("exwb-admin"),
         readonly_client_certificate_file=cloud.auth.certificate_file("exwb-reader"),

@@ -257,25 +257,18 @@ def _request_log(args: argparse.Namespace) -> RequestLog | None:
 def _pki(args: argparse.Namespace) -> Pki:
     """The CA, server certificate, signing key and app certificates: kept in the state dir (a
     CA the user trusts stays the same across restarts), else in a folder removed on exit."""
-    import atexit
-    import shutil
-    import tempfile
+    from mockservers.pki import PkiError, load_or_create, temporary, with_own_certificate
 
-    from mockservers.pki import PkiError, load_or_create, with_own_certificate
-
-    if args.state_dir:
-        folder = args.state_dir / "pki"
-    else:
-        folder = Path(tempfile.mkdtemp(prefix="exwb-pki-"))
-        atexit.register(shutil.rmtree, folder, True)
+    folder = args.state_dir / "pki" if args.state_dir else None
     try:
-        pki = load_or_create(folder, [args.listen])
+        pki = load_or_create(folder, [args.listen]) if folder else temporary([args.listen])
         if args.tls_cert:
             pki = with_own_certificate(pki, args.tls_cert, args.tls_key)
     except PkiError as e:
         raise UsageError(str(e)) from None
     except OSError as e:
-        raise UsageError(f"cannot keep certificates in {folder}: {e.strerror}") from None
+        where = e.filename or folder or "a temporary folder"
+        raise UsageError(f"cannot keep certificates in {where}: {e.strerror}") from None
     return pki
 
 

@@ -158,6 +158,16 @@ def header(buf: bytes, pos: int) -> tuple[int, int, int]:
     return tag, pos, end
 
 
+def read_result(buf: bytes, pos: int) -> tuple[int, str, str]:
+    """(resultCode, matchedDN, diagnosticMessage) of the LDAPResult whose components start at
+    `pos` (just inside a response's operation tag). Raises BERError (or IndexError)."""
+    _, s, e = header(buf, pos)
+    code = int.from_bytes(buf[s:e], "big")
+    _, s2, e2 = header(buf, e)
+    _, s3, e3 = header(buf, e2)
+    return code, buf[s2:e2].decode("utf-8", "replace"), buf[s3:e3].decode("utf-8", "replace")
+
+
 def read_modify(raw: bytes) -> tuple[int, bytes, list[tuple[int, bytes, list[bytes]]]] | None:
     """(message id, DN, [(operation, attribute, values)]) of a control-free ModifyRequest.
 

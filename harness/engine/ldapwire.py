@@ -57,6 +57,7 @@ from harness.core.ber import (
     octets,
     paged_control_value,
     read_paged_control,
+    read_result,
     sequence,
     tlv,
 )
@@ -117,11 +118,7 @@ def any_of(*filters: bytes) -> bytes:
 
 
 def _result(buf: bytes, pos: int, end: int) -> Reply:
-    _, s, e = header(buf, pos)
-    code = int.from_bytes(buf[s:e], "big")
-    _, s2, e2 = header(buf, e)
-    _, s3, e3 = header(buf, e2)
-    return Reply(code, buf[s2:e2].decode("utf-8", "replace"), buf[s3:e3].decode("utf-8", "replace"))
+    return Reply(*read_result(buf, pos))
 
 
 def _entry(buf: bytes, pos: int, end: int) -> tuple[str, Attributes]:

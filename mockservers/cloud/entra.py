@@ -281,6 +281,11 @@ def _token_audience(aud: object, origin: str) -> bool:
 
 
 # ------------------------------------------------------------------ discovery
+def token_endpoint(origin: str, tenant_id: str) -> str:
+    """The v2.0 token endpoint of `tenant_id` on `origin` (what the endpoints file names too)."""
+    return f"{origin}/{tenant_id}/oauth2/v2.0/token"
+
+
 def openid_configuration(origin: str, tenant_id: str, version: str = "v2.0") -> dict[str, Any]:
     """The OpenID Provider Configuration Entra publishes for a tenant (v2.0 or v1.0)."""
     base = f"{origin}/{tenant_id}"
@@ -289,7 +294,9 @@ def openid_configuration(origin: str, tenant_id: str, version: str = "v2.0") -> 
     else:
         oauth, issuer, keys = f"{base}/oauth2", v1_issuer(tenant_id), f"{base}/discovery/keys"
     return {
-        "token_endpoint": f"{oauth}/token",
+        "token_endpoint": token_endpoint(origin, tenant_id)
+        if version == "v2.0"
+        else f"{oauth}/token",
         "token_endpoint_auth_methods_supported": [
             "client_secret_post",
             "private_key_jwt",

@@ -272,7 +272,8 @@ def token_empty() -> CloudError:
 
 
 def token_not_bearer() -> CloudError:
-    return _invalid_token("Access token validation failure. Invalid audience.")
+    # Graph answers a scheme other than Bearer as it answers a token for another resource.
+    return token_wrong_audience()
 
 
 def token_unknown() -> CloudError:

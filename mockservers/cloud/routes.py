@@ -324,8 +324,13 @@ def _invoke(call: Call) -> Reply:
     return 200, _exo_body(call, svc.cursors.first(result, call.caller.app.client_id)), {}
 
 
+def exo_base(origin: str, tenant_id: str) -> str:
+    """The EXO admin API's base URL for `tenant_id` on `origin` (its InvokeCommand is below)."""
+    return f"{origin}/adminapi/beta/{tenant_id}"
+
+
 def _exo_body(call: Call, page: Page) -> dict[str, Any]:
-    base = f"{call.base_url}/adminapi/beta/{call.service.tenant_id}"
+    base = exo_base(call.base_url, call.service.tenant_id)
     body: dict[str, Any] = {
         "@odata.context": f"{base}/$metadata#Collection(Exchange.GenericHashTable)",
         "value": page.values,

@@ -51,7 +51,8 @@ class CloudResource(resource.Resource):
         request.setHeader("Content-Type", "application/json;odata.metadata=minimal;charset=utf-8")
         method = (request.method or b"").decode("ascii", "replace")
         query = _query(request)
-        match = ROUTES.match(method, _parts(request), query)
+        parts = _parts(request)
+        match = ROUTES.match(method, parts, query)
         call = None
         if match is not None and match.found:
             call = Call(self.svc, request, match.route, method, query, match.params)
@@ -72,7 +73,7 @@ class CloudResource(resource.Resource):
             if call is not None and fault is not None:
                 call.expire_delta = fault.kind == "expire_delta"
         try:
-            status, body, headers = self._answer(request, match, call)
+            status, body, headers = self._answer(request, parts, match, call)
             headers = {**(call.charged if call else {}), **headers}
         except OAuthError as e:
             status, body, headers = e.status, e.body, {}
@@ -102,7 +103,11 @@ class CloudResource(resource.Resource):
         return data
 
     def _answer(
-        self, request: server.Request, match: Match[Handler] | None, call: Call | None
+        self,
+        request: server.Request,
+        parts: list[str],
+        match: Match[Handler] | None,
+        call: Call | None,
     ) -> tuple[int, Any, dict[str, str]]:
         """The matched route's answer: size limit, bearer token, method, role, cost, handler."""
         length = request.getHeader("content-length")
@@ -110,7 +115,6 @@ class CloudResource(resource.Resource):
             raise errors.request_too_large()
         public = match is not None and match.route.public  # a wrong method too: 405, not 401
         token = None if public else self.svc.auth.check(request.getHeader("authorization"))
-        parts = _parts(request)
         if token is not None:  # Exchange's admin API takes Exchange's tokens, the rest Graph's
             exo = bool(parts) and parts[0].casefold() == "adminapi"
             token = token.for_audience(entra.EXO_AUDIENCES if exo else entra.GRAPH_AUDIENCES)

@@ -833,8 +833,7 @@ class LdapProtocol(protocol.Protocol):
 
     def _ext_starttls(self) -> bytes:
         """RFC 4511 4.14: answer in the clear, then negotiate TLS (after the answer is out)."""
-        tls = getattr(self.factory, "tls", None)
-        if tls is None:
+        if self.factory.tls is None:
             raise errors.tls_unavailable()
         if _is_tls(self.transport) or self.buffer or self.state.binding is not None:
             raise errors.tls_already_active()  # 4.14.1: nothing may follow the request
@@ -856,7 +855,7 @@ class LdapProtocol(protocol.Protocol):
         return ber.result(ber.APP_EXTENDED_RESPONSE, Result.SUCCESS, extra=extra)
 
 
-_SCOPES = {SCOPE_BASE: "base", 1: "one", 2: "sub"}
+_SCOPES = {SCOPE_BASE: "base", ber.SCOPE_ONE: "one", ber.SCOPE_SUBTREE: "sub"}
 _FLUSH_AT = 1 << 20  # bytes of held-back answers written at once
 
 
@@ -875,11 +874,9 @@ def _request_dn(req: Any) -> str | None:
 
 def _result_of(op: bytes) -> tuple[int, str]:
     """(resultCode, diagnosticMessage) of an encoded LDAPResult-shaped response."""
-    _, body, _ = ber.read_tlv(op)
-    _, code, pos = ber.read_tlv(body)
-    _, _matched, pos = ber.read_tlv(body, pos)
-    _, diagnostic, _ = ber.read_tlv(body, pos)
-    return int.from_bytes(code, "big"), diagnostic.decode("utf-8", "replace")
+    _, start, _ = ber.header(op, 0)
+    code, _matched, diagnostic = ber.read_result(op, start)
+    return code, diagnostic
 
 
 AD_CAPABILITIES = (

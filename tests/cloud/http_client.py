@@ -86,21 +86,16 @@ def token(ep: Endpoints, readonly: bool = False, scope: str = GRAPH) -> str:
     return r.body["access_token"]
 
 
-def _app_of(tok: str) -> str:
-    claims = tok.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))["appid"]
-
-
 def exo_token(ep: Endpoints, readonly: bool = False) -> str:
     """An access token for Exchange Online's admin API."""
     return token(ep, readonly, EXO)
 
 
-def _audience(tok: str) -> str:
-    """The `aud` of an access token (unverified: the server verifies), '' if not a JWT."""
+def _claim(tok: str, name: str) -> str:
+    """Claim `name` of an access token (unverified: the server verifies), '' if not a JWT."""
     try:
         claims = tok.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))["aud"]
+        return json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))[name]
     except (IndexError, ValueError, KeyError, TypeError):
         return ""
 
@@ -110,12 +105,12 @@ def cmdlet(ep: Endpoints, tok: str, name: str, **params: Any) -> Response:
     Graph token of one of `ep`'s apps is traded for that app's Exchange token, as a client
     holds one token per resource; any other `tok` (empty, forged, an Exchange token) is sent
     as it is."""
-    if _audience(tok) == GRAPH.removesuffix("/.default"):
+    if _claim(tok, "aud") == GRAPH.removesuffix("/.default"):
         apps = {
             ep.client_id: False,
             ep.readonly_client_id: True,
         }
-        app = _app_of(tok)
+        app = _claim(tok, "appid")
         if app in apps:
             tok = exo_token(ep, readonly=apps[app])
         elif app == ep.connect_client_id:
