@@ -386,13 +386,13 @@ def odata_syntax(position: int, text: str) -> CloudError:
     return CloudError(400, "BadRequest", f"Syntax error at position {position} in '{text}'.")
 
 
-def filter_too_complex(terms: int, length: int) -> CloudError:
+def filter_too_complex(terms: int, length: int, depth: int) -> CloudError:
     """Modelled, not captured: this fake's bounds on one $filter or $search."""
     return CloudError(
         400,
         "Request_UnsupportedQuery",
         f"The query is too complex: at most {terms} comparisons, {length} characters and "
-        "40 levels of nesting.",
+        f"{depth} levels of nesting.",
     )
 
 

@@ -685,13 +685,12 @@ class LdapProtocol(protocol.Protocol):
         svc, store = self.svc, self.svc.store
         base = svc.base_dn
         config = f"CN=Configuration,{base}"
-        host = f"DC01.{svc.domain}"
+        host = f"{DC_NAME}.{svc.domain}"
+        server_dn = f"CN={DC_NAME},CN=Servers,CN=Default-First-Site-Name,CN=Sites,{config}"
         attrs: dict[str, list[str]] = {
             "currentTime": [datetime.now(UTC).strftime("%Y%m%d%H%M%S.0Z")],
             "subschemaSubentry": [f"CN=Aggregate,CN=Schema,{config}"],
-            "dsServiceName": [
-                f"CN=NTDS Settings,CN=DC01,CN=Servers,CN=Default-First-Site-Name,CN=Sites,{config}"
-            ],
+            "dsServiceName": [f"CN=NTDS Settings,{server_dn}"],
             "namingContexts": [base, config, f"CN=Schema,{config}"],
             "defaultNamingContext": [base],
             "rootDomainNamingContext": [base],
@@ -708,8 +707,8 @@ class LdapProtocol(protocol.Protocol):
             "supportedSASLMechanisms": list(SASL_MECHANISMS),
             "highestCommittedUSN": [str(store.highest_usn)],
             "dnsHostName": [host],
-            "ldapServiceName": [f"{svc.domain}:dc01$@{svc.domain.upper()}"],
-            "serverName": [f"CN=DC01,CN=Servers,CN=Default-First-Site-Name,CN=Sites,{config}"],
+            "ldapServiceName": [f"{svc.domain}:{DC_NAME.lower()}$@{svc.domain.upper()}"],
+            "serverName": [server_dn],
             "isSynchronized": ["TRUE"],
             "isGlobalCatalogReady": ["FALSE"],
             "domainFunctionality": ["7"],

@@ -118,6 +118,19 @@ def test_and_or_not_ne_endswith(store: CloudStore) -> None:
     )
 
 
+def test_an_and_over_an_inexact_part_is_still_checked(store: CloudStore) -> None:
+    """An `or` holding an advanced operator narrows but does not decide: an `and` over it must
+    check its candidates (it once took them as the answer)."""
+    users = list(store)
+    a, b = users[3], next(u for u in users if u.display_name[:3] != users[3].display_name[:3])
+    prefix = q(a.display_name[:3])
+    f = (
+        f"((startswith(displayName,{prefix}) and endswith(mail,'zzz-nomatch')) "
+        f"or id eq {q(b.id)}) and startswith(displayName,{prefix})"
+    )
+    assert ids(store, advanced({"$filter": f})) == []
+
+
 def test_sync_enabled_booleans_and_null(store: CloudStore) -> None:
     synced = {m.id for m in store if m.is_dir_synced}
     assert synced and synced != set(store.mailboxes)
