@@ -16,20 +16,18 @@ is evaluated against the escrow thresholds (the quarantine policy is in engine/h
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import queue
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from harness.core.gcpause import paused
 from harness.engine.health import (
     QuarantinePolicy,
     QuarantineReason,
@@ -140,23 +138,6 @@ class _Export:
     entry: Entry
     obj: AdObject
     changes: list[Change]
-
-
-@contextlib.contextmanager
-def bulk() -> Iterator[None]:
-    """Suspend the cyclic garbage collector while a cycle builds its objects.
-
-    A 200,000-user cycle creates millions of small acyclic objects (values, tuples, entries);
-    CPython's collector kept re-traversing them and cost ~20% of the AD read. Reference
-    counting still frees everything; the collector resumes (and runs once) afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class _Run:
@@ -356,7 +337,7 @@ def run_cycle(
     number = state.cycles + 1
     report = CycleReport(str(uuid.uuid4()), mode, profile.name)
     dry = mode == "dry-run"
-    with bulk(), _Connections(cloud, ldap, profile, state, state_dir, opts) as (source, target):
+    with paused(), _Connections(cloud, ldap, profile, state, state_dir, opts) as (source, target):
         log = ProvisioningLog(state_dir, report.cycle_id)
         report.log_path = log.path
         run = _Run(profile, source, target, state, log, report, dry)

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.engine.cycle import bulk
+from harness.core.gcpause import paused
 from harness.engine.rules import MappingError, Profile
 from harness.engine.source import CloudCredentials, GraphSource
 from harness.engine.target import LdapCredentials, LdapTarget, plan
@@ -37,7 +37,7 @@ def verify(cloud: CloudCredentials, ldap: LdapCredentials, profile: Profile) -> 
     targets = profile.targets
     compared = 0  # in-scope objects matched to an AD user and mapped: each attribute matches or not
     with (
-        bulk(),
+        paused(),
         GraphSource(cloud, read_ahead=True) as source,
         LdapTarget(ldap, list(targets)) as target,
     ):

@@ -20,8 +20,8 @@ from typing import Any, cast
 from harness.core.adschema import DEFAULT_SCHEMA, Syntax
 from harness.core.dn import InvalidDN, normalize_dn, split_rdn
 from harness.core.errors import UsageError
+from harness.core.gcpause import paused
 from harness.core.ldapresult import SERVER_DOWN, LdapError
-from harness.engine.cycle import bulk
 from harness.engine.ldapwire import Change
 from harness.engine.rules import MappingError, Profile
 from harness.engine.target import ANCHOR_ATTRIBUTE, SHARED_VALUES, AdValues, plan
@@ -407,7 +407,7 @@ def from_folder(folder: Path, profile: Profile, writeback_ous: Sequence[str] = (
         writable_ous=ous,
         writable_from=where,
     )
-    with bulk():  # millions of acyclic objects: the cyclic collector only slows the read
+    with paused():  # millions of acyclic objects: the cyclic collector only slows the read
         records = read_cloud_jsonl(folder / CLOUD_NAME)
         return build(ldif_entries(folder / LDIF_NAME), records, profile, info)
 
@@ -459,5 +459,5 @@ def from_live(
         writable_from=where,
     )
     entries = _live_entries(ldap.url, ldap.bind_dn, ldap.password, ldap.base_dn, profile)
-    with bulk():
+    with paused():
         return build(entries, records, profile, info)
