@@ -12,6 +12,7 @@ written" is exactly what `exwb cycle` would write.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from harness.core.dn import InvalidDN, normalize_dn, split_rdn
 from harness.core.errors import UsageError
 from harness.core.gcpause import paused
 from harness.core.ldapresult import SERVER_DOWN, LdapError
+from harness.core.prefetch import Prefetch, worth_a_child
 from harness.engine.ldapwire import Change
 from harness.engine.rules import MappingError, Profile
 from harness.engine.target import ANCHOR_ATTRIBUTE, SHARED_VALUES, AdValues, plan
@@ -384,8 +386,15 @@ def ldif_entries(path: Path) -> Iterator[tuple[str, Mapping[str, Sequence[AdValu
         yield rec.dn, rec.attrs
 
 
-def from_folder(folder: Path, profile: Profile, writeback_ous: Sequence[str] = ()) -> Snapshot:
-    """The tenant folder `exwb generate` or `exwb import` wrote.
+def from_folder(
+    folder: Path,
+    profile: Profile,
+    writeback_ous: Sequence[str] = (),
+    *,
+    prefetch: bool | None = None,
+) -> Snapshot:
+    """The tenant folder `exwb generate` or `exwb import` wrote. `prefetch`: parse the LDIF in
+    a second process (default: when it is large enough to pay); the snapshot is the same.
 
     Raises UsageError for a folder that is not one, ExportError (file:line) for a malformed
     LDIF and TenantFileError (file:line) for a malformed cloud.jsonl.
@@ -407,9 +416,16 @@ def from_folder(folder: Path, profile: Profile, writeback_ous: Sequence[str] = (
         writable_ous=ous,
         writable_from=where,
     )
-    with paused():  # millions of acyclic objects: the cyclic collector only slows the read
+    ldif = folder / LDIF_NAME
+    # millions of acyclic objects: the cyclic collector only slows the read
+    with paused(), contextlib.ExitStack() as stack:
+        entries: Iterable[tuple[str, Mapping[str, Sequence[AdValue]]]]
+        if prefetch if prefetch is not None else worth_a_child([ldif]):  # on the other core
+            entries = stack.enter_context(Prefetch([(ldif_entries, (ldif,))])).streams()[0]
+        else:
+            entries = ldif_entries(ldif)
         records = read_cloud_jsonl(folder / CLOUD_NAME)
-        return build(ldif_entries(folder / LDIF_NAME), records, profile, info)
+        return build(entries, records, profile, info)
 
 
 def _live_entries(

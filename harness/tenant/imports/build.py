@@ -12,6 +12,7 @@ references stay in memory.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import pickle
@@ -40,6 +41,8 @@ from harness.core.dn import (
     parse_dn,
     split_rdn,
 )
+from harness.core.gcpause import paused
+from harness.core.prefetch import Job, Prefetch, worth_a_child
 from harness.tenant.files import (
     CLOUD_NAME,
     FORMAT,
@@ -761,7 +764,7 @@ def build_tenant(
     """Join the records and write the tenant folder `out` atomically (see the module doc).
     `warnings` (for the report) is read once the records are consumed, so readers may add to it
     while they stream."""
-    with staged_folder(out) as stage:
+    with staged_folder(out) as stage, paused():
         result = _build(
             ad_records,
             mailboxes,
@@ -1258,12 +1261,15 @@ def import_tenant(
     domain: str | None = None,
     writeback_ous: Sequence[str] = (),
     policy: Path | None = None,
+    prefetch: bool | None = None,
 ) -> ImportResult:
     """Read the exports (formats detected by content unless `formats` names them per side,
-    "ad", "exo", "graph") and build the tenant folder `out`; raises ExportError on bad input."""
+    "ad", "exo", "graph") and build the tenant folder `out`; raises ExportError on bad input.
+    `prefetch`: parse the files in a second process (default: when they are large enough for
+    it to pay, `prefetch.worth_a_child`); the result is the same either way."""
     from harness.tenant.imports.ad import AD_FORMATS, detect_ad_format, read_ad
-    from harness.tenant.imports.exo import EXO_FORMATS, read_mailboxes
-    from harness.tenant.imports.graph import GRAPH_FORMATS, read_graph_users
+    from harness.tenant.imports.exo import EXO_FORMATS, detect_exo_format, read_mailboxes
+    from harness.tenant.imports.graph import GRAPH_FORMATS, detect_graph_format, read_graph_users
     from harness.tenant.imports.textfile import open_text
 
     fmts = dict(formats or {})
@@ -1296,24 +1302,39 @@ def import_tenant(
         rules = load_policy(policy) if policy is not None else None
         mapper = Pseudonymiser.from_keyfile(pseudonymise, rules)
 
-    def ad_records() -> Iterator[AdRecord]:
-        for i in inputs:
-            if i.kind == "ad":
-                yield from read_ad(Path(i.path), i.format)
-
+    # Formats are detected here, in this order, so a bad file is named at once as before;
+    # the readers then get them by name.
+    graph_fmt = None
+    if graph_file is not None:
+        graph_fmt = fmts.get("graph") or detect_graph_format(open_text(graph_file))
+    exo_fmt = fmts.get("exo") or detect_exo_format(open_text(exo_file))
+    # The readers, in the order build_tenant reads them: Graph, Exchange Online, AD.
+    jobs: list[Job] = [(read_mailboxes, (exo_file, exo_fmt))]
+    if graph_file is not None:
+        jobs.insert(0, (read_graph_users, (graph_file, graph_fmt)))
+    jobs += [(read_ad, (Path(i.path), i.format)) for i in inputs if i.kind == "ad"]
+    if prefetch is None:
+        prefetch = worth_a_child(Path(i.path) for i in inputs)
     heard: list[str] = []
-    graph = read_graph_users(graph_file, fmts.get("graph")) if graph_file is not None else None
-    return build_tenant(
-        _heeding(ad_records(), heard),
-        _heeding(read_mailboxes(exo_file, fmts.get("exo")), heard),
-        _heeding(graph, heard) if graph is not None else None,
-        out,
-        inputs=inputs,
-        pseudonymiser=mapper,
-        domain=domain,
-        writeback_ous=writeback_ous,
-        warnings=heard,
-    )
+    with contextlib.ExitStack() as stack:
+        streams: list[Iterable[Any]]
+        if prefetch:  # the files are parsed on the other core while this one builds
+            streams = list(stack.enter_context(Prefetch(jobs)).streams())
+        else:
+            streams = [fn(*args) for fn, args in jobs]
+        graph = streams.pop(0) if graph_file is not None else None
+        mailboxes = streams.pop(0)
+        return build_tenant(
+            _heeding(itertools.chain.from_iterable(streams), heard),
+            _heeding(mailboxes, heard),
+            _heeding(graph, heard) if graph is not None else None,
+            out,
+            inputs=inputs,
+            pseudonymiser=mapper,
+            domain=domain,
+            writeback_ous=writeback_ous,
+            warnings=heard,
+        )
 
 
 R = TypeVar("R")

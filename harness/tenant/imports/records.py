@@ -63,6 +63,10 @@ class ExportError(Exception):
         self.hint = hint
         super().__init__(str(self))
 
+    def __reduce__(self) -> tuple[type[ExportError], tuple[Origin, str, str | None]]:
+        # pickled whole (a reading process sends it to the importer), not as its message
+        return (type(self), (self.origin, self.what, self.hint))
+
     def __str__(self) -> str:
         tail = f" (hint: {self.hint})" if self.hint else ""
         return f"{self.origin}: {self.what}{tail}"
