@@ -5,6 +5,7 @@ written; the pre-flight the same report."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,20 @@ def test_the_folder_is_the_same_either_way(
         )
         folders[prefetch] = _files(out)
     assert folders[True] == folders[False]
+
+
+def test_reader_warnings_reach_the_report(tenant: Tenant, tmp_path: Path) -> None:
+    ad, exo, graph = _exports(tenant, tmp_path / "exports", PAIRINGS[0])
+    pages = json.loads(graph.read_text("utf-8"))
+    pages[-1]["@odata.nextLink"] = "https://graph.microsoft.com/v1.0/users?$skiptoken=X"
+    graph.write_text(json.dumps(pages), "utf-8")
+    reports = {}
+    for prefetch in (False, True):
+        out = tmp_path / f"out-{prefetch}"
+        reports[prefetch] = import_tenant([ad], exo, graph, out, prefetch=prefetch).report
+    said = reports[True]["warnings"]
+    assert any("@odata.nextLink" in w for w in said)
+    assert said == reports[False]["warnings"]
 
 
 def test_a_bad_file_is_the_same_error_and_nothing_is_written(

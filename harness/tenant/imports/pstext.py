@@ -14,11 +14,12 @@ import csv
 import json
 import re
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from harness.tenant.imports.records import ExportError, Origin
+from harness.tenant.imports.records import ExportError, ExportWarning, Origin
 from harness.tenant.imports.textfile import TextInput
 
 DEPTH_HINT: Final = "re-export with ConvertTo-Json -Depth 4"
@@ -397,8 +398,14 @@ class Findings:
             entry[0] += 1
 
     def emit(self, out: list[str] | None) -> None:
+        """To `out`; without one, as ExportWarnings, which the importer collects for its
+        report while it streams (`build._heeding`)."""
+        said = [f"{self.path}: {t(n, ex)}" for n, ex, t in self._seen.values()]
         if out is not None:
-            out.extend(f"{self.path}: {t(n, ex)}" for n, ex, t in self._seen.values())
+            out.extend(said)
+            return
+        for message in said:
+            warnings.warn(ExportWarning(message), stacklevel=2)
 
 
 def ascii_mangled(n: int, example: str) -> str:

@@ -54,6 +54,11 @@ class GraphUserRecord:
     origin: Origin
 
 
+class ExportWarning(UserWarning):
+    """Something a reader noticed that the import report should say (lost letters, a Graph
+    export that stops early); the import collects them while it streams the records."""
+
+
 class ExportError(Exception):
     """A malformed export: printed as one line, `file:line: what is wrong (hint: ...)`."""
 
