@@ -1,12 +1,15 @@
 """Reading ahead in a second process: a child runs the readers while this process works.
 
-An import or a pre-flight of 200,000 mailboxes spends about a third of its time parsing files
-(LDIF, JSON) and the rest on what it does with the records. `Prefetch` runs a list of reader
+An import of 200,000 mailboxes spends about a quarter of its time parsing files (LDIF, JSON)
+and the rest on what it does with the records. `Prefetch` runs a list of reader
 jobs, in order, in one child process and streams their records back in pickled batches, so the
 parsing takes the second core. What the caller sees is what it would see reading in-process:
 the same records in the same order, each job's warnings (`warnings.warn`) re-issued here as its
 records arrive, and a job's exception raised here at the point of its stream where the child
-met it. Memory stays bounded: the child blocks on the pipe once one batch waits unread.
+met it. Memory stays bounded: the child blocks on the pipe once one batch waits unread. That
+is enough when the child is the faster side, as the import's readers are; a chain of such
+processes would need a queue between pipe and caller (tried for a pseudonymising stage: with
+three processes on two cores it was no faster, see the bench notes in docs/benchmarks.md).
 
 Jobs are read strictly in order (job 0 to its end, then job 1, ...), which is how every caller
 consumes them. The child is `python -m harness.core.prefetch`, not a multiprocessing process:
@@ -21,13 +24,11 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import queue
 import signal
 import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -37,7 +38,6 @@ from typing import IO, Any, Final
 from harness.core.gcpause import paused
 
 BATCH: Final = 512  # records per message: large enough that a message costs little per record
-AHEAD: Final = 8  # messages taken off the pipe before the caller reads them
 MIN_BYTES: Final = 32 << 20  # below this much input, reading in-process is as fast
 _HEADER = struct.Struct("!I")  # each message: its length, then a pickle
 _ROOT = str(Path(__file__).resolve().parents[2])  # where `harness` is importable from
@@ -86,13 +86,6 @@ class Prefetch:
             pass  # it died at once: the first read says so
         self._jobs = len(jobs)
         self._reading = 0  # the job whose records come next down the pipe
-        # A thread takes messages off the pipe as they come, AHEAD at most: with only the
-        # pipe's 64 KB between them, a pipeline of processes moves in lockstep (each waits for
-        # the slowest) instead of each running at its own speed.
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=AHEAD)
-        self._stop = threading.Event()
-        self._pump = threading.Thread(target=self._take, name="exwb-prefetch", daemon=True)
-        self._pump.start()
 
     def __enter__(self) -> Prefetch:
         return self
@@ -107,7 +100,6 @@ class Prefetch:
 
     def close(self) -> None:
         """Stop the child: at once if the caller gives up before the last stream's end."""
-        self._stop.set()
         if self._reading < self._jobs:
             self._proc.kill()
         try:
@@ -115,42 +107,17 @@ class Prefetch:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
-        self._pump.join()
         self._out.close()
         self._errors.close()
-
-    def _take(self) -> None:
-        """The pump: length-prefixed messages off the pipe into the queue; None at its end."""
-        try:
-            while not self._stop.is_set():
-                head = self._out.read(_HEADER.size)
-                if len(head) < _HEADER.size:
-                    break
-                size = _HEADER.unpack(head)[0]
-                data = self._out.read(size)
-                if len(data) < size:
-                    break
-                self._put(data)
-        except (OSError, ValueError):
-            pass  # closed under us: the child is gone
-        self._put(None)
-
-    def _put(self, item: bytes | None) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
 
     def streams(self) -> list[Iterator[Any]]:
         """One iterator per job; each must be read to its end before the next is started."""
         return [self._records(i) for i in range(self._jobs)]
 
     def _message(self) -> tuple[str, Any, _Warned]:
-        data = self._queue.get()
-        if data is None:
-            self._queue.put(None)  # every later read sees the end too
+        head = self._out.read(_HEADER.size)
+        data = self._out.read(_HEADER.unpack(head)[0]) if len(head) == _HEADER.size else b""
+        if not data:
             self._proc.wait()
             self._errors.seek(0)
             said = self._errors.read().decode("utf-8", "replace").strip().splitlines()

@@ -12,7 +12,6 @@ written" is exactly what `exwb cycle` would write.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,6 @@ from harness.core.dn import InvalidDN, normalize_dn, split_rdn
 from harness.core.errors import UsageError
 from harness.core.gcpause import paused
 from harness.core.ldapresult import SERVER_DOWN, LdapError
-from harness.core.prefetch import Prefetch, worth_a_child
 from harness.engine.ldapwire import Change
 from harness.engine.rules import MappingError, Profile
 from harness.engine.target import ANCHOR_ATTRIBUTE, SHARED_VALUES, AdValues, plan
@@ -386,15 +384,8 @@ def ldif_entries(path: Path) -> Iterator[tuple[str, Mapping[str, Sequence[AdValu
         yield rec.dn, rec.attrs
 
 
-def from_folder(
-    folder: Path,
-    profile: Profile,
-    writeback_ous: Sequence[str] = (),
-    *,
-    prefetch: bool | None = None,
-) -> Snapshot:
-    """The tenant folder `exwb generate` or `exwb import` wrote. `prefetch`: parse the LDIF in
-    a second process (default: when it is large enough to pay); the snapshot is the same.
+def from_folder(folder: Path, profile: Profile, writeback_ous: Sequence[str] = ()) -> Snapshot:
+    """The tenant folder `exwb generate` or `exwb import` wrote.
 
     Raises UsageError for a folder that is not one, ExportError (file:line) for a malformed
     LDIF and TenantFileError (file:line) for a malformed cloud.jsonl.
@@ -416,16 +407,9 @@ def from_folder(
         writable_ous=ous,
         writable_from=where,
     )
-    ldif = folder / LDIF_NAME
-    # millions of acyclic objects: the cyclic collector only slows the read
-    with paused(), contextlib.ExitStack() as stack:
-        entries: Iterable[tuple[str, Mapping[str, Sequence[AdValue]]]]
-        if prefetch if prefetch is not None else worth_a_child([ldif]):  # on the other core
-            entries = stack.enter_context(Prefetch([(ldif_entries, (ldif,))])).streams()[0]
-        else:
-            entries = ldif_entries(ldif)
+    with paused():  # millions of acyclic objects: the cyclic collector only slows the read
         records = read_cloud_jsonl(folder / CLOUD_NAME)
-        return build(entries, records, profile, info)
+        return build(ldif_entries(folder / LDIF_NAME), records, profile, info)
 
 
 def _live_entries(
