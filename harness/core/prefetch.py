@@ -116,8 +116,9 @@ class Prefetch:
 
     def _message(self) -> tuple[str, Any, _Warned]:
         head = self._out.read(_HEADER.size)
-        data = self._out.read(_HEADER.unpack(head)[0]) if len(head) == _HEADER.size else b""
-        if not data:
+        size = _HEADER.unpack(head)[0] if len(head) == _HEADER.size else -1
+        data = self._out.read(size) if size > 0 else b""
+        if len(data) != size:  # no message, or one cut short: the child is gone
             self._proc.wait()
             self._errors.seek(0)
             said = self._errors.read().decode("utf-8", "replace").strip().splitlines()

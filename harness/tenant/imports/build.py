@@ -1270,7 +1270,7 @@ def import_tenant(
     from harness.tenant.imports.ad import AD_FORMATS, detect_ad_format, read_ad
     from harness.tenant.imports.exo import EXO_FORMATS, detect_exo_format, read_mailboxes
     from harness.tenant.imports.graph import GRAPH_FORMATS, detect_graph_format, read_graph_users
-    from harness.tenant.imports.textfile import open_text
+    from harness.tenant.imports.textfile import TextInput, open_text
 
     fmts = dict(formats or {})
     for kind, fmt in fmts.items():
@@ -1290,11 +1290,11 @@ def import_tenant(
         src = open_text(path)
         fmt = fmts.get("ad") or detect_ad_format(src)
         inputs.append(InputFile("ad", str(path), fmt, src.encoding))
+    cloud_sources: dict[str, TextInput] = {}
     for kind, side in (("exo", exo_file), ("graph", graph_file)):
         if side is not None:
-            inputs.append(
-                InputFile(kind, str(side), fmts.get(kind, "detected"), open_text(side).encoding)
-            )
+            src = cloud_sources[kind] = open_text(side)
+            inputs.append(InputFile(kind, str(side), fmts.get(kind, "detected"), src.encoding))
     mapper: RecordMapper | None = None
     if pseudonymise is not None:
         from harness.tenant.imports.pseudonym import Pseudonymiser, load_policy
@@ -1306,8 +1306,8 @@ def import_tenant(
     # the readers then get them by name.
     graph_fmt = None
     if graph_file is not None:
-        graph_fmt = fmts.get("graph") or detect_graph_format(open_text(graph_file))
-    exo_fmt = fmts.get("exo") or detect_exo_format(open_text(exo_file))
+        graph_fmt = fmts.get("graph") or detect_graph_format(cloud_sources["graph"])
+    exo_fmt = fmts.get("exo") or detect_exo_format(cloud_sources["exo"])
     # The readers, in the order build_tenant reads them: Graph, Exchange Online, AD.
     jobs: list[Job] = [(read_mailboxes, (exo_file, exo_fmt))]
     if graph_file is not None:
