@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -12,6 +12,12 @@ from harness.core.errors import UsageError
 from harness.tenant.imports.build import KINDS, import_tenant
 from harness.tenant.imports.records import ExportError
 from harness.tenant.imports.report import REPORT_MD
+
+if TYPE_CHECKING:
+    from harness.preflight.snapshot import ImportSnapshot
+
+PREFLIGHT_MD = "preflight.md"  # what `exwb import --preflight` writes into the folder
+PREFLIGHT_JSON = "preflight.json"
 
 
 def side_format(text: str) -> tuple[str, str]:
@@ -94,6 +100,19 @@ def add_parser(sub: Any) -> None:
         help="an OU the writeback account may write (repeatable; default: the OUs "
         "holding the cloud-managed users, reported as an assumption)",
     )
+    p.add_argument(
+        "--preflight",
+        action="store_true",
+        help="pre-flight the tenant as it is written (what exwb preflight DIR reports, "
+        f"without reading the folder back): DIR/{PREFLIGHT_MD} and DIR/{PREFLIGHT_JSON}, "
+        "exit 1 when a rule finds an error",
+    )
+    p.add_argument(
+        "--profile",
+        default="ga",
+        metavar="P",
+        help="the pre-flight's profile: ga (default), preview, or a custom profile YAML file",
+    )
     p.set_defaults(run=run)
 
 
@@ -105,6 +124,14 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.policy is not None and args.pseudonymise is None:
         raise UsageError("--policy needs --pseudonymise KEYFILE")
+    snapshot = None
+    if args.preflight:
+        from harness.commands.engine_args import profile_option
+        from harness.preflight.snapshot import ImportSnapshot
+
+        # The folder's writable OUs are the ones tenant.json lists, as exwb preflight DIR
+        # reads them: --writeback-ou has already been mapped into them by the import.
+        snapshot = ImportSnapshot(profile_option(args.profile))
     try:
         result = import_tenant(
             args.ad,
@@ -116,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
             domain=args.domain,
             writeback_ous=args.writeback_ous,
             policy=args.policy,
+            sink=snapshot,
         )
     except ExportError as e:
         raise UsageError(str(e)) from None
@@ -142,4 +170,20 @@ def run(args: argparse.Namespace) -> int:
     for warning in rep["warnings"]:
         out.print(f"  [yellow]warning:[/] {warning}")
     out.print(f"  report: {result.out / REPORT_MD}")
-    return 0
+    if snapshot is None:
+        return 0
+    return _preflight(out, snapshot, result.out, result.manifest)
+
+
+def _preflight(
+    out: Console, snapshot: ImportSnapshot, folder: Path, manifest: dict[str, Any]
+) -> int:
+    from harness.commands.preflight import write_reports
+    from harness.preflight import output
+    from harness.preflight.run import run_preflight
+
+    report = run_preflight(snapshot.finish(folder, manifest))
+    write_reports(report, json=folder / PREFLIGHT_JSON, md=folder / PREFLIGHT_MD)
+    output.print_console(out, report)
+    out.print(f"  pre-flight: {folder / PREFLIGHT_MD}")
+    return report.exit_code

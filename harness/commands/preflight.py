@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.commands.engine_args import connection_arguments, load_settings, profile_option
 from harness.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from harness.preflight.run import PreflightReport
 
 
 def add_parser(sub: Any) -> None:
@@ -79,11 +82,22 @@ def run(args: argparse.Namespace) -> int:
     except (ExportError, TenantFileError, SourceError, LdapError) as e:
         raise UsageError(str(e)) from None
     report = run_preflight(snap, args.examples)
-    writers = (
-        (args.json, output.json_text),
-        (args.md, output.markdown),
-        (args.junit, output.junit_xml),
-    )
+    write_reports(report, json=args.json, md=args.md, junit=args.junit)
+    output.print_console(Console(soft_wrap=True), report)
+    return report.exit_code
+
+
+def write_reports(
+    report: PreflightReport,
+    *,
+    json: Path | None = None,
+    md: Path | None = None,
+    junit: Path | None = None,
+) -> None:
+    """The report in each format given a file; UsageError when one cannot be written."""
+    from harness.preflight import output
+
+    writers = ((json, output.json_text), (md, output.markdown), (junit, output.junit_xml))
     for path, write in writers:
         if path is not None:
             try:
@@ -91,5 +105,3 @@ def run(args: argparse.Namespace) -> int:
                 path.write_text(write(report), encoding="utf-8")
             except OSError as e:
                 raise UsageError(f"cannot write {path}: {e.strerror}") from None
-    output.print_console(Console(soft_wrap=True), report)
-    return report.exit_code

@@ -2,7 +2,8 @@
 writeback engine joins them, with every index a rule needs built once.
 
 A snapshot comes from a tenant folder (`from_folder`: `directory.ldif`, `cloud.jsonl`,
-`tenant.json`) or from a running directory and Graph (`from_live`). Either way the AD side is
+`tenant.json`), from an import as it writes one (`ImportSnapshot`), or from a running directory
+and Graph (`from_live`). Either way the AD side is
 an iterator of ``(dn, {attribute: [values]})`` and the cloud side a sequence of EXO-named
 records, so the rules never know where the data came from. AD values are held in the engine's
 lean `AdValues` (one shared position table), and the first cycle's plan is computed once per
@@ -223,11 +224,12 @@ class _AdReader:
         self.spelled[name] = key
         return key
 
-    def add(self, dn: str, attrs: Mapping[str, Sequence[AdValue]]) -> None:
+    def add(self, dn: str, attrs: Iterable[tuple[str, Sequence[AdValue]]]) -> None:
+        """One object, its attributes as (name, values) pairs, each name once."""
         values = self.blank.copy()
         anchor = guid = None
         spelled, positions, shared = self.spelled, self.positions, self.shared
-        for name, raw in attrs.items():
+        for name, raw in attrs:
             key = spelled[name] if name in spelled else self._resolve(name)
             if key is None or not raw:
                 continue
@@ -289,7 +291,16 @@ def build(
     """Read AD, join every cloud record to it by anchor and plan the first cycle."""
     reader = _AdReader(profile)
     for dn, attrs in entries:
-        reader.add(dn, attrs)
+        reader.add(dn, attrs.items())
+    return _finish(reader, records, profile, info)
+
+
+def _finish(
+    reader: _AdReader,
+    records: Sequence[CloudMailbox | Record],
+    profile: Profile,
+    info: TenantInfo,
+) -> Snapshot:
     writable: list[str] = []
     for ou in info.writable_ous:
         try:
@@ -397,9 +408,18 @@ def from_folder(folder: Path, profile: Profile, writeback_ous: Sequence[str] = (
     for name in (LDIF_NAME, CLOUD_NAME):
         if not (folder / name).is_file():
             raise UsageError(f"{folder} is not a tenant folder: no {name}")
+    info = _folder_info(folder, manifest, writeback_ous)
+    with paused():  # millions of acyclic objects: the cyclic collector only slows the read
+        records = read_cloud_jsonl(folder / CLOUD_NAME)
+        return build(ldif_entries(folder / LDIF_NAME), records, profile, info)
+
+
+def _folder_info(
+    folder: Path, manifest: Mapping[str, Any], writeback_ous: Sequence[str]
+) -> TenantInfo:
     base_dn = manifest["base_dn"]
     ous, where = _writable(writeback_ous, manifest, base_dn)
-    info = TenantInfo(
+    return TenantInfo(
         source=str(folder),
         base_dn=base_dn,
         imported=manifest.get("source") == "import",
@@ -407,9 +427,31 @@ def from_folder(folder: Path, profile: Profile, writeback_ous: Sequence[str] = (
         writable_ous=ous,
         writable_from=where,
     )
-    with paused():  # millions of acyclic objects: the cyclic collector only slows the read
-        records = read_cloud_jsonl(folder / CLOUD_NAME)
-        return build(ldif_entries(folder / LDIF_NAME), records, profile, info)
+
+
+class ImportSnapshot:
+    """The snapshot of the folder `exwb import` is writing, built as it writes (it is the
+    import's `TenantSink`), so `exwb import --preflight` reads nothing back. It sees each
+    directory.ldif entry as written, in file order, and the mailboxes cloud.jsonl holds: what
+    `from_folder` reads back from that folder, so `finish` gives the same snapshot."""
+
+    def __init__(self, profile: Profile, writeback_ous: Sequence[str] = ()) -> None:
+        self._profile = profile
+        self._writeback_ous = tuple(writeback_ous)
+        self._reader = _AdReader(profile)
+        self._records: Sequence[CloudMailbox] = ()
+
+    def entry(self, dn: str, attrs: Iterable[tuple[str, Sequence[AdValue]]]) -> None:
+        self._reader.add(dn, attrs)
+
+    def mailboxes(self, mailboxes: Sequence[CloudMailbox]) -> None:
+        self._records = mailboxes
+
+    def finish(self, folder: Path, manifest: Mapping[str, Any]) -> Snapshot:
+        """The snapshot, once the import has written `folder` with this `manifest`."""
+        info = _folder_info(folder, manifest, self._writeback_ous)
+        with paused():
+            return _finish(self._reader, self._records, self._profile, info)
 
 
 def _live_entries(

@@ -148,6 +148,16 @@ class ImportResult:
     written: dict[str, WrittenFile]
 
 
+class TenantSink(Protocol):
+    """Sees the tenant as the import writes it: each directory.ldif entry in file order, then
+    the mailboxes of cloud.jsonl (`exwb import --preflight` checks them without reading the
+    folder back). Nothing it is given is used by the import afterwards."""
+
+    def entry(self, dn: str, attrs: Sequence[tuple[str, tuple[AdValue, ...]]]) -> None: ...
+
+    def mailboxes(self, mailboxes: Sequence[CloudMailbox]) -> None: ...
+
+
 class _Where:
     """How the report names a record's origin. Pseudonymised, an input is named by its side
     (`ad-1`, `exo`, `graph`): a path like /home/jdoe/contoso-users.ldif would give the real
@@ -760,10 +770,11 @@ def build_tenant(
     domain: str | None = None,
     writeback_ous: Sequence[str] = (),
     warnings: list[str] | None = None,
+    sink: TenantSink | None = None,
 ) -> ImportResult:
     """Join the records and write the tenant folder `out` atomically (see the module doc).
     `warnings` (for the report) is read once the records are consumed, so readers may add to it
-    while they stream."""
+    while they stream; `sink` sees what is written."""
     with staged_folder(out) as stage, paused():
         result = _build(
             ad_records,
@@ -775,6 +786,7 @@ def build_tenant(
             domain,
             writeback_ous,
             warnings if warnings is not None else [],
+            sink,
         )
     result.out = out
     result.written = {
@@ -798,6 +810,7 @@ def _build(
     domain: str | None,
     writeback_ous: Sequence[str],
     warnings: list[str],
+    sink: TenantSink | None,
 ) -> ImportResult:
     where = _Where(inputs, hide=mapper is not None)
     cloud = _Cloud(mapper, where)
@@ -852,7 +865,7 @@ def _build(
     stamped_dns = {users[j].dn for j in stamped}
     written[LDIF_NAME] = _write(
         stage / LDIF_NAME,
-        _ldif_chunks(directory, chosen, base_dn, blocked, stamped_dns, ldif_counts),
+        _ldif_chunks(directory, chosen, base_dn, blocked, stamped_dns, ldif_counts, sink),
     )
     directory.spool_path.unlink()
     written[CLOUD_NAME] = _write(
@@ -862,6 +875,8 @@ def _build(
             for m in cloud.mailboxes
         ),
     )
+    if sink is not None:
+        sink.mailboxes(cloud.mailboxes)
 
     synced = sum(1 for m in cloud.mailboxes if m.is_dir_synced)
     managed = sum(1 for m in cloud.mailboxes if m.is_exchange_cloud_managed)
@@ -1029,6 +1044,7 @@ def _ldif_chunks(
     blocked: set[str],
     stamped: set[str],
     counts: Counter[str],
+    sink: TenantSink | None,
 ) -> Iterator[str]:
     """directory.ldif: the root, containers parents first, then the other objects as read."""
     yield f"# exwb-harness imported tenant: domain {chosen}\nversion: 1\n\n"
@@ -1049,6 +1065,8 @@ def _ldif_chunks(
             continue
         written.add(c.ndn)
         counts[c.kind] += 1
+        if sink is not None:
+            sink.entry(c.dn, c.attrs)
         yield entry_text(c.dn, c.attrs)
     for kind, dn, parent_ndn, domain, user, attrs in directory.spooled():
         if domain != chosen:
@@ -1058,10 +1076,13 @@ def _ldif_chunks(
             directory.left_out.add("inside an object the fake cannot hold", dn)
             continue
         if user >= 0 and dn in stamped:
-            guid = dict(attrs).get("objectGUID")
-            if guid:
+            held = dict(attrs)
+            guid = held.get("objectGUID")
+            if guid and "mS-DS-ConsistencyGuid" not in held:
                 attrs = [*attrs, ("mS-DS-ConsistencyGuid", guid)]
         counts[kind] += 1
+        if sink is not None:
+            sink.entry(dn, attrs)
         yield entry_text(dn, attrs)
 
 
@@ -1262,11 +1283,13 @@ def import_tenant(
     writeback_ous: Sequence[str] = (),
     policy: Path | None = None,
     prefetch: bool | None = None,
+    sink: TenantSink | None = None,
 ) -> ImportResult:
     """Read the exports (formats detected by content unless `formats` names them per side,
     "ad", "exo", "graph") and build the tenant folder `out`; raises ExportError on bad input.
     `prefetch`: parse the files in a second process (default: when they are large enough for
-    it to pay, `prefetch.worth_a_child`); the result is the same either way."""
+    it to pay, `prefetch.worth_a_child`); the result is the same either way. `sink` sees the
+    tenant as it is written (`TenantSink`)."""
     from harness.tenant.imports.ad import AD_FORMATS, detect_ad_format, read_ad
     from harness.tenant.imports.exo import EXO_FORMATS, detect_exo_format, read_mailboxes
     from harness.tenant.imports.graph import GRAPH_FORMATS, detect_graph_format, read_graph_users
@@ -1334,6 +1357,7 @@ def import_tenant(
             domain=domain,
             writeback_ous=writeback_ous,
             warnings=heard,
+            sink=sink,
         )
 
 
