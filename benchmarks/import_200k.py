@@ -5,12 +5,14 @@
 Generates a tenant, writes its exports as an administrator has them (ldifde LDIF, Get-Mailbox
 JSON, Graph /users pages: `harness.tenant.exports`), then times each stage in its own process
 (so each peak RSS is its own): `import_tenant` without and with `--pseudonymise`, `exwb
-preflight DIR`, and how long `exwb serve --tenant DIR` takes to accept connections against
-`exwb serve -n N` in the same run. The issue's budget: import + pseudonymise + pre-flight of
-200,000 mailboxes in at most 90 s and 2 GiB peak RSS on the 2-core machine; the imported tenant
-served no slower than a generated one. A stage whose module is not there yet is reported as
-missing, not failed; without an imported folder, `serve --tenant` serves the generated tenant's
-folder. Prints a table and writes DIR/bench.json. Wall time on this machine: compare within a run.
+preflight DIR`, the two as one command (`exwb import --pseudonymise --preflight`), and how long
+`exwb serve --tenant DIR` takes to accept connections against `exwb serve -n N` in the same run.
+The issue's budget: import + pseudonymise + pre-flight of 200,000 mailboxes (LDIF + mailbox
+JSON: `--no-graph`; by default the Graph pages are imported too) in at most 90 s and 2 GiB peak
+RSS on the 2-core machine; the imported tenant served no slower than a generated one. A stage
+whose module is not there yet is reported as missing, not failed; without an imported folder,
+`serve --tenant` serves the generated tenant's folder. Prints a table and writes DIR/bench.json.
+Wall time on this machine: compare within a run.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import os
 import resource
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,7 +72,7 @@ def stage_export(work: Path, mailboxes: int) -> dict[str, Any]:
     return out
 
 
-def stage_import(work: Path, pseudonymise: bool) -> dict[str, Any]:
+def stage_import(work: Path, pseudonymise: bool, graph: bool = True) -> dict[str, Any]:
     try:
         from harness.tenant.imports.build import import_tenant
     except ImportError as e:
@@ -80,11 +83,12 @@ def stage_import(work: Path, pseudonymise: bool) -> dict[str, Any]:
         key = work / "pseudonym.key"
         key.write_text(secrets.token_hex(32) + "\n", "ascii")
     out_dir = work / ("imported-pseudo" if pseudonymise else "imported")
+    shutil.rmtree(out_dir, ignore_errors=True)  # the benchmark's own output of an earlier run
     t0 = time.perf_counter()
     import_tenant(
         [exports / "ldifde.ldf"],
         exports / "get-mailbox.json",
-        exports / "graph-users.json",
+        exports / "graph-users.json" if graph else None,
         out_dir,
         pseudonymise=key,
     )
@@ -109,6 +113,31 @@ def stage_preflight(work: Path) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     if done.returncode == 2 and "invalid choice" in done.stderr:
         return {"missing": "exwb preflight is not a command on this branch"}
+    if done.returncode not in (0, 1):
+        return {"error": done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]}
+    return {
+        "seconds": round(seconds, 2),
+        "peak_rss_mib": peak_children_mib(),
+        "exit": done.returncode,
+    }
+
+
+def stage_import_preflight(work: Path, graph: bool = True) -> dict[str, Any]:
+    """`exwb import --pseudonymise --preflight`: the whole budget as one command."""
+    exports, out_dir = work / "exports", work / "imported-preflight"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    key = work / "pseudonym.key"
+    if not key.exists():
+        key.write_text(secrets.token_hex(32) + "\n", "ascii")
+    cmd = [sys.executable, "-m", "harness", "import", "--ad", str(exports / "ldifde.ldf")]
+    cmd += ["--exo", str(exports / "get-mailbox.json"), "--out", str(out_dir)]
+    cmd += ["--graph", str(exports / "graph-users.json")] if graph else []
+    cmd += ["--pseudonymise", str(key), "--preflight"]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if done.returncode == 2 and "unrecognized arguments" in done.stderr:
+        return {"missing": "exwb import --preflight is not an option on this branch"}
     if done.returncode not in (0, 1):
         return {"error": done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]}
     return {
@@ -143,9 +172,11 @@ def run_stage(args: argparse.Namespace) -> dict[str, Any]:
     if args.stage == "import":
         return stage_import(work, pseudonymise=False)
     if args.stage == "import-pseudonymise":
-        return stage_import(work, pseudonymise=True)
+        return stage_import(work, pseudonymise=True, graph=not args.no_graph)
     if args.stage == "preflight":
         return stage_preflight(work)
+    if args.stage == "import-preflight":
+        return stage_import_preflight(work, graph=not args.no_graph)
     if args.stage == "serve-tenant":
         folder = work / "imported-pseudo"
         if not folder.is_dir():
@@ -163,6 +194,7 @@ STAGES = (
     "import",
     "import-pseudonymise",
     "preflight",
+    "import-preflight",
     "serve-tenant",
     "serve-generated",
 )
@@ -183,6 +215,12 @@ def main() -> int:
     ap.add_argument("--work", type=Path, help="keep the exports and tenants here (default: temp)")
     ap.add_argument("--out", type=Path, default=Path("results/bench-import"))
     ap.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--no-graph",
+        action="store_true",
+        help="import the LDIF and mailbox JSON only (the issue's budget input); default: "
+        "the Graph pages too",
+    )
     args = ap.parse_args()
     if args.stage:
         print(json.dumps(run_stage(args)))
@@ -196,7 +234,7 @@ def main() -> int:
     rows: dict[str, dict[str, Any]] = {}
     for stage in STAGES:
         cmd = [sys.executable, __file__, "--stage", stage, "--work", str(args.work)]
-        cmd += ["--mailboxes", str(args.mailboxes)]
+        cmd += ["--mailboxes", str(args.mailboxes)] + (["--no-graph"] if args.no_graph else [])
         t0 = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if done.returncode != 0:
@@ -213,6 +251,9 @@ def main() -> int:
         peak = max(r["peak_rss_mib"] for r in budget)
         rows["budget"] = {"seconds": round(total, 2), "peak_rss_mib": peak, "limit": "90 s, 2 GiB"}
         print(f"{'import+pseudo+pf':<20} {total:>8.1f} s  {peak:,.0f} MiB (budget 90 s, 2 GiB)")
+    one = rows["import-preflight"]
+    if "seconds" in one:
+        rows["budget-one-command"] = {**one, "limit": "90 s, 2 GiB"}
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"mailboxes": args.mailboxes, "cpus": os.cpu_count(), "stages": rows}
     (args.out / "bench.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
