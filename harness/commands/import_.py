@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from harness.tenant.imports.records import ExportError
 from harness.tenant.imports.report import REPORT_MD
 
 if TYPE_CHECKING:
-    from harness.preflight.snapshot import ImportSnapshot
+    from harness.preflight.during_import import ImportPreflight
 
 PREFLIGHT_MD = "preflight.md"  # what `exwb import --preflight` writes into the folder
 PREFLIGHT_JSON = "preflight.json"
@@ -124,14 +125,20 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.policy is not None and args.pseudonymise is None:
         raise UsageError("--policy needs --pseudonymise KEYFILE")
-    snapshot = None
+    out = Console(soft_wrap=True, highlight=False)
+    preflight = None
     if args.preflight:
         from harness.commands.engine_args import profile_option
-        from harness.preflight.snapshot import ImportSnapshot
+        from harness.preflight.during_import import ImportPreflight
 
         # The folder's writable OUs are the ones tenant.json lists, as exwb preflight DIR
         # reads them: --writeback-ou has already been mapped into them by the import.
-        snapshot = ImportSnapshot(profile_option(args.profile))
+        preflight = ImportPreflight(profile_option(args.profile), args.out, out)
+    with preflight if preflight is not None else contextlib.nullcontext():
+        return _import(args, out, preflight)
+
+
+def _import(args: argparse.Namespace, out: Console, preflight: ImportPreflight | None) -> int:
     try:
         result = import_tenant(
             args.ad,
@@ -143,13 +150,12 @@ def run(args: argparse.Namespace) -> int:
             domain=args.domain,
             writeback_ous=args.writeback_ous,
             policy=args.policy,
-            sink=snapshot,
+            sink=preflight,
         )
     except ExportError as e:
         raise UsageError(str(e)) from None
     rep = result.report
     counts, joins = rep["counts"], rep["joins"]
-    out = Console(soft_wrap=True, highlight=False)
     out.print(
         f"Imported [bold]{rep['domain']}[/] into {result.out}: {counts['ad_users']:,} AD users, "
         f"{counts['organizational_units']:,} OUs, {counts['cloud_recipients']:,} cloud "
@@ -170,20 +176,13 @@ def run(args: argparse.Namespace) -> int:
     for warning in rep["warnings"]:
         out.print(f"  [yellow]warning:[/] {warning}")
     out.print(f"  report: {result.out / REPORT_MD}")
-    if snapshot is None:
+    if preflight is None:
         return 0
-    return _preflight(out, snapshot, result.out, result.manifest)
+    from harness.commands.preflight import write_texts
 
-
-def _preflight(
-    out: Console, snapshot: ImportSnapshot, folder: Path, manifest: dict[str, Any]
-) -> int:
-    from harness.commands.preflight import write_reports
-    from harness.preflight import output
-    from harness.preflight.run import run_preflight
-
-    report = run_preflight(snapshot.finish(folder, manifest))
-    write_reports(report, json=folder / PREFLIGHT_JSON, md=folder / PREFLIGHT_MD)
-    output.print_console(out, report)
+    done = preflight.result()
+    folder = result.out
+    write_texts({folder / PREFLIGHT_JSON: done.json, folder / PREFLIGHT_MD: done.markdown})
+    out.file.write(done.console)
     out.print(f"  pre-flight: {folder / PREFLIGHT_MD}")
-    return report.exit_code
+    return done.exit_code

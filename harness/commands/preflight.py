@@ -98,10 +98,14 @@ def write_reports(
     from harness.preflight import output
 
     writers = ((json, output.json_text), (md, output.markdown), (junit, output.junit_xml))
-    for path, write in writers:
-        if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(write(report), encoding="utf-8")
-            except OSError as e:
-                raise UsageError(f"cannot write {path}: {e.strerror}") from None
+    write_texts({path: write(report) for path, write in writers if path is not None})
+
+
+def write_texts(texts: dict[Path, str]) -> None:
+    """Each text to its file (parents made); UsageError when one cannot be written."""
+    for path, text in texts.items():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"cannot write {path}: {e.strerror}") from None

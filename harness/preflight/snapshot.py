@@ -2,7 +2,7 @@
 writeback engine joins them, with every index a rule needs built once.
 
 A snapshot comes from a tenant folder (`from_folder`: `directory.ldif`, `cloud.jsonl`,
-`tenant.json`), from an import as it writes one (`ImportSnapshot`), or from a running directory
+`tenant.json`), from an import about to write one (`from_import`), or from a running directory
 and Graph (`from_live`). Either way the AD side is
 an iterator of ``(dn, {attribute: [values]})`` and the cloud side a sequence of EXO-named
 records, so the rules never know where the data came from. AD values are held in the engine's
@@ -429,29 +429,22 @@ def _folder_info(
     )
 
 
-class ImportSnapshot:
-    """The snapshot of the folder `exwb import` is writing, built as it writes (it is the
-    import's `TenantSink`), so `exwb import --preflight` reads nothing back. It sees each
-    directory.ldif entry as written, in file order, and the mailboxes cloud.jsonl holds: what
-    `from_folder` reads back from that folder, so `finish` gives the same snapshot."""
-
-    def __init__(self, profile: Profile, writeback_ous: Sequence[str] = ()) -> None:
-        self._profile = profile
-        self._writeback_ous = tuple(writeback_ous)
-        self._reader = _AdReader(profile)
-        self._records: Sequence[CloudMailbox] = ()
-
-    def entry(self, dn: str, attrs: Iterable[tuple[str, Sequence[AdValue]]]) -> None:
-        self._reader.add(dn, attrs)
-
-    def mailboxes(self, mailboxes: Sequence[CloudMailbox]) -> None:
-        self._records = mailboxes
-
-    def finish(self, folder: Path, manifest: Mapping[str, Any]) -> Snapshot:
-        """The snapshot, once the import has written `folder` with this `manifest`."""
-        info = _folder_info(folder, manifest, self._writeback_ous)
-        with paused():
-            return _finish(self._reader, self._records, self._profile, info)
+def from_import(
+    entries: Iterable[tuple[str, Iterable[tuple[str, Sequence[AdValue]]]]],
+    mailboxes: Sequence[CloudMailbox],
+    profile: Profile,
+    folder: Path,
+    head: Mapping[str, Any],
+) -> Snapshot:
+    """The snapshot of the folder `exwb import` is about to write (see `TenantSink`): its
+    directory.ldif entries in file order, its mailboxes, and the part of tenant.json known
+    before writing. `from_folder` of that folder gives the same snapshot."""
+    info = _folder_info(folder, head, ())
+    with paused():
+        reader = _AdReader(profile)
+        for dn, attrs in entries:
+            reader.add(dn, attrs)
+        return _finish(reader, mailboxes, profile, info)
 
 
 def _live_entries(

@@ -5,15 +5,24 @@ byte, for every export format, pseudonymised or not, dirty data included."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from rich.console import Console
 
 from harness.cli import main
+from harness.commands.engine_args import profile_option
 from harness.commands.import_ import PREFLIGHT_JSON, PREFLIGHT_MD
 from harness.core.dn import split_rdn
+from harness.preflight import during_import
+from harness.preflight.during_import import ImportPreflight, PreflightFailed, can_fork
 from harness.tenant import TenantSpec, generate
 from harness.tenant.exports import export_tenant
+from harness.tenant.imports.build import import_tenant
+from harness.tenant.imports.records import ExportError
 from harness.tenant.ldif import entry_text
 from harness.tenant.model import Tenant
 
@@ -148,4 +157,76 @@ def test_bad_input_writes_nothing(
     assert not out.exists()
     bad_profile = [*_import_args([ad], exo, None, out), "--preflight", "--profile", "nope.yaml"]
     assert main(bad_profile) == 2
+    assert not out.exists()
+
+
+def _handed_over(
+    tenant: Tenant, tmp_path: Path, fork: bool, name: str
+) -> tuple[ImportPreflight, Path]:
+    ad, exo = _exports(tenant, tmp_path / "exports", ("ldifde", "get-mailbox-json", None))
+    dirty = dirty_ldif(tenant, tmp_path / "exports" / "dirty.ldif")
+    out = tmp_path / name
+    preflight = ImportPreflight(profile_option("ga"), out, Console(width=100), fork=fork)
+    with preflight:
+        import_tenant([ad, dirty], exo, None, out, sink=preflight)
+        preflight.result()
+    return preflight, out
+
+
+@pytest.mark.skipif(not can_fork(), reason="the pre-flight forks on Linux only")
+def test_forked_and_in_process_give_the_same_texts(tenant: Tenant, tmp_path: Path) -> None:
+    forked, a = _handed_over(tenant, tmp_path, True, "a")
+    inline, b = _handed_over(tenant, tmp_path, False, "b")
+    one, two = forked.result(), inline.result()
+    assert one.exit_code == two.exit_code == 1
+    assert one.console.replace(str(a), str(b)) == two.console
+    assert "duplicate" in one.console.casefold()
+    assert one.json.replace(str(a), str(b)) == two.json
+    assert one.markdown.replace(str(a), str(b)) == two.markdown
+
+
+@pytest.mark.skipif(not can_fork(), reason="the pre-flight forks on Linux only")
+def test_a_failing_or_killed_preflight_says_so(
+    tenant: Tenant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forked child's error comes back with its traceback; a child killed from outside
+    (the kernel's OOM killer, say) is named by its signal, not an unpickling error."""
+
+    def broken(*args: object) -> None:
+        raise ValueError("a rule broke")
+
+    monkeypatch.setattr(during_import, "run_preflight", broken)
+    with pytest.raises(PreflightFailed, match=r"(?s)the pre-flight failed:.*ValueError: a rule"):
+        _handed_over(tenant, tmp_path, True, "a")
+
+    def killed(*args: object) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(during_import, "run_preflight", killed)
+    with pytest.raises(PreflightFailed, match=r"ended without a report \(killed by signal 9\)"):
+        _handed_over(tenant, tmp_path, True, "b")
+
+
+@pytest.mark.skipif(not can_fork(), reason="the pre-flight forks on Linux only")
+def test_a_failed_import_leaves_no_child(tenant: Tenant, tmp_path: Path) -> None:
+    """The import fails after handing over its tenant: the child is stopped and reaped, not
+    left running, and nothing is written."""
+    ad, exo = _exports(tenant, tmp_path / "exports", ("ldifde", "get-mailbox-json", None))
+    out = tmp_path / "out"
+    preflight = ImportPreflight(profile_option("ga"), out, Console(), fork=True)
+    handed: list[int] = []
+    original = preflight.tenant
+
+    def handed_then_failed(*args: Any) -> None:
+        original(*args)
+        assert preflight._child is not None
+        handed.append(preflight._child[0])
+        raise ExportError("out", "the disk is full")
+
+    preflight.tenant = handed_then_failed  # type: ignore[method-assign]
+    with pytest.raises(ExportError), preflight:
+        import_tenant([ad], exo, None, out, sink=preflight)
+    (pid,) = handed
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # already reaped
     assert not out.exists()

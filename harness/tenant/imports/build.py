@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 from harness import __version__
 from harness.core.adschema import (
@@ -148,14 +148,19 @@ class ImportResult:
     written: dict[str, WrittenFile]
 
 
+Entry = tuple[str, Sequence[tuple[str, tuple[AdValue, ...]]]]  # (dn, (name, values) pairs)
+
+
 class TenantSink(Protocol):
-    """Sees the tenant as the import writes it: each directory.ldif entry in file order, then
-    the mailboxes of cloud.jsonl (`exwb import --preflight` checks them without reading the
-    folder back). Nothing it is given is used by the import afterwards."""
+    """Is given the tenant just before the import writes it (`exwb import --preflight` checks
+    it without reading the folder back): `entries`, each directory.ldif entry in file order
+    (an iterator reading a file of its own, so it may be consumed in another process, and
+    must be consumed or closed), the mailboxes of cloud.jsonl, and `head`, the part of
+    tenant.json known before the files are written. The sink must not change them."""
 
-    def entry(self, dn: str, attrs: Sequence[tuple[str, tuple[AdValue, ...]]]) -> None: ...
-
-    def mailboxes(self, mailboxes: Sequence[CloudMailbox]) -> None: ...
+    def tenant(
+        self, entries: Iterator[Entry], mailboxes: Sequence[CloudMailbox], head: Mapping[str, Any]
+    ) -> None: ...
 
 
 class _Where:
@@ -609,8 +614,10 @@ class _Directory:
     def close(self) -> None:
         self._spool.close()
 
-    def spooled(self) -> Iterator[tuple[str, str, str, str, int, list[Any]]]:
-        with self.spool_path.open("rb") as f:
+    def spooled(
+        self, handle: BinaryIO | None = None
+    ) -> Iterator[tuple[str, str, str, str, int, list[Any]]]:
+        with handle or self.spool_path.open("rb") as f:
             while True:
                 try:
                     yield pickle.load(f)
@@ -774,7 +781,7 @@ def build_tenant(
 ) -> ImportResult:
     """Join the records and write the tenant folder `out` atomically (see the module doc).
     `warnings` (for the report) is read once the records are consumed, so readers may add to it
-    while they stream; `sink` sees what is written."""
+    while they stream; `sink` is given the tenant before it is written."""
     with staged_folder(out) as stage, paused():
         result = _build(
             ad_records,
@@ -860,12 +867,30 @@ def _build(
     blocked = {p for p in directory.parents if p in directory.leaves}
     ous = _writeback_ous(directory, cloud, users, joined, writeback_ous, mapper, base_dn)
 
+    head: dict[str, Any] = {
+        "format": FORMAT,
+        "source": SOURCE,
+        "importer": {"exwb-harness": __version__, "pseudonymised": mapper is not None},
+        "base_dn": base_dn,
+        "domains": _domains(chosen, cloud.mailboxes),
+        # Left out rather than empty when nothing tells which OUs: `exwb serve` then uses its
+        # default, and the report says to give --writeback-ou.
+        **({"writeback_ous": ous["ous"]} if ous["ous"] else {}),
+    }
     written: dict[str, WrittenFile] = {}
     ldif_counts: Counter[str] = Counter()
     stamped_dns = {users[j].dn for j in stamped}
+    if sink is not None:
+        # Its own handle on the spool, opened before the spool is unlinked below; the counts
+        # and tallies it adds to are not the report's.
+        spool = directory.spool_path.open("rb")
+        copy = _ldif_entries(
+            directory, chosen, base_dn, blocked, stamped_dns, Counter(), _Tally(), spool
+        )
+        sink.tenant(copy, cloud.mailboxes, head)
     written[LDIF_NAME] = _write(
         stage / LDIF_NAME,
-        _ldif_chunks(directory, chosen, base_dn, blocked, stamped_dns, ldif_counts, sink),
+        _ldif_chunks(directory, chosen, base_dn, blocked, stamped_dns, ldif_counts),
     )
     directory.spool_path.unlink()
     written[CLOUD_NAME] = _write(
@@ -875,9 +900,6 @@ def _build(
             for m in cloud.mailboxes
         ),
     )
-    if sink is not None:
-        sink.mailboxes(cloud.mailboxes)
-
     synced = sum(1 for m in cloud.mailboxes if m.is_dir_synced)
     managed = sum(1 for m in cloud.mailboxes if m.is_exchange_cloud_managed)
     counts = {
@@ -893,14 +915,7 @@ def _build(
         "joined": sum(joined.rule_counts.values()),
     }
     manifest: dict[str, Any] = {
-        "format": FORMAT,
-        "source": SOURCE,
-        "importer": {"exwb-harness": __version__, "pseudonymised": mapper is not None},
-        "base_dn": base_dn,
-        "domains": _domains(chosen, cloud.mailboxes),
-        # Left out rather than empty when nothing tells which OUs: `exwb serve` then uses its
-        # default, and the report says to give --writeback-ou.
-        **({"writeback_ous": ous["ous"]} if ous["ous"] else {}),
+        **head,
         "counts": counts,
         "files": {name: {"bytes": w.bytes, "sha256": w.sha256} for name, w in written.items()},
     }
@@ -1044,10 +1059,25 @@ def _ldif_chunks(
     blocked: set[str],
     stamped: set[str],
     counts: Counter[str],
-    sink: TenantSink | None,
 ) -> Iterator[str]:
     """directory.ldif: the root, containers parents first, then the other objects as read."""
     yield f"# exwb-harness imported tenant: domain {chosen}\nversion: 1\n\n"
+    left_out = directory.left_out
+    for dn, attrs in _ldif_entries(directory, chosen, base_dn, blocked, stamped, counts, left_out):
+        yield entry_text(dn, attrs)
+
+
+def _ldif_entries(
+    directory: _Directory,
+    chosen: str,
+    base_dn: str,
+    blocked: set[str],
+    stamped: set[str],
+    counts: Counter[str],
+    left_out: _Tally,
+    spool: BinaryIO | None = None,
+) -> Iterator[Entry]:
+    """The entries of directory.ldif in file order; `spool`: read the spool from this handle."""
     root_ndn = normalize_dn(base_dn)
     kept = sorted(
         (
@@ -1061,19 +1091,17 @@ def _ldif_chunks(
     for c in kept:
         parent = split_rdn(c.dn)[1]
         if c.ndn != root_ndn and normalize_dn(parent) not in written:
-            directory.left_out.add("inside an object the fake cannot hold", c.dn)
+            left_out.add("inside an object the fake cannot hold", c.dn)
             continue
         written.add(c.ndn)
         counts[c.kind] += 1
-        if sink is not None:
-            sink.entry(c.dn, c.attrs)
-        yield entry_text(c.dn, c.attrs)
-    for kind, dn, parent_ndn, domain, user, attrs in directory.spooled():
+        yield c.dn, c.attrs
+    for kind, dn, parent_ndn, domain, user, attrs in directory.spooled(spool):
         if domain != chosen:
-            directory.left_out.add(f"in another domain ({domain})", dn)
+            left_out.add(f"in another domain ({domain})", dn)
             continue
         if parent_ndn in blocked or parent_ndn not in written:
-            directory.left_out.add("inside an object the fake cannot hold", dn)
+            left_out.add("inside an object the fake cannot hold", dn)
             continue
         if user >= 0 and dn in stamped:
             held = dict(attrs)
@@ -1081,9 +1109,7 @@ def _ldif_chunks(
             if guid and "mS-DS-ConsistencyGuid" not in held:
                 attrs = [*attrs, ("mS-DS-ConsistencyGuid", guid)]
         counts[kind] += 1
-        if sink is not None:
-            sink.entry(dn, attrs)
-        yield entry_text(dn, attrs)
+        yield dn, attrs
 
 
 def _writeback_ous(
@@ -1288,8 +1314,8 @@ def import_tenant(
     """Read the exports (formats detected by content unless `formats` names them per side,
     "ad", "exo", "graph") and build the tenant folder `out`; raises ExportError on bad input.
     `prefetch`: parse the files in a second process (default: when they are large enough for
-    it to pay, `prefetch.worth_a_child`); the result is the same either way. `sink` sees the
-    tenant as it is written (`TenantSink`)."""
+    it to pay, `prefetch.worth_a_child`); the result is the same either way. `sink` is given
+    the tenant before it is written (`TenantSink`)."""
     from harness.tenant.imports.ad import AD_FORMATS, detect_ad_format, read_ad
     from harness.tenant.imports.exo import EXO_FORMATS, detect_exo_format, read_mailboxes
     from harness.tenant.imports.graph import GRAPH_FORMATS, detect_graph_format, read_graph_users
