@@ -108,11 +108,17 @@ def stage_preflight(work: Path) -> dict[str, Any]:
         "--json",
         str(work / "pf.json"),
     ]
+    return timed_cli(cmd, "invalid choice", "exwb preflight is not a command on this branch")
+
+
+def timed_cli(cmd: list[str], absent: str, missing: str) -> dict[str, Any]:
+    """One exwb command (exit 0 or 1, findings allowed): its seconds and peak RSS; `missing`
+    when it exits 2 saying `absent` (an older branch without it)."""
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
-    if done.returncode == 2 and "invalid choice" in done.stderr:
-        return {"missing": "exwb preflight is not a command on this branch"}
+    if done.returncode == 2 and absent in done.stderr:
+        return {"missing": missing}
     if done.returncode not in (0, 1):
         return {"error": done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]}
     return {
@@ -133,18 +139,8 @@ def stage_import_preflight(work: Path, graph: bool = True) -> dict[str, Any]:
     cmd += ["--exo", str(exports / "get-mailbox.json"), "--out", str(out_dir)]
     cmd += ["--graph", str(exports / "graph-users.json")] if graph else []
     cmd += ["--pseudonymise", str(key), "--preflight"]
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
-    if done.returncode == 2 and "unrecognized arguments" in done.stderr:
-        return {"missing": "exwb import --preflight is not an option on this branch"}
-    if done.returncode not in (0, 1):
-        return {"error": done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]}
-    return {
-        "seconds": round(seconds, 2),
-        "peak_rss_mib": peak_children_mib(),
-        "exit": done.returncode,
-    }
+    missing = "exwb import --preflight is not an option on this branch"
+    return timed_cli(cmd, "unrecognized arguments", missing)
 
 
 def stage_serve(work: Path, *args: str) -> dict[str, Any]:
@@ -254,6 +250,10 @@ def main() -> int:
     one = rows["import-preflight"]
     if "seconds" in one:
         rows["budget-one-command"] = {**one, "limit": "90 s, 2 GiB"}
+        print(
+            f"{'one command':<20} {one['seconds']:>8.1f} s  {one['peak_rss_mib']:,.0f} MiB "
+            "(budget 90 s, 2 GiB)"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"mailboxes": args.mailboxes, "cpus": os.cpu_count(), "stages": rows}
     (args.out / "bench.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
