@@ -333,8 +333,9 @@ def test_ldapdomaindump_binds_with_ntlm_and_dumps_users(fake, tmp_path):
             "ldapdomaindump",
             "-u",
             f"{ep.netbios_domain}\\{a.sam}",
-            "-p",
-            a.password,
+            # One argument, so a generated password that starts with "-" is not read as an
+            # option by ldapdomaindump's argparse (token_urlsafe: 1 in 64).
+            f"--password={a.password}",
             "-o",
             str(tmp_path),
             f"{ep.ldap_host}:{ep.ldap_port}",
