@@ -72,16 +72,21 @@ def stage_export(work: Path, mailboxes: int) -> dict[str, Any]:
     return out
 
 
+def pseudonym_key(work: Path) -> Path:
+    """The run's pseudonymisation key, made once per work folder."""
+    key = work / "pseudonym.key"
+    if not key.exists():
+        key.write_text(secrets.token_hex(32) + "\n", "ascii")
+    return key
+
+
 def stage_import(work: Path, pseudonymise: bool, graph: bool = True) -> dict[str, Any]:
     try:
         from harness.tenant.imports.build import import_tenant
     except ImportError as e:
         return {"missing": f"harness.tenant.imports.build: {e}"}
     exports = work / "exports"
-    key = None
-    if pseudonymise:
-        key = work / "pseudonym.key"
-        key.write_text(secrets.token_hex(32) + "\n", "ascii")
+    key = pseudonym_key(work) if pseudonymise else None
     out_dir = work / ("imported-pseudo" if pseudonymise else "imported")
     shutil.rmtree(out_dir, ignore_errors=True)  # the benchmark's own output of an earlier run
     t0 = time.perf_counter()
@@ -132,9 +137,7 @@ def stage_import_preflight(work: Path, graph: bool = True) -> dict[str, Any]:
     """`exwb import --pseudonymise --preflight`: the whole budget as one command."""
     exports, out_dir = work / "exports", work / "imported-preflight"
     shutil.rmtree(out_dir, ignore_errors=True)
-    key = work / "pseudonym.key"
-    if not key.exists():
-        key.write_text(secrets.token_hex(32) + "\n", "ascii")
+    key = pseudonym_key(work)
     cmd = [sys.executable, "-m", "harness", "import", "--ad", str(exports / "ldifde.ldf")]
     cmd += ["--exo", str(exports / "get-mailbox.json"), "--out", str(out_dir)]
     cmd += ["--graph", str(exports / "graph-users.json")] if graph else []

@@ -21,7 +21,7 @@ import pickle
 import signal
 import sys
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,7 +78,7 @@ class ImportPreflight:
         self.close()
 
     def tenant(
-        self, entries: Iterator[Entry], mailboxes: Sequence[CloudMailbox], head: Mapping[str, Any]
+        self, entries: Generator[Entry], mailboxes: Sequence[CloudMailbox], head: Mapping[str, Any]
     ) -> None:
         if not self._fork:
             self._done = self._render(entries, mailboxes, head)
@@ -98,9 +98,7 @@ class ImportPreflight:
             finally:
                 os._exit(code)
         os.close(write)
-        close = getattr(entries, "close", None)
-        if close is not None:
-            close()  # its file handle is the child's to read
+        entries.close()  # its file handle is the child's to read
         self._child = (pid, read)
 
     def result(self) -> Rendered:
@@ -136,13 +134,13 @@ class ImportPreflight:
         os.waitpid(pid, 0)
 
     def _render(
-        self, entries: Iterator[Entry], mailboxes: Sequence[CloudMailbox], head: Mapping[str, Any]
+        self, entries: Generator[Entry], mailboxes: Sequence[CloudMailbox], head: Mapping[str, Any]
     ) -> Rendered:
         snap = from_import(entries, mailboxes, self._profile, self._folder, head)
         report = run_preflight(snap)
-        c = self._console
+        c, buffer = self._console, io.StringIO()
         text = Console(
-            file=io.StringIO(),
+            file=buffer,
             width=c.width,
             color_system=c.color_system,  # type: ignore[arg-type]
             force_terminal=c.is_terminal,
@@ -151,9 +149,8 @@ class ImportPreflight:
             highlight=False,
         )
         output.print_console(text, report)
-        console = text.file.getvalue()  # type: ignore[attr-defined]
         return Rendered(
-            output.json_text(report), output.markdown(report), console, report.exit_code
+            output.json_text(report), output.markdown(report), buffer.getvalue(), report.exit_code
         )
 
 

@@ -3,17 +3,17 @@ writeback engine joins them, with every index a rule needs built once.
 
 A snapshot comes from a tenant folder (`from_folder`: `directory.ldif`, `cloud.jsonl`,
 `tenant.json`), from an import about to write one (`from_import`), or from a running directory
-and Graph (`from_live`). Either way the AD side is
-an iterator of ``(dn, {attribute: [values]})`` and the cloud side a sequence of EXO-named
-records, so the rules never know where the data came from. AD values are held in the engine's
-lean `AdValues` (one shared position table), and the first cycle's plan is computed once per
-joined mailbox with the engine's own `Profile.desired` and `plan`: what the rules call "would be
+and Graph (`from_live`). Either way the AD side is an iterator of
+``(dn, [(attribute, [values]), ...])`` and the cloud side a sequence of EXO-named records, so
+the rules never know where the data came from. AD values are held in the engine's lean
+`AdValues` (one shared position table), and the first cycle's plan is computed once per joined
+mailbox with the engine's own `Profile.desired` and `plan`: what the rules call "would be
 written" is exactly what `exwb cycle` would write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -58,7 +58,7 @@ DEFAULT_WRITABLE_OU = "OU=Corp,{base_dn}"
 SYSTEM_NAMES = frozenset({"krbtgt"})
 SYSTEM_PREFIXES = ("systemmailbox", "discoverysearchmailbox", "federatedemail")
 
-AdEntries = Iterable[tuple[str, Mapping[str, Sequence[AdValue]]]]
+AdEntries = Iterable[tuple[str, Iterable[tuple[str, Sequence[AdValue]]]]]  # each name once
 Record = Mapping[str, Any]
 
 
@@ -291,16 +291,7 @@ def build(
     """Read AD, join every cloud record to it by anchor and plan the first cycle."""
     reader = _AdReader(profile)
     for dn, attrs in entries:
-        reader.add(dn, attrs.items())
-    return _finish(reader, records, profile, info)
-
-
-def _finish(
-    reader: _AdReader,
-    records: Sequence[CloudMailbox | Record],
-    profile: Profile,
-    info: TenantInfo,
-) -> Snapshot:
+        reader.add(dn, attrs)
     writable: list[str] = []
     for ou in info.writable_ous:
         try:
@@ -387,12 +378,11 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise UsageError(str(e)) from None
 
 
-def ldif_entries(path: Path) -> Iterator[tuple[str, Mapping[str, Sequence[AdValue]]]]:
+def ldif_entries(path: Path) -> AdEntries:
     """The folder's directory.ldif as (dn, attributes), read by the import's LDIF reader."""
     from harness.tenant.imports.ad import read_ad
 
-    for rec in read_ad(path, "ldif"):
-        yield rec.dn, rec.attrs
+    return ((rec.dn, rec.attrs.items()) for rec in read_ad(path, "ldif"))
 
 
 def from_folder(folder: Path, profile: Profile, writeback_ous: Sequence[str] = ()) -> Snapshot:
@@ -430,7 +420,7 @@ def _folder_info(
 
 
 def from_import(
-    entries: Iterable[tuple[str, Iterable[tuple[str, Sequence[AdValue]]]]],
+    entries: AdEntries,
     mailboxes: Sequence[CloudMailbox],
     profile: Profile,
     folder: Path,
@@ -441,15 +431,12 @@ def from_import(
     before writing. `from_folder` of that folder gives the same snapshot."""
     info = _folder_info(folder, head, ())
     with paused():
-        reader = _AdReader(profile)
-        for dn, attrs in entries:
-            reader.add(dn, attrs)
-        return _finish(reader, mailboxes, profile, info)
+        return build(entries, mailboxes, profile, info)
 
 
 def _live_entries(
     url: str, bind_dn: str, password: str, base_dn: str, profile: Profile
-) -> Iterator[tuple[str, Mapping[str, Sequence[AdValue]]]]:
+) -> AdEntries:
     """Every object under `base_dn` over LDAP (paged), binary attributes as bytes."""
     from harness.engine.ldapwire import LdapConnection, present
 
@@ -467,7 +454,7 @@ def _live_entries(
                 t = DEFAULT_SCHEMA.get(name)
                 binary = t is not None and t.syntax is Syntax.OCTETS
                 out[name] = raw if binary else [v.decode("utf-8", "replace") for v in raw]
-            yield dn, out
+            yield dn, out.items()
 
 
 def from_live(

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import warnings as pywarnings
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, TypeVar
@@ -159,7 +159,7 @@ class TenantSink(Protocol):
     tenant.json known before the files are written. The sink must not change them."""
 
     def tenant(
-        self, entries: Iterator[Entry], mailboxes: Sequence[CloudMailbox], head: Mapping[str, Any]
+        self, entries: Generator[Entry], mailboxes: Sequence[CloudMailbox], head: Mapping[str, Any]
     ) -> None: ...
 
 
@@ -888,10 +888,10 @@ def _build(
             directory, chosen, base_dn, blocked, stamped_dns, Counter(), _Tally(), spool
         )
         sink.tenant(copy, cloud.mailboxes, head)
-    written[LDIF_NAME] = _write(
-        stage / LDIF_NAME,
-        _ldif_chunks(directory, chosen, base_dn, blocked, stamped_dns, ldif_counts),
+    entries = _ldif_entries(
+        directory, chosen, base_dn, blocked, stamped_dns, ldif_counts, directory.left_out
     )
+    written[LDIF_NAME] = _write(stage / LDIF_NAME, _ldif_chunks(chosen, entries))
     directory.spool_path.unlink()
     written[CLOUD_NAME] = _write(
         stage / CLOUD_NAME,
@@ -1052,18 +1052,10 @@ def _create_missing(directory: _Directory, chosen: str, base_dn: str) -> list[st
     return created
 
 
-def _ldif_chunks(
-    directory: _Directory,
-    chosen: str,
-    base_dn: str,
-    blocked: set[str],
-    stamped: set[str],
-    counts: Counter[str],
-) -> Iterator[str]:
-    """directory.ldif: the root, containers parents first, then the other objects as read."""
+def _ldif_chunks(chosen: str, entries: Iterable[Entry]) -> Iterator[str]:
+    """directory.ldif: its header, then each entry (`_ldif_entries`)."""
     yield f"# exwb-harness imported tenant: domain {chosen}\nversion: 1\n\n"
-    left_out = directory.left_out
-    for dn, attrs in _ldif_entries(directory, chosen, base_dn, blocked, stamped, counts, left_out):
+    for dn, attrs in entries:
         yield entry_text(dn, attrs)
 
 
@@ -1076,8 +1068,9 @@ def _ldif_entries(
     counts: Counter[str],
     left_out: _Tally,
     spool: BinaryIO | None = None,
-) -> Iterator[Entry]:
-    """The entries of directory.ldif in file order; `spool`: read the spool from this handle."""
+) -> Generator[Entry]:
+    """The entries of directory.ldif in file order: the root, containers parents first, then
+    the other objects as read; `spool`: read the spool from this handle."""
     root_ndn = normalize_dn(base_dn)
     kept = sorted(
         (
