@@ -28,16 +28,19 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 # --- the directory backends ------------------------------------------------------------------
 #
-# `directory` and `fresh_directory` are the fake AD or OpenLDAP slapd holding the same tenant
-# (tests/support/backends.py), for any package whose conftest or module provides a `tenant`
-# fixture. Every test that uses them runs once per backend: test ids end in [fake] / [slapd].
-# Markers say where the backends differ on purpose; each names the difference, which the README
-# lists ("Fake AD vs OpenLDAP slapd"):
-#   ad_only(difference)    AD behaviour slapd does not have: skipped on slapd, with the reason;
-#   ad_differs(difference) both backends run it, and it asserts each one's own behaviour;
-#   fake_only(reason)      looks inside the fake (its store, limits or index counters).
+# `directory` and `fresh_directory` are the fake AD, OpenLDAP slapd or a Samba AD DC holding the
+# same tenant (tests/support/backends.py), for any package whose conftest or module provides a
+# `tenant` fixture. Every test that uses them runs once per backend: test ids end in [fake] /
+# [slapd] / [samba]. Markers say where the backends differ; each names the difference, which the
+# README lists ("Fake AD vs OpenLDAP slapd", "Fake AD vs Samba AD DC"):
+#   ad_only(difference)       AD behaviour slapd does not have: skipped on slapd, with the reason
+#                             (Samba, an AD, runs it);
+#   ad_differs(difference)    fake and slapd run it, and it asserts each one's own behaviour;
+#   samba_differs(difference) Samba answers otherwise than the fake (and, per the table, AD):
+#                             skipped on Samba, with the reason;
+#   fake_only(reason)         looks inside the fake (its store, limits or index counters).
 
-BACKEND_MARKERS = ("ad_only", "ad_differs", "fake_only")
+BACKEND_MARKERS = ("ad_only", "ad_differs", "samba_differs", "fake_only")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,22 +63,26 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(items):
-    from tests.support.backends import DIFFERENCES
+    from tests.support.backends import DIFFERENCES, SAMBA, SAMBA_DIFFERENCES, SLAPD
 
+    listed = {"ad_only": DIFFERENCES, "ad_differs": DIFFERENCES, "samba_differs": SAMBA_DIFFERENCES}
+    skipped_on = {
+        SLAPD: (("ad_only", "AD-only"), ("fake_only", "fake-only")),
+        SAMBA: (("samba_differs", "Samba differs"), ("fake_only", "fake-only")),
+    }
     for item in items:
         for name in BACKEND_MARKERS:
             for mark in item.iter_markers(name):
                 if len(mark.args) != 1 or not str(mark.args[0]).strip():
                     raise pytest.UsageError(f"{item.nodeid}: @{name} needs one reason")
-                if name != "fake_only" and mark.args[0] not in DIFFERENCES:
+                if name in listed and mark.args[0] not in listed[name]:
                     raise pytest.UsageError(
                         f"{item.nodeid}: @{name}({mark.args[0]!r}) is not one of the differences"
-                        " listed in tests/support/backends.py DIFFERENCES (and the README)"
+                        " listed in tests/support/backends.py (and the README)"
                     )
         callspec = getattr(item, "callspec", None)
-        if callspec is None or callspec.params.get("backend") != "slapd":
-            continue
-        for name, what in (("ad_only", "AD-only"), ("fake_only", "fake-only")):
+        on = callspec.params.get("backend") if callspec is not None else None
+        for name, what in skipped_on.get(on, ()):
             mark = item.get_closest_marker(name)
             if mark is not None:
                 item.add_marker(pytest.mark.skip(reason=f"{what}: {mark.args[0]}"))
@@ -83,12 +90,15 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="module")
 def backend(request):
-    """The backend's name, "fake" or "slapd"; slapd absent: a skip, or a failure under CI."""
-    from tests.support.backends import SLAPD, require_slapd
+    """The backend's name, "fake", "slapd" or "samba"; a reference server absent: a skip, or a
+    failure under CI."""
+    from tests.support.backends import SAMBA, SLAPD, require_samba, require_slapd
 
     name = getattr(request, "param", "fake")  # not parametrised: a FAKE_ONLY_MODULES module
     if name == SLAPD:
         require_slapd()
+    elif name == SAMBA:
+        require_samba()
     return name
 
 
@@ -108,11 +118,31 @@ def slapd_contents(tmp_path_factory):
     return content_of
 
 
-def _start(backend, tenant, slapd_contents, max_page_size=None):
+@pytest.fixture(scope="session")
+def samba_contents(tmp_path_factory):
+    """Each tenant prepared as a Samba domain, once per session (about 10 s for 400 users)."""
+    from tests.support.backends import samba_prepared
+
+    prepared = {}
+
+    def content_of(tenant):
+        key = id(tenant)
+        if key not in prepared:
+            prepared[key] = (tenant, samba_prepared(tenant, tmp_path_factory.mktemp("samba")))
+        return prepared[key][1]
+
+    return content_of
+
+
+def _start(backend, tenant, slapd_contents, max_page_size=None, samba_contents=None):
     from mockservers.directory.seed import seed_directory
     from mockservers.runtime import start_directory
-    from tests.support.backends import SLAPD, start_slapd
+    from tests.support.backends import SAMBA, SLAPD, start_samba, start_slapd
 
+    if backend == SAMBA:
+        if max_page_size is not None:
+            pytest.skip("Samba ignores MaxPageSize (samba_differs: page size above MaxPageSize)")
+        return start_samba(samba_contents(tenant), slapd_contents(tenant).endpoints)
     if backend == SLAPD:
         if max_page_size is None:
             return start_slapd(slapd_contents(tenant))
@@ -124,28 +154,29 @@ def _start(backend, tenant, slapd_contents, max_page_size=None):
 
 
 @pytest.fixture(scope="module")
-def directory(backend, tenant, slapd_contents):
+def directory(backend, tenant, slapd_contents, samba_contents):
     """A directory shared by a module's read-only tests; write tests use `fresh_directory`."""
-    run = _start(backend, tenant, slapd_contents)
+    run = _start(backend, tenant, slapd_contents, samba_contents=samba_contents)
     yield run
     run.stop()
 
 
 @pytest.fixture
-def fresh_directory(backend, tenant, slapd_contents):
-    """A directory of the test's own: a fresh fake, or a fresh slapd (about 0.2 s to start)."""
-    run = _start(backend, tenant, slapd_contents)
+def fresh_directory(backend, tenant, slapd_contents, samba_contents):
+    """A directory of the test's own: a fresh fake, a fresh slapd (about 0.2 s to start) or a
+    fresh copy of the tenant's Samba domain (about 1.5 s)."""
+    run = _start(backend, tenant, slapd_contents, samba_contents=samba_contents)
     yield run
     run.stop()
 
 
 @pytest.fixture
-def directory_with(backend, tenant, slapd_contents):
+def directory_with(backend, tenant, slapd_contents, samba_contents):
     """Start a fresh directory with other limits: ``directory_with(max_page_size=50)``."""
     started = []
 
     def start(*, max_page_size: int):
-        started.append(_start(backend, tenant, slapd_contents, max_page_size))
+        started.append(_start(backend, tenant, slapd_contents, max_page_size, samba_contents))
         return started[-1]
 
     yield start

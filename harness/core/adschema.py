@@ -209,9 +209,7 @@ def _attrs() -> list[AttributeType]:
     return out
 
 
-OBJECT_CLASSES: Final = frozenset(
-    c.casefold()
-    for c in (
+CLASS_NAMES: Final = (
         "top", "person", "organizationalPerson", "user", "inetOrgPerson", "group", "contact",
         "computer", "organizationalUnit", "container", "domain", "domainDNS", "configuration",
         "dMD", "classSchema", "attributeSchema", "msDS-GroupManagedServiceAccount",
@@ -223,9 +221,10 @@ OBJECT_CLASSES: Final = frozenset(
         "msExchConnectors", "msExchRoutingSMTPConnector", "msExchSmtpReceiveConnector",
         "msExchFedTrust", "msExchFedOrgId", "msExchFedSharingRelationship",
         "msExchIntraOrganizationConnector", "msExchDomainContentConfig", "msExchAcceptedDomain",
-        "msExchAuthAuthConfig", "msExchAuthAuthServer", "msExchAuthPartnerApplication",
-    )
+    "msExchAuthAuthConfig", "msExchAuthAuthServer", "msExchAuthPartnerApplication",
 )  # fmt: skip
+"""The object classes the fake AD knows, spelled as their lDAPDisplayNames."""
+OBJECT_CLASSES: Final = frozenset(c.casefold() for c in CLASS_NAMES)
 
 
 # defaultObjectCategory of the classes whose category is not their own name: AD resolves

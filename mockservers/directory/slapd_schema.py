@@ -20,7 +20,6 @@ rewrites that one class; `write_schema_files` writes the patched core next to th
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,20 +28,13 @@ from typing import Final
 
 from harness.core.adschema import (
     DEFAULT_SCHEMA,
-    OBJECT_CLASSES,
+    CLASS_NAMES,
     AttributeType,
     Schema,
     Syntax,
 )
-
-PRIVATE_ARC: Final = "2.25.175451481459389822189819950255219375439"
-"""OID arc for definitions with no known Microsoft OID.
-
-2.25 is the ITU-T X.667 / RFC 4122 arc in which a UUID, written as one integer, is an OID that
-needs no registration; this UUID was drawn once for exwb-harness. Attributes live under
-``.1.<n>``, object classes under ``.2.<n>``, where n is derived from the casefolded name (see
-`private_oid`), so OIDs stay stable when DEFAULT_SCHEMA grows.
-"""
+from mockservers.directory.schema_ids import MS_ARC as _MS
+from mockservers.directory.schema_ids import PRIVATE_ARC, attribute_oid, private_oid
 
 SCHEMA_FILE_NAME: Final = "exwb-ad.schema"
 CORE_FILE_NAME: Final = "core-ad.schema"
@@ -80,46 +72,10 @@ OPENLDAP_CLASSES: Final = frozenset(
     )
 )  # fmt: skip
 
-# Microsoft attributeIDs. Sources: OpenLDAP's msuser.schema (AD attributes), MS-ADA2 for
-# msDS-ExternalDirectoryObjectId, the Exchange Server SDK attribute pages for
-# extensionAttribute1..15, targetAddress and msExchHideFromAddressLists, and Exchange's schema
-# LDIF as published by OpenChange for msExchRecipientDisplayType / msExchRecipientTypeDetails.
-_MS = "1.2.840.113556.1"
-MICROSOFT_ATTRIBUTE_OIDS: Final[dict[str, str]] = {
-    "objectCategory": f"{_MS}.4.782",
-    "department": f"{_MS}.2.141",
-    "company": f"{_MS}.2.146",
-    "sAMAccountName": f"{_MS}.4.221",
-    "userPrincipalName": f"{_MS}.4.656",
-    "objectGUID": f"{_MS}.4.2",
-    "mS-DS-ConsistencyGuid": f"{_MS}.4.1360",
-    "objectSid": f"{_MS}.4.146",
-    "userAccountControl": f"{_MS}.4.8",
-    "pwdLastSet": f"{_MS}.4.96",
-    "accountExpires": f"{_MS}.4.159",
-    "whenCreated": f"{_MS}.2.2",
-    "whenChanged": f"{_MS}.2.3",
-    "uSNCreated": f"{_MS}.2.19",
-    "uSNChanged": f"{_MS}.2.120",
-    "lDAPAdminLimits": f"{_MS}.4.843",
-    "proxyAddresses": f"{_MS}.2.210",
-    "targetAddress": f"{_MS}.2.352",
-    "legacyExchangeDN": f"{_MS}.4.655",
-    "networkAddress": f"{_MS}.2.459",
-    "serviceBindingInformation": f"{_MS}.4.510",
-    "keywords": f"{_MS}.4.48",
-    "msDS-ExternalDirectoryObjectId": f"{_MS}.4.2310",
-    "msExchHideFromAddressLists": f"{_MS}.4.7000.102.73",
-    "msExchRecipientDisplayType": f"{_MS}.4.7000.102.50730",
-    "msExchRecipientTypeDetails": f"{_MS}.4.7000.102.50855",
-    **{f"extensionAttribute{i}": f"{_MS}.2.{422 + i}" for i in range(1, 11)},
-    **{f"extensionAttribute{i}": f"{_MS}.2.{588 + i}" for i in range(11, 16)},
-}
-
 # Object classes: OID, superior, kind. The AD superclass is kept where it is known and defined
 # here; Exchange configuration classes (OIDs not published) derive from container so that an
 # entry may list ``container`` alongside them, as Exchange's own objects do. A class added to
-# OBJECT_CLASSES later and missing here gets `default_class` (structural, SUP top, MUST cn).
+# CLASS_NAMES later and missing here gets `default_class` (structural, SUP top, MUST cn).
 # governsIDs are from MS-ADSC and OpenLDAP's msuser.schema, except those of configuration,
 # attributeSchema and leaf, which could not be checked against a source here.
 _PRIVATE = "private"
@@ -210,17 +166,6 @@ class SchemaGenerationError(RuntimeError):
     """The OpenLDAP schema cannot be produced (missing or unexpected system schema files)."""
 
 
-def private_oid(kind: int, name: str) -> str:
-    """A stable OID under PRIVATE_ARC: kind 1 for attributes, 2 for classes."""
-    digest = hashlib.sha256(name.casefold().encode("utf-8")).digest()
-    return f"{PRIVATE_ARC}.{kind}.{int.from_bytes(digest[:6], 'big')}"
-
-
-def attribute_oid(attr: AttributeType) -> str:
-    """Microsoft's attributeID for `attr` when known, else a private OID."""
-    return MICROSOFT_ATTRIBUTE_OIDS.get(attr.name) or private_oid(1, attr.name)
-
-
 def _quote(text: str) -> str:
     # qdstring escapes per RFC 4512: \27 for a quote, \5C for a backslash.
     return text.replace("\\", "\\5C").replace("'", "\\27")
@@ -287,17 +232,14 @@ def objectclass_text(cls: ClassDef, may: list[str]) -> str:
 
 
 def default_class(name: str) -> ClassDef:
-    """The definition used for an OBJECT_CLASSES entry this module does not describe."""
+    """The definition used for a CLASS_NAMES entry this module does not describe."""
     return ClassDef(name, _PRIVATE, "top", must=("cn",))
 
 
 def class_defs() -> list[ClassDef]:
-    """Every class to define: CLASS_DEFS, then defaults for other OBJECT_CLASSES entries.
-
-    OBJECT_CLASSES holds casefolded names, so a default class is named in lower case.
-    """
+    """Every class to define: CLASS_DEFS, then defaults for the other classes the fake knows."""
     known = OPENLDAP_CLASSES | {d.name.casefold() for d in CLASS_DEFS}
-    return [*CLASS_DEFS, *(default_class(c) for c in sorted(OBJECT_CLASSES - known))]
+    return [*CLASS_DEFS, *(default_class(c) for c in CLASS_NAMES if c.casefold() not in known)]
 
 
 _DEFINED_RE = re.compile(

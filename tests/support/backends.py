@@ -1,4 +1,5 @@
-"""The directories the directory and engine tests run on: the fake AD and OpenLDAP slapd.
+"""The directories the directory and engine tests run on: the fake AD, OpenLDAP slapd and a
+Samba AD DC.
 
 Both hold the same entries. The fake is seeded from a tenant as `exwb serve` seeds it; slapd
 loads the tenant's directory.ldif (written by `write_tenant`, as a user would) plus every entry
@@ -12,6 +13,11 @@ writeback gMSA may read everything and write only the GA writeback attributes of
 OU=Corp; the reader may read everything; anonymous clients may read the rootDSE only.
 `SlapdDirectory` offers what the tests use of the fake's `RunningTenant`: `endpoints` (the
 same `Endpoints`, same passwords) and `stop()`.
+
+Samba (mockservers/reference_samba.py) is prepared once per tenant from the same entries (the
+LDIF's and the fake's seed, less what a DC creates itself) and each directory is a copy of it on
+a loopback address of its own. Its writeback account is delegated by ACEs on OU=Corp; its
+passwords are its own (AD's complexity rule), carried in `SambaDirectory.endpoints`.
 """
 
 from __future__ import annotations
@@ -35,6 +41,13 @@ from harness.tenant.model import Tenant
 from mockservers.directory.acl import Role
 from mockservers.directory.seed import seed_directory
 from mockservers.runtime import RunningTenant, endpoints_for
+from mockservers.reference_samba import (
+    PreparedSamba,
+    SambaInfo,
+    prepare_samba,
+    running_samba,
+    samba_available,
+)
 from tests.support.slapd import (
     MAX_PAGE_SIZE,
     Entry,
@@ -46,8 +59,13 @@ from tests.support.slapd import (
 
 FAKE: Final = "fake"
 SLAPD: Final = "slapd"
-BACKENDS: Final = (FAKE, SLAPD)
+SAMBA: Final = "samba"
+BACKENDS: Final = (FAKE, SLAPD, SAMBA)
 SLAPD_MISSING: Final = "OpenLDAP slapd is not installed (apt-get install slapd ldap-utils)"
+SAMBA_MISSING: Final = (
+    "Samba AD DC is not installed (apt-get install samba samba-ad-dc samba-ad-provision"
+    " samba-dsdb-modules ldb-tools)"
+)
 
 # Where AD (and so the fake) and slapd differ on purpose. Tests name one of these in their
 # ad_only / ad_differs marker (tests/conftest.py refuses any other), and the README's "Fake AD vs
@@ -78,17 +96,36 @@ DIFFERENCES: Final = frozenset(
     }
 )
 
+# Where Samba answers otherwise than the fake. Tests name one of these in a samba_differs
+# marker, and the README's "Fake AD vs Samba AD DC" table has one row for each, saying which
+# side Windows AD takes and the source (tests/directory/test_backend_differences.py).
+SAMBA_DIFFERENCES: Final = frozenset(
+    {
+        "page size above MaxPageSize",
+    }
+)
+
+
+def _require(available: bool, missing: str) -> None:
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{missing}; CI is set, so this is an error, not a skip", pytrace=False)
+    pytest.skip(missing)
+
 
 def require_slapd() -> None:
     """Skip when slapd is absent; under CI (the CI variable set) fail instead.
 
     CI must exercise the slapd half of the suite: a silent skip would hide a broken image.
     """
-    if slapd_available():
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{SLAPD_MISSING}; CI is set, so this is an error, not a skip", pytrace=False)
-    pytest.skip(SLAPD_MISSING)
+    _require(slapd_available(), SLAPD_MISSING)
+
+
+def require_samba() -> None:
+    """Skip when the Samba AD DC is absent (or not runnable: its LDAP ports need root); under
+    CI, fail instead."""
+    _require(samba_available() and os.geteuid() == 0, SAMBA_MISSING + " (and run as root)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,9 +236,63 @@ def start_slapd(
         return SlapdDirectory(endpoints, info, stack.pop_all())
 
 
-Directory = RunningTenant | SlapdDirectory
+def samba_prepared(tenant: Tenant, workdir: Path) -> PreparedSamba:
+    """A Samba domain holding the tenant (its LDIF's entries and the fake's seed), on disk."""
+    passwords = {role: secrets.token_urlsafe(18) for role in Role}
+    seeded = seed_directory(tenant, passwords)
+    entries = [(e.dn, list(e.attrs.items())) for e in seeded.store.walk()]
+    spec = tenant.spec
+    service, reader = seeded.account(Role.WRITEBACK), seeded.account(Role.READER)
+    return prepare_samba(
+        workdir / "samba",
+        spec.base_dn,
+        spec.netbios_name,
+        entries,
+        service_name=service.dn.split(",", 1)[0].removeprefix("CN="),
+        reader_name=reader.dn.split(",", 1)[0].removeprefix("CN="),
+    )
+
+
+@dataclass(slots=True)
+class SambaDirectory:
+    """A running Samba AD DC with the fake's interface: `endpoints` and `stop()`."""
+
+    endpoints: Endpoints
+    info: SambaInfo
+    _stack: contextlib.ExitStack = field(repr=False)
+
+    def stop(self) -> None:
+        self._stack.close()
+
+    def __repr__(self) -> str:
+        return f"SambaDirectory({self.endpoints.ldap_url})"
+
+
+def start_samba(prepared: PreparedSamba, endpoints: Endpoints) -> SambaDirectory:
+    """Start a copy of `prepared`; `endpoints` (the fake's, for the same tenant) gets Samba's
+    address and passwords. The caller stops it."""
+    with contextlib.ExitStack() as stack:
+        info = stack.enter_context(running_samba(prepared))
+        ep = replace(
+            endpoints,
+            ldap_url=info.url,
+            ldap_host=info.host,
+            ldap_port=info.port,
+            admin_dn=prepared.admin_dn,
+            admin_password=prepared.admin_password,
+            bind_dn=prepared.service_dn,
+            bind_password=prepared.service_password,
+            reader_dn=prepared.reader_dn,
+            reader_password=prepared.reader_password,
+        )
+        return SambaDirectory(ep, info, stack.pop_all())
+
+
+Directory = RunningTenant | SlapdDirectory | SambaDirectory
 
 
 def backend_of(run: Any) -> str:
-    """`SLAPD` for a `SlapdDirectory`, `FAKE` for the fake's `RunningTenant`."""
-    return SLAPD if isinstance(run, SlapdDirectory) else FAKE
+    """`SLAPD` for a `SlapdDirectory`, `SAMBA` for a `SambaDirectory`, else `FAKE`."""
+    if isinstance(run, SlapdDirectory):
+        return SLAPD
+    return SAMBA if isinstance(run, SambaDirectory) else FAKE

@@ -1,0 +1,81 @@
+"""Object identifiers of the fake AD's attributes and classes, shared by the slapd and Samba schemas.
+
+Microsoft's attributeID where a public source gives it; otherwise a stable private OID under
+`PRIVATE_ARC`, so that slapd and Samba name an attribute the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Final
+
+from harness.core.adschema import AttributeType
+
+PROJECT_UUID: Final = "83feb9e7-c862-4048-baf7-5e5ef76b7d4f"
+PRIVATE_ARC: Final = "1.2.840.113556.1.8000.2554.33790.47591.51298.16456.47863.6184695.7044431"
+"""OID arc for definitions with no known Microsoft OID.
+
+Microsoft's documented way to name an AD schema extension without registering an arc: the
+prefix 1.2.840.113556.1.8000.2554 followed by a GUID cut into seven numbers (the oidgen script
+of "Obtaining an Object Identifier from Microsoft"); the GUID, `PROJECT_UUID`, was drawn once for
+exwb-harness. Attributes live under ``.1.<a>.<b>``, classes under ``.2.<a>.<b>``, where a and b
+are 14-bit numbers derived from the casefolded name (see `private_oid`), so OIDs stay stable
+when DEFAULT_SCHEMA grows. (A 2.25 UUID arc would be shorter, but AD and Samba map each OID's
+prefix to 32-bit attribute IDs and cannot encode 2.25's 128-bit arc.)
+"""
+
+# Microsoft attributeIDs. Sources: OpenLDAP's msuser.schema (AD attributes), MS-ADA2 for
+# msDS-ExternalDirectoryObjectId, the Exchange Server SDK attribute pages for
+# extensionAttribute1..15, targetAddress and msExchHideFromAddressLists, and Exchange's schema
+# LDIF as published by OpenChange for msExchRecipientDisplayType / msExchRecipientTypeDetails.
+MS_ARC: Final = "1.2.840.113556.1"
+_MS = MS_ARC
+MICROSOFT_ATTRIBUTE_OIDS: Final[dict[str, str]] = {
+    "objectCategory": f"{_MS}.4.782",
+    "department": f"{_MS}.2.141",
+    "company": f"{_MS}.2.146",
+    "sAMAccountName": f"{_MS}.4.221",
+    "userPrincipalName": f"{_MS}.4.656",
+    "objectGUID": f"{_MS}.4.2",
+    "mS-DS-ConsistencyGuid": f"{_MS}.4.1360",
+    "objectSid": f"{_MS}.4.146",
+    "userAccountControl": f"{_MS}.4.8",
+    "pwdLastSet": f"{_MS}.4.96",
+    "accountExpires": f"{_MS}.4.159",
+    "whenCreated": f"{_MS}.2.2",
+    "whenChanged": f"{_MS}.2.3",
+    "uSNCreated": f"{_MS}.2.19",
+    "uSNChanged": f"{_MS}.2.120",
+    "lDAPAdminLimits": f"{_MS}.4.843",
+    "proxyAddresses": f"{_MS}.2.210",
+    "targetAddress": f"{_MS}.2.352",
+    "legacyExchangeDN": f"{_MS}.4.655",
+    "networkAddress": f"{_MS}.2.459",
+    "serviceBindingInformation": f"{_MS}.4.510",
+    "keywords": f"{_MS}.4.48",
+    "msDS-ExternalDirectoryObjectId": f"{_MS}.4.2310",
+    "msExchHideFromAddressLists": f"{_MS}.4.7000.102.73",
+    "msExchRecipientDisplayType": f"{_MS}.4.7000.102.50730",
+    "msExchRecipientTypeDetails": f"{_MS}.4.7000.102.50855",
+    **{f"extensionAttribute{i}": f"{_MS}.2.{422 + i}" for i in range(1, 11)},
+    **{f"extensionAttribute{i}": f"{_MS}.2.{588 + i}" for i in range(11, 16)},
+}
+
+def private_oid(kind: int, name: str) -> str:
+    """A stable OID under PRIVATE_ARC: kind 1 for attributes, 2 for classes."""
+    digest = int.from_bytes(hashlib.sha256(name.casefold().encode("utf-8")).digest()[:4], "big")
+    return f"{PRIVATE_ARC}.{kind}.{(digest >> 14) & 0x3FFF}.{digest & 0x3FFF}"
+
+
+def attribute_oid(attr: AttributeType) -> str:
+    """Microsoft's attributeID for `attr` when known, else a private OID."""
+    return MICROSOFT_ATTRIBUTE_OIDS.get(attr.name) or private_oid(1, attr.name)
+
+
+# Microsoft's governsIDs for the Exchange classes, where a public source gives them.
+MICROSOFT_CLASS_OIDS: Final[dict[str, str]] = {}
+
+
+def class_oid(name: str) -> str:
+    """Microsoft's governsID for the class `name` when known, else a private OID."""
+    return MICROSOFT_CLASS_OIDS.get(name) or private_oid(2, name)
