@@ -57,6 +57,11 @@ _CN_OVERRIDES: Final = {
 }
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
+# The defaultSecurityDescriptor of AD's container class ([MS-ADSC] Container): full control for
+# Domain Admins and SYSTEM, read for Authenticated Users. Exchange's classes grant at least that.
+CONTAINER_SD: Final = (
+    "D:(A;;RPWPCRCCDCLCLORCWOWDSDDTSW;;;DA)(A;;RPWPCRCCDCLCLORCWOWDSDDTSW;;;SY)(A;;RPLCLORC;;;AU)"
+)
 # Classes a configuration object of an Exchange class may sit under, besides the Exchange
 # classes themselves (all in the configuration partition).
 _CONFIG_SUPERIORS: Final = ("container", "configuration", "msExchConfigurationContainer")
@@ -127,6 +132,7 @@ def _class_entries(schema_dn: str, attr_names: list[str]) -> Iterator[str]:
             ("possSuperiors", _CONFIG_SUPERIORS),
             ("mayContain", tuple(attr_names)),
             ("defaultObjectCategory", (f"CN={cn},{schema_dn}",)),
+            ("defaultSecurityDescriptor", (CONTAINER_SD,)),
             ("adminDescription", ("exwb-harness: governsID is a private OID",)),
         ]
         yield entry_text(f"CN={cn},{schema_dn}", values)
