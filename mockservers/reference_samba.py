@@ -51,7 +51,8 @@ SEARCH_PATH: Final = ("/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bi
 PORTS: Final = (389, 636, 3268, 3269)
 START_TIMEOUT: Final = 60.0
 STOP_TIMEOUT: Final = 30.0
-HOST_NAME: Final = "DC1"
+# The fake DC's name (mockservers/directory/server.py DC_NAME): clients see the same dnsHostName.
+HOST_NAME: Final = "DC01"
 # The offline tools load Samba's modules with the process's smb.conf; these options let them
 # change the schema (as ``dsdb:schema update allowed`` does for the server).
 _SCHEMA_OPTION: Final = "--option=dsdb:schema update allowed=true"
@@ -105,7 +106,10 @@ def _run(cmd: Sequence[str], *, what: str, stdin: bytes | None = None) -> str:
         list(cmd), input=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False
     )
     out = proc.stdout.decode("utf-8", "replace")
-    if proc.returncode != 0:
+    # ldbadd and ldbmodify exit 0 when a record after the first fails (measured: "ERR: ...
+    # Added 2 records successfully", status 0, the rest of the input unread): their ERR line
+    # is the failure.
+    if proc.returncode != 0 or re.search(r"(?m)^ERR: ", out):
         tail = out.strip()[-4000:]
         raise SambaError(f"{what} failed (exit {proc.returncode}):\n{tail}")
     return out
@@ -284,7 +288,7 @@ def samba_entries(entries: Iterable[Entry], existing: frozenset[str]) -> Iterato
 def existing_dns(path: Path, base_dn: str) -> frozenset[str]:
     """Normalised DNs of every object in the domain's three naming contexts."""
     out: set[str] = set()
-    for base in (base_dn, f"CN=Configuration,{base_dn}"):
+    for base in (base_dn, f"CN=Configuration,{base_dn}", f"CN=Schema,CN=Configuration,{base_dn}"):
         for e in _search(path, base, "(objectClass=*)", "dn"):
             out.add(normalize_dn(e["dn"][0]))
     return frozenset(out)

@@ -167,7 +167,15 @@ def schema_extension(
     added = missing_attributes(samba_has, schema)
     names = [a.name for a in added]
     attributes = "".join(attribute_entry(schema_dn, a) for a in added)
-    classes = "".join(_class_entries(schema_dn, names))
+    # Exchange's configuration classes may hold the attributes AD already had (serialNumber,
+    # networkAddress, ...) as well as the new ones.
+    config_may = [
+        a.name
+        for a in schema
+        if not (a.system_only or a.operational)
+        and a.name.casefold() not in ("objectclass", "objectcategory")
+    ]
+    classes = "".join(_class_entries(schema_dn, config_may))
     changes = _add_values(f"CN=Mail-Recipient,{schema_dn}", "mayContain", names)
     changes += _add_values(f"CN=ms-Exch-Configuration-Container,{schema_dn}", "mayContain", names)
     # Exchange classes nest in one another; possSuperiors may only name classes that exist, so
