@@ -1,8 +1,9 @@
-"""The writeback engine against both directory backends: the fake AD and OpenLDAP slapd.
+"""The writeback engine against every directory backend: the fake AD, OpenLDAP slapd and Samba.
 
-The cloud side is always the fake Exchange Online / Graph of `start_tenant`; AD is either the
-fake's LDAP server or a slapd loaded with the same tenant's LDIF (tests/support/backends.py).
-The engine binds as the writeback service account, whose delegation is the same on both, so
+The cloud side is always the fake Exchange Online / Graph of `start_tenant`; AD is the fake's
+LDAP server, a slapd loaded with the same tenant's LDIF or a Samba AD DC holding it
+(tests/support/backends.py). The engine binds as the writeback service account, whose delegation
+is the same on all three, so
 its behaviour must be too: cycles converge, write exactly the cloud's edits and nothing out of
 scope, repair drift, are idempotent, and report an ACL denial as a Failure with LDAP code 50.
 """
@@ -20,7 +21,7 @@ from harness.engine.source import CloudCredentials
 from harness.engine.target import LdapCredentials
 from harness.tenant import AdUser, CloudMailbox, TenantSpec, generate
 from tests.directory.ldap_clients import connect, is_ad
-from tests.support.backends import SLAPD, Directory, start_slapd
+from tests.support.backends import SAMBA, SLAPD, Directory, start_samba, start_slapd
 from tests.support.engine import EngineEnv, log_entries, mailbox_pairs, writeback_credentials
 
 TENANT = generate(
@@ -48,8 +49,13 @@ class Env(EngineEnv):
 
 
 @pytest.fixture
-def env(run, backend, slapd_contents, tmp_path):
-    ad = start_slapd(slapd_contents(TENANT)) if backend == SLAPD else run
+def env(run, backend, slapd_contents, samba_contents, tmp_path):
+    if backend == SLAPD:
+        ad = start_slapd(slapd_contents(TENANT))
+    elif backend == SAMBA:
+        ad = start_samba(samba_contents(TENANT), slapd_contents(TENANT).endpoints)
+    else:
+        ad = run
     e = Env(run, connect(ad, "reader"), tmp_path / "state", ad)
     yield e
     e.close()

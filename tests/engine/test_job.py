@@ -3,6 +3,8 @@ quarantine, job health (`exwb status`), and explicit connection settings for `ex
 
 from __future__ import annotations
 
+import contextlib
+
 import dataclasses
 import json
 import os
@@ -280,25 +282,44 @@ def test_cli_with_explicit_settings_and_secrets_from_file_and_environment(
     assert code == 2 and "missing: --bind-dn" in out
 
 
-@pytest.mark.skipif(os.environ.get("EXWB_SKIP_SLAPD") == "1", reason="slapd half disabled")
-def test_cli_cycle_targets_slapd_with_explicit_settings(run, tmp_path, capsys, monkeypatch):
-    """A user rehearses writeback into a real directory: OpenLDAP slapd with the same tenant."""
+@contextlib.contextmanager
+def _reference_directory(kind: str, tmp_path, samba_contents, slapd_contents):
+    """(url, writeback DN, its password) of a running slapd or Samba holding TENANT."""
     from harness.tenant.files import LDIF_NAME, write_tenant
-    from tests.support.slapd import running_slapd, slapd_available
+    from tests.support.backends import require_samba, require_slapd, start_samba
+    from tests.support.slapd import running_slapd
 
-    if not slapd_available():
-        if os.environ.get("CI"):
-            pytest.fail("slapd is not installed; CI must run the slapd half", pytrace=False)
-        pytest.skip("OpenLDAP slapd is not installed (apt-get install slapd ldap-utils)")
-    write_tenant(TENANT, tmp_path / "tenant")
+    if kind == "slapd":
+        require_slapd()
+        write_tenant(TENANT, tmp_path / "tenant")
+        ldif = tmp_path / "tenant" / LDIF_NAME
+        with running_slapd(ldif, TENANT.base_dn, durable=False) as info:
+            yield info.url, info.service_dn, info.service_password
+    else:
+        require_samba()
+        ad = start_samba(samba_contents(TENANT), slapd_contents(TENANT).endpoints)
+        try:
+            yield ad.endpoints.ldap_url, ad.endpoints.bind_dn, ad.endpoints.bind_password
+        finally:
+            ad.stop()
+
+
+@pytest.mark.parametrize("kind", ["slapd", "samba"])
+def test_cli_cycle_targets_a_real_directory_with_explicit_settings(
+    kind, run, tmp_path, capsys, monkeypatch, samba_contents, slapd_contents
+):
+    """A user rehearses writeback into a real directory holding the same tenant: OpenLDAP slapd,
+    or a Samba AD DC (an AD: schema, samldb's checks, the delegation as ACEs)."""
+    if kind == "slapd" and os.environ.get("EXWB_SKIP_SLAPD") == "1":
+        pytest.skip("slapd half disabled")
     ep = run.endpoints
     items = managed(3)
-    set_ca1(run, items, "slapd")
-    with running_slapd(tmp_path / "tenant" / LDIF_NAME, TENANT.base_dn, durable=False) as info:
-        monkeypatch.setenv("EXWB_BIND_PASSWORD", info.service_password)
+    set_ca1(run, items, kind)
+    with _reference_directory(kind, tmp_path, samba_contents, slapd_contents) as (url, dn, pw):
+        monkeypatch.setenv("EXWB_BIND_PASSWORD", pw)
         monkeypatch.setenv("EXWB_CLIENT_SECRET", ep.readonly_client_secret)
         explicit = [
-            "--ldap-url", info.url, "--bind-dn", info.service_dn, "--base-dn", TENANT.base_dn,
+            "--ldap-url", url, "--bind-dn", dn, "--base-dn", TENANT.base_dn,
             "--graph-url", ep.graph_url, "--token-url", ep.token_url, "--client-id",
             ep.readonly_client_id,
         ]  # fmt: skip
