@@ -17,7 +17,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 ROOT = Path(__file__).resolve().parent.parent
 # Document this checkout, not whichever copy of the package the environment has installed.
@@ -128,7 +128,7 @@ def ems_cmdlets_markdown() -> str:
     return table(("cmdlet", "parameters"), rows)
 
 
-BACKEND_MARKERS = ("ad_only", "ad_differs", "fake_only")
+BACKEND_MARKERS = ("ad_only", "ad_differs", "samba_differs", "fake_only")
 
 
 def backend_markers(
@@ -172,34 +172,67 @@ def backend_markers(
     return found
 
 
-def slapd_differences_markdown() -> str:
-    """Where the fake (AD) and slapd differ, with the tests that meet each difference.
-
-    The two behaviours are prose in `docs/slapd-differences.yaml`; the tests come from the
-    `ad_only` / `ad_differs` markers, so a marker naming a difference the file lacks (or a
-    difference no test meets) fails the build.
-    """
+def _marked_differences(file_name: str, markers: tuple[str, ...]) -> tuple[dict, dict]:
+    """The notes of `docs/<file_name>` and, for each difference, the tests whose `markers`
+    name it; a marker naming a difference the file lacks, or a difference no test meets, is a
+    GeneratorError."""
     import yaml
 
     notes: dict[str, dict[str, str]] = yaml.safe_load(
-        (ROOT / "docs" / "slapd-differences.yaml").read_text(encoding="utf-8")
+        (ROOT / "docs" / file_name).read_text(encoding="utf-8")
     )
     tests: dict[str, list[str]] = {}
     for marker, reason, _, test in backend_markers(frozenset(notes)):
-        if marker == "fake_only":
+        if marker not in markers:
             continue
         if reason not in notes:
-            raise GeneratorError(f"{test}: difference {reason!r} is not in slapd-differences.yaml")
+            raise GeneratorError(f"{test}: difference {reason!r} is not in {file_name}")
         if test not in tests.setdefault(reason, []):
             tests[reason].append(test)
     unused = sorted(set(notes) - set(tests))
     if unused:
         raise GeneratorError(f"no test marks these differences: {', '.join(unused)}")
+    return notes, tests
+
+
+def slapd_differences_markdown() -> str:
+    """Where the fake (AD) and slapd differ, with the tests that meet each difference.
+
+    The two behaviours are prose in `docs/slapd-differences.yaml`; the tests come from the
+    `ad_only` / `ad_differs` markers.
+    """
+    notes, tests = _marked_differences("slapd-differences.yaml", ("ad_only", "ad_differs"))
     rows: list[tuple[object, ...]] = [
         (name, note["ad"], note["slapd"], ", ".join(code(t) for t in tests[name]))
         for name, note in notes.items()
     ]
     return table(("difference", "AD (the fake)", "slapd", "tests"), rows)
+
+
+AD_SIDES: Final = {"fake": "the fake's", "samba": "Samba's", "neither": "neither"}
+
+
+def samba_differences_markdown() -> str:
+    """Where the fake and Samba differ, which side Windows AD takes and why, with the tests.
+
+    The prose is in `docs/samba-differences.yaml`; the tests come from `samba_differs` markers.
+    """
+    notes, tests = _marked_differences("samba-differences.yaml", ("samba_differs",))
+    rows: list[tuple[object, ...]] = []
+    for name, note in notes.items():
+        side = str(note["ad"]).split(" ", 1)[0].rstrip(":;,.")
+        if side not in AD_SIDES:
+            raise GeneratorError(f"{name}: ad must start with one of {', '.join(AD_SIDES)}")
+        rows.append(
+            (
+                name,
+                note["fake"],
+                note["samba"],
+                f"{AD_SIDES[side]}{note['ad'][len(side):]}; {note['source']}",
+                ", ".join(code(t) for t in tests[name]),
+            )
+        )
+    return table(("difference", "the fake", "Samba", "Windows AD takes", "tests"), rows)
 
 
 def fake_only_markdown() -> str:
@@ -236,6 +269,7 @@ LOCAL: dict[str, Callable[[], str]] = {
     "exo-cmdlets": exo_cmdlets_markdown,
     "ems-cmdlets": ems_cmdlets_markdown,
     "slapd-differences": slapd_differences_markdown,
+    "samba-differences": samba_differences_markdown,
     "fake-only-tests": fake_only_markdown,
 }
 

@@ -1,6 +1,7 @@
-"""docs/fake-ad.md lists every difference between AD and slapd that a test marker names, and names
-the tests that meet it (see "Fake AD vs OpenLDAP slapd" there, docs/slapd-differences.yaml and
-DIFFERENCES in tests/support/backends.py)."""
+"""docs/fake-ad.md lists every difference between AD and slapd, and between the fake and Samba,
+that a test marker names, and names the tests that meet it (see "Fake AD vs OpenLDAP slapd" and
+"Fake AD vs Samba AD DC" there, docs/slapd-differences.yaml, docs/samba-differences.yaml and
+DIFFERENCES / SAMBA_DIFFERENCES in tests/support/backends.py)."""
 
 from __future__ import annotations
 
@@ -9,30 +10,47 @@ import re
 from pathlib import Path
 
 from tests.docs.pages import rendered
-from tests.support.backends import DIFFERENCES
+from tests.support.backends import DIFFERENCES, SAMBA_DIFFERENCES
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = "### Fake AD vs OpenLDAP slapd"
+SAMBA_SECTION = "### Fake AD vs Samba AD DC"
 MARKERS = ("ad_only", "ad_differs")
 
 
-def readme_rows() -> dict[str, str]:
-    """difference -> the row's tests cell, from docs/fake-ad.md's differences table."""
-    text = rendered("fake-ad.md", "slapd-differences")
-    section = text[text.index(SECTION) :]
-    section = section[: section.index("\n## ")]
+def readme_rows(section_title: str = SECTION, columns: int = 4) -> dict[str, str]:
+    """difference -> the row's tests cell (the last), from a differences table of fake-ad.md."""
+    text = rendered("fake-ad.md", "slapd-differences", "samba-differences")
+    section = text[text.index(section_title) + len(section_title) :]
+    ends = [i for i in (section.find("\n## "), section.find("\n### ")) if i >= 0]
+    section = section[: min(ends, default=len(section))]
     rows = {}
     for line in section.splitlines():
         if not line.startswith("| ") or line.startswith(("| difference ", "|---")):
             continue
         cells = [c.strip() for c in line.strip("|").split(" | ")]
-        assert len(cells) == 4, line
+        assert len(cells) == columns, line
         assert cells[0] not in rows, f"{cells[0]} listed twice"
-        rows[cells[0]] = cells[3]
+        rows[cells[0]] = cells[-1]
     return rows
 
 
-def marked_tests() -> list[tuple[str, str, str]]:
+def samba_rows() -> dict[str, str]:
+    return readme_rows(SAMBA_SECTION, 5)
+
+
+def test_the_samba_table_lists_exactly_the_samba_differences():
+    assert set(samba_rows()) == set(SAMBA_DIFFERENCES)
+
+
+def test_every_samba_marked_test_is_named_on_its_row():
+    rows = samba_rows()
+    marked = marked_tests(("samba_differs",))
+    assert marked  # the scan found the markers
+    assert [(f, t, d) for f, t, d in marked if f"`{t}`" not in rows[d]] == []
+
+
+def marked_tests(markers: tuple[str, ...] = MARKERS) -> list[tuple[str, str, str]]:
     """(file, test function, difference) for every marker with a literal difference."""
     found = []
     for path in sorted((ROOT / "tests").rglob("test_*.py")):
@@ -43,7 +61,7 @@ def marked_tests() -> list[tuple[str, str, str]]:
                 if (
                     isinstance(dec, ast.Call)
                     and isinstance(dec.func, ast.Attribute)
-                    and dec.func.attr in MARKERS
+                    and dec.func.attr in markers
                     and dec.args
                     and isinstance(dec.args[0], ast.Constant)
                 ):
