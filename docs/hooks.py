@@ -228,7 +228,7 @@ def samba_differences_markdown() -> str:
                 name,
                 note["fake"],
                 note["samba"],
-                f"{AD_SIDES[side]}{note['ad'][len(side):]}; {note['source']}",
+                f"{AD_SIDES[side]}{note['ad'][len(side) :]}; {note['source']}",
                 ", ".join(code(t) for t in tests[name]),
             )
         )

@@ -43,8 +43,11 @@ from typing import Final
 from harness.core.adschema import DEFAULT_SCHEMA, Syntax
 from harness.core.dn import normalize_dn
 from harness.tenant.ldif import entry_text
+from harness.tenant.model import Tenant
 from harness.tenant.writeback import GA_ATTRIBUTES
+from mockservers.directory.acl import Role
 from mockservers.directory.samba_schema import schema_extension
+from mockservers.directory.seed import seed_directory
 
 TOOLS: Final = ("samba", "samba-tool", "ldbadd", "ldbmodify", "ldbsearch")
 SEARCH_PATH: Final = ("/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin")
@@ -204,8 +207,12 @@ def _configure(path: Path, provisioned_at: Path, host: str) -> None:
         "\tdsdb:schema update allowed = true\n"
         f"\tpid directory = {path / 'run'}\n"
     )
-    text = re.sub(r"(?m)^\s*(server services|ldap server require strong auth|"
-                  r"dsdb:schema update allowed|pid directory) = .*\n", "", text)
+    text = re.sub(
+        r"(?m)^\s*(server services|ldap server require strong auth|"
+        r"dsdb:schema update allowed|pid directory) = .*\n",
+        "",
+        text,
+    )
     text = text.replace("[global]\n", "[global]\n" + extra, 1)
     conf.write_text(text, encoding="utf-8")
     (path / "run").mkdir(exist_ok=True)
@@ -214,7 +221,8 @@ def _configure(path: Path, provisioned_at: Path, host: str) -> None:
 def _ldb(tool: str, path: Path, ldif: str, *, what: str, relax: bool = False) -> None:
     if not ldif:
         return
-    cmd = [_tool(tool), "-H", _sam(path), _SCHEMA_OPTION]
+    # --nosync: a throwaway domain needs no fsync per transaction.
+    cmd = [_tool(tool), "-H", _sam(path), _SCHEMA_OPTION, "--nosync"]
     if relax:
         cmd.append("--relax")
     _run([*cmd, "-i"], what=what, stdin=ldif.encode("utf-8"))
@@ -325,7 +333,9 @@ def _sid_of(path: Path, base_dn: str, dn: str) -> str:
     return found[0]["objectSid"][0]
 
 
-def delegate_writeback(path: Path, base_dn: str, service_dn: str, attributes: Iterable[str]) -> None:
+def delegate_writeback(
+    path: Path, base_dn: str, service_dn: str, attributes: Iterable[str]
+) -> None:
     """Allow `service_dn` to write `attributes` of the users below OU=Corp, and nothing else.
 
     One object ACE per attribute (WP on the attribute's schemaIDGUID, inherited by user
@@ -334,7 +344,9 @@ def delegate_writeback(path: Path, base_dn: str, service_dn: str, attributes: It
     sid = _sid_of(path, base_dn, service_dn)
     schema = f"CN=Schema,CN=Configuration,{base_dn}"
     wanted = {a.casefold() for a in attributes}
-    found = _search(path, schema, "(objectClass=attributeSchema)", "lDAPDisplayName", "schemaIDGUID")
+    found = _search(
+        path, schema, "(objectClass=attributeSchema)", "lDAPDisplayName", "schemaIDGUID"
+    )
     guids = {
         e["lDAPDisplayName"][0].casefold(): e["schemaIDGUID"][0]
         for e in found
@@ -394,6 +406,30 @@ def prepare_samba(
         service_password=service_password,
         reader_dn=reader_dn,
         reader_password=reader_password,
+    )
+
+
+def prepare_tenant(tenant: Tenant, path: Path) -> PreparedSamba:
+    """`prepare_samba` for a generated tenant: its directory entries and the fake's seed (the
+    containers, the Exchange organisation, the system mailboxes and computers), the accounts
+    named as the fake names them."""
+    seeded = seed_directory(tenant)
+    entries: list[Entry] = [
+        (e.dn, [(name, tuple(values)) for name, values in e.attrs.items()])
+        for e in seeded.store.walk()
+    ]
+    spec = tenant.spec
+
+    def cn(role: Role) -> str:
+        return seeded.account(role).dn.split(",", 1)[0].removeprefix("CN=")
+
+    return prepare_samba(
+        path,
+        spec.base_dn,
+        spec.netbios_name,
+        entries,
+        service_name=cn(Role.WRITEBACK),
+        reader_name=cn(Role.READER),
     )
 
 

@@ -70,7 +70,7 @@ SAMBA_HAS: Final = frozenset({"msexchconfigurationcontainer"})
 
 
 def common_name(display_name: str) -> str:
-    """The schema object's cn: ``msExchRecipientTypeDetails`` -> ``ms-Exch-Recipient-Type-Details``."""
+    """The schema object's cn: ``msExchRecipientTypeDetails`` -> ``ms-Exch-Recipient-Type-...``."""
     if display_name in _CN_OVERRIDES:
         return _CN_OVERRIDES[display_name]
     words = _WORD.findall(display_name)
@@ -111,7 +111,9 @@ def attribute_entry(schema_dn: str, attr: AttributeType) -> str:
     return entry_text(f"CN={cn},{schema_dn}", values)
 
 
-def missing_attributes(samba_has: frozenset[str], schema: Schema = DEFAULT_SCHEMA) -> list[AttributeType]:
+def missing_attributes(
+    samba_has: frozenset[str], schema: Schema = DEFAULT_SCHEMA
+) -> list[AttributeType]:
     """The attributes of `schema` whose (casefolded) names Samba's schema lacks."""
     return [a for a in schema if a.name.casefold() not in samba_has]
 

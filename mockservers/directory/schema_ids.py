@@ -1,4 +1,5 @@
-"""Object identifiers of the fake AD's attributes and classes, shared by the slapd and Samba schemas.
+"""Object identifiers of the fake AD's attributes and classes, shared by the slapd and Samba
+schemas.
 
 Microsoft's attributeID where a public source gives it; otherwise a stable private OID under
 `PRIVATE_ARC`, so that slapd and Samba name an attribute the same way.
@@ -60,6 +61,7 @@ MICROSOFT_ATTRIBUTE_OIDS: Final[dict[str, str]] = {
     **{f"extensionAttribute{i}": f"{_MS}.2.{422 + i}" for i in range(1, 11)},
     **{f"extensionAttribute{i}": f"{_MS}.2.{588 + i}" for i in range(11, 16)},
 }
+
 
 def private_oid(kind: int, name: str) -> str:
     """A stable OID under PRIVATE_ARC: kind 1 for attributes, 2 for classes."""

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Final
 
 from harness.core.adschema import (
-    DEFAULT_SCHEMA,
     CLASS_NAMES,
+    DEFAULT_SCHEMA,
     AttributeType,
     Schema,
     Syntax,

@@ -40,14 +40,14 @@ from harness.tenant.ldif import directory_entries
 from harness.tenant.model import Tenant
 from mockservers.directory.acl import Role
 from mockservers.directory.seed import seed_directory
-from mockservers.runtime import RunningTenant, endpoints_for
 from mockservers.reference_samba import (
     PreparedSamba,
     SambaInfo,
-    prepare_samba,
+    prepare_tenant,
     running_samba,
     samba_available,
 )
+from mockservers.runtime import RunningTenant, endpoints_for
 from tests.support.slapd import (
     MAX_PAGE_SIZE,
     Entry,
@@ -238,19 +238,7 @@ def start_slapd(
 
 def samba_prepared(tenant: Tenant, workdir: Path) -> PreparedSamba:
     """A Samba domain holding the tenant (its LDIF's entries and the fake's seed), on disk."""
-    passwords = {role: secrets.token_urlsafe(18) for role in Role}
-    seeded = seed_directory(tenant, passwords)
-    entries = [(e.dn, list(e.attrs.items())) for e in seeded.store.walk()]
-    spec = tenant.spec
-    service, reader = seeded.account(Role.WRITEBACK), seeded.account(Role.READER)
-    return prepare_samba(
-        workdir / "samba",
-        spec.base_dn,
-        spec.netbios_name,
-        entries,
-        service_name=service.dn.split(",", 1)[0].removeprefix("CN="),
-        reader_name=reader.dn.split(",", 1)[0].removeprefix("CN="),
-    )
+    return prepare_tenant(tenant, workdir / "samba")
 
 
 @dataclass(slots=True)
