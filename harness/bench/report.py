@@ -205,6 +205,7 @@ def bench_json(
     options: dict[str, Any],
     slapd: dict[str, Any],
     results: list[Result],
+    samba: dict[str, Any] | None = None,
     started: str,
     finished: str,
     command: str,
@@ -217,6 +218,7 @@ def bench_json(
         "machine": machine,
         "options": options,
         "slapd": slapd,
+        "samba": samba or {"ran": False, "skipped": "not asked for"},
         "sizes": results,
         "targets": targets(results),
     }
@@ -240,6 +242,9 @@ PHASE_LABELS: dict[str, str] = {
     "slapd_start": "slapd start-up",
     "slapd_full_cycle": "full cycle (slapd)",
     "slapd_floor": "floor (slapd)",
+    "samba_start": "Samba prepare and start-up",
+    "samba_full_cycle": "full cycle (Samba)",
+    "samba_floor": "floor (Samba)",
 }
 
 
@@ -302,6 +307,9 @@ def bench_markdown(doc: dict[str, Any]) -> str:
     slapd = doc["slapd"]
     if slapd.get("skipped"):
         lines += [f"slapd half not run: {slapd['skipped']}.", ""]
+    samba = doc.get("samba", {})
+    if samba.get("skipped"):
+        lines += [f"Samba half not run: {samba['skipped']}.", ""]
     for r in doc["sizes"]:
         lines += [f"### {r['mailboxes']:,} mailboxes ({r['objects']:,} objects)", ""]
         if r.get("error"):
@@ -322,6 +330,12 @@ def bench_markdown(doc: dict[str, Any]) -> str:
             f"(floor), {figure(q['fake_over_slapd_cycle'], 2, fixed=True)} (full cycle). "
             f"TLS / plain full cycle {figure(q.get('tls_over_plain'), 3, fixed=True)}.",
         ]
+        if q.get("fake_over_samba_floor") is not None or q.get("fake_over_samba_cycle"):
+            lines.append(
+                f"Samba peak RSS {figure(m.get('samba_peak_rss_mib'), 0, fixed=True)} MiB; fake /"
+                f" Samba modify throughput {figure(q.get('fake_over_samba_floor'), 2, fixed=True)}"
+                f" (floor), {figure(q.get('fake_over_samba_cycle'), 2, fixed=True)} (full cycle)."
+            )
         lines += [f"Note: {n}." for n in r.get("notes", [])]
         lines.append("")
     lines += ["### Targets", ""]

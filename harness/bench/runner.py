@@ -9,7 +9,8 @@ reports are its own. The servers' CPU is read from /proc around each step; their
 Phases (each a dict of figures; the keys are listed in the README's Benchmarks section):
 generate, serve, initial_cycle, cloud_edits, full_cycle, delta_edits, delta_cycle,
 no_change_cycle, tls_edits, tls_full_cycle, verify, floor, then on slapd: slapd_start,
-slapd_full_cycle, slapd_floor.
+slapd_full_cycle, slapd_floor, then on a Samba AD DC (up to `samba_max` mailboxes): samba_start,
+samba_full_cycle, samba_floor.
 tls_full_cycle is full_cycle again after the same edits, over LDAPS and HTTPS (the CA trusted
 through SSL_CERT_FILE), so that tls_over_plain is what TLS and signed tokens cost a cycle.
 """
@@ -53,6 +54,10 @@ class BenchOptions:
     sizes: list[int]
     changes: float = 0.01
     slapd: bool = True
+    samba: bool = True
+    # Samba loads about 130 entries/s and modifies about 300/s over one connection: at 200k its
+    # half would take most of an hour, so it runs at sizes up to this one.
+    samba_max: int = 20_000
     floor: bool = True
     seed: int = 1
     tls: bool = True
@@ -97,6 +102,7 @@ class SizeRun:
         self.base_dn = ""
         self.objects = 0
         self.slapd_peak: float | None = None
+        self.samba_peak: float | None = None
         self.serve_peak: float | None = None
         self.error: str | None = None
 
@@ -336,6 +342,8 @@ class SizeRun:
                 self.floor("floor", ep.ldap_url, ep.bind_dn, ep.bind_password, dns)
             if self.options.slapd:
                 self.slapd(tenant_dir, ep, dns)
+            if self.options.samba:
+                self.samba(ep, dns)
         finally:
             if proc.poll() is None:
                 self.serve_peak = peak_rss_mib(proc.pid)
@@ -383,6 +391,57 @@ class SizeRun:
             finally:
                 self.server_pids.remove(info.pid)
 
+    def samba(self, ep: Endpoints, dns: list[str]) -> None:
+        """The Samba AD DC half: prepare the same tenant's domain, a full cycle, the floor."""
+        from harness.tenant import TenantSpec, generate
+        from mockservers.reference_samba import SambaError, prepare_tenant, running_samba
+
+        if self.size > self.options.samba_max:
+            self.notes.append(
+                f"Samba half not run above {self.options.samba_max:,} mailboxes (its load speed:"
+                " about 130 entries/s)"
+            )
+            return
+        tenant = generate(TenantSpec(mailboxes=self.size, seed=self.options.seed))
+        with contextlib.ExitStack() as stack:
+            with Stopwatch() as sw:
+                try:
+                    prepared = prepare_tenant(tenant, self.work / "samba")
+                    info = stack.enter_context(running_samba(prepared, copy=False))
+                except SambaError as e:
+                    raise BenchError(f"samba: {e}") from None
+            rss = rss_mib(info.pid)
+            self._done(
+                "samba_start",
+                {
+                    "wall_s": sw.seconds,
+                    "objects": self.objects,
+                    "objects_per_s": _rate(self.objects, sw.seconds),
+                    "rss_mib": rss,
+                },
+                f"{sw.seconds:.1f} s (provision, schema, load, start), RSS {rss or 0:,.0f} MiB",
+            )
+            samba_ep = dataclasses.replace(
+                ep,
+                ldap_url=info.url,
+                ldap_host=info.host,
+                ldap_port=info.port,
+                bind_dn=prepared.service_dn,
+                bind_password=prepared.service_password,
+            )
+            samba_epf = self.work / "samba-endpoints.json"
+            samba_ep.write(samba_epf)
+            self.server_pids.append(info.pid)
+            try:
+                self.cycle("samba_full_cycle", samba_epf, self.work / "samba-state", "full")
+                if self.options.floor:
+                    self.floor(
+                        "samba_floor", info.url, prepared.service_dn, prepared.service_password, dns
+                    )
+                self.samba_peak = peak_rss_mib(info.pid)
+            finally:
+                self.server_pids.remove(info.pid)
+
     def figures(self) -> Figures:
         p = self.phases
         engine_peaks = [
@@ -400,12 +459,15 @@ class SizeRun:
             "generate_peak_rss_mib": p.get("generate", {}).get("peak_rss_mib"),
             "servers_plus_engine_mib": both,
             "slapd_peak_rss_mib": self.slapd_peak,
+            "samba_peak_rss_mib": self.samba_peak,
         }
         ratios: dict[str, float | None] = {
             "engine_over_floor": _ratio(p, "full_cycle", "floor"),
             "engine_over_floor_slapd": _ratio(p, "slapd_full_cycle", "slapd_floor"),
             "fake_over_slapd_floor": _ratio(p, "floor", "slapd_floor"),
             "fake_over_slapd_cycle": _ratio(p, "full_cycle", "slapd_full_cycle"),
+            "fake_over_samba_floor": _ratio(p, "floor", "samba_floor"),
+            "fake_over_samba_cycle": _ratio(p, "full_cycle", "samba_full_cycle"),
             "tls_over_plain": _time_ratio(p, "tls_full_cycle", "full_cycle"),
         }
         return {
@@ -463,6 +525,24 @@ def run_bench(
         with tempfile.TemporaryDirectory(prefix=f"exwb-bench-{size}-", dir=workdir) as tmp:
             results.append(SizeRun(size, options, Path(tmp), progress).run())
     return results
+
+
+def samba_skip_reason(wanted: bool) -> str | None:
+    """Why the Samba half will not run (None when it will)."""
+    import os
+
+    from mockservers.reference_samba import samba_available
+
+    if not wanted:
+        return "--no-samba"
+    if not samba_available():
+        return (
+            "Samba's AD DC is not installed (apt-get install samba samba-ad-dc"
+            " samba-ad-provision samba-dsdb-modules ldb-tools)"
+        )
+    if os.geteuid() != 0:
+        return "Samba's LDAP ports (389, 636) need root"
+    return None
 
 
 def slapd_skip_reason(wanted: bool) -> str | None:

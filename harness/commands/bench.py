@@ -101,6 +101,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--no-slapd", action="store_true", help="skip the OpenLDAP slapd half")
     p.add_argument(
+        "--no-samba",
+        action="store_true",
+        help="skip the Samba AD DC half (run at sizes up to 20,000 mailboxes; needs root)",
+    )
+    p.add_argument(
         "--no-tls",
         action="store_true",
         help="skip the second full cycle over LDAPS and HTTPS (tls_over_plain)",
@@ -139,6 +144,7 @@ def _command_line(args: argparse.Namespace) -> str:
     words = ["exwb", "bench", "--sizes", ",".join(str(s) for s in args.sizes)]
     words += ["--results", str(args.results), "--changes", f"{args.changes:g}"]
     words += ["--no-slapd"] if args.no_slapd else []
+    words += ["--no-samba"] if args.no_samba else []
     words += ["--no-floor"] if args.no_floor else []
     return " ".join(words)
 
@@ -148,7 +154,12 @@ def run(args: argparse.Namespace) -> int:
     from harness.bench.floor import INSTALL_HINT, floor_available
     from harness.bench.measure import machine, machine_line
     from harness.bench.report import bench_json, write_reports
-    from harness.bench.runner import BenchOptions, run_bench, slapd_skip_reason
+    from harness.bench.runner import (
+        BenchOptions,
+        run_bench,
+        samba_skip_reason,
+        slapd_skip_reason,
+    )
 
     if not args.no_floor and not floor_available():
         raise UsageError(
@@ -159,10 +170,14 @@ def run(args: argparse.Namespace) -> int:
     skipped = slapd_skip_reason(not args.no_slapd)
     if skipped and not args.no_slapd:
         _progress(f"slapd half skipped: {skipped}")
+    samba_skipped = samba_skip_reason(not args.no_samba)
+    if samba_skipped and not args.no_samba:
+        _progress(f"Samba half skipped: {samba_skipped}")
     options = BenchOptions(
         sizes=args.sizes,
         changes=args.changes,
         slapd=skipped is None,
+        samba=samba_skipped is None,
         floor=not args.no_floor,
         tls=not args.no_tls,
     )
@@ -176,10 +191,12 @@ def run(args: argparse.Namespace) -> int:
             "sizes": args.sizes,
             "changes": args.changes,
             "slapd": not args.no_slapd,
+            "samba": not args.no_samba,
             "floor": not args.no_floor,
             "seed": options.seed,
         },
         slapd={"ran": options.slapd, "skipped": skipped},
+        samba={"ran": options.samba, "skipped": samba_skipped},
         results=results,
         started=started,
         finished=_now(),

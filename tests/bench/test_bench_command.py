@@ -18,6 +18,7 @@ from harness.bench.chart import chart_svg
 from harness.bench.report import TARGETS, baseline_size, bench_markdown, targets
 from harness.cli import main
 from harness.commands.bench import parse_sizes
+from mockservers.reference_samba import samba_available
 from mockservers.reference_slapd import slapd_available
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -36,6 +37,7 @@ FAKE_PHASES = (
     "floor",
 )
 SLAPD_PHASES = ("slapd_start", "slapd_full_cycle", "slapd_floor")
+SAMBA_PHASES = ("samba_start", "samba_full_cycle", "samba_floor")
 RATE_OF = {"objects": "objects_per_s", "modifies": "modifies_per_s"}
 
 
@@ -48,6 +50,16 @@ def _want_slapd() -> bool:
     return False
 
 
+def _want_samba() -> bool:
+    """Run the Samba half when Samba's AD DC is installed and we are root; under CI its absence
+    is a failure."""
+    if samba_available() and os.geteuid() == 0:
+        return True
+    if os.environ.get("CI"):
+        pytest.fail("Samba's AD DC is not runnable here; CI is set, so this is an error", False)
+    return False
+
+
 def _panels(svg_text: str) -> list[ET.Element]:
     root = ET.fromstring(svg_text)
     assert root.tag == f"{SVG}svg"
@@ -57,17 +69,18 @@ def _panels(svg_text: str) -> list[ET.Element]:
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
-    with_slapd = _want_slapd()
+    with_slapd, with_samba = _want_slapd(), _want_samba()
     argv = [sys.executable, "-m", "harness", "bench", "--sizes", "300,600"]
     argv += ["--results", str(results)] + ([] if with_slapd else ["--no-slapd"])
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    argv += [] if with_samba else ["--no-samba"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (out,) = (results / "bench").iterdir()
-    return proc, out, with_slapd
+    return proc, out, with_slapd, with_samba
 
 
 def test_bench_writes_json_markdown_and_chart(bench_run):
-    proc, out, with_slapd = bench_run
+    proc, out, with_slapd, with_samba = bench_run
     assert sorted(p.name for p in out.iterdir()) == ["bench.json", "bench.md", "bench.svg"]
     doc = json.loads((out / "bench.json").read_text())
     assert doc["format"] == "exwb-bench/1"
@@ -75,7 +88,8 @@ def test_bench_writes_json_markdown_and_chart(bench_run):
         assert doc["machine"][key], key
     assert doc["slapd"]["ran"] is with_slapd
     assert [r["mailboxes"] for r in doc["sizes"]] == [300, 600]
-    expected = FAKE_PHASES + (SLAPD_PHASES if with_slapd else ())
+    assert doc["samba"]["ran"] is with_samba
+    expected = FAKE_PHASES + (SLAPD_PHASES if with_slapd else ()) + (SAMBA_PHASES * with_samba)
     for r in doc["sizes"]:
         assert tuple(r["phases"]) == expected
         for name, figures in r["phases"].items():
@@ -84,7 +98,8 @@ def test_bench_writes_json_markdown_and_chart(bench_run):
                 if figures.get(count):  # a no-change cycle counts 0 objects: no rate to check
                     assert figures[rate] > 0, (name, rate)
         cycles = ("initial_cycle", "full_cycle", "tls_full_cycle", "delta_cycle", "no_change_cycle")
-        for name in (*cycles, *(("slapd_full_cycle",) if with_slapd else ())):
+        real = ("slapd_full_cycle",) * with_slapd + ("samba_full_cycle",) * with_samba
+        for name in (*cycles, *real):
             f = r["phases"][name]
             assert f["cycle_s"] > 0 and f["engine_cpu_s"] > 0 and f["engine_peak_rss_mib"] > 0
         p = r["phases"]
@@ -112,6 +127,10 @@ def test_bench_writes_json_markdown_and_chart(bench_run):
             assert m["slapd_peak_rss_mib"] > 0
             assert r["ratios"]["fake_over_slapd_floor"] > 0
             assert p["slapd_full_cycle"]["modifies"] == p["full_cycle"]["modifies"]
+        if with_samba:  # the same edits written into an AD: Samba's schema and ACLs allow them
+            assert m["samba_peak_rss_mib"] > 0
+            assert r["ratios"]["fake_over_samba_floor"] > 0
+            assert p["samba_full_cycle"]["modifies"] == p["full_cycle"]["modifies"]
     rows = {t["id"]: t for t in doc["targets"]}
     assert set(rows) == {t.id for t in TARGETS} | {"no_change_scaling"}
     for t in TARGETS:  # 200,000 was not run: no verdict, but the largest size's figure is shown
