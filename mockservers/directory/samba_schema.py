@@ -30,6 +30,7 @@ from harness.core.adschema import DEFAULT_SCHEMA, AttributeType, Schema, Syntax
 from harness.tenant.ldif import entry_text
 from mockservers.directory.schema_ids import (
     MICROSOFT_ATTRIBUTE_OIDS,
+    MICROSOFT_CLASS_OIDS,
     attribute_oid,
     class_oid,
 )
@@ -135,8 +136,9 @@ def _class_entries(schema_dn: str, attr_names: list[str]) -> Iterator[str]:
             ("mayContain", tuple(attr_names)),
             ("defaultObjectCategory", (f"CN={cn},{schema_dn}",)),
             ("defaultSecurityDescriptor", (CONTAINER_SD,)),
-            ("adminDescription", ("exwb-harness: governsID is a private OID",)),
         ]
+        if d.name not in MICROSOFT_CLASS_OIDS:
+            values.append(("adminDescription", ("exwb-harness: governsID is a private OID",)))
         yield entry_text(f"CN={cn},{schema_dn}", values)
 
 

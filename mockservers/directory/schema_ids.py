@@ -28,7 +28,8 @@ prefix to 32-bit attribute IDs and cannot encode 2.25's 128-bit arc.)
 # Microsoft attributeIDs. Sources: OpenLDAP's msuser.schema (AD attributes), MS-ADA2 for
 # msDS-ExternalDirectoryObjectId, the Exchange Server SDK attribute pages for
 # extensionAttribute1..15, targetAddress and msExchHideFromAddressLists, and Exchange's schema
-# LDIF as published by OpenChange for msExchRecipientDisplayType / msExchRecipientTypeDetails.
+# LDIF as OpenChange publishes it (setup/AD/oc_provision_schema*.ldif) for the other Exchange
+# attributes and classes.
 MS_ARC: Final = "1.2.840.113556.1"
 _MS = MS_ARC
 MICROSOFT_ATTRIBUTE_OIDS: Final[dict[str, str]] = {
@@ -58,6 +59,16 @@ MICROSOFT_ATTRIBUTE_OIDS: Final[dict[str, str]] = {
     "msExchHideFromAddressLists": f"{_MS}.4.7000.102.73",
     "msExchRecipientDisplayType": f"{_MS}.4.7000.102.50730",
     "msExchRecipientTypeDetails": f"{_MS}.4.7000.102.50855",
+    "homeMDB": "1.2.840.113556.1.2.244",
+    "mailNickname": "1.2.840.113556.1.2.447",
+    "msExchHomeServerName": "1.2.840.113556.1.4.7000.102.47",
+    "msExchOwningServer": "1.2.840.113556.1.4.7000.102.11004",
+    "msExchRoutingAcceptMessageType": "1.2.840.113556.1.4.7000.102.12517",
+    "msExchSmtpOutboundSecurityFlag": "1.2.840.113556.1.4.7000.102.5016",
+    "msExchSmtpSmartHost": "1.2.840.113556.1.4.7000.102.5024",
+    "msExchSmtpSmartHostType": "1.2.840.113556.1.4.7000.102.5014",
+    "msExchSourceBridgeheadServersDN": "1.2.840.113556.1.4.7000.102.12511",
+    "routingList": "1.2.840.113556.1.2.354",
     **{f"extensionAttribute{i}": f"{_MS}.2.{422 + i}" for i in range(1, 11)},
     **{f"extensionAttribute{i}": f"{_MS}.2.{588 + i}" for i in range(11, 16)},
 }
@@ -74,8 +85,25 @@ def attribute_oid(attr: AttributeType) -> str:
     return MICROSOFT_ATTRIBUTE_OIDS.get(attr.name) or private_oid(1, attr.name)
 
 
-# Microsoft's governsIDs for the Exchange classes, where a public source gives them.
-MICROSOFT_CLASS_OIDS: Final[dict[str, str]] = {}
+# Microsoft's governsIDs for the Exchange classes, where a public source gives them (Exchange's
+# schema LDIF as OpenChange publishes it, setup/AD/oc_provision_schema*.ldif).
+MICROSOFT_CLASS_OIDS: Final[dict[str, str]] = {
+    "msExchAdminGroup": "1.2.840.113556.1.5.7000.62.50011",
+    "msExchAdminGroupContainer": "1.2.840.113556.1.5.7000.62.50019",
+    "msExchBaseClass": "1.2.840.113556.1.5.7000.62.14",
+    "msExchConnectors": "1.2.840.113556.1.5.7000.62.12003",
+    "msExchContainer": "1.2.840.113556.1.5.7000.62.50010",
+    "msExchCustomAttributes": "1.2.840.113556.1.5.7000.62.6",
+    "msExchDomainContentConfig": "1.2.840.113556.1.5.7000.62.50027",
+    "msExchExchangeServer": "1.2.840.113556.1.5.7000.62.50009",
+    "msExchMailStorage": "1.2.840.113556.1.5.7000.62.5",
+    "msExchOrganizationContainer": "1.2.840.113556.1.5.7000.62.50020",
+    "msExchPrivateMDB": "1.2.840.113556.1.5.7000.62.11004",
+    "msExchRoutingGroup": "1.2.840.113556.1.5.7000.62.12002",
+    "msExchRoutingGroupContainer": "1.2.840.113556.1.5.7000.62.12001",
+    "msExchRoutingSMTPConnector": "1.2.840.113556.1.5.7000.62.12008",
+    "msExchServersContainer": "1.2.840.113556.1.5.7000.62.50013",
+}
 
 
 def class_oid(name: str) -> str:

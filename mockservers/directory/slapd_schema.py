@@ -34,7 +34,7 @@ from harness.core.adschema import (
     Syntax,
 )
 from mockservers.directory.schema_ids import MS_ARC as _MS
-from mockservers.directory.schema_ids import PRIVATE_ARC, attribute_oid, private_oid
+from mockservers.directory.schema_ids import PRIVATE_ARC, attribute_oid, class_oid
 
 SCHEMA_FILE_NAME: Final = "exwb-ad.schema"
 CORE_FILE_NAME: Final = "core-ad.schema"
@@ -221,7 +221,7 @@ def _wrapped_list(names: list[str], indent: str = "\t\t") -> str:
 
 def objectclass_text(cls: ClassDef, may: list[str]) -> str:
     """One ``objectclass ( ... )`` definition."""
-    oid = private_oid(2, cls.name) if cls.oid == _PRIVATE else cls.oid
+    oid = class_oid(cls.name) if cls.oid == _PRIVATE else cls.oid
     lines = [f"objectclass ( {oid} NAME '{cls.name}'", f"\tSUP {cls.sup} {cls.kind}"]
     if cls.must:
         lines.append(f"\tMUST {_oid_list(cls.must)}")

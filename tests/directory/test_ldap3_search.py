@@ -100,6 +100,7 @@ def test_paged_search_returns_every_user(directory, tenant):
     assert len(entries) == len(tenant.ad_users) + 3 + system_mailboxes(tenant)
 
 
+@pytest.mark.samba_differs("page size above MaxPageSize")
 def test_max_page_size_limits_pages_and_plain_searches(directory_with):
     run = directory_with(max_page_size=50)
     conn = connect(run, "reader")
@@ -113,6 +114,7 @@ def test_max_page_size_limits_pages_and_plain_searches(directory_with):
 
 
 @pytest.mark.ad_differs("page size above MaxPageSize")
+@pytest.mark.samba_differs("page size above MaxPageSize")
 def test_a_larger_page_is_capped_by_max_page_size(directory_with):
     run = directory_with(max_page_size=50)
     conn = connect(run, "reader")

@@ -4,7 +4,6 @@ quarantine, job health (`exwb status`), and explicit connection settings for `ex
 from __future__ import annotations
 
 import contextlib
-
 import dataclasses
 import json
 import os
