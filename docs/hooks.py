@@ -209,7 +209,12 @@ def slapd_differences_markdown() -> str:
     return table(("difference", "AD (the fake)", "slapd", "tests"), rows)
 
 
-AD_SIDES: Final = {"fake": "the fake's", "samba": "Samba's", "neither": "neither"}
+AD_SIDES: Final = {
+    "fake": "the fake's",
+    "samba": "Samba's",
+    "neither": "neither",
+    "unconfirmed": "unconfirmed",
+}
 
 
 def samba_differences_markdown() -> str:

@@ -24,6 +24,7 @@ ldb-tools`` (the schema files come with samba-ad-provision), and root for the po
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import os
 import re
@@ -443,6 +444,22 @@ def _address_free(host: str) -> bool:
     return True
 
 
+def _claim(host: str, stack: contextlib.ExitStack) -> bool:
+    """Take `host` for this run: an exclusive lock on a file named after it, held until `stack`
+    closes. A free port is not enough: another run (a second pytest, an xdist worker) may be
+    starting a Samba on the same address, and the readiness probe would reach that one."""
+    path = Path(tempfile.gettempdir()) / f"exwb-samba-{host}.lock"
+    handle = stack.enter_context(path.open("a"))
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    if not _address_free(host):
+        return False
+    stack.callback(fcntl.flock, handle, fcntl.LOCK_UN)
+    return True
+
+
 def _addresses() -> Iterator[str]:
     # 127.0.0.1 is left to everything else; the whole of 127/8 is loopback on Linux.
     first = int(ipaddress.IPv4Address("127.0.0.2"))
@@ -491,6 +508,7 @@ def running_samba(prepared: PreparedSamba, *, copy: bool = True) -> Iterator[Sam
     samba = _tool("samba")
     workdir = Path(tempfile.mkdtemp(prefix="exwb-samba-"))
     proc: subprocess.Popen[bytes] | None = None
+    claims = contextlib.ExitStack()
     try:
         path = workdir / "dc"
         if copy:
@@ -499,7 +517,9 @@ def running_samba(prepared: PreparedSamba, *, copy: bool = True) -> Iterator[Sam
             path = prepared.path
         log = workdir / "samba.log"
         for host in _addresses():
-            if not _address_free(host):
+            claim = claims.enter_context(contextlib.ExitStack())
+            if not _claim(host, claim):
+                claim.close()
                 continue
             _configure(path, prepared.path, host)
             with log.open("wb") as out:
@@ -516,6 +536,7 @@ def running_samba(prepared: PreparedSamba, *, copy: bool = True) -> Iterator[Sam
             except SambaError:
                 _stop(proc)
                 proc = None
+                claim.close()
                 if "Address already in use" not in _log_tail(log):
                     raise
         else:
@@ -525,4 +546,5 @@ def running_samba(prepared: PreparedSamba, *, copy: bool = True) -> Iterator[Sam
     finally:
         if proc is not None:
             _stop(proc)
+        claims.close()
         shutil.rmtree(workdir, ignore_errors=True)

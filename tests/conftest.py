@@ -37,7 +37,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 #                             (Samba, an AD, runs it);
 #   ad_differs(difference)    fake and slapd run it, and it asserts each one's own behaviour;
 #   samba_differs(difference) Samba answers otherwise than the fake (and, per the table, AD):
-#                             skipped on Samba, with the reason;
+#                             skipped on Samba, with the reason; with branches=True it runs on
+#                             Samba and asserts Samba's own behaviour (is_samba);
 #   fake_only(reason)         looks inside the fake (its store, limits or index counters).
 
 BACKEND_MARKERS = ("ad_only", "ad_differs", "samba_differs", "fake_only")
@@ -84,7 +85,9 @@ def pytest_collection_modifyitems(items):
         on = callspec.params.get("backend") if callspec is not None else None
         for name, what in skipped_on.get(on, ()):
             mark = item.get_closest_marker(name)
-            if mark is not None:
+            # samba_differs(..., branches=True): the test runs on Samba too and asserts Samba's
+            # side itself (is_samba), as ad_differs tests do for slapd.
+            if mark is not None and not mark.kwargs.get("branches"):
                 item.add_marker(pytest.mark.skip(reason=f"{what}: {mark.args[0]}"))
 
 

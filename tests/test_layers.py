@@ -53,7 +53,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 # Inside the fakes, bottom to top: shared mechanisms, then each service, then what runs them.
 FAKE_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("mechanisms", ("mockservers.faults", "mockservers.journal", "mockservers")),
-    ("directory", ("mockservers.directory", "mockservers.reference_slapd")),
+    (
+        "directory",
+        ("mockservers.directory", "mockservers.reference_slapd", "mockservers.reference_samba"),
+    ),
     ("services", ("mockservers.cloud", "mockservers.onprem")),
     ("assembly", ("mockservers.runtime", "mockservers.state")),
 )

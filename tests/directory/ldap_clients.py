@@ -10,7 +10,7 @@ from ldap3 import NONE, Connection, Server
 from harness.core.dn import normalize_dn
 from harness.tenant.exchange_org import ExchangeOrg
 from mockservers.runtime import RunningTenant
-from tests.support.backends import FAKE, Directory, backend_of
+from tests.support.backends import FAKE, SAMBA, Directory, backend_of
 
 
 def connect(run: Directory, who: str = "admin") -> Connection:
@@ -30,8 +30,32 @@ def system_mailbox_dns(tenant) -> list[str]:
 
 
 def is_ad(run: Directory) -> bool:
-    """True for the fake AD, False for slapd (for tests marked ad_differs)."""
-    return backend_of(run) == FAKE
+    """True for the directories with AD's semantics, the fake and Samba; False for slapd (for
+    tests marked ad_differs)."""
+    return backend_of(run) in (FAKE, SAMBA)
+
+
+def is_samba(run: Directory) -> bool:
+    """True for a Samba AD DC (for tests marked samba_differs(..., branches=True))."""
+    return backend_of(run) == SAMBA
+
+
+def dc_own_users(run: Directory) -> set[str]:
+    """The normalised DNs of the users a domain controller creates itself (Samba: Guest, krbtgt
+    and its DNS account; Windows AD: Guest and krbtgt), which the fake does not hold. Read from
+    the directory: AD marks them isCriticalSystemObject, Samba's DNS account is dns-<host>."""
+    if not is_samba(run):
+        return set()
+    conn = connect(run, "reader")
+    conn.search(
+        run.endpoints.base_dn,
+        "(&(objectClass=user)(|(isCriticalSystemObject=TRUE)(sAMAccountName=dns-*))"
+        "(!(userAccountControl:1.2.840.113556.1.4.803:=8192)))",  # not the DC's own account
+        attributes=["1.1"],
+    )
+    own = found(conn)
+    own.discard(normalize_dn(run.endpoints.admin_dn))  # the harness's admin is one of its three
+    return own
 
 
 def ndns(dns: Iterable[str]) -> set[str]:

@@ -1,7 +1,7 @@
 """Searching the directory over TCP with ldap3, as line-of-business apps and the engine do.
 
-Every test runs on the fake AD and on OpenLDAP slapd (see tests/conftest.py); the markers name
-where AD and slapd differ on purpose.
+Every test runs on the fake AD, on OpenLDAP slapd and on a Samba AD DC (see tests/conftest.py);
+the markers name where AD and slapd differ on purpose, and where Samba answers otherwise.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from ldap3.utils.conv import escape_bytes
 from harness.core.dn import normalize_dn
 from tests.directory.ldap_clients import (
     connect,
+    dc_own_users,
     examined,
     found,
     is_ad,
+    is_samba,
     ndns,
     system_mailbox_dns,
 )
@@ -47,11 +49,12 @@ def test_root_dse_is_anonymous_and_names_the_partitions(directory):
     assert ndns(dse["namingContexts"]) == ndns(
         [base, f"CN=Configuration,{base}", f"CN=Schema,CN=Configuration,{base}"]
     )
-    assert dse["supportedLDAPVersion"] == ["3"]
+    assert "3" in dse["supportedLDAPVersion"]
     assert PAGED in dse["supportedControl"]
 
 
 @pytest.mark.ad_only("rootDSE contents")
+@pytest.mark.samba_differs("rootDSE contents", branches=True)
 def test_root_dse_describes_the_ad_domain(directory):
     dse = root_dse(directory, ["*"])
     base = directory.endpoints.base_dn
@@ -62,20 +65,28 @@ def test_root_dse_describes_the_ad_domain(directory):
         f"CN=Schema,CN=Configuration,{base}",
     }
     assert dse["configurationNamingContext"] == [f"CN=Configuration,{base}"]
-    assert dse["supportedControl"] == [PAGED]  # only what is implemented
-    assert dse["supportedLDAPVersion"] == ["3"]
+    if is_samba(directory):  # AD's versions and controls (sorting, DirSync, ...)
+        assert sorted(dse["supportedLDAPVersion"]) == ["2", "3"]
+        assert PAGED in dse["supportedControl"] and len(dse["supportedControl"]) > 10
+    else:
+        assert dse["supportedControl"] == [PAGED]  # only what is implemented
+        assert dse["supportedLDAPVersion"] == ["3"]
     assert int(dse["highestCommittedUSN"][0]) > 0
     assert dse["dnsHostName"][0].endswith(".contoso.com")
     assert dse["isSynchronized"] == ["TRUE"]
 
 
 @pytest.mark.ad_differs("anonymous search result code")
+@pytest.mark.samba_differs("diagnostic texts", branches=True)
 def test_anonymous_cannot_search_the_domain(directory):
     conn = Connection(Server(directory.endpoints.ldap_url, get_info=NONE))
     conn.bind()
     assert not conn.search(directory.endpoints.base_dn, "(objectClass=user)")
     assert conn.response == []
-    if is_ad(directory):
+    if is_samba(directory):
+        assert conn.result["result"] == 1
+        assert conn.result["message"].startswith("00002020: ")
+    elif is_ad(directory):
         assert conn.result["result"] == 1
         assert conn.result["message"].startswith("000004DC: LdapErr")
         assert "successful bind must be completed" in conn.result["message"]
@@ -94,10 +105,14 @@ def test_paged_search_returns_every_user(directory, tenant):
             generator=True,
         )
     )
+    # AD (and Samba) also return continuation references to the partitions below the domain.
+    entries = [e for e in entries if e["type"] == "searchResEntry"]
     sams = {e["raw_attributes"]["sAMAccountName"][0].decode() for e in entries}
     assert {u.sam_account_name for u in tenant.ad_users} <= sams
-    # The harness's three accounts, and Exchange's system mailboxes (disabled users).
-    assert len(entries) == len(tenant.ad_users) + 3 + system_mailboxes(tenant)
+    # The harness's three accounts, Exchange's system mailboxes (disabled users) and the DC's
+    # own accounts (a real DC's Guest and krbtgt).
+    people = len(tenant.ad_users) + 3 + system_mailboxes(tenant) + len(dc_own_users(directory))
+    assert len(entries) == people
 
 
 @pytest.mark.samba_differs("page size above MaxPageSize")
@@ -126,6 +141,7 @@ def test_a_larger_page_is_capped_by_max_page_size(directory_with):
         assert conn.entries == [] and conn.result["result"] == 11
 
 
+@pytest.mark.samba_differs("client size limit")
 def test_size_limit(directory):
     conn = connect(directory)
     conn.search(directory.endpoints.base_dn, PEOPLE, attributes=["cn"], size_limit=7)
@@ -177,7 +193,8 @@ def test_bitwise_filters_on_user_account_control(directory, tenant):
         paged_size=500,
         generator=False,
     )
-    assert ndns(e["dn"] for e in list_) == ndns(disabled)
+    got = ndns(e["dn"] for e in list_ if e["type"] == "searchResEntry")
+    assert got - dc_own_users(directory) == ndns(disabled)
     conn.search(
         base,
         "(userAccountControl:1.2.840.113556.1.4.804:=65536)",
@@ -198,11 +215,12 @@ def test_object_category_shorthand(directory, tenant):
     )
     assert conn.result["result"] == 0
     # AD expands "person" to the class's objectCategory DN; to slapd it is not a DN: Undefined.
-    people = len(tenant.ad_users) + 3 + system_mailboxes(tenant)
+    people = len(tenant.ad_users) + 3 + system_mailboxes(tenant) + len(dc_own_users(directory))
     assert len(conn.entries) == (people if is_ad(directory) else 0)
 
 
 @pytest.mark.ad_differs("in-chain matching rule")
+@pytest.mark.samba_differs("in-chain matching rule")
 def test_in_chain_rule_is_refused_clearly(directory):
     conn = connect(directory, "reader")
     conn.search(
@@ -214,6 +232,7 @@ def test_in_chain_rule_is_refused_clearly(directory):
     assert conn.entries == []
 
 
+@pytest.mark.samba_differs("USNs of loaded objects")
 def test_usn_range(directory, tenant):
     conn = connect(directory, "reader")
     top = max(u.usn_changed for u in tenant.ad_users)
@@ -275,11 +294,25 @@ def test_attribute_selection(directory, tenant):
     got = conn.response[0]["raw_attributes"]
     assert got["mail"] == [user.mail.encode()] and got["objectGUID"] == [user.object_guid]
     assert "createTimeStamp" not in got  # operational: only with "+" or by name
+    conn.search(user.dn, "(objectClass=*)", BASE, attributes=["createTimeStamp"])
+    assert "createTimeStamp" in conn.response[0]["raw_attributes"]
+
+
+@pytest.mark.samba_differs("types only")
+def test_types_only_returns_no_values(directory, tenant):
+    conn = connect(directory, "reader")
+    user = tenant.ad_users[1]
+    conn.search(user.dn, "(objectClass=*)", BASE, attributes=["mail"], types_only=True)
+    assert conn.response[0]["raw_attributes"]["mail"] in ([], None)  # the type, no values
+
+
+@pytest.mark.samba_differs("all operational attributes (+)")
+def test_plus_selects_the_operational_attributes(directory, tenant):
+    conn = connect(directory, "reader")
+    user = tenant.ad_users[1]
     conn.search(user.dn, "(objectClass=*)", BASE, attributes=["+"])
     assert "createTimeStamp" in conn.response[0]["raw_attributes"]  # any case: ldap3's dict
     assert "mail" not in conn.response[0]["raw_attributes"]
-    conn.search(user.dn, "(objectClass=*)", BASE, attributes=["mail"], types_only=True)
-    assert conn.response[0]["raw_attributes"]["mail"] in ([], None)  # the type, no values
 
 
 @pytest.mark.ad_differs("distinguishedName attribute")
@@ -299,6 +332,7 @@ def test_distinguished_name_attribute(directory, tenant):
 
 
 @pytest.mark.ad_differs("DN spelling in results")
+@pytest.mark.samba_differs("DN spelling in results", branches=True)
 def test_special_and_non_ascii_dns_round_trip(directory, tenant):
     conn = connect(directory, "reader")
     odd = [u for u in tenant.ad_users if "\\" in u.dn or not u.dn.isascii()][:20]
@@ -307,13 +341,14 @@ def test_special_and_non_ascii_dns_round_trip(directory, tenant):
         assert conn.search(user.dn, "(objectClass=*)", BASE, attributes=["cn", "displayName"])
         assert conn.entries[0].cn.value == user.cn
         assert conn.entries[0].displayName.value == user.display_name
-        if is_ad(directory):  # the DN as it was written
+        if is_ad(directory) and not is_samba(directory):  # the DN as it was written
             assert conn.entries[0].entry_dn == user.dn
-        else:  # slapd's spelling (cn=, hex escapes), the same DN
+        else:  # slapd's spelling (cn=, hex escapes), Samba's (\3D for "="): the same DN
             assert normalize_dn(conn.entries[0].entry_dn) == normalize_dn(user.dn)
 
 
 @pytest.mark.ad_differs("AD diagnostic messages")
+@pytest.mark.samba_differs("matched DN")
 def test_missing_base_gives_matched_dn(directory):
     conn = connect(directory, "reader")
     base = directory.endpoints.base_dn
@@ -325,15 +360,27 @@ def test_missing_base_gives_matched_dn(directory):
         assert conn.result["message"].startswith("0000208D: NameErr")
 
 
+def account_name(run) -> str:
+    """The writeback account's sAMAccountName: provAgentgMSA$ for the fake's gMSA, the user's
+    name on Samba (a user there)."""
+    conn = connect(run, "reader")
+    conn.search(run.endpoints.bind_dn, "(objectClass=*)", BASE, attributes=["sAMAccountName"])
+    return conn.response[0]["raw_attributes"]["sAMAccountName"][0].decode()
+
+
 @pytest.mark.ad_differs("bind name forms")
+@pytest.mark.samba_differs("WhoAmI", branches=True)
 def test_bind_name_forms(directory):
     ep = directory.endpoints
     server = Server(ep.ldap_url, get_info=NONE)
-    for name in (ep.bind_dn, ep.bind_upn, f"{ep.netbios_domain}\\provAgentgMSA$"):
+    sam = account_name(directory) if is_ad(directory) else "provAgentgMSA$"
+    for name in (ep.bind_dn, ep.bind_upn, f"{ep.netbios_domain}\\{sam}"):
         conn = Connection(server, name, ep.bind_password)
         if is_ad(directory):  # a DN, a UPN or DOMAIN\sAMAccountName
             assert conn.bind(), (name, conn.result)
-            assert conn.extend.standard.who_am_i() == "u:CONTOSO\\provAgentgMSA$"
+            # Samba does not answer the WhoAmI extended operation.
+            who = None if is_samba(directory) else f"u:{ep.netbios_domain}\\{sam}"
+            assert conn.extend.standard.who_am_i() == who
         elif name == ep.bind_dn:  # slapd: a DN only, and WhoAmI names it
             assert conn.bind(), (name, conn.result)
             who = conn.extend.standard.who_am_i()
@@ -344,6 +391,7 @@ def test_bind_name_forms(directory):
 
 
 @pytest.mark.ad_differs("AD diagnostic messages")
+@pytest.mark.samba_differs("diagnostic texts", branches=True)
 @pytest.mark.parametrize("who", ["admin", "nobody"])
 def test_bad_credentials_look_the_same(directory, who):
     ep = directory.endpoints
@@ -351,6 +399,10 @@ def test_bad_credentials_look_the_same(directory, who):
     conn = Connection(Server(ep.ldap_url, get_info=NONE), name, "wrong-password")
     assert not conn.bind()
     assert conn.result["result"] == 49
+    if is_samba(directory):  # Windows' text, Samba's DSID and version
+        assert conn.result["message"].startswith("80090308: LdapErr: DSID-")
+        assert ", comment: AcceptSecurityContext error, data 52e, v" in conn.result["message"]
+        return
     assert conn.result["message"] == (
         "80090308: LdapErr: DSID-0C090569, comment: AcceptSecurityContext error, data 52e, v4563"
         if is_ad(directory)

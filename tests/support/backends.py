@@ -102,6 +102,25 @@ DIFFERENCES: Final = frozenset(
 SAMBA_DIFFERENCES: Final = frozenset(
     {
         "page size above MaxPageSize",
+        "client size limit",
+        "undefined filter terms",
+        "approximate match",
+        "integer assertions with leading zeros",
+        "in-chain matching rule",
+        "dn-attributes matching",
+        "standard matching rules in extensible filters",
+        "diagnostic texts",
+        "rootDSE contents",
+        "matched DN",
+        "WhoAmI",
+        "all operational attributes (+)",
+        "types only",
+        "USNs of loaded objects",
+        "DN spelling in results",
+        "value checks on modify",
+        "single-valued and size constraints",
+        "unknown objectClass on add",
+        "wire errors",
     }
 )
 
