@@ -66,7 +66,8 @@ _STAMPED: Final = frozenset(
     n.casefold()
     for n in (
         "whenCreated", "whenChanged", "uSNCreated", "uSNChanged", "name", "distinguishedName",
-        "objectSid", "createTimeStamp", "modifyTimeStamp", "objectCategory",
+        "objectSid", "createTimeStamp", "modifyTimeStamp", "objectCategory", "sAMAccountType",
+        "primaryGroupID",
     )
 )  # fmt: skip
 # The writeback delegation's container, as in the fake and slapd.

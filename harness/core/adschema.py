@@ -118,6 +118,10 @@ def _attrs() -> list[AttributeType]:
         a("objectGUID", X, range_upper=16, system_only=True, indexed=True),
         a("mS-DS-ConsistencyGuid", X, indexed=True),
         a("objectSid", X, range_upper=28, system_only=True),
+        # The SAM's view of a principal, stamped by the directory (harness.core.sid).
+        a("sAMAccountType", INT, system_only=True, indexed=True),
+        a("primaryGroupID", INT),
+        a("groupType", INT),
         a("userAccountControl", INT),
         a("pwdLastSet", L),
         a("accountExpires", L),

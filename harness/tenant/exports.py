@@ -31,6 +31,7 @@ from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
+from harness.core.sid import FIRST_RID, DomainSid
 from harness.tenant.files import WrittenFile, ensure_writable_dir, write_atomic
 from harness.tenant.ldif import Entry, attribute_line, directory_entries, entry_text
 from harness.tenant.model import (
@@ -40,12 +41,10 @@ from harness.tenant.model import (
     CloudMailbox,
     Tenant,
 )
-from harness.tenant.spec import TenantSpec
 
 BOM = "\ufeff"
 CRLF = "\r\n"
 LDIFDE_WIDTH = 80
-FIRST_RID = 1104  # RIDs below this are AD's built-in accounts and groups
 GRAPH_PAGE_SIZE = 100  # Graph's default page size for /users
 GRAPH_ROOT = "https://graph.microsoft.com/v1.0"
 GRAPH_SELECT = (
@@ -65,30 +64,6 @@ Writer = Callable[[Tenant, Path], WrittenFile]
 
 
 # ---------------------------------------------------------------- values the model lacks
-
-
-@dataclass(frozen=True, slots=True)
-class DomainSid:
-    """The domain's SID, S-1-5-21-a-b-c, derived from its base DN (stable for a tenant)."""
-
-    sub: tuple[int, int, int]
-
-    @classmethod
-    def of(cls, spec: TenantSpec) -> DomainSid:
-        d = hashlib.sha256(f"exwb:sid:{spec.base_dn}".encode()).digest()
-        a, b, c = (int.from_bytes(d[i : i + 4], "little") for i in (0, 4, 8))
-        return cls((a, b, c))
-
-    def binary(self, rid: int | None = None) -> bytes:
-        """The SID in AD's binary form (revision, count, authority big-endian, sub-authorities
-        little-endian); `rid` None is the domain's own SID."""
-        subs = (21, *self.sub) + (() if rid is None else (rid,))
-        head = bytes((1, len(subs))) + (5).to_bytes(6, "big")
-        return head + b"".join(s.to_bytes(4, "little") for s in subs)
-
-    def text(self, rid: int | None = None) -> str:
-        tail = "" if rid is None else f"-{rid}"
-        return "S-1-5-21-" + "-".join(str(s) for s in self.sub) + tail
 
 
 def guid_text(guid: bytes) -> str:
@@ -117,7 +92,7 @@ def _when_changed(mbx: CloudMailbox) -> datetime:
 def ad_entries(tenant: Tenant) -> Iterator[Entry]:
     """The domain partition as an export of it shows it: `directory_entries` (root, OUs, then
     users) with objectSid on the root and on every user, as ldifde and csvde export it."""
-    sid = DomainSid.of(tenant.spec)
+    sid = DomainSid.of(tenant.spec.base_dn)
     entries = directory_entries(tenant)
     for dn, attrs in itertools.islice(entries, 1 + len(tenant.ous)):
         if dn == tenant.base_dn:
@@ -275,7 +250,7 @@ def _ad_csv_chunks(tenant: Tenant, type_line: str | None, joined: bool) -> Itera
     if type_line:
         yield f"#TYPE {type_line}{CRLF}"
     yield _ps_csv_row(AD_USER_COLUMNS)
-    sid = DomainSid.of(tenant.spec)
+    sid = DomainSid.of(tenant.spec.base_dn)
     for rid, user in enumerate(tenant.ad_users, FIRST_RID):
         yield _ps_csv_row(_ad_user_row(user, sid.text(rid), joined))
 

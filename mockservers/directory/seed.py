@@ -117,6 +117,7 @@ class _Loader:
             raise SeedError(f"entry {dn!r} appears twice")
         if parent_ndn and parent_ndn not in self.store.entries and ndn != self.root_ndn:
             raise SeedError(f"the parent of {dn!r} does not exist (parents must come first)")
+        self.store.stamp_principal(attrs)
         self.store.insert(dn, ndn, parent_ndn, attrs)
 
     def stamp(self, attrs: dict[str, Values]) -> None:

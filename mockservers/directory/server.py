@@ -591,17 +591,21 @@ class LdapProtocol(protocol.Protocol):
         if page_size <= 0:  # RFC 2696: size 0 abandons the paged search
             return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), self._paged_done(b"")
         page = min(page_size, max_page)
+        # The entries counted against the client's sizeLimit: this request's, or (whole-search)
+        # every page's so far (Limits.paged_size_limit).
+        counted = state.returned if self.svc.limits.paged_size_limit == "whole-search" else 0
         out = []
         for _ in range(page):
             pending = state.pending if state.pending is not None else next(state.matches, None)
             state.pending = None
             if pending is None:
                 break
-            if size_limit and state.returned >= size_limit:
+            if size_limit and counted >= size_limit:
                 self._send(b"".join(out))
                 return ber.result(ber.APP_SEARCH_DONE, Result.SIZE_LIMIT_EXCEEDED), b""
             out.append(self._encode_entry(msg_id, pending, selection, req.typesOnly, who))
             state.returned += 1
+            counted += 1
         self._send(b"".join(out))
         state.pending = next(state.matches, None)
         if state.pending is None:

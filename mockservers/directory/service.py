@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
+from typing import Literal
 
 from harness.core.adschema import DEFAULT_SCHEMA
 from harness.core.dn import InvalidDN, normalize_dn
@@ -22,9 +23,19 @@ from mockservers.requestlog import RequestLog
 
 @dataclass(slots=True)
 class Limits:
+    """The LDAP policy values the server applies (AD's defaults), settable per tenant."""
+
     max_page_size: int = QUERY_POLICY["MaxPageSize"]
     max_receive_buffer: int = QUERY_POLICY["MaxReceiveBuffer"]
     max_paged_searches_per_connection: int = 16
+    # How a client's sizeLimit counts in a paged search. "per-request" (the default): each page
+    # is a search request of its own and the limit bounds that request's entries, so msldap,
+    # which sends sizeLimit=1000 with every 1,000-entry page, reads a whole large domain, as it
+    # does against AD ([MS-ADTS] 3.1.1.3.4.1.1: paging splits the search "into multiple
+    # searches, each of which returns no more objects than this limit"). "whole-search": the
+    # limit counts every page's entries together (one reading of RFC 2696). No Microsoft text
+    # says which AD does with sizeLimit itself: unconfirmed, hence a setting.
+    paged_size_limit: Literal["per-request", "whole-search"] = "per-request"
 
 
 @dataclass(slots=True)

@@ -38,6 +38,11 @@ from harness.core.dn import (
     parse_dn,
     split_rdn,
 )
+from harness.core.sid import (
+    primary_group_id,
+    principal_kind,
+    sam_account_type,
+)
 from mockservers.directory import errors
 from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry, Values
 
@@ -80,6 +85,8 @@ class Store:
         self._nc_by_depth: list[str] = []
         self.schema_nc = ""
         self.highest_usn = 0
+        self._kinds: dict[Values, str | None] = {}  # objectClass values -> principal kind
+        self._ints: dict[int, Values] = {}
         self._eq: dict[str, dict[object, Entry | set[Entry]]] = {
             t.name: {} for t in schema if t.indexed
         }
@@ -334,6 +341,7 @@ class Store:
         category = self._default_category(classes)
         if category and "objectCategory" not in attrs:
             attrs["objectCategory"] = (category.encode("utf-8"),)
+        self.stamp_principal(attrs)
         e = self.insert(dn, ndn, parent_ndn, attrs)
         if self.journal is not None:
             self.journal.ldap_add(self, e)
@@ -429,6 +437,36 @@ class Store:
             return
         if t.key(value.encode("utf-8")) not in {t.key(v) for v in new.get(t.name, ())}:
             raise errors.not_on_rdn(t.name)
+
+    def stamp_principal(self, attrs: dict[str, Values]) -> str | None:
+        """Give a security principal (user, computer, group) its sAMAccountType and
+        primaryGroupID where it has none, as AD does on add; return its kind, None for any
+        other object. (objectSid is not stamped yet: ldap3 renders a SID as text only with the
+        server's subschema, which the fake lacks, and AD tools such as ldapdomaindump fail on
+        the raw bytes; the two must come together.)"""
+        classes = attrs.get("objectClass", ())
+        kind = self._kinds.get(classes, "?")
+        if kind == "?":
+            kind = principal_kind([c.decode("utf-8", "replace") for c in classes])
+            if len(self._kinds) < 256:  # loads repeat a few class lists; bound the rest
+                self._kinds[classes] = kind
+        if kind is None:
+            return None
+        if "sAMAccountType" not in attrs:
+            group_type = _int_of(attrs.get("groupType"))
+            attrs["sAMAccountType"] = self._shared_int(sam_account_type(kind, group_type))
+        if "primaryGroupID" not in attrs:
+            rid = primary_group_id(kind, _int_of(attrs.get("userAccountControl")))
+            if rid is not None:
+                attrs["primaryGroupID"] = self._shared_int(rid)
+        return kind
+
+    def _shared_int(self, n: int) -> Values:
+        # A handful of values on every principal: one tuple each (200k users, 2 attributes).
+        values = self._ints.get(n)
+        if values is None:
+            values = self._ints[n] = (str(n).encode(),)
+        return values
 
     def _default_category(self, classes: Values) -> str | None:
         # Clients list classes from top to the most specific; AD stamps the latter's category.
@@ -563,3 +601,11 @@ def _parent_dn(dn: str) -> str:
 def rdn_key(attr: str, value: str) -> str:
     """Normalised form of one RDN (what a child's ndn starts with)."""
     return f"{attr.lower()}={escape_rdn_value(value.casefold())}"
+
+
+def _int_of(values: Values | None) -> int:
+    """An integer attribute's first value, 0 when absent or not a number."""
+    try:
+        return int(values[0]) if values else 0
+    except ValueError:
+        return 0

@@ -18,6 +18,9 @@ PASSWORDS = {"userpassword"}  # slapd keeps the accounts' passwords in the entri
 # What the fake stamps, at random, on an object whose data has none (the directory's own
 # objects, and the domain root and OUs, which the generator writes without them).
 STAMPS = {"objectguid", "usncreated", "usnchanged", "whencreated", "whenchanged"}
+# What the fake stamps on every security principal and slapd holds only where loaded (the
+# "security principal identity" difference, test_ldap3_search.py).
+IDENTITY = {"objectsid", "samaccounttype", "primarygroupid"}
 
 
 def dump(run, base: str, users: set[str]) -> dict[str, dict[str, list[bytes]]]:
@@ -30,7 +33,7 @@ def dump(run, base: str, users: set[str]) -> dict[str, dict[str, list[bytes]]]:
     ):
         attrs = {}
         for name, values in e["raw_attributes"].items():
-            if name.lower() in DERIVED | PASSWORDS:
+            if name.lower() in DERIVED | PASSWORDS | IDENTITY:
                 continue
             if name.lower() in STAMPS and normalize_dn(e["dn"]) not in users:
                 continue

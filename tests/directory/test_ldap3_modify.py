@@ -295,6 +295,36 @@ def test_new_objects_get_a_guid_and_a_category(fresh_directory):
     assert read(conn, "CN=Stamped,CN=Users,DC=contoso,DC=com", ident)[ident] == before
 
 
+@pytest.mark.ad_only("security principal identity")
+@pytest.mark.samba_differs("objectSid", branches=True)
+def test_new_principals_get_a_sid_and_an_account_type(fresh_directory):
+    conn = connect(fresh_directory)
+    base = "OU=Corp,DC=contoso,DC=com"
+    made = {
+        "CN=SID User": (["top", "person", "organizationalPerson", "user"], {}, b"805306368"),
+        "CN=SID Group": (
+            ["top", "group"],
+            {"groupType": "-2147483646", "sAMAccountName": "sid-group"},  # global security
+            b"268435456",
+        ),
+        "CN=SID Contact": (["top", "person", "organizationalPerson", "contact"], {}, None),
+    }
+    sids = set()
+    for rdn, (classes, attrs, sam_type) in made.items():
+        assert conn.add(f"{rdn},{base}", classes, attrs), (rdn, conn.result)
+        got = read(conn, f"{rdn},{base}", "objectSid", "sAMAccountType")
+        if sam_type is None:  # a contact is not a security principal
+            assert not got.get("objectSid") and not got.get("sAMAccountType")
+            continue
+        assert got["sAMAccountType"] == [sam_type]
+        if is_samba(fresh_directory):  # the fake stamps no objectSid yet
+            sids.add(got["objectSid"][0])
+    assert len(sids) == (2 if is_samba(fresh_directory) else 0)
+    # The directory keeps them: a client cannot set the account type.
+    conn.modify(f"CN=SID User,{base}", {"sAMAccountType": [(MODIFY_REPLACE, ["805306369"])]})
+    assert conn.result["result"] in (19, 50, 53), conn.result
+
+
 @pytest.mark.ad_differs("unknown objectClass on add")
 @pytest.mark.samba_differs("unknown objectClass on add")
 def test_unknown_object_class_is_refused(fresh_directory):

@@ -148,6 +148,48 @@ def test_size_limit(directory):
     assert len(conn.entries) == 7 and conn.result["result"] == 4
 
 
+@pytest.mark.ad_differs("client size limit under paging")
+@pytest.mark.samba_differs("client size limit")
+def test_size_limit_bounds_each_page_of_a_paged_search(directory):
+    # msldap's way: the same sizeLimit with every page. Each page is a request of its own, so
+    # the search runs to its end (Limits.paged_size_limit, "per-request").
+    conn = connect(directory, "reader")
+    entries = conn.extend.standard.paged_search(
+        directory.endpoints.base_dn,
+        PEOPLE,
+        attributes=["1.1"],
+        paged_size=100,
+        size_limit=100,
+        generator=False,
+    )
+    people = [e for e in entries if e["type"] == "searchResEntry"]
+    if is_ad(directory):
+        assert len(people) > 300 and conn.result["result"] == 0
+    else:  # slapd counts the whole search: one page, then sizeLimitExceeded
+        assert len(people) == 100 and conn.result["result"] == 4
+    # A page asked larger than the limit stops at the limit.
+    conn.search(
+        directory.endpoints.base_dn, PEOPLE, attributes=["1.1"], paged_size=50, size_limit=7
+    )
+    assert len(conn.entries) == 7 and conn.result["result"] == 4
+
+
+@pytest.mark.fake_only("switches the fake's Limits.paged_size_limit")
+def test_size_limit_can_count_the_whole_paged_search(directory_with):
+    run = directory_with(max_page_size=1000)
+    run.call(setattr, run.service.limits, "paged_size_limit", "whole-search")
+    conn = connect(run, "reader")
+    entries = conn.extend.standard.paged_search(
+        run.endpoints.base_dn,
+        PEOPLE,
+        attributes=["1.1"],
+        paged_size=100,
+        size_limit=150,
+        generator=False,
+    )
+    assert len(entries) == 150 and conn.result["result"] == 4
+
+
 def test_proxy_address_lookup_is_case_insensitive(directory, tenant):
     conn = connect(directory, "reader")
     user = tenant.ad_users[10]
@@ -202,6 +244,66 @@ def test_bitwise_filters_on_user_account_control(directory, tenant):
         paged_size=500,
     )
     assert found(conn) >= ndns(u.dn for u in tenant.ad_users if u.user_account_control & 0x10000)
+
+
+def _sid_parts(sid: bytes) -> tuple[bytes, int]:
+    """An account SID's domain part (authority and sub-authorities but the last) and RID."""
+    assert sid[0] == 1 and len(sid) == 8 + 4 * sid[1], sid
+    return sid[2:-4], int.from_bytes(sid[-4:], "little")
+
+
+@pytest.mark.ad_only("security principal identity")
+@pytest.mark.samba_differs("objectSid", branches=True)
+def test_security_principals_carry_their_identity(directory, tenant):
+    conn = connect(directory, "reader")
+    base = directory.endpoints.base_dn
+    conn.search(base, "(objectClass=*)", BASE, attributes=["objectSid"])
+    sids = is_samba(directory)  # the fake stamps none yet (it lacks the subschema)
+    domain = (conn.response[0]["raw_attributes"].get("objectSid") or [b""])[0]
+    if sids:
+        assert len(domain) == 24 and domain[:2] == b"\x01\x04"  # S-1-5-21-a-b-c
+    users = conn.extend.standard.paged_search(
+        base,
+        PEOPLE,
+        attributes=["objectSid", "sAMAccountType", "primaryGroupID"],
+        paged_size=500,
+        generator=False,
+    )
+    users = [e for e in users if e["type"] == "searchResEntry"]
+    own = dc_own_users(directory)  # Samba's Guest is in Domain Guests (514)
+    rids, people = set(), set()
+    for e in users:
+        got = e["raw_attributes"]
+        if sids:
+            prefix, rid = _sid_parts(got["objectSid"][0])
+            assert prefix == domain[2:], e["dn"]  # a SID of this domain
+            rids.add(rid)
+        else:
+            assert not got.get("objectSid"), e["dn"]
+        # SAM_USER_OBJECT and Domain Users; the fake's gMSA (a Person there) is a machine
+        # account: SAM_MACHINE_ACCOUNT and Domain Computers.
+        kind = {b"805306368": b"513", b"805306369": b"515"}
+        assert got["sAMAccountType"][0] in kind, e["dn"]
+        if normalize_dn(e["dn"]) not in own:
+            assert got["primaryGroupID"] == [kind[got["sAMAccountType"][0]]], e["dn"]
+        if got["sAMAccountType"] == [b"805306368"]:
+            people.add(normalize_dn(e["dn"]))
+    assert len(rids) == (len(users) if sids else 0)  # one RID each
+    assert ndns(u.dn for u in tenant.ad_users) <= people
+    # AD's idiom for every user account.
+    by_type = conn.extend.standard.paged_search(
+        base, "(sAMAccountType=805306368)", attributes=["1.1"], paged_size=500, generator=False
+    )
+    assert ndns(e["dn"] for e in by_type if e["type"] == "searchResEntry") == people
+
+
+@pytest.mark.fake_only("counts the entries the fake's search examined")
+def test_sam_account_type_lookup_is_indexed(directory, tenant):
+    conn = connect(directory, "reader")
+    before = examined(directory)
+    conn.search(directory.endpoints.base_dn, "(sAMAccountType=805306369)", attributes=["1.1"])
+    assert 0 < len(conn.entries) <= 10  # the machine accounts
+    assert examined(directory) - before <= 10
 
 
 @pytest.mark.ad_differs("objectCategory shorthand")

@@ -299,6 +299,47 @@ def test_msldap_binds_and_lists_users(fake, scheme):
     assert len(names) >= len([u for u in TENANT.ad_users if u.mail]) > 0
 
 
+@pytest.mark.parametrize("counting", ["per-request", "whole-search"])
+def test_msldap_lists_a_domain_larger_than_a_page(counting):
+    # msldap pages by 1,000 and sends sizeLimit=1000 with every page; it reads large domains
+    # from AD, so AD bounds each request, not the search (Limits.paged_size_limit).
+    factory = pytest.importorskip("msldap.commons.factory")
+    tenant = generate(TenantSpec(mailboxes=1100, seed=5))
+    run = start_directory(seed_directory(tenant))
+    try:
+        run.call(setattr, run.service.limits, "paged_size_limit", counting)
+        ep = run.endpoints
+        a = account(run, "reader")
+        url = (
+            f"ldap+ntlm-password://{ep.netbios_domain}\\{quote(a.sam)}:"
+            f"{quote(a.password, safe='')}@{ep.ldap_host}:{ep.ldap_port}/?timeout=30"
+        )
+
+        async def listing() -> tuple[int, Exception | None]:
+            client = factory.LDAPConnectionFactory.from_url(url).get_client()
+            ok, err = await client.connect()
+            assert ok, err
+            try:
+                n = 0
+                async for _entry, err in client.pagedsearch(
+                    "(objectClass=user)", ["sAMAccountName"], tree=ep.base_dn
+                ):
+                    if err is not None:
+                        return n, err
+                    n += 1
+                return n, None
+            finally:
+                await client.disconnect()
+
+        n, err = asyncio.run(listing())
+    finally:
+        run.stop()
+    if counting == "per-request":
+        assert err is None and n >= len(tenant.ad_users) > 1000
+    else:  # the search ends after 1,000 entries with sizeLimitExceeded: msldap gives up
+        assert err is not None and n == 1000
+
+
 def test_msldap_wrong_password_is_52e(fake):
     factory = pytest.importorskip("msldap.commons.factory")
     ep = fake.endpoints
@@ -345,8 +386,8 @@ def test_ldapdomaindump_binds_with_ntlm_and_dumps_users(fake, tmp_path):
         timeout=120,
     )
     assert "[+] Bind OK" in out.stdout, out.stdout + out.stderr
-    # The users' dump is written before the reports that read AD content the fake does not
-    # hold yet (primaryGroupID: the AD-reference issue's), so the run's end is not asserted.
+    # It runs to its end now that principals carry primaryGroupID and sAMAccountType.
+    assert "[+] Domain dump finished" in out.stdout, out.stdout + out.stderr
     users = json.loads((tmp_path / "domain_users.json").read_text())
     assert len(users) >= len([u for u in TENANT.ad_users if u.mail]) > 0
 

@@ -132,3 +132,31 @@ def test_load_errors_name_file_and_line(tmp_path):
     bad.write_text("dn: DC=contoso,DC=com\nchangetype: add\nobjectClass: top\n")
     with pytest.raises(LdifError, match=r"x.ldif:2: change records"):
         load_ldif(bad)
+
+
+def test_principals_get_their_account_type_on_load_and_on_add(tmp_path, seeded):
+    tenant, store = seeded
+    user = store.entries[normalize_dn(tenant.ad_users[0].dn)]
+    assert user.attrs["sAMAccountType"] == (b"805306368",)
+    assert user.attrs["primaryGroupID"] == (b"513",)
+    # A dump keeps them; an object added after reloading it is stamped as AD stamps it.
+    dump_ldif(store, tmp_path / "d.ldif")
+    again = load_ldif(tmp_path / "d.ldif").store
+    base = f"OU=Corp,{tenant.base_dn}"
+    person = [b"top", b"person", b"organizationalPerson", b"user"]
+    e = again.add(f"CN=New Hire,{base}", [("objectClass", person)])
+    assert e.attrs["sAMAccountType"] == (b"805306368",) and e.attrs["primaryGroupID"] == (b"513",)
+    pc = again.add(
+        f"CN=PC9,{base}",
+        [("objectClass", [*person, b"computer"]), ("userAccountControl", [b"4096"])],
+    )
+    assert pc.attrs["sAMAccountType"] == (b"805306369",) and pc.attrs["primaryGroupID"] == (b"515",)
+    group = again.add(
+        f"CN=Staff,{base}", [("objectClass", [b"top", b"group"]), ("groupType", [b"-2147483644"])]
+    )
+    assert group.attrs["sAMAccountType"] == (b"536870912",)  # a domain-local security group
+    assert "primaryGroupID" not in group.attrs
+    contact = again.add(f"CN=Ext,{base}", [("objectClass", [b"top", b"contact"])])
+    assert "sAMAccountType" not in contact.attrs
+    with pytest.raises(LdapError):  # the directory's, not the client's
+        again.add(f"CN=Typed,{base}", [("objectClass", person), ("sAMAccountType", [b"1"])])
