@@ -45,6 +45,18 @@ Figures = dict[str, Any]
 SERVE_TIMEOUT = 3600.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Reference:
+    """A started reference directory: its process, URL, writeback account and where it
+    listens when that is not the URL's default (Endpoints fields)."""
+
+    pid: int
+    url: str
+    bind_dn: str
+    password: str
+    endpoint: dict[str, Any]
+
+
 class BenchError(RuntimeError):
     """A step of the benchmark failed (a child exited non-zero, a server did not start)."""
 
@@ -354,42 +366,18 @@ class SizeRun:
         from harness.tenant.files import LDIF_NAME
         from mockservers.reference_slapd import SlapdError, running_slapd
 
-        ldif = tenant_dir / LDIF_NAME
-        with contextlib.ExitStack() as stack:
-            with Stopwatch() as sw:
-                try:
-                    info = stack.enter_context(running_slapd(ldif, self.base_dn, durable=False))
-                except SlapdError as e:
-                    raise BenchError(f"slapd: {e}") from None
-            rss = rss_mib(info.pid)
-            self._done(
-                "slapd_start",
-                {
-                    "wall_s": sw.seconds,
-                    "objects": self.objects,
-                    "objects_per_s": _rate(self.objects, sw.seconds),
-                    "rss_mib": rss,
-                },
-                f"{sw.seconds:.1f} s (slapadd and start), RSS {rss or 0:,.0f} MiB",
-            )
-            # The cloud still answers from exwb serve (holding every edit so far); slapd holds
-            # the generated tenant, so a full cycle from a fresh state writes every edit again.
-            slapd_ep = dataclasses.replace(
-                ep,
-                ldap_url=info.url,
-                bind_dn=info.service_dn,
-                bind_password=info.service_password,
-            )
-            slapd_epf = self.work / "slapd-endpoints.json"
-            slapd_ep.write(slapd_epf)
-            self.server_pids.append(info.pid)
+        def started(stack: contextlib.ExitStack) -> _Reference:
             try:
-                self.cycle("slapd_full_cycle", slapd_epf, self.work / "slapd-state", "full")
-                if self.options.floor:
-                    self.floor("slapd_floor", info.url, info.service_dn, info.service_password, dns)
-                self.slapd_peak = peak_rss_mib(info.pid)
-            finally:
-                self.server_pids.remove(info.pid)
+                info = stack.enter_context(
+                    running_slapd(tenant_dir / LDIF_NAME, self.base_dn, durable=False)
+                )
+            except SlapdError as e:
+                raise BenchError(f"slapd: {e}") from None
+            return _Reference(info.pid, info.url, info.service_dn, info.service_password, {})
+
+        # The cloud still answers from exwb serve (holding every edit so far); slapd holds the
+        # generated tenant, so a full cycle from a fresh state writes every edit again.
+        self.slapd_peak = self._reference("slapd", "slapadd and start", started, ep, dns)
 
     def samba(self, ep: Endpoints, dns: list[str]) -> None:
         """The Samba AD DC half: prepare the same tenant's domain, a full cycle, the floor."""
@@ -403,44 +391,62 @@ class SizeRun:
             )
             return
         tenant = generate(TenantSpec(mailboxes=self.size, seed=self.options.seed))
+
+        def started(stack: contextlib.ExitStack) -> _Reference:
+            try:
+                prepared = prepare_tenant(tenant, self.work / "samba")
+                info = stack.enter_context(running_samba(prepared, copy=False))
+            except SambaError as e:
+                raise BenchError(f"samba: {e}") from None
+            where = {"ldap_host": info.host, "ldap_port": info.port}
+            return _Reference(
+                info.pid, info.url, prepared.service_dn, prepared.service_password, where
+            )
+
+        what = "provision, schema, load, start"
+        self.samba_peak = self._reference("samba", what, started, ep, dns)
+
+    def _reference(
+        self,
+        name: str,
+        what: str,
+        started: Callable[[contextlib.ExitStack], _Reference],
+        ep: Endpoints,
+        dns: list[str],
+    ) -> float | None:
+        """A reference directory's half: start it (timed), a full cycle into it, the floor;
+        its peak RSS."""
         with contextlib.ExitStack() as stack:
             with Stopwatch() as sw:
-                try:
-                    prepared = prepare_tenant(tenant, self.work / "samba")
-                    info = stack.enter_context(running_samba(prepared, copy=False))
-                except SambaError as e:
-                    raise BenchError(f"samba: {e}") from None
-            rss = rss_mib(info.pid)
+                ref = started(stack)
+            rss = rss_mib(ref.pid)
             self._done(
-                "samba_start",
+                f"{name}_start",
                 {
                     "wall_s": sw.seconds,
                     "objects": self.objects,
                     "objects_per_s": _rate(self.objects, sw.seconds),
                     "rss_mib": rss,
                 },
-                f"{sw.seconds:.1f} s (provision, schema, load, start), RSS {rss or 0:,.0f} MiB",
+                f"{sw.seconds:.1f} s ({what}), RSS {rss or 0:,.0f} MiB",
             )
-            samba_ep = dataclasses.replace(
+            ref_ep = dataclasses.replace(
                 ep,
-                ldap_url=info.url,
-                ldap_host=info.host,
-                ldap_port=info.port,
-                bind_dn=prepared.service_dn,
-                bind_password=prepared.service_password,
+                ldap_url=ref.url,
+                bind_dn=ref.bind_dn,
+                bind_password=ref.password,
+                **ref.endpoint,
             )
-            samba_epf = self.work / "samba-endpoints.json"
-            samba_ep.write(samba_epf)
-            self.server_pids.append(info.pid)
+            epf = self.work / f"{name}-endpoints.json"
+            ref_ep.write(epf)
+            self.server_pids.append(ref.pid)
             try:
-                self.cycle("samba_full_cycle", samba_epf, self.work / "samba-state", "full")
+                self.cycle(f"{name}_full_cycle", epf, self.work / f"{name}-state", "full")
                 if self.options.floor:
-                    self.floor(
-                        "samba_floor", info.url, prepared.service_dn, prepared.service_password, dns
-                    )
-                self.samba_peak = peak_rss_mib(info.pid)
+                    self.floor(f"{name}_floor", ref.url, ref.bind_dn, ref.password, dns)
+                return peak_rss_mib(ref.pid)
             finally:
-                self.server_pids.remove(info.pid)
+                self.server_pids.remove(ref.pid)
 
     def figures(self) -> Figures:
         p = self.phases
