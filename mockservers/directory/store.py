@@ -452,11 +452,14 @@ class Store:
                 self._kinds[classes] = kind
         if kind is None:
             return None
+        # Only a group's groupType and a computer's userAccountControl matter: parse no other
+        # (200k users on load).
         if "sAMAccountType" not in attrs:
-            group_type = _int_of(attrs.get("groupType"))
+            group_type = _int_of(attrs.get("groupType")) if kind == "group" else 0
             attrs["sAMAccountType"] = self._shared_int(sam_account_type(kind, group_type))
         if "primaryGroupID" not in attrs:
-            rid = primary_group_id(kind, _int_of(attrs.get("userAccountControl")))
+            uac = _int_of(attrs.get("userAccountControl")) if kind == "computer" else 0
+            rid = primary_group_id(kind, uac)
             if rid is not None:
                 attrs["primaryGroupID"] = self._shared_int(rid)
         return kind

@@ -4,6 +4,7 @@ backend: the fake AD (`RunningTenant`) or OpenLDAP slapd (`SlapdDirectory`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ldap3 import NONE, Connection, Server
 
@@ -56,6 +57,17 @@ def dc_own_users(run: Directory) -> set[str]:
     own = found(conn)
     own.discard(normalize_dn(run.endpoints.admin_dn))  # the harness's admin is one of its three
     return own
+
+
+def paged_entries(
+    conn: Connection, base: str, flt: str, attributes: list[str], page: int = 500, **kw: Any
+) -> list[dict[str, Any]]:
+    """Every entry a paged search returns, without the continuation references AD and Samba
+    add for the partitions below the domain."""
+    items = conn.extend.standard.paged_search(
+        base, flt, attributes=attributes, paged_size=page, generator=False, **kw
+    )
+    return [e for e in items if e["type"] == "searchResEntry"]
 
 
 def ndns(dns: Iterable[str]) -> set[str]:

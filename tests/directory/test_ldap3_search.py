@@ -21,6 +21,7 @@ from tests.directory.ldap_clients import (
     is_ad,
     is_samba,
     ndns,
+    paged_entries,
     system_mailbox_dns,
 )
 
@@ -154,15 +155,7 @@ def test_size_limit_bounds_each_page_of_a_paged_search(directory):
     # msldap's way: the same sizeLimit with every page. Each page is a request of its own, so
     # the search runs to its end (Limits.paged_size_limit, "per-request").
     conn = connect(directory, "reader")
-    entries = conn.extend.standard.paged_search(
-        directory.endpoints.base_dn,
-        PEOPLE,
-        attributes=["1.1"],
-        paged_size=100,
-        size_limit=100,
-        generator=False,
-    )
-    people = [e for e in entries if e["type"] == "searchResEntry"]
+    people = paged_entries(conn, directory.endpoints.base_dn, PEOPLE, ["1.1"], 100, size_limit=100)
     if is_ad(directory):
         assert len(people) > 300 and conn.result["result"] == 0
     else:  # slapd counts the whole search: one page, then sizeLimitExceeded
@@ -179,14 +172,7 @@ def test_size_limit_can_count_the_whole_paged_search(directory_with):
     run = directory_with(max_page_size=1000)
     run.call(setattr, run.service.limits, "paged_size_limit", "whole-search")
     conn = connect(run, "reader")
-    entries = conn.extend.standard.paged_search(
-        run.endpoints.base_dn,
-        PEOPLE,
-        attributes=["1.1"],
-        paged_size=100,
-        size_limit=150,
-        generator=False,
-    )
+    entries = paged_entries(conn, run.endpoints.base_dn, PEOPLE, ["1.1"], 100, size_limit=150)
     assert len(entries) == 150 and conn.result["result"] == 4
 
 
@@ -262,14 +248,7 @@ def test_security_principals_carry_their_identity(directory, tenant):
     domain = (conn.response[0]["raw_attributes"].get("objectSid") or [b""])[0]
     if sids:
         assert len(domain) == 24 and domain[:2] == b"\x01\x04"  # S-1-5-21-a-b-c
-    users = conn.extend.standard.paged_search(
-        base,
-        PEOPLE,
-        attributes=["objectSid", "sAMAccountType", "primaryGroupID"],
-        paged_size=500,
-        generator=False,
-    )
-    users = [e for e in users if e["type"] == "searchResEntry"]
+    users = paged_entries(conn, base, PEOPLE, ["objectSid", "sAMAccountType", "primaryGroupID"])
     own = dc_own_users(directory)  # Samba's Guest is in Domain Guests (514)
     rids, people = set(), set()
     for e in users:
@@ -291,10 +270,8 @@ def test_security_principals_carry_their_identity(directory, tenant):
     assert len(rids) == (len(users) if sids else 0)  # one RID each
     assert ndns(u.dn for u in tenant.ad_users) <= people
     # AD's idiom for every user account.
-    by_type = conn.extend.standard.paged_search(
-        base, "(sAMAccountType=805306368)", attributes=["1.1"], paged_size=500, generator=False
-    )
-    assert ndns(e["dn"] for e in by_type if e["type"] == "searchResEntry") == people
+    by_type = paged_entries(conn, base, "(sAMAccountType=805306368)", ["1.1"])
+    assert ndns(e["dn"] for e in by_type) == people
 
 
 @pytest.mark.fake_only("counts the entries the fake's search examined")
