@@ -16,12 +16,12 @@ import pytest
 from ldaptor.protocols.ldap.distinguishedname import DistinguishedName
 from ldaptor.protocols.ldap.ldifprotocol import LDIF
 
+from harness.core.sid import DomainSid
 from harness.tenant import TenantSpec, generate
 from harness.tenant.exports import (
     ADPROPERTY_COLLECTION,
     DEFAULT_FORMATS,
     EXPORT_FORMATS,
-    DomainSid,
     export_tenant,
     mailbox_properties,
     write_exo_json,
@@ -184,7 +184,7 @@ def test_get_aduser_ps7_columns_and_values(files, tenant):
     header, *rows = csv_rows(text)
     assert text.split("\r\n")[0] == ",".join(f'"{h}"' for h in header)
     assert len(rows) == len(tenant.ad_users)
-    sid = DomainSid.of(tenant.spec)
+    sid = DomainSid.of(tenant.spec.base_dn)
     for rid, (u, row) in enumerate(zip(tenant.ad_users, rows, strict=True), 1104):
         r = dict(zip(header, row, strict=True))
         assert r["DistinguishedName"] == u.dn
@@ -199,7 +199,7 @@ def test_get_aduser_ps7_columns_and_values(files, tenant):
 
 
 def test_sid_text_and_binary_agree(tenant):
-    sid = DomainSid.of(tenant.spec)
+    sid = DomainSid.of(tenant.spec.base_dn)
     b = sid.binary(1234)
     assert len(b) == 28 and b[0] == 1 and b[1] == 5
     subs = [int.from_bytes(b[8 + 4 * i : 12 + 4 * i], "little") for i in range(5)]
