@@ -226,6 +226,7 @@ CLASS_NAMES: Final = (
         "msExchFedTrust", "msExchFedOrgId", "msExchFedSharingRelationship",
         "msExchIntraOrganizationConnector", "msExchDomainContentConfig", "msExchAcceptedDomain",
     "msExchAuthAuthConfig", "msExchAuthAuthServer", "msExchAuthPartnerApplication",
+    "subSchema",
 )  # fmt: skip
 """The object classes the fake AD knows, spelled as their lDAPDisplayNames."""
 OBJECT_CLASSES: Final = frozenset(c.casefold() for c in CLASS_NAMES)

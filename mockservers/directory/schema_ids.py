@@ -11,6 +11,7 @@ import hashlib
 from typing import Final
 
 from harness.core.adschema import AttributeType
+from mockservers.directory.ad_classes import AD_ATTRIBUTE_IDS
 
 PROJECT_UUID: Final = "83feb9e7-c862-4048-baf7-5e5ef76b7d4f"
 PRIVATE_ARC: Final = "1.2.840.113556.1.8000.2554.33790.47591.51298.16456.47863.6184695.7044431"
@@ -25,40 +26,15 @@ when DEFAULT_SCHEMA grows. (A 2.25 UUID arc would be shorter, but AD and Samba m
 prefix to 32-bit attribute IDs and cannot encode 2.25's 128-bit arc.)
 """
 
-# Microsoft attributeIDs. Sources: OpenLDAP's msuser.schema (AD attributes), MS-ADA2 for
-# msDS-ExternalDirectoryObjectId, the Exchange Server SDK attribute pages for
-# extensionAttribute1..15, targetAddress and msExchHideFromAddressLists, and Exchange's schema
-# LDIF as OpenChange publishes it (setup/AD/oc_provision_schema*.ldif) for the other Exchange
-# attributes and classes.
+# Microsoft attributeIDs of the attributes AD's own schema lacks, which Exchange's schema adds.
+# Sources: the Exchange Server SDK attribute pages for extensionAttribute1..15, targetAddress
+# and msExchHideFromAddressLists, and Exchange's schema LDIF as OpenChange publishes it
+# (setup/AD/oc_provision_schema*.ldif) for the others. AD's own attributes take their IDs from
+# Microsoft's schema files (`AD_ATTRIBUTE_IDS`).
 MS_ARC: Final = "1.2.840.113556.1"
 _MS = MS_ARC
-MICROSOFT_ATTRIBUTE_OIDS: Final[dict[str, str]] = {
-    "objectCategory": f"{_MS}.4.782",
-    "department": f"{_MS}.2.141",
-    "company": f"{_MS}.2.146",
-    "sAMAccountName": f"{_MS}.4.221",
-    "userPrincipalName": f"{_MS}.4.656",
-    "objectGUID": f"{_MS}.4.2",
-    "mS-DS-ConsistencyGuid": f"{_MS}.4.1360",
-    "objectSid": f"{_MS}.4.146",
-    "sAMAccountType": f"{_MS}.4.302",
-    "primaryGroupID": f"{_MS}.4.98",
-    "groupType": f"{_MS}.1.750",
-    "userAccountControl": f"{_MS}.4.8",
-    "pwdLastSet": f"{_MS}.4.96",
-    "accountExpires": f"{_MS}.4.159",
-    "whenCreated": f"{_MS}.2.2",
-    "whenChanged": f"{_MS}.2.3",
-    "uSNCreated": f"{_MS}.2.19",
-    "uSNChanged": f"{_MS}.2.120",
-    "lDAPAdminLimits": f"{_MS}.4.843",
-    "proxyAddresses": f"{_MS}.2.210",
+EXCHANGE_ATTRIBUTE_OIDS: Final[dict[str, str]] = {
     "targetAddress": f"{_MS}.2.352",
-    "legacyExchangeDN": f"{_MS}.4.655",
-    "networkAddress": f"{_MS}.2.459",
-    "serviceBindingInformation": f"{_MS}.4.510",
-    "keywords": f"{_MS}.4.48",
-    "msDS-ExternalDirectoryObjectId": f"{_MS}.4.2310",
     "msExchHideFromAddressLists": f"{_MS}.4.7000.102.73",
     "msExchRecipientDisplayType": f"{_MS}.4.7000.102.50730",
     "msExchRecipientTypeDetails": f"{_MS}.4.7000.102.50855",
@@ -75,6 +51,10 @@ MICROSOFT_ATTRIBUTE_OIDS: Final[dict[str, str]] = {
     **{f"extensionAttribute{i}": f"{_MS}.2.{422 + i}" for i in range(1, 11)},
     **{f"extensionAttribute{i}": f"{_MS}.2.{588 + i}" for i in range(11, 16)},
 }
+
+
+MICROSOFT_ATTRIBUTE_OIDS: Final[dict[str, str]] = {**AD_ATTRIBUTE_IDS, **EXCHANGE_ATTRIBUTE_OIDS}
+"""Every attributeID Microsoft publishes for an attribute of DEFAULT_SCHEMA."""
 
 
 def private_oid(kind: int, name: str) -> str:

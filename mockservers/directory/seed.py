@@ -30,6 +30,7 @@ from harness.core.dn import (
     parse_dn,
     split_rdn,
 )
+from harness.core.sid import DomainSid
 from harness.tenant.exchange_org import (
     ADMIN_GROUP,
     AUTODISCOVER_SCP_KEYWORD,
@@ -47,6 +48,7 @@ from harness.tenant.spec import TenantSpec
 from mockservers.directory.acl import Role
 from mockservers.directory.entry import Values
 from mockservers.directory.store import Store
+from mockservers.directory.subschema import SUBSCHEMA_CLASS, subschema_dn
 
 # Values shared by most entries are stored once (a tuple per distinct value set).
 _INTERNED = frozenset(
@@ -93,6 +95,7 @@ class _Loader:
         self.usn = 4000  # the objects a dcpromo creates come first
         self.parents: dict[str, str] = {}  # parent DN as written -> ndn
         self.root_ndn = ""  # the domain partition's root: the one entry without a parent
+        self.domain_sid: DomainSid | None = None
 
     def add(self, dn: str, attrs: dict[str, Values]) -> None:
         for name in _INTERNED.intersection(attrs):
@@ -117,7 +120,9 @@ class _Loader:
             raise SeedError(f"entry {dn!r} appears twice")
         if parent_ndn and parent_ndn not in self.store.entries and ndn != self.root_ndn:
             raise SeedError(f"the parent of {dn!r} does not exist (parents must come first)")
-        self.store.stamp_principal(attrs)
+        if ndn == self.root_ndn and "objectSid" not in attrs and self.domain_sid is not None:
+            attrs["objectSid"] = (self.domain_sid.binary(),)  # the domain object's own SID
+        self.store.stamp_principal(attrs, loading=True)
         self.store.insert(dn, ndn, parent_ndn, attrs)
 
     def stamp(self, attrs: dict[str, Values]) -> None:
@@ -175,6 +180,8 @@ def seed_entries(
     store.schema_nc = schema_nc
     load = _Loader(store)
     load.root_ndn = normalize_dn(base)
+    load.domain_sid = DomainSid.of(base)
+    store.set_domain_sid(load.domain_sid)
     for dn, attrs in entries:
         load.stamp(attrs)
         load.add(dn, attrs)
@@ -220,6 +227,8 @@ def _configuration(
     s = load.system
     s(config, ("top", "configuration"), cn="Configuration")
     s(schema_nc, ("top", "dMD"), cn="Schema")
+    # The subschema entry; its schema attributes are constructed by the server (subschema.py).
+    s(subschema_dn(schema_nc), ("top", SUBSCHEMA_CLASS), cn="Aggregate")
     for cls in ("Person", "Group", "Organizational-Unit", "Container", "Computer"):
         s(f"CN={cls},{schema_nc}", ("top", "classSchema"), cn=cls)
     services = f"CN=Services,{config}"

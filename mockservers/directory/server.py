@@ -52,6 +52,7 @@ from mockservers.directory.ntlm import Target
 from mockservers.directory.sasl import SASL_MECHANISMS, SIMPLE, BindRequest, Pending
 from mockservers.directory.sasl import step as sasl_step
 from mockservers.directory.service import DirectoryService
+from mockservers.directory.subschema import SCHEMA_ATTRIBUTES, subschema_dn
 
 log = logging.getLogger(__name__)
 DC_NAME = "DC01"  # the fake DC's NetBIOS name (root DSE, NTLM's CHALLENGE)
@@ -218,6 +219,7 @@ class Selection:
     operational: bool
     named: list[AttributeType]
     writable: tuple[str, ...] | None = None
+    schema_attributes: tuple[str, ...] = ()  # of the subschema entry (subschema.py)
 
     @classmethod
     def parse(cls, requested: list[bytes], svc: DirectoryService) -> Selection:
@@ -227,16 +229,21 @@ class Selection:
             return cls(False, False, [])
         named = []
         writable = None
+        published = {a.casefold(): a for a in SCHEMA_ATTRIBUTES}
+        wanted = dict.fromkeys(published.values()) if "+" in names else {}
         for n in names:
             if n in ("*", "+", "1.1"):
                 continue
             if n.casefold() == ALLOWED_ATTRIBUTES_EFFECTIVE.casefold():
                 writable = writable_attributes(svc.store.schema)
                 continue
+            if n.casefold() in published:
+                wanted[published[n.casefold()]] = None
+                continue
             t = svc.store.schema.get(n)
             if t is not None and t not in named:
                 named.append(t)
-        return cls(all_user, "+" in names, named, writable)
+        return cls(all_user, "+" in names, named, writable, tuple(wanted))
 
 
 @dataclass(slots=True)
@@ -676,6 +683,10 @@ class LdapProtocol(protocol.Protocol):
             values = e.values(t)
             if values:
                 parts.append(attribute(_name_tlv(t.name), values, types_only))
+        if sel.schema_attributes and e.ndn == self.svc.subschema_ndn:
+            published = self.svc.subschema()
+            for name in sel.schema_attributes:
+                parts.append(attribute(_name_tlv(name), published.values(name), types_only))
         if sel.writable is not None:
             allowed = [a.encode() for a in self.svc.policy.allowed_attributes(who, e, sel.writable)]
             if allowed:
@@ -693,7 +704,7 @@ class LdapProtocol(protocol.Protocol):
         server_dn = f"CN={DC_NAME},CN=Servers,CN=Default-First-Site-Name,CN=Sites,{config}"
         attrs: dict[str, list[str]] = {
             "currentTime": [datetime.now(UTC).strftime("%Y%m%d%H%M%S.0Z")],
-            "subschemaSubentry": [f"CN=Aggregate,CN=Schema,{config}"],
+            "subschemaSubentry": [subschema_dn(f"CN=Schema,{config}")],
             "dsServiceName": [f"CN=NTDS Settings,{server_dn}"],
             "namingContexts": [base, config, f"CN=Schema,{config}"],
             "defaultNamingContext": [base],

@@ -17,6 +17,7 @@ from mockservers.directory import errors
 from mockservers.directory.acl import AccessPolicy, Principal
 from mockservers.directory.seed import QUERY_POLICY, Account, Seeded
 from mockservers.directory.store import Store
+from mockservers.directory.subschema import Published, publish, subschema_dn
 from mockservers.faults import FaultPlan
 from mockservers.requestlog import RequestLog
 
@@ -50,6 +51,18 @@ class DirectoryService:
     faults: FaultPlan = field(default_factory=FaultPlan)  # shared with the tenant's cloud
     log: RequestLog | None = None  # exwb serve --log / -v
     _principals: dict[str, tuple[Principal, str]] = field(default_factory=dict)
+    _published: Published | None = None
+
+    @property
+    def subschema_ndn(self) -> str:
+        """The normalised DN of the subschema entry (the rootDSE's subschemaSubentry)."""
+        return normalize_dn(subschema_dn(f"CN=Schema,CN=Configuration,{self.base_dn}"))
+
+    def subschema(self) -> Published:
+        """The subschema entry's schema attributes, built once from the store's schema."""
+        if self._published is None:
+            self._published = publish(self.store.schema)
+        return self._published
 
     @classmethod
     def from_seed(

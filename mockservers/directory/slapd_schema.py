@@ -68,7 +68,7 @@ OPENLDAP_CLASSES: Final = frozenset(
     n.casefold()
     for n in (
         "top", "person", "organizationalPerson", "inetOrgPerson", "organizationalUnit",
-        "domain", "dMD",
+        "domain", "dMD", "subSchema",
     )
 )  # fmt: skip
 

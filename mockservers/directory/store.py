@@ -39,6 +39,8 @@ from harness.core.dn import (
     split_rdn,
 )
 from harness.core.sid import (
+    FIRST_RID,
+    DomainSid,
     primary_group_id,
     principal_kind,
     sam_account_type,
@@ -87,6 +89,12 @@ class Store:
         self.highest_usn = 0
         self._kinds: dict[Values, str | None] = {}  # objectClass values -> principal kind
         self._ints: dict[int, Values] = {}
+        # objectSid: the domain's SID without a RID, the next RID to hand out, and the
+        # principals loaded without one (stamped in load order by finish_load).
+        self._sid_prefix = b""
+        self._domain_sid: DomainSid | None = None
+        self._next_rid = FIRST_RID
+        self._unstamped: list[dict[str, Values]] = []
         self._eq: dict[str, dict[object, Entry | set[Entry]]] = {
             t.name: {} for t in schema if t.indexed
         }
@@ -235,8 +243,19 @@ class Store:
             self.highest_usn = max(self.highest_usn, usn)
         return e
 
+    def set_domain_sid(self, sid: DomainSid) -> None:
+        """The domain's SID: security principals get objectSid from it, as a DC's RID pool
+        hands them out (`FIRST_RID` up, past any RID already loaded)."""
+        self._domain_sid = sid
+        self._sid_prefix = sid.binary(0)[:-4]
+
     def finish_load(self) -> None:
-        """Order the USN log after loading entries in arbitrary order."""
+        """Order the USN log after loading entries in arbitrary order, and give the principals
+        loaded without an objectSid theirs, in load order (a generated tenant's users get the
+        RIDs its exports show: `harness.tenant.exports`)."""
+        for attrs in self._unstamped:
+            self._stamp_sid(attrs)
+        self._unstamped = []
         pairs = sorted(zip(self._usn_keys, self._usn_entries, strict=True), key=lambda p: p[0])
         self._usn_keys = [p[0] for p in pairs]
         self._usn_entries = [p[1] for p in pairs]
@@ -438,12 +457,11 @@ class Store:
         if t.key(value.encode("utf-8")) not in {t.key(v) for v in new.get(t.name, ())}:
             raise errors.not_on_rdn(t.name)
 
-    def stamp_principal(self, attrs: dict[str, Values]) -> str | None:
-        """Give a security principal (user, computer, group) its sAMAccountType and
-        primaryGroupID where it has none, as AD does on add; return its kind, None for any
-        other object. (objectSid is not stamped yet: ldap3 renders a SID as text only with the
-        server's subschema, which the fake lacks, and AD tools such as ldapdomaindump fail on
-        the raw bytes; the two must come together.)"""
+    def stamp_principal(self, attrs: dict[str, Values], loading: bool = False) -> str | None:
+        """Give a security principal (user, computer, group) its sAMAccountType,
+        primaryGroupID and objectSid where it has none, as AD does on add; return its kind,
+        None for any other object. While `loading`, objectSid waits for `finish_load`, so
+        that RIDs loaded later are not handed out twice."""
         classes = attrs.get("objectClass", ())
         kind = self._kinds.get(classes, "?")
         if kind == "?":
@@ -462,7 +480,25 @@ class Store:
             rid = primary_group_id(kind, uac)
             if rid is not None:
                 attrs["primaryGroupID"] = self._shared_int(rid)
+        if self._domain_sid is not None:
+            sid = attrs.get("objectSid")
+            if sid:
+                self._note_rid(sid[0])
+            elif loading:
+                self._unstamped.append(attrs)
+            else:
+                self._stamp_sid(attrs)
         return kind
+
+    def _note_rid(self, sid: bytes) -> None:
+        # A loaded SID of this domain: the RID pool continues after it.
+        if len(sid) == len(self._sid_prefix) + 4 and sid.startswith(self._sid_prefix):
+            self._next_rid = max(self._next_rid, int.from_bytes(sid[-4:], "little") + 1)
+
+    def _stamp_sid(self, attrs: dict[str, Values]) -> None:
+        if "objectSid" not in attrs and self._domain_sid is not None:
+            attrs["objectSid"] = (self._domain_sid.binary(self._next_rid),)
+            self._next_rid += 1
 
     def _shared_int(self, n: int) -> Values:
         # A handful of values on every principal: one tuple each (200k users, 2 attributes).

@@ -296,7 +296,6 @@ def test_new_objects_get_a_guid_and_a_category(fresh_directory):
 
 
 @pytest.mark.ad_only("security principal identity")
-@pytest.mark.samba_differs("objectSid", branches=True)
 def test_new_principals_get_a_sid_and_an_account_type(fresh_directory):
     conn = connect(fresh_directory)
     base = "OU=Corp,DC=contoso,DC=com"
@@ -317,9 +316,8 @@ def test_new_principals_get_a_sid_and_an_account_type(fresh_directory):
             assert not got.get("objectSid") and not got.get("sAMAccountType")
             continue
         assert got["sAMAccountType"] == [sam_type]
-        if is_samba(fresh_directory):  # the fake stamps no objectSid yet
-            sids.add(got["objectSid"][0])
-    assert len(sids) == (2 if is_samba(fresh_directory) else 0)
+        sids.add(got["objectSid"][0])
+    assert len(sids) == 2
     # The directory keeps them: a client cannot set the account type.
     conn.modify(f"CN=SID User,{base}", {"sAMAccountType": [(MODIFY_REPLACE, ["805306369"])]})
     assert conn.result["result"] in (19, 50, 53), conn.result

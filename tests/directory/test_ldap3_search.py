@@ -239,26 +239,20 @@ def _sid_parts(sid: bytes) -> tuple[bytes, int]:
 
 
 @pytest.mark.ad_only("security principal identity")
-@pytest.mark.samba_differs("objectSid", branches=True)
 def test_security_principals_carry_their_identity(directory, tenant):
     conn = connect(directory, "reader")
     base = directory.endpoints.base_dn
     conn.search(base, "(objectClass=*)", BASE, attributes=["objectSid"])
-    sids = is_samba(directory)  # the fake stamps none yet (it lacks the subschema)
-    domain = (conn.response[0]["raw_attributes"].get("objectSid") or [b""])[0]
-    if sids:
-        assert len(domain) == 24 and domain[:2] == b"\x01\x04"  # S-1-5-21-a-b-c
+    domain = conn.response[0]["raw_attributes"]["objectSid"][0]
+    assert len(domain) == 24 and domain[:2] == b"\x01\x04"  # S-1-5-21-a-b-c
     users = paged_entries(conn, base, PEOPLE, ["objectSid", "sAMAccountType", "primaryGroupID"])
     own = dc_own_users(directory)  # Samba's Guest is in Domain Guests (514)
     rids, people = set(), set()
     for e in users:
         got = e["raw_attributes"]
-        if sids:
-            prefix, rid = _sid_parts(got["objectSid"][0])
-            assert prefix == domain[2:], e["dn"]  # a SID of this domain
-            rids.add(rid)
-        else:
-            assert not got.get("objectSid"), e["dn"]
+        prefix, rid = _sid_parts(got["objectSid"][0])
+        assert prefix == domain[2:], e["dn"]  # a SID of this domain
+        rids.add(rid)
         # SAM_USER_OBJECT and Domain Users; the fake's gMSA (a Person there) is a machine
         # account: SAM_MACHINE_ACCOUNT and Domain Computers.
         kind = {b"805306368": b"513", b"805306369": b"515"}
@@ -267,7 +261,7 @@ def test_security_principals_carry_their_identity(directory, tenant):
             assert got["primaryGroupID"] == [kind[got["sAMAccountType"][0]]], e["dn"]
         if got["sAMAccountType"] == [b"805306368"]:
             people.add(normalize_dn(e["dn"]))
-    assert len(rids) == (len(users) if sids else 0)  # one RID each
+    assert len(rids) == len(users)  # one RID each
     assert ndns(u.dn for u in tenant.ad_users) <= people
     # AD's idiom for every user account.
     by_type = paged_entries(conn, base, "(sAMAccountType=805306368)", ["1.1"])
