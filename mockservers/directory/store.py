@@ -496,8 +496,9 @@ class Store:
             self._next_rid = max(self._next_rid, int.from_bytes(sid[-4:], "little") + 1)
 
     def _stamp_sid(self, attrs: dict[str, Values]) -> None:
+        # The prefix plus four bytes, not DomainSid.binary: one per principal (200k on load).
         if "objectSid" not in attrs and self._domain_sid is not None:
-            attrs["objectSid"] = (self._domain_sid.binary(self._next_rid),)
+            attrs["objectSid"] = (self._sid_prefix + self._next_rid.to_bytes(4, "little"),)
             self._next_rid += 1
 
     def _shared_int(self, n: int) -> Values:
