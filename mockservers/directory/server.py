@@ -782,7 +782,7 @@ class LdapProtocol(protocol.Protocol):
         for _op, name, _values in changes:
             t = store.schema.get(name)
             if t is None:
-                raise errors.undefined_type(name)
+                raise errors.unknown_attribute(name)
             names.append(t.name)
         self.svc.policy.check_modify(who, entry, names)
         store.modify(ndn, changes)

@@ -11,7 +11,7 @@ import os
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from harness.core.aderrors import value_refusal
 from harness.core.adschema import (
@@ -47,9 +47,25 @@ from harness.core.sid import (
 )
 from mockservers.directory import errors
 from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry, Values
+from mockservers.directory.structure import (
+    STAMPED_ON_ADD,
+    ClassRules,
+    NoStructuralClass,
+    Structure,
+    UnknownClass,
+    UnrelatedClasses,
+)
 
 if TYPE_CHECKING:
     from mockservers.journal import Journal
+
+# [MS-ADTS] 2.2.12: GROUP_TYPE_ACCOUNT_GROUP | GROUP_TYPE_SECURITY_ENABLED, AD's default.
+GLOBAL_SECURITY_GROUP = -2147483646
+# The attributes AD keeps unique, with the refusal a duplicate gets.
+UNIQUE_ATTRIBUTES: Final = (
+    ("sAMAccountName", errors.account_name_exists),
+    ("userPrincipalName", errors.upn_not_unique),
+)
 
 # A modification as the server hands it to the store: (MOD_* operation, attribute, raw values).
 # (The engine's client has its own shape, `harness.engine.ldapwire.Change`, with text values.)
@@ -115,6 +131,8 @@ class Store:
         self._key_cache: dict[Syntax, dict[bytes, object]] = {Syntax.OID: {}, Syntax.DN: {}}
         # `exwb serve --state-dir`: makes each committed write durable (mockservers/journal.py).
         self.journal: Journal | None = None
+        self._structure: Structure | None = None
+        self._schema_key: str | None = None
 
     # ------------------------------------------------------------------ reads
     def get(self, ndn: str) -> Entry | None:
@@ -273,8 +291,10 @@ class Store:
                 raise errors.constraint(t.name)
             self._check_values(t, values)
             if t.single and op != MOD_DELETE and len(values) > 1:
-                raise errors.constraint(t.name)  # before duplicate checks, as slapd orders them
+                raise errors.value_exists(t.name)  # before duplicate checks, as AD orders them
             current = new.get(t.name, ())
+            if op == MOD_ADD and t.name == self._rdn_type(e):
+                raise errors.not_on_rdn(t.name)  # [MS-ADTS] 3.1.1.3.1.2.1
             if op == MOD_ADD:
                 if not values:
                     raise errors.add_without_values(t.name)
@@ -302,15 +322,14 @@ class Store:
             else:
                 raise errors.unknown_modify_operation(op)
             if t.single and len(result) > 1:
-                raise errors.constraint(t.name)
+                raise errors.value_exists(t.name)  # Samba's tests, written to pass on Windows
             if result:
                 new[t.name] = result
             else:
                 new.pop(t.name, None)
             touched.add(t.name)
         self._check_rdn_kept(e, new, touched)
-        if "objectClass" in touched:
-            self._check_classes(new.get("objectClass", ()))
+        self._check_content(e, new, touched)
         if all(new.get(n) == e.attrs.get(n) for n in touched):
             return e  # nothing changed: AD writes nothing and the USN stays
         self._commit(e, new, touched)
@@ -338,13 +357,19 @@ class Store:
             if len({t.key(v) for v in merged}) != len(merged):
                 raise errors.value_exists(t.name)
             if t.single and len(merged) > 1:
-                raise errors.constraint(t.name)
+                raise errors.single_value(t.name)
             attrs[t.name] = merged
         classes = attrs.get("objectClass")
         if not classes:
-            raise errors.object_class_violation("objectClass is required")
-        self._check_classes(classes)
+            raise errors.object_class_required()
+        rules = self._rules(classes)
+        for name in attrs:
+            if name.casefold() not in rules.allowed:
+                raise errors.not_allowed_for_class(name)
         rdn_t = self._type(rdn_attr)
+        if rdn_t.name.casefold() != rules.rdn.casefold():
+            raise errors.rdn_not_of_class(rdn_t.name)
+        self._check_superior(rules, parent_ndn)
         rdn_value = parse_dn(dn)[0][0][1].encode("utf-8")
         have = attrs.get(rdn_t.name, ())
         if not have:
@@ -360,7 +385,13 @@ class Store:
         category = self._default_category(classes)
         if category and "objectCategory" not in attrs:
             attrs["objectCategory"] = (category.encode("utf-8"),)
+        self._default_principal(attrs)
         self.stamp_principal(attrs)
+        self._check_unique(None, attrs)
+        self._check_references(None, attrs, attrs)
+        missing = rules.must - {n.casefold() for n in attrs} - STAMPED_ON_ADD
+        if missing:
+            raise errors.missing_required(min(missing))
         e = self.insert(dn, ndn, parent_ndn, attrs)
         if self.journal is not None:
             self.journal.ldap_add(self, e)
@@ -407,6 +438,12 @@ class Store:
             raise errors.entry_exists()
         attr, value = rdn_parts[0][0]
         t = self._type(attr)
+        rules = self._rules_of(e)
+        if rules is not None:
+            if t.name.casefold() != rules.rdn.casefold():
+                raise errors.rename_rdn_not_of_class(t.name)
+            if parent_ndn != e.parent:
+                self._check_superior(rules, parent_ndn)
         new = dict(e.attrs)
         if delete_old or t.single:
             new[t.name] = (value.encode("utf-8"),)
@@ -422,7 +459,7 @@ class Store:
     def _type(self, name: str) -> AttributeType:
         t = self.schema.get(name)
         if t is None:
-            raise errors.undefined_type(name)
+            raise errors.unknown_attribute(name)
         return t
 
     def _split(self, dn: str) -> tuple[str, str, str]:
@@ -436,10 +473,120 @@ class Store:
         if refusal is not None:
             raise refusal
 
-    def _check_classes(self, classes: Values) -> None:
-        for c in classes:
-            if not self.schema.known_class(c.decode("utf-8", "replace")):
-                raise errors.object_class_violation(f"unknown class {c.decode(errors='replace')}")
+    @property
+    def structure(self) -> Structure:
+        """The schema's class rules, built on the first write (a read-only store needs none)."""
+        if self._structure is None:
+            self._structure = Structure(self.schema)
+        return self._structure
+
+    def _rules(self, classes: Values) -> ClassRules:
+        try:
+            return self.structure.rules(classes)
+        except UnknownClass as e:
+            raise errors.unknown_class(str(e)) from None
+        except UnrelatedClasses as e:
+            raise errors.unrelated_classes(str(e)) from None
+        except NoStructuralClass:
+            raise errors.no_structural_class() from None
+
+    def _check_superior(self, rules: ClassRules, parent_ndn: str) -> None:
+        # possSuperiors ([MS-ADTS] 3.1.1.5.2.2): the parent is an instance of one of them.
+        if rules.superiors is None:
+            return
+        parent = self.entries[parent_ndn].attrs.get("objectClass", ())
+        closure = self.structure.class_closure(parent)
+        if self.structure.superior_checked(closure) and not closure & rules.superiors:
+            raise errors.illegal_superior(rules.structural)
+
+    def _check_content(self, e: Entry, new: dict[str, Values], touched: set[str]) -> None:
+        """A modify leaves the object within its classes: what it writes is allowed, what it
+        removes is not required; a new objectClass list is checked whole."""
+        if "objectClass" in touched:
+            rules = self._rules(new.get("objectClass", ()))
+            old = self._structural_of(e)
+            if old and not self.structure.may_change(old, rules.structural):
+                raise errors.structural_class_change()
+            names: Iterable[str] = new
+        else:
+            known = self._rules_of(e)
+            if known is None:
+                return
+            rules, names = known, touched
+        for name in names:
+            present = bool(new.get(name))
+            if present and name.casefold() not in rules.allowed:
+                raise errors.not_allowed_for_class(name)
+            if not present and name.casefold() in rules.must:
+                raise errors.missing_required(name)
+        self._check_unique(e, {n: new[n] for n in touched if n in new})
+        self._check_references(e, new, touched)
+
+    def _default_principal(self, attrs: dict[str, Values]) -> None:
+        # What AD fills in on a principal added without it ([MS-ADTS] 3.1.1.5.2.2 and
+        # [MS-SAMR] 3.1.1.8.1): a group is a global security group, and an account gets a
+        # generated, unique sAMAccountName ($ and 6 + 12 characters, as Windows makes it).
+        kind = principal_kind([c.decode("utf-8", "replace") for c in attrs["objectClass"]])
+        if kind is None:
+            return
+        if kind == "group" and "groupType" not in attrs:
+            attrs["groupType"] = (str(GLOBAL_SECURITY_GROUP).encode(),)
+        if "sAMAccountName" not in attrs:
+            attrs["sAMAccountName"] = (f"${self._next_rid:06X}-{self.highest_usn:012X}".encode(),)
+
+    def _check_unique(self, e: Entry | None, written: dict[str, Values]) -> None:
+        # sAMAccountName is unique in the domain; userPrincipalName in the forest since
+        # Windows Server 2012 R2 ([MS-ADTS] 3.1.1.5.2.2, 3.1.1.5.3.2). Both are indexed.
+        for name, refuse in UNIQUE_ATTRIBUTES:
+            values = written.get(name)
+            if not values:
+                continue
+            t = self._types[name]
+            for v in values:
+                if any(other is not e for other in self.lookup(t, t.key(v))):
+                    raise refuse()
+
+    def _check_references(
+        self, e: Entry | None, new: dict[str, Values], names: Iterable[str]
+    ) -> None:
+        """A DN-syntax value names an object that exists, where it falls in a naming context
+        this directory holds (a foreign one AD resolves through a global catalog; the schema
+        partition's classes are not entries here)."""
+        for name in names:
+            t = self._types.get(name)
+            if t is None or t.syntax is not Syntax.DN or t.system_only or not new.get(name):
+                continue
+            if e is not None and new[name] == e.attrs.get(name):
+                continue
+            old = {t.key(v) for v in e.attrs.get(name, ())} if e is not None else set()
+            for v in new[name]:
+                key = t.key(v)
+                if key in old or key in self.entries:
+                    continue
+                nc = self.partition_of(str(key))
+                if nc and nc != self._schema_ndn():
+                    raise errors.reference_missing(name, v.decode("utf-8", "replace"))
+
+    def _schema_ndn(self) -> str:
+        if self.schema_nc and self._schema_key is None:
+            self._schema_key = normalize_rdns(parse_dn(self.schema_nc))
+        return self._schema_key or ""
+
+    def _rules_of(self, e: Entry) -> ClassRules | None:
+        # None for a loaded object the schema cannot describe: its writes go unchecked.
+        try:
+            return self.structure.rules(e.attrs.get("objectClass", ()))
+        except (UnknownClass, NoStructuralClass):
+            return None
+
+    def _structural_of(self, e: Entry) -> str:
+        rules = self._rules_of(e)
+        return rules.structural if rules is not None else ""
+
+    def _rdn_type(self, e: Entry) -> str | None:
+        # The canonical name of the entry's RDN attribute: the text before the first "=".
+        t = self.schema.get(e.dn.split("=", 1)[0].strip())
+        return t.name if t is not None else None
 
     def _check_rdn_kept(self, e: Entry, new: dict[str, Values], touched: set[str]) -> None:
         # The RDN's type is the text before the first "=" (a type holds no "=" or escapes);

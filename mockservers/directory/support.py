@@ -28,6 +28,7 @@ def support_matrix_markdown() -> str:
             *_controls(),
             *_extended(),
             *_matching_rules(),
+            *_write_rules(),
             *_errors(),
         ]
     )
@@ -129,6 +130,33 @@ def _matching_rules() -> list[str]:
         f"with {_code(errors.inappropriate_matching(''))}; `dnAttributes`, or a rule without an "
         f"attribute type, with {unwilling}.",
         "",
+    ]
+
+
+def _write_rules() -> list[str]:
+    rows = [
+        (what, _code(refusal))
+        for what, refusal in (
+            ("an attribute none of the object's classes allows", errors.not_allowed_for_class("")),
+            ("a mustContain attribute missing or removed", errors.missing_required("")),
+            ("an objectClass value the schema lacks", errors.unknown_class("")),
+            ("no structural class, or a changed one", errors.structural_class_change()),
+            ("an RDN attribute other than the class's rDNAttID", errors.rdn_not_of_class("")),
+            ("a parent outside the class's possSuperiors", errors.illegal_superior("")),
+            ("a sAMAccountName another object holds", errors.account_name_exists()),
+            ("a userPrincipalName another object holds", errors.upn_not_unique()),
+            ("a DN value naming no object of the domain", errors.reference_missing("", "")),
+        )
+    ]
+    return [
+        "## Schema rules on add and modify",
+        "",
+        "Checked against the classes the subschema entry publishes (`structure.py`): "
+        "must- and mayContain of the object's classes, their superclasses and auxiliary "
+        "classes; rDNAttID; possSuperiors, inherited. A group added without groupType is a "
+        "global security group, an account without sAMAccountName gets a generated one.",
+        "",
+        *_table(("Refused", "Result code"), rows),
     ]
 
 

@@ -98,6 +98,10 @@ def test_modifies_agree(pair, ops):
         fake.modify(dn, change)
         slapd.modify(dn, change)
         got = (fake.result["result"], slapd.result["result"])
+        if got == (20, 19) and not ATTRIBUTES[attribute]:
+            # A second value for a single-valued attribute: AD's attributeOrValueExists, slapd's
+            # constraintViolation (the "single-valued and size constraints" difference).
+            got = (19, 19)
         assert got[0] == got[1], (dn, attribute, op, vals, fake.result, slapd.result)
         assert values(fake, dn, attribute) == values(slapd, dn, attribute), (
             dn,

@@ -97,6 +97,10 @@ DIFFERENCES: Final = frozenset(
         "unknown objectClass on add",
         "wire errors",
         "the published schema",
+        "class content and naming rules",
+        "unique account names",
+        "DN references",
+        "unknown attribute on write",
     }
 )
 
@@ -123,8 +127,11 @@ SAMBA_DIFFERENCES: Final = frozenset(
         "DN spelling in results",
         "value checks on modify",
         "single-valued and size constraints",
-        "unknown objectClass on add",
         "wire errors",
+        "user to inetOrgPerson",
+        "the first naming check",
+        "removing an account's required attribute",
+        "a DN value naming no object",
     }
 )
 
