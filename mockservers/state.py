@@ -107,7 +107,7 @@ def _apply(rec: Any, store: Store, cloud: CloudStore) -> None:
             ndn, parent, _ = split_dn(rec["dn"])
             if ndn in store.entries or parent not in store.entries:
                 raise StateError(f"cannot add {rec['dn']!r}: exists, or its parent does not")
-            store.insert(rec["dn"], ndn, parent, attrs)
+            store.restore(rec["dn"], ndn, parent, attrs)
             store.highest_usn = max(store.highest_usn, usn)
         elif op == "delete":
             store.delete(rec["ndn"])

@@ -66,7 +66,13 @@ def _write_everything(tenant, service, cloud, tag: str) -> None:
     )
     new_dn = f"CN=tmp {tag},OU=Corp,DC=contoso,DC=com"
     store.add(new_dn, [("objectClass", [b"top", b"person", b"user"]), ("sn", ["é\x00".encode()])])
+    # A group naming the new user, and a manager: their back links replay and follow the move.
+    group = f"CN=grp {tag},OU=Corp,DC=contoso,DC=com"
+    store.add(group, [("objectClass", [b"top", b"group"]), ("member", [new_dn.encode()])])
+    store.modify(split_dn(group)[0], [(MOD_ADD, "member", [u0.dn.encode()])])
+    store.modify(store.ndn_of(u1.dn) or "", [(MOD_REPLACE, "manager", [new_dn.encode()])])
     e = store.rename(split_dn(new_dn)[0], f"CN=moved {tag}", True, None)
+    assert e.attrs["memberOf"] == (group.encode(),) and e.attrs["directReports"]
     store.modify(e.ndn, [(MOD_REPLACE, "mS-DS-ConsistencyGuid", [b"\xff\xfe binary\x00"])])
     gone = f"CN=gone {tag},OU=Corp,DC=contoso,DC=com"
     store.add(gone, [("objectClass", [b"top", b"person", b"user"])])
@@ -82,7 +88,7 @@ def test_snapshot_and_journal_replay_to_the_identical_state(tmp_path, monkeypatc
     _write_everything(tenant, service, cloud, "r1")
     before = _state_of(service, cloud)
     d.close()
-    assert d.journal.records == 10
+    assert d.journal.records == 13
     service2, cloud2, d2 = _resume(root)
     assert _state_of(service2, cloud2) == before
     # Writes after the restart append to the same journal; compaction folds it into snapshot 2.
@@ -114,7 +120,7 @@ def test_a_torn_last_record_is_dropped_and_other_damage_names_file_and_line(tmp_
     service2, cloud2, d2 = _resume(root)
     d2.close()
     assert _state_of(service2, cloud2) == before
-    assert d2.notes and "journal-000001.jsonl:11: dropped a torn last record" in d2.notes[0]
+    assert d2.notes and "journal-000001.jsonl:14: dropped a torn last record" in d2.notes[0]
     assert path.read_bytes() == good  # truncated, so the next append starts a clean line
     lines = good.split(b"\n")
     lines[3] = b'{"t":"ldap","op":"frobnicate","usn":1}'

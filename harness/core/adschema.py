@@ -111,8 +111,12 @@ def _attrs() -> list[AttributeType]:
         a("title", S, range_upper=128),
         a("physicalDeliveryOfficeName", S, range_upper=128),
         a("telephoneNumber", S, range_upper=64),
+        # Linked attributes ([MS-ADTS] 3.1.1.1.6): the directory keeps each back link
+        # (system-only) from the forward links that name the object.
         a("manager", D),
-        a("member", D, single=False),
+        a("directReports", D, single=False, system_only=True),
+        a("member", D, single=False, indexed=True),
+        a("memberOf", D, single=False, system_only=True, indexed=True),
         a("sAMAccountName", S, range_upper=256, indexed=True),
         a("userPrincipalName", S, range_upper=1024, indexed=True),
         a("objectGUID", X, range_upper=16, system_only=True, indexed=True),
@@ -285,3 +289,10 @@ class Schema:
 
 
 DEFAULT_SCHEMA: Final = Schema.default()
+
+
+# Linked attributes ([MS-ADTS] 3.1.1.1.6): each forward link and the back link the directory
+# keeps on the objects it names. Back links are never written by clients (nor loaded: they are
+# rebuilt from the forward links).
+LINKS: Final = {"member": "memberOf", "manager": "directReports"}
+BACK_LINKS: Final = {back: forward for forward, back in LINKS.items()}

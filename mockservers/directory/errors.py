@@ -196,6 +196,27 @@ def unwilling(detail: str = "") -> LdapError:
     )
 
 
+def back_link_written(attribute: str) -> LdapError:
+    # A back link (memberOf, directReports) is the directory's own ([MS-ADTS] 3.1.1.1.6).
+    # Windows answers unwillingToPerform with ERROR_DS_CANT_MOD_SYSTEM_ONLY: a Windows Server
+    # 2012 R2 capture in cannatag/ldap3 issue 808; Samba's ldap.py test_linked_attributes.
+    return LdapError(
+        Result.UNWILLING_TO_PERFORM,
+        f"0000209A: SvcErr: DSID-031A10E7, problem 5003 (WILL_NOT_PERFORM), data 0 ({attribute})\n",
+    )
+
+
+def range_past_end(attribute: str, low: int, count: int) -> LdapError:
+    # [MS-ADTS] 3.1.1.3.4.1.22: a range whose low is at or past a linked attribute's value count
+    # is operationsError unless the no-error control is sent. The spec leaves the Win32 error
+    # open (<unrestricted>); this one is ERROR_DS_OPERATIONS_ERROR's.
+    return LdapError(
+        Result.OPERATIONS_ERROR,
+        f"00002020: SvcErr: DSID-03152C31, problem 5012 (DIR_ERROR), data 0 "
+        f"({attribute} has {count} values; the range starts at {low})\n",
+    )
+
+
 def busy() -> LdapError:
     # ERROR_DS_BUSY (0x200E), service problem 5001: the DC refuses work for now.
     return LdapError(Result.BUSY, "0000200E: SvcErr: DSID-03190E44, problem 5001 (BUSY), data 0\n")

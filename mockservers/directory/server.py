@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Sized
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Protocol, cast
+from typing import Any, ClassVar, Final, Protocol, cast
 
 from ldaptor.protocols import pureber, pureldap
 from twisted.internet import interfaces, protocol
@@ -46,12 +46,14 @@ from mockservers.directory.acl import (
     Principal,
     writable_attributes,
 )
-from mockservers.directory.entry import Entry
+from mockservers.directory.entry import Entry, Values
 from mockservers.directory.filters import CompiledFilter, compile_filter, filter_text
 from mockservers.directory.ntlm import Target
 from mockservers.directory.sasl import SASL_MECHANISMS, SIMPLE, BindRequest, Pending
 from mockservers.directory.sasl import step as sasl_step
+from mockservers.directory.seed import QUERY_POLICY
 from mockservers.directory.service import DirectoryService
+from mockservers.directory.store import LINKED_ATTRIBUTES
 from mockservers.directory.subschema import SCHEMA_ATTRIBUTES, subschema_dn
 
 log = logging.getLogger(__name__)
@@ -146,10 +148,17 @@ class Control:
 
 # Controls by OID; an unknown critical one is refused (unavailableCriticalExtension), an unknown
 # non-critical one ignored. Listed as supportedControl in the root DSE.
+# LDAP_SERVER_RANGE_RETRIEVAL_NOERR_OID ([MS-ADTS] 3.1.1.3.4.1.22): a range starting past a
+# linked attribute's last value returns no values instead of operationsError.
+RANGE_NOERR_OID: Final = "1.2.840.113556.1.4.1948"
 CONTROLS: dict[str, Control] = {
     c.oid: c
-    for c in (Control(PAGED_RESULTS_OID, "Paged results (RFC 2696)", frozenset({"search"})),)
-}
+    for c in (
+        Control(PAGED_RESULTS_OID, "Paged results (RFC 2696)", frozenset({"search"})),
+        Control(RANGE_NOERR_OID, "Range retrieval, no error ([MS-ADTS] 3.1.1.3.4.1.22)",
+                frozenset({"search"})),
+    )
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,22 +222,31 @@ def _raw(v: bytes | str) -> bytes:
 class Selection:
     """Which attributes a search returns: all user attributes, '+', named ones, or none;
     `writable`: the constructed allowedAttributesEffective was asked for by name (what it is
-    chosen from, else None)."""
+    chosen from, else None); `ranges`: the value windows asked for (``member;range=0-*``), by
+    attribute; `max_values`: MaxValRange, the most values of one attribute an entry returns;
+    `past_end_ok`: the range-retrieval no-error control was sent."""
 
     all_user: bool
     operational: bool
     named: list[AttributeType]
     writable: tuple[str, ...] | None = None
     schema_attributes: tuple[str, ...] = ()  # of the subschema entry (subschema.py)
+    ranges: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    max_values: int = QUERY_POLICY["MaxValRange"]
+    past_end_ok: bool = False
 
     @classmethod
-    def parse(cls, requested: list[bytes], svc: DirectoryService) -> Selection:
+    def parse(
+        cls, requested: list[bytes], svc: DirectoryService, controls: Any = None
+    ) -> Selection:
         names = [_text(a).strip() for a in requested]
         all_user = not names or "*" in names
+        max_values = svc.limits.max_val_range
         if names == ["1.1"]:
-            return cls(False, False, [])
+            return cls(False, False, [], max_values=max_values)
         named = []
         writable = None
+        ranges: dict[str, tuple[int, int | None]] = {}
         published = {a.casefold(): a for a in SCHEMA_ATTRIBUTES}
         wanted = dict.fromkeys(published.values()) if "+" in names else {}
         for n in names:
@@ -241,9 +259,53 @@ class Selection:
                 wanted[published[n.casefold()]] = None
                 continue
             t = svc.store.schema.get(n)
-            if t is not None and t not in named:
+            if t is None:
+                continue
+            window = value_range(n)
+            if window is not None:
+                ranges[t.name] = window
+            if t not in named:
                 named.append(t)
-        return cls(all_user, "+" in names, named, writable, tuple(wanted))
+        past_end_ok = any(_text(oid) == RANGE_NOERR_OID for oid, _c, _v in controls or ())
+        return cls(
+            all_user, "+" in names, named, writable, tuple(wanted), ranges, max_values, past_end_ok
+        )
+
+    def window(self, name: str, values: Values) -> tuple[bytes, Values]:
+        """The attribute's name TLV and the values to send: all of them, or (range retrieval,
+        [MS-ADTS] 3.1.1.3.1.3.3) the window asked for, at most MaxValRange values, under
+        ``name;range=low-high`` (``low-*`` when the window reaches the last value)."""
+        asked = self.ranges.get(name)
+        if asked is None and len(values) <= self.max_values:
+            return _name_tlv(name), values
+        low, high = asked if asked is not None else (0, None)
+        last = len(values) - 1
+        if low > last and not self.past_end_ok and name in LINKED_ATTRIBUTES:
+            raise errors.range_past_end(name, low, len(values))
+        end = last if high is None else min(high, last)
+        end = min(end, low + self.max_values - 1)
+        label = "*" if end >= last else str(end)
+        return ber.octets(f"{name};range={low}-{label}".encode()), values[low : end + 1]
+
+
+def value_range(name: str) -> tuple[int, int | None] | None:
+    """The (low, high) of a ``;range=low-high`` or ``;range=low-*`` option (None: none asked);
+    a range that does not parse, or runs backwards, is refused with unwillingToPerform."""
+    for option in name.split(";")[1:]:
+        key, _, spec = option.partition("=")
+        if key.strip().casefold() != "range":
+            continue
+        low_text, dash, high_text = spec.partition("-")
+        try:
+            if not dash or not low_text.isdigit() or not (high_text == "*" or high_text.isdigit()):
+                raise ValueError
+            low, high = int(low_text), None if high_text == "*" else int(high_text)
+        except ValueError:
+            raise errors.unwilling(f"the value range {option!r} is malformed") from None
+        if high is not None and high < low:
+            raise errors.unwilling(f"the value range {option!r} ends before it starts")
+        return low, high
+    return None
 
 
 @dataclass(slots=True)
@@ -567,7 +629,7 @@ class LdapProtocol(protocol.Protocol):
         base_ndn = self._ndn(base)
         base_entry = store.require(base_ndn)
         flt = compile_filter(req.filter, store.schema, store.schema_nc)  # FilterError: refused
-        selection = Selection.parse(req.attributes, self.svc)
+        selection = Selection.parse(req.attributes, self.svc, controls)
         paged = self._paged_request(controls)
         max_page = self.svc.limits.max_page_size
         size_limit = req.sizeLimit or 0
@@ -664,9 +726,10 @@ class LdapProtocol(protocol.Protocol):
         parts: list[bytes] = []
         attribute = ber.attribute
         seen: set[str] = set()
+        window = sel.window
         if sel.all_user:
             for name, values in e.attrs.items():
-                parts.append(attribute(_name_tlv(name), values, types_only))
+                parts.append(attribute(*window(name, values), types_only))
                 seen.add(name)
             for name in ("distinguishedName", "name"):
                 t = self.svc.store.schema.get(name)
@@ -682,7 +745,7 @@ class LdapProtocol(protocol.Protocol):
             seen.add(t.name)
             values = e.values(t)
             if values:
-                parts.append(attribute(_name_tlv(t.name), values, types_only))
+                parts.append(attribute(*window(t.name, values), types_only))
         if sel.schema_attributes and e.ndn == self.svc.subschema_ndn:
             published = self.svc.subschema()
             for name in sel.schema_attributes:

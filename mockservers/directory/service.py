@@ -28,6 +28,9 @@ class Limits:
 
     max_page_size: int = QUERY_POLICY["MaxPageSize"]
     max_receive_buffer: int = QUERY_POLICY["MaxReceiveBuffer"]
+    # The most values of one attribute a search returns per entry; more are read by range
+    # retrieval (`member;range=1500-*`, [MS-ADTS] 3.1.1.3.1.3.3).
+    max_val_range: int = QUERY_POLICY["MaxValRange"]
     max_paged_searches_per_connection: int = 16
     # How a client's sizeLimit counts in a paged search. "per-request" (the default): each page
     # is a search request of its own and the limit bounds that request's entries, so msldap,

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Final
 
 from harness.core.aderrors import value_refusal
 from harness.core.adschema import (
+    BACK_LINKS,
     DEFAULT_SCHEMA,
+    LINKS,
     AttributeType,
     InvalidValue,
     Schema,
@@ -67,6 +69,10 @@ UNIQUE_ATTRIBUTES: Final = (
     ("userPrincipalName", errors.upn_not_unique),
 )
 
+# Linked attributes (LINKS, BACK_LINKS in harness.core.adschema): a back link's change does not
+# change the named object's uSNChanged (AD keeps links as rows of the linking object).
+LINKED_ATTRIBUTES: Final = frozenset((*LINKS, *BACK_LINKS))
+
 # A modification as the server hands it to the store: (MOD_* operation, attribute, raw values).
 # (The engine's client has its own shape, `harness.engine.ldapwire.Change`, with text values.)
 Modification = tuple[int, str, Sequence[bytes]]
@@ -111,6 +117,7 @@ class Store:
         self._domain_sid: DomainSid | None = None
         self._next_rid = FIRST_RID
         self._unstamped: list[dict[str, Values]] = []
+        self._unlinked: list[Entry] = []  # loaded with forward links, linked by finish_load
         self._eq: dict[str, dict[object, Entry | set[Entry]]] = {
             t.name: {} for t in schema if t.indexed
         }
@@ -244,7 +251,11 @@ class Store:
 
     # ------------------------------------------------------------------ loading
     def insert(self, dn: str, ndn: str, parent: str, attrs: dict[str, Values]) -> Entry:
-        """Put a trusted entry in place (loading): no ACL, no schema checks, no USN bump."""
+        """Put a trusted entry in place (loading): no ACL, no schema checks, no USN bump.
+        Back links are the directory's own: loaded ones are dropped and rebuilt from the
+        forward links (an export's memberOf can name groups the export leaves out)."""
+        for back in BACK_LINKS:
+            attrs.pop(back, None)
         e = Entry(dn, ndn, parent, attrs)
         self.entries[ndn] = e
         self._by_spelling[dn] = e
@@ -259,6 +270,10 @@ class Store:
             self._usn_keys.append(usn)
             self._usn_entries.append(e)
             self.highest_usn = max(self.highest_usn, usn)
+        for forward in LINKS:
+            if forward in attrs:
+                self._unlinked.append(e)  # linked in finish_load: its targets may come later
+                break
         return e
 
     def set_domain_sid(self, sid: DomainSid) -> None:
@@ -274,6 +289,11 @@ class Store:
         for attrs in self._unstamped:
             self._stamp_sid(attrs)
         self._unstamped = []
+        for e in self._unlinked:
+            if self.entries.get(e.ndn) is e:
+                for forward in LINKS:
+                    self._relink(e, forward, (), e.attrs.get(forward, ()))
+        self._unlinked = []
         pairs = sorted(zip(self._usn_keys, self._usn_entries, strict=True), key=lambda p: p[0])
         self._usn_keys = [p[0] for p in pairs]
         self._usn_entries = [p[1] for p in pairs]
@@ -287,6 +307,8 @@ class Store:
         touched: set[str] = set()
         for op, name, values in changes:
             t = self._type(name)
+            if t.name in BACK_LINKS:
+                raise errors.back_link_written(t.name)
             if t.system_only or t.name in DERIVED_ATTRIBUTES:
                 raise errors.constraint(t.name)
             self._check_values(t, values)
@@ -332,7 +354,10 @@ class Store:
         self._check_content(e, new, touched)
         if all(new.get(n) == e.attrs.get(n) for n in touched):
             return e  # nothing changed: AD writes nothing and the USN stays
+        before = e.attrs
         self._commit(e, new, touched)
+        for forward in touched.intersection(LINKS):
+            self._relink(e, forward, before.get(forward, ()), new.get(forward, ()))
         if self.journal is not None:
             self.journal.ldap_modify(self, ndn, changes, e)
         return e
@@ -348,6 +373,8 @@ class Store:
         attrs: dict[str, Values] = {}
         for name, values in attributes:
             t = self._type(name)
+            if t.name in BACK_LINKS:
+                raise errors.back_link_written(t.name)
             if t.system_only or t.name in DERIVED_ATTRIBUTES:
                 raise errors.constraint(t.name)
             if not values:
@@ -393,6 +420,7 @@ class Store:
         if missing:
             raise errors.missing_required(min(missing))
         e = self.insert(dn, ndn, parent_ndn, attrs)
+        self._link_now(e)
         if self.journal is not None:
             self.journal.ldap_add(self, e)
         return e
@@ -401,6 +429,7 @@ class Store:
         e = self.require(ndn)
         if self.children.get(ndn):
             raise errors.non_leaf()
+        self._unlink_all(e)
         for name, values in e.attrs.items():
             if name in self._eq:
                 self._index_remove(e, name, values)
@@ -449,8 +478,9 @@ class Store:
             new[t.name] = (value.encode("utf-8"),)
         elif t.key(value.encode()) not in {t.key(v) for v in new.get(t.name, ())}:
             new[t.name] = (*new.get(t.name, ()), value.encode("utf-8"))
-        self._move(e, new_dn, new_ndn, parent_ndn)
+        moved = self._move(e, new_dn, new_ndn, parent_ndn)
         self._commit(e, new, {t.name})
+        self._follow_moves(moved)
         if self.journal is not None:
             self.journal.ldap_modify_dn(self, ndn, new_rdn, delete_old, new_superior, e)
         return e
@@ -677,7 +707,8 @@ class Store:
         self._usn_entries.append(e)
         self._note_stale()
 
-    def _move(self, e: Entry, new_dn: str, new_ndn: str, parent_ndn: str) -> None:
+    def _move(self, e: Entry, new_dn: str, new_ndn: str, parent_ndn: str) -> dict[str, Entry]:
+        """Move `e` and its subtree; return the moved entries by their old normalised DN."""
         moved = self.scope_entries(e, SCOPE_SUBTREE)  # parents before children
         by_old = {m.ndn: m for m in moved}
         kids_of = {m.ndn: self.children.pop(m.ndn) for m in moved if m.ndn in self.children}
@@ -700,6 +731,89 @@ class Store:
         for old_key, kids in kids_of.items():
             self.children[by_old[old_key].ndn] = {k.ndn: k for k in kids.values()}
         self.children.setdefault(parent_ndn, {})[new_ndn] = e
+        return by_old
+
+    # ------------------------------------------------------------------ linked attributes
+    def restore(self, dn: str, ndn: str, parent: str, attrs: dict[str, Values]) -> Entry:
+        """Put a journaled add back (replay): trusted as on load, its links made at once."""
+        e = self.insert(dn, ndn, parent, attrs)
+        self._link_now(e)
+        return e
+
+    def _link_now(self, e: Entry) -> None:
+        # An entry added after loading: its forward links take effect at once.
+        if self._unlinked and self._unlinked[-1] is e:
+            self._unlinked.pop()
+            for forward in LINKS:
+                self._relink(e, forward, (), e.attrs.get(forward, ()))
+
+    def _relink(self, source: Entry, forward: str, old: Values, new: Values) -> None:
+        """Source's forward link went from `old` to `new`: the named objects' back links
+        follow. A value naming no object here (another domain's) has no back link."""
+        t, back = self._types[forward], LINKS[forward]
+        gone = {_safe_key(t, v) for v in old}
+        came = {_safe_key(t, v) for v in new}
+        me = source.ndn
+        for key in gone - came:
+            target = self.entries.get(str(key))
+            if target is not None:
+                self._set_link(target, back, me, None)
+        for key in came - gone:
+            target = self.entries.get(str(key))
+            if target is not None:
+                self._set_link(target, back, me, source.dn.encode("utf-8"))
+
+    def _set_link(self, e: Entry, name: str, key: object, value: bytes | None) -> None:
+        """Replace the value of `e`'s link attribute `name` whose key is `key` by `value`
+        (None removes it; a new key is appended): a directory-kept change, no USN."""
+        t = self._types[name]
+        current = e.attrs.get(name, ())
+        at = next((i for i, v in enumerate(current) if _safe_key(t, v) == key), None)
+        if at is None:
+            result = current if value is None else (*current, value)
+        elif value is None:
+            result = (*current[:at], *current[at + 1 :])
+        else:  # the named object was renamed: its value keeps its place
+            result = (*current[:at], value, *current[at + 1 :])
+        if result == current:
+            return
+        attrs = dict(e.attrs)
+        if result:
+            attrs[name] = result
+        else:
+            attrs.pop(name, None)
+        if name in self._eq:
+            self._index_remove(e, name, current)
+            self._index_add(e, name, result)
+        e.attrs = attrs
+
+    def _unlink_all(self, e: Entry) -> None:
+        # A deleted object leaves every link: its own forward links, and the values of other
+        # objects' forward links that name it (a group loses the deleted member).
+        for forward in LINKS:
+            self._relink(e, forward, e.attrs.get(forward, ()), ())
+        me = e.ndn
+        for back, forward in BACK_LINKS.items():
+            t = self._types[back]
+            for v in e.attrs.get(back, ()):
+                source = self.entries.get(str(_safe_key(t, v)))
+                if source is not None:
+                    self._set_link(source, forward, me, None)
+
+    def _follow_moves(self, moved: dict[str, Entry]) -> None:
+        """Links name objects, not DNs: values naming a moved object now carry its new DN,
+        on both sides of each link."""
+        for old, m in moved.items():
+            if m.ndn == old:
+                continue
+            value = m.dn.encode("utf-8")
+            for name, other_side in (*LINKS.items(), *BACK_LINKS.items()):
+                t = self._types[name]
+                for v in m.attrs.get(name, ()):
+                    key = str(_safe_key(t, v))
+                    other = self.entries.get(key) or moved.get(key)
+                    if other is not None:
+                        self._set_link(other, other_side, old, value)
 
     def _key(self, t: AttributeType, v: bytes) -> object:
         # objectClass and objectCategory values repeat on every entry: parse each once.

@@ -101,6 +101,8 @@ DIFFERENCES: Final = frozenset(
         "unique account names",
         "DN references",
         "unknown attribute on write",
+        "linked attributes",
+        "range retrieval",
     }
 )
 
@@ -132,6 +134,8 @@ SAMBA_DIFFERENCES: Final = frozenset(
         "the first naming check",
         "removing an account's required attribute",
         "a DN value naming no object",
+        "a value range past the last value",
+        "MaxValRange",
     }
 )
 

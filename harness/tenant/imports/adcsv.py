@@ -18,7 +18,7 @@ import csv
 from collections.abc import Iterator
 from typing import Final
 
-from harness.core.adschema import DEFAULT_SCHEMA
+from harness.core.adschema import BACK_LINKS, DEFAULT_SCHEMA
 from harness.tenant.imports.advalues import (
     binary_from_text,
     hex_value,
@@ -68,6 +68,7 @@ POWERSHELL_NAMES: Final = {
     }.items()
 }
 _COLLECTION: Final = "Microsoft.ActiveDirectory.Management.ADPropertyValueCollection"
+_BACK_LINKS: Final = frozenset(n.casefold() for n in BACK_LINKS)
 _BYTES: Final = "System.Byte[]"
 # Properties of the PowerShell object around the AD entry, which Export-Csv writes too.
 _WRAPPER: Final = frozenset(
@@ -215,8 +216,11 @@ def read_adcsv(src: TextInput) -> Iterator[AdRecord]:
         for i, (column, name, cell) in enumerate(zip(columns, names, row, strict=True)):
             if not cell or i in skipped:
                 continue
-            if cell in (_COLLECTION, _BYTES) and DEFAULT_SCHEMA.get(name) is None:
-                # An attribute the tenant leaves out anyway (memberOf, thumbnailPhoto, ...):
+            if cell in (_COLLECTION, _BYTES) and (
+                DEFAULT_SCHEMA.get(name) is None or name.casefold() in _BACK_LINKS
+            ):
+                # An attribute the tenant leaves out anyway (thumbnailPhoto, memberOf: the
+                # directory makes back links from the groups' member, ...):
                 # no reason to refuse the file. A text one is kept, placeholder and all, so
                 # the import report can name it; a binary one cannot be, it has no bytes.
                 if not is_binary(name):

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, Protocol, TypeVar
 
 from harness import __version__
 from harness.core.adschema import (
+    BACK_LINKS,
     DEFAULT_SCHEMA,
     AttributeType,
     InvalidValue,
@@ -83,8 +84,11 @@ KINDS = ("ad", "exo", "graph")
 CSV_FORMATS = frozenset({"csvde", "adcsv"})  # AD_FORMATS that are CSV
 CONTAINER_KINDS = ("domain", "organizationalUnit", "container")
 LEAF_KINDS = ("user", "contact", "group")
-# Attributes the directory derives from the entry itself: never stored, so not written.
-DERIVED = frozenset({"distinguishedName", "name", "createTimeStamp", "modifyTimeStamp"})
+# Attributes the directory derives from the entry itself, and back links (memberOf,
+# directReports), which it makes from the groups' member and the users' manager: not written.
+DERIVED = frozenset(
+    {"distinguishedName", "name", "createTimeStamp", "modifyTimeStamp", *BACK_LINKS}
+)
 # IdFix's well-known system objects (Microsoft facts §8.4): kept out of the joins.
 _SYSTEM_PREFIXES = ("systemmailbox", "discoverysearchmailbox", "federatedemail")
 _SYSTEM_RECIPIENTS = frozenset(
