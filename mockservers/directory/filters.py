@@ -11,7 +11,7 @@ only ever asks `pos` of the root, so no per-entry tri-state values are built.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -62,11 +62,15 @@ MATCHING_RULES: dict[str, MatchingRule] = {
     for r in (
         MatchingRule(RULE_BIT_AND, "LDAP_MATCHING_RULE_BIT_AND", all_bits=True),
         MatchingRule(RULE_BIT_OR, "LDAP_MATCHING_RULE_BIT_OR", all_bits=False),
+        MatchingRule(RULE_IN_CHAIN, "LDAP_MATCHING_RULE_IN_CHAIN", all_bits=False),
     )
 }
-# Rules AD evaluates that this fake does not (no transitive group expansion): refused with
-# unwillingToPerform, as AD refuses a rule it will not run, rather than answered wrongly.
-REFUSED_RULES: dict[str, str] = {RULE_IN_CHAIN: "LDAP_MATCHING_RULE_IN_CHAIN"}
+# LDAP_MATCHING_RULE_IN_CHAIN ([MS-ADTS] 3.1.1.3.4.4): a DN-valued attribute followed
+# transitively. `(memberOf:1.2.840.113556.1.4.1941:=<group>)` is every object in the group,
+# nested groups included; `(member:...:=<user>)` every group the user is in, directly or not.
+# Rules AD evaluates that this fake does not: refused with unwillingToPerform, as AD refuses a
+# rule it will not run, rather than answered wrongly. (None at present.)
+REFUSED_RULES: dict[str, str] = {}
 
 # Per-leaf memo of value -> result. Low-cardinality attributes (objectClass, objectCategory,
 # userAccountControl) then cost one dict hit per value instead of a decode/casefold/DN parse;
@@ -134,6 +138,18 @@ class _ByDN(_Plan):
     def fetch(self, index: Index) -> Candidates:
         entry = index.get(self.ndn)
         return () if entry is None else (entry,)
+
+
+class _Fixed(_Plan):
+    """Candidates worked out at compile time (the in-chain rule's closure)."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.rank, self.entries = _LOOKUP, entries
+
+    def fetch(self, index: Index) -> Candidates:
+        return self.entries
 
 
 class _UsnRange(_Plan):
@@ -375,19 +391,33 @@ class CompiledFilter:
         return None if self.plan is None else self.plan.fetch(index)
 
 
-def compile_filter(f: pureldap.LDAPFilter, schema: Schema, schema_nc: str) -> CompiledFilter:
+def compile_filter(
+    f: pureldap.LDAPFilter,
+    schema: Schema,
+    schema_nc: str,
+    index: Index | None = None,
+    links: Mapping[str, str] | None = None,
+) -> CompiledFilter:
     """Compile a decoded LDAP filter; raises FilterError for filters AD refuses.
+
+    `index` is the directory the filter will run on, for the in-chain rule (without it that
+    rule is refused); `links` maps each linked attribute to its other side (member <->
+    memberOf), so a chain is walked from the assertion's object instead of from every entry.
 
     `schema_nc` is the schema naming context's DN, for the objectCategory shorthand.
     """
-    node = _Compiler(schema, schema_nc).node(f)
+    node = _Compiler(schema, schema_nc, index, links or {}).node(f)
     return CompiledFilter(node.pos, node.plan)
 
 
 class _Compiler:
-    def __init__(self, schema: Schema, schema_nc: str) -> None:
+    def __init__(
+        self, schema: Schema, schema_nc: str, index: Index | None, links: Mapping[str, str]
+    ) -> None:
         self.schema = schema
         self.schema_nc = schema_nc
+        self.index = index
+        self.links = links
 
     def node(self, f: object) -> _Node:
         n = self._node(f)
@@ -552,7 +582,70 @@ class _Compiler:
         attr = _text(f.type.value)
         if known is None:
             return self.equality(attr, f.matchValue.value)
+        if rule == RULE_IN_CHAIN:
+            return self.in_chain(attr, f.matchValue.value)
         return self.bitwise(attr, f.matchValue.value, all_bits=known.all_bits)
+
+    def in_chain(self, attr: str, value: str | bytes) -> _Node:
+        """TRUE for an object whose `attr` names the assertion's object, or names an object
+        that does, and so on; the object itself only through a cycle."""
+        t = self.schema.get(attr)
+        if t is None or t.syntax is not Syntax.DN:
+            return _UNDEFINED  # RFC 4511: a rule unsuitable for the type is Undefined
+        target = _key_or_none(t, _as_bytes(value, t))
+        index = self.index
+        if target is None:
+            return _UNDEFINED
+        if index is None:
+            raise errors.filter_unwilling()
+        start = index.get(str(target))
+        if start is None:
+            return _leaf(_never, _Empty())
+        other = self.links.get(t.name)
+        if other is not None:
+            # The objects whose chain reaches `start` are those `start`'s other side reaches.
+            back = self.schema.get(other)
+            assert back is not None
+            found: dict[str, Entry] = {}
+            frontier = [start]
+            while frontier:
+                nxt = []
+                for e in frontier:
+                    for v in e.attrs.get(back.name, ()):
+                        key = _key_or_none(back, v)
+                        hit = index.get(str(key)) if key is not None else None
+                        if hit is not None and hit.ndn not in found:
+                            found[hit.ndn] = hit
+                            nxt.append(hit)
+                frontier = nxt
+            names = set(found)
+            return _leaf(lambda e: e.ndn in names, _Fixed(list(found.values())))
+        # An attribute without a kept other side: walk each object's chain, remembering answers.
+        goal, name = str(target), t.name
+        memo: dict[str, bool] = {}
+
+        def reaches(e: Entry) -> bool:
+            if e.ndn in memo:
+                return memo[e.ndn]
+            memo[e.ndn] = False  # a cycle back here adds nothing
+            seen: set[str] = set()
+            stack = [e]
+            while stack:
+                cur = stack.pop()
+                for v in cur.attrs.get(name, ()):
+                    key = _key_or_none(t, v)
+                    if key is None or str(key) in seen:
+                        continue
+                    if str(key) == goal or memo.get(str(key)):
+                        memo[e.ndn] = True
+                        return True
+                    seen.add(str(key))
+                    nxt = index.get(str(key))
+                    if nxt is not None:
+                        stack.append(nxt)
+            return False
+
+        return _leaf(reaches)
 
     def bitwise(self, attr: str, value: str | bytes, *, all_bits: bool) -> _Node:
         t = self.schema.get(attr)

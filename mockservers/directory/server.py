@@ -53,7 +53,7 @@ from mockservers.directory.sasl import SASL_MECHANISMS, SIMPLE, BindRequest, Pen
 from mockservers.directory.sasl import step as sasl_step
 from mockservers.directory.seed import QUERY_POLICY
 from mockservers.directory.service import DirectoryService
-from mockservers.directory.store import LINKED_ATTRIBUTES
+from mockservers.directory.store import LINK_SIDES, LINKED_ATTRIBUTES
 from mockservers.directory.subschema import SCHEMA_ATTRIBUTES, subschema_dn
 
 log = logging.getLogger(__name__)
@@ -628,7 +628,8 @@ class LdapProtocol(protocol.Protocol):
         store = self.svc.store
         base_ndn = self._ndn(base)
         base_entry = store.require(base_ndn)
-        flt = compile_filter(req.filter, store.schema, store.schema_nc)  # FilterError: refused
+        # FilterError: refused
+        flt = compile_filter(req.filter, store.schema, store.schema_nc, store, LINK_SIDES)
         selection = Selection.parse(req.attributes, self.svc, controls)
         paged = self._paged_request(controls)
         max_page = self.svc.limits.max_page_size
@@ -726,10 +727,13 @@ class LdapProtocol(protocol.Protocol):
         parts: list[bytes] = []
         attribute = ber.attribute
         seen: set[str] = set()
-        window = sel.window
+        window, limit, ranged = sel.window, sel.max_values, bool(sel.ranges)
         if sel.all_user:
             for name, values in e.attrs.items():
-                parts.append(attribute(*window(name, values), types_only))
+                if ranged or len(values) > limit:  # range retrieval: rare, so kept off this path
+                    parts.append(attribute(*window(name, values), types_only))
+                else:
+                    parts.append(attribute(_name_tlv(name), values, types_only))
                 seen.add(name)
             for name in ("distinguishedName", "name"):
                 t = self.svc.store.schema.get(name)

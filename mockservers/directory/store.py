@@ -71,7 +71,8 @@ UNIQUE_ATTRIBUTES: Final = (
 
 # Linked attributes (LINKS, BACK_LINKS in harness.core.adschema): a back link's change does not
 # change the named object's uSNChanged (AD keeps links as rows of the linking object).
-LINKED_ATTRIBUTES: Final = frozenset((*LINKS, *BACK_LINKS))
+LINK_SIDES: Final = {**LINKS, **BACK_LINKS}  # each linked attribute -> its other side
+LINKED_ATTRIBUTES: Final = frozenset(LINK_SIDES)
 
 # A modification as the server hands it to the store: (MOD_* operation, attribute, raw values).
 # (The engine's client has its own shape, `harness.engine.ldapwire.Change`, with text values.)

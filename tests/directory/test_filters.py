@@ -241,7 +241,8 @@ def test_extensible_without_rule_is_equality():
     assert hits("(sAMAccountName:=JSMITH)") == ["John Smith"]
 
 
-def test_in_chain_rule_is_refused():
+def test_in_chain_rule_needs_the_directory():
+    # The rule walks the directory's objects; compiled without one it is refused, not guessed.
     with pytest.raises(FilterError) as err:
         compiled("(memberOf:1.2.840.113556.1.4.1941:=CN=Admins,OU=Groups,DC=contoso,DC=com)")
     assert err.value.code == 53

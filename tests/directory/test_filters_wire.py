@@ -215,12 +215,6 @@ DIFFERING = [
         "substrings on DN and binary attributes",
     ),
     (
-        "(memberOf:1.2.840.113556.1.4.1941:=CN=Admins,DC=contoso,DC=com)",
-        53,  # the fake refuses what it does not implement
-        set(),  # an unknown rule: Undefined
-        "in-chain matching rule",
-    ),
-    (
         "(ou:dn:=Filter Lab)",
         53,
         ALL | {"Filter Lab"},  # every entry whose DN holds ou=Filter Lab

@@ -293,19 +293,6 @@ def test_object_category_shorthand(directory, tenant):
     assert len(conn.entries) == (people if is_ad(directory) else 0)
 
 
-@pytest.mark.ad_differs("in-chain matching rule")
-@pytest.mark.samba_differs("in-chain matching rule")
-def test_in_chain_rule_is_refused_clearly(directory):
-    conn = connect(directory, "reader")
-    conn.search(
-        directory.endpoints.base_dn, "(memberOf:1.2.840.113556.1.4.1941:=CN=x,DC=contoso,DC=com)"
-    )
-    # The fake refuses what it does not implement; slapd does not know the rule, so the filter
-    # is Undefined and matches nothing.
-    assert conn.result["result"] == (53 if is_ad(directory) else 0)
-    assert conn.entries == []
-
-
 @pytest.mark.samba_differs("USNs of loaded objects")
 def test_usn_range(directory, tenant):
     conn = connect(directory, "reader")

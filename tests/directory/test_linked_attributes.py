@@ -16,7 +16,7 @@ from harness.core.dn import normalize_dn
 from mockservers.directory.ldif_io import dump_ldif, load_ldif
 from mockservers.directory.seed import seed_directory
 from mockservers.directory.store import MOD_ADD, MOD_DELETE
-from tests.directory.ldap_clients import connect, is_samba
+from tests.directory.ldap_clients import connect, is_ad, is_samba
 from tests.directory.test_ldap3_modify import read, remote_user, usn
 
 OU = "OU=Corp,DC=contoso,DC=com"
@@ -35,7 +35,8 @@ def norm(dns) -> set[str]:
 
 
 def found(conn, base: str, flt: str) -> set[str]:
-    assert conn.search(base, flt, attributes=["1.1"]), conn.result
+    conn.search(base, flt, attributes=["1.1"])
+    assert conn.result["result"] == 0, conn.result
     return norm(r["dn"] for r in conn.response if r["type"] == "searchResEntry")
 
 
@@ -277,3 +278,55 @@ def test_loaded_forward_links_make_the_back_links(tmp_path, tenant):
     # A rename after loading follows into the back link.
     again.rename(normalize_dn(g), "CN=Loaded G2", True, None)
     assert again.entries[b].attrs["memberOf"] == (f"CN=Loaded G2,{OU}".encode(),)
+
+
+# --- LDAP_MATCHING_RULE_IN_CHAIN -----------------------------------------------------------------
+
+IN_CHAIN = "1.2.840.113556.1.4.1941"
+
+
+@pytest.mark.ad_differs("in-chain matching rule")
+def test_in_chain_follows_nested_groups_and_manager_chains(fresh_directory, tenant):
+    conn = connect(fresh_directory)
+    a, b, c, d = (remote_user(tenant, n).dn for n in (1, 2, 3, 4))
+    g1, g2, g3 = (f"CN=Chain G{n},{OU}" for n in (1, 2, 3))
+    assert conn.add(g3, GROUP, {"member": [c]}), conn.result
+    assert conn.add(g2, GROUP, {"member": [b, g3]}), conn.result
+    assert conn.add(g1, GROUP, {"member": [a, g2]}), conn.result
+
+    def chain(attr: str, dn: str, base: str = OU) -> set[str]:
+        return found(conn, base, f"({attr}:{IN_CHAIN}:={dn})")
+
+    if not is_ad(fresh_directory):  # slapd: an unknown rule, Undefined, so nothing matches
+        assert chain("memberOf", g1) == set() and chain("member", c) == set()
+        return
+    assert chain("memberOf", g1) == norm([a, g2, b, g3, c])  # every member, nested or not
+    assert chain("memberOf", g3) == norm([c])
+    assert chain("member", c) == norm([g3, g2, g1])  # every group c is in
+    assert chain("member", a) == norm([g1])
+    assert found(conn, OU, f"(&(objectClass=user)(memberOf:{IN_CHAIN}:={g1}))") == norm([a, b, c])
+    assert found(conn, OU, f"(&(objectClass=group)(!(member:{IN_CHAIN}:={c})))") == set()
+    # A manager chain: everyone below d.
+    assert conn.modify(a, {"manager": [(MODIFY_REPLACE, [d])]}), conn.result
+    assert conn.modify(b, {"manager": [(MODIFY_REPLACE, [a])]}), conn.result
+    assert chain("manager", d) == norm([a, b])
+    assert chain("directReports", b) == norm([a, d])  # b's managers, up the chain
+    # The chain follows a change at once.
+    assert conn.modify(g2, {"member": [(MODIFY_DELETE, [g3])]}), conn.result
+    assert chain("memberOf", g1) == norm([a, g2, b])
+    # An object that does not exist has no members; a rule on a non-DN attribute is Undefined.
+    assert chain("memberOf", f"CN=No Such Group,{OU}") == set()
+    assert chain("cn", g1) == set()
+
+
+@pytest.mark.ad_only("linked attributes")
+def test_in_chain_stops_at_a_cycle(fresh_directory, tenant):
+    conn = connect(fresh_directory)
+    a = remote_user(tenant, 1).dn
+    g1, g2 = f"CN=Cycle G1,{OU}", f"CN=Cycle G2,{OU}"
+    assert conn.add(g1, GROUP, {"member": [a]}), conn.result
+    assert conn.add(g2, GROUP, {"member": [g1]}), conn.result
+    assert conn.modify(g1, {"member": [(MODIFY_ADD, [g2])]}), conn.result
+    # Each group is in the other, so each reaches itself; the search ends all the same.
+    assert found(conn, OU, f"(memberOf:{IN_CHAIN}:={g1})") == norm([a, g1, g2])
+    assert found(conn, OU, f"(member:{IN_CHAIN}:={a})") == norm([g1, g2])

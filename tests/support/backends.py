@@ -116,7 +116,6 @@ SAMBA_DIFFERENCES: Final = frozenset(
         "undefined filter terms",
         "approximate match",
         "integer assertions with leading zeros",
-        "in-chain matching rule",
         "dn-attributes matching",
         "standard matching rules in extensible filters",
         "diagnostic texts",
