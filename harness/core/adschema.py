@@ -121,7 +121,7 @@ def _attrs() -> list[AttributeType]:
         a("userPrincipalName", S, range_upper=1024, indexed=True),
         a("objectGUID", X, range_upper=16, system_only=True, indexed=True),
         a("mS-DS-ConsistencyGuid", X, indexed=True),
-        a("objectSid", X, range_upper=28, system_only=True),
+        a("objectSid", X, range_upper=28, system_only=True, indexed=True),  # as AD indexes it
         # The SAM's view of a principal, stamped by the directory (harness.core.sid).
         a("sAMAccountType", INT, system_only=True, indexed=True),
         a("primaryGroupID", INT),

@@ -251,5 +251,16 @@ def read_paged_control(value: bytes) -> tuple[int, bytes]:
     return int.from_bytes(size_bytes, "big", signed=True), cookie
 
 
+def read_flag_control(value: bytes) -> int:
+    """A control value of the form SEQUENCE { flag INTEGER } ([MS-ADTS] 3.1.1.3.4.1.5)."""
+    tag, body, _ = read_tlv(value)
+    if tag != SEQUENCE:
+        raise BERError("control value is not a SEQUENCE")
+    tag, flag, _ = read_tlv(body)
+    if tag != INTEGER or not flag:
+        raise BERError("control flag is not an INTEGER")
+    return int.from_bytes(flag, "big", signed=True)
+
+
 def paged_control_value(size: int, cookie: bytes) -> bytes:
     return sequence(integer(size), octets(cookie))

@@ -87,3 +87,24 @@ def primary_group_id(kind: str, user_account_control: int = 0) -> int | None:
             return DOMAIN_CONTROLLERS_RID
         return DOMAIN_COMPUTERS_RID
     return None
+
+
+def sid_text(binary: bytes) -> str:
+    """A binary SID ([MS-DTYP] 2.4.2.2) in its string form, S-1-5-21-... (2.4.2.1)."""
+    if len(binary) < 8 or len(binary) != 8 + 4 * binary[1]:
+        raise ValueError("not a binary SID")
+    authority = int.from_bytes(binary[2:8], "big")
+    subs = [int.from_bytes(binary[i : i + 4], "little") for i in range(8, len(binary), 4)]
+    return "-".join(["S", str(binary[0]), str(authority), *(str(s) for s in subs)])
+
+
+def sid_binary(text: str) -> bytes:
+    """A SID string, S-1-5-21-..., in AD's binary form; ValueError if it is not one."""
+    parts = text.strip().split("-")
+    if len(parts) < 3 or parts[0].upper() != "S" or not all(p.isdigit() for p in parts[1:]):
+        raise ValueError(f"not a SID: {text!r}")
+    revision, authority, *subs = (int(p) for p in parts[1:])
+    if revision != 1 or authority >= 1 << 48 or len(subs) > 15 or any(s >= 1 << 32 for s in subs):
+        raise ValueError(f"not a SID: {text!r}")
+    head = bytes((revision, len(subs))) + authority.to_bytes(6, "big")
+    return head + b"".join(s.to_bytes(4, "little") for s in subs)

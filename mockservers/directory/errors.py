@@ -206,6 +206,16 @@ def back_link_written(attribute: str) -> LdapError:
     )
 
 
+def token_groups_not_base() -> LdapError:
+    # tokenGroups asked for in a one-level or subtree search: ERROR_DS_NON_BASE_SEARCH (8480).
+    # Code and text as a Windows DC answered (openldap-technical, December 2012, "Why I can't
+    # get back attribute tokenGroups"); the attribute's page: "requiring a BASE scope query".
+    return LdapError(
+        Result.OPERATIONS_ERROR,
+        "00002120: SvcErr: DSID-03140293, problem 5012 (DIR_ERROR), data 0\n",
+    )
+
+
 def range_past_end(attribute: str, low: int, count: int) -> LdapError:
     # [MS-ADTS] 3.1.1.3.4.1.22: a range whose low is at or past a linked attribute's value count
     # is operationsError unless the no-error control is sent. The spec leaves the Win32 error
@@ -305,6 +315,10 @@ def unknown_extended_operation(oid: str) -> LdapError:
         f"0000203D: LdapErr: DSID-0C0C0A6B, comment: Unknown extended request OID {oid}, "
         "data 0, v4563",
     )
+
+
+def bad_control_value(oid: str, detail: str) -> LdapError:
+    return LdapError(Result.PROTOCOL_ERROR, f"bad value of control {oid}: {detail}")
 
 
 def bad_paged_control(detail: str) -> LdapError:

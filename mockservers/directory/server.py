@@ -29,7 +29,7 @@ from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 
 from harness.core import ber
-from harness.core.adschema import AttributeType
+from harness.core.adschema import AttributeType, Syntax
 from harness.core.ber import (
     MOD_ADD,
     MOD_DELETE,
@@ -46,6 +46,13 @@ from mockservers.directory.acl import (
     Principal,
     writable_attributes,
 )
+from mockservers.directory.dnforms import (
+    EXTENDED_DN_OID,
+    BadDNForm,
+    extended_dn,
+    is_alternative,
+    parse_alternative,
+)
 from mockservers.directory.entry import Entry, Values
 from mockservers.directory.filters import CompiledFilter, compile_filter, filter_text
 from mockservers.directory.ntlm import Target
@@ -53,7 +60,7 @@ from mockservers.directory.sasl import SASL_MECHANISMS, SIMPLE, BindRequest, Pen
 from mockservers.directory.sasl import step as sasl_step
 from mockservers.directory.seed import QUERY_POLICY
 from mockservers.directory.service import DirectoryService
-from mockservers.directory.store import LINK_SIDES, LINKED_ATTRIBUTES
+from mockservers.directory.store import LINK_SIDES, LINKED_ATTRIBUTES, TOKEN_GROUPS
 from mockservers.directory.subschema import SCHEMA_ATTRIBUTES, subschema_dn
 
 log = logging.getLogger(__name__)
@@ -157,6 +164,7 @@ CONTROLS: dict[str, Control] = {
         Control(PAGED_RESULTS_OID, "Paged results (RFC 2696)", frozenset({"search"})),
         Control(RANGE_NOERR_OID, "Range retrieval, no error ([MS-ADTS] 3.1.1.3.4.1.22)",
                 frozenset({"search"})),
+        Control(EXTENDED_DN_OID, "Extended DN ([MS-ADTS] 3.1.1.3.4.1.5)", frozenset({"search"})),
     )
 }  # fmt: skip
 
@@ -234,6 +242,9 @@ class Selection:
     ranges: dict[str, tuple[int, int | None]] = field(default_factory=dict)
     max_values: int = QUERY_POLICY["MaxValRange"]
     past_end_ok: bool = False
+    token_groups: bool = False  # the constructed tokenGroups was asked for by name
+    base_search: bool = True  # tokenGroups is served to base searches only
+    extended_dn: int | None = None  # the extended DN control's flag, if it was sent
 
     @classmethod
     def parse(
@@ -246,6 +257,7 @@ class Selection:
             return cls(False, False, [], max_values=max_values)
         named = []
         writable = None
+        token_groups = False
         ranges: dict[str, tuple[int, int | None]] = {}
         published = {a.casefold(): a for a in SCHEMA_ATTRIBUTES}
         wanted = dict.fromkeys(published.values()) if "+" in names else {}
@@ -254,6 +266,9 @@ class Selection:
                 continue
             if n.casefold() == ALLOWED_ATTRIBUTES_EFFECTIVE.casefold():
                 writable = writable_attributes(svc.store.schema)
+                continue
+            if n.casefold() == TOKEN_GROUPS.casefold():
+                token_groups = True
                 continue
             if n.casefold() in published:
                 wanted[published[n.casefold()]] = None
@@ -267,8 +282,26 @@ class Selection:
             if t not in named:
                 named.append(t)
         past_end_ok = any(_text(oid) == RANGE_NOERR_OID for oid, _c, _v in controls or ())
+        extended = None
+        for oid, _critical, value in controls or ():
+            if _text(oid) == EXTENDED_DN_OID:
+                try:  # no value: flag 0
+                    extended = ber.read_flag_control(_raw(value)) if value else 0
+                except ber.BERError as e:
+                    raise errors.bad_control_value(EXTENDED_DN_OID, str(e)) from None
+                if extended not in (0, 1):
+                    raise errors.bad_control_value(EXTENDED_DN_OID, f"flag {extended}")
         return cls(
-            all_user, "+" in names, named, writable, tuple(wanted), ranges, max_values, past_end_ok
+            all_user,
+            "+" in names,
+            named,
+            writable,
+            tuple(wanted),
+            ranges,
+            max_values,
+            past_end_ok,
+            token_groups,
+            extended_dn=extended,
         )
 
     def window(self, name: str, values: Values) -> tuple[bytes, Values]:
@@ -585,9 +618,34 @@ class LdapProtocol(protocol.Protocol):
     def _ndn(self, dn: bytes | str) -> str:
         try:
             text = _text(dn)
+            if is_alternative(text):
+                return self._named(text).ndn
             return self.svc.store.ndn_of(text) or normalize_dn(text)
-        except (InvalidDN, UnicodeDecodeError):
+        except (InvalidDN, BadDNForm, UnicodeDecodeError):
             raise errors.invalid_dn(_text(dn) if isinstance(dn, str) else repr(dn)) from None
+
+    def _named(self, text: str) -> Entry:
+        """The object `<GUID=...>` or `<SID=...>` names (dnforms); noSuchObject if none."""
+        store = self.svc.store
+        name, binary = parse_alternative(text)
+        t = store.schema.get(name)
+        assert t is not None
+        for e in store.lookup(t, t.key(binary)):
+            return e
+        raise errors.no_such_object("")
+
+    def _dn_values(self, t: AttributeType | None, values: list[bytes]) -> list[bytes]:
+        """A DN-valued attribute's values with the alternative forms replaced by DNs."""
+        if t is None or t.syntax is not Syntax.DN or not any(v[:1] == b"<" for v in values):
+            return values
+        try:
+            return [self._named(_text(v)).dn.encode() if v[:1] == b"<" else v for v in values]
+        except (BadDNForm, UnicodeDecodeError):
+            raise errors.invalid_syntax(t.name) from None
+
+    def _superior(self, dn: bytes | str) -> str:
+        text = _text(dn)
+        return self.svc.store.require(self._ndn(text)).dn if is_alternative(text) else text
 
     # ------------------------------------------------------------------ bind
     def _op_bind(self, msg_id: int, req: BindRequest, controls) -> tuple[bytes, bytes]:
@@ -631,6 +689,7 @@ class LdapProtocol(protocol.Protocol):
         # FilterError: refused
         flt = compile_filter(req.filter, store.schema, store.schema_nc, store, LINK_SIDES)
         selection = Selection.parse(req.attributes, self.svc, controls)
+        selection.base_search = req.scope == SCOPE_BASE
         paged = self._paged_request(controls)
         max_page = self.svc.limits.max_page_size
         size_limit = req.sizeLimit or 0
@@ -728,8 +787,10 @@ class LdapProtocol(protocol.Protocol):
         attribute = ber.attribute
         seen: set[str] = set()
         window, limit, ranged = sel.window, sel.max_values, bool(sel.ranges)
+        ext = sel.extended_dn
         if sel.all_user:
-            for name, values in e.attrs.items():
+            items = e.attrs.items() if ext is None else self._extended_items(e, ext)
+            for name, values in items:
                 if ranged or len(values) > limit:  # range retrieval: rare, so kept off this path
                     parts.append(attribute(*window(name, values), types_only))
                 else:
@@ -737,7 +798,10 @@ class LdapProtocol(protocol.Protocol):
                 seen.add(name)
             for name in ("distinguishedName", "name"):
                 t = self.svc.store.schema.get(name)
-                parts.append(attribute(_name_tlv(name), e.values(t), types_only))  # type: ignore[arg-type]
+                values = e.values(t)  # type: ignore[arg-type]
+                if ext is not None and name == "distinguishedName":
+                    values = self._extended_values(values, ext)
+                parts.append(attribute(_name_tlv(name), values, types_only))
                 seen.add(name)
         extra = list(sel.named)
         if sel.operational:
@@ -748,20 +812,59 @@ class LdapProtocol(protocol.Protocol):
                 continue
             seen.add(t.name)
             values = e.values(t)
+            if ext is not None and t.syntax is Syntax.DN:
+                values = self._extended_values(values, ext)
             if values:
                 parts.append(attribute(*window(t.name, values), types_only))
         if sel.schema_attributes and e.ndn == self.svc.subschema_ndn:
             published = self.svc.subschema()
             for name in sel.schema_attributes:
                 parts.append(attribute(_name_tlv(name), published.values(name), types_only))
+        if sel.token_groups:
+            if not sel.base_search:
+                # Worked out per object, so AD serves it to base searches only; the refusal
+                # comes with the first entry found (a search that finds none succeeds).
+                raise errors.token_groups_not_base()
+            sids = tuple(self.svc.store.token_groups(e))
+            if sids:
+                parts.append(attribute(*window(TOKEN_GROUPS, sids), types_only))
         if sel.writable is not None:
             allowed = [a.encode() for a in self.svc.policy.allowed_attributes(who, e, sel.writable)]
             if allowed:
                 parts.append(
                     attribute(_name_tlv(ALLOWED_ATTRIBUTES_EFFECTIVE), allowed, types_only)
                 )
-        body = ber.octets(e.dn.encode("utf-8")) + ber.sequence(*parts)
+        dn = e.dn if ext is None else self._extended(e, ext)
+        body = ber.octets(dn.encode("utf-8")) + ber.sequence(*parts)
         return ber.message(msg_id, ber.tlv(ber.APP_SEARCH_ENTRY, body))
+
+    @staticmethod
+    def _extended(e: Entry, flag: int) -> str:
+        guid, sid = e.attrs.get("objectGUID", ()), e.attrs.get("objectSid", ())
+        return extended_dn(e.dn, guid[0] if guid else None, sid[0] if sid else None, flag)
+
+    def _extended_values(self, values: Values, flag: int) -> Values:
+        """DN values in the extended form; one naming no object here stays as it is."""
+        store = self.svc.store
+        out = []
+        for v in values:
+            text = v.decode("utf-8", "replace")
+            try:
+                named = store.get(store.ndn_of(text) or normalize_dn(text))
+            except InvalidDN:
+                named = None
+            out.append(v if named is None else self._extended(named, flag).encode("utf-8"))
+        return tuple(out)
+
+    def _extended_items(self, e: Entry, flag: int) -> list[tuple[str, Values]]:
+        schema = self.svc.store.schema
+        items = []
+        for name, values in e.attrs.items():
+            t = schema.get(name)
+            if t is not None and t.syntax is Syntax.DN:
+                values = self._extended_values(values, flag)
+            items.append((name, values))
+        return items
 
     def _root_dse(self, req: pureldap.LDAPSearchRequest) -> bytes:
         svc, store = self.svc, self.svc.store
@@ -846,13 +949,15 @@ class LdapProtocol(protocol.Protocol):
             if op not in (MOD_ADD, MOD_DELETE, MOD_REPLACE):
                 raise errors.unknown_modify_operation(op)
         names = []
-        for _op, name, _values in changes:
+        resolved = []
+        for op, name, values in changes:
             t = store.schema.get(name)
             if t is None:
                 raise errors.unknown_attribute(name)
             names.append(t.name)
+            resolved.append((op, name, self._dn_values(t, values)))
         self.svc.policy.check_modify(who, entry, names)
-        store.modify(ndn, changes)
+        store.modify(ndn, resolved)
         return ber.result(ber.APP_MODIFY_RESPONSE, Result.SUCCESS)
 
     def _op_add(self, msg_id: int, req: pureldap.LDAPAddRequest, controls) -> tuple[bytes, bytes]:
@@ -861,7 +966,8 @@ class LdapProtocol(protocol.Protocol):
         for item in req.attributes:
             name_obj, values_obj = item[0], item[1]
             name = _text(getattr(name_obj, "value", name_obj))
-            attributes.append((name, [_raw(v.value) for v in values_obj]))
+            values = [_raw(v.value) for v in values_obj]
+            attributes.append((name, self._dn_values(self.svc.store.schema.get(name), values)))
         self.svc.store.add(_text(req.entry), attributes)
         return ber.result(ber.APP_ADD_RESPONSE, Result.SUCCESS), b""
 
@@ -876,7 +982,7 @@ class LdapProtocol(protocol.Protocol):
         self, msg_id: int, req: pureldap.LDAPModifyDNRequest, controls
     ) -> tuple[bytes, bytes]:
         self.svc.policy.check_admin(self._who())
-        superior = _text(req.newSuperior) if req.newSuperior is not None else None
+        superior = self._superior(req.newSuperior) if req.newSuperior is not None else None
         self.svc.store.rename(
             self._ndn(req.entry), _text(req.newrdn), bool(req.deleteoldrdn), superior
         )

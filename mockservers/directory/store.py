@@ -42,6 +42,7 @@ from harness.core.dn import (
 )
 from harness.core.sid import (
     FIRST_RID,
+    GROUP_TYPE_SECURITY_ENABLED,
     DomainSid,
     primary_group_id,
     principal_kind,
@@ -71,6 +72,7 @@ UNIQUE_ATTRIBUTES: Final = (
 
 # Linked attributes (LINKS, BACK_LINKS in harness.core.adschema): a back link's change does not
 # change the named object's uSNChanged (AD keeps links as rows of the linking object).
+TOKEN_GROUPS: Final = "tokenGroups"  # constructed: Store.token_groups
 LINK_SIDES: Final = {**LINKS, **BACK_LINKS}  # each linked attribute -> its other side
 LINKED_ATTRIBUTES: Final = frozenset(LINK_SIDES)
 
@@ -117,7 +119,7 @@ class Store:
         self._sid_prefix = b""
         self._domain_sid: DomainSid | None = None
         self._next_rid = FIRST_RID
-        self._unstamped: list[dict[str, Values]] = []
+        self._unstamped: list[Entry] = []
         self._unlinked: list[Entry] = []  # loaded with forward links, linked by finish_load
         self._eq: dict[str, dict[object, Entry | set[Entry]]] = {
             t.name: {} for t in schema if t.indexed
@@ -275,6 +277,8 @@ class Store:
             if forward in attrs:
                 self._unlinked.append(e)  # linked in finish_load: its targets may come later
                 break
+        if "objectSid" not in attrs and "sAMAccountType" in attrs and self._domain_sid:
+            self._unstamped.append(e)  # a principal: its SID waits for finish_load
         return e
 
     def set_domain_sid(self, sid: DomainSid) -> None:
@@ -287,8 +291,10 @@ class Store:
         """Order the USN log after loading entries in arbitrary order, and give the principals
         loaded without an objectSid theirs, in load order (a generated tenant's users get the
         RIDs its exports show: `harness.tenant.exports`)."""
-        for attrs in self._unstamped:
-            self._stamp_sid(attrs)
+        for e in self._unstamped:
+            if self.entries.get(e.ndn) is e:
+                self._stamp_sid(e.attrs)
+                self._index_add(e, "objectSid", e.attrs["objectSid"])
         self._unstamped = []
         for e in self._unlinked:
             if self.entries.get(e.ndn) is e:
@@ -662,9 +668,7 @@ class Store:
             sid = attrs.get("objectSid")
             if sid:
                 self._note_rid(sid[0])
-            elif loading:
-                self._unstamped.append(attrs)
-            else:
+            elif not loading:  # loading: insert queues it for finish_load
                 self._stamp_sid(attrs)
         return kind
 
@@ -800,6 +804,35 @@ class Store:
                 source = self.entries.get(str(_safe_key(t, v)))
                 if source is not None:
                     self._set_link(source, forward, me, None)
+
+    def token_groups(self, e: Entry) -> list[bytes]:
+        """The constructed tokenGroups ([MS-ADTS] 3.1.1.4.5.19): the SIDs of the security
+        groups `e` is in, directly or through nested groups, and of its primary group; none for
+        an object without objectSid. Only the groups this directory holds count (the fake has
+        no Builtin container, so BUILTIN\\Users and the like are not among them)."""
+        if "objectSid" not in e.attrs:
+            return []
+        member_of = self._types["memberOf"]
+        sids: dict[bytes, None] = {}
+        seen = {e.ndn}
+        frontier = [e]
+        while frontier:
+            nxt = []
+            for cur in frontier:
+                for v in cur.attrs.get(member_of.name, ()):
+                    group = self.entries.get(str(_safe_key(member_of, v)))
+                    if group is None or group.ndn in seen:
+                        continue
+                    seen.add(group.ndn)
+                    nxt.append(group)
+                    sid = group.attrs.get("objectSid", ())
+                    if sid and _int_of(group.attrs.get("groupType")) & GROUP_TYPE_SECURITY_ENABLED:
+                        sids[sid[0]] = None
+            frontier = nxt
+        primary = _int_of(e.attrs.get("primaryGroupID"))
+        if primary and self._domain_sid is not None:
+            sids.setdefault(self._sid_prefix + primary.to_bytes(4, "little"), None)
+        return list(sids)
 
     def _follow_moves(self, moved: dict[str, Entry]) -> None:
         """Links name objects, not DNs: values naming a moved object now carry its new DN,

@@ -70,8 +70,10 @@ def test_root_dse_describes_the_ad_domain(directory):
         assert sorted(dse["supportedLDAPVersion"]) == ["2", "3"]
         assert PAGED in dse["supportedControl"] and len(dse["supportedControl"]) > 10
     else:
-        # Only what is implemented: paged results and range retrieval's no-error control.
-        assert dse["supportedControl"] == [PAGED, "1.2.840.113556.1.4.1948"]
+        # Only what is implemented: paged results, range retrieval's no-error control and
+        # the extended DN control.
+        implemented = [PAGED, "1.2.840.113556.1.4.1948", "1.2.840.113556.1.4.529"]
+        assert dse["supportedControl"] == implemented
         assert dse["supportedLDAPVersion"] == ["3"]
     assert int(dse["highestCommittedUSN"][0]) > 0
     assert dse["dnsHostName"][0].endswith(".contoso.com")

@@ -10,9 +10,21 @@ links: ad_only).
 from __future__ import annotations
 
 import pytest
-from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE, Connection, Server
+from ldap3 import (
+    BASE,
+    LEVEL,
+    MODIFY_ADD,
+    MODIFY_DELETE,
+    MODIFY_REPLACE,
+    NONE,
+    SUBTREE,
+    Connection,
+    Server,
+)
+from ldap3.protocol.formatters.formatters import format_sid
+from ldap3.utils.conv import escape_filter_chars
 
-from harness.core.dn import normalize_dn
+from harness.core.dn import normalize_dn, split_rdn
 from mockservers.directory.ldif_io import dump_ldif, load_ldif
 from mockservers.directory.seed import seed_directory
 from mockservers.directory.store import MOD_ADD, MOD_DELETE
@@ -280,7 +292,7 @@ def test_loaded_forward_links_make_the_back_links(tmp_path, tenant):
     assert again.entries[b].attrs["memberOf"] == (f"CN=Loaded G2,{OU}".encode(),)
 
 
-# --- LDAP_MATCHING_RULE_IN_CHAIN -----------------------------------------------------------------
+# --- LDAP_MATCHING_RULE_IN_CHAIN ---------------------------------------------------------------
 
 IN_CHAIN = "1.2.840.113556.1.4.1941"
 
@@ -330,3 +342,73 @@ def test_in_chain_stops_at_a_cycle(fresh_directory, tenant):
     # Each group is in the other, so each reaches itself; the search ends all the same.
     assert found(conn, OU, f"(memberOf:{IN_CHAIN}:={g1})") == norm([a, g1, g2])
     assert found(conn, OU, f"(member:{IN_CHAIN}:={a})") == norm([g1, g2])
+
+
+# --- tokenGroups ---------------------------------------------------------------------------------
+
+
+def _sid(conn, dn: str) -> str:
+    return format_sid(read(conn, dn, "objectSid")["objectSid"][0])
+
+
+def _token_groups(conn, dn: str) -> set[str]:
+    assert conn.search(dn, "(objectClass=*)", BASE, attributes=["tokenGroups"]), conn.result
+    return {format_sid(v) for v in conn.response[0]["raw_attributes"].get("tokenGroups", ())}
+
+
+def _nested_groups(conn, member: str) -> tuple[str, str]:
+    inner, outer, dist = (f"CN=Token {n},{OU}" for n in ("Inner", "Outer", "Distribution"))
+    assert conn.add(inner, GROUP, {"member": [member]}), conn.result
+    assert conn.add(outer, GROUP, {"member": [inner]}), conn.result
+    assert conn.add(dist, GROUP, {"member": [member], "groupType": "2"}), conn.result  # no SID
+    return inner, outer
+
+
+@pytest.mark.ad_only("security principal identity")
+@pytest.mark.samba_differs("built-in groups", branches=True)
+def test_token_groups_are_the_security_groups_through_nesting(fresh_directory, tenant):
+    conn = connect(fresh_directory)
+    a = remote_user(tenant, 1).dn
+    inner, outer = _nested_groups(conn, a)
+    domain = _sid(conn, fresh_directory.endpoints.base_dn)
+    wanted = {_sid(conn, inner), _sid(conn, outer), f"{domain}-513"}  # and Domain Users
+    if is_samba(fresh_directory):
+        # Samba's domain has the built-in groups: Domain Users is in BUILTIN\Users.
+        assert _token_groups(conn, a) == wanted | {"S-1-5-32-545"}
+    else:
+        assert _token_groups(conn, a) == wanted
+    for every in ("*", "+"):  # constructed: only when named
+        assert "tokenGroups" not in read(conn, a, every)
+    # It follows the links at once.
+    outer_sid = _sid(conn, outer)
+    assert conn.modify(outer, {"member": [(MODIFY_DELETE, [inner])]}), conn.result
+    assert outer_sid not in _token_groups(conn, a)
+
+
+@pytest.mark.ad_only("security principal identity")
+@pytest.mark.samba_differs("tokenGroups of a group", branches=True)
+def test_a_groups_token_groups_are_the_groups_it_is_in(fresh_directory, tenant):
+    conn = connect(fresh_directory)
+    inner, outer = _nested_groups(conn, remote_user(tenant, 2).dn)
+    if is_samba(fresh_directory):
+        assert _token_groups(conn, inner) == set()  # Samba computes it for accounts only
+    else:
+        assert _token_groups(conn, inner) == {_sid(conn, outer)}
+    assert _token_groups(conn, outer) == set()
+
+
+@pytest.mark.ad_only("security principal identity")
+def test_token_groups_need_a_base_search(fresh_directory, tenant):
+    conn = connect(fresh_directory)
+    a = remote_user(tenant, 1).dn
+    parent = split_rdn(a)[1]
+    account = escape_filter_chars(read(conn, a, "sAMAccountName")["sAMAccountName"][0].decode())
+    for scope in (LEVEL, SUBTREE):
+        conn.search(parent, f"(sAMAccountName={account})", scope, attributes=["tokenGroups"])
+        assert conn.result["result"] == OPERATIONS_ERROR, conn.result
+        assert conn.response == []
+        if not is_samba(fresh_directory):  # Samba's text is its own (diagnostic texts)
+            assert conn.result["message"].startswith("00002120:"), conn.result
+    # Refused with the first entry found: a search that finds none succeeds (as Samba).
+    conn.search(parent, "(cn=nobody at all)", SUBTREE, attributes=["tokenGroups"])
+    assert conn.result["result"] == 0, conn.result

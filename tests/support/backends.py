@@ -103,6 +103,8 @@ DIFFERENCES: Final = frozenset(
         "unknown attribute on write",
         "linked attributes",
         "range retrieval",
+        "alternative DN forms",
+        "extended DN control",
     }
 )
 
@@ -135,6 +137,9 @@ SAMBA_DIFFERENCES: Final = frozenset(
         "a DN value naming no object",
         "a value range past the last value",
         "MaxValRange",
+        "built-in groups",
+        "tokenGroups of a group",
+        "a new superior by GUID",
     }
 )
 
