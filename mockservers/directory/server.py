@@ -60,6 +60,7 @@ from mockservers.directory.sasl import SASL_MECHANISMS, SIMPLE, BindRequest, Pen
 from mockservers.directory.sasl import step as sasl_step
 from mockservers.directory.seed import QUERY_POLICY
 from mockservers.directory.service import DirectoryService
+from mockservers.directory.sorting import SORT_OID, SortPlan, plan, read_sort_keys
 from mockservers.directory.store import LINK_SIDES, LINKED_ATTRIBUTES, TOKEN_GROUPS
 from mockservers.directory.subschema import SCHEMA_ATTRIBUTES, subschema_dn
 
@@ -165,6 +166,7 @@ CONTROLS: dict[str, Control] = {
         Control(RANGE_NOERR_OID, "Range retrieval, no error ([MS-ADTS] 3.1.1.3.4.1.22)",
                 frozenset({"search"})),
         Control(EXTENDED_DN_OID, "Extended DN ([MS-ADTS] 3.1.1.3.4.1.5)", frozenset({"search"})),
+        Control(SORT_OID, "Server-side sort (RFC 2891), one key", frozenset({"search"})),
     )
 }  # fmt: skip
 
@@ -682,7 +684,7 @@ class LdapProtocol(protocol.Protocol):
         if not base.strip() and req.scope == SCOPE_BASE:
             self._send(ber.message(msg_id, self._root_dse(req)))
             return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), b""
-        who = self._who()
+        self._who()
         store = self.svc.store
         base_ndn = self._ndn(base)
         base_entry = store.require(base_ndn)
@@ -690,13 +692,51 @@ class LdapProtocol(protocol.Protocol):
         flt = compile_filter(req.filter, store.schema, store.schema_nc, store, LINK_SIDES)
         selection = Selection.parse(req.attributes, self.svc, controls)
         selection.base_search = req.scope == SCOPE_BASE
+        sort = self._sort_request(controls)
+        if sort is not None:
+            order, critical = sort
+            if order.code != Result.SUCCESS and critical:  # RFC 2891 1.2: no entries
+                done = ber.result(ber.APP_SEARCH_DONE, Result.UNAVAILABLE_CRITICAL_EXTENSION)
+                return done, order.response()
+            op, done_controls = self._search(
+                req, msg_id, base_ndn, base_entry, flt, selection, controls, order
+            )
+            return op, done_controls + order.response()
+        return self._search(req, msg_id, base_ndn, base_entry, flt, selection, controls, None)
+
+    def _sort_request(self, controls: Any) -> tuple[SortPlan, bool] | None:
+        for oid, critical, value in controls or ():
+            if _text(oid) == SORT_OID:
+                try:
+                    keys = read_sort_keys(_raw(value or b""))
+                except ber.BERError as e:
+                    raise errors.bad_control_value(SORT_OID, str(e)) from None
+                return plan(keys, self.svc.store.schema), bool(critical)
+        return None
+
+    def _search(
+        self,
+        req: pureldap.LDAPSearchRequest,
+        msg_id: int,
+        base_ndn: str,
+        base_entry: Entry,
+        flt: CompiledFilter,
+        selection: Selection,
+        controls: Any,
+        order: SortPlan | None,
+    ) -> tuple[bytes, bytes]:
+        who = self._who()
         paged = self._paged_request(controls)
         max_page = self.svc.limits.max_page_size
         size_limit = req.sizeLimit or 0
 
+        def found() -> Iterator[Entry]:
+            matches = self._matches(base_entry, req.scope, flt)
+            return matches if order is None else iter(order.apply(matches))
+
         if paged is None:
             limit = min(size_limit, max_page) if size_limit else max_page
-            matches = self._matches(base_entry, req.scope, flt)
+            matches = found()
             out: list[bytes] = []
             for sent, entry in enumerate(matches):
                 if sent == limit:
@@ -710,13 +750,21 @@ class LdapProtocol(protocol.Protocol):
             return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), b""
 
         page_size, cookie = paged
-        signature = (base_ndn, req.scope, repr(req.filter), tuple(req.attributes), size_limit)
+        sorted_by = None if order is None or order.t is None else (order.t.name, order.reverse)
+        signature = (
+            base_ndn,
+            req.scope,
+            repr(req.filter),
+            tuple(req.attributes),
+            size_limit,
+            sorted_by,
+        )
         if cookie:
             state = self.state.pages.pop(cookie, None)
             if state is None or state.signature != signature:
                 raise errors.unwilling("the paged results cookie is invalid for this search")
         else:
-            state = PagedSearch(signature, iter(self._matches(base_entry, req.scope, flt)))
+            state = PagedSearch(signature, found())
         if page_size <= 0:  # RFC 2696: size 0 abandons the paged search
             return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), self._paged_done(b"")
         page = min(page_size, max_page)

@@ -30,6 +30,7 @@ BASE_DN = "DC=contoso,DC=com"
 # shorthand (objectCategory=person) is AD's own (test_object_category_shorthand).
 PEOPLE = f"(&(objectCategory=CN=Person,CN=Schema,CN=Configuration,{BASE_DN})(objectClass=user))"
 PAGED = "1.2.840.113556.1.4.319"
+SORT = "1.2.840.113556.1.4.473"
 
 
 def system_mailboxes(tenant) -> int:
@@ -71,8 +72,8 @@ def test_root_dse_describes_the_ad_domain(directory):
         assert PAGED in dse["supportedControl"] and len(dse["supportedControl"]) > 10
     else:
         # Only what is implemented: paged results, range retrieval's no-error control and
-        # the extended DN control.
-        implemented = [PAGED, "1.2.840.113556.1.4.1948", "1.2.840.113556.1.4.529"]
+        # the extended DN control and server-side sort.
+        implemented = [PAGED, "1.2.840.113556.1.4.1948", "1.2.840.113556.1.4.529", SORT]
         assert dse["supportedControl"] == implemented
         assert dse["supportedLDAPVersion"] == ["3"]
     assert int(dse["highestCommittedUSN"][0]) > 0

@@ -105,6 +105,7 @@ DIFFERENCES: Final = frozenset(
         "range retrieval",
         "alternative DN forms",
         "extended DN control",
+        "server-side sort",
     }
 )
 
@@ -140,6 +141,7 @@ SAMBA_DIFFERENCES: Final = frozenset(
         "built-in groups",
         "tokenGroups of a group",
         "a new superior by GUID",
+        "the sort result control and reverse order",
     }
 )
 
