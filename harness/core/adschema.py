@@ -47,6 +47,9 @@ class AttributeType:
     operational: bool = False  # returned only when asked for by name (or '+')
     indexed: bool = False  # equality index kept by the store
     ordered: bool = False  # ordered index (range queries)
+    # In AD's ANR attribute set (searchFlags fANR, [MS-ADTS] 3.1.1.3.1.3.4): what (anr=...)
+    # searches. AD indexes each of them (fATTINDEX), and so does the store.
+    anr: bool = False
 
     def key(self, value: bytes) -> object:
         """Comparison key of one value; raises InvalidValue when it does not parse."""
@@ -86,6 +89,18 @@ class AttributeType:
         size = len(value) if self.syntax is Syntax.OCTETS else len(value.decode("utf-8", "replace"))
         return size > self.range_upper
 
+    @property
+    def equality_indexed(self) -> bool:
+        """The store keeps an equality index of it: the `indexed` attributes from the start,
+        the rest of the ANR set from its first use."""
+        return self.indexed or self.anr
+
+    @property
+    def prefix_indexed(self) -> bool:
+        """The store can also list its keys by initial substring (`Store.prefix`): the
+        case-insensitive text attributes among the equality-indexed ones."""
+        return self.equality_indexed and self.syntax is Syntax.STRING
+
 
 def _attrs() -> list[AttributeType]:
     S, D, OID, B, INT, X, T, L = (
@@ -97,19 +112,19 @@ def _attrs() -> list[AttributeType]:
         a("objectClass", OID, single=False, indexed=True),
         a("objectCategory", D, indexed=True),
         a("distinguishedName", D, system_only=True),
-        a("name", S, range_upper=255, system_only=True),
+        a("name", S, range_upper=255, system_only=True, anr=True),
         a("cn", S, range_upper=64),
         a("ou", S, range_upper=64),
         a("dc", S, range_upper=255),
-        a("sn", S, range_upper=64),
-        a("givenName", S, range_upper=64),
+        a("sn", S, range_upper=64, anr=True),
+        a("givenName", S, range_upper=64, anr=True),
         a("initials", S, range_upper=6),
-        a("displayName", S, range_upper=256),
+        a("displayName", S, range_upper=256, anr=True),
         a("description", S, range_upper=1024),
         a("department", S, range_upper=64),
         a("company", S, range_upper=64),
         a("title", S, range_upper=128),
-        a("physicalDeliveryOfficeName", S, range_upper=128),
+        a("physicalDeliveryOfficeName", S, range_upper=128, anr=True),
         a("telephoneNumber", S, range_upper=64),
         # Linked attributes ([MS-ADTS] 3.1.1.1.6): the directory keeps each back link
         # (system-only) from the forward links that name the object.
@@ -117,7 +132,7 @@ def _attrs() -> list[AttributeType]:
         a("directReports", D, single=False, system_only=True),
         a("member", D, single=False, indexed=True),
         a("memberOf", D, single=False, system_only=True, indexed=True),
-        a("sAMAccountName", S, range_upper=256, indexed=True),
+        a("sAMAccountName", S, range_upper=256, indexed=True, anr=True),
         a("userPrincipalName", S, range_upper=1024, indexed=True),
         a("objectGUID", X, range_upper=16, system_only=True, indexed=True),
         a("mS-DS-ConsistencyGuid", X, indexed=True),
@@ -137,10 +152,11 @@ def _attrs() -> list[AttributeType]:
         a("modifyTimeStamp", T, system_only=True, operational=True),
         a("lDAPAdminLimits", S, single=False),
         a("mail", S, range_upper=256, indexed=True),
-        a("mailNickname", S, range_upper=64),
-        a("proxyAddresses", S, single=False, range_upper=1123, indexed=True),
+        # Exchange's schema update puts the alias in the ANR set (KB 243299: msExchMailNickname).
+        a("mailNickname", S, range_upper=64, anr=True),
+        a("proxyAddresses", S, single=False, range_upper=1123, indexed=True, anr=True),
         a("targetAddress", S, range_upper=1123),
-        a("legacyExchangeDN", S, range_upper=2048, indexed=True),
+        a("legacyExchangeDN", S, range_upper=2048, indexed=True, anr=True),
         a("homeMDB", D),
         a("msExchHomeServerName", S, range_upper=1024),
         a("msExchRecipientTypeDetails", L),

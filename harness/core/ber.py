@@ -237,29 +237,30 @@ def message_size(buffer: bytes | bytearray | memoryview) -> int | None:
     return 2 + n + int.from_bytes(buffer[2 : 2 + n], "big")
 
 
-def read_paged_control(value: bytes) -> tuple[int, bytes]:
-    """realSearchControlValue ::= SEQUENCE { size INTEGER, cookie OCTET STRING }."""
+def _sequence_of_integer(value: bytes, what: str) -> tuple[int, bytes, int]:
+    """(the leading INTEGER, the SEQUENCE's body, the position after it) of a control value
+    that is SEQUENCE { INTEGER, ... }."""
     tag, body, _ = read_tlv(value)
     if tag != SEQUENCE:
-        raise BERError("paged results control value is not a SEQUENCE")
-    tag, size_bytes, pos = read_tlv(body)
-    if tag != INTEGER or not size_bytes:
-        raise BERError("paged results size is not an INTEGER")
+        raise BERError(f"{what} is not a SEQUENCE")
+    tag, number, pos = read_tlv(body)
+    if tag != INTEGER or not number:
+        raise BERError(f"{what} does not begin with an INTEGER")
+    return int.from_bytes(number, "big", signed=True), body, pos
+
+
+def read_paged_control(value: bytes) -> tuple[int, bytes]:
+    """realSearchControlValue ::= SEQUENCE { size INTEGER, cookie OCTET STRING }."""
+    size, body, pos = _sequence_of_integer(value, "paged results control value")
     tag, cookie, _ = read_tlv(body, pos)
     if tag != OCTET_STRING:
         raise BERError("paged results cookie is not an OCTET STRING")
-    return int.from_bytes(size_bytes, "big", signed=True), cookie
+    return size, cookie
 
 
 def read_flag_control(value: bytes) -> int:
     """A control value of the form SEQUENCE { flag INTEGER } ([MS-ADTS] 3.1.1.3.4.1.5)."""
-    tag, body, _ = read_tlv(value)
-    if tag != SEQUENCE:
-        raise BERError("control value is not a SEQUENCE")
-    tag, flag, _ = read_tlv(body)
-    if tag != INTEGER or not flag:
-        raise BERError("control flag is not an INTEGER")
-    return int.from_bytes(flag, "big", signed=True)
+    return _sequence_of_integer(value, "control value")[0]
 
 
 def paged_control_value(size: int, cookie: bytes) -> bytes:

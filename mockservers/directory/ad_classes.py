@@ -8,7 +8,8 @@ the files of the "Active Directory Schema" technical documentation; Debian's
 subClassOf, objectClassCategory, rDNAttID, the possible superiors, and must- and mayContain
 (system and non-system together) restricted to the attributes of `DEFAULT_SCHEMA`; an auxiliary
 class left with no such attribute is dropped. `AD_ATTRIBUTE_IDS` holds the attributeID of every
-`DEFAULT_SCHEMA` attribute the files define.
+`DEFAULT_SCHEMA` attribute the files define, `AD_ANR_ATTRIBUTES` the ANR attribute set (every
+attribute whose searchFlags carry fANR, the fake's or not).
 
 Regenerate after changing `CLASS_NAMES` or `DEFAULT_SCHEMA` (tests/directory/test_subschema.py
 fails while the table is stale); this also rewrites `ALL_FILE`::
@@ -498,6 +499,22 @@ AD_ATTRIBUTE_IDS: Final[dict[str, str]] = {
     "whenChanged": "1.2.840.113556.1.2.3",
     "whenCreated": "1.2.840.113556.1.2.2",
 }
+AD_ANR_ATTRIBUTES: Final[tuple[str, ...]] = (
+    "displayName",
+    "givenName",
+    "legacyExchangeDN",
+    "msDS-AdditionalSamAccountName",
+    "msDS-PhoneticCompanyName",
+    "msDS-PhoneticDepartment",
+    "msDS-PhoneticDisplayName",
+    "msDS-PhoneticFirstName",
+    "msDS-PhoneticLastName",
+    "name",
+    "physicalDeliveryOfficeName",
+    "proxyAddresses",
+    "sAMAccountName",
+    "sn",
+)
 # ---- end of generated table ----
 
 
@@ -604,7 +621,16 @@ def _superiors_first(classes: list[AdClass]) -> list[AdClass]:
     return list(placed.values())
 
 
-def render(classes: list[AdClass], ids: dict[str, str]) -> str:
+def anr_names(attributes: Iterable[dict[str, list[str]]]) -> list[str]:
+    """The ANR attribute set: every attribute whose searchFlags has fANR (4), [MS-ADTS]
+    3.1.1.2.3 and 3.1.1.3.1.3.4 (all of AD's, not only those the fake knows)."""
+    return sorted(
+        (_one(a, "lDAPDisplayName") for a in attributes if int(_one(a, "searchFlags", "0")) & 4),
+        key=str.casefold,
+    )
+
+
+def render(classes: list[AdClass], ids: dict[str, str], anr: Iterable[str] = ()) -> str:
     """The generated block of this module for `classes` and `ids`."""
     lines = ["AD_CLASSES: Final[tuple[AdClass, ...]] = ("]
     for c in classes:
@@ -619,6 +645,10 @@ def render(classes: list[AdClass], ids: dict[str, str]) -> str:
     lines.append("AD_ATTRIBUTE_IDS: Final[dict[str, str]] = {")
     lines += [f"    {k!r}: {v!r}," for k, v in sorted(ids.items(), key=lambda kv: kv[0].casefold())]
     lines.append("}")
+    if anr:
+        lines.append("AD_ANR_ATTRIBUTES: Final[tuple[str, ...]] = (")
+        lines += [f"    {n!r}," for n in anr]
+        lines.append(")")
     return "\n".join(lines) + "\n"
 
 
@@ -659,10 +689,9 @@ def all_ad(path: Path = ALL_FILE) -> tuple[list[AdAttribute], list[AdClass]]:
 
 def table_from(directory: Path) -> str:
     """The generated block, from the two LDF files in `directory`."""
-    classes, ids = generate(
-        read_ldf(directory / CLASSES_FILE), read_ldf(directory / ATTRIBUTES_FILE)
-    )
-    return render(classes, ids)
+    attributes = read_ldf(directory / ATTRIBUTES_FILE)
+    classes, ids = generate(read_ldf(directory / CLASSES_FILE), attributes)
+    return render(classes, ids, anr_names(attributes))
 
 
 if __name__ == "__main__":

@@ -7,13 +7,16 @@ indexes so that most searches need not scan.
 Three-valued logic is compiled away: every node gets a `pos` predicate (the node is TRUE) and a
 `neg` predicate (the node is FALSE). Undefined is "neither", NOT swaps the two, and the search
 only ever asks `pos` of the root, so no per-entry tri-state values are built.
+
+Ambiguous name resolution (`(anr=...)`, [MS-ADTS] 3.1.1.3.1.3.4) is compiled as AD evaluates it:
+as the filter it rewrites the clause to, over the schema's ANR attribute set (`anr_filter`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Final, Protocol, cast
 
 from ldaptor.protocols import pureldap
 
@@ -36,6 +39,7 @@ __all__ = [
     "FilterError",
     "Index",
     "MatchingRule",
+    "anr_filter",
     "compile_filter",
 ]
 
@@ -85,6 +89,11 @@ class Index(Protocol):
         """Entries with a value of indexed `t` whose key is `key`."""
         ...
 
+    def prefix(self, t: AttributeType, initial: str) -> Collection[Entry]:
+        """Entries with a value of prefix-indexed `t` whose key starts with `initial`, each
+        once (`AttributeType.prefix_indexed`: case-insensitive text, keys case-folded)."""
+        ...
+
     def usn_range(self, low: int | None, high: int | None) -> Iterable[Entry]:
         """Entries whose uSNChanged lies in [low, high] (None: unbounded)."""
         ...
@@ -127,6 +136,18 @@ class _Lookup(_Plan):
 
     def fetch(self, index: Index) -> Candidates:
         return index.lookup(self.t, self.key)
+
+
+class _Prefix(_Plan):
+    """An initial-substring lookup: one bisection into the attribute's ordered keys."""
+
+    __slots__ = ("initial", "t")
+
+    def __init__(self, t: AttributeType, initial: str) -> None:
+        self.rank, self.t, self.initial = _LOOKUP, t, initial
+
+    def fetch(self, index: Index) -> Candidates:
+        return index.prefix(self.t, self.initial)
 
 
 class _ByDN(_Plan):
@@ -443,14 +464,21 @@ class _Compiler:
             return _Node(kid.neg, kid.pos, None)
         if isinstance(f, p.LDAPFilter_equalityMatch | p.LDAPFilter_approxMatch):
             # AD evaluates ~= as equality.
-            return self.equality(_text(f.attributeDesc.value), f.assertionValue.value)
+            attr = _text(f.attributeDesc.value)
+            if _is_anr(attr):
+                return self.node(anr_filter(self.schema, f.assertionValue.value))
+            return self.equality(attr, f.assertionValue.value)
         if isinstance(f, p.LDAPFilter_greaterOrEqual):
             return self.ordering(_text(f.attributeDesc.value), f.assertionValue.value, ge=True)
         if isinstance(f, p.LDAPFilter_lessOrEqual):
             return self.ordering(_text(f.attributeDesc.value), f.assertionValue.value, ge=False)
         if isinstance(f, p.LDAPFilter_present):
+            if _is_anr(_text(f.value)):
+                return _leaf(_never, _Empty())  # [MS-ADTS] 3.1.1.3.1.3.4: (aNR=*) is FALSE
             return self.present(_text(f.value))
         if isinstance(f, p.LDAPFilter_substrings):
+            if _is_anr(_text(f.type)):
+                return self.node(_anr_substrings(self.schema, f.substrings))
             return self.substrings(_text(f.type), f.substrings)
         if isinstance(f, p.LDAPFilter_extensibleMatch):
             return self.extensible(f)
@@ -474,7 +502,7 @@ class _Compiler:
             if key is None:
                 return None
             keys.add(key)
-        plan = _or_plan([_Lookup(t, key) for key in keys]) if t.indexed else None
+        plan = _or_plan([_Lookup(t, key) for key in keys]) if t.equality_indexed else None
         name = t.name
         if t.syntax is Syntax.OCTETS and name not in DERIVED_ATTRIBUTES:
             return _leaf(lambda e: not keys.isdisjoint(e.attrs.get(name, ())), plan)
@@ -504,7 +532,7 @@ class _Compiler:
         if t.name == "distinguishedName":
             ndn = assertion
             return _leaf(lambda e: e.ndn == ndn, _ByDN(str(ndn)))
-        plan = _Lookup(t, assertion) if t.indexed else None
+        plan = _Lookup(t, assertion) if t.equality_indexed else None
         if t.syntax is Syntax.OCTETS and t.name not in DERIVED_ATTRIBUTES:
             name = t.name
             return _leaf(lambda e: raw in e.attrs.get(name, ()), plan)
@@ -555,6 +583,8 @@ class _Compiler:
         matcher = _substring_matcher(initial, middle, final)
         if octets:
             return _leaf(_any_value(t, matcher))
+        # The initial piece is a prefix of the case-folded key, which the store keeps in order.
+        plan = _Prefix(t, initial) if initial is not None and t.prefix_indexed else None
 
         # DN values are matched as written (case-folded), not in normalised form.
         def test(v: bytes) -> bool:
@@ -564,7 +594,7 @@ class _Compiler:
                 return False
             return matcher(text.casefold())
 
-        return _leaf(_any_value(t, test))
+        return _leaf(_any_value(t, test), plan)
 
     def extensible(self, f: pureldap.LDAPFilter_extensibleMatch) -> _Node:
         rule = _text(f.matchingRule.value).strip() if f.matchingRule is not None else None
@@ -665,6 +695,73 @@ class _Compiler:
             return (k & mask) == mask if all_bits else (k & mask) != 0
 
         return _leaf(_any_value(t, test))
+
+
+# --- ambiguous name resolution --------------------------------------------------------------
+# [MS-ADTS] 3.1.1.3.1.3.4 and KB 243299 ("Ambiguous Name Resolution for LDAP in Windows 2000").
+# The ANR attribute set is the attributes whose searchFlags carry fANR (`AttributeType.anr`).
+# (aNR=V) is rewritten to
+#     (| (A1=V*) ... (An=V*)               each attribute of the set but legacyExchangeDN
+#        (legacyExchangeDN=V)              which is matched whole
+#        (&(givenName=V1*)(sn=V2*))        V split at its first space into V1 and V2,
+#        (&(givenName=V2*)(sn=V1*)) )      when it has one
+# A V that begins with "=" asks for exact matches: the same filter with "=" dropped and
+# equality in place of each initial substring. (aNR=V*) is (aNR=V); a substring filter with any
+# other pieces is that filter over each attribute of the set; (aNR=*) is FALSE, and so is an
+# empty V (unconfirmed for LDAP: [MS-NSPI] 3.1.1.6 resolves an empty ANR string to nothing). The
+# dSHeuristics that turn off the two name splits (fSupFirstLastANR, fSupLastFirstANR) are not
+# modelled: a new forest has them off. Matching is each attribute's own, case-insensitive.
+
+ANR: Final = "aNR"
+_ANR_TYPE: Final = AttributeType(ANR, Syntax.STRING)  # constructed, String(Unicode) ([MS-ADA1])
+
+
+def _is_anr(attr: str) -> bool:
+    return attr.split(";", 1)[0].strip().casefold() == "anr"
+
+
+def _equals(name: str, value: bytes) -> pureldap.LDAPFilter:
+    return pureldap.LDAPFilter_equalityMatch(
+        attributeDesc=pureldap.LDAPAttributeDescription(name),
+        assertionValue=pureldap.LDAPAssertionValue(value),
+    )
+
+
+def _starts(name: str, value: bytes) -> pureldap.LDAPFilter:
+    return pureldap.LDAPFilter_substrings(
+        type=name, substrings=[pureldap.LDAPFilter_substrings_initial(value)]
+    )
+
+
+def anr_filter(schema: Schema, value: str | bytes) -> pureldap.LDAPFilter:
+    """The filter AD evaluates for ``(anr=value)``, over `schema`'s ANR attribute set."""
+    raw = _as_bytes(value, _ANR_TYPE)
+    exact = raw.startswith(b"=")
+    if exact:
+        raw = raw[1:]
+    if not raw:
+        return pureldap.LDAPFilter_or([])  # nothing to resolve: FALSE (as [MS-NSPI] 3.1.1.6)
+    match = _equals if exact else _starts
+    terms: list[pureldap.LDAPFilter] = []
+    for t in schema:
+        if t.anr:  # legacyExchangeDN apart (PLegacy): compared whole, "=" or not
+            whole = exact or t.name == "legacyExchangeDN"
+            terms.append(_equals(t.name, raw) if whole else _starts(t.name, raw))
+    given, surname = schema.get("givenName"), schema.get("sn")
+    if b" " in raw and given is not None and surname is not None and given.anr and surname.anr:
+        first, second = raw.split(b" ", 1)
+        for a, b in ((first, second), (second, first)):
+            terms.append(pureldap.LDAPFilter_and([match(given.name, a), match(surname.name, b)]))
+    return pureldap.LDAPFilter_or(terms)
+
+
+def _anr_substrings(schema: Schema, pieces: Any) -> pureldap.LDAPFilter:
+    pieces = list(pieces)
+    if len(pieces) == 1 and isinstance(pieces[0], pureldap.LDAPFilter_substrings_initial):
+        return anr_filter(schema, pieces[0].value)  # (aNR=V*) is (aNR=V)
+    return pureldap.LDAPFilter_or(
+        [pureldap.LDAPFilter_substrings(type=t.name, substrings=pieces) for t in schema if t.anr]
+    )
 
 
 def _substring_pieces(

@@ -100,8 +100,9 @@ def attribute_entry(schema_dn: str, attr: AttributeType) -> str:
         ("attributeSyntax", (attr.syntax.value,)),
         ("oMSyntax", (str(OM_SYNTAX[attr.syntax]),)),
         ("isSingleValued", ("TRUE" if attr.single else "FALSE",)),
-        # searchFlags bit 0 (fATTINDEX): AD keeps an index, as the fake does.
-        ("searchFlags", ("1" if attr.indexed else "0",)),
+        # searchFlags ([MS-ADTS] 3.1.1.2.3): fATTINDEX (1) where AD keeps an index, as the
+        # fake does; fANR (4) for the ANR set (Exchange's mailNickname).
+        ("searchFlags", (str(int(attr.equality_indexed) | 4 * attr.anr),)),
     ]
     if attr.syntax is Syntax.DN:
         values.append(("oMObjectClass", (DN_OM_OBJECT_CLASS,)))

@@ -30,6 +30,14 @@ def ids(conn, dn: str) -> tuple[bytes, bytes | None]:
     return got["objectGUID"][0], (got.get("objectSid") or [None])[0]
 
 
+def user_ids(conn, tenant, n: int = 1) -> tuple[str, bytes, bytes]:
+    """A tenant user's DN, objectGUID and objectSid."""
+    user = remote_user(tenant, n).dn
+    guid, sid = ids(conn, user)
+    assert sid is not None
+    return user, guid, sid
+
+
 def base_dn(conn, base: str, controls=None) -> str | None:
     """The DN the server returns for a base search of `base`; None if it refuses."""
     conn.search(base, "(objectClass=*)", BASE, attributes=["cn"], controls=controls)
@@ -41,9 +49,7 @@ def base_dn(conn, base: str, controls=None) -> str | None:
 @pytest.mark.ad_only("alternative DN forms")
 def test_guid_and_sid_name_an_object_as_a_search_base(directory, tenant):
     conn = connect(directory)
-    user = remote_user(tenant, 1).dn
-    guid, sid = ids(conn, user)
-    assert sid is not None
+    user, guid, sid = user_ids(conn, tenant)
     forms = [
         f"<GUID={guid.hex()}>",  # the hex of the binary form
         f"<GUID={uuid.UUID(bytes_le=guid)}>",  # the dashed string
@@ -110,9 +116,7 @@ def test_a_rename_names_its_new_superior_by_guid(fresh_directory):
 @pytest.mark.ad_only("extended DN control")
 def test_extended_dn_control_gives_guid_and_sid_with_every_dn(fresh_directory, tenant):
     conn = connect(fresh_directory)
-    user = remote_user(tenant, 1).dn
-    guid, sid = ids(conn, user)
-    assert sid is not None
+    user, guid, sid = user_ids(conn, tenant)
     group = f"CN=Extended Group,{OU}"
     assert conn.add(group, GROUP, {"member": [user]}), conn.result
     g_guid, g_sid = ids(conn, group)

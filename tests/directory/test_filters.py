@@ -34,14 +34,23 @@ class FakeIndex:
         self.by_ndn = {e.ndn: e for e in self.entries}
         for e in self.entries:
             for t in DEFAULT_SCHEMA:
-                if t.indexed:
+                if t.equality_indexed:
                     for v in e.values(t):
                         self.by_key.setdefault((t.name, t.key(v)), {})[id(e)] = e
 
     def lookup(self, t: AttributeType, key: object) -> Collection[Entry]:
-        assert t.indexed
+        assert t.equality_indexed
         self.calls.append(("lookup", t.name, key))
         return tuple(self.by_key.get((t.name, key), {}).values())
+
+    def prefix(self, t: AttributeType, initial: str) -> Collection[Entry]:
+        assert t.prefix_indexed
+        self.calls.append(("prefix", t.name, initial))
+        found: dict[int, Entry] = {}
+        for (name, key), hits in self.by_key.items():
+            if name == t.name and isinstance(key, str) and key.startswith(initial):
+                found.update(hits)
+        return tuple(found.values())
 
     def usn_range(self, low: int | None, high: int | None) -> Iterable[Entry]:
         self.calls.append(("usn_range", low, high))
@@ -389,13 +398,20 @@ def test_or_with_an_unindexed_child_needs_a_scan():
     [
         "(!(sAMAccountName=jsmith))",
         "(mail=*)",
-        "(sAMAccountName=j*)",
+        "(sAMAccountName=*smith)",  # no initial piece: nothing to look up
+        "(description=ab*)",  # not indexed
         "(userAccountControl:1.2.840.113556.1.4.803:=2)",
         "(objectClass=*)",
     ],
 )
 def test_filters_without_index_support_need_a_scan(text):
     assert cands(text) is None
+
+
+def test_an_initial_substring_on_an_indexed_text_attribute_is_a_prefix_lookup():
+    index = FakeIndex(ALL)
+    assert cands("(sAMAccountName=J*h*)", index) == [JSMITH]
+    assert index.calls == [("prefix", "sAMAccountName", "j")]
 
 
 def test_filters_that_are_never_true_have_no_candidates():

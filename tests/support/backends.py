@@ -105,6 +105,7 @@ DIFFERENCES: Final = frozenset(
         "range retrieval",
         "alternative DN forms",
         "extended DN control",
+        "ambiguous name resolution",
         "server-side sort",
     }
 )
@@ -140,6 +141,8 @@ SAMBA_DIFFERENCES: Final = frozenset(
         "MaxValRange",
         "built-in groups",
         "tokenGroups of a group",
+        "ANR on legacyExchangeDN",
+        "ANR with other substrings",
         "a new superior by GUID",
         "the sort result control and reverse order",
     }
