@@ -51,7 +51,7 @@ from harness.core.sid import (
     sam_account_type,
 )
 from mockservers.directory import errors
-from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry, Values
+from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry, Values, rdn_value
 from mockservers.directory.structure import (
     STAMPED_ON_ADD,
     ClassRules,
@@ -451,11 +451,11 @@ class Store:
         if rdn_t.name.casefold() != rules.rdn.casefold():
             raise errors.rdn_not_of_class(rdn_t.name)
         self._check_superior(rules, parent_ndn)
-        rdn_value = parse_dn(dn)[0][0][1].encode("utf-8")
+        first_value = parse_dn(dn)[0][0][1].encode("utf-8")
         have = attrs.get(rdn_t.name, ())
         if not have:
-            attrs[rdn_t.name] = (rdn_value,)
-        elif rdn_t.key(rdn_value) not in {rdn_t.key(v) for v in have}:
+            attrs[rdn_t.name] = (first_value,)
+        elif rdn_t.key(first_value) not in {rdn_t.key(v) for v in have}:
             raise errors.rdn_mismatch()
         now = self.clock()
         self.highest_usn += 1
@@ -1062,20 +1062,8 @@ def _usn_of(e: Entry) -> int:
 
 
 def _derived_name(e: Entry) -> Values:
-    """The value of `name` (the RDN's value) when the entry does not store one: what
-    `Entry.values` gives, without parsing the whole DN unless its first RDN is escaped, quoted,
-    multi-valued or hex (200,000 on load)."""
-    if "name" in e.attrs:
-        return ()  # stored: indexed with the other attributes
-    head = e.dn.split(",", 1)[0]
-    value = head.partition("=")[2].strip(" ")
-    if "\\" in head or "+" in head or '"' in head or value.startswith("#"):
-        try:
-            rdns = parse_dn(e.dn)
-        except InvalidDN:
-            return ()
-        return (rdns[0][0][1].encode("utf-8"),) if rdns else ()
-    return (value.encode("utf-8"),) if value else ()
+    """The value of `name` when the entry does not store one (entry.rdn_value)."""
+    return () if "name" in e.attrs else rdn_value(e.dn)
 
 
 def _safe_key(t: AttributeType, v: bytes) -> object:
