@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from twisted.web import http, resource, server
 
+from mockservers import idle
 from mockservers.cloud import entra, errors, graph
 from mockservers.cloud.errors import CloudError, OAuthError, dumps, error_body
 from mockservers.cloud.routes import MAX_BODY, ROUTES, Call, Handler, split_path
@@ -42,6 +43,7 @@ class CloudResource(resource.Resource):
         self.svc = service
 
     def render(self, request: server.Request) -> bytes | int:
+        idle.touch()
         if self.svc.log is not None:
             mark(request, started=time.monotonic())
         rid = (request.getHeader("client-request-id") or str(uuid.uuid4()))[:64]

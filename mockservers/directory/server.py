@@ -40,6 +40,7 @@ from harness.core.ber import (
 )
 from harness.core.dn import InvalidDN, normalize_dn
 from harness.core.ldapresult import LdapError, Result
+from mockservers import idle
 from mockservers.directory import errors
 from mockservers.directory.acl import (
     ALLOWED_ATTRIBUTES_EFFECTIVE,
@@ -63,6 +64,7 @@ from mockservers.directory.service import DirectoryService
 from mockservers.directory.sorting import SORT_OID, SortPlan, plan, read_sort_keys
 from mockservers.directory.store import LINK_SIDES, LINKED_ATTRIBUTES, TOKEN_GROUPS
 from mockservers.directory.subschema import SCHEMA_ATTRIBUTES, subschema_dn
+from mockservers.idle import IdleWork
 
 log = logging.getLogger(__name__)
 DC_NAME = "DC01"  # the fake DC's NetBIOS name (root DSE, NTLM's CHALLENGE)
@@ -379,6 +381,7 @@ class LdapProtocol(protocol.Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self.closing:
             return
+        idle.touch()
         self.buffer += data
         if self.held is None:  # a slow answer pending: its successors wait, in order
             self._drain()
@@ -1135,6 +1138,18 @@ class DirectoryFactory(protocol.ServerFactory):
     def __init__(self, service: DirectoryService) -> None:
         self.service = service
         self.tls: Any = None  # twisted's TLS options: StartTLS is offered when set
+        self.warming: IdleWork | None = None
+
+    def startFactory(self) -> None:
+        # Make the indexes AD keeps for ANR while no one asks anything (`Store.warm_steps`).
+        if self.service.warm_indexes and self.warming is None:
+            self.warming = IdleWork(self.service.store.warm_steps(), _reactor)
+        if self.warming is not None:
+            self.warming.start()
+
+    def stopFactory(self) -> None:
+        if self.warming is not None:
+            self.warming.stop()
 
     def buildProtocol(self, addr) -> LdapProtocol:
         p = LdapProtocol(self.service)

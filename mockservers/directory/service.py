@@ -53,6 +53,9 @@ class DirectoryService:
     limits: Limits = field(default_factory=Limits)
     faults: FaultPlan = field(default_factory=FaultPlan)  # shared with the tenant's cloud
     log: RequestLog | None = None  # exwb serve --log / -v
+    # Make the ANR and initial-substring indexes while the server is idle, not on the first
+    # search that needs them (Store.warm_steps); off: on first use, as before.
+    warm_indexes: bool = True
     _principals: dict[str, tuple[Principal, str]] = field(default_factory=dict)
     _published: Published | None = None
 

@@ -18,6 +18,7 @@ from twisted.web import http, resource, server
 
 from harness.tenant.exchange_org import ExchangeOrg
 from harness.tenant.spec import TenantSpec
+from mockservers import idle
 from mockservers.directory.service import DirectoryService
 from mockservers.http_routes import reason
 from mockservers.onprem import errors
@@ -40,6 +41,7 @@ class OnpremResource(resource.Resource):
         self.svc = service
 
     def render(self, request: server.Request) -> bytes:
+        idle.touch()
         if self.svc.log is not None:
             mark(request, started=time.monotonic())
         request.setHeader("Content-Type", "application/json; charset=utf-8")
