@@ -7,8 +7,9 @@ would refuse, engine/preview.py); `run_on_demand` runs the four steps for one ob
 provisionOnDemand.
 
 A cycle first imports, matches, scopes and plans every object, then exports. Out-of-scope
-objects are Skipped and never written. The mass-change guard stops a cycle before its first
-export when more objects would change than the threshold allows. Exports are pipelined; per-object
+objects are Skipped and never written. The mass-change guard, a harness safety extension that is
+off unless a threshold is set, stops a cycle before its first export when more objects would
+change than the threshold allows. Exports are pipelined; per-object
 failures are logged, escrowed and retried next cycle, and do not stop the cycle. The watermark is
 saved only after every export of the round was acknowledged. After each cycle the job's health
 is evaluated against the escrow thresholds (the quarantine policy is in engine/health.py).
@@ -52,8 +53,10 @@ from harness.engine.target import (
 )
 
 MODES = ("full", "delta", "dry-run")
-# Entra Connect's documented export deletion threshold; writeback never deletes, so the engine
-# applies the same number to objects changed by one cycle.
+# The mass-change guard is the harness's own: the real job has no such threshold (Cloud Sync's
+# accidental-deletion threshold counts deletions, and writeback never deletes). It is off unless
+# a threshold is given; this is the number the docs suggest, Entra Connect's documented export
+# deletion threshold.
 MASS_CHANGE_THRESHOLD = 500
 FLUSH_EVERY = 2000  # planned exports written per batch when nothing holds them back
 CONFLICT_CODES = frozenset({16, 20})  # noSuchAttribute, attributeOrValueExists: re-read, re-plan
@@ -81,7 +84,7 @@ class Skip(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CycleOptions:
-    mass_change_threshold: int | None = MASS_CHANGE_THRESHOLD  # None: no guard
+    mass_change_threshold: int | None = None  # None (the default): no guard, as the real job
     allow_mass_change: bool = False
     quarantine: QuarantinePolicy | None = None  # None: the documented numbers, scaled
     window: int = WINDOW  # LDAP modifies in flight

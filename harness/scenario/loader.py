@@ -16,7 +16,6 @@ import yaml
 
 from harness.core.dn import parse_dn
 from harness.core.yamlnodes import names
-from harness.engine.cycle import MASS_CHANGE_THRESHOLD
 from harness.engine.rules import BUILTIN_PROFILES, Profile, ProfileError, load_profile
 from harness.scenario import model as m
 from harness.scenario import registry
@@ -157,7 +156,7 @@ class _Loader(StepReader):
             return m.EngineSettings(BUILTIN_PROFILES["ga"])
         f = self.mapping(node, _ENGINE, "engine")
         profile = self.profile(f["profile"][1]) if "profile" in f else BUILTIN_PROFILES["ga"]
-        threshold: int | None = MASS_CHANGE_THRESHOLD
+        threshold: int | None = None  # the guard is a harness extension: off unless set
         if "mass_change_threshold" in f:
             v = f["mass_change_threshold"][1]
             threshold = None if self.is_null(v) else self.integer(v, "mass_change_threshold", 0)

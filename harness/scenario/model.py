@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.engine.cycle import MASS_CHANGE_THRESHOLD
 from harness.engine.forward import DEFAULT_BUILD
 from harness.engine.rules import Profile
 from harness.scenario.templates import Template
@@ -387,7 +386,7 @@ class Threshold:
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
     profile: Profile
-    mass_change_threshold: int | None = MASS_CHANGE_THRESHOLD  # None: no guard
+    mass_change_threshold: int | None = None  # None (the default): no guard, as the real job
     allow_mass_change: bool = False
     quarantine_min_failures: int | None = None
 

@@ -69,6 +69,25 @@ def test_guard_at_exactly_the_threshold_lets_the_cycle_export(run, tmp_path):
     assert report.stopped is None and report.actions["Update"] == 5
 
 
+def test_without_a_threshold_there_is_no_guard(run, tmp_path, capsys):
+    """The guard is a harness extension: a cycle, the CLI and a scenario run without it unless
+    a threshold is set, as the real job has none."""
+    assert CycleOptions().mass_change_threshold is None
+    run_cycle(*writeback_credentials(run.endpoints), GA, tmp_path)
+    items = managed(40)
+    set_ca1(run, items, "unguarded")
+    report = run_cycle(*writeback_credentials(run.endpoints), GA, tmp_path, "delta")
+    assert report.stopped is None and report.statuses == {"Success": 40}
+    endpoints = tmp_path / "endpoints.json"
+    run.endpoints.write(endpoints)
+    common = ["cycle", "--endpoints-file", str(endpoints), "--state-dir", str(tmp_path)]
+    set_ca1(run, items, "cli-unguarded")
+    code, out = cli(capsys, *common)
+    assert code == 0 and "mass-change" not in out
+    for i, (user, _) in enumerate(items):
+        assert ad_values(run, user.dn, "extensionAttribute1") == [f"cli-unguarded-{i}"]
+
+
 # --- provision on demand -------------------------------------------------------------------
 
 

@@ -797,6 +797,14 @@ thresholds:
 """
 
 
+def test_the_mass_change_guard_is_off_unless_a_scenario_sets_it(tmp_path: Path) -> None:
+    text = VALID.replace("  mass_change_threshold: null\n", "")
+    assert text != VALID
+    assert load_scenario(write(tmp_path, "unset", text)).engine.mass_change_threshold is None
+    text = VALID.replace("mass_change_threshold: null", "mass_change_threshold: 500")
+    assert load_scenario(write(tmp_path, "set", text)).engine.mass_change_threshold == 500
+
+
 def test_a_valid_scenario_becomes_the_model(tmp_path: Path) -> None:
     s = load_scenario(write(tmp_path, "valid", VALID))
     assert (s.name, s.description, s.tenant.mailboxes, s.tenant.seed) == (
