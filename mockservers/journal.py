@@ -125,8 +125,17 @@ class Journal:
             {"t": "ldap", "op": "add", "dn": e.dn, "attrs": attrs, "usn": store.highest_usn}
         )
 
-    def ldap_delete(self, store: _Usn, ndn: str) -> None:
-        self.append({"t": "ldap", "op": "delete", "ndn": ndn, "usn": store.highest_usn})
+    def ldap_delete(self, store: _Usn, ndn: str, e: _Entry) -> None:
+        # `e` is the tombstone: its whenChanged makes the replayed one the same.
+        self.append(
+            {
+                "t": "ldap",
+                "op": "delete",
+                "ndn": ndn,
+                "usn": store.highest_usn,
+                "when": encode_value(e.attrs["whenChanged"][0]),
+            }
+        )
 
     def ldap_modify_dn(
         self,

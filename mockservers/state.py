@@ -110,6 +110,9 @@ def _apply(rec: Any, store: Store, cloud: CloudStore) -> None:
             store.restore(rec["dn"], ndn, parent, attrs)
             store.highest_usn = max(store.highest_usn, usn)
         elif op == "delete":
+            if "when" in rec:  # journals written before tombstones have none
+                when_deleted = decode_value(rec["when"])
+                store.clock = lambda: when_deleted
             store.delete(rec["ndn"])
         else:
             raise StateError(f"unknown directory operation {op!r}")

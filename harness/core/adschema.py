@@ -151,6 +151,14 @@ def _attrs() -> list[AttributeType]:
         a("createTimeStamp", T, system_only=True, operational=True),
         a("modifyTimeStamp", T, system_only=True, operational=True),
         a("lDAPAdminLimits", S, single=False),
+        # Deletion ([MS-ADTS] 3.1.1.5.5): what a tombstone carries, and the flags of the
+        # Deleted Objects container (6.1.1.4.2). The directory writes them.
+        a("isDeleted", B, system_only=True),
+        a("lastKnownParent", D, system_only=True),
+        a("msDS-LastKnownRDN", S, range_upper=255, system_only=True),
+        a("systemFlags", INT, system_only=True),
+        a("isCriticalSystemObject", B, system_only=True),
+        a("showInAdvancedViewOnly", B),
         a("mail", S, range_upper=256, indexed=True),
         # Exchange's schema update puts the alias in the ANR set (KB 243299: msExchMailNickname).
         a("mailNickname", S, range_upper=64, anr=True),

@@ -40,6 +40,13 @@ class Principal:
 class AccessPolicy:
     writeback_attributes: frozenset[str] = frozenset(GA_ATTRIBUTES)
     writable_subtrees: tuple[str, ...] = ()  # ndns below which the writeback account may write
+    # Whether the writeback account holds DS-Replication-Get-Changes on the domain (DirSync
+    # without LDAP_DIRSYNC_OBJECT_SECURITY). Microsoft's Cloud Sync installer grants its gMSA
+    # the PasswordHashSync permissions (Replicating Directory Changes and ... All) with its
+    # default "All" permission set (entra-docs cloud-sync/how-to-gmsa-cmdlets.md); the harness
+    # defaults to least privilege, what writeback alone needs: off. The admin always holds it,
+    # the reader never.
+    writeback_replicates: bool = False
 
     def check_modify(self, who: Principal, entry: Entry, attributes: Iterable[str]) -> None:
         if who.role is Role.ADMIN:
@@ -63,6 +70,10 @@ class AccessPolicy:
         if who.role is Role.WRITEBACK and self._writeback_target(entry):
             return _subset(writable, self.writeback_attributes)
         return ()
+
+    def may_replicate(self, who: Principal) -> bool:
+        """Whether `who` holds DS-Replication-Get-Changes on the naming contexts."""
+        return who.role is Role.ADMIN or (who.role is Role.WRITEBACK and self.writeback_replicates)
 
     def check_admin(self, who: Principal) -> None:
         """Add, delete and modifyDN are for the admin only."""

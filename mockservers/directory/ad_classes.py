@@ -9,7 +9,10 @@ subClassOf, objectClassCategory, rDNAttID, the possible superiors, and must- and
 (system and non-system together) restricted to the attributes of `DEFAULT_SCHEMA`; an auxiliary
 class left with no such attribute is dropped. `AD_ATTRIBUTE_IDS` holds the attributeID of every
 `DEFAULT_SCHEMA` attribute the files define, `AD_ANR_ATTRIBUTES` the ANR attribute set (every
-attribute whose searchFlags carry fANR, the fake's or not).
+attribute whose searchFlags carry fANR, the fake's or not), `AD_PRESERVED_ON_DELETE` every
+attribute whose searchFlags carry fPRESERVEONDELETE (a tombstone keeps it) and
+`AD_NOT_REPLICATED` every attribute whose systemFlags carry FLAG_ATTR_NOT_REPLICATED (DirSync
+never returns it).
 
 Regenerate after changing `CLASS_NAMES` or `DEFAULT_SCHEMA` (tests/directory/test_subschema.py
 fails while the table is stale); this also rewrites `ALL_FILE`::
@@ -103,10 +106,12 @@ AD_CLASSES: Final[tuple[AdClass, ...]] = (
         rdn="cn",
         must=("objectClass", "objectCategory"),
         may=(
+            "msDS-LastKnownRDN",
             "whenCreated",
             "whenChanged",
             "uSNCreated",
             "uSNChanged",
+            "systemFlags",
             "directReports",
             "name",
             "proxyAddresses",
@@ -114,7 +119,11 @@ AD_CLASSES: Final[tuple[AdClass, ...]] = (
             "distinguishedName",
             "mS-DS-ConsistencyGuid",
             "modifyTimeStamp",
+            "lastKnownParent",
             "memberOf",
+            "isDeleted",
+            "isCriticalSystemObject",
+            "showInAdvancedViewOnly",
             "displayName",
             "description",
             "createTimeStamp",
@@ -459,7 +468,10 @@ AD_ATTRIBUTE_IDS: Final[dict[str, str]] = {
     "givenName": "2.5.4.42",
     "groupType": "1.2.840.113556.1.4.750",
     "initials": "2.5.4.43",
+    "isCriticalSystemObject": "1.2.840.113556.1.4.868",
+    "isDeleted": "1.2.840.113556.1.2.48",
     "keywords": "1.2.840.113556.1.4.48",
+    "lastKnownParent": "1.2.840.113556.1.4.781",
     "lDAPAdminLimits": "1.2.840.113556.1.4.843",
     "legacyExchangeDN": "1.2.840.113556.1.4.655",
     "mail": "0.9.2342.19200300.100.1.3",
@@ -469,6 +481,7 @@ AD_ATTRIBUTE_IDS: Final[dict[str, str]] = {
     "modifyTimeStamp": "2.5.18.2",
     "mS-DS-ConsistencyGuid": "1.2.840.113556.1.4.1360",
     "msDS-ExternalDirectoryObjectId": "1.2.840.113556.1.4.2310",
+    "msDS-LastKnownRDN": "1.2.840.113556.1.4.2067",
     "name": "1.2.840.113556.1.4.1",
     "networkAddress": "1.2.840.113556.1.2.459",
     "objectCategory": "1.2.840.113556.1.4.782",
@@ -489,7 +502,9 @@ AD_ATTRIBUTE_IDS: Final[dict[str, str]] = {
     "serviceClassName": "1.2.840.113556.1.4.509",
     "serviceDNSName": "1.2.840.113556.1.4.657",
     "servicePrincipalName": "1.2.840.113556.1.4.771",
+    "showInAdvancedViewOnly": "1.2.840.113556.1.2.169",
     "sn": "2.5.4.4",
+    "systemFlags": "1.2.840.113556.1.4.375",
     "telephoneNumber": "2.5.4.20",
     "title": "2.5.4.12",
     "userAccountControl": "1.2.840.113556.1.4.8",
@@ -514,6 +529,168 @@ AD_ANR_ATTRIBUTES: Final[tuple[str, ...]] = (
     "proxyAddresses",
     "sAMAccountName",
     "sn",
+)
+AD_PRESERVED_ON_DELETE: Final[tuple[str, ...]] = (
+    "attributeID",
+    "attributeSyntax",
+    "distinguishedName",
+    "dNReferenceUpdate",
+    "governsID",
+    "groupType",
+    "instanceType",
+    "isRecycled",
+    "lDAPDisplayName",
+    "legacyExchangeDN",
+    "msDNS-DNSKEYRecords",
+    "msDNS-DNSKEYRecordSetTTL",
+    "msDNS-DSRecordAlgorithms",
+    "msDNS-DSRecordSetTTL",
+    "msDNS-IsSigned",
+    "msDNS-MaintainTrustAnchor",
+    "msDNS-NSEC3CurrentSalt",
+    "msDNS-NSEC3HashAlgorithm",
+    "msDNS-NSEC3Iterations",
+    "msDNS-NSEC3OptOut",
+    "msDNS-NSEC3RandomSaltLength",
+    "msDNS-NSEC3UserSalt",
+    "msDNS-ParentHasSecureDelegation",
+    "msDNS-PropagationTime",
+    "msDNS-RFC5011KeyRollovers",
+    "msDNS-SecureDelegationPollingPeriod",
+    "msDNS-SignatureInceptionOffset",
+    "msDNS-SigningKeyDescriptors",
+    "msDNS-SigningKeys",
+    "msDNS-SignWithNSEC3",
+    "msDS-AdditionalSamAccountName",
+    "msDS-Auxiliary-Classes",
+    "msDS-Entry-Time-To-Die",
+    "msDS-ExternalDirectoryObjectId",
+    "msDS-IntId",
+    "msDS-SourceAnchor",
+    "msFVE-KeyPackage",
+    "msFVE-RecoveryGuid",
+    "msFVE-RecoveryPassword",
+    "msFVE-VolumeGuid",
+    "mSMQOwnerID",
+    "msSFU30NisDomain",
+    "msTPM-OwnerInformation",
+    "msTPM-SrkPubThumbprint",
+    "name",
+    "nCName",
+    "nTSecurityDescriptor",
+    "objectClass",
+    "objectGUID",
+    "objectSid",
+    "oMSyntax",
+    "replPropertyMetaData",
+    "rIDSetReferences",
+    "sAMAccountName",
+    "subClassOf",
+    "systemFlags",
+    "uid",
+    "userAccountControl",
+    "uSNChanged",
+    "uSNCreated",
+)
+AD_NOT_REPLICATED: Final[tuple[str, ...]] = (
+    "badPasswordTime",
+    "badPwdCount",
+    "bridgeheadServerListBL",
+    "directReports",
+    "distinguishedName",
+    "dSCorePropagationData",
+    "frsComputerReferenceBL",
+    "fRSMemberReferenceBL",
+    "isPrivilegeHolder",
+    "lastLogoff",
+    "lastLogon",
+    "logonCount",
+    "managedObjects",
+    "masteredBy",
+    "memberOf",
+    "modifiedCount",
+    "msAuthz-MemberRulesInCentralAccessPolicyBL",
+    "msCOM-PartitionSetLink",
+    "msCOM-UserLink",
+    "msDFSR-ComputerReferenceBL",
+    "msDFSR-MemberReferenceBL",
+    "msDS-AssignedAuthNPolicyBL",
+    "msDS-AssignedAuthNPolicySiloBL",
+    "msDS-AuthenticatedToAccountlist",
+    "msDS-AuthNPolicySiloMembersBL",
+    "msDS-BridgeHeadServersUsed",
+    "msDS-Cached-Membership",
+    "msDS-Cached-Membership-Time-Stamp",
+    "msDS-ClaimSharesPossibleValuesWithBL",
+    "msDS-ComputerAuthNPolicyBL",
+    "msDS-EnabledFeatureBL",
+    "msDS-ExecuteScriptPassword",
+    "msDS-GenerationId",
+    "msDS-HostServiceAccountBL",
+    "msDS-IsDomainFor",
+    "msDS-IsFullReplicaFor",
+    "msDS-IsPartialReplicaFor",
+    "msDS-IsPrimaryComputerFor",
+    "msDS-KeyCredentialLink-BL",
+    "msDS-KeyPrincipalBL",
+    "msDS-KrbTgtLinkBl",
+    "msDs-masteredBy",
+    "msds-memberOfTransitive",
+    "msDS-MembersForAzRoleBL",
+    "msDS-MembersOfResourcePropertyListBL",
+    "msds-memberTransitive",
+    "msDS-NC-RO-Replica-Locations-BL",
+    "msDS-NcType",
+    "msDS-NonMembersBL",
+    "msDS-ObjectReferenceBL",
+    "msDS-OIDToGroupLinkBl",
+    "msDS-OperationsForAzRoleBL",
+    "msDS-OperationsForAzTaskBL",
+    "msDS-parentdistname",
+    "msDS-PSOApplied",
+    "msDS-ReplicationEpoch",
+    "msDS-RetiredReplNCSignatures",
+    "msDS-RevealedDSAs",
+    "msDS-ServiceAuthNPolicyBL",
+    "msDS-TasksForAzRoleBL",
+    "msDS-TasksForAzTaskBL",
+    "msDS-TDOEgressBL",
+    "msDS-TDOIngressBL",
+    "msds-tokenGroupNames",
+    "msds-tokenGroupNamesGlobalAndUniversal",
+    "msds-tokenGroupNamesNoGCAcceptable",
+    "msDS-TransformationRulesCompiled",
+    "msDS-UserAuthNPolicyBL",
+    "msDS-USNLastSyncSuccess",
+    "msDS-ValueTypeReferenceBL",
+    "msSFU30PosixMemberOf",
+    "msTPM-TpmInformationForComputerBL",
+    "msTSPrimaryDesktopBL",
+    "msTSSecondaryDesktopBL",
+    "netbootSCPBL",
+    "nonSecurityMemberBL",
+    "objectGUID",
+    "ownerBL",
+    "partialAttributeDeletionList",
+    "partialAttributeSet",
+    "pekList",
+    "prefixMap",
+    "queryPolicyBL",
+    "replPropertyMetaData",
+    "replUpToDateVector",
+    "repsFrom",
+    "repsTo",
+    "rIDNextRID",
+    "rIDPreviousAllocationPool",
+    "schemaUpdate",
+    "serverReferenceBL",
+    "serverState",
+    "siteObjectBL",
+    "subRefs",
+    "uSNChanged",
+    "uSNCreated",
+    "uSNLastObjRem",
+    "whenChanged",
 )
 # ---- end of generated table ----
 
@@ -624,13 +801,34 @@ def _superiors_first(classes: list[AdClass]) -> list[AdClass]:
 def anr_names(attributes: Iterable[dict[str, list[str]]]) -> list[str]:
     """The ANR attribute set: every attribute whose searchFlags has fANR (4), [MS-ADTS]
     3.1.1.2.3 and 3.1.1.3.1.3.4 (all of AD's, not only those the fake knows)."""
+    return _flagged(attributes, "searchFlags", 4)
+
+
+def preserved_names(attributes: Iterable[dict[str, list[str]]]) -> list[str]:
+    """Every attribute a tombstone keeps by its schema: searchFlags fPRESERVEONDELETE (8),
+    [MS-ADTS] 2.2.9 and 3.1.1.5.5.6.1."""
+    return _flagged(attributes, "searchFlags", 8)
+
+
+def not_replicated_names(attributes: Iterable[dict[str, list[str]]]) -> list[str]:
+    """Every attribute with systemFlags FLAG_ATTR_NOT_REPLICATED (1), [MS-ADTS] 2.2.10: each DC
+    keeps its own (uSNChanged, whenChanged, back links), so replication and DirSync omit it."""
+    return _flagged(attributes, "systemFlags", 1)
+
+
+def _flagged(attributes: Iterable[dict[str, list[str]]], flags: str, bit: int) -> list[str]:
     return sorted(
-        (_one(a, "lDAPDisplayName") for a in attributes if int(_one(a, "searchFlags", "0")) & 4),
+        (_one(a, "lDAPDisplayName") for a in attributes if int(_one(a, flags, "0")) & bit),
         key=str.casefold,
     )
 
 
-def render(classes: list[AdClass], ids: dict[str, str], anr: Iterable[str] = ()) -> str:
+def render(
+    classes: list[AdClass],
+    ids: dict[str, str],
+    anr: Iterable[str] = (),
+    named_sets: Iterable[tuple[str, Iterable[str]]] = (),
+) -> str:
     """The generated block of this module for `classes` and `ids`."""
     lines = ["AD_CLASSES: Final[tuple[AdClass, ...]] = ("]
     for c in classes:
@@ -645,10 +843,12 @@ def render(classes: list[AdClass], ids: dict[str, str], anr: Iterable[str] = ())
     lines.append("AD_ATTRIBUTE_IDS: Final[dict[str, str]] = {")
     lines += [f"    {k!r}: {v!r}," for k, v in sorted(ids.items(), key=lambda kv: kv[0].casefold())]
     lines.append("}")
-    if anr:
-        lines.append("AD_ANR_ATTRIBUTES: Final[tuple[str, ...]] = (")
-        lines += [f"    {n!r}," for n in anr]
-        lines.append(")")
+    for name, names in (("AD_ANR_ATTRIBUTES", anr), *named_sets):
+        names = list(names)
+        if names:
+            lines.append(f"{name}: Final[tuple[str, ...]] = (")
+            lines += [f"    {n!r}," for n in names]
+            lines.append(")")
     return "\n".join(lines) + "\n"
 
 
@@ -691,7 +891,11 @@ def table_from(directory: Path) -> str:
     """The generated block, from the two LDF files in `directory`."""
     attributes = read_ldf(directory / ATTRIBUTES_FILE)
     classes, ids = generate(read_ldf(directory / CLASSES_FILE), attributes)
-    return render(classes, ids, anr_names(attributes))
+    sets = (
+        ("AD_PRESERVED_ON_DELETE", preserved_names(attributes)),
+        ("AD_NOT_REPLICATED", not_replicated_names(attributes)),
+    )
+    return render(classes, ids, anr_names(attributes), sets)
 
 
 if __name__ == "__main__":

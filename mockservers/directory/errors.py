@@ -196,6 +196,31 @@ def unwilling(detail: str = "") -> LdapError:
     )
 
 
+def tombstone_modified() -> LdapError:
+    # [MS-ADTS] 3.1.1.5.3.2: with the Recycle Bin off, an object with isDeleted = TRUE is
+    # modified only by an undelete (3.1.1.5.3.7), which the fake does not implement:
+    # SV_PROBLEM_WILL_NOT_PERFORM with ERROR_DS_ILLEGAL_MOD_OPERATION (0x2077).
+    return LdapError(
+        Result.UNWILLING_TO_PERFORM,
+        "00002077: SvcErr: DSID-03152D2B, problem 5003 (WILL_NOT_PERFORM), data 0\n",
+    )
+
+
+def replication_denied() -> LdapError:
+    # DirSync without the DS-Replication-Get-Changes control access right on the NC head
+    # ([MS-DRSR] 5.115.12 SecurityCheckForChanges): ERROR_DS_DRA_ACCESS_DENIED (0x2105).
+    return LdapError(
+        Result.INSUFFICIENT_ACCESS_RIGHTS,
+        "00002105: SecErr: DSID-03152E29, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0\n",
+    )
+
+
+def dirsync_not_nc_head() -> LdapError:
+    # DirSync follows changes of a whole NC replica ([MS-ADTS] 3.1.1.3.4.1.3); with
+    # LDAP_DIRSYNC_OBJECT_SECURITY a base below the NC head is refused so (Samba's dirsync.py).
+    return unwilling("DirSync needs the head of a naming context as its base")
+
+
 def back_link_written(attribute: str) -> LdapError:
     # A back link (memberOf, directReports) is the directory's own ([MS-ADTS] 3.1.1.1.6).
     # Windows answers unwillingToPerform with ERROR_DS_CANT_MOD_SYSTEM_ONLY: a Windows Server

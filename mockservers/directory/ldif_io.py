@@ -96,7 +96,7 @@ def dump_ldif(store: Store, path: Path) -> int:
         nonlocal count
         yield "version: 1\n\n"
         types = {t.name: t for t in store.schema}
-        for e in store.walk():
+        for e in store.walk(deleted=True):
             attrs: list[tuple[str, tuple[str | bytes, ...]]] = []
             for name, values in e.attrs.items():
                 t = types.get(name)

@@ -49,6 +49,7 @@ from mockservers.directory.acl import Role
 from mockservers.directory.entry import Values
 from mockservers.directory.store import Store
 from mockservers.directory.subschema import SUBSCHEMA_CLASS, subschema_dn
+from mockservers.directory.tombstones import DELETED_OBJECTS, container_attributes, container_ndn
 
 # Values shared by most entries are stored once (a tuple per distinct value set).
 _INTERNED = frozenset(
@@ -118,7 +119,12 @@ class _Loader:
             )
         if ndn in self.store.entries:
             raise SeedError(f"entry {dn!r} appears twice")
-        if parent_ndn and parent_ndn not in self.store.entries and ndn != self.root_ndn:
+        if (
+            parent_ndn
+            and parent_ndn not in self.store.entries
+            and self.store.get_deleted(parent_ndn) is None  # a tombstone's container
+            and ndn != self.root_ndn
+        ):
             raise SeedError(f"the parent of {dn!r} does not exist (parents must come first)")
         if ndn == self.root_ndn and "objectSid" not in attrs and self.domain_sid is not None:
             attrs["objectSid"] = (self.domain_sid.binary(),)  # the domain object's own SID
@@ -217,6 +223,12 @@ def seed_entries(
         _exchange_recipients(load, ExchangeOrg(spec), schema_nc)
     store.add_naming_context(normalize_dn(config))
     store.add_naming_context(normalize_dn(schema_nc))
+    # Each partition's Deleted Objects container, where deletes leave tombstones (tombstones.py).
+    for nc in (base, config):
+        if store.get_deleted(container_ndn(normalize_dn(nc))) is None:
+            attrs = container_attributes()
+            load.stamp(attrs)
+            load.add(f"CN={DELETED_OBJECTS},{nc}", attrs)
     store.finish_load()
     return Seeded(store, accounts, spec)
 

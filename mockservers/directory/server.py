@@ -14,6 +14,7 @@ them (`support.py`). Every refusal is a constructor of `errors.py`. Binds other 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 import time
@@ -41,7 +42,7 @@ from harness.core.ber import (
 from harness.core.dn import InvalidDN, normalize_dn
 from harness.core.ldapresult import LdapError, Result
 from mockservers import idle
-from mockservers.directory import errors
+from mockservers.directory import dirsync, errors
 from mockservers.directory.acl import (
     ALLOWED_ATTRIBUTES_EFFECTIVE,
     Principal,
@@ -64,6 +65,7 @@ from mockservers.directory.service import DirectoryService
 from mockservers.directory.sorting import SORT_OID, SortPlan, plan, read_sort_keys
 from mockservers.directory.store import LINK_SIDES, LINKED_ATTRIBUTES, TOKEN_GROUPS
 from mockservers.directory.subschema import SCHEMA_ATTRIBUTES, subschema_dn
+from mockservers.directory.tombstones import SHOW_DELETED_OID, shows_deleted
 from mockservers.idle import IdleWork
 
 log = logging.getLogger(__name__)
@@ -169,6 +171,9 @@ CONTROLS: dict[str, Control] = {
                 frozenset({"search"})),
         Control(EXTENDED_DN_OID, "Extended DN ([MS-ADTS] 3.1.1.3.4.1.5)", frozenset({"search"})),
         Control(SORT_OID, "Server-side sort (RFC 2891), one key", frozenset({"search"})),
+        Control(SHOW_DELETED_OID, "Show deleted: tombstones ([MS-ADTS] 3.1.1.3.4.1.14)",
+                frozenset({"search", "modify"})),
+        Control(dirsync.DIRSYNC_OID, "DirSync ([MS-ADTS] 3.1.1.3.4.1.3)", frozenset({"search"})),
     )
 }  # fmt: skip
 
@@ -620,23 +625,27 @@ class LdapProtocol(protocol.Protocol):
             raise errors.bind_required()
         return self.state.principal
 
-    def _ndn(self, dn: bytes | str) -> str:
+    def _ndn(self, dn: bytes | str, deleted: bool = False) -> str:
         try:
             text = _text(dn)
             if is_alternative(text):
-                return self._named(text).ndn
+                return self._named(text, deleted).ndn
             return self.svc.store.ndn_of(text) or normalize_dn(text)
         except (InvalidDN, BadDNForm, UnicodeDecodeError):
             raise errors.invalid_dn(_text(dn) if isinstance(dn, str) else repr(dn)) from None
 
-    def _named(self, text: str) -> Entry:
-        """The object `<GUID=...>` or `<SID=...>` names (dnforms); noSuchObject if none."""
+    def _named(self, text: str, deleted: bool = False) -> Entry:
+        """The object `<GUID=...>` or `<SID=...>` names (dnforms), or (`deleted`: the
+        show-deleted control) the tombstone `<GUID=...>` names; noSuchObject if none."""
         store = self.svc.store
         name, binary = parse_alternative(text)
         t = store.schema.get(name)
         assert t is not None
         for e in store.lookup(t, t.key(binary)):
             return e
+        tomb = store.deleted_by_guid(binary) if deleted and t.name == "objectGUID" else None
+        if tomb is not None:
+            return tomb
         raise errors.no_such_object("")
 
     def _dn_values(self, t: AttributeType | None, values: list[bytes]) -> list[bytes]:
@@ -689,10 +698,15 @@ class LdapProtocol(protocol.Protocol):
             return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), b""
         self._who()
         store = self.svc.store
-        base_ndn = self._ndn(base)
-        base_entry = store.require(base_ndn)
+        show_deleted = shows_deleted(controls)  # a tombstone may be the base (tombstones.py)
+        base_ndn = self._ndn(base, show_deleted)
+        tomb = store.get_deleted(base_ndn) if show_deleted else None
+        base_entry = tomb if tomb is not None else store.require(base_ndn)
         # FilterError: refused
         flt = compile_filter(req.filter, store.schema, store.schema_nc, store, LINK_SIDES)
+        sync = dirsync.read_request(controls)
+        if sync is not None:
+            return self._dirsync(msg_id, req, base_entry, flt, sync, controls)
         selection = Selection.parse(req.attributes, self.svc, controls)
         selection.base_search = req.scope == SCOPE_BASE
         sort = self._sort_request(controls)
@@ -735,6 +749,9 @@ class LdapProtocol(protocol.Protocol):
 
         def found() -> Iterator[Entry]:
             matches = self._matches(base_entry, req.scope, flt)
+            if shows_deleted(controls):  # then the tombstones in scope (tombstones.py)
+                deleted = self.svc.store.deleted_in_scope(base_ndn, req.scope)
+                matches = itertools.chain(matches, filter(flt.matches, deleted))
             return matches if order is None else iter(order.apply(matches))
 
         if paged is None:
@@ -795,6 +812,38 @@ class LdapProtocol(protocol.Protocol):
         new_cookie = secrets.token_bytes(12)
         self.state.pages[new_cookie] = state
         return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), self._paged_done(new_cookie)
+
+    def _dirsync(
+        self,
+        msg_id: int,
+        req: pureldap.LDAPSearchRequest,
+        base: Entry,
+        flt: CompiledFilter,
+        sync: dirsync.Request,
+        controls: Any,
+    ) -> tuple[bytes, bytes]:
+        """A DirSync search (dirsync.py); the extended DN control applies to its entries."""
+        ext = Selection.parse([], self.svc, controls).extended_dn
+
+        def encode(e: Entry, dn: str, attrs: list[tuple[str, Values]]) -> bytes:
+            if ext is not None and dn:
+                dn = self._extended(e, ext)
+                attrs = [(n, self._dn_form(n, v, ext)) for n, v in attrs]
+            parts = [ber.attribute(_name_tlv(n), v, req.typesOnly) for n, v in attrs]
+            body = ber.octets(dn.encode("utf-8")) + ber.sequence(*parts)
+            return ber.message(msg_id, ber.tlv(ber.APP_SEARCH_ENTRY, body))
+
+        svc = self.svc
+        answer = dirsync.search(
+            svc.store, svc.policy, self._who(), base, flt.matches,
+            [_text(a) for a in req.attributes], sync, encode, svc.limits.max_page_size,
+        )  # fmt: skip
+        self._send(b"".join(answer.entries))
+        return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), answer.control
+
+    def _dn_form(self, name: str, values: Values, flag: int) -> Values:
+        t = self.svc.store.schema.get(name)
+        return self._extended_values(values, flag) if t and t.syntax is Syntax.DN else values
 
     def _matches(self, base: Entry, scope: int, flt: CompiledFilter) -> Iterator[Entry]:
         store = self.svc.store
@@ -989,6 +1038,8 @@ class LdapProtocol(protocol.Protocol):
                 changes.append((item[0].value, _text(desc[0].value), values))
         except (IndexError, TypeError, AttributeError):  # ldaptor decodes any BER it is given
             raise errors.malformed_modifications() from None
+        if shows_deleted(controls) and self.svc.store.get_deleted(self._ndn(req.object, True)):
+            raise errors.tombstone_modified()  # no undelete (tombstones.py)
         return self._modify(req.object, changes), b""
 
     def _modify(self, dn: bytes | str, changes: list[tuple[int, str, list[bytes]]]) -> bytes:

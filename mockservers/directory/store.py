@@ -50,7 +50,7 @@ from harness.core.sid import (
     principal_kind,
     sam_account_type,
 )
-from mockservers.directory import errors
+from mockservers.directory import errors, tombstones
 from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry, Values, rdn_value
 from mockservers.directory.ordered_keys import OrderedKeys
 from mockservers.directory.structure import (
@@ -110,6 +110,15 @@ class Store:
         # (deleted or renamed entries) are harmless: `ndn_of` checks what it finds.
         self._by_spelling: dict[str, Entry] = {}
         self.children: dict[str, dict[str, Entry]] = {}
+        # Tombstones and the Deleted Objects containers (tombstones.py), by normalised DN and
+        # by objectGUID: out of the tree, `entries` and every index, so that only a search with
+        # the show-deleted control (or DirSync) sees them.
+        self.deleted: dict[str, Entry] = {}
+        self._deleted_guids: dict[bytes, Entry] = {}
+        # Which attributes each change touched, by USN (DirSync returns only those): kept from
+        # the first DirSync on (`track_changes`), as no older cookie can need them.
+        self.track_changes = False
+        self._changed: dict[Entry, dict[str, int]] = {}
         self.naming_contexts: list[str] = []  # ndns of the partition roots
         self._nc_set: set[str] = set()
         self._nc_by_depth: list[str] = []
@@ -254,7 +263,7 @@ class Store:
     def usn_range(self, low: int | None, high: int | None) -> Iterable[Entry]:
         """Entries whose current uSNChanged is within [low, high], in USN order."""
         out = []
-        current = self.entries
+        current = self.entries  # live ones: tombstones are `usn_after`'s
         for keys, entries, start in (
             (self._kept_keys, self._kept_entries, 0),
             (self._old_keys, self._old_entries, self._old_pos),
@@ -267,6 +276,68 @@ class Store:
                 if current.get(e.ndn) is e and _usn_of(e) == keys[k]:
                     out.append(e)
         return out
+
+    def usn_after(self, low: int) -> Iterator[tuple[int, Entry]]:
+        """(uSNChanged, entry) of every entry, tombstones included, changed after USN `low`,
+        in USN order, lazily: a DirSync page reads what it sends, not the rest of the log."""
+        current = self._current
+        segments = (
+            (self._kept_keys, self._kept_entries, 0),
+            (self._old_keys, self._old_entries, self._old_pos),
+            (self._usn_keys, self._usn_entries, 0),
+        )
+        for keys, entries, start in segments:
+            for k in range(bisect_right(keys, low, start), len(keys)):
+                e = entries[k]
+                if current(e) and _usn_of(e) == keys[k]:
+                    yield keys[k], e
+
+    def _current(self, e: Entry) -> bool:
+        # A log item is the entry's current state: live, or a tombstone.
+        return self.entries.get(e.ndn) is e or self.deleted.get(e.ndn) is e
+
+    def get_deleted(self, ndn: str) -> Entry | None:
+        """The tombstone or Deleted Objects container with this normalised DN, if any."""
+        return self.deleted.get(ndn)
+
+    def deleted_by_guid(self, guid: bytes) -> Entry | None:
+        return self._deleted_guids.get(guid)
+
+    def deleted_in_scope(self, base_ndn: str, scope: int) -> list[Entry]:
+        """The deleted entries within the scope of a search from `base_ndn`, containers
+        first: one look-up for a base search, a pass over the deleted ones otherwise."""
+        if scope == SCOPE_BASE:
+            hit = self.deleted.get(base_ndn)
+            return [hit] if hit is not None else []
+        if scope == SCOPE_ONE:
+            return [e for e in self.deleted.values() if e.parent == base_ndn]
+        nc = self.partition_of(base_ndn)
+        suffix = "," + base_ndn
+        return [
+            e
+            for e in self.deleted.values()
+            if (e.ndn == base_ndn or e.ndn.endswith(suffix)) and self.partition_of(e.ndn) == nc
+        ]
+
+    def removed_since(self, e: Entry, usn: int) -> list[str]:
+        """The tracked attributes of `e` removed by a change after USN `usn`."""
+        changed = self._changed.get(e)
+        if not changed:
+            return []
+        return [
+            n for n, u in changed.items() if u > usn and n not in e.attrs and n not in ("", "name")
+        ]
+
+    def is_naming_context(self, ndn: str) -> bool:
+        return ndn in self._nc_set
+
+    def attribute_usn(self, e: Entry, name: str) -> int:
+        """The USN of the last change to `e`'s attribute `name` as far as the store tracked
+        it: an untracked attribute counts as changed with the entry's last change."""
+        changed = self._changed.get(e)
+        if changed is None:
+            return _usn_of(e)
+        return changed.get(name, changed[""])
 
     @property
     def usn_log_size(self) -> int:
@@ -342,12 +413,15 @@ class Store:
                 return nc
         return ""
 
-    def walk(self) -> Iterator[Entry]:
-        """Every entry, parents first, partitions in order of declaration."""
+    def walk(self, deleted: bool = False) -> Iterator[Entry]:
+        """Every entry, parents first, partitions in order of declaration; `deleted`: then the
+        Deleted Objects containers and the tombstones (what a dump keeps)."""
         for root in sorted(self.naming_contexts, key=len):
             e = self.entries.get(root)
             if e is not None:
                 yield from self.scope_entries(e, SCOPE_SUBTREE)
+        if deleted:
+            yield from list(self.deleted.values())  # containers before their tombstones
 
     # ------------------------------------------------------------------ loading
     def insert(self, dn: str, ndn: str, parent: str, attrs: dict[str, Values]) -> Entry:
@@ -357,6 +431,9 @@ class Store:
         for back in BACK_LINKS:
             attrs.pop(back, None)
         e = Entry(dn, ndn, parent, attrs)
+        if tombstones.is_deleted(attrs):
+            self._insert_deleted(e)
+            return e
         self.entries[ndn] = e
         self._by_spelling[dn] = e
         self.children.setdefault(parent, {})[ndn] = e
@@ -379,6 +456,18 @@ class Store:
         if "objectSid" not in attrs and "sAMAccountType" in attrs and self._domain_sid:
             self._unstamped.append(e)  # a principal: its SID waits for finish_load
         return e
+
+    def _insert_deleted(self, e: Entry) -> None:
+        # A loaded tombstone or Deleted Objects container: in the deleted set and the USN log.
+        self.deleted[e.ndn] = e
+        guid = e.attrs.get("objectGUID")
+        if guid:
+            self._deleted_guids[guid[0]] = e
+        usn = _usn_of(e)
+        if usn:
+            self._usn_keys.append(usn)
+            self._usn_entries.append(e)
+            self.highest_usn = max(self.highest_usn, usn)
 
     def set_domain_sid(self, sid: DomainSid) -> None:
         """The domain's SID: security principals get objectSid from it, as a DC's RID pool
@@ -531,10 +620,13 @@ class Store:
             self.journal.ldap_add(self, e)
         return e
 
-    def delete(self, ndn: str) -> None:
+    def delete(self, ndn: str) -> Entry:
+        """Turn a leaf into a tombstone (tombstones.py): out of the tree, its links and its
+        indexes, into its partition's Deleted Objects container, with the delete's USN."""
         e = self.require(ndn)
         if self.children.get(ndn):
             raise errors.non_leaf()
+        container = self._deleted_objects(ndn)
         self._unlink_all(e)
         for name, values in e.attrs.items():
             if name in self._eq:
@@ -546,10 +638,49 @@ class Store:
         if siblings is not None:
             siblings.pop(ndn, None)
         self.children.pop(ndn, None)
-        self.highest_usn += 1  # a delete is a change too (the tombstone's USN in AD)
+        rdn_attr, rdn_text = parse_dn(e.dn)[0][0]
+        rdn_t = self.schema.get(rdn_attr)
+        parent_dn = _parent_dn(e.dn)
+        rdn = (rdn_t.name if rdn_t else rdn_attr, rdn_attr, rdn_text)
+        dn, attrs = tombstones.tombstone(e.attrs, rdn, parent_dn, container.dn)
+        self.highest_usn += 1
+        attrs["uSNChanged"] = (str(self.highest_usn).encode("ascii"),)
+        attrs["whenChanged"] = (self.clock(),)
+        if self.track_changes:
+            changed = self._changed.setdefault(e, {"": _usn_of(e)})
+            for name in set(e.attrs) | set(attrs):
+                if e.attrs.get(name) != attrs.get(name):
+                    changed[name] = self.highest_usn
+            changed["name"] = self.highest_usn
+        e.dn, e.ndn, e.parent, e.attrs = dn, normalize_rdns(parse_dn(dn)), container.ndn, attrs
+        self.deleted[e.ndn] = e
+        guid = attrs.get("objectGUID")
+        if guid:
+            self._deleted_guids[guid[0]] = e
+        self._usn_keys.append(self.highest_usn)
+        self._usn_entries.append(e)
         self._note_stale()
         if self.journal is not None:
-            self.journal.ldap_delete(self, ndn)
+            self.journal.ldap_delete(self, ndn, e)
+        return e
+
+    def _deleted_objects(self, ndn: str) -> Entry:
+        """The Deleted Objects container of `ndn`'s partition, made (as a DC has it from the
+        start) when a store built without the seed lacks it."""
+        nc = self.partition_of(ndn)
+        where = tombstones.container_ndn(nc)
+        container = self.deleted.get(where)
+        if container is not None:
+            return container
+        attrs = tombstones.container_attributes()
+        self.highest_usn += 1
+        usn = (str(self.highest_usn).encode("ascii"),)
+        attrs["objectGUID"] = (os.urandom(16),)
+        attrs["whenCreated"] = attrs["whenChanged"] = (self.clock(),)
+        attrs["uSNCreated"] = attrs["uSNChanged"] = usn
+        nc_entry = self.entries[nc]
+        dn = f"CN={tombstones.DELETED_OBJECTS},{nc_entry.dn}"
+        return self.insert(dn, where, nc, attrs)
 
     def rename(self, ndn: str, new_rdn: str, delete_old: bool, new_superior: str | None) -> Entry:
         """modifyDN: new RDN and/or new parent; descendants move along."""
@@ -592,7 +723,7 @@ class Store:
         moved = self._move(e, new_dn, new_ndn, parent_ndn)
         if named:
             self._index_add(e, "name", _derived_name(e))
-        self._commit(e, new, {t.name})
+        self._commit(e, new, {t.name, "name"})
         self._follow_moves(moved)
         if self.journal is not None:
             self.journal.ldap_modify_dn(self, ndn, new_rdn, delete_old, new_superior, e)
@@ -752,6 +883,8 @@ class Store:
         primaryGroupID and objectSid where it has none, as AD does on add; return its kind,
         None for any other object. While `loading`, objectSid waits for `finish_load`, so
         that RIDs loaded later are not handed out twice."""
+        if tombstones.is_deleted(attrs):
+            return None  # a loaded tombstone: it lost sAMAccountType on deletion
         classes = attrs.get("objectClass", ())
         kind = self._kinds.get(classes, "?")
         if kind == "?":
@@ -813,6 +946,10 @@ class Store:
                 if old != cur:
                     self._index_remove(e, name, old)
                     self._index_add(e, name, cur)
+        if self.track_changes:
+            changed = self._changed.setdefault(e, {"": _usn_of(e)})
+            for name in touched:
+                changed[name] = self.highest_usn
         e.attrs = new
         self._usn_keys.append(self.highest_usn)
         self._usn_entries.append(e)
@@ -1015,10 +1152,10 @@ class Store:
     def _compact_step(self) -> None:
         keys, entries, i = self._old_keys, self._old_entries, self._old_pos
         j = min(i + _COMPACT_STEP, len(keys))
-        current, kept_keys, kept_entries = self.entries, self._kept_keys, self._kept_entries
+        current, kept_keys, kept_entries = self._current, self._kept_keys, self._kept_entries
         for k in range(i, j):
             e = entries[k]
-            if current.get(e.ndn) is e and _usn_of(e) == keys[k]:
+            if current(e) and _usn_of(e) == keys[k]:
                 kept_keys.append(keys[k])
                 kept_entries.append(e)
         self._old_pos = j

@@ -107,6 +107,8 @@ DIFFERENCES: Final = frozenset(
         "extended DN control",
         "ambiguous name resolution",
         "server-side sort",
+        "tombstones",
+        "DirSync",
     }
 )
 
@@ -145,6 +147,7 @@ SAMBA_DIFFERENCES: Final = frozenset(
         "ANR with other substrings",
         "a new superior by GUID",
         "the sort result control and reverse order",
+        "a tombstone by its DN",
     }
 )
 
