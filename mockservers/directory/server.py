@@ -40,7 +40,7 @@ from harness.core.ber import (
 )
 from harness.core.dn import InvalidDN, normalize_dn
 from harness.core.ldapresult import LdapError, Result
-from mockservers.directory import errors
+from mockservers.directory import errors, notify
 from mockservers.directory.acl import (
     ALLOWED_ATTRIBUTES_EFFECTIVE,
     Principal,
@@ -134,7 +134,7 @@ OPERATIONS: tuple[Operation, ...] = (
               ("LDAPModifyDNRequest",)),
     Operation("compare", "Compare", ber.APP_COMPARE_REQUEST, ber.APP_COMPARE_RESPONSE,
               ("LDAPCompareRequest",)),
-    # Every operation completes before the next is read: there is never anything to abandon.
+    # Every operation completes before the next is read, but for an open notification search.
     Operation("abandon", "Abandon", ber.APP_ABANDON_REQUEST, None, ("LDAPAbandonRequest",)),
     # ldaptor decodes the extended requests it knows into their own classes.
     Operation("extended", "Extended", ber.APP_EXTENDED_REQUEST, ber.APP_EXTENDED_RESPONSE,
@@ -167,6 +167,8 @@ CONTROLS: dict[str, Control] = {
                 frozenset({"search"})),
         Control(EXTENDED_DN_OID, "Extended DN ([MS-ADTS] 3.1.1.3.4.1.5)", frozenset({"search"})),
         Control(SORT_OID, "Server-side sort (RFC 2891), one key", frozenset({"search"})),
+        Control(notify.NOTIFICATION_OID, "Change notification ([MS-ADTS] 3.1.1.3.4.1.9)",
+                frozenset({"search"})),
     )
 }  # fmt: skip
 
@@ -361,7 +363,8 @@ class _Conn:
 
 
 class LdapProtocol(protocol.Protocol):
-    """One client connection."""
+    """One client connection; once it opens a notification search, also its transport's
+    streaming producer (IPushProducer's pause, resume and stop, below)."""
 
     def __init__(self, service: DirectoryService) -> None:
         self.svc = service
@@ -374,6 +377,7 @@ class LdapProtocol(protocol.Protocol):
         self.sent = 0  # bytes answered on this connection (the request log's per-operation size)
         self.pending: list[bytes] | None = None  # answers held back while `_drain` runs
         self.pending_size = 0
+        self.outbox: notify.Outbox | None = None  # its open notification searches, if any
 
     # ------------------------------------------------------------------ framing
     def dataReceived(self, data: bytes) -> None:
@@ -471,11 +475,13 @@ class LdapProtocol(protocol.Protocol):
         if self.held is not None and self.held.active():
             self.held.cancel()
         self.held = None
+        if self.outbox is not None:
+            self.outbox.end_all()
 
-    def _disconnect(self, why: str) -> None:
-        """RFC 4511 4.4.1: Notice of Disconnection, then close."""
+    def _disconnect(self, why: str, e: LdapError | None = None) -> None:
+        """RFC 4511 4.4.1: Notice of Disconnection (protocolError unless `e`), then close."""
         log.info("closing LDAP connection: %s", why)
-        e = errors.disconnect(why)
+        e = e or errors.disconnect(why)
         if self.svc.log is not None:
             self._log("undecodable", None, int(e.code), e.message, None)
         op = ber.result(
@@ -489,7 +495,7 @@ class LdapProtocol(protocol.Protocol):
         self._transport().write(ber.message(0, op))
         self.closing = True
         self.buffer.clear()
-        self._transport().loseConnection()
+        self._lose_connection()
 
     def _transport(self) -> _Transport:
         assert self.transport is not None, "used only between connectionMade and connectionLost"
@@ -513,6 +519,13 @@ class LdapProtocol(protocol.Protocol):
 
     def _close(self) -> None:
         self._flush(keep=False)
+        self._lose_connection()
+
+    def _lose_connection(self) -> None:
+        if self.outbox is not None:  # Twisted closes no connection while a producer is on it
+            self.outbox.end_all()
+            self._transport().unregisterProducer()  # type: ignore[attr-defined]
+            self.outbox = None
         self._transport().loseConnection()
 
     # ------------------------------------------------------------------ dispatch
@@ -532,7 +545,10 @@ class LdapProtocol(protocol.Protocol):
         sent = self.sent
         try:
             self._check_controls(msg.controls, operation)
-            op, controls = handler(msg.id, req, msg.controls)
+            answer = handler(msg.id, req, msg.controls)
+            if answer is None:  # a notification search: its answers are entries, as things change
+                return
+            op, controls = answer
         except LdapError as e:
             op, controls = _refusal(tag, e), b""
         except UnicodeDecodeError:
@@ -610,7 +626,8 @@ class LdapProtocol(protocol.Protocol):
         self._close()
 
     def _op_abandon(self, msg_id: int, req: pureldap.LDAPAbandonRequest, controls: Any) -> None:
-        return  # see OPERATIONS: nothing is ever in progress
+        if self.outbox is not None:  # see OPERATIONS: only a notification search is open
+            self.outbox.end(req.value)
 
     def _who(self) -> Principal:
         if self.state.principal is None:
@@ -653,6 +670,8 @@ class LdapProtocol(protocol.Protocol):
     def _op_bind(self, msg_id: int, req: BindRequest, controls) -> tuple[bytes, bytes]:
         pending = self.state.binding
         self.state = _Conn()  # a bind, even a failed one, resets the connection's identity
+        if self.outbox is not None:  # RFC 4511 4.2.1: and abandons what is outstanding
+            self.outbox.end_all()
         tag = ber.APP_BIND_RESPONSE
         if req.version != 3:
             raise errors.unsupported_version()
@@ -679,7 +698,7 @@ class LdapProtocol(protocol.Protocol):
     # ------------------------------------------------------------------ search
     def _op_search(
         self, msg_id: int, req: pureldap.LDAPSearchRequest, controls
-    ) -> tuple[bytes, bytes]:
+    ) -> tuple[bytes, bytes] | None:
         base = _dn_text(req.baseObject)
         if not base.strip() and req.scope == SCOPE_BASE:
             self._send(ber.message(msg_id, self._root_dse(req)))
@@ -688,6 +707,9 @@ class LdapProtocol(protocol.Protocol):
         store = self.svc.store
         base_ndn = self._ndn(base)
         base_entry = store.require(base_ndn)
+        if notify.requested(controls):
+            self._watch(msg_id, req, base_entry, controls)
+            return None
         # FilterError: refused
         flt = compile_filter(req.filter, store.schema, store.schema_nc, store, LINK_SIDES)
         selection = Selection.parse(req.attributes, self.svc, controls)
@@ -703,6 +725,55 @@ class LdapProtocol(protocol.Protocol):
             )
             return op, done_controls + order.response()
         return self._search(req, msg_id, base_ndn, base_entry, flt, selection, controls, None)
+
+    # ------------------------------------------------------------------ change notification
+    def _watch(self, msg_id: int, req: Any, base: Entry, controls: Any) -> None:
+        """Open a notification search (notify.py): no answer now, an entry per change."""
+        notify.check_filter(req.filter, self.svc.store.schema)
+        selection = Selection.parse(req.attributes, self.svc, controls)
+        selection.base_search = req.scope == SCOPE_BASE
+        if selection.token_groups and not selection.base_search:
+            raise errors.token_groups_not_base()  # as a search would, but before any change
+        outbox = self.outbox
+        if outbox is None:
+            limit = self.svc.limits.notification_backlog
+            outbox = notify.Outbox(self.svc.notifier, self._send, self._overflow, limit)
+            self._transport().registerProducer(self, True)  # type: ignore[attr-defined]
+            self.outbox = outbox
+        if msg_id not in outbox.subs and (
+            len(outbox.subs) >= self.svc.limits.max_notifications_per_connection
+        ):
+            raise errors.too_many_notifications()
+        who, types_only = self._who(), bool(req.typesOnly)
+
+        def deliver(sub: notify.Subscription, e: Entry) -> None:
+            if self.closing or outbox.subs.get(sub.msg_id) is not sub:
+                return
+            try:
+                data = self._encode_entry(sub.msg_id, e, selection, types_only, who)
+            except LdapError as err:  # the search ends with the error, as a search would
+                outbox.end(sub.msg_id)
+                outbox.push(sub.msg_id, ber.message(sub.msg_id, _refusal(ber.APP_SEARCH_DONE, err)))
+                return
+            outbox.push(sub.msg_id, data)
+
+        outbox.open(notify.Subscription(msg_id, base, req.scope, deliver))
+
+    def _overflow(self) -> None:
+        if not self.closing:
+            why = "change notifications were not read"
+            self._disconnect(why, errors.notification_backlog_full())
+
+    def pauseProducing(self) -> None:
+        if self.outbox is not None:
+            self.outbox.pause()
+
+    def resumeProducing(self) -> None:
+        if self.outbox is not None and not self.closing:
+            self.outbox.resume()
+
+    def stopProducing(self) -> None:
+        return  # connectionLost ends the searches
 
     def _sort_request(self, controls: Any) -> tuple[SortPlan, bool] | None:
         for oid, critical, value in controls or ():

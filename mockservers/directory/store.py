@@ -151,6 +151,9 @@ class Store:
         self._key_cache: dict[Syntax, dict[bytes, object]] = {Syntax.OID: {}, Syntax.DN: {}}
         # `exwb serve --state-dir`: makes each committed write durable (mockservers/journal.py).
         self.journal: Journal | None = None
+        # Called after each committed write with the entry and, for a move, its parent before
+        # (mockservers/directory/notify.py sets it only while a notification search is open).
+        self.watch: Callable[[Entry, str | None], None] | None = None
         self._structure: Structure | None = None
         self._schema_key: str | None = None
 
@@ -414,6 +417,8 @@ class Store:
             self._relink(e, forward, before.get(forward, ()), new.get(forward, ()))
         if self.journal is not None:
             self.journal.ldap_modify(self, ndn, changes, e)
+        if self.watch is not None:
+            self.watch(e, None)
         return e
 
     def add(self, dn: str, attributes: Sequence[tuple[str, Sequence[bytes]]]) -> Entry:
@@ -477,6 +482,8 @@ class Store:
         self._link_now(e)
         if self.journal is not None:
             self.journal.ldap_add(self, e)
+        if self.watch is not None:
+            self.watch(e, None)
         return e
 
     def delete(self, ndn: str) -> None:
@@ -498,6 +505,8 @@ class Store:
         self._note_stale()
         if self.journal is not None:
             self.journal.ldap_delete(self, ndn)
+        if self.watch is not None:
+            self.watch(e, None)  # gone from `entries`; its DN and parent are as they were
 
     def rename(self, ndn: str, new_rdn: str, delete_old: bool, new_superior: str | None) -> Entry:
         """modifyDN: new RDN and/or new parent; descendants move along."""
@@ -534,6 +543,7 @@ class Store:
             new[t.name] = (value.encode("utf-8"),)
         elif t.key(value.encode()) not in {t.key(v) for v in new.get(t.name, ())}:
             new[t.name] = (*new.get(t.name, ()), value.encode("utf-8"))
+        old_parent = e.parent
         named = "name" in self._eq  # the RDN's value: the moved subtree keeps its own
         if named:
             self._index_remove(e, "name", _derived_name(e))
@@ -544,6 +554,8 @@ class Store:
         self._follow_moves(moved)
         if self.journal is not None:
             self.journal.ldap_modify_dn(self, ndn, new_rdn, delete_old, new_superior, e)
+        if self.watch is not None:
+            self.watch(e, old_parent)
         return e
 
     # ------------------------------------------------------------------ helpers

@@ -107,6 +107,7 @@ DIFFERENCES: Final = frozenset(
         "extended DN control",
         "ambiguous name resolution",
         "server-side sort",
+        "change notification",
     }
 )
 
@@ -145,6 +146,8 @@ SAMBA_DIFFERENCES: Final = frozenset(
         "ANR with other substrings",
         "a new superior by GUID",
         "the sort result control and reverse order",
+        "deleted and moved objects in notifications",
+        "the search past MaxNotificationPerConn",
     }
 )
 
