@@ -14,6 +14,7 @@ them (`support.py`). Every refusal is a constructor of `errors.py`. Binds other 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 import time
@@ -40,7 +41,7 @@ from harness.core.ber import (
 )
 from harness.core.dn import InvalidDN, normalize_dn
 from harness.core.ldapresult import LdapError, Result
-from mockservers.directory import errors, notify
+from mockservers.directory import errors, notify, referrals
 from mockservers.directory.acl import (
     ALLOWED_ATTRIBUTES_EFFECTIVE,
     Principal,
@@ -168,6 +169,12 @@ CONTROLS: dict[str, Control] = {
         Control(EXTENDED_DN_OID, "Extended DN ([MS-ADTS] 3.1.1.3.4.1.5)", frozenset({"search"})),
         Control(SORT_OID, "Server-side sort (RFC 2891), one key", frozenset({"search"})),
         Control(notify.NOTIFICATION_OID, "Change notification ([MS-ADTS] 3.1.1.3.4.1.9)",
+                frozenset({"search"})),
+        Control(referrals.DOMAIN_SCOPE_OID,
+                "Domain scope: no continuation references ([MS-ADTS] 3.1.1.3.4.1)",
+                frozenset({"search"})),
+        Control(referrals.SEARCH_OPTIONS_OID,
+                "Search options: domain scope, phantom root ([MS-ADTS] 3.1.1.3.4.1)",
                 frozenset({"search"})),
     )
 }  # fmt: skip
@@ -800,10 +807,20 @@ class LdapProtocol(protocol.Protocol):
         paged = self._paged_request(controls)
         max_page = self.svc.limits.max_page_size
         size_limit = req.sizeLimit or 0
+        below = referrals.options(controls)
 
         def found() -> Iterator[Entry]:
             matches = self._matches(base_entry, req.scope, flt)
+            if below.phantom_root:  # the naming contexts below are searched, not referred to
+                inner = SCOPE_BASE if req.scope == ber.SCOPE_ONE else ber.SCOPE_SUBTREE
+                roots = referrals.phantom_roots(self.svc.store, base_entry, req.scope)
+                matches = itertools.chain(matches, *(self._matches(r, inner, flt) for r in roots))
             return matches if order is None else iter(order.apply(matches))
+
+        def refer() -> None:  # the naming contexts below the base, once per search
+            if below.refer and self.svc.limits.continuation_references:
+                roots = referrals.subordinates(self.svc.store, base_entry, req.scope)
+                self._send(referrals.references(msg_id, roots, self.svc.domain, req.scope))
 
         if paged is None:
             limit = min(size_limit, max_page) if size_limit else max_page
@@ -818,6 +835,7 @@ class LdapProtocol(protocol.Protocol):
                     self._send(b"".join(out))
                     out.clear()
             self._send(b"".join(out))
+            refer()
             return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), b""
 
         page_size, cookie = paged
@@ -855,6 +873,8 @@ class LdapProtocol(protocol.Protocol):
             state.returned += 1
             counted += 1
         self._send(b"".join(out))
+        if not cookie:
+            refer()  # with the first page, as Samba sends them
         state.pending = next(state.matches, None)
         if state.pending is None:
             return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), self._paged_done(b"")

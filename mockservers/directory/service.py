@@ -48,6 +48,11 @@ class Limits:
     # is full; past it the connection ends (the fake's bound: Microsoft documents none). What
     # one read of pipelined modifies (64 KiB, some 300 requests) notifies fits several times.
     notification_backlog: int = 4 << 20
+    # A one-level or subtree search that reaches a naming context it does not enter (the
+    # configuration partition, from the domain) ends with a continuation reference to it, as
+    # AD's does ([MS-ADTS] 3.1.1.4.7; referrals.py). False: none, as slapd sends for its
+    # separate databases, for a client that cannot take them.
+    continuation_references: bool = True
 
 
 @dataclass(slots=True)

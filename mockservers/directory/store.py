@@ -253,7 +253,10 @@ class Store:
         if scope == SCOPE_BASE:
             return [base]
         if scope == SCOPE_ONE:
-            return list(self.children.get(base.ndn, {}).values())
+            below = self.children.get(base.ndn, {})
+            if self._nc_set.isdisjoint(below):
+                return list(below.values())
+            return [e for k, e in below.items() if k not in self._nc_set]  # another partition's
         out = [base]
         stack = [base.ndn]
         nc = self._nc_set

@@ -108,6 +108,7 @@ DIFFERENCES: Final = frozenset(
         "ambiguous name resolution",
         "server-side sort",
         "change notification",
+        "continuation references",
     }
 )
 
