@@ -252,6 +252,39 @@ def range_past_end(attribute: str, low: int, count: int) -> LdapError:
     )
 
 
+def notify_filter_too_complex() -> LdapError:
+    # [MS-ADTS] 3.1.1.3.4.1.9: a notification search's filter must be (objectClass=*), else
+    # unwillingToPerform; ERROR_DS_NOTIFY_FILTER_TOO_COMPLEX (0x20B9) is the Win32 error Samba
+    # answers with (dsdb_notification.c); Microsoft leaves it open (<unrestricted>).
+    return LdapError(
+        Result.UNWILLING_TO_PERFORM,
+        "000020B9: SvcErr: DSID-03152D2C, problem 5003 (WILL_NOT_PERFORM), data 0\n",
+    )
+
+
+def too_many_notifications() -> LdapError:
+    # MaxNotificationPerConn (5, the LDAP policy; "A client can register up to five (5)
+    # notification requests"): one more is adminLimitExceeded, ERROR_DS_ADMIN_LIMIT_EXCEEDED,
+    # as Samba answers in tests written to pass on Windows (source4/dsdb/tests/python/
+    # notification.py, test_max_search).
+    return LdapError(
+        Result.ADMIN_LIMIT_EXCEEDED,
+        "00002024: SvcErr: DSID-03152D2D, problem 5008 (ADMIN_LIMIT_EXCEEDED), data 0 "
+        "(MaxNotificationPerConn)\n",
+    )
+
+
+def notification_backlog_full() -> LdapError:
+    """The Notice of Disconnection to a client that reads its notifications too slowly: more
+    than `Limits.notification_backlog` bytes of them were waiting (the fake's own bound;
+    Microsoft documents none, only that a client must "process them quickly")."""
+    return LdapError(
+        Result.UNAVAILABLE,
+        "0000200F: SvcErr: DSID-03152D2E, problem 5002 (UNAVAILABLE), data 0 "
+        "(change notifications were not read)\n",
+    )
+
+
 def busy() -> LdapError:
     # ERROR_DS_BUSY (0x200E), service problem 5001: the DC refuses work for now.
     return LdapError(Result.BUSY, "0000200E: SvcErr: DSID-03190E44, problem 5001 (BUSY), data 0\n")

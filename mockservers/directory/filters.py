@@ -29,6 +29,7 @@ from harness.core.adschema import (
 )
 from harness.core.dn import escape_rdn_value
 from mockservers.directory import errors
+from mockservers.directory.dnforms import BadDNForm, parse_alternative
 from mockservers.directory.entry import DERIVED_ATTRIBUTES, Entry
 from mockservers.directory.errors import FilterError
 
@@ -523,7 +524,7 @@ class _Compiler:
         t = self.schema.get(attr)
         if t is None:
             return _UNDEFINED
-        raw = _as_bytes(value, t)
+        raw = self._dn_form(t, _as_bytes(value, t))
         if t.name == "objectCategory":
             raw = self._expand_category(raw)
         assertion = _key_or_none(t, raw)
@@ -537,6 +538,24 @@ class _Compiler:
             name = t.name
             return _leaf(lambda e: raw in e.attrs.get(name, ()), plan)
         return _leaf(_any_value(t, lambda v: _key_or_none(t, v) == assertion), plan)
+
+    def _dn_form(self, t: AttributeType, raw: bytes) -> bytes:
+        """A DN assertion given as ``<GUID=...>`` or ``<SID=...>`` ([MS-ADTS] 3.1.1.3.1.2.4:
+        the forms name objects in requests), as the DN of the object it names, from the
+        objectGUID or objectSid index. One that names no object, or does not parse, is left as
+        it is: no DN, so Undefined (Samba matches nothing with it either)."""
+        if raw[:1] != b"<" or t.syntax is not Syntax.DN or self.index is None:
+            return raw
+        try:
+            name, binary = parse_alternative(raw.decode("utf-8"))
+        except (BadDNForm, UnicodeDecodeError):
+            return raw
+        by = self.schema.get(name)
+        if by is None:
+            return raw
+        for e in self.index.lookup(by, by.key(binary)):
+            return e.dn.encode("utf-8")
+        return raw
 
     def _expand_category(self, raw: bytes) -> bytes:
         """AD's objectCategory shorthand: a class name stands for its category's DN."""
@@ -622,7 +641,7 @@ class _Compiler:
         t = self.schema.get(attr)
         if t is None or t.syntax is not Syntax.DN:
             return _UNDEFINED  # RFC 4511: a rule unsuitable for the type is Undefined
-        target = _key_or_none(t, _as_bytes(value, t))
+        target = _key_or_none(t, self._dn_form(t, _as_bytes(value, t)))
         index = self.index
         if target is None:
             return _UNDEFINED

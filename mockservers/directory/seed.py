@@ -495,4 +495,5 @@ QUERY_POLICY = {
     "MaxResultSetSize": 262144,
     "MaxValRange": 1500,
     "MaxConnections": 5000,
+    "MaxNotificationPerConn": 5,
 }

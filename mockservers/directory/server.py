@@ -42,7 +42,7 @@ from harness.core.ber import (
 from harness.core.dn import InvalidDN, normalize_dn
 from harness.core.ldapresult import LdapError, Result
 from mockservers import idle
-from mockservers.directory import dirsync, errors
+from mockservers.directory import dirsync, errors, notify, referrals
 from mockservers.directory.acl import (
     ALLOWED_ATTRIBUTES_EFFECTIVE,
     Principal,
@@ -138,7 +138,7 @@ OPERATIONS: tuple[Operation, ...] = (
               ("LDAPModifyDNRequest",)),
     Operation("compare", "Compare", ber.APP_COMPARE_REQUEST, ber.APP_COMPARE_RESPONSE,
               ("LDAPCompareRequest",)),
-    # Every operation completes before the next is read: there is never anything to abandon.
+    # Every operation completes before the next is read, but for an open notification search.
     Operation("abandon", "Abandon", ber.APP_ABANDON_REQUEST, None, ("LDAPAbandonRequest",)),
     # ldaptor decodes the extended requests it knows into their own classes.
     Operation("extended", "Extended", ber.APP_EXTENDED_REQUEST, ber.APP_EXTENDED_RESPONSE,
@@ -174,6 +174,14 @@ CONTROLS: dict[str, Control] = {
         Control(SHOW_DELETED_OID, "Show deleted: tombstones ([MS-ADTS] 3.1.1.3.4.1.14)",
                 frozenset({"search", "modify"})),
         Control(dirsync.DIRSYNC_OID, "DirSync ([MS-ADTS] 3.1.1.3.4.1.3)", frozenset({"search"})),
+        Control(notify.NOTIFICATION_OID, "Change notification ([MS-ADTS] 3.1.1.3.4.1.9)",
+                frozenset({"search"})),
+        Control(referrals.DOMAIN_SCOPE_OID,
+                "Domain scope: no continuation references ([MS-ADTS] 3.1.1.3.4.1)",
+                frozenset({"search"})),
+        Control(referrals.SEARCH_OPTIONS_OID,
+                "Search options: domain scope, phantom root ([MS-ADTS] 3.1.1.3.4.1)",
+                frozenset({"search"})),
     )
 }  # fmt: skip
 
@@ -368,7 +376,8 @@ class _Conn:
 
 
 class LdapProtocol(protocol.Protocol):
-    """One client connection."""
+    """One client connection; once it opens a notification search, also its transport's
+    streaming producer (IPushProducer's pause, resume and stop, below)."""
 
     def __init__(self, service: DirectoryService) -> None:
         self.svc = service
@@ -381,6 +390,7 @@ class LdapProtocol(protocol.Protocol):
         self.sent = 0  # bytes answered on this connection (the request log's per-operation size)
         self.pending: list[bytes] | None = None  # answers held back while `_drain` runs
         self.pending_size = 0
+        self.outbox: notify.Outbox | None = None  # its open notification searches, if any
 
     # ------------------------------------------------------------------ framing
     def dataReceived(self, data: bytes) -> None:
@@ -479,11 +489,13 @@ class LdapProtocol(protocol.Protocol):
         if self.held is not None and self.held.active():
             self.held.cancel()
         self.held = None
+        if self.outbox is not None:
+            self.outbox.end_all()
 
-    def _disconnect(self, why: str) -> None:
-        """RFC 4511 4.4.1: Notice of Disconnection, then close."""
+    def _disconnect(self, why: str, e: LdapError | None = None) -> None:
+        """RFC 4511 4.4.1: Notice of Disconnection (protocolError unless `e`), then close."""
         log.info("closing LDAP connection: %s", why)
-        e = errors.disconnect(why)
+        e = e or errors.disconnect(why)
         if self.svc.log is not None:
             self._log("undecodable", None, int(e.code), e.message, None)
         op = ber.result(
@@ -497,7 +509,7 @@ class LdapProtocol(protocol.Protocol):
         self._transport().write(ber.message(0, op))
         self.closing = True
         self.buffer.clear()
-        self._transport().loseConnection()
+        self._lose_connection()
 
     def _transport(self) -> _Transport:
         assert self.transport is not None, "used only between connectionMade and connectionLost"
@@ -521,6 +533,13 @@ class LdapProtocol(protocol.Protocol):
 
     def _close(self) -> None:
         self._flush(keep=False)
+        self._lose_connection()
+
+    def _lose_connection(self) -> None:
+        if self.outbox is not None:  # Twisted closes no connection while a producer is on it
+            self.outbox.end_all()
+            self._transport().unregisterProducer()  # type: ignore[attr-defined]
+            self.outbox = None
         self._transport().loseConnection()
 
     # ------------------------------------------------------------------ dispatch
@@ -540,7 +559,10 @@ class LdapProtocol(protocol.Protocol):
         sent = self.sent
         try:
             self._check_controls(msg.controls, operation)
-            op, controls = handler(msg.id, req, msg.controls)
+            answer = handler(msg.id, req, msg.controls)
+            if answer is None:  # a notification search: its answers are entries, as things change
+                return
+            op, controls = answer
         except LdapError as e:
             op, controls = _refusal(tag, e), b""
         except UnicodeDecodeError:
@@ -618,7 +640,8 @@ class LdapProtocol(protocol.Protocol):
         self._close()
 
     def _op_abandon(self, msg_id: int, req: pureldap.LDAPAbandonRequest, controls: Any) -> None:
-        return  # see OPERATIONS: nothing is ever in progress
+        if self.outbox is not None:  # see OPERATIONS: only a notification search is open
+            self.outbox.end(req.value)
 
     def _who(self) -> Principal:
         if self.state.principal is None:
@@ -665,6 +688,8 @@ class LdapProtocol(protocol.Protocol):
     def _op_bind(self, msg_id: int, req: BindRequest, controls) -> tuple[bytes, bytes]:
         pending = self.state.binding
         self.state = _Conn()  # a bind, even a failed one, resets the connection's identity
+        if self.outbox is not None:  # RFC 4511 4.2.1: and abandons what is outstanding
+            self.outbox.end_all()
         tag = ber.APP_BIND_RESPONSE
         if req.version != 3:
             raise errors.unsupported_version()
@@ -691,7 +716,7 @@ class LdapProtocol(protocol.Protocol):
     # ------------------------------------------------------------------ search
     def _op_search(
         self, msg_id: int, req: pureldap.LDAPSearchRequest, controls
-    ) -> tuple[bytes, bytes]:
+    ) -> tuple[bytes, bytes] | None:
         base = _dn_text(req.baseObject)
         if not base.strip() and req.scope == SCOPE_BASE:
             self._send(ber.message(msg_id, self._root_dse(req)))
@@ -702,6 +727,9 @@ class LdapProtocol(protocol.Protocol):
         base_ndn = self._ndn(base, show_deleted)
         tomb = store.get_deleted(base_ndn) if show_deleted else None
         base_entry = tomb if tomb is not None else store.require(base_ndn)
+        if notify.requested(controls):
+            self._watch(msg_id, req, base_entry, controls)
+            return None
         # FilterError: refused
         flt = compile_filter(req.filter, store.schema, store.schema_nc, store, LINK_SIDES)
         sync = dirsync.read_request(controls)
@@ -720,6 +748,55 @@ class LdapProtocol(protocol.Protocol):
             )
             return op, done_controls + order.response()
         return self._search(req, msg_id, base_ndn, base_entry, flt, selection, controls, None)
+
+    # ------------------------------------------------------------------ change notification
+    def _watch(self, msg_id: int, req: Any, base: Entry, controls: Any) -> None:
+        """Open a notification search (notify.py): no answer now, an entry per change."""
+        notify.check_filter(req.filter, self.svc.store.schema)
+        selection = Selection.parse(req.attributes, self.svc, controls)
+        selection.base_search = req.scope == SCOPE_BASE
+        if selection.token_groups and not selection.base_search:
+            raise errors.token_groups_not_base()  # as a search would, but before any change
+        outbox = self.outbox
+        if outbox is None:
+            limit = self.svc.limits.notification_backlog
+            outbox = notify.Outbox(self.svc.notifier, self._send, self._overflow, limit)
+            self._transport().registerProducer(self, True)  # type: ignore[attr-defined]
+            self.outbox = outbox
+        if msg_id not in outbox.subs and (
+            len(outbox.subs) >= self.svc.limits.max_notifications_per_connection
+        ):
+            raise errors.too_many_notifications()
+        who, types_only = self._who(), bool(req.typesOnly)
+
+        def deliver(sub: notify.Subscription, e: Entry) -> None:
+            if self.closing or outbox.subs.get(sub.msg_id) is not sub:
+                return
+            try:
+                data = self._encode_entry(sub.msg_id, e, selection, types_only, who)
+            except LdapError as err:  # the search ends with the error, as a search would
+                outbox.end(sub.msg_id)
+                outbox.push(sub.msg_id, ber.message(sub.msg_id, _refusal(ber.APP_SEARCH_DONE, err)))
+                return
+            outbox.push(sub.msg_id, data)
+
+        outbox.open(notify.Subscription(msg_id, base, req.scope, deliver))
+
+    def _overflow(self) -> None:
+        if not self.closing:
+            why = "change notifications were not read"
+            self._disconnect(why, errors.notification_backlog_full())
+
+    def pauseProducing(self) -> None:
+        if self.outbox is not None:
+            self.outbox.pause()
+
+    def resumeProducing(self) -> None:
+        if self.outbox is not None and not self.closing:
+            self.outbox.resume()
+
+    def stopProducing(self) -> None:
+        return  # connectionLost ends the searches
 
     def _sort_request(self, controls: Any) -> tuple[SortPlan, bool] | None:
         for oid, critical, value in controls or ():
@@ -746,13 +823,23 @@ class LdapProtocol(protocol.Protocol):
         paged = self._paged_request(controls)
         max_page = self.svc.limits.max_page_size
         size_limit = req.sizeLimit or 0
+        below = referrals.options(controls)
 
         def found() -> Iterator[Entry]:
             matches = self._matches(base_entry, req.scope, flt)
             if shows_deleted(controls):  # then the tombstones in scope (tombstones.py)
                 deleted = self.svc.store.deleted_in_scope(base_ndn, req.scope)
                 matches = itertools.chain(matches, filter(flt.matches, deleted))
+            if below.phantom_root:  # the naming contexts below are searched, not referred to
+                inner = SCOPE_BASE if req.scope == ber.SCOPE_ONE else ber.SCOPE_SUBTREE
+                roots = referrals.phantom_roots(self.svc.store, base_entry, req.scope)
+                matches = itertools.chain(matches, *(self._matches(r, inner, flt) for r in roots))
             return matches if order is None else iter(order.apply(matches))
+
+        def refer() -> None:  # the naming contexts below the base, once per search
+            if below.refer and self.svc.limits.continuation_references:
+                roots = referrals.subordinates(self.svc.store, base_entry, req.scope)
+                self._send(referrals.references(msg_id, roots, self.svc.domain, req.scope))
 
         if paged is None:
             limit = min(size_limit, max_page) if size_limit else max_page
@@ -767,6 +854,7 @@ class LdapProtocol(protocol.Protocol):
                     self._send(b"".join(out))
                     out.clear()
             self._send(b"".join(out))
+            refer()
             return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), b""
 
         page_size, cookie = paged
@@ -804,6 +892,8 @@ class LdapProtocol(protocol.Protocol):
             state.returned += 1
             counted += 1
         self._send(b"".join(out))
+        if not cookie:
+            refer()  # with the first page, as Samba sends them
         state.pending = next(state.matches, None)
         if state.pending is None:
             return ber.result(ber.APP_SEARCH_DONE, Result.SUCCESS), self._paged_done(b"")

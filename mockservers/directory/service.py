@@ -15,6 +15,7 @@ from harness.core.adschema import DEFAULT_SCHEMA
 from harness.core.dn import InvalidDN, normalize_dn
 from mockservers.directory import errors
 from mockservers.directory.acl import AccessPolicy, Principal
+from mockservers.directory.notify import Notifier
 from mockservers.directory.seed import QUERY_POLICY, Account, Seeded
 from mockservers.directory.store import Store
 from mockservers.directory.subschema import Published, publish, subschema_dn
@@ -40,6 +41,18 @@ class Limits:
     # limit counts every page's entries together (one reading of RFC 2696). No Microsoft text
     # says which AD does with sizeLimit itself: unconfirmed, hence a setting.
     paged_size_limit: Literal["per-request", "whole-search"] = "per-request"
+    # Open change-notification searches per connection ([MS-ADTS] 3.1.1.3.4.1.9); one more is
+    # adminLimitExceeded.
+    max_notifications_per_connection: int = QUERY_POLICY["MaxNotificationPerConn"]
+    # Bytes of notifications that may wait for a connection's reader once Twisted's send buffer
+    # is full; past it the connection ends (the fake's bound: Microsoft documents none). What
+    # one read of pipelined modifies (64 KiB, some 300 requests) notifies fits several times.
+    notification_backlog: int = 4 << 20
+    # A one-level or subtree search that reaches a naming context it does not enter (the
+    # configuration partition, from the domain) ends with a continuation reference to it, as
+    # AD's does ([MS-ADTS] 3.1.1.4.7; referrals.py). False: none, as slapd sends for its
+    # separate databases, for a client that cannot take them.
+    continuation_references: bool = True
 
 
 @dataclass(slots=True)
@@ -58,6 +71,7 @@ class DirectoryService:
     warm_indexes: bool = True
     _principals: dict[str, tuple[Principal, str]] = field(default_factory=dict)
     _published: Published | None = None
+    _notifier: Notifier | None = None
 
     @property
     def subschema_ndn(self) -> str:
@@ -69,6 +83,13 @@ class DirectoryService:
         if self._published is None:
             self._published = publish(self.store.schema)
         return self._published
+
+    @property
+    def notifier(self) -> Notifier:
+        """The open change-notification searches of every connection (notify.py)."""
+        if self._notifier is None:
+            self._notifier = Notifier(self.store)
+        return self._notifier
 
     @classmethod
     def from_seed(

@@ -164,6 +164,9 @@ class Store:
         self._key_cache: dict[Syntax, dict[bytes, object]] = {Syntax.OID: {}, Syntax.DN: {}}
         # `exwb serve --state-dir`: makes each committed write durable (mockservers/journal.py).
         self.journal: Journal | None = None
+        # Called after each committed write with the entry and, for a move, its parent before
+        # (mockservers/directory/notify.py sets it only while a notification search is open).
+        self.watch: Callable[[Entry, str | None], None] | None = None
         self._structure: Structure | None = None
         self._schema_key: str | None = None
 
@@ -373,7 +376,10 @@ class Store:
         if scope == SCOPE_BASE:
             return [base]
         if scope == SCOPE_ONE:
-            return list(self.children.get(base.ndn, {}).values())
+            below = self.children.get(base.ndn, {})
+            if self._nc_set.isdisjoint(below):
+                return list(below.values())
+            return [e for k, e in below.items() if k not in self._nc_set]  # another partition's
         out = [base]
         stack = [base.ndn]
         nc = self._nc_set
@@ -555,6 +561,8 @@ class Store:
             self._relink(e, forward, before.get(forward, ()), new.get(forward, ()))
         if self.journal is not None:
             self.journal.ldap_modify(self, ndn, changes, e)
+        if self.watch is not None:
+            self.watch(e, None)
         return e
 
     def add(self, dn: str, attributes: Sequence[tuple[str, Sequence[bytes]]]) -> Entry:
@@ -618,6 +626,8 @@ class Store:
         self._link_now(e)
         if self.journal is not None:
             self.journal.ldap_add(self, e)
+        if self.watch is not None:
+            self.watch(e, None)
         return e
 
     def delete(self, ndn: str) -> Entry:
@@ -626,6 +636,7 @@ class Store:
         e = self.require(ndn)
         if self.children.get(ndn):
             raise errors.non_leaf()
+        old_parent = e.parent
         container = self._deleted_objects(ndn)
         self._unlink_all(e)
         for name, values in e.attrs.items():
@@ -662,6 +673,8 @@ class Store:
         self._note_stale()
         if self.journal is not None:
             self.journal.ldap_delete(self, ndn, e)
+        if self.watch is not None:  # notified as its tombstone, to those watching where it was
+            self.watch(e, old_parent)
         return e
 
     def _deleted_objects(self, ndn: str) -> Entry:
@@ -717,6 +730,7 @@ class Store:
             new[t.name] = (value.encode("utf-8"),)
         elif t.key(value.encode()) not in {t.key(v) for v in new.get(t.name, ())}:
             new[t.name] = (*new.get(t.name, ()), value.encode("utf-8"))
+        old_parent = e.parent
         named = "name" in self._eq  # the RDN's value: the moved subtree keeps its own
         if named:
             self._index_remove(e, "name", _derived_name(e))
@@ -727,6 +741,8 @@ class Store:
         self._follow_moves(moved)
         if self.journal is not None:
             self.journal.ldap_modify_dn(self, ndn, new_rdn, delete_old, new_superior, e)
+        if self.watch is not None:
+            self.watch(e, old_parent)
         return e
 
     # ------------------------------------------------------------------ helpers

@@ -15,6 +15,7 @@ from harness.core import aderrors
 from harness.core.ldapresult import LdapError, Result
 from mockservers.directory import errors
 from mockservers.directory.filters import MATCHING_RULES, REFUSED_RULES
+from mockservers.directory.notify import NOTIFICATION_OID
 from mockservers.directory.sasl import SASL_MECHANISMS, SICILY_PACKAGES
 from mockservers.directory.server import CONTROLS, EXTENDED_OPERATIONS, OPERATIONS
 
@@ -26,6 +27,7 @@ def support_matrix_markdown() -> str:
         [
             *_operations(),
             *_controls(),
+            *_notifications(),
             *_extended(),
             *_matching_rules(),
             *_write_rules(),
@@ -102,6 +104,30 @@ def _controls() -> list[str]:
         "Any other control marked critical, or one on another operation, is answered with "
         f"{_code(refused)}; a non-critical one is ignored.",
         "",
+    ]
+
+
+def _notifications() -> list[str]:
+    rows = [
+        (what, _code(refusal))
+        for what, refusal in (
+            ("a filter other than the presence of objectClass, objectGUID, distinguishedName "
+             "or name (or an AND of those, an OR with one)", errors.notify_filter_too_complex()),
+            ("a sixth open one on the connection (MaxNotificationPerConn)",
+             errors.too_many_notifications()),
+            ("an anonymous client", errors.bind_required()),
+            ("its reader too slow (`Limits.notification_backlog` bytes waiting): the "
+             "connection ends with a Notice of Disconnection", errors.notification_backlog_full()),
+        )
+    ]  # fmt: skip
+    return [
+        "## Change notification",
+        "",
+        f"A search with `{NOTIFICATION_OID}` gets no answer; it sends an entry per change of an "
+        "object in its scope, with the attributes it asked for, until it is abandoned, the "
+        "client binds again or disconnects.",
+        "",
+        *_table(("Refused", "Result code"), rows),
     ]
 
 

@@ -32,6 +32,8 @@ def dump(run, base: str, users: set[str]) -> dict[str, dict[str, list[bytes]]]:
     for e in conn.extend.standard.paged_search(
         base, "(objectClass=*)", SUBTREE, attributes=["*"], paged_size=500, generator=True
     ):
+        if e["type"] != "searchResEntry":  # AD refers to the partitions below the domain
+            continue
         attrs = {}
         for name, values in e["raw_attributes"].items():
             if name.lower() in DERIVED | PASSWORDS | IDENTITY:

@@ -98,6 +98,29 @@ def test_writes_name_objects_and_values_by_guid_and_sid(fresh_directory, tenant)
 
 
 @pytest.mark.ad_only("alternative DN forms")
+def test_a_filter_names_a_dn_value_by_guid_or_sid(fresh_directory, tenant):
+    conn = connect(fresh_directory)
+    user, guid, sid = user_ids(conn, tenant)
+    group = f"CN=Filter Forms Group,{OU}"
+    assert conn.add(group, GROUP, {"member": [user]}), conn.result
+    forms = [f"<GUID={guid.hex()}>", f"<GUID={uuid.UUID(bytes_le=guid)}>",
+             f"<SID={format_sid(sid)}>", f"<SID={sid.hex()}>"]  # fmt: skip
+    for form in forms:
+        # An equality on a DN-valued attribute, distinguishedName and the in-chain rule.
+        for flt, want in (
+            (f"(&(objectClass=group)(member={form}))", group),
+            (f"(distinguishedName={form})", user),
+            (f"(member:1.2.840.113556.1.4.1941:={form})", group),
+        ):
+            assert conn.search(OU, flt, attributes=["1.1"]), (flt, conn.result)
+            assert {normalize_dn(e["dn"]) for e in conn.response} == {normalize_dn(want)}, flt
+    # One naming no object, or malformed, matches nothing, as a DN naming none does.
+    for form in (f"<GUID={uuid.uuid4()}>", "<GUID=zz>", "<SID=S-1-x>"):
+        conn.search(OU, f"(member={form})", attributes=["1.1"])
+        assert conn.result["result"] == 0 and conn.response == [], form
+
+
+@pytest.mark.ad_only("alternative DN forms")
 @pytest.mark.samba_differs("a new superior by GUID", branches=True)
 def test_a_rename_names_its_new_superior_by_guid(fresh_directory):
     conn = connect(fresh_directory)

@@ -71,11 +71,13 @@ def test_root_dse_describes_the_ad_domain(directory):
         assert sorted(dse["supportedLDAPVersion"]) == ["2", "3"]
         assert PAGED in dse["supportedControl"] and len(dse["supportedControl"]) > 10
     else:
-        # Only what is implemented: paged results, range retrieval's no-error control,
-        # the extended DN control, server-side sort, show deleted and DirSync.
+        # Only what is implemented: paged results, range retrieval's no-error control, the
+        # extended DN control, server-side sort, show deleted, DirSync, change notification,
+        # domain scope and the search options.
         implemented = [
             PAGED, "1.2.840.113556.1.4.1948", "1.2.840.113556.1.4.529", SORT,
-            "1.2.840.113556.1.4.417", "1.2.840.113556.1.4.841",
+            "1.2.840.113556.1.4.417", "1.2.840.113556.1.4.841", "1.2.840.113556.1.4.528",
+            "1.2.840.113556.1.4.1339", "1.2.840.113556.1.4.1340",
         ]  # fmt: skip
         assert dse["supportedControl"] == implemented
         assert dse["supportedLDAPVersion"] == ["3"]

@@ -109,6 +109,8 @@ DIFFERENCES: Final = frozenset(
         "server-side sort",
         "tombstones",
         "DirSync",
+        "change notification",
+        "continuation references",
     }
 )
 
@@ -148,6 +150,8 @@ SAMBA_DIFFERENCES: Final = frozenset(
         "a new superior by GUID",
         "the sort result control and reverse order",
         "a tombstone by its DN",
+        "deleted and moved objects in notifications",
+        "the search past MaxNotificationPerConn",
     }
 )
 
