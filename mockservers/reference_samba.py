@@ -43,6 +43,7 @@ from typing import Final
 
 from harness.core.adschema import DEFAULT_SCHEMA, Syntax
 from harness.core.dn import normalize_dn
+from harness.core.sid import FIRST_RID, sid_text
 from harness.tenant.ldif import entry_text
 from harness.tenant.model import Tenant
 from harness.tenant.writeback import GA_ATTRIBUTES
@@ -55,7 +56,7 @@ SEARCH_PATH: Final = ("/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bi
 PORTS: Final = (389, 636, 3268, 3269)
 START_TIMEOUT: Final = 60.0
 STOP_TIMEOUT: Final = 30.0
-# The fake DC's name (mockservers/directory/server.py DC_NAME): clients see the same dnsHostName.
+# The fake DC's name (mockservers/directory/domain.py DC_NAME): clients see the same dnsHostName.
 HOST_NAME: Final = "DC01"
 # The offline tools load Samba's modules with the process's smb.conf; these options let them
 # change the schema (as ``dsdb:schema update allowed`` does for the server).
@@ -287,12 +288,25 @@ def _text(name: str, values: tuple[str | bytes, ...]) -> tuple[str | bytes, ...]
 
 def samba_entries(entries: Iterable[Entry], existing: frozenset[str]) -> Iterator[Entry]:
     """`entries` as Samba accepts them from a client: those it does not already hold
-    (`existing`, normalised DNs), without the attributes the DC stamps itself."""
+    (`existing`, normalised DNs), without the attributes the DC stamps itself. A well-known
+    principal Samba's provisioning lacks (a 2016 built-in group of an older Samba) is left out
+    too: loaded without its SID, it would be another principal with a new RID."""
     for dn, attrs in entries:
-        if normalize_dn(dn) in existing:
+        if normalize_dn(dn) in existing or _well_known_principal(attrs):
             continue
         kept = [(n, _text(n, v)) for n, v in attrs if n.casefold() not in _STAMPED]
         yield dn, kept
+
+
+def _well_known_principal(attrs: list[tuple[str, tuple[str | bytes, ...]]]) -> bool:
+    """True for an object whose objectSid is not one the RID pool hands out: a built-in
+    (S-1-5-32-...) or well-known SID, or a domain RID below FIRST_RID (mockservers/directory/
+    domain.py's table)."""
+    for name, values in attrs:
+        if name.casefold() == "objectsid" and values and isinstance(values[0], bytes):
+            text = sid_text(values[0])
+            return not text.startswith("S-1-5-21-") or int(text.rsplit("-", 1)[1]) < FIRST_RID
+    return False
 
 
 def existing_dns(path: Path, base_dn: str) -> frozenset[str]:

@@ -228,6 +228,47 @@ def _attrs() -> list[AttributeType]:
         a("operatingSystem", S, range_upper=256),
         a("operatingSystemVersion", S, range_upper=64),
         a("servicePrincipalName", S, single=False, range_upper=2048),
+        # What every domain's own objects hold (mockservers/directory/domain.py): the
+        # replication and system flags, the protected-account mark, the domain object's password
+        # and lockout policy, group policy links, the DC's server object and NTDS settings.
+        a("instanceType", INT, system_only=True),  # constructed unless stored (NC heads)
+        a("systemFlags", INT, system_only=True),
+        a("isCriticalSystemObject", B),
+        a("showInAdvancedViewOnly", B),
+        a("adminCount", INT),
+        a("minPwdLength", INT),
+        a("maxPwdAge", L),
+        a("minPwdAge", L),
+        a("pwdHistoryLength", INT),
+        a("pwdProperties", INT),
+        a("lockoutThreshold", INT),
+        a("lockoutDuration", L),
+        a("lockOutObservationWindow", L),
+        a("forceLogoff", L),
+        a("ms-DS-MachineAccountQuota", INT),
+        a("msDS-Behavior-Version", INT, system_only=True),
+        a("nTMixedDomain", INT),
+        a("uASCompat", INT),
+        a("serverState", INT),
+        a("creationTime", L),
+        a("fSMORoleOwner", D),
+        # AD's syntax is DN-Binary (2.5.5.7, ``B:32:<guid>:<dn>``), which this schema does not
+        # model: the values are kept and compared as text.
+        a("wellKnownObjects", S, single=False, system_only=True),
+        a("otherWellKnownObjects", S, single=False),
+        a("gPLink", S),
+        a("gPCFileSysPath", S),
+        a("gPCFunctionalityVersion", INT),
+        a("gPCMachineExtensionNames", S),
+        a("gPCUserExtensionNames", S),
+        a("versionNumber", INT),
+        a("flags", INT),
+        a("serverReference", D),
+        a("serverReferenceBL", D, single=False, system_only=True),
+        a("options", INT),
+        a("dMDLocation", D),
+        a("hasMasterNCs", D, single=False),
+        a("msDS-HasDomainNCs", D),
     ]
     # Exchange custom attributes: rangeUpper 1024 for 1-10 and 2048 for 11-15 in the Exchange
     # schema (Graph documents 1024 for all fifteen).
@@ -254,7 +295,9 @@ CLASS_NAMES: Final = (
         "msExchFedTrust", "msExchFedOrgId", "msExchFedSharingRelationship",
         "msExchIntraOrganizationConnector", "msExchDomainContentConfig", "msExchAcceptedDomain",
     "msExchAuthAuthConfig", "msExchAuthAuthServer", "msExchAuthPartnerApplication",
-    "subSchema",
+    "subSchema", "builtinDomain", "foreignSecurityPrincipal", "groupPolicyContainer",
+    "infrastructureUpdate", "lostAndFound", "msDS-QuotaContainer", "sitesContainer", "site",
+    "serversContainer", "applicationSettings", "nTDSDSA", "trustedDomain",
 )  # fmt: skip
 """The object classes the fake AD knows, spelled as their lDAPDisplayNames."""
 OBJECT_CLASSES: Final = frozenset(c.casefold() for c in CLASS_NAMES)
@@ -271,6 +314,17 @@ _CATEGORY_NAMES: Final = {
     "organizationalunit": "Organizational-Unit",
     "domaindns": "Domain-DNS",
     "msds-groupmanagedserviceaccount": "ms-DS-Group-Managed-Service-Account",
+    "builtindomain": "Builtin-Domain",
+    "foreignsecurityprincipal": "Foreign-Security-Principal",
+    "grouppolicycontainer": "Group-Policy-Container",
+    "infrastructureupdate": "Infrastructure-Update",
+    "lostandfound": "Lost-And-Found",
+    "msds-quotacontainer": "ms-DS-Quota-Container",
+    "sitescontainer": "Sites-Container",
+    "serverscontainer": "Servers-Container",
+    "applicationsettings": "Application-Settings",
+    "ntdsdsa": "NTDS-DSA",
+    "trusteddomain": "Trusted-Domain",
 }
 
 
@@ -318,5 +372,9 @@ DEFAULT_SCHEMA: Final = Schema.default()
 # Linked attributes ([MS-ADTS] 3.1.1.1.6): each forward link and the back link the directory
 # keeps on the objects it names. Back links are never written by clients (nor loaded: they are
 # rebuilt from the forward links).
-LINKS: Final = {"member": "memberOf", "manager": "directReports"}
+LINKS: Final = {
+    "member": "memberOf",
+    "manager": "directReports",
+    "serverReference": "serverReferenceBL",
+}
 BACK_LINKS: Final = {back: forward for forward, back in LINKS.items()}

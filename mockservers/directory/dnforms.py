@@ -3,9 +3,12 @@
 A request may name an object as ``<GUID=object_guid>`` or ``<SID=sid>`` wherever it names one
 by DN: a search base, the object of a modify, delete, compare or rename, a new superior, a
 DN-valued attribute value. The GUID is the hex of its binary form (32 digits) or the dashed
-string; the SID the hex of its binary form or ``S-1-5-...``. The extended form a client gets
-back, ``<GUID=...>;<SID=...>;dn`` (LDAP_SERVER_EXTENDED_DN_OID), is accepted as input too, as
-Samba accepts it (the GUID decides; Windows' handling is undocumented).
+string; the SID the hex of its binary form or ``S-1-5-...``. ``<WKGUID=guid,dn>`` names the
+object that `dn` (a naming context's head) lists under the well-known GUID `guid` (32 hex
+digits) in its wellKnownObjects, else its otherWellKnownObjects (MapWellKnownGuidToDN:
+`parse_well_known`, `well_known_target`). The extended form a client gets back,
+``<GUID=...>;<SID=...>;dn`` (LDAP_SERVER_EXTENDED_DN_OID), is accepted as input too, as Samba
+accepts it (the GUID decides; Windows' handling is undocumented).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def parse_alternative(text: str) -> tuple[str, bytes]:
             found["objectGUID"] = _guid(value.strip(), text)
         elif kind == "SID":
             found["objectSid"] = _sid(value.strip(), text)
-        else:  # WKGUID needs the domain's wellKnownObjects, which the fake does not hold
+        else:  # WKGUID (parse_well_known) names no object by one of its own attributes
             raise BadDNForm(text)
         rest = rest[end + 1 :].lstrip()
         if rest.startswith(";"):
@@ -51,6 +54,36 @@ def parse_alternative(text: str) -> tuple[str, bytes]:
         if name in found:
             return name, found[name]
     raise BadDNForm(text)
+
+
+def parse_well_known(text: str) -> tuple[str, str] | None:
+    """(the GUID's 32 hex digits in upper case, the DN) of ``<WKGUID=guid,dn>``; None for any
+    other form. BadDNForm when the GUID is not 32 hex digits or the DN is missing."""
+    if text[:8].upper() != "<WKGUID=":
+        return None
+    if not text.endswith(">"):
+        raise BadDNForm(text)
+    guid, sep, dn = text[8:-1].partition(",")
+    guid, dn = guid.strip(), dn.strip()
+    if not sep or not dn or len(guid) != 32:
+        raise BadDNForm(text)
+    try:
+        bytes.fromhex(guid)
+    except ValueError:
+        raise BadDNForm(text) from None
+    return guid.upper(), dn
+
+
+def well_known_target(values: tuple[bytes, ...], guid: str) -> str | None:
+    """The DN part of the DN-Binary value ``B:32:<guid>:<dn>`` among `values` whose binary
+    part is `guid` (32 hex digits in upper case), or None."""
+    for v in values:
+        kind, _, rest = v.decode("utf-8", "replace").partition(":")
+        count, _, rest = rest.partition(":")
+        binary, _, dn = rest.partition(":")
+        if kind.upper() == "B" and count == "32" and binary.upper() == guid and dn:
+            return dn
+    return None
 
 
 def _guid(value: str, text: str) -> bytes:

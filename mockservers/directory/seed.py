@@ -46,6 +46,16 @@ from harness.tenant.ldif import directory_entries
 from harness.tenant.model import Tenant
 from harness.tenant.spec import TenantSpec
 from mockservers.directory.acl import Role
+from mockservers.directory.domain import (
+    CONFIG_WELL_KNOWN_GUIDS,
+    NC_HEAD_BELOW_NC,
+    WELL_KNOWN_GUIDS,
+    administrator,
+    configuration_objects,
+    domain_attributes,
+    domain_objects,
+    well_known_values,
+)
 from mockservers.directory.entry import Values
 from mockservers.directory.store import Store
 from mockservers.directory.subschema import SUBSCHEMA_CLASS, subschema_dn
@@ -143,14 +153,14 @@ class _Loader:
         attrs.setdefault("uSNCreated", usn)
         attrs["uSNChanged"] = usn
 
-    def system(self, dn: str, classes: tuple[str, ...], **extra: str | list[str]) -> None:
+    def system(self, dn: str, classes: tuple[str, ...], **extra: str | bytes | list[str]) -> None:
         """An object AD always has; kept as loaded when the data already holds it."""
         if normalize_dn(dn) in self.store.entries:
             return
         attrs: dict[str, Values] = {"objectClass": tuple(c.encode() for c in classes)}
         for name, value in extra.items():
             values = value if isinstance(value, list) else [value]
-            attrs[name] = tuple(v.encode("utf-8") for v in values)
+            attrs[name] = tuple(v if isinstance(v, bytes) else v.encode("utf-8") for v in values)
         self.stamp(attrs)
         self.add(dn, attrs)
 
@@ -210,15 +220,19 @@ def seed_entries(
         if acct.role is Role.WRITEBACK:
             classes = (*classes, "computer", "msDS-GroupManagedServiceAccount")
         cn = acct.dn.split(",", 1)[0][3:]
+        # The admin is the domain's own Administrator (RID 500, `domain.administrator`).
+        extra = administrator(base) if acct.role is Role.ADMIN else {}
         load.system(acct.dn, classes, cn=cn, sAMAccountName=acct.sam,
                     userPrincipalName=f"{acct.sam.rstrip('$')}@{spec.domain}",
                     userAccountControl="66048" if acct.role is not Role.WRITEBACK else "4096",
-                    objectCategory=f"CN=Person,{schema_nc}")  # fmt: skip
+                    objectCategory=f"CN=Person,{schema_nc}", **extra)  # fmt: skip
+    domain_objects(load.system, base, spec.domain, schema_nc)
     # A dump of a running directory (`exwb serve --state-dir` snapshots, `--ldif` of a dump)
     # holds its configuration partition: its Exchange organisation is kept as it was, so what a
     # decommission removed does not come back. Only a tenant's own data gets a fresh one.
     fresh = normalize_dn(config) not in store.entries
     _configuration(load, spec, config, schema_nc, exchange=fresh)
+    configuration_objects(load.system, base, spec.domain, schema_nc)
     if fresh:
         _exchange_recipients(load, ExchangeOrg(spec), schema_nc)
     store.add_naming_context(normalize_dn(config))
@@ -229,8 +243,26 @@ def seed_entries(
             attrs = container_attributes()
             load.stamp(attrs)
             load.add(f"CN={DELETED_OBJECTS},{nc}", attrs)
+    _naming_context_heads(store, base, config, schema_nc)
     store.finish_load()
     return Seeded(store, accounts, spec)
+
+
+def _naming_context_heads(store: Store, base: str, config: str, schema_nc: str) -> None:
+    """The attributes of the three partitions' heads that the loaded data lacks: the domain
+    object's policy (`domain.domain_attributes`), each head's instanceType, and the
+    well-known objects each lists, of those the store now holds."""
+    exists = store.entries.__contains__
+    domain = dict(domain_attributes(base, schema_nc))
+    domain_wk = well_known_values(WELL_KNOWN_GUIDS, base, exists)
+    config_wk = well_known_values(CONFIG_WELL_KNOWN_GUIDS, config, exists)
+    heads: tuple[tuple[str, dict[str, Values]], ...] = (
+        (base, {**{n: (v,) for n, v in domain.items()}, **domain_wk}),
+        (config, {"instanceType": (NC_HEAD_BELOW_NC,), **config_wk}),
+        (schema_nc, {"instanceType": (NC_HEAD_BELOW_NC,)}),
+    )
+    for head, attrs in heads:
+        store.add_missing(normalize_dn(head), attrs)
 
 
 def _configuration(

@@ -54,8 +54,12 @@ from mockservers.directory.dnforms import (
     extended_dn,
     is_alternative,
     parse_alternative,
+    parse_well_known,
+    well_known_target,
 )
-from mockservers.directory.entry import Entry, Values
+from mockservers.directory.domain import DC_NAME
+from mockservers.directory.domain import server_dn as dc_server_dn
+from mockservers.directory.entry import LISTED_DERIVED, Entry, Values
 from mockservers.directory.filters import CompiledFilter, compile_filter, filter_text
 from mockservers.directory.ntlm import Target
 from mockservers.directory.sasl import SASL_MECHANISMS, SIMPLE, BindRequest, Pending
@@ -69,7 +73,6 @@ from mockservers.directory.tombstones import SHOW_DELETED_OID, shows_deleted
 from mockservers.idle import IdleWork
 
 log = logging.getLogger(__name__)
-DC_NAME = "DC01"  # the fake DC's NetBIOS name (root DSE, NTLM's CHALLENGE)
 WHOAMI_OID = "1.3.6.1.4.1.4203.1.11.3"  # RFC 4532
 STARTTLS_OID = "1.3.6.1.4.1.1466.20037"  # RFC 4511 4.14
 reactor: Any = _reactor
@@ -658,9 +661,20 @@ class LdapProtocol(protocol.Protocol):
             raise errors.invalid_dn(_text(dn) if isinstance(dn, str) else repr(dn)) from None
 
     def _named(self, text: str, deleted: bool = False) -> Entry:
-        """The object `<GUID=...>` or `<SID=...>` names (dnforms), or (`deleted`: the
-        show-deleted control) the tombstone `<GUID=...>` names; noSuchObject if none."""
+        """The object `<GUID=...>`, `<SID=...>` or `<WKGUID=...,dn>` names (dnforms), or
+        (`deleted`: the show-deleted control) the tombstone `<GUID=...>` names; noSuchObject if
+        none."""
         store = self.svc.store
+        well_known = parse_well_known(text)
+        if well_known is not None:
+            guid, dn = well_known
+            head = store.require(self._ndn(dn))
+            for listing in ("wellKnownObjects", "otherWellKnownObjects"):
+                target = well_known_target(head.attrs.get(listing, ()), guid)
+                if target is not None:
+                    hit = store.get_deleted(normalize_dn(target)) if deleted else None
+                    return hit if hit is not None else store.require(normalize_dn(target))
+            raise errors.no_such_object(head.dn)
         name, binary = parse_alternative(text)
         t = store.schema.get(name)
         assert t is not None
@@ -986,7 +1000,9 @@ class LdapProtocol(protocol.Protocol):
                 else:
                     parts.append(attribute(_name_tlv(name), values, types_only))
                 seen.add(name)
-            for name in ("distinguishedName", "name"):
+            for name in LISTED_DERIVED:
+                if name in seen:
+                    continue  # stored (instanceType of a naming context's head)
                 t = self.svc.store.schema.get(name)
                 values = e.values(t)  # type: ignore[arg-type]
                 if ext is not None and name == "distinguishedName":
@@ -1061,7 +1077,7 @@ class LdapProtocol(protocol.Protocol):
         base = svc.base_dn
         config = f"CN=Configuration,{base}"
         host = f"{DC_NAME}.{svc.domain}"
-        server_dn = f"CN={DC_NAME},CN=Servers,CN=Default-First-Site-Name,CN=Sites,{config}"
+        server_dn = dc_server_dn(base)  # seeded with its NTDS Settings (domain.py)
         attrs: dict[str, list[str]] = {
             "currentTime": [datetime.now(UTC).strftime("%Y%m%d%H%M%S.0Z")],
             "subschemaSubentry": [subschema_dn(f"CN=Schema,{config}")],

@@ -65,6 +65,8 @@ from mockservers.directory.structure import (
 if TYPE_CHECKING:
     from mockservers.journal import Journal
 
+# accountExpires of an account that never expires, as AD sets it on a new one.
+ACCOUNT_NEVER_EXPIRES: Final = 9223372036854775807
 # [MS-ADTS] 2.2.12: GROUP_TYPE_ACCOUNT_GROUP | GROUP_TYPE_SECURITY_ENABLED, AD's default.
 GLOBAL_SECURITY_GROUP = -2147483646
 # The attributes AD keeps unique, with the refusal a duplicate gets.
@@ -474,6 +476,18 @@ class Store:
             self._usn_keys.append(usn)
             self._usn_entries.append(e)
             self.highest_usn = max(self.highest_usn, usn)
+
+    def add_missing(self, ndn: str, attrs: dict[str, Values]) -> None:
+        """Give a loaded entry the attributes of `attrs` it does not hold (loading: the
+        directory's own values for what the data left out; no USN, indexes kept)."""
+        e = self.entries.get(ndn)
+        if e is None:
+            return
+        for name, values in attrs.items():
+            if name not in e.attrs and values:
+                e.attrs[name] = values
+                if name in self._eq:
+                    self._index_add(e, name, values)
 
     def set_domain_sid(self, sid: DomainSid) -> None:
         """The domain's SID: security principals get objectSid from it, as a DC's RID pool
@@ -896,9 +910,10 @@ class Store:
 
     def stamp_principal(self, attrs: dict[str, Values], loading: bool = False) -> str | None:
         """Give a security principal (user, computer, group) its sAMAccountType,
-        primaryGroupID and objectSid where it has none, as AD does on add; return its kind,
-        None for any other object. While `loading`, objectSid waits for `finish_load`, so
-        that RIDs loaded later are not handed out twice."""
+        primaryGroupID, pwdLastSet and accountExpires (accounts) and objectSid where it has
+        none, as AD does on add; return its kind, None for any other object. While `loading`,
+        objectSid waits for `finish_load`, so that RIDs loaded later are not handed out
+        twice."""
         if tombstones.is_deleted(attrs):
             return None  # a loaded tombstone: it lost sAMAccountType on deletion
         classes = attrs.get("objectClass", ())
@@ -919,6 +934,14 @@ class Store:
             rid = primary_group_id(kind, uac)
             if rid is not None:
                 attrs["primaryGroupID"] = self._shared_int(rid)
+        if kind != "group":
+            # Every account holds both in AD and Samba: pwdLastSet 0 until a password is set,
+            # accountExpires "never" (msldap computes expiry from them and fails without).
+            # The [MS-SAMR] text that says so was not found here.
+            if "pwdLastSet" not in attrs:
+                attrs["pwdLastSet"] = self._shared_int(0)
+            if "accountExpires" not in attrs:
+                attrs["accountExpires"] = self._shared_int(ACCOUNT_NEVER_EXPIRES)
         if self._domain_sid is not None:
             sid = attrs.get("objectSid")
             if sid:
@@ -1066,15 +1089,24 @@ class Store:
 
     def token_groups(self, e: Entry) -> list[bytes]:
         """The constructed tokenGroups ([MS-ADTS] 3.1.1.4.5.19): the SIDs of the security
-        groups `e` is in, directly or through nested groups, and of its primary group; none for
-        an object without objectSid. Only the groups this directory holds count (the fake has
-        no Builtin container, so BUILTIN\\Users and the like are not among them)."""
+        groups `e` is in, directly or through nested groups, and of its primary group and the
+        groups that one is in (Domain Users is in BUILTIN\\Users: S-1-5-32-545); none for an
+        object without objectSid. Only the groups this directory holds count."""
         if "objectSid" not in e.attrs:
             return []
         member_of = self._types["memberOf"]
         sids: dict[bytes, None] = {}
         seen = {e.ndn}
         frontier = [e]
+        primary = _int_of(e.attrs.get("primaryGroupID"))
+        if primary and self._domain_sid is not None:
+            # The primary group's membership is the account's primaryGroupID, not a member
+            # value ([MS-ADTS] 3.1.1.4.5.19): its SID, then the groups it is in.
+            primary_sid = self._sid_prefix + primary.to_bytes(4, "little")
+            sids[primary_sid] = None
+            for found in self.lookup(self._types["objectSid"], primary_sid):
+                seen.add(found.ndn)
+                frontier.append(found)
         while frontier:
             nxt = []
             for cur in frontier:
@@ -1088,9 +1120,6 @@ class Store:
                     if sid and _int_of(group.attrs.get("groupType")) & GROUP_TYPE_SECURITY_ENABLED:
                         sids[sid[0]] = None
             frontier = nxt
-        primary = _int_of(e.attrs.get("primaryGroupID"))
-        if primary and self._domain_sid is not None:
-            sids.setdefault(self._sid_prefix + primary.to_bytes(4, "little"), None)
         return list(sids)
 
     def _follow_moves(self, moved: dict[str, Entry]) -> None:

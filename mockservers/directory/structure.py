@@ -29,7 +29,8 @@ Values = tuple[bytes, ...]
 # objectCategory from defaultObjectCategory, objectSid from the RID pool, sAMAccountName
 # generated, groupType defaulted, the RDN attribute from the DN): not required of the client.
 STAMPED_ON_ADD: Final = frozenset(
-    n.casefold() for n in ("objectCategory", "objectSid", "sAMAccountName", "groupType")
+    n.casefold()
+    for n in ("objectCategory", "objectSid", "sAMAccountName", "groupType", "instanceType")
 )
 _CACHE_LIMIT: Final = 256  # distinct objectClass value lists; a directory holds a few dozen
 

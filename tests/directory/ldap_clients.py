@@ -10,6 +10,7 @@ from ldap3 import NONE, Connection, Server
 
 from harness.core.dn import normalize_dn
 from harness.tenant.exchange_org import ExchangeOrg
+from mockservers.directory.domain import WELL_KNOWN
 from mockservers.runtime import RunningTenant
 from tests.support.backends import FAKE, SAMBA, Directory, backend_of
 
@@ -42,11 +43,18 @@ def is_samba(run: Directory) -> bool:
 
 
 def dc_own_users(run: Directory) -> set[str]:
-    """The normalised DNs of the users a domain controller creates itself (Samba: Guest, krbtgt
-    and its DNS account; Windows AD: Guest and krbtgt), which the fake does not hold. Read from
-    the directory: AD marks them isCriticalSystemObject, Samba's DNS account is dns-<host>."""
+    """The normalised DNs of the users a domain controller creates itself besides the
+    harness's admin (Windows AD and the fake: Guest, krbtgt, DefaultAccount; Samba: its own
+    set, with its DNS account). Samba's are read from the directory: AD marks them
+    isCriticalSystemObject, Samba's DNS account is dns-<host>; the fake's (and slapd's, loaded
+    from the fake's seed) are the users of its table of well-known accounts."""
     if not is_samba(run):
-        return set()
+        base = run.endpoints.base_dn
+        return {
+            normalize_dn(f"CN={w.cn},CN=Users,{base}")
+            for w in WELL_KNOWN
+            if not w.group_type and w.cn != "Administrator"
+        }
     conn = connect(run, "reader")
     conn.search(
         run.endpoints.base_dn,

@@ -171,3 +171,56 @@ def test_extended_dn_control_gives_guid_and_sid_with_every_dn(fresh_directory, t
     assert got.startswith(f"<GUID={uuid.UUID(bytes_le=ou_guid)}>;OU=") and "<SID=" not in got
     # Without the control, plain DNs.
     assert normalize_dn(base_dn(conn, user) or "") == normalize_dn(user)
+
+
+# --- <WKGUID=guid,dn> ----------------------------------------------------------------------------
+
+WELL_KNOWN_CONTAINERS = {  # [MS-ADTS] 6.1.1.4: GUID_USERS_CONTAINER_W and the others
+    "A9D1CA15768811D1ADED00C04FD8D5CD": "CN=Users",
+    "AA312825768811D1ADED00C04FD8D5CD": "CN=Computers",
+    "AB1D30F3768811D1ADED00C04FD8D5CD": "CN=System",
+    "A361B2FFFFD211D1AA4B00C04FD7D83A": "OU=Domain Controllers",
+    "22B70C67D56E4EFB91E9300FCA3DC1AA": "CN=ForeignSecurityPrincipals",
+}
+MSA_GUID = "1EB93889E40C45DF9F0C64D23BBB6237"  # listed in otherWellKnownObjects
+DELETED_OBJECTS_GUID = "18E2EA80684F11D2B9AA00C04F79F805"
+
+
+@pytest.mark.ad_only("alternative DN forms")
+def test_wkguid_names_the_well_known_containers(directory):
+    conn = connect(directory)
+    base = directory.endpoints.base_dn
+    for guid, rdn in {**WELL_KNOWN_CONTAINERS, MSA_GUID: "CN=Managed Service Accounts"}.items():
+        for spelling in (guid, guid.lower()):
+            got = base_dn(conn, f"<WKGUID={spelling},{base}>")
+            assert got is not None, (spelling, conn.result)
+            assert normalize_dn(got) == normalize_dn(f"{rdn},{base}")
+
+
+@pytest.mark.ad_only("alternative DN forms")
+def test_the_domain_lists_its_well_known_objects(directory):
+    conn = connect(directory)
+    base = directory.endpoints.base_dn
+    head = read(conn, base, "wellKnownObjects", "otherWellKnownObjects")
+    listed = {}
+    for v in head["wellKnownObjects"] + head.get("otherWellKnownObjects", []):
+        kind, size, guid, dn = v.decode().split(":", 3)
+        assert (kind, size) == ("B", "32")
+        listed[guid.upper()] = normalize_dn(dn)
+        if guid.upper() != DELETED_OBJECTS_GUID:  # seen only with the show-deleted control
+            assert base_dn(conn, dn) is not None, dn  # each names an object that exists
+    for guid, rdn in WELL_KNOWN_CONTAINERS.items():
+        assert listed[guid] == normalize_dn(f"{rdn},{base}")
+
+
+@pytest.mark.ad_only("alternative DN forms")
+def test_an_unknown_or_malformed_wkguid(directory):
+    conn = connect(directory)
+    base = directory.endpoints.base_dn
+    assert base_dn(conn, f"<WKGUID={uuid.uuid4().hex},{base}>") is None
+    assert conn.result["result"] == NO_SUCH_OBJECT, conn.result
+    # A well-known GUID of an object that `dn` does not list: Users is not listed by itself.
+    assert base_dn(conn, f"<WKGUID=A9D1CA15768811D1ADED00C04FD8D5CD,CN=Users,{base}>") is None
+    assert conn.result["result"] == NO_SUCH_OBJECT, conn.result
+    assert base_dn(conn, f"<WKGUID=A9D1CA15768811D1ADED00C04FD8D5CD,CN=Nowhere,{base}>") is None
+    assert conn.result["result"] == NO_SUCH_OBJECT, conn.result

@@ -365,18 +365,14 @@ def _nested_groups(conn, member: str) -> tuple[str, str]:
 
 
 @pytest.mark.ad_only("security principal identity")
-@pytest.mark.samba_differs("built-in groups", branches=True)
 def test_token_groups_are_the_security_groups_through_nesting(fresh_directory, tenant):
     conn = connect(fresh_directory)
     a = remote_user(tenant, 1).dn
     inner, outer = _nested_groups(conn, a)
     domain = _sid(conn, fresh_directory.endpoints.base_dn)
-    wanted = {_sid(conn, inner), _sid(conn, outer), f"{domain}-513"}  # and Domain Users
-    if is_samba(fresh_directory):
-        # Samba's domain has the built-in groups: Domain Users is in BUILTIN\Users.
-        assert _token_groups(conn, a) == wanted | {"S-1-5-32-545"}
-    else:
-        assert _token_groups(conn, a) == wanted
+    # And the primary group, Domain Users, with the group it is in: BUILTIN\Users.
+    wanted = {_sid(conn, inner), _sid(conn, outer), f"{domain}-513", "S-1-5-32-545"}
+    assert _token_groups(conn, a) == wanted
     for every in ("*", "+"):  # constructed: only when named
         assert "tokenGroups" not in read(conn, a, every)
     # It follows the links at once.

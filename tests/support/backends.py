@@ -4,7 +4,8 @@ Samba AD DC.
 Both hold the same entries. The fake is seeded from a tenant as `exwb serve` seeds it; slapd
 loads the tenant's directory.ldif (written by `write_tenant`, as a user would) plus every entry
 the fake adds on its own (the CN=Users, CN=Computers and CN=Managed Service Accounts
-containers, the admin, writeback and reader accounts, the configuration partition), taken from
+containers, the admin, writeback and reader accounts, the domain's fixed objects of
+mockservers/directory/domain.py, the configuration partition), taken from
 the fake's own seed so that the two cannot drift apart. The configuration and schema partitions
 are databases of their own in slapd, as they are naming contexts of their own in AD.
 
@@ -143,7 +144,6 @@ SAMBA_DIFFERENCES: Final = frozenset(
         "a DN value naming no object",
         "a value range past the last value",
         "MaxValRange",
-        "built-in groups",
         "tokenGroups of a group",
         "ANR on legacyExchangeDN",
         "ANR with other substrings",
@@ -227,6 +227,10 @@ def slapd_content(tenant: Tenant, workdir: Path) -> SlapdContent:
                 for n, v in attrs
             ]
             attrs.append(("dmdName", ("Schema",)))
+        elif b"organizationalUnit" in e.attrs.get("objectClass", ()):
+            # OpenLDAP's organizationalUnit (core.schema) holds none of AD's attributes
+            # (objectCategory, gPLink, systemFlags of OU=Domain Controllers).
+            attrs = [(n, (*v, "extensibleObject") if n == "objectClass" else v) for n, v in attrs]
         if e.ndn == schema_ndn or e.ndn.endswith("," + schema_ndn):
             schema.append((e.dn, attrs))
         elif e.ndn == config_ndn or e.ndn.endswith("," + config_ndn):
