@@ -35,6 +35,7 @@ EXTERNAL: dict[str, str] = {
     "scenario-steps": "harness.scenario.registry:steps_markdown",
     "scenario-expectations": "harness.scenario.registry:expectations_markdown",
     "preflight-rules": "harness.preflight.rules:rules_markdown",
+    "profile-keys": "harness.engine.rules:profile_keys_markdown",
 }
 
 
