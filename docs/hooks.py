@@ -26,6 +26,17 @@ if str(ROOT) not in sys.path:
 
 MARKER = re.compile(r"<!-- generated: ([a-z0-9-]+) -->")
 MISSING_OK = "EXWB_DOCS_MISSING_OK"
+# README.md is read on GitHub too, where no hook runs, so its generated tables are written into
+# it between these two comments; `python docs/hooks.py --write-readme` rewrites them and
+# tests/docs/test_build.py fails when one has drifted from the code.
+README = ROOT / "README.md"
+REWRITE = "python docs/hooks.py --write-readme"
+README_BLOCK = re.compile(
+    r"(<!-- readme-table: ([a-z0-9-]+); made by `" + re.escape(REWRITE) + r"` -->\n)"
+    r"(.*?)"
+    r"(<!-- end readme-table: \2 -->)",
+    re.S,
+)
 
 # Tables whose generator lives beside the code it describes: "module:function" -> Markdown.
 EXTERNAL: dict[str, str] = {
@@ -35,6 +46,8 @@ EXTERNAL: dict[str, str] = {
     "scenario-steps": "harness.scenario.registry:steps_markdown",
     "scenario-expectations": "harness.scenario.registry:expectations_markdown",
     "preflight-rules": "harness.preflight.rules:rules_markdown",
+    "profile-keys": "harness.engine.rules:profile_keys_markdown",
+    "extensions": "harness.core.extensions:extensions_markdown",
 }
 
 
@@ -263,8 +276,27 @@ def readme_markdown() -> str:
             return f"[{text}]({target.removeprefix('docs/')})"
         return text if text.strip("`") == target else f"{text} (`{target}`)"
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = fill_readme(README.read_text(encoding="utf-8"))
     return LINK.sub(relink, readme)
+
+
+def fill_readme(text: str) -> str:
+    """`text` (the README) with each readme-table block made afresh from the code."""
+
+    def fill(m: re.Match[str]) -> str:
+        return f"{m.group(1)}{generator(m.group(2))().strip()}\n{m.group(4)}"
+
+    return README_BLOCK.sub(fill, text)
+
+
+def readme_drift(text: str | None = None) -> list[str]:
+    """The readme-table blocks of the README (or `text`) that differ from the code."""
+    text = README.read_text(encoding="utf-8") if text is None else text
+    return [
+        m.group(2)
+        for m in README_BLOCK.finditer(text)
+        if m.group(3).strip() != generator(m.group(2))().strip()
+    ]
 
 
 LOCAL: dict[str, Callable[[], str]] = {
@@ -313,3 +345,25 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
         return render(markdown)
     except GeneratorError as e:
         raise PluginError(f"{page.file.src_path}: {e}") from e
+
+
+def main(argv: list[str]) -> int:
+    """``--write-readme``: rewrite the README's generated tables; ``--check-readme``: exit 1
+    naming each one that drifted."""
+    if argv == ["--write-readme"]:
+        text = README.read_text(encoding="utf-8")
+        filled = fill_readme(text)
+        if filled != text:
+            README.write_text(filled, encoding="utf-8")
+        return 0
+    if argv == ["--check-readme"]:
+        drifted = readme_drift()
+        for name in drifted:
+            print(f"README.md: table {name!r} differs from the code; run {REWRITE}")
+        return 1 if drifted else 0
+    print("usage: python docs/hooks.py --write-readme | --check-readme", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

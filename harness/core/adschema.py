@@ -171,7 +171,9 @@ def _attrs() -> list[AttributeType]:
         a("msExchRecipientDisplayType", INT),
         a("msExchRemoteRecipientType", L),
         a("msExchHideFromAddressLists", B),
-        a("msDS-ExternalDirectoryObjectId", S, range_upper=1024),
+        # [MS-ADA2] 2.320: rangeUpper 256, searchFlags fATTINDEX (indexed). The writeback's
+        # msDS-ExternalDirectoryObjectId match rule (harness/engine/anchor.py) relies on the index.
+        a("msDS-ExternalDirectoryObjectId", S, range_upper=256, indexed=True),
         a("msExchVersion", L),
         a("msExchCurrentServerRoles", INT),
         a("serialNumber", S, single=False, range_upper=64),

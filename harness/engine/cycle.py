@@ -176,13 +176,14 @@ class _Run:
         e.step(0, "Success", "read from Exchange Online")
         if self.preview is not None and (upn := record.get("UserPrincipalName")):
             self.preview.upns[e.source_id] = str(upn)  # when the source selected it
-        anchor = record.get("onPremisesImmutableId")
+        rule = self.profile.match
+        anchor = rule.cloud_key(record)
         if not record.get("IsDirSynced") or not anchor:
             e.step(1, "Skipped", "not synchronized from on-premises: nothing to match")
             self.skip(e, Skip.NOT_SYNCED)
             return None
         if obj is None:
-            e.step(1, "Skipped", f"no AD user with mS-DS-ConsistencyGuid {anchor}")
+            e.step(1, "Skipped", f"no AD user with {rule.describe(anchor)}")
             self.skip(e, Skip.NO_MATCH)
             return None
         e.target_dn = obj.dn
@@ -376,6 +377,7 @@ def run_cycle(
 
 def _cycle(run: _Run, link: str | None, opts: CycleOptions) -> None:
     target, report = run.target, run.report
+    key = run.profile.match.cloud_key
     index = target.index() if link is None else None  # a full round matches from one read
     guard = opts.mass_change_threshold if not opts.allow_mass_change else None
     # Without a guard to hold exports back, a second connection writes each batch while this
@@ -388,11 +390,9 @@ def _cycle(run: _Run, link: str | None, opts: CycleOptions) -> None:
         if index is not None:
             found = index
         else:
-            found = target.find_many(
-                {a for r in records if (a := r.get("onPremisesImmutableId")) and r["IsDirSynced"]}
-            )
+            found = target.find_many({a for r in records if r["IsDirSynced"] and (a := key(r))})
         for record in records:
-            x = run.evaluate(record, found.get(record.get("onPremisesImmutableId") or ""))
+            x = run.evaluate(record, found.get(key(record) or ""))
             if x is not None:
                 held.append(x)
         if exporter is not None and len(held) >= FLUSH_EVERY:
@@ -441,7 +441,9 @@ class _Exporter:
     def __init__(self, run: _Run) -> None:
         self.run = run
         t = run.target
-        self.target = LdapTarget(t.creds, t.attributes, window=t.window, backoff=t.backoff)
+        self.target = LdapTarget(
+            t.creds, t.attributes, window=t.window, backoff=t.backoff, match=t.match
+        )
         self.queue: queue.Queue[list[_Export] | None] = queue.Queue(maxsize=2)
         self.conflicts: list[_Export] = []
         self.error: BaseException | None = None
@@ -496,7 +498,7 @@ class _Connections:
             source = GraphSource(cloud, read_ahead=True)
             self.opened.append(source)
             source.authenticate()  # wrong credentials quarantine before any work
-            target = LdapTarget(ldap, [*profile.targets], window=opts.window)
+            target = LdapTarget(ldap, [*profile.targets], window=opts.window, match=profile.match)
             self.opened.append(target)
         except (SourceAuthError, LdapError) as e:
             self.__exit__()
@@ -576,7 +578,7 @@ def run_on_demand(
                 run.finish(e, "Failure", "not found in the source")
                 state.escrow.pop(object_id, None)  # nothing to retry
             else:
-                anchor = record.get("onPremisesImmutableId") or ""
+                anchor = profile.match.cloud_key(record) or ""
                 obj = target.find_many([anchor]).get(anchor) if record["IsDirSynced"] else None
                 x = run.evaluate(record, obj)
                 if x is not None:

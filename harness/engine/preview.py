@@ -22,8 +22,6 @@ Failures are predicted without writing, in the order AD checks a modify:
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +34,7 @@ from harness.core.dn import InvalidDN, normalize_dn
 from harness.core.ldapresult import LdapError, Result
 from harness.engine.ldapwire import Change, all_of, any_of, equal, present
 from harness.engine.log import Entry
-from harness.engine.target import ANCHOR_ATTRIBUTE, FIND_BATCH, AdObject, LdapTarget
+from harness.engine.target import FIND_BATCH, AdObject, LdapTarget
 
 ALLOWED_ATTRIBUTES = "allowedAttributesEffective"
 AD_CAPABILITY = "1.2.840.113556.1.4.800"  # LDAP_CAP_ACTIVE_DIRECTORY_OID
@@ -239,19 +237,13 @@ class AccessReader:
         """Per DN of `objs` (as the directory spells it), what the account may write there and
         the UPN (one OR search per `FIND_BATCH` anchors). Sets `exposed` when any entry
         carried the attribute."""
-        guids: list[bytes] = []
-        for obj in objs:
-            if obj.anchor is None:
-                continue
-            try:
-                guids.append(base64.b64decode(obj.anchor, validate=True))
-            except binascii.Error:
-                continue
+        rule = self.target.match
+        keys = [v for o in objs if o.anchor is not None and (v := rule.assertion(o.anchor))]
         found: dict[str, TargetFacts] = {}
-        for i in range(0, len(guids), FIND_BATCH):
+        for i in range(0, len(keys), FIND_BATCH):
             flt = all_of(
                 equal("objectClass", "user"),
-                any_of(*(equal(ANCHOR_ATTRIBUTE, g) for g in guids[i : i + FIND_BATCH])),
+                any_of(*(equal(rule.attribute, v) for v in keys[i : i + FIND_BATCH])),
             )
             wanted = [ALLOWED_ATTRIBUTES, "userPrincipalName"]
             for dn, attrs in self.target.search_raw(flt, wanted):

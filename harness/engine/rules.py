@@ -6,12 +6,14 @@ Custom profiles are YAML files layered on one of them:
 
     based_on: ga            # or preview
     name: contoso           # optional, defaults to the file stem
+    match: objectGUID       # optional: how a cloud object finds its AD user (anchor.py)
     mappings:
       - {target: extensionAttribute1, expression: 'ToUpper([CustomAttribute1])'}
       - {target: msExchHideFromAddressLists, source: HiddenFromAddressListsEnabled}
     remove: [mail]
 
-Mappings outside the documented set are allowed but marked ``documented=False``.
+Mappings outside the documented set are allowed but marked ``documented=False``. `PROFILE_KEYS`
+describes each key; the docs' table of them is made from it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import yaml
 
 from harness.core.adschema import DEFAULT_SCHEMA, AttributeType, Syntax
 from harness.core.yamlnodes import NodeReader, names
+from harness.engine.anchor import DEFAULT_MATCH, MatchRule
 from harness.engine.expressions import CompiledExpression, ExpressionError, compile_expression
 from harness.engine.ldapwire import Values
 from harness.tenant.recipients import REMOTE_AD_VALUES
@@ -119,11 +122,13 @@ def _text(v: Any, syntax: Syntax) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """A named set of mappings and the mailbox count the configuration supports."""
+    """A named set of mappings, the mailbox count the configuration supports and the rule
+    that matches a cloud object to its AD user."""
 
     name: str
     mappings: tuple[Mapping, ...]
     mailbox_limit: int
+    match: MatchRule = DEFAULT_MATCH
     # (target, source, mapping) per mapping; source only where a string value is copied as is
     _steps: tuple[tuple[str, str | None, Mapping], ...] = field(
         init=False, repr=False, compare=False
@@ -180,7 +185,19 @@ BUILTIN_PROFILES: dict[str, Profile] = {"ga": GA, "preview": PREVIEW}
 
 # --- YAML custom profiles --------------------------------------------------------------------
 
-_TOP_KEYS = frozenset({"based_on", "name", "mappings", "remove"})
+# Every key of a profile file and what it means (the docs' table of profile keys).
+PROFILE_KEYS: dict[str, str] = {
+    "based_on": "`ga` or `preview` (required): the built-in profile the file changes",
+    "name": "the profile's name in reports and the engine state (default: the file's stem); "
+    "a new name restarts the job (a full round), as a changed configuration does",
+    "match": "how a cloud object finds its AD user: "
+    + ", ".join(f"`{r.value}`" for r in MatchRule)
+    + f" (default `{DEFAULT_MATCH.value}`; Microsoft does not document the job's anchor)",
+    "mappings": "a list of `{target, source}` or `{target, expression}`: a target of the base "
+    "is replaced in place, a new one is added (and flagged when outside the documented set)",
+    "remove": "targets of the base not to write",
+}
+_TOP_KEYS = frozenset(PROFILE_KEYS)
 _MAPPING_KEYS = frozenset({"target", "source", "expression"})
 
 
@@ -230,6 +247,7 @@ class _Loader(NodeReader):
         if base is None:
             raise self.error(bnode, f"based_on must be one of {names(BUILTIN_PROFILES)}")
         name = self.scalar(top["name"][1], "name") if "name" in top else self.path.stem
+        match = self.match(top["match"][1]) if "match" in top else DEFAULT_MATCH
         by_target = {m.target: m for m in base.mappings}
         if "remove" in top:
             for node in self.sequence(top["remove"][1], "remove"):
@@ -244,9 +262,28 @@ class _Loader(NodeReader):
                 raise self.error(tnode, f"{m.target} is mapped twice")
             seen.add(m.target)
             by_target[m.target] = m  # replaces the base mapping, keeping its position
-        return Profile(name, tuple(by_target.values()), base.mailbox_limit)
+        if any(t.casefold() == match.attribute.casefold() for t in by_target):
+            node = top["match"][1] if "match" in top else root
+            raise self.error(
+                node, f"match: {match.attribute} is a mapping target: the anchor is not written"
+            )
+        return Profile(name, tuple(by_target.values()), base.mailbox_limit, match)
+
+    def match(self, node: yaml.Node) -> MatchRule:
+        text = self.scalar(node, "match")
+        rule = MatchRule.parse(text)
+        if rule is None:
+            choices = ", ".join(r.value for r in MatchRule)
+            raise self.error(node, f"match: {text!r} is not a match rule (one of {choices})")
+        return rule
 
 
 def load_profile(path: Path) -> Profile:
     """Read a custom YAML profile; raises ProfileError naming ``file:line`` of the fault."""
     return _Loader(Path(path)).load()
+
+
+def profile_keys_markdown() -> str:
+    """The keys of a profile file, as a Markdown table (docs/engine.md)."""
+    rows = [f"| `{k}` | {text} |" for k, text in PROFILE_KEYS.items()]
+    return "\n".join(["| key | meaning |", "|---|---|", *rows])

@@ -1,8 +1,9 @@
 """The writeback engine's view of on-premises AD over LDAP (`ldapwire`): read users, plan, write.
 
 `plan` turns current and desired values into the smallest modify; `LdapTarget` finds users by
-source anchor (base64 of mS-DS-ConsistencyGuid) and applies one atomic ModifyRequest per user,
-returning LDAP failures as results (the engine reports them per object) rather than raising.
+the profile's match rule (`harness.engine.anchor`: by default base64 of mS-DS-ConsistencyGuid)
+and applies one atomic ModifyRequest per user, returning LDAP failures as results (the engine
+reports them per object) rather than raising.
 
 Case-only changes: AD's Unicode string syntax compares case-insensitively but stores the
 spelling it is given, and a case difference can matter to Exchange (``SMTP:`` marks the primary
@@ -14,8 +15,6 @@ Other syntaxes (integers, booleans, DNs) are normalised by AD, so their comparis
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import time
 from collections import deque
@@ -26,6 +25,7 @@ from typing import Any, TypeVar
 from harness.core.adschema import DEFAULT_SCHEMA, AttributeType, InvalidValue, Syntax
 from harness.core.ber import BERError
 from harness.core.ldapresult import SERVER_DOWN, LdapError, Result
+from harness.engine.anchor import DEFAULT_MATCH, MatchRule
 from harness.engine.ldapwire import (
     MODIFY_OPS,
     Attributes,
@@ -38,11 +38,8 @@ from harness.engine.ldapwire import (
     equal,
     present,
 )
-from harness.tenant.model import anchor_of
 
-ANCHOR_ATTRIBUTE = "mS-DS-ConsistencyGuid"
-_ANCHOR_NAME = ANCHOR_ATTRIBUTE.encode("ascii")
-_ANCHOR_WIRE = _ANCHOR_NAME.lower()
+ANCHOR_ATTRIBUTE = DEFAULT_MATCH.attribute  # the default match rule's attribute
 PAGE_SIZE = 1000
 MAX_TRIES = 5
 WINDOW = 64  # modifies in flight on the one connection
@@ -103,7 +100,8 @@ class AdObject:
 
     dn: str
     values: Mapping[str, Values] = field(default_factory=dict)
-    anchor: str | None = field(default=None, compare=False)  # base64 mS-DS-ConsistencyGuid
+    # Its key under the match rule (base64 mS-DS-ConsistencyGuid by default; anchor.py).
+    anchor: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -197,7 +195,11 @@ class _EntryReader:
     decoded and stored once rather than once per user.
     """
 
-    def __init__(self, attributes: list[str]) -> None:
+    def __init__(self, attributes: list[str], match: MatchRule = DEFAULT_MATCH) -> None:
+        # The match rule's attribute is read aside, into the object's anchor (its key).
+        self.anchor_name = match.attribute.encode("ascii")
+        self.anchor_wire = self.anchor_name.lower()
+        self.anchor_key = match.ad_key
         self.positions = {a: i for i, a in enumerate(dict.fromkeys(attributes))}
         self.blank: list[Values] = [()] * len(self.positions)
         self.by_wire = {a.encode("ascii"): a for a in attributes}
@@ -233,8 +235,9 @@ class _EntryReader:
             p += k
         list_end = p + n
         values = self.blank.copy()
-        guid = None
+        anchor_raw = None
         by_wire, shared, positions = self.by_wire, self.shared, self.positions
+        anchor_name = self.anchor_name
         while p < list_end:
             n = buf[p + 1]
             p += 2
@@ -256,12 +259,17 @@ class _EntryReader:
                 p += k
             set_end = p + n
             key = by_wire.get(raw_name)
-            if key is None and raw_name != _ANCHOR_NAME:
+            if key is None and raw_name != anchor_name:
                 key = self._name(raw_name)
             if key is None:
-                if p < set_end and raw_name.split(b";", 1)[0].lower() == _ANCHOR_WIRE:
-                    n = buf[p + 1]
-                    guid = buf[p + 2 : p + 2 + n]
+                if p < set_end and raw_name.split(b";", 1)[0].lower() == self.anchor_wire:
+                    n = buf[p + 1]  # single-valued and short: a GUID, or User_<id>
+                    if n & 0x80:
+                        k = n & 0x7F
+                        n = int.from_bytes(buf[p + 2 : p + 2 + k], "big")
+                        anchor_raw = buf[p + 2 + k : p + 2 + k + n]
+                    else:
+                        anchor_raw = buf[p + 2 : p + 2 + n]
                 p = attr_end
                 continue
             cache = shared[key]
@@ -287,7 +295,7 @@ class _EntryReader:
         if p != list_end or list_end > end:
             raise BERError(f"malformed search entry for {dn}")
         obj = AdObject(dn, AdValues(positions, tuple(values)))
-        obj.anchor = anchor_of(guid) if guid else None
+        obj.anchor = self.anchor_key(anchor_raw) if anchor_raw else None
         return obj
 
 
@@ -295,7 +303,8 @@ class _EntryReader:
 
 
 class LdapTarget:
-    """AD as the engine sees it: users by anchor, and one atomic modify per user.
+    """AD as the engine sees it: users by anchor (`match`, the profile's rule), and one atomic
+    modify per user.
 
     Busy (51), unavailable (52) and a dropped connection are retried with exponential backoff
     on a new, re-bound connection, up to `MAX_TRIES` tries per operation. Writes are pipelined
@@ -311,9 +320,13 @@ class LdapTarget:
         backoff: float = 0.2,
         page_size: int = PAGE_SIZE,
         window: int = WINDOW,
+        match: MatchRule = DEFAULT_MATCH,
     ) -> None:
+        if any(a.casefold() == match.attribute.casefold() for a in attributes):
+            raise ValueError(f"{match.attribute} is the match rule's attribute, not a target")
         self.creds = creds
         self.attributes = list(attributes)
+        self.match = match
         self.timeout = timeout
         self.backoff = backoff
         self.page_size = page_size
@@ -323,7 +336,7 @@ class LdapTarget:
         }  # fmt: skip
         self.waited = 0.0  # seconds slept in backoff before retries
         self.duplicate_anchors: dict[str, list[str]] = {}  # anchor -> DNs beyond the first
-        self._reader = _EntryReader(self.attributes)
+        self._reader = _EntryReader(self.attributes, match)
         self._conn: LdapConnection | None = None
         self._connect()
 
@@ -386,7 +399,7 @@ class LdapTarget:
         Each entry becomes an object as it is read: the raw entries of a 200,000-user search
         are never all held at once.
         """
-        attrs = [*self.attributes, ANCHOR_ATTRIBUTE] if anchor else self.attributes
+        attrs = [*self.attributes, self.match.attribute] if anchor else self.attributes
 
         def op(conn: LdapConnection) -> list[AdObject]:
             before = conn.pages
@@ -435,7 +448,7 @@ class LdapTarget:
         self.duplicate_anchors = {}
         found: dict[str, AdObject] = {}
         self._keep_first(
-            self._users(all_of(equal("objectClass", "user"), present(ANCHOR_ATTRIBUTE))), found
+            self._users(all_of(equal("objectClass", "user"), present(self.match.attribute))), found
         )
         return found
 
@@ -449,38 +462,33 @@ class LdapTarget:
                 found[obj.anchor] = obj
 
     def find_many(self, anchors: Iterable[str]) -> dict[str, AdObject]:
-        """The users holding `anchors` (base64), by anchor; one OR search per `FIND_BATCH`.
+        """The users holding `anchors` (keys under the match rule), by anchor; one OR search
+        per `FIND_BATCH`.
 
-        An anchor that is not base64 cannot be held by anyone and is not looked up. An anchor
-        held by more than one object keeps the first and lists the others in
+        A key no AD value can equal (an immutable id that is not base64) is not looked up. A
+        key held by more than one object keeps the first and lists the others in
         `duplicate_anchors`, as `index` does.
         """
-        guids: list[bytes] = []
-        for anchor in set(anchors):
-            try:
-                guids.append(base64.b64decode(anchor, validate=True))
-            except binascii.Error:
-                continue
+        rule = self.match
+        values = [v for a in set(anchors) if (v := rule.assertion(a)) is not None]
         found: dict[str, AdObject] = {}
-        for i in range(0, len(guids), FIND_BATCH):
-            chunk = guids[i : i + FIND_BATCH]
+        for i in range(0, len(values), FIND_BATCH):
+            chunk = values[i : i + FIND_BATCH]
             flt = all_of(
                 equal("objectClass", "user"),
-                any_of(*(equal(ANCHOR_ATTRIBUTE, g) for g in chunk)),
+                any_of(*(equal(rule.attribute, v) for v in chunk)),
             )
             self._keep_first(self._users(flt), found)
         return found
 
     def find(self, anchor: str) -> AdObject | None:
-        """The user whose mS-DS-ConsistencyGuid is `anchor` (base64), by an indexed search.
+        """The user holding key `anchor` under the match rule, by an indexed search.
 
-        Raises ValueError for an anchor that is not base64 and LdapError when more than one
-        object holds it.
+        Raises ValueError for a key no AD value can equal (an immutable id that is not base64)
+        and LdapError when more than one object holds it.
         """
-        try:
-            base64.b64decode(anchor, validate=True)
-        except binascii.Error:
-            raise ValueError(f"{anchor!r} is not a base64 source anchor") from None
+        if self.match.assertion(anchor) is None:
+            raise ValueError(f"{anchor!r} is not a base64 source anchor")
         self.duplicate_anchors.pop(anchor, None)
         obj = self.find_many([anchor]).get(anchor)
         if obj is not None and anchor in self.duplicate_anchors:

@@ -39,7 +39,7 @@ def verify(cloud: CloudCredentials, ldap: LdapCredentials, profile: Profile) -> 
     with (
         paused(),
         GraphSource(cloud, read_ahead=True) as source,
-        LdapTarget(ldap, list(targets)) as target,
+        LdapTarget(ldap, list(targets), match=profile.match) as target,
     ):
         index = target.index()
         for page in source.pages(None):
@@ -47,7 +47,7 @@ def verify(cloud: CloudCredentials, ldap: LdapCredentials, profile: Profile) -> 
                 if not (record.get("IsDirSynced") and record.get("IsExchangeCloudManaged")):
                     continue
                 out.in_scope += 1
-                obj = index.get(record.get("onPremisesImmutableId") or "")
+                obj = index.get(profile.match.cloud_key(record) or "")
                 if obj is None:
                     out.unmatched.append(record["id"])
                     continue

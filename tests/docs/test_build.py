@@ -50,3 +50,19 @@ def test_the_readme_is_the_home_page_with_links_into_the_site() -> None:
     home = rendered("index.md")
     assert "](architecture.md)" in home and "](docs/" not in home
     assert "scenarios/README.md" in home  # outside the site: shown as its path, not a link
+
+
+def test_the_readme_tables_are_the_codes() -> None:
+    """README.md's generated tables (the extensions table) as the registry makes them now."""
+    drifted = hooks().readme_drift()
+    assert drifted == [], f"README.md tables {drifted} differ from the code: run {hooks().REWRITE}"
+
+
+def test_a_readme_table_that_drifted_is_found_and_rewritten() -> None:
+    readme = hooks().README.read_text(encoding="utf-8")
+    stale = readme.replace("| **Mass-change guard**", "| **Mass-change guardrail**", 1)
+    assert stale != readme and hooks().readme_drift(stale) == ["extensions"]
+    assert hooks().fill_readme(stale) == readme
+    home = rendered("index.md")
+    assert "## Harness extensions and assumptions" in home
+    assert "](engine.md#the-match-rule)" in home  # the table's links, into the site

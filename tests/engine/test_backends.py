@@ -10,13 +10,15 @@ scope, repair drift, are idempotent, and report an ACL denial as a Failure with 
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
 import pytest
 from ldap3 import BASE, MODIFY_REPLACE
 
 from harness.core.dn import normalize_dn
-from harness.engine.rules import load_profile
+from harness.engine.anchor import MatchRule
+from harness.engine.rules import Profile, load_profile
 from harness.engine.source import CloudCredentials
 from harness.engine.target import LdapCredentials
 from harness.tenant import AdUser, CloudMailbox, TenantSpec, generate
@@ -199,3 +201,82 @@ def test_acl_denial_is_a_failure_with_code_50(env, tmp_path):
     assert ad_values(env, user.dn, "extensionAttribute15") == []
     # Escrowed and retried: the next cycle fails the same way.
     assert cycle(env, profile=prof).statuses["Failure"] == 1
+
+
+# --- the match rule (profile `match`) ------------------------------------------------------
+
+
+def match_profile(tmp_path, rule: MatchRule) -> Profile:
+    path = tmp_path / f"match-{rule.value}.yaml"
+    path.write_text(f"based_on: ga\nname: match-{rule.value}\nmatch: {rule.value}\n", "utf-8")
+    return load_profile(path)
+
+
+def stamp_external_ids(env: Env, items: list[tuple[AdUser, CloudMailbox]]) -> None:
+    """What Exchange hybrid writeback does: msDS-ExternalDirectoryObjectId = User_<cloud id>."""
+    admin = connect(env.ad)
+    for user, mbx in items:
+        change = {"msDS-ExternalDirectoryObjectId": [(MODIFY_REPLACE, [f"User_{mbx.id}"])]}
+        assert admin.modify(user.dn, change), admin.result
+
+
+def outcome(report, mbx: CloudMailbox) -> tuple[str, str]:
+    (entry,) = [e for e in log_entries(report) if e["sourceId"] == mbx.id]
+    return entry["status"], entry["statusReason"]
+
+
+@pytest.mark.parametrize("rule", list(MatchRule), ids=[r.value for r in MatchRule])
+def test_each_match_rule_matches_by_its_own_attribute(env, tmp_path, rule):
+    """A: mS-DS-ConsistencyGuid cleared; B: never stamped with msDS-ExternalDirectoryObjectId;
+    C: both. Each rule matches exactly the users its attribute finds, in a full round (one
+    read of AD) and a delta round (an OR search per page); the rest are Skipped."""
+    profile = match_profile(tmp_path, rule)
+    (user_a, a), (user_b, b), (user_c, c), *rest = pairs(True)
+    stamp_external_ids(env, [(user_a, a), (user_c, c), *rest])
+    admin = connect(env.ad)
+    assert admin.modify(user_a.dn, {"mS-DS-ConsistencyGuid": [(MODIFY_REPLACE, [])]}), admin.result
+    matched = {
+        MatchRule.CONSISTENCY_GUID: {"B", "C"},
+        MatchRule.OBJECT_GUID: {"A", "B", "C"},
+        MatchRule.EXTERNAL_ID: {"A", "C"},
+    }[rule]
+    users = {"A": (user_a, a), "B": (user_b, b), "C": (user_c, c)}
+    for round_, mode in enumerate(("full", "delta")):
+        for _, mbx in users.values():
+            edit(env, mbx, custom_attributes=(f"{rule.value} {round_}", *mbx.custom_attributes[1:]))
+        report = cycle(env, mode, profile=profile)
+        assert report.statuses["Failure"] == 0, log_entries(report)
+        for name, (user, mbx) in users.items():
+            written = ad_values(env, user.dn, "extensionAttribute1") == [f"{rule.value} {round_}"]
+            assert written is (name in matched), (name, mode)
+            assert outcome(report, mbx) == (
+                ("Success", "") if name in matched else ("Skipped", "no matching AD user")
+            )
+    # The Matching step says what it looked for, by the rule's attribute.
+    for name, (_, mbx) in users.items():
+        (entry,) = [e for e in log_entries(report) if e["sourceId"] == mbx.id]
+        matching = entry["provisioningSteps"][1]["description"]
+        if name not in matched:
+            assert matching.startswith(f"no AD user with {rule.value} "), matching
+
+
+@pytest.mark.parametrize(
+    "rule", [MatchRule.CONSISTENCY_GUID, MatchRule.EXTERNAL_ID], ids=lambda r: r.value
+)
+def test_an_anchor_two_ad_users_hold_fails_the_object_and_writes_neither(env, tmp_path, rule):
+    """The engine does not guess which of two AD users a cloud object means (objectGUID is
+    unique in AD, so that rule cannot meet this)."""
+    profile = match_profile(tmp_path, rule)
+    (user_a, a), (user_b, _) = pairs(True)[:2]  # B takes A's anchor
+    admin = connect(env.ad)
+    if rule is MatchRule.EXTERNAL_ID:
+        stamp_external_ids(env, [(user_a, a)])
+        taken = f"User_{a.id}".encode()
+    else:
+        taken = base64.b64decode(a.immutable_id)
+    assert admin.modify(user_b.dn, {rule.attribute: [(MODIFY_REPLACE, [taken])]}), admin.result
+    edit(env, a, custom_attributes=("ambiguous", *a.custom_attributes[1:]))
+    report = cycle(env, "full", profile=profile)
+    assert outcome(report, a) == ("Failure", "source anchor held by more than one AD object")
+    assert ad_values(env, user_a.dn, "extensionAttribute1") != ["ambiguous"]
+    assert ad_values(env, user_b.dn, "extensionAttribute1") != ["ambiguous"]

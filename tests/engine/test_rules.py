@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
 
+from harness.engine.anchor import MatchRule
 from harness.engine.rules import (
     GA,
     PREVIEW,
@@ -115,6 +117,31 @@ remove: [mail, proxyAddresses]
     assert prof.targets.index("extensionAttribute1") == GA.targets.index("extensionAttribute1")
 
 
+def test_the_match_rule_is_a_profile_setting(tmp_path: Path) -> None:
+    assert GA.match is PREVIEW.match is MatchRule.CONSISTENCY_GUID  # what the engine always did
+    assert load_profile(write(tmp_path, "based_on: ga\n")).match is MatchRule.CONSISTENCY_GUID
+    for rule in MatchRule:  # attribute names, read without case as AD reads them
+        text = f"based_on: preview\nmatch: {rule.value.upper()}\n"
+        assert load_profile(write(tmp_path, text)).match is rule
+
+
+def test_match_rule_keys_on_each_side() -> None:
+    guid = bytes(range(16))
+    immutable = base64.b64encode(guid).decode()
+    record = {"id": "0A1B-c2", "onPremisesImmutableId": immutable}
+    for rule in (MatchRule.CONSISTENCY_GUID, MatchRule.OBJECT_GUID):
+        assert rule.cloud_key(record) == immutable == rule.ad_key(guid)
+        assert rule.assertion(immutable) == guid
+        assert rule.assertion("not base64!") is None  # no AD value can equal it
+    ext = MatchRule.EXTERNAL_ID
+    assert ext.cloud_key(record) == "0a1b-c2" == ext.ad_key(b"USER_0A1B-C2")
+    assert ext.assertion("0a1b-c2") == b"User_0a1b-c2"
+    assert ext.ad_key(b"Group_0a1b-c2") is None and ext.ad_key(b"User_") is None
+    assert ext.cloud_key({"id": "", "onPremisesImmutableId": immutable}) is None
+    assert MatchRule.CONSISTENCY_GUID.cloud_key({"id": "x", "onPremisesImmutableId": None}) is None
+    assert ext.describe("abc") == "msDS-ExternalDirectoryObjectId User_abc"
+
+
 def test_custom_profile_preview_and_name(tmp_path: Path) -> None:
     prof = load_profile(write(tmp_path, "based_on: preview\nname: contoso\n"))
     assert prof.name == "contoso" and prof.mailbox_limit == 200_000
@@ -177,6 +204,19 @@ def test_expression_list_for_single_target(tmp_path: Path) -> None:
         ("based_on: [ga\n", 2, "invalid YAML"),
         ("", 1, "empty profile"),
         ("- a\n", 1, "the profile must be a mapping"),
+        (
+            "based_on: ga\n\nmatch: immutableId\n",
+            3,
+            "match: 'immutableId' is not a match rule (one of mS-DS-ConsistencyGuid, objectGUID, "
+            "msDS-ExternalDirectoryObjectId)",
+        ),
+        ("based_on: ga\nmatch: [objectGUID]\n", 2, "match must be a string"),
+        (
+            "based_on: ga\nmatch: msDS-ExternalDirectoryObjectId\nmappings:\n"
+            "  - {target: msDS-ExternalDirectoryObjectId, source: CustomAttribute1}\n",
+            2,
+            "match: msDS-ExternalDirectoryObjectId is a mapping target",
+        ),
     ],
 )
 def test_profile_errors_name_file_and_line(

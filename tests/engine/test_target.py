@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from ldap3 import MODIFY_REPLACE
 
 from harness.core.dn import normalize_dn
+from harness.engine.anchor import MatchRule
 from harness.engine.rules import GA
 from harness.engine.target import (
     AdObject,
@@ -16,7 +18,8 @@ from harness.engine.target import (
 from harness.tenant import TenantSpec, generate
 from harness.tenant.model import AdUser
 from mockservers.runtime import RunningTenant
-from tests.directory.ldap_clients import is_ad, is_samba
+from tests.directory.ldap_clients import connect as ldap_connect
+from tests.directory.ldap_clients import examined, is_ad, is_samba
 
 TARGETS = list(GA.targets)
 
@@ -180,6 +183,31 @@ def test_find_by_anchor_including_escaped_and_non_ascii_cns(directory, tenant):
         assert target.find("AAAAAAAAAAAAAAAAAAAAAA==") is None
         with pytest.raises(ValueError):
             target.find("not base64!")
+
+
+@pytest.mark.fake_only("counts the entries the fake's search examined")
+@pytest.mark.parametrize("rule", list(MatchRule), ids=[r.value for r in MatchRule])
+def test_every_match_rule_finds_users_from_an_index(fresh_directory, tenant, rule):
+    """A delta page is matched with one OR search: an index hit per key under every rule,
+    never a scan of the domain (what keeps a 200,000-user delta cheap)."""
+    run = fresh_directory
+    pairs = [(u, m) for u, m in tenant.synced_pairs()][:30]
+    admin = ldap_connect(run)
+    for user, mbx in pairs:  # Exchange hybrid writeback's stamp, for the last rule
+        change = {"msDS-ExternalDirectoryObjectId": [(MODIFY_REPLACE, [f"User_{mbx.id}"])]}
+        assert admin.modify(user.dn, change), admin.result
+    keys = [rule.cloud_key(m.to_json()) for _, m in pairs]
+    with LdapTarget(creds(run), TARGETS, match=rule) as target:
+        before = examined(run)
+        found = target.find_many(k for k in keys if k)
+        assert examined(run) - before <= 2 * len(pairs)  # index hits, not a scan of the domain
+        assert {normalize_dn(found[k].dn) for k in keys if k} == {
+            normalize_dn(u.dn) for u, _ in pairs
+        }
+        whole = target.index()  # a full round: one paged read of every user with the attribute
+        assert all(whole[k].dn == found[k].dn for k in keys if k)
+    with pytest.raises(ValueError, match="is the match rule's attribute"):
+        LdapTarget(creds(run), [*TARGETS, rule.attribute], match=rule)
 
 
 def test_apply_writes_the_planned_change_as_the_writeback_account(fresh_directory, tenant):
