@@ -412,6 +412,51 @@ EXTENSIONS: tuple[Extension, ...] = (
         "`whole-search` counts every page together, as slapd does",
     ),
     E(
+        "DirSync rights of the writeback account",
+        "DirSync without LDAP_DIRSYNC_OBJECT_SECURITY needs the replicating-changes right: the "
+        "admin holds it, the writeback account does not (Cloud Sync's installer grants its gMSA "
+        "the password hash sync rights with its default permission set)",
+        (S.AD,),
+        W.SIMPLIFIED,
+        True,
+        (Setting("mockservers.directory.acl", "AccessPolicy", "writeback_replicates"),),
+        "docs/fake-ad.md#ldap-support-matrix",
+        "`True` grants the writeback account the right, as the installer's default set does",
+    ),
+    E(
+        "Continuation references",
+        "a one-level or subtree search reaching a naming context it does not enter ends with a "
+        "reference to it; `??base` on one-level references and their place in a paged search "
+        "follow RFC 4511 and Samba, unconfirmed for Windows",
+        (S.AD,),
+        W.UNCONFIRMED,
+        True,
+        (Setting(*AD_LIMITS, "continuation_references"),),
+        "docs/fake-ad.md#ldap-support-matrix",
+        "`False` sends none, for a client that cannot take them",
+    ),
+    E(
+        "Notification backlog",
+        "a change-notification reader that falls more than 4 MiB behind loses its connection "
+        "(Notice of Disconnection, 52); Microsoft documents no such bound",
+        (S.AD,),
+        W.UNDOCUMENTED,
+        True,
+        (Setting(*AD_LIMITS, "notification_backlog"),),
+        "docs/fake-ad.md#ldap-support-matrix",
+        "a larger number lets a slower reader fall further behind",
+    ),
+    E(
+        "Tombstones without the Recycle Bin",
+        "a delete leaves a tombstone as AD does with the Recycle Bin off (its default); there is "
+        "no Recycle Bin, no undelete and no garbage collection after the tombstone lifetime",
+        (S.AD,),
+        W.SIMPLIFIED,
+        True,
+        (),
+        "docs/fake-ad.md#ldap-support-matrix",
+    ),
+    E(
         "Paged searches per connection",
         "16 paged searches may be open on one connection (AD's MaxResultSetsPerConn default "
         "is not confirmed here)",
