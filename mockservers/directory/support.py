@@ -14,6 +14,11 @@ from collections.abc import Callable, Iterable
 from harness.core import aderrors
 from harness.core.ldapresult import LdapError, Result
 from mockservers.directory import errors
+from mockservers.directory.domain import (
+    CONFIG_WELL_KNOWN_GUIDS,
+    WELL_KNOWN,
+    WELL_KNOWN_GUIDS,
+)
 from mockservers.directory.filters import MATCHING_RULES, REFUSED_RULES
 from mockservers.directory.notify import NOTIFICATION_OID
 from mockservers.directory.sasl import SASL_MECHANISMS, SICILY_PACKAGES
@@ -31,6 +36,8 @@ def support_matrix_markdown() -> str:
             *_extended(),
             *_matching_rules(),
             *_write_rules(),
+            *_dn_forms(),
+            *_domain_objects(),
             *_errors(),
         ]
     )
@@ -183,6 +190,51 @@ def _write_rules() -> list[str]:
         "global security group, an account without sAMAccountName gets a generated one.",
         "",
         *_table(("Refused", "Result code"), rows),
+    ]
+
+
+def _dn_forms() -> list[str]:
+    rows = [
+        ("`<GUID=guid>`", "objectGUID: 32 hex digits or the dashed string"),
+        ("`<SID=sid>`", "objectSid: the hex of the binary SID or `S-1-5-...`"),
+        ("`<WKGUID=guid,dn>`", "the object `dn` lists under `guid` in wellKnownObjects, "
+                               "else otherWellKnownObjects"),
+        ("`<GUID=...>;<SID=...>;dn`", "the extended form: the GUID decides"),
+    ]  # fmt: skip
+    return [
+        "## Alternative DN forms",
+        "",
+        "Accepted wherever a request takes a DN ([MS-ADTS] 3.1.1.3.1.2.4): the base, the "
+        "object of a write, a new superior, a DN value. One that names no object is "
+        f"{_code(errors.no_such_object(''))}; one that does not parse "
+        f"{_code(errors.invalid_dn(''))}.",
+        "",
+        *_table(("Form", "Names the object by"), rows),
+    ]
+
+
+def _domain_objects() -> list[str]:
+    wk = [
+        (f"`{guid}`", f"`{rdns}`", f"{attr} of the {head}")
+        for head, table in (
+            ("domain", WELL_KNOWN_GUIDS),
+            ("configuration", CONFIG_WELL_KNOWN_GUIDS),
+        )
+        for attr, guid, rdns in table
+    ]
+    builtin = sum(1 for w in WELL_KNOWN if w.builtin)
+    accounts = sum(1 for w in WELL_KNOWN if not w.group_type)
+    groups = len(WELL_KNOWN) - builtin - accounts
+    return [
+        "## The domain's fixed objects",
+        "",
+        f"Seeded as a Windows Server 2016 DC's promotion creates them (`domain.py`): {accounts} "
+        f"well-known accounts and {groups} well-known groups in CN=Users with AD's RIDs, "
+        f"{builtin} built-in groups in CN=Builtin, CN=System with AdminSDHolder and the two "
+        "default GPOs, OU=Domain Controllers with the DC's account, the DC's server object "
+        "and NTDS Settings. The well-known objects, listed where they exist:",
+        "",
+        *_table(("Well-known GUID", "Object", "Listed in"), wk),
     ]
 
 

@@ -145,6 +145,7 @@ SAMBA_DIFFERENCES: Final = frozenset(
         "a value range past the last value",
         "MaxValRange",
         "tokenGroups of a group",
+        "NTLM through Sicily",
         "ANR on legacyExchangeDN",
         "ANR with other substrings",
         "a new superior by GUID",
