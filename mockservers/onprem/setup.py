@@ -109,8 +109,8 @@ def remove_subtree(store: Store, dn: str) -> list[str]:
     doomed = store.scope_entries(base, SCOPE_SUBTREE)  # parents before children
     removed = []
     for e in reversed(doomed):
+        removed.append(e.dn)  # before: a delete turns `e` into its tombstone, renamed
         store.delete(e.ndn)
-        removed.append(e.dn)
     return removed
 
 
