@@ -37,6 +37,7 @@ from typing import Any, Final
 
 from harness.core import ber
 from harness.core.adschema import Schema
+from mockservers.directory import controls as controls_
 from mockservers.directory import errors, tombstones
 from mockservers.directory.acl import AccessPolicy, Principal
 from mockservers.directory.ad_classes import AD_NOT_REPLICATED
@@ -72,11 +73,9 @@ class Request:
 
 def read_request(controls: Iterable[Any] | None) -> Request | None:
     """The DirSync request among `controls`, None when there is none."""
-    for oid, _critical, value in controls or ():
-        text = oid.decode("ascii", "replace") if isinstance(oid, bytes) else oid
-        if text != DIRSYNC_OID:
-            continue
-        raw = value if isinstance(value, bytes) else (value or "").encode("latin-1")
+    found = controls_.find(controls, DIRSYNC_OID)
+    if found is not None:
+        raw = found[1] or b""
         try:
             tag, body, _ = ber.read_tlv(raw)
             if tag != ber.SEQUENCE:

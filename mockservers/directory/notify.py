@@ -36,6 +36,7 @@ from ldaptor.protocols import pureldap
 
 from harness.core.adschema import Schema
 from harness.core.ber import SCOPE_BASE, SCOPE_ONE, SCOPE_SUBTREE
+from mockservers.directory import controls as controls_
 from mockservers.directory import errors
 from mockservers.directory.entry import Entry
 from mockservers.directory.store import Store
@@ -51,7 +52,7 @@ _ON_EVERY_OBJECT: Final = frozenset({"objectclass", "objectguid", "distinguished
 
 def requested(controls: Iterable[Any] | None) -> bool:
     """Whether a request's controls ask for change notification (critical or not)."""
-    return any(_text(oid) == NOTIFICATION_OID for oid, _critical, _value in controls or ())
+    return controls_.has(controls, NOTIFICATION_OID)
 
 
 def check_filter(f: object, schema: Schema) -> None:

@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from harness.core import ber
 from harness.core.ber import SCOPE_BASE, SCOPE_ONE
+from mockservers.directory import controls as controls_
 from mockservers.directory import errors
 from mockservers.directory.entry import Entry
 from mockservers.directory.store import Store
@@ -47,17 +48,13 @@ class Options:
 
 def options(controls: Iterable[Any] | None) -> Options:
     """Read the domain-scope and search-options controls of a search request."""
-    flags = 0
-    for oid, _critical, value in controls or ():
-        name = oid.decode() if isinstance(oid, bytes) else oid
-        if name == DOMAIN_SCOPE_OID:
-            flags |= DOMAIN_SCOPE
-        elif name == SEARCH_OPTIONS_OID:
-            raw = value.encode() if isinstance(value, str) else value
-            try:
-                flags |= ber.read_flag_control(raw or b"")
-            except ber.BERError as e:
-                raise errors.bad_control_value(SEARCH_OPTIONS_OID, str(e)) from None
+    flags = DOMAIN_SCOPE if controls_.has(controls, DOMAIN_SCOPE_OID) else 0
+    found = controls_.find(controls, SEARCH_OPTIONS_OID)
+    if found is not None:
+        try:
+            flags |= ber.read_flag_control(found[1] or b"")
+        except ber.BERError as e:
+            raise errors.bad_control_value(SEARCH_OPTIONS_OID, str(e)) from None
     # Bits other than the two are unused: the server "MUST ignore" them.
     return Options(refer=not flags & (DOMAIN_SCOPE | PHANTOM_ROOT), phantom_root=bool(flags & 2))
 

@@ -42,6 +42,7 @@ from harness.core.ber import (
 from harness.core.dn import InvalidDN, normalize_dn
 from harness.core.ldapresult import LdapError, Result
 from mockservers import idle
+from mockservers.directory import controls as controls_
 from mockservers.directory import dirsync, errors, notify, referrals
 from mockservers.directory.acl import (
     ALLOWED_ATTRIBUTES_EFFECTIVE,
@@ -301,16 +302,17 @@ class Selection:
                 ranges[t.name] = window
             if t not in named:
                 named.append(t)
-        past_end_ok = any(_text(oid) == RANGE_NOERR_OID for oid, _c, _v in controls or ())
+        past_end_ok = controls_.has(controls, RANGE_NOERR_OID)
         extended = None
-        for oid, _critical, value in controls or ():
-            if _text(oid) == EXTENDED_DN_OID:
-                try:  # no value: flag 0
-                    extended = ber.read_flag_control(_raw(value)) if value else 0
-                except ber.BERError as e:
-                    raise errors.bad_control_value(EXTENDED_DN_OID, str(e)) from None
-                if extended not in (0, 1):
-                    raise errors.bad_control_value(EXTENDED_DN_OID, f"flag {extended}")
+        found = controls_.find(controls, EXTENDED_DN_OID)
+        if found is not None:
+            value = found[1]
+            try:  # no value: flag 0
+                extended = ber.read_flag_control(value) if value else 0
+            except ber.BERError as e:
+                raise errors.bad_control_value(EXTENDED_DN_OID, str(e)) from None
+            if extended not in (0, 1):
+                raise errors.bad_control_value(EXTENDED_DN_OID, f"flag {extended}")
         return cls(
             all_user,
             "+" in names,
@@ -813,14 +815,15 @@ class LdapProtocol(protocol.Protocol):
         return  # connectionLost ends the searches
 
     def _sort_request(self, controls: Any) -> tuple[SortPlan, bool] | None:
-        for oid, critical, value in controls or ():
-            if _text(oid) == SORT_OID:
-                try:
-                    keys = read_sort_keys(_raw(value or b""))
-                except ber.BERError as e:
-                    raise errors.bad_control_value(SORT_OID, str(e)) from None
-                return plan(keys, self.svc.store.schema), bool(critical)
-        return None
+        found = controls_.find(controls, SORT_OID)
+        if found is None:
+            return None
+        critical, value = found
+        try:
+            keys = read_sort_keys(value or b"")
+        except ber.BERError as e:
+            raise errors.bad_control_value(SORT_OID, str(e)) from None
+        return plan(keys, self.svc.store.schema), critical
 
     def _search(
         self,
@@ -973,13 +976,13 @@ class LdapProtocol(protocol.Protocol):
                 yield e
 
     def _paged_request(self, controls) -> tuple[int, bytes] | None:
-        for oid, _critical, value in controls or ():
-            if _text(oid) == PAGED_RESULTS_OID:
-                try:
-                    return ber.read_paged_control(_raw(value or b""))
-                except ber.BERError as e:
-                    raise errors.bad_paged_control(str(e)) from None
-        return None
+        found = controls_.find(controls, PAGED_RESULTS_OID)
+        if found is None:
+            return None
+        try:
+            return ber.read_paged_control(found[1] or b"")
+        except ber.BERError as e:
+            raise errors.bad_paged_control(str(e)) from None
 
     def _paged_done(self, cookie: bytes) -> bytes:
         return ber.control(PAGED_RESULTS_OID, ber.paged_control_value(0, cookie))

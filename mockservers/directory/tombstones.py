@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from harness.core.dn import escape_rdn_value
+from mockservers.directory import controls as controls_
 from mockservers.directory.ad_classes import AD_PRESERVED_ON_DELETE
 from mockservers.directory.entry import Values
 
@@ -101,8 +102,4 @@ def is_deleted(attrs: Mapping[str, Values]) -> bool:
 
 def shows_deleted(controls: Iterable[Any] | None) -> bool:
     """True when the request carries LDAP_SERVER_SHOW_DELETED_OID (no value, 3.1.1.3.4.1.14)."""
-    for oid, _critical, _value in controls or ():
-        text = oid.decode("ascii", "replace") if isinstance(oid, bytes) else oid
-        if text == SHOW_DELETED_OID:
-            return True
-    return False
+    return controls_.has(controls, SHOW_DELETED_OID)
