@@ -41,7 +41,7 @@ from mockservers.directory import controls as controls_
 from mockservers.directory import errors, tombstones
 from mockservers.directory.acl import AccessPolicy, Principal
 from mockservers.directory.ad_classes import AD_NOT_REPLICATED
-from mockservers.directory.entry import Entry, Values
+from mockservers.directory.entry import WRITABLE_INSTANCE, Entry, Values
 from mockservers.directory.store import Store
 
 DIRSYNC_OID: Final = "1.2.840.113556.1.4.841"
@@ -49,9 +49,6 @@ OBJECT_SECURITY: Final = 0x00000001
 ANCESTORS_FIRST_ORDER: Final = 0x00000800
 PUBLIC_DATA_ONLY: Final = 0x00002000
 INCREMENTAL_VALUES: Final = 0x80000000
-# instanceType ([MS-ADTS] 2.2.14): IT_WRITE, and IT_NC_HEAD on a partition's root.
-IT_WRITE: Final = 4
-IT_NC_HEAD: Final = 1
 # The fake's cookie: a signature, a version, the highest USN the caller has seen, and the
 # objectGUID of the NC head, so a cookie of another directory (or partition) starts over.
 _COOKIE = struct.Struct("<4sIQ16s")
@@ -212,10 +209,9 @@ def changed_attributes(
     if not picked:
         return None
     nc_head = store.is_naming_context(e.ndn)
-    kind = IT_WRITE | (IT_NC_HEAD if nc_head else 0)
     always: list[tuple[str, Values]] = [
         ("objectGUID", e.attrs.get("objectGUID", ())),
-        ("instanceType", (str(kind).encode(),)),
+        ("instanceType", e.attrs.get("instanceType") or WRITABLE_INSTANCE),  # as a search has it
     ]
     if not nc_head and any(n == "name" for n, _v in picked):
         parent = store.get(e.parent) or store.get_deleted(e.parent)
