@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         elif args.resume:
             state.paused = False
         else:
-            state.restart()
+            state.restart()  # the portal default: QuarantineState, Watermark, Escrows
         state.save(args.state_dir)
     job = job_status(state, chosen, str(args.state_dir.resolve()))
     out = Console(soft_wrap=True)

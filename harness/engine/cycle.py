@@ -28,6 +28,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from harness.core import clock
 from harness.core.gcpause import paused
 from harness.engine.health import (
     QuarantinePolicy,
@@ -95,6 +96,7 @@ class CycleReport:
     cycle_id: str
     mode: str
     profile: str
+    started_at: str = ""  # ISO 8601 UTC on the harness clock (harness.core.clock)
     seconds: float = 0.0
     statuses: Counter = field(default_factory=Counter)
     actions: Counter = field(default_factory=Counter)
@@ -119,6 +121,7 @@ class CycleReport:
             "cycleId": self.cycle_id,
             "mode": self.mode,
             "profile": self.profile,
+            "startedAt": self.started_at,
             "seconds": round(self.seconds, 3),
             "objects": self.objects,
             "objectsPerSecond": round(self.objects / self.seconds, 1) if self.seconds else None,
@@ -339,7 +342,7 @@ def run_cycle(
     if state.profile not in (None, profile.name):
         state.delta_link = None  # a changed mapping restarts the job, as Cloud Sync does
     number = state.cycles + 1
-    report = CycleReport(str(uuid.uuid4()), mode, profile.name)
+    report = CycleReport(str(uuid.uuid4()), mode, profile.name, clock.now_iso())
     dry = mode == "dry-run"
     with paused(), _Connections(cloud, ldap, profile, state, state_dir, opts) as (source, target):
         log = ProvisioningLog(state_dir, report.cycle_id)
@@ -564,7 +567,7 @@ def run_on_demand(
     opts = options or CycleOptions()
     started = time.perf_counter()
     state = EngineState.load(state_dir)
-    report = CycleReport(str(uuid.uuid4()), "on-demand", profile.name)
+    report = CycleReport(str(uuid.uuid4()), "on-demand", profile.name, clock.now_iso())
     with _Connections(cloud, ldap, profile, state, state_dir, opts) as (source, target):
         state.on_demand += 1
         log = ProvisioningLog(state_dir, report.cycle_id, kind="ondemand")

@@ -30,6 +30,7 @@ class CycleSummary(TypedDict):
     cycleId: str
     mode: str  # full, delta, dry-run, on-demand
     profile: str
+    startedAt: str  # ISO 8601 UTC on the harness clock; "" in state written before it
     seconds: float
     objects: int
     objectsPerSecond: float | None
@@ -44,6 +45,34 @@ class CycleSummary(TypedDict):
     retries: dict[str, int]  # by server: ldap, graph
     waitedSeconds: dict[str, float]
     log: str | None
+
+
+# Graph's synchronizationJobRestartScope members (microsoft-facts §8.2), and what an empty
+# criteria means (the portal's "Restart provisioning").
+RESET_SCOPES = (
+    "None",
+    "ConnectorDataStore",
+    "Escrows",
+    "Watermark",
+    "QuarantineState",
+    "Full",
+    "ForceDeletes",
+)
+PORTAL_RESTART = frozenset({"QuarantineState", "Watermark", "Escrows"})
+
+
+def parse_reset_scope(text: str) -> frozenset[str]:
+    """`criteria.resetScope` as a set of RESET_SCOPES names; empty gives PORTAL_RESTART."""
+    by_key = {name.lower(): name for name in RESET_SCOPES}
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        return PORTAL_RESTART
+    unknown = [n for n in names if n.lower() not in by_key]
+    if unknown:
+        raise ValueError(
+            f"resetScope {', '.join(map(repr, unknown))} is not one of {', '.join(RESET_SCOPES)}"
+        )
+    return frozenset(by_key[n.lower()] for n in names) - {"None"}
 
 
 class StateError(Exception):
@@ -100,12 +129,25 @@ class EngineState:
         except (ValueError, TypeError) as e:
             raise StateError(f"{path}: not an engine state file ({e})") from None
 
-    def restart(self) -> None:
-        """What "Restart provisioning" does: clear watermark, escrow and quarantine."""
-        self.delta_link = None
-        self.escrow.clear()
-        self.quarantine = None
-        self.successive_failures = 0
+    def restart(self, reset_scope: str = "") -> frozenset[str]:
+        """Restart the job as Graph's `restart` does with `criteria.resetScope`; returns the
+        scopes applied.
+
+        `reset_scope` is Graph's comma-separated synchronizationJobRestartScope (case-blind);
+        empty means the portal's "Restart provisioning": `QuarantineState, Watermark, Escrows`.
+        `Full` is all of them. `ConnectorDataStore` and `ForceDeletes` are accepted and change
+        nothing here: this engine keeps no connector data store (it matches by anchor every
+        cycle) and the job never deletes. Raises ValueError naming an unknown scope.
+        """
+        scopes = parse_reset_scope(reset_scope)
+        if "Watermark" in scopes or "Full" in scopes:
+            self.delta_link = None
+        if "Escrows" in scopes or "Full" in scopes:
+            self.escrow.clear()
+        if "QuarantineState" in scopes or "Full" in scopes:
+            self.quarantine = None
+            self.successive_failures = 0
+        return scopes
 
     def save(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)

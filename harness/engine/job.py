@@ -1,0 +1,109 @@
+"""The writeback job as one object: what Graph's synchronization API, `exwb status`, `exwb cycle`
+and the schedule all operate.
+
+A job is its state directory (watermark, escrow, quarantine, history, provisioning logs), the
+servers it connects to and its profile. Operations take the job's lock, so a scheduled cycle, a
+Graph `start` and a provision-on-demand never run at once, as the service runs one at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from harness.core import clock
+from harness.engine.cycle import (
+    CycleOptions,
+    CycleReport,
+    OnDemandResult,
+    run_cycle,
+    run_on_demand,
+)
+from harness.engine.health import JobStatus, job_status
+from harness.engine.rules import Profile
+from harness.engine.source import CloudCredentials
+from harness.engine.state import EngineState
+from harness.engine.target import LdapCredentials
+
+INTERVAL = timedelta(minutes=20)  # the job's documented schedule (microsoft-facts §1.3)
+
+
+class WritebackJob:
+    """One writeback job bound to its state directory and servers."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        cloud: CloudCredentials,
+        ldap: LdapCredentials,
+        profile: Profile,
+        options: CycleOptions | None = None,
+        interval: timedelta = INTERVAL,
+    ) -> None:
+        self.state_dir = state_dir
+        self.cloud = cloud
+        self.ldap = ldap
+        self.profile = profile
+        self.options = options or CycleOptions()
+        self.interval = interval
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def _state(self, save: bool = True) -> Iterator[EngineState]:
+        with self._lock:
+            state = EngineState.load(self.state_dir)
+            yield state
+            if save:
+                state.save(self.state_dir)
+
+    @property
+    def key(self) -> str:
+        """What the job's id is derived from (its resolved state directory)."""
+        return str(self.state_dir.resolve())
+
+    def status(self) -> JobStatus:
+        with self._state(save=False) as state:
+            return job_status(state, self.profile, self.key)
+
+    def run(self, mode: str = "delta") -> CycleReport:
+        """Run one cycle now (raises CycleError when paused or refused, as run_cycle does)."""
+        with self._lock:
+            return run_cycle(
+                self.cloud, self.ldap, self.profile, self.state_dir, mode, self.options
+            )
+
+    def on_demand(self, object_id: str) -> OnDemandResult:
+        with self._lock:
+            return run_on_demand(
+                self.cloud, self.ldap, self.profile, self.state_dir, object_id, self.options
+            )
+
+    def start(self) -> None:
+        """Graph's `start`: resume a paused job (a running one is unchanged)."""
+        with self._state() as state:
+            state.paused = False
+
+    def pause(self) -> None:
+        with self._state() as state:
+            state.paused = True
+
+    def restart(self, reset_scope: str = "") -> frozenset[str]:
+        """Graph's `restart` with `criteria.resetScope` (EngineState.restart parses it)."""
+        with self._state() as state:
+            return state.restart(reset_scope)
+
+    def next_run(self) -> datetime | None:
+        """When the schedule runs the next cycle: at once if the job never ran, then one
+        interval after the last cycle began; None while paused."""
+        with self._state(save=False) as state:
+            if state.paused:
+                return None
+            if not state.history:
+                return clock.now()
+            last = state.history[-1].get("startedAt")
+            if not last:
+                return clock.now()
+            return clock.parse_iso(last) + self.interval
