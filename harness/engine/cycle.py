@@ -10,7 +10,8 @@ A cycle first imports, matches, scopes and plans every object, then exports. Out
 objects are Skipped and never written. The mass-change guard, a harness safety extension that is
 off unless a threshold is set, stops a cycle before its first export when more objects would
 change than the threshold allows. Exports are pipelined; per-object
-failures are logged, escrowed and retried next cycle, and do not stop the cycle. The watermark is
+failures are logged, escrowed and retried on the schedule of engine/escrow.py (+6 h, +12 h,
++24 h, then daily; dropped after 28 days), and do not stop the cycle. The watermark is
 saved only after every export of the round was acknowledged. After each cycle the job's health
 is evaluated against the escrow thresholds (the quarantine policy is in engine/health.py).
 """
@@ -30,6 +31,7 @@ from typing import Any
 
 from harness.core import clock
 from harness.core.gcpause import paused
+from harness.engine import escrow as escrow_schedule
 from harness.engine.health import (
     QuarantinePolicy,
     QuarantineReason,
@@ -41,7 +43,7 @@ from harness.engine.log import Entry, ProvisioningLog
 from harness.engine.preview import AccessReader, FactsByDn, Preview, predict
 from harness.engine.rules import MappingError, Profile
 from harness.engine.source import CloudCredentials, GraphSource, SourceAuthError
-from harness.engine.state import CycleSummary, EngineState, Escrow, utc_now
+from harness.engine.state import CycleSummary, EngineState, Escrow
 from harness.engine.target import (
     FIND_BATCH,
     WINDOW,
@@ -76,6 +78,7 @@ class Skip(StrEnum):
     DRY_RUN = "dry run"
     DELETED = "deleted in the cloud: writeback never deletes"
     MASS_CHANGE = "mass-change threshold exceeded"
+    ESCROW_EXPIRED = "escrow expired: failing for 28 days, no longer retried"
 
     @property
     def clears_escrow(self) -> bool:
@@ -109,6 +112,7 @@ class CycleReport:
     warnings: list[str] = field(default_factory=list)
     job_state: str = "Active"
     escrowed: int = 0
+    escrow_dropped: int = 0  # entries given up this cycle, 28 days after the first failure
     retries: dict[str, int] = field(default_factory=dict)
     waited: dict[str, float] = field(default_factory=dict)  # seconds spent waiting to retry
 
@@ -133,6 +137,7 @@ class CycleReport:
             "warnings": self.warnings,
             "jobState": self.job_state,
             "escrowed": self.escrowed,
+            "escrowDropped": self.escrow_dropped,
             "retries": self.retries,
             "waitedSeconds": self.waited,
             "log": str(self.log_path) if self.log_path else None,
@@ -307,16 +312,37 @@ class _Run:
         self.report.actions[e.action] += 1
         if status == "Failure":
             previous = self.state.escrow.get(e.source_id)
-            now = utc_now()
+            now = clock.now_iso()
+            attempts = previous.attempts + 1 if previous else 1
+            first = previous.first_failed if previous and previous.first_failed else now
             self.state.escrow[e.source_id] = Escrow(
                 e.error_code or 0,
                 reason,
-                previous.attempts + 1 if previous else 1,
-                previous.first_failed if previous else now,
+                attempts,
+                first,
                 now,
+                clock.iso(escrow_schedule.next_attempt(clock.parse_iso(first), attempts)),
             )
         elif clears_escrow:
             self.state.escrow.pop(e.source_id, None)
+
+
+def retry_due(run: _Run, seen: set[str]) -> list[dict[str, Any]]:
+    """The escrowed objects the round did not bring whose next attempt is due, read again from
+    the source; entries failing for 28 days are dropped and logged (harness.engine.escrow)."""
+    now = clock.now()
+    retry = []
+    for user_id in escrow_schedule.due(run.state.escrow, now, seen):
+        if escrow_schedule.expired(run.state.escrow[user_id], now):
+            run.skip(Entry(user_id), Skip.ESCROW_EXPIRED)  # the skip clears the entry
+            run.report.escrow_dropped += 1
+            continue
+        record = run.source.user(user_id)  # escrowed: retried though the round skipped it
+        if record is None:
+            run.state.escrow.pop(user_id)
+        else:
+            retry.append(record)
+    return retry
 
 
 def run_cycle(
@@ -410,14 +436,7 @@ def _cycle(run: _Run, link: str | None, opts: CycleOptions) -> None:
                 e = Entry(removed)
                 e.step(0, "Success", "deleted in Exchange Online")
                 run.skip(e, Skip.DELETED)
-        retry = []
-        for user_id in [k for k in run.state.escrow if k not in seen]:
-            record = run.source.user(user_id)  # escrowed: retried though the round skipped it
-            if record is None:
-                run.state.escrow.pop(user_id)
-            else:
-                retry.append(record)
-        take(retry)
+        take(retry_due(run, seen))
     finally:
         conflicts = exporter.close() if exporter is not None else []
     if run.dry:

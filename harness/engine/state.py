@@ -42,6 +42,7 @@ class CycleSummary(TypedDict):
     warnings: list[str]
     jobState: str  # Active, Quarantine
     escrowed: int
+    escrowDropped: int  # escrow entries given up this cycle (28 days after the first failure)
     retries: dict[str, int]  # by server: ldap, graph
     waitedSeconds: dict[str, float]
     log: str | None
@@ -88,6 +89,7 @@ class Escrow:
     attempts: int = 1
     first_failed: str = ""  # ISO 8601 UTC
     last_failed: str = ""
+    next_attempt: str = ""  # when a cycle retries it (harness.engine.escrow); empty: next cycle
 
 
 @dataclass(slots=True)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from ldap3 import BASE, MODIFY_REPLACE
 
-from harness.engine.cycle import run_cycle
+from harness.core import clock
+from harness.engine.cycle import Skip, run_cycle
 from harness.engine.log import ProvisioningLog
 from harness.engine.rules import GA, PREVIEW
 from harness.tenant import TenantSpec, generate
 from tests.directory.ldap_clients import connect
-from tests.support.engine import mailbox_pairs, writeback_credentials
+from tests.support.engine import mailbox_pairs, simulated_time, writeback_credentials
 
 TENANT = generate(
     TenantSpec(
@@ -148,22 +150,65 @@ def unwritable_edit(run, tmp_path):
     return mbx
 
 
-def test_failures_are_escrowed_and_retried(run, tmp_path):
-    mbx = unwritable_edit(run, tmp_path)
-    failed = cycle(run, tmp_path)
-    assert failed.statuses["Failure"] == 1
-    entry = json.loads(failed.log_path.read_text().splitlines()[0])
-    assert entry["errorCode"] == 50 and "INSUFF_ACCESS_RIGHTS" in entry["statusReason"]
-    state = json.loads((tmp_path / "state.json").read_text())
-    assert state["escrow"][mbx.id]["code"] == 50
-    assert cycle(run, tmp_path).statuses["Failure"] == 1  # retried next cycle, still failing
-    assert json.loads((tmp_path / "state.json").read_text())["escrow"][mbx.id]["attempts"] == 2
+def escrow_of(state_dir, object_id):
+    return json.loads((state_dir / "state.json").read_text())["escrow"].get(object_id)
+
+
+def test_failures_are_escrowed_and_retried_on_the_documented_schedule(run, tmp_path):
+    with simulated_time() as sim:
+        start = sim.now()
+        mbx = unwritable_edit(run, tmp_path)
+        failed = cycle(run, tmp_path)
+        assert failed.statuses["Failure"] == 1
+        entry = json.loads(failed.log_path.read_text().splitlines()[0])
+        assert entry["errorCode"] == 50 and "INSUFF_ACCESS_RIGHTS" in entry["statusReason"]
+        first = escrow_of(tmp_path, mbx.id)
+        assert first["code"] == 50 and first["attempts"] == 1
+        assert first["next_attempt"] == clock.iso(start + timedelta(hours=6))
+        sim.advance(timedelta(hours=5))
+        assert cycle(run, tmp_path).statuses["Failure"] == 0  # not due yet: not retried
+        assert escrow_of(tmp_path, mbx.id)["attempts"] == 1
+        # +6 h, +12 h, +24 h after the first failure, then every 24 h (facts §4.3).
+        for hours, attempts in ((6, 2), (12, 3), (24, 4), (48, 5)):
+            sim.advance_to(start + timedelta(hours=hours))
+            assert cycle(run, tmp_path).statuses["Failure"] == 1
+            e = escrow_of(tmp_path, mbx.id)
+            assert e["attempts"] == attempts and e["first_failed"] == first["first_failed"]
+        assert e["next_attempt"] == clock.iso(start + timedelta(hours=72))
+
+
+def test_an_escrow_entry_is_dropped_28_days_after_the_first_failure(run, tmp_path):
+    with simulated_time() as sim:
+        start = sim.now()
+        mbx = unwritable_edit(run, tmp_path)
+        cycle(run, tmp_path)
+        sim.advance_to(start + timedelta(days=27, hours=1))
+        assert cycle(run, tmp_path).statuses["Failure"] == 1  # still retried daily
+        sim.advance_to(start + timedelta(days=28, hours=1))
+        dropped = cycle(run, tmp_path)
+        assert dropped.escrow_dropped == 1 and dropped.statuses["Failure"] == 0
+        assert escrow_of(tmp_path, mbx.id) is None
+        entries = [json.loads(x) for x in dropped.log_path.read_text().splitlines()]
+        assert [e["statusReason"] for e in entries if e["sourceId"] == mbx.id] == [
+            Skip.ESCROW_EXPIRED.value
+        ]
+
+
+def test_an_escrowed_object_that_changes_is_processed_by_the_delta_at_once(run, tmp_path):
+    with simulated_time():
+        mbx = unwritable_edit(run, tmp_path)
+        cycle(run, tmp_path)
+        edit(run, mbx, custom_attributes=("changed again", *mbx.custom_attributes[1:]))
+        assert cycle(run, tmp_path).statuses["Failure"] == 1  # a new event, not the schedule
+        assert escrow_of(tmp_path, mbx.id)["attempts"] == 2
 
 
 def test_a_dry_run_keeps_the_escrow_of_what_it_did_not_write(run, tmp_path):
-    mbx = unwritable_edit(run, tmp_path)
-    assert cycle(run, tmp_path).escrowed == 1
-    dry = cycle(run, tmp_path, "dry-run")
+    with simulated_time() as sim:
+        mbx = unwritable_edit(run, tmp_path)
+        assert cycle(run, tmp_path).escrowed == 1
+        sim.advance(timedelta(hours=6))  # the retry is due
+        dry = cycle(run, tmp_path, "dry-run")
     entries = [json.loads(x) for x in dry.log_path.read_text().splitlines()]
     assert [e["statusReason"] for e in entries if e["sourceId"] == mbx.id] == ["dry run"]
     assert dry.escrowed == 1  # not written, so the failure still stands

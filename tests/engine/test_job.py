@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import json
 import os
+from datetime import timedelta
 
 import pytest
 
@@ -16,7 +17,12 @@ from harness.engine.health import QuarantinePolicy
 from harness.engine.rules import GA, load_profile
 from harness.engine.state import EngineState
 from tests.engine.test_cycle import TENANT, ad_values, edit
-from tests.support.engine import log_entries, mailbox_pairs, writeback_credentials
+from tests.support.engine import (
+    log_entries,
+    mailbox_pairs,
+    simulated_time,
+    writeback_credentials,
+)
 
 
 def managed(n: int):
@@ -152,6 +158,11 @@ def denied_profile(tmp_path):
 
 
 def test_per_object_failures_are_escrowed_and_quarantine_the_job(run, tmp_path, denied_profile):
+    with simulated_time() as sim:
+        escrow_and_recover(run, tmp_path, denied_profile, sim)
+
+
+def escrow_and_recover(run, tmp_path, denied_profile, sim):
     state_dir = tmp_path / "state"
     report = run_cycle(*writeback_credentials(run.endpoints), denied_profile, state_dir, "full")
     in_scope = len([m for _, m in mailbox_pairs(TENANT, True) if not m.hidden_from_address_lists])
@@ -166,7 +177,8 @@ def test_per_object_failures_are_escrowed_and_quarantine_the_job(run, tmp_path, 
     assert state.quarantine.reason == "EncounteredEscrowProportionThreshold"
     assert report.job_state == "Quarantine"
 
-    # A delta with nothing new still retries the escrowed objects (attempts grow).
+    # A delta with nothing new retries the escrowed objects once due, 6 h on (attempts grow).
+    sim.advance(timedelta(hours=6))
     again = run_cycle(*writeback_credentials(run.endpoints), denied_profile, state_dir)
     assert again.statuses["Failure"] == in_scope
     assert {e.attempts for e in EngineState.load(state_dir).escrow.values()} == {2}

@@ -8,12 +8,16 @@ needs (which accounts the engine uses, how a cycle is run, what "converged" mean
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ldap3 import Connection
 
+from harness.core import clock
+from harness.core.clock import SimulatedClock
 from harness.core.endpoints import Endpoints
 from harness.engine.cycle import CycleReport, run_cycle
 from harness.engine.rules import GA, Profile
@@ -82,3 +86,14 @@ class EngineEnv:
 
     def close(self) -> None:
         self.conn.unbind()
+
+
+@contextmanager
+def simulated_time() -> Iterator[SimulatedClock]:
+    """A SimulatedClock installed as the process's clock for the block (then the old one)."""
+    sim = SimulatedClock()
+    previous = clock.install(sim)
+    try:
+        yield sim
+    finally:
+        clock.install(previous)
