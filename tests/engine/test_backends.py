@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from ldap3 import BASE, MODIFY_REPLACE
 
+from harness.core.clock import SimulatedClock
 from harness.core.dn import normalize_dn
 from harness.engine.anchor import MatchRule
 from harness.engine.rules import Profile, load_profile
@@ -24,7 +27,13 @@ from harness.engine.target import LdapCredentials
 from harness.tenant import AdUser, CloudMailbox, TenantSpec, generate
 from tests.directory.ldap_clients import connect, is_ad, is_samba
 from tests.support.backends import SAMBA, SLAPD, Directory, start_samba, start_slapd
-from tests.support.engine import EngineEnv, log_entries, mailbox_pairs, writeback_credentials
+from tests.support.engine import (
+    EngineEnv,
+    log_entries,
+    mailbox_pairs,
+    simulated_time,
+    writeback_credentials,
+)
 
 TENANT = generate(
     TenantSpec(
@@ -176,6 +185,11 @@ def test_a_full_cycle_repairs_drift_and_cycles_are_idempotent(env):
 @pytest.mark.ad_differs("AD diagnostic messages")
 @pytest.mark.samba_differs("diagnostic texts", branches=True)
 def test_acl_denial_is_a_failure_with_code_50(env, tmp_path):
+    with simulated_time() as sim:
+        acl_denial(env, tmp_path, sim)
+
+
+def acl_denial(env: Env, tmp_path: Path, sim: SimulatedClock) -> None:
     # description is not among the attributes the writeback account may write.
     profile = tmp_path / "with-description.yaml"
     profile.write_text(
@@ -199,7 +213,10 @@ def test_acl_denial_is_a_failure_with_code_50(env, tmp_path):
     # One modify request: the allowed extensionAttribute15 was not written either.
     assert ad_values(env, user.dn, "description") == []
     assert ad_values(env, user.dn, "extensionAttribute15") == []
-    # Escrowed and retried: the next cycle fails the same way.
+    # Escrowed: not retried before its first retry time (6 h after the failure, then 12 h,
+    # 24 h and daily, harness.engine.escrow), and then failing the same way.
+    assert cycle(env, profile=prof).statuses["Failure"] == 0
+    sim.advance(timedelta(hours=6))
     assert cycle(env, profile=prof).statuses["Failure"] == 1
 
 
