@@ -252,7 +252,11 @@ def _naming_context_heads(store: Store, base: str, config: str, schema_nc: str) 
     """The attributes of the three partitions' heads that the loaded data lacks: the domain
     object's policy (`domain.domain_attributes`), each head's instanceType, and the
     well-known objects each lists, of those the store now holds."""
-    exists = store.entries.__contains__
+
+    def exists(ndn: str) -> bool:
+        # Deleted Objects is a tombstone-side container, held apart from the live entries.
+        return ndn in store.entries or store.get_deleted(ndn) is not None
+
     domain = dict(domain_attributes(base, schema_nc))
     domain_wk = well_known_values(WELL_KNOWN_GUIDS, base, exists)
     config_wk = well_known_values(CONFIG_WELL_KNOWN_GUIDS, config, exists)

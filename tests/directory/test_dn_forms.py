@@ -211,6 +211,18 @@ def test_the_domain_lists_its_well_known_objects(directory):
             assert base_dn(conn, dn) is not None, dn  # each names an object that exists
     for guid, rdn in WELL_KNOWN_CONTAINERS.items():
         assert listed[guid] == normalize_dn(f"{rdn},{base}")
+    # Deleted Objects is listed too, though it is a deleted object itself ([MS-ADTS] 6.1.1.4).
+    assert listed[DELETED_OBJECTS_GUID] == normalize_dn(f"CN=Deleted Objects,{base}")
+
+
+@pytest.mark.ad_only("alternative DN forms")
+def test_wkguid_names_deleted_objects_with_the_show_deleted_control(directory):
+    conn = connect(directory)
+    base = directory.endpoints.base_dn
+    show_deleted = [("1.2.840.113556.1.4.417", True, None)]
+    got = base_dn(conn, f"<WKGUID={DELETED_OBJECTS_GUID},{base}>", show_deleted)
+    assert got is not None, conn.result
+    assert normalize_dn(got) == normalize_dn(f"CN=Deleted Objects,{base}")
 
 
 @pytest.mark.ad_only("alternative DN forms")
