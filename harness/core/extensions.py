@@ -172,16 +172,17 @@ EXTENSIONS: tuple[Extension, ...] = (
         "docs/engine.md#the-writeback-engine-exwb-cycle-exwb-verify-and-exwb-status",
     ),
     E(
-        "Cycles on demand, escrow retried every cycle",
-        "cycles run when run (no 20-minute schedule), an escrowed object is retried in every "
-        "following cycle (not at +6 h, +12 h, +24 h, then daily for 28 days), and quarantine "
-        "neither backs off nor disables the job",
+        "Cycles on demand, quarantine without back-off",
+        "`exwb cycle` runs when run: the 20-minute schedule (harness.engine.schedule) is not yet "
+        "served by `exwb serve`, and quarantine neither backs off to once a day nor disables "
+        "the job after 4 weeks (escrow retries do follow the documented +6 h, +12 h, +24 h, "
+        "then daily, dropped after 28 days)",
         (S.ENGINE,),
         W.SIMPLIFIED,
         True,
         (),
         "docs/engine.md#the-writeback-engine-exwb-cycle-exwb-verify-and-exwb-status",
-        "to come with the simulated clock of issue 17",
+        "the served schedule and the back-off are to come with issue 17",
     ),
     E(
         "A source anchor two AD users hold",
