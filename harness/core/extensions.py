@@ -172,17 +172,31 @@ EXTENSIONS: tuple[Extension, ...] = (
         "docs/engine.md#the-writeback-engine-exwb-cycle-exwb-verify-and-exwb-status",
     ),
     E(
-        "Cycles on demand, quarantine without back-off",
-        "`exwb cycle` runs when run: the 20-minute schedule (harness.engine.schedule) is not yet "
-        "served by `exwb serve`, and quarantine neither backs off to once a day nor disables "
-        "the job after 4 weeks (escrow retries do follow the documented +6 h, +12 h, +24 h, "
-        "then daily, dropped after 28 days)",
+        "Cycles on demand",
+        "`exwb cycle` runs when run: the 20-minute schedule, with escrow retries at +6 h, "
+        "+12 h, +24 h, then daily, and the quarantine back-off (harness.engine.schedule), is "
+        "not yet served by `exwb serve`",
         (S.ENGINE,),
         W.SIMPLIFIED,
         True,
         (),
         "docs/engine.md#the-writeback-engine-exwb-cycle-exwb-verify-and-exwb-status",
-        "the served schedule and the back-off are to come with issue 17",
+        "the served schedule is to come with issue 17",
+    ),
+    E(
+        "The quarantine back-off curve",
+        "a quarantined job's next cycle comes after the interval times 2 to the number of "
+        "quarantined cycles in a row, up to once a day; Microsoft documents only that cycles "
+        "slow down gradually to once a day and that the job is disabled after 4 weeks",
+        (S.ENGINE,),
+        W.UNDOCUMENTED,
+        True,
+        (
+            Setting("harness.engine.health", "QuarantineBackoff", "factor"),
+            Setting("harness.engine.health", "QuarantineBackoff", "ceiling"),
+            Setting("harness.engine.health", "QuarantineBackoff", "disable_after"),
+        ),
+        "docs/engine.md#the-writeback-engine-exwb-cycle-exwb-verify-and-exwb-status",
     ),
     E(
         "A source anchor two AD users hold",

@@ -13,14 +13,17 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypedDict
 
+from harness.core import clock
 from harness.engine.rules import Profile
-from harness.engine.state import CycleSummary, EngineState, Quarantine, utc_now
+from harness.engine.state import CycleSummary, EngineState, Quarantine
 
 TEMPLATE_ID = "Entra2ADExchangeOnlineAttributeWriteback"
 INTERVAL = "PT20M"  # the documented schedule of this job
+INTERVAL_TD = timedelta(minutes=20)
 ESCROW_EXAMPLES = 10
 PREVIEW_SIZE = 200_000  # the tenant size the documented escrow thresholds are scaled from
 
@@ -75,9 +78,44 @@ class QuarantinePolicy:
 
 
 def _enter(state: EngineState, reason: QuarantineReason, detail: str) -> None:
-    # The quarantine keeps the time it began while its reason stays the same.
-    if state.quarantine is None or state.quarantine.reason != reason:
-        state.quarantine = Quarantine(reason.value, utc_now(), detail)
+    # The quarantine keeps the time it began while its reason stays the same; each cycle that
+    # leaves it quarantined counts one more attempt, which the back-off grows with.
+    now = clock.now_iso()
+    q = state.quarantine
+    if q is None or q.reason != reason:
+        state.quarantine = Quarantine(reason.value, now, detail, 1, now)
+    else:
+        q.attempts += 1
+        q.last_attempt = now
+        q.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineBackoff:
+    """How a quarantined job's cycles slow down, and when it is disabled.
+
+    Documented (microsoft-facts §4.3): cycles "slow down gradually to once per day", and the
+    job is disabled after 4 weeks in quarantine. The curve is not documented: by default the
+    gap doubles from the schedule's interval with each quarantined cycle, up to `ceiling`
+    (an assumption, listed in harness/core/extensions.py).
+    """
+
+    factor: float = 2.0
+    ceiling: timedelta = timedelta(days=1)
+    disable_after: timedelta = timedelta(days=28)
+
+    def delay(self, attempts: int, interval: timedelta) -> timedelta:
+        """The gap after the `attempts`-th quarantined cycle in a row."""
+        # Cap the exponent: past the ceiling the product only grows.
+        grown = interval * min(self.factor ** max(attempts, 0), 2.0**32)
+        return min(grown, self.ceiling)
+
+    def next_attempt(self, q: Quarantine, interval: timedelta) -> datetime | None:
+        """When the quarantined job next runs; None once it is disabled."""
+        began = clock.parse_iso(q.since)
+        last = clock.parse_iso(q.last_attempt or q.since)
+        when = last + self.delay(q.attempts, interval)
+        return None if when - began >= self.disable_after else when
 
 
 def refused_credentials(state: EngineState, error: str) -> None:
@@ -152,6 +190,8 @@ class Schedule(TypedDict):
 class QuarantineStatus(TypedDict):
     reason: str
     currentBegan: str
+    seriesCount: int
+    nextAttempt: str | None  # None: disabled after 4 weeks in quarantine
     error: str
 
 
@@ -200,6 +240,10 @@ class JobStatus(TypedDict):
     exwb: Extras
 
 
+def _iso_or_none(when: datetime | None) -> str | None:
+    return clock.iso(when) if when is not None else None
+
+
 def _execution(cycle: CycleSummary) -> Execution:
     # .get: a state file written by an older exwb may lack a key.
     statuses = cycle.get("statuses", {})
@@ -246,7 +290,15 @@ def job_status(state: EngineState, profile: Profile, job_key: str) -> JobStatus:
             "lastExecution": _execution(last) if last else None,
             "lastSuccessfulExecution": _execution(succeeded[-1]) if succeeded else None,
             "quarantine": (
-                {"reason": q.reason, "currentBegan": q.since, "error": q.detail} if q else None
+                {
+                    "reason": q.reason,
+                    "currentBegan": q.since,
+                    "seriesCount": q.attempts,
+                    "nextAttempt": _iso_or_none(QuarantineBackoff().next_attempt(q, INTERVAL_TD)),
+                    "error": q.detail,
+                }
+                if q
+                else None
             ),
             "countSuccessiveCompleteFailures": state.successive_failures,
             "escrowsPruned": False,

@@ -22,13 +22,13 @@ from harness.engine.cycle import (
     run_cycle,
     run_on_demand,
 )
-from harness.engine.health import JobStatus, job_status
+from harness.engine.health import INTERVAL_TD, JobStatus, QuarantineBackoff, job_status
 from harness.engine.rules import Profile
 from harness.engine.source import CloudCredentials
 from harness.engine.state import EngineState
 from harness.engine.target import LdapCredentials
 
-INTERVAL = timedelta(minutes=20)  # the job's documented schedule (microsoft-facts §1.3)
+INTERVAL = INTERVAL_TD  # the job's documented schedule (microsoft-facts §1.3)
 
 
 class WritebackJob:
@@ -42,6 +42,7 @@ class WritebackJob:
         profile: Profile,
         options: CycleOptions | None = None,
         interval: timedelta = INTERVAL,
+        backoff: QuarantineBackoff | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.cloud = cloud
@@ -49,6 +50,7 @@ class WritebackJob:
         self.profile = profile
         self.options = options or CycleOptions()
         self.interval = interval
+        self.backoff = backoff or QuarantineBackoff()
         self._lock = threading.RLock()
 
     @contextmanager
@@ -97,10 +99,14 @@ class WritebackJob:
 
     def next_run(self) -> datetime | None:
         """When the schedule runs the next cycle: at once if the job never ran, then one
-        interval after the last cycle began; None while paused."""
+        interval after the last cycle began; while quarantined, the back-off from the last
+        quarantined attempt (QuarantineBackoff); None while paused or once disabled (4 weeks
+        in quarantine)."""
         with self._state(save=False) as state:
             if state.paused:
                 return None
+            if state.quarantine is not None:
+                return self.backoff.next_attempt(state.quarantine, self.interval)
             if not state.history:
                 return clock.now()
             last = state.history[-1].get("startedAt")

@@ -85,7 +85,16 @@ class Schedule:
             self._arm()
 
     def _arm_after_failure(self) -> None:
-        """A refused cycle left no startedAt in the history: the next try is one interval on."""
-        if not self._stopped:
-            when = clock.now() + self.job.interval
-            self._timer = clock.current().call_at(when, self._fire)
+        """A failed cycle left no startedAt in the history. A quarantined job (refused
+        credentials) follows the back-off, and a disabled one is not re-armed; otherwise (an
+        unreachable server) the next try is one interval on."""
+        if self._stopped:
+            return
+        now = clock.now()
+        when = self.job.next_run()
+        if when is None:
+            self._timer = None
+            return
+        if when <= now:
+            when = now + self.job.interval
+        self._timer = clock.current().call_at(when, self._fire)

@@ -99,6 +99,8 @@ class Quarantine:
     reason: str  # a harness.engine.health.QuarantineReason
     since: str
     detail: str = ""
+    attempts: int = 1  # quarantined cycles in a row under this reason (Graph's seriesCount)
+    last_attempt: str = ""  # when the latest of them ran; the back-off counts from it
 
 
 @dataclass(slots=True)

@@ -62,3 +62,41 @@ def test_a_paused_job_is_not_scheduled_and_a_refused_cycle_is_recorded(run, tmp_
         assert sim.advance(timedelta(minutes=45)) == 3  # refused, recorded, retried each interval
         assert len(schedule.failures) == 3
         schedule.stop()
+
+
+def test_a_quarantined_job_backs_off_to_once_a_day_and_is_disabled_after_four_weeks(
+    run, tmp_path
+):
+    with simulated_time() as sim:
+        j = job(run, tmp_path)
+        j.ldap = type(j.ldap)(j.ldap.url, j.ldap.bind_dn, "not-the-password", j.ldap.base_dn)
+        schedule = Schedule(j)
+        started: list[object] = []
+        fire = schedule._fire
+
+        def spy() -> None:
+            started.append(sim.now())
+            fire()
+
+        schedule._fire = spy  # type: ignore[method-assign]
+        schedule.start()
+        sim.advance(timedelta(days=3))
+        gaps = [b - a for a, b in zip(started, started[1:], strict=False)]
+        # Refused credentials quarantine at once; each gap doubles from 40 minutes, up to a day.
+        assert gaps[:6] == [timedelta(minutes=20 * 2**n) for n in range(1, 7)]
+        assert gaps[-1] == timedelta(days=1) and max(gaps) == timedelta(days=1)
+        status = j.status()["status"]
+        assert status["code"] == "Quarantine"
+        q = status["quarantine"]
+        assert q is not None and q["reason"] == "EncounteredQuarantineException"
+        assert q["seriesCount"] == len(started)
+        assert q["nextAttempt"] == clock.iso(started[-1] + timedelta(days=1))
+        # Four weeks after it began the job is disabled: nothing more is scheduled.
+        sim.advance(timedelta(days=30))
+        assert clock.parse_iso(q["currentBegan"]) + timedelta(days=28) > started[-1]
+        assert j.status()["status"]["quarantine"]["nextAttempt"] is None
+        assert j.next_run() is None
+        before = len(started)
+        sim.advance(timedelta(days=7))
+        assert len(started) == before
+        schedule.stop()
