@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 from harness.core import clock
 from harness.engine.job import WritebackJob
@@ -64,9 +65,7 @@ def test_a_paused_job_is_not_scheduled_and_a_refused_cycle_is_recorded(run, tmp_
         schedule.stop()
 
 
-def test_a_quarantined_job_backs_off_to_once_a_day_and_is_disabled_after_four_weeks(
-    run, tmp_path
-):
+def test_a_quarantined_job_backs_off_to_once_a_day_and_is_disabled_after_four_weeks(run, tmp_path):
     with simulated_time() as sim:
         j = job(run, tmp_path)
         j.ldap = type(j.ldap)(j.ldap.url, j.ldap.bind_dn, "not-the-password", j.ldap.base_dn)
@@ -81,7 +80,7 @@ def test_a_quarantined_job_backs_off_to_once_a_day_and_is_disabled_after_four_we
         schedule._fire = spy  # type: ignore[method-assign]
         schedule.start()
         sim.advance(timedelta(days=3))
-        gaps = [b - a for a, b in zip(started, started[1:], strict=False)]
+        gaps = [b - a for a, b in pairwise(started)]
         # Refused credentials quarantine at once; each gap doubles from 40 minutes, up to a day.
         assert gaps[:6] == [timedelta(minutes=20 * 2**n) for n in range(1, 7)]
         assert gaps[-1] == timedelta(days=1) and max(gaps) == timedelta(days=1)
