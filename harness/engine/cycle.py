@@ -327,7 +327,7 @@ class _Run:
             self.state.escrow.pop(e.source_id, None)
 
 
-def retry_due(run: _Run, seen: set[str]) -> list[dict[str, Any]]:
+def _retry_due(run: _Run, seen: set[str]) -> list[dict[str, Any]]:
     """The escrowed objects the round did not bring whose next attempt is due, read again from
     the source; entries failing for 28 days are dropped and logged (harness.engine.escrow)."""
     now = clock.now()
@@ -436,7 +436,7 @@ def _cycle(run: _Run, link: str | None, opts: CycleOptions) -> None:
                 e = Entry(removed)
                 e.step(0, "Success", "deleted in Exchange Online")
                 run.skip(e, Skip.DELETED)
-        take(retry_due(run, seen))
+        take(_retry_due(run, seen))
     finally:
         conflicts = exporter.close() if exporter is not None else []
     if run.dry:

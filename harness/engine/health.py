@@ -22,8 +22,7 @@ from harness.engine.rules import Profile
 from harness.engine.state import CycleSummary, EngineState, Quarantine
 
 TEMPLATE_ID = "Entra2ADExchangeOnlineAttributeWriteback"
-INTERVAL = "PT20M"  # the documented schedule of this job
-INTERVAL_TD = timedelta(minutes=20)
+INTERVAL = timedelta(minutes=20)  # the job's documented schedule (microsoft-facts §1.3)
 ESCROW_EXAMPLES = 10
 PREVIEW_SIZE = 200_000  # the tenant size the documented escrow thresholds are scaled from
 
@@ -266,8 +265,26 @@ def _execution(cycle: CycleSummary) -> Execution:
     }
 
 
-def job_status(state: EngineState, profile: Profile, job_key: str) -> JobStatus:
+def iso_duration(span: timedelta) -> str:
+    """A whole-minute span as ISO 8601 (`PT20M`), as synchronizationSchedule.interval gives it."""
+    minutes = int(span.total_seconds() // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    time = f"{hours}H" * bool(hours) + f"{minutes}M" * bool(minutes)
+    if not days and not time:
+        time = "0M"
+    return "P" + f"{days}D" * bool(days) + ("T" + time if time else "")
+
+
+def job_status(
+    state: EngineState,
+    profile: Profile,
+    job_key: str,
+    interval: timedelta = INTERVAL,
+    backoff: QuarantineBackoff | None = None,
+) -> JobStatus:
     """The job as `GET .../synchronization/jobs/{id}` would show it, plus exwb's extras."""
+    backoff = backoff or QuarantineBackoff()
     suffix = hashlib.sha256(job_key.encode("utf-8")).hexdigest()[:32]
     if state.paused:
         code = "Paused"
@@ -284,7 +301,10 @@ def job_status(state: EngineState, profile: Profile, job_key: str) -> JobStatus:
     return {
         "id": f"{TEMPLATE_ID}.{suffix[:16]}.{suffix[16:]}",
         "templateId": TEMPLATE_ID,
-        "schedule": {"interval": INTERVAL, "state": "Paused" if state.paused else "Active"},
+        "schedule": {
+            "interval": iso_duration(interval),
+            "state": "Paused" if state.paused else "Active",
+        },
         "status": {
             "code": code,
             "lastExecution": _execution(last) if last else None,
@@ -294,7 +314,7 @@ def job_status(state: EngineState, profile: Profile, job_key: str) -> JobStatus:
                     "reason": q.reason,
                     "currentBegan": q.since,
                     "seriesCount": q.attempts,
-                    "nextAttempt": _iso_or_none(QuarantineBackoff().next_attempt(q, INTERVAL_TD)),
+                    "nextAttempt": _iso_or_none(backoff.next_attempt(q, interval)),
                     "error": q.detail,
                 }
                 if q

@@ -22,13 +22,11 @@ from harness.engine.cycle import (
     run_cycle,
     run_on_demand,
 )
-from harness.engine.health import INTERVAL_TD, JobStatus, QuarantineBackoff, job_status
+from harness.engine.health import INTERVAL, JobStatus, QuarantineBackoff, job_status
 from harness.engine.rules import Profile
 from harness.engine.source import CloudCredentials
 from harness.engine.state import EngineState
 from harness.engine.target import LdapCredentials
-
-INTERVAL = INTERVAL_TD  # the job's documented schedule (microsoft-facts §1.3)
 
 
 class WritebackJob:
@@ -68,7 +66,7 @@ class WritebackJob:
 
     def status(self) -> JobStatus:
         with self._state(save=False) as state:
-            return job_status(state, self.profile, self.key)
+            return job_status(state, self.profile, self.key, self.interval, self.backoff)
 
     def run(self, mode: str = "delta") -> CycleReport:
         """Run one cycle now (raises CycleError when paused or refused, as run_cycle does)."""
