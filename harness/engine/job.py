@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from harness.core import clock
+from harness.core.endpoints import Endpoints
 from harness.engine.cycle import (
     CycleOptions,
     CycleReport,
@@ -50,6 +51,24 @@ class WritebackJob:
         self.interval = interval
         self.backoff = backoff or QuarantineBackoff()
         self._lock = threading.RLock()
+
+    @classmethod
+    def for_endpoints(
+        cls,
+        ep: Endpoints,
+        state_dir: Path,
+        profile: Profile,
+        options: CycleOptions | None = None,
+        interval: timedelta = INTERVAL,
+        backoff: QuarantineBackoff | None = None,
+    ) -> WritebackJob:
+        """The job of a running tenant: it reads Graph as the read-only app and writes AD as
+        the writeback account, as `exwb cycle --endpoints-file` does."""
+        cloud = CloudCredentials(
+            ep.graph_url, ep.token_url, ep.readonly_client_id, ep.readonly_client_secret
+        )
+        ldap = LdapCredentials(ep.ldap_url, ep.bind_dn, ep.bind_password, ep.base_dn)
+        return cls(state_dir, cloud, ldap, profile, options, interval, backoff)
 
     @contextmanager
     def _state(self, save: bool = True) -> Iterator[EngineState]:
