@@ -1023,8 +1023,12 @@ class LdapProtocol(protocol.Protocol):
             values = e.values(t)
             if ext is not None and t.syntax is Syntax.DN:
                 values = self._extended_values(values, ext)
-            if values:
+            if not values:
+                continue
+            if ranged or len(values) > limit:
                 parts.append(attribute(*window(t.name, values), types_only))
+            else:
+                parts.append(attribute(_name_tlv(t.name), values, types_only))
         if sel.schema_attributes and e.ndn == self.svc.subschema_ndn:
             published = self.svc.subschema()
             for name in sel.schema_attributes:
