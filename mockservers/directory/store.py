@@ -135,12 +135,20 @@ class Store:
         self._next_rid = FIRST_RID
         self._unstamped: list[Entry] = []
         self._unlinked: list[Entry] = []  # loaded with forward links, linked by finish_load
+        # While loading: each forward-link value once (a user's DN in every group naming it is
+        # one bytes object, not one per group); emptied by finish_load.
+        self._link_values: dict[bytes, bytes] = {}
         # The indexes kept from the start; those of the ANR attributes AD indexes but the
         # harness seldom searches (displayName, sn, name...) are made on first use
         # (`_index_of`), so a 200,000-entry load does not pay for them.
+        # Linked attributes have no index of their own: each side is the other's index
+        # (`_linked`), which at 200,000 users in a few groups each saves a set per user.
         self._eq: dict[str, dict[object, Entry | set[Entry]]] = {
-            t.name: {} for t in schema if t.indexed
+            t.name: {} for t in schema if t.indexed and t.name not in LINK_SIDES
         }
+        # Forward-link values that name no object here (an export's member of another domain):
+        # the one part of a link the other side cannot answer for.
+        self._dangling: dict[str, dict[object, set[Entry]]] = {f: {} for f in LINKS}
         # The keys of the text attributes among them, in order, for `prefix`: each made on its
         # first use too, then kept up to date.
         self._ordered: dict[str, OrderedKeys] = {
@@ -177,10 +185,28 @@ class Store:
         return self.entries.get(ndn)
 
     def lookup(self, t: AttributeType, key: object) -> Collection[Entry]:
+        if t.name in LINK_SIDES:
+            return self._linked(t, key)
         hit = self._index_of(t).get(key)
         if hit is None:
             return ()
         return (hit,) if isinstance(hit, Entry) else hit
+
+    def _linked(self, t: AttributeType, key: object) -> Collection[Entry]:
+        """``(member=X)``: the groups X's memberOf names (``(memberOf=G)``: the objects G's
+        member names), and the holders of a `member` value naming no object here. Both sides
+        of a link are kept for every object here, so each answers for the other."""
+        found: dict[int, Entry] = {}
+        target = self.entries.get(str(key))
+        if target is not None:
+            other = self._types[LINK_SIDES[t.name]]
+            for v in target.attrs.get(other.name, ()):
+                e = self.entries.get(str(self._dn_key(other, v)))
+                if e is not None:
+                    found[id(e)] = e
+        for e in self._dangling.get(t.name, {}).get(key, ()):
+            found[id(e)] = e
+        return list(found.values())
 
     def prefix(self, t: AttributeType, initial: str) -> Collection[Entry]:
         """Entries with a value of prefix-indexed `t` whose key starts with `initial` (a
@@ -209,7 +235,7 @@ class Store:
         idx = self._eq.get(t.name)
         if idx is not None:
             return idx
-        if not t.equality_indexed:
+        if not t.equality_indexed or t.name in LINK_SIDES:
             raise KeyError(t.name)
         idx = self._eq[t.name] = {}
         name = t.name
@@ -438,6 +464,11 @@ class Store:
         forward links (an export's memberOf can name groups the export leaves out)."""
         for back in BACK_LINKS:
             attrs.pop(back, None)
+        for forward in LINKS:
+            values = attrs.get(forward)
+            if values:
+                memo = self._link_values
+                attrs[forward] = tuple([memo.setdefault(v, v) for v in values])
         e = Entry(dn, ndn, parent, attrs)
         if tombstones.is_deleted(attrs):
             self._insert_deleted(e)
@@ -504,11 +535,9 @@ class Store:
                 self._stamp_sid(e.attrs)
                 self._index_add(e, "objectSid", e.attrs["objectSid"])
         self._unstamped = []
-        for e in self._unlinked:
-            if self.entries.get(e.ndn) is e:
-                for forward in LINKS:
-                    self._relink(e, forward, (), e.attrs.get(forward, ()))
+        self._link_loaded()
         self._unlinked = []
+        self._link_values = {}
         pairs = sorted(zip(self._usn_keys, self._usn_entries, strict=True), key=lambda p: p[0])
         self._usn_keys = [p[0] for p in pairs]
         self._usn_entries = [p[1] for p in pairs]
@@ -1027,6 +1056,49 @@ class Store:
         self._link_now(e)
         return e
 
+    def _link_loaded(self) -> None:
+        """The loaded entries' forward links: each named object gets all its back links of
+        the load at once (one at a time, each a copy of its attributes and a new index of its
+        back links, made a 200,000-user load with groups twice as slow)."""
+        entries, spelled = self.entries, self._by_spelling
+        for forward, back in LINKS.items():
+            t = self._types[forward]
+            dangling = self._dangling[forward]
+            pending: dict[int, tuple[Entry, list[tuple[str, bytes]]]] = {}
+            for e in self._unlinked:
+                values = e.attrs.get(forward)
+                if not values or entries.get(e.ndn) is not e:
+                    continue
+                value = e.dn.encode("utf-8")  # one object for every back link naming e
+                done: set[int] = set()
+                for v in values:
+                    # The member's entry by the DN text it was stored with, as `_dn_key`.
+                    text = v.decode("utf-8", "replace")
+                    target = spelled.get(text)
+                    if target is None or target.dn != text or entries.get(target.ndn) is not target:
+                        key = _safe_key(t, v)
+                        target = entries.get(str(key))
+                        if target is None:  # another domain's object: no back link
+                            dangling.setdefault(key, set()).add(e)
+                            continue
+                    if id(target) in done:
+                        continue
+                    done.add(id(target))
+                    if back in target.attrs:  # linked by an earlier load: one at a time
+                        self._set_link(target, back, e.ndn, value)
+                        continue
+                    slot = pending.get(id(target))
+                    if slot is None:
+                        pending[id(target)] = (target, [(e.ndn, value)])
+                    else:
+                        slot[1].append((e.ndn, value))
+            # Nothing has read the loaded entries yet: their attributes are set in place, in
+            # the order `_set_link` keeps (by the linking object's DN).
+            for target, found in pending.values():
+                if len(found) > 1:
+                    found.sort()
+                target.attrs[back] = tuple([v for _, v in found])
+
     def _link_now(self, e: Entry) -> None:
         # An entry added after loading: its forward links take effect at once.
         if self._unlinked and self._unlinked[-1] is e:
@@ -1038,30 +1110,43 @@ class Store:
         """Source's forward link went from `old` to `new`: the named objects' back links
         follow. A value naming no object here (another domain's) has no back link."""
         t, back = self._types[forward], LINKS[forward]
-        gone = {_safe_key(t, v) for v in old}
-        came = {_safe_key(t, v) for v in new}
+        gone = {self._dn_key(t, v) for v in old}
+        came = {self._dn_key(t, v) for v in new}
         me = source.ndn
+        dangling = self._dangling[forward]
         for key in gone - came:
             target = self.entries.get(str(key))
             if target is not None:
                 self._set_link(target, back, me, None)
+            held = dangling.get(key)
+            if held is not None:
+                held.discard(source)
+                if not held:
+                    del dangling[key]
+        value = source.dn.encode("utf-8")  # one object for every back link naming the source
         for key in came - gone:
             target = self.entries.get(str(key))
             if target is not None:
-                self._set_link(target, back, me, source.dn.encode("utf-8"))
+                self._set_link(target, back, me, value)
+            else:  # another domain's object: no back link to answer for this value
+                dangling.setdefault(key, set()).add(source)
 
     def _set_link(self, e: Entry, name: str, key: object, value: bytes | None) -> None:
         """Replace the value of `e`'s link attribute `name` whose key is `key` by `value`
-        (None removes it; a new key is appended): a directory-kept change, no USN."""
+        (None removes it; a new key is added): a directory-kept change, no USN."""
         t = self._types[name]
         current = e.attrs.get(name, ())
-        at = next((i for i, v in enumerate(current) if _safe_key(t, v) == key), None)
+        at = next((i for i, v in enumerate(current) if self._dn_key(t, v) == key), None)
         if at is None:
             result = current if value is None else (*current, value)
         elif value is None:
             result = (*current[:at], *current[at + 1 :])
-        else:  # the named object was renamed: its value keeps its place
+        else:  # the named object was renamed
             result = (*current[:at], value, *current[at + 1 :])
+        if name in BACK_LINKS and len(result) > 1:
+            # Back links in one order whatever their history (by the linking object's DN), so
+            # a directory reloaded from its dump holds them as the running one did.
+            result = tuple(sorted(result, key=lambda v: str(self._dn_key(t, v))))
         if result == current:
             return
         attrs = dict(e.attrs)
@@ -1111,7 +1196,7 @@ class Store:
             nxt = []
             for cur in frontier:
                 for v in cur.attrs.get(member_of.name, ()):
-                    group = self.entries.get(str(_safe_key(member_of, v)))
+                    group = self.entries.get(str(self._dn_key(member_of, v)))
                     if group is None or group.ndn in seen:
                         continue
                     seen.add(group.ndn)
@@ -1137,12 +1222,28 @@ class Store:
                     if other is not None:
                         self._set_link(other, other_side, old, value)
 
+    def _dn_key(self, t: AttributeType, v: bytes) -> object:
+        """The key of a DN value: the ndn of the entry stored with exactly this DN text (no
+        parse, and the index shares the entry's string), else the value parsed."""
+        try:
+            text = v.decode("utf-8")
+        except UnicodeDecodeError:
+            return _safe_key(t, v)
+        e = self._by_spelling.get(text)
+        if e is not None and e.dn == text and self.entries.get(e.ndn) is e:
+            return e.ndn
+        return _safe_key(t, v)
+
     def _key(self, t: AttributeType, v: bytes) -> object:
         if t.syntax is Syntax.STRING:  # t.key's answer, without its dispatch (most keys)
             try:
                 return v.decode("utf-8").casefold()
             except UnicodeDecodeError:
                 return v
+        if t.name in LINK_SIDES:
+            # A link's values name objects here (a group's members): 200,000 distinct DNs
+            # would fill the cache below, and the named entry already holds the key.
+            return self._dn_key(t, v)
         # objectClass and objectCategory values repeat on every entry: parse each once.
         cache = self._key_cache.get(t.syntax)
         if cache is not None:

@@ -282,11 +282,20 @@ def test_loaded_forward_links_make_the_back_links(tmp_path, tenant):
     assert stale in text
     text = text.replace(stale, f"{stale}memberOf: CN=Not Exported,{OU}\n", 1)
     path.write_text(text, encoding="utf-8")
+    # A member of another domain has no object here, and no back link: it is found all the same.
+    far = "CN=Far Away,OU=Staff,DC=fabrikam,DC=com"
+    text = text.replace(f"dn: {g}\n", f"dn: {g}\nmember: {far}\n", 1)
+    path.write_text(text, encoding="utf-8")
     again = load_ldif(path).store
     assert again.entries[b].attrs["memberOf"] == (g.encode(),)
     assert "memberOf" not in again.entries[a].attrs
-    member_of = again.schema.get("memberOf")
+    member_of, member = again.schema.get("memberOf"), again.schema.get("member")
     assert {e.ndn for e in again.lookup(member_of, normalize_dn(g))} == {b}
+    # Each side answers for the other: (member=b) from b's memberOf, (member=far) held apart.
+    assert {e.ndn for e in again.lookup(member, b)} == {normalize_dn(g)}
+    assert {e.ndn for e in again.lookup(member, normalize_dn(far))} == {normalize_dn(g)}
+    again.modify(normalize_dn(g), [(MOD_DELETE, "member", [far.encode()])])
+    assert list(again.lookup(member, normalize_dn(far))) == []
     # A rename after loading follows into the back link.
     again.rename(normalize_dn(g), "CN=Loaded G2", True, None)
     assert again.entries[b].attrs["memberOf"] == (f"CN=Loaded G2,{OU}".encode(),)
