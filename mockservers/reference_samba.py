@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from harness.core.adschema import DEFAULT_SCHEMA, Syntax
+from harness.core.adschema import BACK_LINKS, DEFAULT_SCHEMA, Syntax
 from harness.core.dn import normalize_dn
 from harness.core.sid import FIRST_RID, sid_text
 from harness.tenant.ldif import entry_text
@@ -69,6 +69,9 @@ _STAMPED: Final = frozenset(
         "whenCreated", "whenChanged", "uSNCreated", "uSNChanged", "name", "distinguishedName",
         "objectSid", "createTimeStamp", "modifyTimeStamp", "objectCategory", "sAMAccountType",
         "primaryGroupID",
+        # A client may write only 0 or -1 (now) to pwdLastSet; Samba refuses any other value,
+        # relax control or not (source4/dsdb/samdb/ldb_modules/password_hash.c), and sets it.
+        "pwdLastSet",
     )
 )  # fmt: skip
 # The writeback delegation's container, as in the fake and slapd.
@@ -430,9 +433,17 @@ def prepare_tenant(tenant: Tenant, path: Path) -> PreparedSamba:
     containers, the Exchange organisation, the system mailboxes and computers), the accounts
     named as the fake names them."""
     seeded = seed_directory(tenant)
+    store = seeded.store
+    # Samba makes the back links (memberOf) itself and refuses a member naming no object: the
+    # groups come last, in load order (the tenant's: members before the groups they are in).
+    groups = [e for e in store.entries.values() if "member" in e.attrs]
+    grouped = {id(e) for e in groups}
     entries: list[Entry] = [
-        (e.dn, [(name, tuple(values)) for name, values in e.attrs.items()])
-        for e in seeded.store.walk()
+        (
+            e.dn,
+            [(name, tuple(values)) for name, values in e.attrs.items() if name not in BACK_LINKS],
+        )
+        for e in (*(e for e in store.walk() if id(e) not in grouped), *groups)
     ]
     spec = tenant.spec
 

@@ -180,9 +180,9 @@ def run(args: argparse.Namespace) -> int:
     synced = sum(1 for m in tenant.mailboxes if m.is_dir_synced)
     managed = sum(1 for m in tenant.mailboxes if m.is_exchange_cloud_managed)
     out.print(
-        f"Tenant [bold]{spec.domain}[/] seed {spec.seed}: {len(tenant.ad_users):,} AD users in "
-        f"{len(tenant.ous)} OUs, {len(tenant.mailboxes):,} cloud recipients ({synced:,} synced, "
-        f"{managed:,} cloud-managed)"
+        f"Tenant [bold]{spec.domain}[/] seed {spec.seed}: {len(tenant.ad_users):,} AD users and "
+        f"{len(tenant.groups):,} groups in {len(tenant.ous)} OUs, {len(tenant.mailboxes):,} cloud "
+        f"recipients ({synced:,} synced, {managed:,} cloud-managed)"
     )
     for _name, w in written.items():
         out.print(f"  {w.path}  {w.bytes:,} bytes  sha256 {w.sha256[:16]}")

@@ -144,6 +144,9 @@ def _attrs() -> list[AttributeType]:
         a("userAccountControl", INT),
         a("pwdLastSet", L),
         a("accountExpires", L),
+        # Replicated logon time, updated once it is 14 - rand(5) days old ([MS-ADA1]); not
+        # indexed here (AD indexes it: searches on it are ranges, which no index here serves).
+        a("lastLogonTimestamp", L),
         a("whenCreated", T, system_only=True),
         a("whenChanged", T, system_only=True),
         a("uSNCreated", L, system_only=True),
@@ -164,7 +167,9 @@ def _attrs() -> list[AttributeType]:
         a("mailNickname", S, range_upper=64, anr=True),
         a("proxyAddresses", S, single=False, range_upper=1123, indexed=True, anr=True),
         a("targetAddress", S, range_upper=1123),
-        a("legacyExchangeDN", S, range_upper=2048, indexed=True, anr=True),
+        # Indexed by AD; here its index is made on first use, as the other ANR attributes'
+        # are (a 200,000-user load holds 80,000 values, seldom searched).
+        a("legacyExchangeDN", S, range_upper=2048, anr=True),
         a("homeMDB", D),
         a("msExchHomeServerName", S, range_upper=1024),
         a("msExchRecipientTypeDetails", L),

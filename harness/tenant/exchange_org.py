@@ -220,6 +220,22 @@ class ExchangeOrg:
         )
 
     @property
+    def transferred_groups(self) -> tuple[SyncedObject, ...]:
+        """Dir-synced distribution groups whose SOA is already in Exchange Online
+        (`distribution_groups_per_1000`, at least two when above 0): still in AD, no longer
+        mastered there."""
+        rate = self.spec.distribution_groups_per_1000
+        n = max(2, round(self.spec.mailboxes * rate / 1000)) if rate else 0
+        return tuple(
+            SyncedObject(
+                self._uuid(f"transferred-group-{i}"),
+                f"DL-Cloud-{i:03d}",
+                f"dl-cloud-{i:03d}@{self.spec.domain}",
+            )
+            for i in range(1, n + 1)
+        )
+
+    @property
     def contacts_without_soa(self) -> tuple[SyncedObject, ...]:
         return tuple(
             SyncedObject(

@@ -201,6 +201,10 @@ AD_USER_COLUMNS: tuple[str, ...] = (
     "targetAddress",
     "mS-DS-ConsistencyGuid",
     "userAccountControl",
+    "pwdLastSet",
+    "accountExpires",
+    "lastLogonTimestamp",
+    "legacyExchangeDN",
     "homeMDB",
     "msExchRecipientTypeDetails",
     "msExchRecipientDisplayType",
@@ -236,6 +240,11 @@ def _ad_user_row(user: AdUser, sid: str, joined: bool) -> Iterator[str | bool | 
     cg = user.consistency_guid
     yield base64.b64encode(cg).decode("ascii") if cg is not None else None
     yield user.user_account_control
+    # Int64 properties as Get-ADUser -Properties shows them: the raw Interval values.
+    yield user.pwd_last_set
+    yield user.account_expires
+    yield user.last_logon_timestamp
+    yield user.legacy_dn
     yield user.home_mdb
     yield user.recipient_type_details
     yield user.recipient_display_type

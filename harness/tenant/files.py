@@ -130,6 +130,7 @@ def manifest_of(tenant: Tenant, written: dict[str, WrittenFile]) -> dict[str, ob
         },
         "counts": {
             "ad_users": len(tenant.ad_users),
+            "ad_groups": len(tenant.groups),
             "organizational_units": len(tenant.ous),
             "cloud_recipients": len(tenant.mailboxes),
             "synced": synced,

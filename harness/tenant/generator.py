@@ -1,7 +1,8 @@
 """Deterministic tenant generator: the same `TenantSpec` gives the same tenant on any machine.
 
-Each aspect (kinds, names, attribute values, identifiers, times) draws from its own seeded
-stream, so changing one knob does not reshuffle unrelated data. Uniqueness (sAMAccountName,
+Each aspect (kinds, names, attribute values, identifiers, times, logons, groups) draws from its
+own seeded stream, so changing one knob does not reshuffle unrelated data: the group knobs leave
+every user as it was. Uniqueness (sAMAccountName,
 UPN, every proxy address, CN within its OU) is kept with sets of claimed keys, not by retrying
 random draws, so generation cost is linear in the tenant size.
 """
@@ -18,14 +19,21 @@ from itertools import accumulate
 
 from harness.core.dn import rdn
 from harness.tenant import recipients as rt
+from harness.tenant.exchange_org import ExchangeOrg
 from harness.tenant.model import (
+    ACCOUNT_EXPIRY_CLEARED,
+    GROUP_TYPE_DOMAIN_LOCAL,
+    GROUP_TYPE_GLOBAL,
+    GROUP_TYPE_UNIVERSAL,
     NO_CUSTOM,
     NO_EXTENSION,
+    AdGroup,
     AdUser,
     CloudMailbox,
     OrganizationalUnit,
     Tenant,
     anchor_of,
+    group_type,
 )
 from harness.tenant.names import alias_base, name_pools, to_ascii
 from harness.tenant.spec import MAILBOX_KINDS, TenantSpec
@@ -87,6 +95,22 @@ SHARED_PURPOSES = (
     "Careers",
     "Feedback",
 )
+# The department's name in group names: short enough that every group's sAMAccountName stays
+# within the 20 characters IdFix allows.
+DEPARTMENT_TOKENS = {
+    "Sales": "Sales",
+    "Finance": "Finance",
+    "Human Resources": "HR",
+    "Engineering": "Engineering",
+    "Marketing": "Marketing",
+    "Legal": "Legal",
+    "Operations": "Operations",
+    "IT": "IT",
+    "Customer Service": "CustService",
+    "Research & Development": "RnD",
+    "Procurement": "Procurement",
+    "Facilities": "Facilities",
+}
 EQUIPMENT = ("Projector", "Pool Car", "Camera Kit", "Laptop Loaner", "Van", "Microphone Set")
 CONTRACTS = ("Permanent", "Contractor", "Intern", "Temporary", "Partner")
 LICENSES = ("E3", "E5", "F3", "Business Premium", "Kiosk")
@@ -115,12 +139,29 @@ _CREATED_SPAN = (datetime(2025, 12, 31, tzinfo=UTC) - _EPOCH).total_seconds()
 _SOA_SWITCH = datetime(2026, 5, 15, tzinfo=UTC)
 _CHANGED_SPAN = (datetime(2026, 8, 1, tzinfo=UTC) - _SOA_SWITCH).total_seconds()
 _FIRST_USN = 20_000
+_NOW = _SOA_SWITCH + timedelta(seconds=_CHANGED_SPAN)  # the tenant's present: its last change
+_DAY = 86_400
+_FILETIME_UNIX = 11_644_473_600  # seconds from 1601-01-01 (FILETIME's epoch) to 1970-01-01
+# ms-DS-Logon-Time-Sync-Interval: lastLogonTimestamp moves when it is 14 days minus up to 5
+# random days old ([MS-ADA2] ms-DS-Logon-Time-Sync-Interval), so an active account's is 0 to 14
+# days old.
+_LOGON_SYNC_DAYS = 14
+_MAX_PASSWORD_AGE_DAYS = 90
+# Exchange's values for a mail-enabled universal distribution group (msExchRecipientTypeDetails
+# MailUniversalDistributionGroup, msExchRecipientDisplayType DistributionGroup).
+_DL_TYPE_DETAILS = 256
+_DL_DISPLAY_TYPE = 1
 _EXO_LEGACY_DN = "/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients"
 
 
 def generalized_time(dt: datetime) -> str:
     """AD's GeneralizedTime form, as whenCreated shows it: ``20240115093012.0Z``."""
     return dt.strftime("%Y%m%d%H%M%S.0Z")
+
+
+def filetime(unix_seconds: float) -> int:
+    """An Interval (Large Integer) time as pwdLastSet holds it: 100 ns units since 1601-01-01."""
+    return int((unix_seconds + _FILETIME_UNIX) * 10_000_000)
 
 
 class _Generator:
@@ -134,9 +175,12 @@ class _Generator:
         self.r_attr = random.Random(f"exwb:{s}:attr")
         self.r_id = random.Random(f"exwb:{s}:id")
         self.r_time = random.Random(f"exwb:{s}:time")
+        self.r_logon = random.Random(f"exwb:{s}:logon")
+        self.r_group = random.Random(f"exwb:{s}:group")
         self.pools = name_pools()
         self.claimed_local: set[str] = set()  # mailbox local parts, reserved in every domain
         self.claimed_sam: set[str] = set()
+        self.claimed_sam_folded: set[str] = set()  # users' and groups' (groups: generate)
         self.claimed_cn: set[tuple[int, str]] = set()
         self.alias_counter: dict[str, int] = {}
         self.display_counter: dict[str, int] = {}
@@ -145,6 +189,11 @@ class _Generator:
             "/cn=Recipients"
         )
         self.home_mdb = spec.mailbox_database_dn
+        # The distribution groups Exchange Online lists (ExchangeOrg): their aliases are taken
+        # whether or not the groups are generated, so no mailbox ever gets one.
+        org = ExchangeOrg(spec)
+        self.distribution_lists = (*org.groups_without_soa, *org.transferred_groups)
+        self.claimed_local.update(g.address.partition("@")[0] for g in self.distribution_lists)
         self.ous = self._organizational_units()
         kinds = list(spec.mailbox_mix)
         self.kinds = [k for k in MAILBOX_KINDS if k in kinds and spec.mailbox_mix[k] > 0]
@@ -273,6 +322,9 @@ class _Generator:
         if extra:
             out.extend(self._secondary(alias, first, last, extra))
         if r.random() < spec.x500_fraction:
+            # Migrated from Exchange Server: Exchange Online keeps the mailbox's old
+            # legacyExchangeDN as an X500 address, and its AD user still holds that DN
+            # (AdUser.legacy_dn).
             out.append(f"X500:{self.onprem_legacy_dn}/cn={r.getrandbits(128):032x}-{alias[:20]}")
         return tuple(out)
 
@@ -434,6 +486,7 @@ class _Generator:
             windows_email_address=mail,
             legacy_exchange_dn=f"{self.onprem_legacy_dn}/cn={self.r_id.getrandbits(128):032x}-{alias[:20]}",
         )
+        user.legacy_exchange_dn = mbx.legacy_exchange_dn  # a mailbox on Exchange Server has one
         return user, mbx
 
     def cloud_only_mailbox(self) -> CloudMailbox:
@@ -476,16 +529,16 @@ class _Generator:
         )
 
     def stamp_history(self, users: list[AdUser]) -> int:
-        """Give every user whenCreated/whenChanged and USNs consistent with one history."""
+        """Give every user whenCreated/whenChanged and USNs consistent with one history, then
+        its logon and password times (`stamp_logons`)."""
         r, m = self.r_time, len(users)
         created = sorted(r.random() for _ in range(m))
         changed = sorted(r.random() for _ in range(m))
         order = list(range(m))
         r.shuffle(order)  # the order in which objects were last changed
+        created_s = [int(c * _CREATED_SPAN) for c in created]
         for i, u in enumerate(users):
-            u.when_created = generalized_time(
-                _EPOCH + timedelta(seconds=int(created[i] * _CREATED_SPAN))
-            )
+            u.when_created = generalized_time(_EPOCH + timedelta(seconds=created_s[i]))
             u.usn_created = _FIRST_USN + i
         for rank, i in enumerate(order):
             u = users[i]
@@ -493,7 +546,194 @@ class _Generator:
                 _SOA_SWITCH + timedelta(seconds=int(changed[rank] * _CHANGED_SPAN))
             )
             u.usn_changed = _FIRST_USN + m + rank
+        epoch = _EPOCH.timestamp()
+        self.stamp_logons(users, [epoch + c for c in created_s])
         return _FIRST_USN + 2 * m - 1 if m else _FIRST_USN
+
+    def stamp_logons(self, users: list[AdUser], created: list[float]) -> None:
+        """pwdLastSet, accountExpires and lastLogonTimestamp, each after the account's
+        creation (`created`, Unix seconds) and not after the tenant's present. The disabled
+        accounts of shared and resource mailboxes never sign in: their password is the one set
+        at creation. Of the others a few never signed in, some are stale (more than 90 days),
+        most signed in within the last 14 days; passwords follow a 90-day policy, some
+        overdue, except where they never expire."""
+        r, now = self.r_logon, _NOW.timestamp()
+        for u, c in zip(users, created, strict=True):
+            uac = u.user_account_control
+            if uac & rt.UAC_ACCOUNTDISABLE:
+                u.pwd_last_set = filetime(c + r.random() * 600)
+                continue
+            x = r.random()
+            if x < 0.03:  # never signed in: no lastLogonTimestamp; half must change it first
+                u.pwd_last_set = 0 if r.random() < 0.5 else filetime(c + r.random() * 600)
+            else:
+                if x < 0.13:  # stale: 90 days to several years ago
+                    at = c + r.random() * max(0.0, now - 90 * _DAY - c)
+                else:
+                    at = max(c, now - r.random() * _LOGON_SYNC_DAYS * _DAY)
+                u.last_logon_timestamp = filetime(at)
+                if uac & rt.UAC_DONT_EXPIRE_PASSWORD:
+                    pwd = c + r.random() * (now - c)
+                else:
+                    pwd = max(c, now - r.random() * (_MAX_PASSWORD_AGE_DAYS + 30) * _DAY)
+                u.pwd_last_set = filetime(pwd)
+            y = r.random()
+            if y >= 0.9:
+                # Set once and cleared (0), or an end date: contractors, some already past.
+                u.account_expires = (
+                    ACCOUNT_EXPIRY_CLEARED
+                    if y < 0.97
+                    else filetime(now + (r.random() - 0.4) * 365 * _DAY)
+                )
+
+    # ------------------------------------------------------------------ groups
+    def groups(self, users: list[AdUser], first_usn: int) -> tuple[list[AdGroup], int]:
+        """The tenant's groups, members before the groups they are in, and the highest USN.
+
+        Security groups follow AGDLP: accounts in global groups (their department's, their
+        teams', which are nested in the department's, and All Staff), the department groups
+        in a universal group, and global or universal groups in the domain local groups that
+        are granted access. The distribution groups are Exchange Online's (ExchangeOrg),
+        mail-enabled as Exchange Setup leaves them.
+        """
+        spec, r = self.spec, self.r_group
+        base = spec.base_dn
+        groups_ou = OrganizationalUnit(f"OU=Groups,OU=Corp,{base}", "Groups", True)
+        dl_ou = OrganizationalUnit(
+            f"OU=Distribution Groups,{groups_ou.dn}", "Distribution Groups", True
+        )
+        self.ous += [groups_ou, dl_ou]
+        people = [u for u in users if u.department is not None]
+        out: list[AdGroup] = []
+        global_security = group_type(GROUP_TYPE_GLOBAL, True)
+
+        def make(name: str, ou: str, kind: int, description: str, members: list[str]) -> AdGroup:
+            g = AdGroup(
+                dn=f"{rdn('CN', name)},{ou}",
+                cn=name,
+                object_guid=r.getrandbits(128).to_bytes(16, "little"),
+                sam_account_name=self._unique_group_sam(name),
+                description=description,
+                group_type=kind,
+                members=tuple(members),
+            )
+            out.append(g)
+            return g
+
+        # Teams: each account in 0 to 10 of its department's teams (`team_memberships`).
+        weights = sorted(spec.team_memberships.items())
+        counts = [k for k, _ in weights]
+        cum = list(accumulate(w for _, w in weights))
+        mean = sum(k * w for k, w in weights) / cum[-1]
+        by_department: dict[str, list[AdUser]] = {d: [] for d in DEPARTMENTS}
+        for u in people:
+            by_department.setdefault(u.department or "", []).append(u)
+        departments: list[AdGroup] = []
+        for department, token in DEPARTMENT_TOKENS.items():
+            staff = by_department[department]
+            n_teams = round(len(staff) * mean / spec.team_group_size) if staff else 0
+            n_teams = max(n_teams, 1) if staff and mean > 0 else n_teams
+            teams: list[list[str]] = [[] for _ in range(n_teams)]
+            for u in staff:
+                k = min(counts[bisect(cum, r.random() * cum[-1])], n_teams)
+                for t in r.sample(range(n_teams), k) if k else ():
+                    teams[t].append(u.dn)
+            team_groups = [
+                make(
+                    f"GG-{token}-T{t + 1:02d}",
+                    groups_ou.dn,
+                    global_security,
+                    f"{department} team {t + 1}",
+                    members,
+                )
+                for t, members in enumerate(teams)
+            ]
+            departments.append(
+                make(
+                    f"GG-{token}",
+                    groups_ou.dn,
+                    global_security,
+                    f"Everyone in {department}",
+                    [u.dn for u in staff] + [g.dn for g in team_groups],
+                )
+            )
+        if spec.all_staff_group:
+            make(
+                "GG-All-Staff", groups_ou.dn, global_security, "Every member of staff",
+                [u.dn for u in people],
+            )  # fmt: skip
+        every_department = make(
+            "USG-Departments",
+            groups_ou.dn,
+            group_type(GROUP_TYPE_UNIVERSAL, True),
+            "Every department's group",
+            [g.dn for g in departments],
+        )
+        domain_local = group_type(GROUP_TYPE_DOMAIN_LOCAL, True)
+        for (department, token), g in zip(DEPARTMENT_TOKENS.items(), departments, strict=True):
+            make(
+                f"DLG-{token}-RW",
+                groups_ou.dn,
+                domain_local,
+                f"Modify rights on the {department} file share",
+                [g.dn],
+            )
+        make(
+            "DLG-Intranet-Read", groups_ou.dn, domain_local, "Read rights on the intranet",
+            [every_department.dn],
+        )  # fmt: skip
+
+        # Distribution groups: members drawn from the staff; every tenth also holds the one
+        # before it (distribution groups nest too).
+        size = spec.distribution_group_size
+        previous: AdGroup | None = None
+        for i, dl in enumerate(self.distribution_lists, 1):
+            n = min(r.randint(1, 2 * size - 1), len(people))
+            members = [people[j].dn for j in sorted(r.sample(range(len(people)), n))]
+            if previous is not None and i % 10 == 0:
+                members.append(previous.dn)
+            alias = dl.address.partition("@")[0]
+            g = make(
+                dl.name, dl_ou.dn, GROUP_TYPE_UNIVERSAL, f"Distribution list {dl.name}", members
+            )
+            g.display_name = dl.name
+            g.mail = dl.address
+            g.mail_nickname = alias
+            g.proxy_addresses = (f"SMTP:{dl.address}",)
+            g.legacy_exchange_dn = (
+                f"{self.onprem_legacy_dn}/cn={r.getrandbits(128):032x}-{alias[:20]}"
+            )
+            g.recipient_type_details = _DL_TYPE_DETAILS
+            g.recipient_display_type = _DL_DISPLAY_TYPE
+            previous = g
+        return out, self._stamp_groups(out, first_usn)
+
+    def _unique_group_sam(self, name: str) -> str:
+        # sAMAccountName is unique among users and groups alike, case-insensitively.
+        sam, n = name, 1
+        while sam.casefold() in self.claimed_sam_folded:
+            n += 1
+            sam = f"{name[: 20 - len(str(n))]}{n}"
+        self.claimed_sam_folded.add(sam.casefold())
+        return sam
+
+    def _stamp_groups(self, groups: list[AdGroup], first_usn: int) -> int:
+        """whenCreated/whenChanged and USNs after the users' history; the highest USN."""
+        r, m = self.r_group, len(groups)
+        order = list(range(m))
+        r.shuffle(order)
+        for i, g in enumerate(groups):
+            g.when_created = generalized_time(
+                _EPOCH + timedelta(seconds=int(r.random() * _CREATED_SPAN))
+            )
+            g.usn_created = first_usn + i
+        for rank, i in enumerate(order):
+            g = groups[i]
+            g.when_changed = generalized_time(
+                _SOA_SWITCH + timedelta(seconds=int(r.random() * _CHANGED_SPAN))
+            )
+            g.usn_changed = first_usn + m + rank
+        return first_usn + 2 * m - 1 if m else first_usn - 1
 
 
 def generate(spec: TenantSpec, progress: Progress | None = None) -> Tenant:
@@ -528,6 +768,17 @@ def _generate(spec: TenantSpec, progress: Progress | None) -> Tenant:
     mailboxes.extend(g.cloud_only_mailbox() for _ in range(spec.cloud_only_users))
     ad_users.extend(g.ad_only_user(n) for n in range(1, spec.ad_only_users + 1))
     highest = g.stamp_history(ad_users)
+    groups: list[AdGroup] = []
+    if spec.groups:
+        g.claimed_sam_folded = {s.casefold() for s in g.claimed_sam}
+        groups, highest = g.groups(ad_users, highest + 1)
     if progress:
         progress(total, total)
-    return Tenant(spec=spec, ous=g.ous, ad_users=ad_users, mailboxes=mailboxes, highest_usn=highest)
+    return Tenant(
+        spec=spec,
+        ous=g.ous,
+        ad_users=ad_users,
+        mailboxes=mailboxes,
+        groups=groups,
+        highest_usn=highest,
+    )

@@ -47,7 +47,9 @@ def entry_text(dn: str, attributes: Iterable[tuple[str, tuple[str | bytes, ...]]
 
 
 def directory_entries(tenant: Tenant) -> Iterator[Entry]:
-    """The domain partition: the domain root, OUs, then users; parents before children."""
+    """The domain partition: the domain root, OUs, users, then groups; parents before children
+    and members before the groups they are in (a directory that checks a member's DN, as Samba
+    does, loads it in this order)."""
     spec = tenant.spec
     yield (
         spec.base_dn,
@@ -61,6 +63,9 @@ def directory_entries(tenant: Tenant) -> Iterator[Entry]:
     category = tenant.object_category_person
     for user in tenant.ad_users:
         yield user.dn, user.ldap_attributes(category)
+    category = tenant.object_category_group
+    for group in tenant.groups:
+        yield group.dn, group.ldap_attributes(category)
 
 
 def ldif_chunks(tenant: Tenant) -> Iterator[str]:

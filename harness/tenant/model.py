@@ -2,8 +2,8 @@
 
 Objects are slotted dataclasses holding plain strings, ints and tuples so that 600,000 of each
 fit in memory; values equal on both sides at generation time are the same Python objects.
-`AdUser.ldap_attributes` is the one place that names the LDAP attributes of a user; the LDIF
-writer and the directory load from it.
+`AdUser.ldap_attributes` and `AdGroup.ldap_attributes` are the one place that names the LDAP
+attributes of a user and of a group; the LDIF writer and the directory load from them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,25 @@ NO_CUSTOM: tuple[str | None, ...] = (None,) * CUSTOM_ATTRIBUTE_COUNT
 NO_EXTENSION: tuple[Values, ...] = ((),) * EXTENSION_CUSTOM_ATTRIBUTE_COUNT
 
 USER_OBJECT_CLASSES: Values = ("top", "person", "organizationalPerson", "user")
+GROUP_OBJECT_CLASSES: Values = ("top", "group")
+
+# accountExpires ([MS-ADA1] Account-Expires, Interval syntax): both mean "never"; AD writes
+# 0x7FFFFFFFFFFFFFFF when it creates an account and 0 once an expiry date has been cleared.
+ACCOUNT_NEVER_EXPIRES = 9223372036854775807
+ACCOUNT_EXPIRY_CLEARED = 0
+
+# groupType flags ([MS-ADTS] 2.2.12 / [MS-SAMR] 2.2.1.11): the scope bit, and the security bit
+# that makes the value negative as a signed 32-bit integer (AD's Integer syntax).
+GROUP_TYPE_GLOBAL = 0x2
+GROUP_TYPE_DOMAIN_LOCAL = 0x4
+GROUP_TYPE_UNIVERSAL = 0x8
+GROUP_TYPE_SECURITY_ENABLED = 0x80000000
+
+
+def group_type(scope: int, security: bool) -> int:
+    """The signed 32-bit groupType AD stores: -2147483646 for a global security group."""
+    value = scope | (GROUP_TYPE_SECURITY_ENABLED if security else 0)
+    return value - (1 << 32) if value & GROUP_TYPE_SECURITY_ENABLED else value
 
 
 def anchor_of(consistency_guid: bytes) -> str:
@@ -52,6 +71,10 @@ class AdUser:
     display_name: str
     department: str | None
     user_account_control: int
+    # The SAM's times, as Interval (FILETIME) values; lastLogonTimestamp None: never logged on.
+    pwd_last_set: int = 0
+    account_expires: int = ACCOUNT_NEVER_EXPIRES
+    last_logon_timestamp: int | None = None
     when_created: str = ""
     when_changed: str = ""
     usn_created: int = 0
@@ -61,6 +84,8 @@ class AdUser:
     mail_nickname: str | None = None
     proxy_addresses: Values = ()
     target_address: str | None = None
+    # None: the DN of its X500 address, if it has one (`legacy_dn`).
+    legacy_exchange_dn: str | None = None
     recipient_type_details: int | None = None
     recipient_display_type: int | None = None
     remote_recipient_type: int | None = None
@@ -89,6 +114,10 @@ class AdUser:
         if self.department is not None:
             add(("department", (self.department,)))
         add(("userAccountControl", (str(self.user_account_control),)))
+        add(("pwdLastSet", (str(self.pwd_last_set),)))
+        add(("accountExpires", (_account_expires_text(self.account_expires),)))
+        if self.last_logon_timestamp is not None:
+            add(("lastLogonTimestamp", (str(self.last_logon_timestamp),)))
         add(("objectCategory", (object_category,)))
         add(("whenCreated", (self.when_created,)))
         add(("whenChanged", (self.when_changed,)))
@@ -102,6 +131,9 @@ class AdUser:
             add(("proxyAddresses", self.proxy_addresses))
         if self.target_address is not None:
             add(("targetAddress", (self.target_address,)))
+        legacy = self.legacy_dn
+        if legacy is not None:
+            add(("legacyExchangeDN", (legacy,)))
         if self.home_mdb is not None:
             add(("homeMDB", (self.home_mdb,)))
         if self.recipient_type_details is not None:
@@ -128,6 +160,90 @@ class AdUser:
     @property
     def anchor(self) -> str | None:
         return anchor_of(self.consistency_guid) if self.consistency_guid is not None else None
+
+    @property
+    def legacy_dn(self) -> str | None:
+        """legacyExchangeDN: as set, else the DN of the X500 address a mailbox migrated from
+        Exchange Server keeps in the cloud, which is the one its AD user still holds (derived,
+        not stored: 80,000 of 200,000 users have one)."""
+        if self.legacy_exchange_dn is not None:
+            return self.legacy_exchange_dn
+        for a in self.proxy_addresses:
+            if a.startswith("X500:"):
+                return a[5:]
+        return None
+
+
+_NEVER_TEXT = str(ACCOUNT_NEVER_EXPIRES)
+
+
+def _account_expires_text(value: int) -> str:
+    # Nearly every user holds the same value: one string for all of them.
+    return _NEVER_TEXT if value == ACCOUNT_NEVER_EXPIRES else str(value)
+
+
+@dataclass(slots=True, eq=False)
+class AdGroup:
+    """An AD group: security or distribution, its members (users' and groups' DNs) and, for a
+    mail-enabled distribution group, the attributes Exchange stamps on it."""
+
+    dn: str
+    cn: str
+    object_guid: bytes
+    sam_account_name: str
+    description: str
+    group_type: int
+    members: Values = ()
+    when_created: str = ""
+    when_changed: str = ""
+    usn_created: int = 0
+    usn_changed: int = 0
+    # Exchange attributes of a mail-enabled group; None / () when absent.
+    display_name: str | None = None
+    mail: str | None = None
+    mail_nickname: str | None = None
+    proxy_addresses: Values = ()
+    legacy_exchange_dn: str | None = None
+    recipient_type_details: int | None = None
+    recipient_display_type: int | None = None
+
+    @property
+    def security(self) -> bool:
+        return self.group_type < 0
+
+    def ldap_attributes(self, object_category: str) -> list[tuple[str, tuple[str | bytes, ...]]]:
+        """The entry's attributes in LDAP form (name, values), absent ones left out, fixed order."""
+        out: list[tuple[str, tuple[str | bytes, ...]]] = [
+            ("objectClass", GROUP_OBJECT_CLASSES),
+            ("cn", (self.cn,)),
+            ("description", (self.description,)),
+        ]
+        add = out.append
+        if self.display_name is not None:
+            add(("displayName", (self.display_name,)))
+        add(("sAMAccountName", (self.sam_account_name,)))
+        add(("objectGUID", (self.object_guid,)))
+        add(("groupType", (str(self.group_type),)))
+        add(("objectCategory", (object_category,)))
+        add(("whenCreated", (self.when_created,)))
+        add(("whenChanged", (self.when_changed,)))
+        add(("uSNCreated", (str(self.usn_created),)))
+        add(("uSNChanged", (str(self.usn_changed),)))
+        if self.members:
+            add(("member", self.members))
+        if self.mail is not None:
+            add(("mail", (self.mail,)))
+        if self.mail_nickname is not None:
+            add(("mailNickname", (self.mail_nickname,)))
+        if self.proxy_addresses:
+            add(("proxyAddresses", self.proxy_addresses))
+        if self.legacy_exchange_dn is not None:
+            add(("legacyExchangeDN", (self.legacy_exchange_dn,)))
+        if self.recipient_type_details is not None:
+            add(("msExchRecipientTypeDetails", (str(self.recipient_type_details),)))
+        if self.recipient_display_type is not None:
+            add(("msExchRecipientDisplayType", (str(self.recipient_display_type),)))
+        return out
 
 
 @dataclass(slots=True, eq=False)
@@ -239,6 +355,7 @@ class Tenant:
     ous: list[OrganizationalUnit]
     ad_users: list[AdUser]
     mailboxes: list[CloudMailbox]
+    groups: list[AdGroup] = field(default_factory=list)  # members before the groups they are in
     highest_usn: int = 0
     _by_anchor: dict[str, AdUser] | None = field(default=None, repr=False)
 
@@ -249,6 +366,10 @@ class Tenant:
     @property
     def object_category_person(self) -> str:
         return f"CN=Person,CN=Schema,CN=Configuration,{self.base_dn}"
+
+    @property
+    def object_category_group(self) -> str:
+        return f"CN=Group,CN=Schema,CN=Configuration,{self.base_dn}"
 
     def ad_user_by_anchor(self, immutable_id: str) -> AdUser | None:
         """The AD user a cloud object joins to (index built on first use)."""

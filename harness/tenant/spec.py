@@ -88,6 +88,39 @@ class TenantSpec:
     cloud_only_users: int = _help("cloud-only mailboxes with no AD user", default=5)
     onprem_mailboxes: int = _help("mailboxes still on-premises (decommission blockers)", default=3)
 
+    # AD groups (issue 16): security groups nested as AGDLP has it (accounts in global groups,
+    # those in universal and domain local ones) and Exchange's mail-enabled distribution groups,
+    # the ones Exchange Online lists (`groups_without_soa` and `distribution_groups_per_1000`).
+    groups: bool = _help(
+        "AD security and distribution groups with their memberships (false: users and OUs only)",
+        default=True,
+    )
+    team_group_size: int = _help(
+        "mean members of a team group, a global security group nested in its department's "
+        "group (5 to 5,000)",
+        default=30,
+    )
+    team_memberships: Mapping[int, float] = _help(
+        "weights of the number of team groups a user account is in besides its department's "
+        "group (0 to 10 groups)",
+        default_factory=lambda: {0: 0.55, 1: 0.35, 2: 0.1},
+    )
+    all_staff_group: bool = _help(
+        "a global security group GG-All-Staff holding every user account directly (past 1,500 "
+        "members, so read in ranges, from about 1,800 mailboxes; off by default: a "
+        "membership more per user)",
+        default=False,
+    )
+    distribution_groups_per_1000: float = _help(
+        "mail-enabled distribution groups whose SOA is already in Exchange Online, per 1,000 "
+        "mailboxes (0 to 100; at least 2 when above 0); the groups_without_soa ones come on "
+        "top",
+        default=5.0,
+    )
+    distribution_group_size: int = _help(
+        "mean members of a distribution group (1 to 5,000)", default=20
+    )
+
     # The Exchange organisation around the last server (issue 7). Defaults are a messy estate
     # mid-migration; `org_preset: clean` sets every knob below (and the two above that block a
     # decommission) to a ready-to-retire organisation, and knobs given beside it still win.
@@ -265,6 +298,16 @@ class TenantSpec:
         _int_range("site_ous", self.site_ous, 1, 50)
         for name in ("ad_only_users", "cloud_only_users", "onprem_mailboxes"):
             _int_range(name, getattr(self, name), 0, 100_000)
+        _int_range("team_group_size", self.team_group_size, 5, 5000)
+        _weights("team_memberships", self.team_memberships, None)
+        for k in self.team_memberships:
+            _int_range("team_memberships", k, 0, 10)
+        if not 0.0 <= self.distribution_groups_per_1000 <= 100.0:
+            raise SpecError(
+                "distribution_groups_per_1000",
+                f"must be between 0 and 100 (got {self.distribution_groups_per_1000})",
+            )
+        _int_range("distribution_group_size", self.distribution_group_size, 1, 5000)
         _choice("org_preset", self.org_preset, tuple(ORG_PRESETS))
         _int_range("exchange_servers", self.exchange_servers, 1, 4)
         _int_range("arbitration_mailboxes", self.arbitration_mailboxes, 0, 8)
@@ -286,6 +329,7 @@ class TenantSpec:
         d = asdict(self)
         d["mailbox_mix"] = dict(self.mailbox_mix)
         d["proxy_address_extra"] = {str(k): v for k, v in self.proxy_address_extra.items()}
+        d["team_memberships"] = {str(k): v for k, v in self.team_memberships.items()}
         for k in ("secondary_domains", "custom_attribute_fill", "extension_custom_attribute_fill"):
             d[k] = list(d[k])
         return d
@@ -342,14 +386,15 @@ def _coerce(key: str, raw: Any) -> Any:
         if isinstance(raw, list | tuple) and all(isinstance(x, str) for x in raw):
             return tuple(x.lower() for x in raw)
         raise SpecError(key, "expected a list of domain names")
-    if key in ("mailbox_mix", "proxy_address_extra"):
+    if key in ("mailbox_mix", "proxy_address_extra", "team_memberships"):
         if not isinstance(raw, Mapping):
             raise SpecError(key, "expected a mapping of weights")
-        if key == "proxy_address_extra":
+        if key != "mailbox_mix":
+            what = "extra addresses" if key == "proxy_address_extra" else "groups"
             try:
                 return {int(k): v for k, v in raw.items()}
             except (TypeError, ValueError):
-                raise SpecError(key, "keys must be whole numbers of extra addresses") from None
+                raise SpecError(key, f"keys must be whole numbers of {what}") from None
         return dict(raw)
     default = TenantSpec.knob_help()[key][1]
     if isinstance(default, bool):

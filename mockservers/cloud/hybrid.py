@@ -388,15 +388,9 @@ class HybridCloud:
             SyncedRecipient(g.id, ids.guid(g.id), g.name, _local(g.address), g.address, True)
             for g in org.groups_without_soa
         ] + [
-            SyncedRecipient(
-                ids.object_id(f"transferred-group-{i}"),
-                ids.guid(f"transferred-group-{i}"),
-                f"DL-Cloud-{i:03d}",
-                f"dl-cloud-{i:03d}",
-                f"dl-cloud-{i:03d}@{spec.domain}",
-                False,  # SOA already transferred: cloud-managed
-            )
-            for i in (1, 2)
+            # SOA already transferred: cloud-managed (the AD groups of the same names remain).
+            SyncedRecipient(g.id, ids.guid(g.id), g.name, _local(g.address), g.address, False)
+            for g in org.transferred_groups
         ]
         hybrid.mail_contacts = [
             SyncedRecipient(c.id, ids.guid(c.id), c.name, f"partner{i:03d}", c.address, True)

@@ -70,7 +70,7 @@ _INTERNED = frozenset(
         "extensionAttribute3", "extensionAttribute4", "extensionAttribute5",
         "msExchExtensionCustomAttribute1", "msExchExtensionCustomAttribute2",
         "msExchExtensionCustomAttribute3", "msExchExtensionCustomAttribute4",
-        "msExchExtensionCustomAttribute5",
+        "msExchExtensionCustomAttribute5", "accountExpires",
     }
 )  # fmt: skip
 

@@ -16,7 +16,7 @@ from ldap3.protocol.formatters.formatters import format_sid
 
 from harness.core.dn import normalize_dn
 from tests.directory.ldap_clients import connect, is_samba
-from tests.directory.test_ldap3_modify import read, remote_user
+from tests.directory.test_ldap3_modify import lone_user, read, remote_user
 
 OU = "OU=Corp,DC=contoso,DC=com"
 GROUP = ["top", "group"]
@@ -31,8 +31,8 @@ def ids(conn, dn: str) -> tuple[bytes, bytes | None]:
 
 
 def user_ids(conn, tenant, n: int = 1) -> tuple[str, bytes, bytes]:
-    """A tenant user's DN, objectGUID and objectSid."""
-    user = remote_user(tenant, n).dn
+    """A tenant user's DN, objectGUID and objectSid (in no group of the tenant's)."""
+    user = lone_user(tenant, n).dn
     guid, sid = ids(conn, user)
     assert sid is not None
     return user, guid, sid

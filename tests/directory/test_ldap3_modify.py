@@ -31,6 +31,17 @@ def remote_user(tenant, n=0):
     ][n]
 
 
+def lone_user(tenant, n=0):
+    """The n-th remote user that no group of the tenant names: its memberOf starts empty."""
+    named = {m for g in tenant.groups for m in g.members}
+    remote = (
+        u
+        for u in tenant.ad_users
+        if u.target_address and u.dn.endswith("OU=Corp,DC=contoso,DC=com")
+    )
+    return [u for u in remote if u.dn not in named][n]
+
+
 def test_writeback_account_writes_its_attributes(fresh_directory, tenant):
     conn = connect(fresh_directory, "writeback")
     user = remote_user(tenant)

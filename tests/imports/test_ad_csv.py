@@ -219,3 +219,20 @@ def test_export_csv_with_use_culture_semicolons(tmp_path):
     assert rec.attrs == {"sn": ["Müller"], "proxyAddresses": ["SMTP:j@x", "smtp:jm@x"]}
     p.write_text('"DistinguishedName";"Surname"\n"CN=A,DC=x";"A"\n')  # PowerShell 7: no #TYPE
     assert [r.attrs for r in read_ad(p)] == [{"sn": ["A"]}]
+
+
+def test_csvde_members_split_on_unescaped_semicolons_only(tmp_path):
+    # A DN escapes its own ';' (RFC 4514): "Smith\; External" is one member, not two.
+    p = tmp_path / "g.csv"
+    members = [
+        r"CN=Ann Smith\; External,OU=Corp,DC=contoso,DC=com",
+        "CN=Bo,OU=Corp,DC=contoso,DC=com",
+    ]
+    p.write_text(
+        "DN,objectClass,member,proxyAddresses\r\n"
+        f'"CN=G,OU=Corp,DC=contoso,DC=com",top;group,"{";".join(members)}",smtp:a@x.com;smtp:b@x.com\r\n',
+        encoding="utf-8",
+    )
+    (rec,) = read_ad(p, "csvde")
+    assert rec.attrs["member"] == members
+    assert rec.attrs["proxyAddresses"] == ["smtp:a@x.com", "smtp:b@x.com"]

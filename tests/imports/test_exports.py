@@ -90,15 +90,21 @@ def test_ldifde_is_crlf_changetype_add_folded_at_80(files, tenant):
     assert max(len(line) for line in lines) == 80
     assert any(line.startswith(" ") for line in lines)
     records = unfolded_records(text.replace("\r\n", "\n"))
-    assert len(records) == 1 + len(tenant.ous) + len(tenant.ad_users)
+    assert len(records) == entry_count(tenant)
     assert all(r[1] == "changetype: add" for r in records)
     assert all(r[0].startswith(("dn: ", "dn:: ")) for r in records)
     assert any(r[0].startswith("dn:: ") for r in records), "a non-ASCII DN is base64"
 
 
+def entry_count(tenant) -> int:
+    """The domain root, the OUs, the users and the groups."""
+    return 1 + len(tenant.ous) + len(tenant.ad_users) + len(tenant.groups)
+
+
 def test_ldifde_binary_values_are_base64(files, tenant):
     records = unfolded_records(text_of(files["ldifde"], "ascii").replace("\r\n", "\n"))
-    users = {u.object_guid for u in tenant.ad_users}
+    # Users and groups: both are security principals, with a GUID and a SID.
+    users = {u.object_guid for u in tenant.ad_users} | {g.object_guid for g in tenant.groups}
     guids = {
         base64.b64decode(line.split(":: ", 1)[1])
         for r in records
@@ -107,7 +113,7 @@ def test_ldifde_binary_values_are_base64(files, tenant):
     }
     assert guids == users
     sids = [line for r in records for line in r if line.startswith("objectSid")]
-    assert len(sids) == 1 + len(tenant.ad_users)
+    assert len(sids) == 1 + len(tenant.ad_users) + len(tenant.groups)
     assert all(line.startswith("objectSid:: ") for line in sids)
 
 
@@ -125,7 +131,7 @@ def test_ldapsearch_is_plain_rfc2849_at_76_with_lf(files, tenant):
     assert "changetype:" not in text
     assert max(len(line) for line in text.split("\n")) == 76
     entries = ldaptor_entries(raw)
-    assert len(entries) == 1 + len(tenant.ous) + len(tenant.ad_users)
+    assert len(entries) == entry_count(tenant)
     by_dn = {e.dn.getText().lower(): e for e in entries}
     for u in tenant.ad_users:
         e = by_dn[DistinguishedName(u.dn).getText().lower()]
@@ -154,7 +160,7 @@ def test_csvde_header_joins_and_hex(files, tenant):
     text = raw.decode("utf-8")
     header, *rows = csv_rows(text)
     assert header[:2] == ["DN", "objectClass"]
-    assert len(rows) == 1 + len(tenant.ous) + len(tenant.ad_users)
+    assert len(rows) == entry_count(tenant)
     first_user = tenant.ad_users[0]
     assert f'"{first_user.dn}",' in text  # a DN's commas make csvde quote it
     by_dn = {r[0]: dict(zip(header, r, strict=True)) for r in rows}
@@ -164,6 +170,12 @@ def test_csvde_header_joins_and_hex(files, tenant):
         assert row["objectGUID"] == f"X'{u.object_guid.hex()}'"
         assert row["proxyAddresses"].split(";") == (list(u.proxy_addresses) or [""])
         assert re.fullmatch(r"X'[0-9a-f]{56}'", row["objectSid"])
+    # A group's members in one cell, joined with ';' (a DN's own ';' is escaped: '\;').
+    assert tenant.groups
+    for g in tenant.groups:
+        row = by_dn[g.dn]
+        assert row["objectClass"] == "top;group" and row["groupType"] == str(g.group_type)
+        assert row["member"] == ";".join(g.members)
 
 
 def test_csvde_unicode_has_bom_and_plain_non_ascii(files, tenant):

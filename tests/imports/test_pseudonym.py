@@ -37,14 +37,15 @@ NOT_IDENTIFYING = {
     "usnchanged", "msexchrecipienttypedetails", "msexchrecipientdisplaytype",
     "msexchremoterecipienttype", "msexchhidefromaddresslists", "isdirsynced",
     "isexchangecloudmanaged", "recipienttypedetails", "hiddenfromaddresslistsenabled",
-    "onpremisessyncenabled",
+    "onpremisessyncenabled", "pwdlastset", "accountexpires", "lastlogontimestamp", "grouptype",
 }  # fmt: skip
-# Well-known words AD and Exchange put in every tenant, and the address prefixes.
+# Well-known words AD and Exchange put in every tenant, and the address prefixes; "cloud" is
+# also a word of the import report's own ("cloud-managed"), and of the generated DL-Cloud-001.
 ALLOWED = {
     "smtp", "x500", "onmicrosoft", "mail", "exchange", "administrative", "group", "groups",
     "fydibohf23spdlt", "recipients", "exchangelabs", "users", "schema", "configuration",
     "person", "databases", "services", "microsoft", "usermailbox", "sharedmailbox",
-    "roommailbox", "equipmentmailbox", "mailuser",
+    "roommailbox", "equipmentmailbox", "mailuser", "cloud",
 }  # fmt: skip
 _GUIDISH = re.compile(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}|[0-9a-f]{32}")
 _SPLIT = re.compile(r"[\W_]+")

@@ -112,6 +112,7 @@ def check_invariants(t: Tenant) -> None:
 
     # One USN history: unique, increasing, changes after creation.
     usns = [u.usn_created for u in users] + [u.usn_changed for u in users]
+    usns += [g.usn_created for g in t.groups] + [g.usn_changed for g in t.groups]
     assert len(set(usns)) == len(usns)
     assert t.highest_usn == max(usns)
     for u in users:

@@ -13,7 +13,7 @@ from harness.tenant.ldif import ldif_chunks
 from harness.tenant.names import pools_fingerprint
 
 NAME_DATA = "47e5aee8971a7c42"
-LDIF_SHA256 = "6ba2120779f9b0ac2fac13634214f7062b2f1f852045f948678bcdf19b57aa26"
+LDIF_SHA256 = "a998c5f11a1dce5f8e80d10e5b1aa219f8734f99d6acc5baacb08a2fc478b300"
 JSONL_SHA256 = "e8ab6149107425c0d50b30d562dc92cb0e4e59efda09f856ab60b1af408bcd9f"
 
 

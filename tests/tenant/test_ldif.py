@@ -48,7 +48,8 @@ def encoded(value):
 def test_every_entry_reads_back_unchanged(tenant, ldif_bytes):
     parsed = parse_with_ldaptor(ldif_bytes)
     expected = list(directory_entries(tenant))
-    assert len(parsed) == len(expected) == 1 + len(tenant.ous) + len(tenant.ad_users)
+    entries = 1 + len(tenant.ous) + len(tenant.ad_users) + len(tenant.groups)
+    assert len(parsed) == len(expected) == entries
     for entry, (dn, attributes) in zip(parsed, expected, strict=True):
         assert entry.dn == DistinguishedName(dn)
         assert {k.decode() for k in entry} == {name for name, _ in attributes}

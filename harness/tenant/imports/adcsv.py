@@ -15,10 +15,11 @@ with the calculated property that exports them properly.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from typing import Final
 
-from harness.core.adschema import BACK_LINKS, DEFAULT_SCHEMA
+from harness.core.adschema import BACK_LINKS, DEFAULT_SCHEMA, Syntax
 from harness.tenant.imports.advalues import (
     binary_from_text,
     hex_value,
@@ -131,10 +132,25 @@ def _check_width(src: TextInput, line: int, row: list[str], header: list[str], h
         )
 
 
+_DN_SEPARATOR: Final = re.compile(r"(?<!\\);")
+
+
+def _is_dn(name: str) -> bool:
+    t = DEFAULT_SCHEMA.get(name)
+    return t is not None and t.syntax is Syntax.DN
+
+
 def _values(src: TextInput, line: int, column: str, name: str, cell: str) -> list[AdValue]:
     """The values of one cell: split on ';' for multi-valued attributes; bytes for binary
     ones (from their text forms), TRUE/FALSE for booleans (PowerShell prints True/False)."""
-    parts = [p for p in cell.split(";") if p] if is_multi(name) else [cell]
+    if not is_multi(name):
+        parts = [cell]
+    elif _is_dn(name):
+        # A DN escapes its own ';' as '\;' (RFC 4514) and never ends in '\': only an
+        # unescaped ';' separates two members of a group.
+        parts = [p for p in _DN_SEPARATOR.split(cell) if p]
+    else:
+        parts = [p for p in cell.split(";") if p]
     if is_binary(name):
         out: list[AdValue] = []
         for p in parts:
