@@ -198,6 +198,14 @@ async def msldap_view(url: str) -> dict[str, object]:
 
 @pytest.mark.parametrize("bind", ["ntlm", "simple"])
 def test_msldap_lists_the_domain(directory, tenant, bind):
+    if bind == "ntlm" and is_samba(directory):
+        # Samba seals NTLM sessions and cuts a large search entry (a group with its members,
+        # 3,771 bytes) across SASL buffers (a buffer need not end with a message); msldap
+        # (connection.py, __handle_incoming) decodes each buffer as whole LDAP messages and
+        # fails. A client limitation: when msldap reassembles, this branch fails: remove it.
+        with pytest.raises(AssertionError, match="not subscriptable"):
+            asyncio.run(msldap_view(msldap_url(directory, bind)))
+        return
     view = asyncio.run(msldap_view(msldap_url(directory, bind)))
     info = view["info"]
     held = domain_object(directory)

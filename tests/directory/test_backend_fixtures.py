@@ -24,6 +24,9 @@ STAMPS = {"objectguid", "usncreated", "usnchanged", "whencreated", "whenchanged"
 # What the fake stamps on every security principal and slapd holds only where loaded (the
 # "security principal identity" difference, test_ldap3_search.py).
 IDENTITY = {"objectsid", "samaccounttype", "primarygroupid", "pwdlastset", "accountexpires"}
+# The back links the fake makes from the tenant's groups, which slapd does not keep (the
+# "linked attributes" difference, test_linked_attributes.py).
+BACK_LINKS = {"memberof", "directreports"}
 
 
 def dump(run, base: str, users: set[str]) -> dict[str, dict[str, list[bytes]]]:
@@ -38,7 +41,7 @@ def dump(run, base: str, users: set[str]) -> dict[str, dict[str, list[bytes]]]:
             continue
         attrs = {}
         for name, values in e["raw_attributes"].items():
-            if name.lower() in DERIVED | PASSWORDS | IDENTITY:
+            if name.lower() in DERIVED | PASSWORDS | IDENTITY | BACK_LINKS:
                 continue
             if name.lower() in STAMPS and normalize_dn(e["dn"]) not in users:
                 continue
