@@ -30,6 +30,7 @@ from harness.core.dn import (
     parse_dn,
     split_rdn,
 )
+from harness.core.gcpause import paused
 from harness.core.sid import DomainSid
 from harness.tenant.exchange_org import (
     ADMIN_GROUP,
@@ -184,6 +185,9 @@ def seed_directory(tenant: Tenant, passwords: dict[Role, str] | None = None) -> 
     return seed_entries(tenant.spec, entries(), passwords)
 
 
+# A load makes millions of acyclic objects (values, tuples, entries): the cyclic collector's
+# full passes over them cost more than the load itself at 200,000 users with their groups.
+@paused()
 def seed_entries(
     spec: TenantSpec, entries: Loaded, passwords: dict[Role, str] | None = None
 ) -> Seeded:
