@@ -40,7 +40,7 @@ class CycleSummary(TypedDict):
     resynced: bool
     stopped: str | None  # why the cycle stopped before export
     warnings: list[str]
-    jobState: str  # Active, Quarantine
+    jobState: str  # Active, Quarantine, Paused (escrows pruned in the initial cycle)
     escrowed: int
     escrowDropped: int  # escrow entries given up this cycle (28 days after the first failure)
     retries: dict[str, int]  # by server: ldap, graph
@@ -96,11 +96,13 @@ class Escrow:
 class Quarantine:
     """Why and since when the job is quarantined (Graph's synchronizationQuarantine)."""
 
-    reason: str  # a harness.engine.health.QuarantineReason
-    since: str
+    reason: str  # a harness.engine.health.QuarantineReason (the latest)
+    since: str  # when this series began (Graph's seriesBegan); it ends when lifted
     detail: str = ""
-    attempts: int = 1  # quarantined cycles in a row under this reason (Graph's seriesCount)
-    last_attempt: str = ""  # when the latest of them ran; the back-off counts from it
+    attempts: int = 1  # quarantined cycles in a row in this series (Graph's seriesCount + 1)
+    last_attempt: str = (
+        ""  # when the latest of them ran (currentBegan); the back-off counts from it
+    )
 
 
 @dataclass(slots=True)
@@ -115,6 +117,7 @@ class EngineState:
     in_scope: int | None = None  # cloud-managed mailboxes counted by the last full round
     successive_failures: int = 0  # cycles in a row that failed outright
     on_demand: int = 0  # provision-on-demand runs so far
+    escrows_pruned: bool = False  # the initial cycle met the thresholds (engine/health.py)
 
     @classmethod
     def load(cls, state_dir: Path) -> EngineState:
@@ -148,6 +151,7 @@ class EngineState:
             self.delta_link = None
         if "Escrows" in scopes or "Full" in scopes:
             self.escrow.clear()
+            self.escrows_pruned = False
         if "QuarantineState" in scopes or "Full" in scopes:
             self.quarantine = None
             self.successive_failures = 0
