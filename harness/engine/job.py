@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Self
 
 from harness.core.endpoints import Endpoints
 from harness.engine.cycle import (
@@ -60,7 +61,7 @@ class WritebackJob:
         options: CycleOptions | None = None,
         interval: timedelta = INTERVAL,
         backoff: QuarantineBackoff | None = None,
-    ) -> WritebackJob:
+    ) -> Self:
         """The job of a running tenant: it reads Graph as the read-only app and writes AD as
         the writeback account, as `exwb cycle --endpoints-file` does."""
         cloud = CloudCredentials(

@@ -118,6 +118,7 @@ class EngineState:
     successive_failures: int = 0  # cycles in a row that failed outright
     on_demand: int = 0  # provision-on-demand runs so far
     escrows_pruned: bool = False  # the initial cycle met the thresholds (engine/health.py)
+    interval: str | None = None  # ISO 8601 schedule a served job runs on; None: the default
 
     @classmethod
     def load(cls, state_dir: Path) -> EngineState:
