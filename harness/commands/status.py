@@ -16,8 +16,9 @@ def add_parser(sub: Any) -> None:
     st = sub.add_parser(
         "status",
         help="show the writeback job's health (like Graph's synchronizationJob)",
-        description="The job's state (Active, Paused, Quarantine, NotRun), its last "
-        "execution, quarantine reason, escrowed failures and warnings. --pause, --resume "
+        description="The job's state (Active, Paused, Quarantine, NotRun), its schedule "
+        "and next run, its last execution, quarantine reason, escrowed failures and warnings. "
+        "--pause, --resume "
         "and --restart change the job as the portal's buttons do. Exit 0 when the job is "
         "Active or has not run, 1 when paused or quarantined.",
     )
