@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
+from harness.commands import served_job
 from harness.commands.generate import add_tenant_arguments, spec_from_args
 from harness.core.endpoints import Endpoints
 from harness.core.errors import UsageError
@@ -174,6 +175,7 @@ def add_parser(sub: Any) -> None:
         "and undecodable ones with the reason)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    served_job.add_arguments(p)  # --writeback, --interval, --job-state, --job-profile
     p.set_defaults(run=run)
 
 
@@ -236,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
                 reactor.stop()
                 return
         _print_ready(out, args, tenant, endpoints, loaded, source.generated)
+        served_job.start(endpoints, args, out)  # --writeback: the job on its schedule
 
     reactor.callWhenRunning(announce)
     reactor.run()  # installs SIGINT/SIGTERM handlers that stop the reactor

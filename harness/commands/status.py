@@ -16,8 +16,9 @@ def add_parser(sub: Any) -> None:
     st = sub.add_parser(
         "status",
         help="show the writeback job's health (like Graph's synchronizationJob)",
-        description="The job's state (Active, Paused, Quarantine, NotRun), its last "
-        "execution, quarantine reason, escrowed failures and warnings. --pause, --resume "
+        description="The job's state (Active, Paused, Quarantine, NotRun), its schedule "
+        "and next run, its last execution, quarantine reason, escrowed failures and warnings. "
+        "--pause, --resume "
         "and --restart change the job as the portal's buttons do. Exit 0 when the job is "
         "Active or has not run, 1 when paused or quarantined.",
     )
@@ -38,7 +39,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.engine.health import job_status
+    from harness.engine.health import INTERVAL, job_status, parse_iso_duration
     from harness.engine.state import EngineState, StateError
 
     chosen = profile_option(args.profile)
@@ -54,15 +55,27 @@ def run(args: argparse.Namespace) -> int:
         else:
             state.restart()  # the portal default: QuarantineState, Watermark, Escrows
         state.save(args.state_dir)
-    job = job_status(state, chosen, str(args.state_dir.resolve()))
+    try:  # the schedule a served job runs on (exwb serve --writeback --interval)
+        interval = parse_iso_duration(state.interval) if state.interval else INTERVAL
+    except ValueError as e:
+        raise UsageError(f"{args.state_dir}: interval {e}") from None
+    job = job_status(state, chosen, str(args.state_dir.resolve()), interval)
     out = Console(soft_wrap=True)
     if args.json:
         out.print_json(json.dumps(job))
     else:
         st, ex = job["status"], job["exwb"]
         out.print(f"job {job['id']}", highlight=False)
-        out.print(f"state: {st['code']} (schedule {job['schedule']['interval']})", highlight=False)
+        sched = job["schedule"]
+        out.print(f"state: {st['code']}", highlight=False)
+        out.print(
+            f"schedule: every {sched['interval']} ({sched['state']}); next run "
+            f"{ex['nextRun'] or 'none (' + sched['state'].lower() + ')'}",
+            highlight=False,
+        )
         last = st["lastExecution"]
+        if last and last["timeBegan"]:
+            out.print(f"last cycle began {last['timeBegan']}", highlight=False)
         if last:
             out.print(
                 f"last execution: {last['state']}, {last['mode']} cycle {last['cycleId']}, "
@@ -73,8 +86,17 @@ def run(args: argparse.Namespace) -> int:
         if st["quarantine"]:
             q = st["quarantine"]
             out.print(
-                f"quarantined since {q['currentBegan']}: {q['reason']}: {q['error']}",
+                f"quarantined since {q['seriesBegan']} ({q['seriesCount']} re-evaluations, the "
+                f"last {q['currentBegan']}; next attempt {q['nextAttempt'] or 'none: disabled'})"
+                f": {q['reason']}: {q['error']}",
                 style="red",
+                highlight=False,
+            )
+        if st["escrowsPruned"]:
+            out.print(
+                "escrows pruned: the initial cycle reached the quarantine thresholds; the job "
+                "is paused until the errors are fixed",
+                style="yellow",
                 highlight=False,
             )
         out.print(

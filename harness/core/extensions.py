@@ -172,16 +172,31 @@ EXTENSIONS: tuple[Extension, ...] = (
         "docs/engine.md#the-writeback-engine-exwb-cycle-exwb-verify-and-exwb-status",
     ),
     E(
-        "Cycles on demand",
-        "`exwb cycle` runs when run: the 20-minute schedule, with escrow retries at +6 h, "
-        "+12 h, +24 h, then daily, and the quarantine back-off (harness.engine.schedule), is "
-        "not yet served by `exwb serve`",
+        "The served job's schedule",
+        "`exwb serve --writeback` runs the job on the harness clock: the first cycle at once, "
+        "then one interval after each began; a paused or disabled job is looked at again "
+        "every interval; without --writeback, `exwb cycle` runs when run",
         (S.ENGINE,),
         W.SIMPLIFIED,
+        False,
+        (
+            Flag(SERVE, "--writeback"),
+            Flag(SERVE, "--interval", "DURATION"),
+            Flag(SERVE, "--job-state", "DIR"),
+        ),
+        "docs/engine.md#the-job-as-a-service-exwb-serve-writeback",
+        "the service's own timing within its 20 minutes (and its slower practice) is not modelled",
+    ),
+    E(
+        "A disabled job's status code",
+        "after 4 weeks in quarantine the job shows `schedule.state` Disabled and keeps "
+        "`status.code` Quarantine with its quarantine (nextAttempt null); Graph's status codes "
+        "have no disabled value and Microsoft does not say which one a disabled job shows",
+        (S.ENGINE,),
+        W.UNCONFIRMED,
         True,
-        (),
-        "docs/engine.md#the-writeback-engine-exwb-cycle-exwb-verify-and-exwb-status",
-        "the served schedule is to come with issue 17",
+        (Setting("harness.engine.health", "QuarantineBackoff", "disabled_code"),),
+        "docs/engine.md#the-job-over-time-escrowspruned-the-quarantine-series-disabled",
     ),
     E(
         "The quarantine back-off curve",

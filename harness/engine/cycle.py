@@ -370,6 +370,7 @@ def run_cycle(
     number = state.cycles + 1
     report = CycleReport(str(uuid.uuid4()), mode, profile.name, clock.now_iso())
     dry = mode == "dry-run"
+    initial = not dry and state.delta_link is None  # the initial synchronization (escrowsPruned)
     with paused(), _Connections(cloud, ldap, profile, state, state_dir, opts) as (source, target):
         log = ProvisioningLog(state_dir, report.cycle_id)
         report.log_path = log.path
@@ -396,7 +397,7 @@ def run_cycle(
             report.watermark_moved = True
     if not dry:
         state.cycles = number
-    _health(state, report, profile, opts)
+    _health(state, report, profile, opts, initial)
     report.seconds = time.perf_counter() - started
     if not dry:
         state.history.append(report.as_dict())
@@ -540,15 +541,24 @@ class _Connections:
         self.opened.clear()
 
 
-def _health(state: EngineState, report: CycleReport, profile: Profile, opts: CycleOptions) -> None:
+def _health(
+    state: EngineState, report: CycleReport, profile: Profile, opts: CycleOptions, initial: bool
+) -> None:
     """Update the job's quarantine after a cycle and put its warnings in the report."""
     failures = report.statuses["Failure"]
-    why = after_cycle(state, failures, report.objects, report.stopped, opts.quarantine)
-    report.job_state = "Quarantine" if state.quarantine else "Active"
+    escrowed = len(state.escrow)
+    why = after_cycle(state, failures, report.objects, report.stopped, opts.quarantine, initial)
+    report.job_state = "Paused" if state.paused else "Quarantine" if state.quarantine else "Active"
     report.escrowed = len(state.escrow)
     report.warnings = profile_warnings(profile, state.in_scope)
     if state.quarantine:
         report.warnings.append(f"job quarantined: {state.quarantine.reason}: {why}")
+    elif initial and state.escrows_pruned:
+        report.warnings.append(
+            f"escrows pruned: {escrowed:,} failures in the initial cycle reached the quarantine "
+            "thresholds; their escrow was cleared and the job paused until the errors are "
+            "fixed (exwb status --resume)"
+        )
 
 
 # --- on demand ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -77,13 +78,16 @@ class QuarantinePolicy:
 
 
 def _enter(state: EngineState, reason: QuarantineReason, detail: str) -> None:
-    # The quarantine keeps the time it began while its reason stays the same; each cycle that
-    # leaves it quarantined counts one more attempt, which the back-off grows with.
+    # Graph's synchronizationQuarantine: a series starts when the quarantine is first imposed
+    # and ends only when it is lifted (`seriesBegan`, kept in `since`); each cycle that leaves
+    # it in effect is one more evaluation (`seriesCount`, `currentBegan`), also when the reason
+    # changes. The back-off grows with the evaluations.
     now = clock.now_iso()
     q = state.quarantine
-    if q is None or q.reason != reason:
+    if q is None:
         state.quarantine = Quarantine(reason.value, now, detail, 1, now)
     else:
+        q.reason = reason.value
         q.attempts += 1
         q.last_attempt = now
         q.detail = detail
@@ -102,6 +106,11 @@ class QuarantineBackoff:
     factor: float = 2.0
     ceiling: timedelta = timedelta(days=1)
     disable_after: timedelta = timedelta(days=28)
+    # How a disabled job shows in Graph's synchronizationStatus.code, which has no "disabled"
+    # value (NotConfigured, NotRun, Active, Paused, Quarantine): not documented. By default it
+    # stays Quarantine with its quarantine kept (nextAttempt null), and the schedule's state,
+    # whose documented values include Disabled, says Disabled. "Paused" is the other choice.
+    disabled_code: str = "Quarantine"
 
     def delay(self, attempts: int, interval: timedelta) -> timedelta:
         """The gap after the `attempts`-th quarantined cycle in a row."""
@@ -117,6 +126,26 @@ class QuarantineBackoff:
         return None if when - began >= self.disable_after else when
 
 
+def disabled(state: EngineState, interval: timedelta, backoff: QuarantineBackoff) -> bool:
+    """Four weeks in quarantine disable the job (microsoft-facts §4.3)."""
+    q = state.quarantine
+    return q is not None and backoff.next_attempt(q, interval) is None
+
+
+def next_run(
+    state: EngineState, interval: timedelta, backoff: QuarantineBackoff
+) -> datetime | None:
+    """When the schedule runs the job's next cycle: at once if it never ran, then one interval
+    after the last cycle began; while quarantined, the back-off from the last quarantined
+    attempt; None while paused or once disabled (4 weeks in quarantine)."""
+    if state.paused:
+        return None
+    if state.quarantine is not None:
+        return backoff.next_attempt(state.quarantine, interval)
+    last = state.history[-1].get("startedAt") if state.history else None
+    return clock.parse_iso(last) + interval if last else clock.now()
+
+
 def refused_credentials(state: EngineState, error: str) -> None:
     """A server refused the job's credentials: quarantine, and count a failed cycle."""
     _enter(state, QuarantineReason.CREDENTIALS, error)
@@ -129,20 +158,33 @@ def after_cycle(
     objects: int,
     stopped: str | None,
     policy: QuarantinePolicy | None = None,
+    initial: bool = False,
 ) -> str | None:
     """Quarantine or release the job after a cycle; returns why it is quarantined, or None.
 
     A cycle the mass-change guard stopped quarantines; otherwise the escrow thresholds decide
     (`policy`, by default the documented numbers scaled to the tenant), and any cycle within
-    them leaves quarantine.
+    them leaves quarantine. In the `initial` cycle, reaching the thresholds prunes the escrows
+    instead (Graph's synchronizationStatus.escrowsPruned: "instead of going into quarantine,
+    the synchronization process clears the job's errors and continues until the initial
+    synchronization is completed. When [it] is completed, the job will pause"): the escrow is
+    cleared, `escrows_pruned` set and the job paused, and None is returned.
     """
     state.successive_failures = 0
     size = state.in_scope if state.in_scope is not None else objects
     policy = policy or QuarantinePolicy.scaled(max(size, objects))
     why = policy.breached(failures, objects, len(state.escrow))
     reason = QuarantineReason.ESCROW
+    if initial:
+        state.escrows_pruned = False  # a new initial synchronization decides afresh
     if stopped is not None:
         why, reason = stopped, QuarantineReason.MASS_CHANGE
+    elif why is not None and initial:
+        state.escrow.clear()
+        state.escrows_pruned = True
+        state.paused = True
+        state.quarantine = None
+        return None
     if why is None:
         state.quarantine = None
     else:
@@ -172,6 +214,7 @@ class Execution(TypedDict):
     """One cycle as synchronizationJob's lastExecution shows it."""
 
     state: str  # Succeeded, SucceededWithErrors, Failed
+    timeBegan: str | None  # when the cycle began, on the harness clock
     cycleId: str | None
     mode: str | None
     seconds: float | None
@@ -182,14 +225,20 @@ class Execution(TypedDict):
 
 
 class Schedule(TypedDict):
+    """Graph's synchronizationSchedule: `interval` (ISO 8601), `state` (Active, Disabled,
+    Paused); its `expiration` is not modelled (a job without an end)."""
+
     interval: str
     state: str
 
 
 class QuarantineStatus(TypedDict):
+    """Graph's synchronizationQuarantine (`error` a text, not a synchronizationError)."""
+
     reason: str
-    currentBegan: str
-    seriesCount: int
+    seriesBegan: str  # first imposed in this series (a series ends when it is lifted)
+    currentBegan: str  # last evaluated and imposed
+    seriesCount: int  # evaluations in this series that left it in effect
     nextAttempt: str | None  # None: disabled after 4 weeks in quarantine
     error: str
 
@@ -229,6 +278,8 @@ class Extras(TypedDict):
     escrowed: int
     escrowExamples: list[EscrowExample]
     warnings: list[str]
+    nextRun: str | None  # when the schedule runs the next cycle (None: paused or disabled)
+    disabled: bool  # four weeks in quarantine
 
 
 class JobStatus(TypedDict):
@@ -255,6 +306,7 @@ def _execution(cycle: CycleSummary) -> Execution:
         state = "Succeeded"
     return {
         "state": state,
+        "timeBegan": cycle.get("startedAt") or None,
         "cycleId": cycle.get("cycleId"),
         "mode": cycle.get("mode"),
         "seconds": cycle.get("seconds"),
@@ -266,14 +318,35 @@ def _execution(cycle: CycleSummary) -> Execution:
 
 
 def iso_duration(span: timedelta) -> str:
-    """A whole-minute span as ISO 8601 (`PT20M`), as synchronizationSchedule.interval gives it."""
-    minutes = int(span.total_seconds() // 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    time = f"{hours}H" * bool(hours) + f"{minutes}M" * bool(minutes)
+    """A span as ISO 8601 (`PT20M`, `P1DT6H`, `PT1S`), as synchronizationSchedule.interval
+    gives it; whole seconds."""
+    seconds = int(span.total_seconds())
+    days, seconds = divmod(seconds, 24 * 3600)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    time = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n)
     if not days and not time:
         time = "0M"
     return "P" + f"{days}D" * bool(days) + ("T" + time if time else "")
+
+
+_DURATION = re.compile(
+    r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
+)
+
+
+def parse_iso_duration(text: str) -> timedelta:
+    """`iso_duration`'s inverse: an ISO 8601 duration in weeks, days, hours, minutes and
+    seconds (`PT20M`, `P1D`, `PT1.5S`). Years and months have no fixed length: refused.
+    Raises ValueError."""
+    m = _DURATION.fullmatch(text.strip().upper())
+    if not m or not any(m.groupdict().values()) or text.strip().upper().endswith("T"):
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 duration in weeks, days, hours, minutes and seconds "
+            "(e.g. PT20M, PT1H, P1D)"
+        )
+    return timedelta(**{k: float(v) for k, v in m.groupdict().items() if v})
 
 
 def job_status(
@@ -286,8 +359,11 @@ def job_status(
     """The job as `GET .../synchronization/jobs/{id}` would show it, plus exwb's extras."""
     backoff = backoff or QuarantineBackoff()
     suffix = hashlib.sha256(job_key.encode("utf-8")).hexdigest()[:32]
+    off = disabled(state, interval, backoff)
     if state.paused:
         code = "Paused"
+    elif off:
+        code = backoff.disabled_code
     elif state.quarantine is not None:
         code = "Quarantine"
     elif not state.history:
@@ -303,7 +379,7 @@ def job_status(
         "templateId": TEMPLATE_ID,
         "schedule": {
             "interval": iso_duration(interval),
-            "state": "Paused" if state.paused else "Active",
+            "state": "Paused" if state.paused else "Disabled" if off else "Active",
         },
         "status": {
             "code": code,
@@ -312,8 +388,9 @@ def job_status(
             "quarantine": (
                 {
                     "reason": q.reason,
-                    "currentBegan": q.since,
-                    "seriesCount": q.attempts,
+                    "seriesBegan": q.since,
+                    "currentBegan": q.last_attempt or q.since,
+                    "seriesCount": q.attempts - 1,  # the first imposition is no re-evaluation
                     "nextAttempt": _iso_or_none(backoff.next_attempt(q, interval)),
                     "error": q.detail,
                 }
@@ -321,7 +398,7 @@ def job_status(
                 else None
             ),
             "countSuccessiveCompleteFailures": state.successive_failures,
-            "escrowsPruned": False,
+            "escrowsPruned": state.escrows_pruned,
             "synchronizedEntryCountByType": [{"key": "User to user", "value": state.in_scope or 0}],
         },
         "exwb": {
@@ -343,5 +420,7 @@ def job_status(
                 for k, e in escrow[:ESCROW_EXAMPLES]
             ],
             "warnings": profile_warnings(profile, state.in_scope),
+            "nextRun": _iso_or_none(next_run(state, interval, backoff)),
+            "disabled": off,
         },
     }

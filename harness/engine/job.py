@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Self
 
-from harness.core import clock
 from harness.core.endpoints import Endpoints
 from harness.engine.cycle import (
     CycleOptions,
@@ -23,7 +23,7 @@ from harness.engine.cycle import (
     run_cycle,
     run_on_demand,
 )
-from harness.engine.health import INTERVAL, JobStatus, QuarantineBackoff, job_status
+from harness.engine.health import INTERVAL, JobStatus, QuarantineBackoff, job_status, next_run
 from harness.engine.rules import Profile
 from harness.engine.source import CloudCredentials
 from harness.engine.state import EngineState
@@ -61,7 +61,7 @@ class WritebackJob:
         options: CycleOptions | None = None,
         interval: timedelta = INTERVAL,
         backoff: QuarantineBackoff | None = None,
-    ) -> WritebackJob:
+    ) -> Self:
         """The job of a running tenant: it reads Graph as the read-only app and writes AD as
         the writeback account, as `exwb cycle --endpoints-file` does."""
         cloud = CloudCredentials(
@@ -115,18 +115,7 @@ class WritebackJob:
             return state.restart(reset_scope)
 
     def next_run(self) -> datetime | None:
-        """When the schedule runs the next cycle: at once if the job never ran, then one
-        interval after the last cycle began; while quarantined, the back-off from the last
-        quarantined attempt (QuarantineBackoff); None while paused or once disabled (4 weeks
-        in quarantine)."""
+        """When the schedule runs the next cycle (health.next_run: the interval after the last
+        cycle began, the back-off while quarantined, None while paused or once disabled)."""
         with self._state(save=False) as state:
-            if state.paused:
-                return None
-            if state.quarantine is not None:
-                return self.backoff.next_attempt(state.quarantine, self.interval)
-            if not state.history:
-                return clock.now()
-            last = state.history[-1].get("startedAt")
-            if not last:
-                return clock.now()
-            return clock.parse_iso(last) + self.interval
+            return next_run(state, self.interval, self.backoff)

@@ -171,6 +171,15 @@ def escrow_and_recover(run, tmp_path, denied_profile, sim):
     failures = [e for e in log_entries(report) if e["status"] == "Failure"]
     assert {e["errorCode"] for e in failures} == {50}
     assert all("INSUFF_ACCESS_RIGHTS" in e["statusReason"] for e in failures)
+    # The initial cycle reached the thresholds: its escrows are pruned and the job paused
+    # (Graph's synchronizationStatus.escrowsPruned), not quarantined.
+    state = EngineState.load(state_dir)
+    assert state.escrows_pruned and state.paused and state.quarantine is None
+    assert state.escrow == {} and report.job_state == "Paused"
+    state.paused = False
+    state.save(state_dir)
+    # A later full round is no initial cycle: its failures are escrowed and quarantine the job.
+    report = run_cycle(*writeback_credentials(run.endpoints), denied_profile, state_dir, "full")
     state = EngineState.load(state_dir)
     assert len(state.escrow) == in_scope and report.escrowed == in_scope
     assert state.quarantine is not None

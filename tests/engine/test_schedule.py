@@ -88,11 +88,14 @@ def test_a_quarantined_job_backs_off_to_once_a_day_and_is_disabled_after_four_we
         assert status["code"] == "Quarantine"
         q = status["quarantine"]
         assert q is not None and q["reason"] == "EncounteredQuarantineException"
-        assert q["seriesCount"] == len(started)
+        # Graph's seriesCount: the re-evaluations that left it in effect (not the first one).
+        assert q["seriesCount"] == len(started) - 1
+        assert q["seriesBegan"] == clock.iso(started[0])
+        assert q["currentBegan"] == clock.iso(started[-1])
         assert q["nextAttempt"] == clock.iso(started[-1] + timedelta(days=1))
         # Four weeks after it began the job is disabled: nothing more is scheduled.
         sim.advance(timedelta(days=30))
-        assert clock.parse_iso(q["currentBegan"]) + timedelta(days=28) > started[-1]
+        assert clock.parse_iso(q["seriesBegan"]) + timedelta(days=28) > started[-1]
         assert j.status()["status"]["quarantine"]["nextAttempt"] is None
         assert j.next_run() is None
         before = len(started)

@@ -1,0 +1,85 @@
+"""`exwb serve --writeback` as a user runs it: a child process on the wall clock whose job writes
+an administrator's Exchange Online edit to AD by itself, with no cycle run by hand."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ldap3 import BASE, NONE, Connection, Server
+
+from harness.core.endpoints import Endpoints
+from harness.tenant import TenantSpec, generate
+from mockservers.runtime import spawn_serve
+from tests.engine.exo_client import ExoAdmin
+from tests.support.engine import mailbox_pairs
+
+SPEC = TenantSpec(mailboxes=40, seed=5)  # the tenant `exwb serve -n 40 --seed 5` generates
+WAIT = 90.0  # seconds an edit may take to arrive (generous: the machine is shared)
+
+
+def ad_value(ep: Endpoints, dn: str, attr: str) -> list[str]:
+    conn = Connection(Server(ep.ldap_url, get_info=NONE), ep.reader_dn, ep.reader_password)
+    assert conn.bind(), conn.result
+    try:
+        conn.search(dn, "(objectClass=*)", BASE, attributes=[attr])
+        return sorted(v.decode() for v in conn.response[0]["raw_attributes"].get(attr) or [])
+    finally:
+        conn.unbind()
+
+
+def exwb(*argv: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "harness", *argv]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def test_an_edit_in_exchange_online_arrives_in_ad_by_itself(tmp_path):
+    user, mbx = mailbox_pairs(generate(SPEC), True)[0]
+    job_dir = tmp_path / "job"
+    path = tmp_path / "endpoints.json"
+    proc = spawn_serve(
+        path,
+        *("-n", "40", "--seed", "5", "--writeback", "--interval", "PT1S"),
+        *("--job-state", str(job_dir)),
+        timeout=120,
+    )
+    try:
+        ep = Endpoints(**json.loads(path.read_text()))
+        ExoAdmin(ep).set_mailbox(mbx.id, CustomAttribute7="arrived by itself")
+        deadline = time.monotonic() + WAIT
+        while ad_value(ep, user.dn, "extensionAttribute7") != ["arrived by itself"]:
+            assert time.monotonic() < deadline, "the served job never wrote the edit"
+            time.sleep(0.2)
+        status = exwb("status", "--state-dir", str(job_dir), "--json")
+        assert status.returncode == 0, status.stderr
+        job = json.loads(status.stdout)
+        assert job["schedule"] == {"interval": "PT1S", "state": "Active"}
+        assert job["exwb"]["nextRun"] is not None and job["exwb"]["cycles"] >= 2
+        assert job["status"]["lastExecution"]["state"] == "Succeeded"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert f"writeback job  {job_dir}  (every PT1S, profile ga" in out
+    assert (job_dir / "state.json").exists()  # kept: it was given
+
+
+def test_the_served_job_state_is_temporary_without_a_state_dir(tmp_path):
+    path = tmp_path / "endpoints.json"
+    proc = spawn_serve(path, "-n", "20", "--writeback", timeout=120)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    line = next(x for x in out.splitlines() if "writeback job" in x)
+    assert "(every PT20M, profile ga; removed on exit)" in line
+    assert not Path(line.split()[2]).exists()
+
+
+def test_a_bad_interval_is_refused_before_anything_is_served():
+    done = exwb("serve", "-n", "20", "--writeback", "--interval", "20 minutes")
+    assert done.returncode == 2
+    assert "argument --interval" in done.stderr and "ISO 8601" in done.stderr
