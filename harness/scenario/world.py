@@ -84,9 +84,10 @@ class CycleRecord:
 
 
 class ScenarioJob(WritebackJob):
-    """The scenario's writeback job: every cycle step and every scheduled cycle runs through
-    it, on the one state directory, so the schedule counts from the cycle steps too. It keeps
-    the reports of the cycles its schedule ran (`ran`), which the `wait` step reads."""
+    """The scenario's writeback job. Cycle steps run with its credentials on its state
+    directory (with their own per-step options), the schedule of a `wait` runs it, `job` steps
+    operate it: one job, so the schedule counts its next run from a cycle step too. It keeps
+    the reports of the cycles `run` ran (`ran`; the `wait` step clears and reads them)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
