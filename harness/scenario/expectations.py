@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from harness.clients.exo import CmdletError
+from harness.core import clock
 from harness.core.adschema import DEFAULT_SCHEMA, InvalidValue, Syntax
 from harness.core.dn import normalize_dn
-from harness.engine.health import job_status
 from harness.engine.ldapwire import LdapConnection, LdapError
 from harness.engine.rules import MappingError
 from harness.engine.source import GraphSource, SourceError
@@ -337,12 +337,28 @@ def out_of_scope_untouched(world: World, step: m.Expect, e: m.OutOfScopeUntouche
     )
 
 
+def _when_off(what: str, got: str | None, want: m.When) -> str | None:
+    """How `got` (ISO 8601 or None) misses `want`, or None when it matches."""
+    target = want.resolve(clock.now())
+    expected = clock.iso(target) if target is not None else None
+    if got == expected:
+        return None
+    shown = expected or "none"
+    if want.offset is not None:
+        shown += f" ({want.text} from {clock.now_iso()})"
+    return f"{what} {got or 'none'} (want {shown})"
+
+
 def job(world: World, step: m.Expect, e: m.JobState) -> Result:
-    job = job_status(EngineState.load(world.state_dir), world.profile, str(world.state_dir))
-    code = job["status"]["code"]
-    quarantine = job["status"]["quarantine"]
+    status = world.job.status()
+    code = status["status"]["code"]
+    quarantine = status["status"]["quarantine"]
     reason = quarantine["reason"] if quarantine else None
-    escrowed = int(job["exwb"]["escrowed"])
+    escrowed = int(status["exwb"]["escrowed"])
+    # In quarantine, Graph's quarantine.nextAttempt; otherwise the next scheduled cycle (the
+    # job's next_run: the two agree by construction of WritebackJob).
+    nxt = world.job.next_run()
+    next_text = quarantine["nextAttempt"] if quarantine else (clock.iso(nxt) if nxt else None)
     off = []
     if e.state is not None and code != e.state:
         off.append(f"state {code} (want {e.state})")
@@ -350,8 +366,58 @@ def job(world: World, step: m.Expect, e: m.JobState) -> Result:
         off.append(f"quarantine reason {reason} (want {e.reason})")
     if e.escrowed is not None and not e.escrowed.holds(escrowed):
         off.append(f"{escrowed:,} escrowed (want {e.escrowed})")
+    if e.next_attempt is not None:
+        miss = _when_off("next attempt", next_text, e.next_attempt)
+        if miss:
+            off.append(miss)
     seen = f"job {code}" + (f" ({reason})" if reason else "") + f", {escrowed:,} escrowed"
+    seen += f", next attempt {next_text or 'none'}"
     return (False, f"{', '.join(off)}; {seen}") if off else (True, seen)
+
+
+def escrow(world: World, step: m.Expect, e: m.EscrowState) -> Result:
+    targets = world.select(e.select, step.index)
+    entries = EngineState.load(world.state_dir).escrow
+    off: list[str] = []
+    seen: Counter[str] = Counter()
+    for t in targets:
+        entry = entries.get(t.id)
+        if e.absent:
+            if entry is not None:
+                off.append(f"{t.upn}: escrowed ({entry.attempts} attempt(s), {entry.reason})")
+            continue
+        if entry is None:
+            off.append(f"{t.upn}: not escrowed")
+            continue
+        seen[f"{entry.attempts} attempt(s), next {entry.next_attempt or 'next cycle'}"] += 1
+        if e.attempts is not None and not e.attempts.holds(entry.attempts):
+            off.append(f"{t.upn}: {entry.attempts} attempt(s) (want {e.attempts})")
+        if e.next_attempt is not None:
+            got = entry.next_attempt or None
+            miss = _when_off(
+                "next attempt", got and clock.iso(clock.parse_iso(got)), e.next_attempt
+            )
+            if miss:
+                off.append(f"{t.upn}: {miss}")
+    if e.absent:
+        text = f"{len(targets) - len(off):,} of {len(targets):,} not escrowed"
+    else:
+        text = "; ".join(f"{n:,} with {k}" for k, n in seen.items()) or "none escrowed"
+    return (False, f"{_examples(off)}; {text}") if off else (True, text)
+
+
+def cycles(world: World, step: m.Expect, e: m.CyclesRan) -> Result:
+    if not world.waits:
+        raise StepError("no wait step has run yet")
+    w = world.waits[-1]
+    off = []
+    if not e.count.holds(w.cycles):
+        off.append(f"{w.cycles:,} cycle(s) ran (want {e.count})")
+    if e.failed is not None and not e.failed.holds(w.failed):
+        off.append(f"{w.failed:,} could not run (want {e.failed})")
+    text = f"{w.cycles:,} scheduled cycle(s) during the wait of step {w.step} ({w.span})"
+    text += f", {w.failed:,} could not run"
+    return (False, f"{', '.join(off)}; {text}") if off else (True, text)
 
 
 def forward_counts(world: World, step: m.Expect, e: m.ForwardCounts) -> Result:

@@ -154,7 +154,7 @@ class ExpectationReader(ScenarioReader):
         )
 
     def _cycle_needed(self, node: yaml.Node, kind: str) -> None:
-        if not self.any_cycle:
+        if not self.any_cycle and not self.any_wait:
             raise self.error(
                 node,
                 f"{kind} reads a cycle's provisioning log, and no cycle ran before it",
@@ -212,11 +212,60 @@ class ExpectationReader(ScenarioReader):
                 )
         reason = self.scalar(f["reason"][1], "reason") if "reason" in f else None
         escrowed = self.count(f["escrowed"][1], "escrowed") if "escrowed" in f else None
-        if state is None and reason is None and escrowed is None:
-            raise self.error(body, "job checks nothing", "give state, reason or escrowed")
-        return m.JobState(
-            line, self._name(f, f"job {state or ''}".strip()), state, reason, escrowed
+        nxt = self.when(f["nextAttempt"][1], "nextAttempt") if "nextAttempt" in f else None
+        if state is None and reason is None and escrowed is None and nxt is None:
+            raise self.error(
+                body, "job checks nothing", "give state, reason, escrowed or nextAttempt"
+            )
+        shown = " ".join(
+            [f"job {state or ''}".strip()] + ([f"next {nxt.text}"] if nxt is not None else [])
         )
+        return m.JobState(line, self._name(f, shown), state, reason, escrowed, nxt)
+
+    def escrow(self, schema: Schema, line: int, body: yaml.Node) -> m.EscrowState:
+        f = self.fields(schema, body)
+        self._cycle_needed(body, schema.kind)
+        select = self.selector(f["object"][1])
+        attempts = self.count(f["attempts"][1], "attempts") if "attempts" in f else None
+        nxt = self.when(f["nextAttempt"][1], "nextAttempt") if "nextAttempt" in f else None
+        absent = False
+        if "absent" in f:
+            absent = self.boolean(f["absent"][1], "absent")
+            if not absent:
+                raise self.error(f["absent"][1], "absent: false expects nothing")
+            other = next((k for k in ("attempts", "nextAttempt") if k in f), None)
+            if other is not None:
+                raise self.error(
+                    f[other][0], f"an absent escrow entry has no {other}", "drop one of them"
+                )
+        if attempts is None and nxt is None and not absent:
+            raise self.error(
+                body, "escrow checks nothing", "give attempts, nextAttempt or absent: true"
+            )
+        parts = [f"attempts {attempts}"] if attempts is not None else []
+        parts += ([f"next {nxt.text}"] if nxt is not None else []) + ["absent"] * absent
+        default = f"escrow of {select.describe()}: {', '.join(parts)}"
+        return m.EscrowState(line, self._name(f, default), select, attempts, nxt, absent)
+
+    def cycles_ran(self, schema: Schema, line: int, body: yaml.Node) -> m.CyclesRan:
+        f = {} if isinstance(body, yaml.ScalarNode) else self.fields(schema, body)
+        if not self.any_wait:
+            raise self.error(
+                body,
+                "cycles counts the cycles of the last wait step, and no wait came before it",
+                "add a '- wait: {minutes: 20}' step first",
+            )
+        if isinstance(body, yaml.ScalarNode):
+            count = self.count(body, "cycles")
+            return m.CyclesRan(line, f"cycles during the last wait: {count}", count)
+        if "ran" not in f:
+            raise self.error(body, "cycles needs ran", "e.g. cycles: 3 or {ran: 3, failed: 0}")
+        count = self.count(f["ran"][1], "ran")
+        failed = self.count(f["failed"][1], "failed") if "failed" in f else None
+        default = f"cycles during the last wait: {count}" + (
+            f", {failed} failed" if failed is not None else ""
+        )
+        return m.CyclesRan(line, self._name(f, default), count, failed)
 
     def forward_counts(self, schema: Schema, line: int, body: yaml.Node) -> m.ForwardCounts:
         if not self.any_forward:

@@ -12,6 +12,7 @@ import yaml
 
 from harness.core.yamlnodes import STR, Fields, closest, names
 from harness.engine.forward import DEFAULT_BUILD, parse_build
+from harness.engine.state import parse_reset_scope
 from harness.scenario import model as m
 from harness.scenario.load_expectations import ExpectationReader
 from harness.scenario.reader import Schema
@@ -280,6 +281,62 @@ class StepReader(ExpectationReader):
             self.faults[spec.name] = self.line(f["name"][1])
         self.any_fault = True
         return m.Fault(index, line, spec=spec)
+
+    def ad_move(self, schema: Schema, index: int, line: int, body: yaml.Node) -> m.AdMove:
+        f = self.fields(schema, body)
+        select = self.selector(f["select"][1])
+        to = self.template(f["to"][1], "to", side="ad")
+        return m.AdMove(index, line, select, to)
+
+    def wait(self, schema: Schema, index: int, line: int, body: yaml.Node) -> m.Wait:
+        span, text = self.span(body, "wait")
+        if not self.simulated:
+            raise self.error(
+                body,
+                "wait needs a simulated clock (on the wall clock it would really wait)",
+                "add clock: simulated at the top of the scenario",
+            )
+        self.any_wait = True
+        return m.Wait(index, line, span, text)
+
+    def job_control(self, schema: Schema, index: int, line: int, body: yaml.Node) -> m.JobControl:
+        if isinstance(body, yaml.ScalarNode) and body.tag == STR:
+            action = body.value
+            if action not in m.JOB_ACTIONS:
+                near = closest(action, m.JOB_ACTIONS)
+                hint = f"did you mean {near!r}?" if near else f"one of {names(m.JOB_ACTIONS)}"
+                raise self.error(body, f"unknown job action {action!r}", hint)
+            return m.JobControl(index, line, action)
+        f = self.fields(schema, body)
+        if len(f) != 1:
+            raise self.error(
+                body,
+                "a job step does one thing",
+                "pause, start, restart: SCOPES, stale_credentials: WHICH or "
+                "update_credentials: WHICH",
+            )
+        ((key, (_, vnode)),) = f.items()
+        if key == "restart":
+            scope = "" if self.is_null(vnode) else self.scalar(vnode, "restart (a resetScope)")
+            try:
+                parse_reset_scope(scope)
+            except ValueError as e:
+                raise self.error(
+                    vnode, str(e), 'comma-separated, e.g. "Escrows, Watermark"'
+                ) from None
+            return m.JobControl(index, line, "restart", scope.strip())
+        if key in ("pause", "start"):
+            if not self.is_null(vnode) and not self.boolean(vnode, key):
+                raise self.error(vnode, f"{key}: false does nothing", "remove the step")
+            return m.JobControl(index, line, key)
+        which = self.scalar(vnode, key)
+        if which not in m.CREDENTIALS:
+            raise self.error(
+                vnode, f"{key}: unknown credential {which!r}", f"one of {names(m.CREDENTIALS)}"
+            )
+        if key == "stale_credentials":
+            return m.JobControl(index, line, stale=which)
+        return m.JobControl(index, line, update=which)
 
     def refusal(self, f: Fields, kind: type) -> m.Refusal | None:
         if "expect_error" not in f:

@@ -25,7 +25,7 @@ from harness.tenant.files import CLOUD_NAME
 from harness.tenant.spec import MAX_MAILBOXES, SpecError, TenantSpec
 from mockservers.runtime import TenantFolderError, read_tenant_manifest
 
-_TOP = ("name", "description", "tenant", "engine", "steps", "thresholds")
+_TOP = ("name", "description", "clock", "tenant", "engine", "steps", "thresholds")
 _ENGINE = ("profile", "mass_change_threshold", "allow_mass_change", "quarantine_min_failures")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -71,6 +71,8 @@ class _Loader(StepReader):
         else:
             spec, keys = self.folder_spec(folder, from_node), ()
         engine = self.engine(top["engine"][1] if "engine" in top else None)
+        clock_settings = self.clock(top["clock"][1]) if "clock" in top else m.ClockSettings()
+        self.simulated = clock_settings.simulated
         steps_node = self.require(top, root, "steps", "the scenario")
         items = self.sequence(steps_node, "steps")
         if not items:
@@ -80,8 +82,30 @@ class _Loader(StepReader):
         steps = tuple(registry.load_step(self, i, node) for i, node in enumerate(items, 1))
         thresholds = self.thresholds(top["thresholds"][1]) if "thresholds" in top else ()
         return m.Scenario(
-            name, self.path, description, spec, keys, engine, steps, thresholds, folder
+            name, self.path, description, spec, keys, engine, steps, thresholds, folder,
+            clock_settings,
+        )  # fmt: skip
+
+    def clock(self, node: yaml.Node) -> m.ClockSettings:
+        """`clock: wall|simulated` or `{kind: simulated, start: ISO 8601}`."""
+        hint = (
+            f"one of {', '.join(m.CLOCK_KINDS)}, or {{kind: simulated, start: 2026-01-05T09:00Z}}"
         )
+        if isinstance(node, yaml.ScalarNode):
+            kind = self.scalar(node, "clock")
+            if kind not in m.CLOCK_KINDS:
+                raise self.error(node, f"unknown clock {kind!r}", hint)
+            return m.ClockSettings(kind)
+        f = self.mapping(node, ("kind", "start"), "clock")
+        kind = self.scalar(self.require(f, node, "kind", "clock"), "clock.kind")
+        if kind not in m.CLOCK_KINDS:
+            raise self.error(f["kind"][1], f"unknown clock {kind!r}", hint)
+        start = None
+        if "start" in f:
+            if kind != "simulated":
+                raise self.error(f["start"][0], "only a simulated clock has a start")
+            start = self.timestamp(f["start"][1], "clock.start")
+        return m.ClockSettings(kind, start)
 
     def tenant(self, node: yaml.Node | None) -> tuple[TenantSpec, tuple[str, ...]]:
         if node is None:

@@ -9,6 +9,7 @@ its keys, parser, runner and description.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,6 +23,9 @@ CYCLE_MODES = ("delta", "full", "dry-run", "on-demand")
 BIND_ACCOUNTS = ("admin", "writeback", "reader")
 LDAP_OPS = ("replace", "add", "delete")
 JOB_STATES = ("Active", "Paused", "Quarantine", "NotRun")
+CLOCK_KINDS = ("wall", "simulated")
+JOB_ACTIONS = ("pause", "start", "restart")
+CREDENTIALS = ("app", "account")  # the read-only app's secret, the writeback account's password
 LOG_STATUSES = ("Success", "Failure", "Skipped")
 LOG_ACTIONS = ("Update", "Other")
 
@@ -182,6 +186,46 @@ class JobState(Expectation):
     state: str | None = None
     reason: str | None = None
     escrowed: Count | None = None
+    next_attempt: When | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """A time an expectation names: absolute (`at`), relative to the scenario clock's time
+    when it is checked (`offset`, e.g. "+6h"), or `never` (null: nothing scheduled)."""
+
+    text: str
+    at: datetime | None = None
+    offset: timedelta | None = None
+
+    @property
+    def never(self) -> bool:
+        return self.at is None and self.offset is None
+
+    def resolve(self, now: datetime) -> datetime | None:
+        if self.at is not None:
+            return self.at
+        return None if self.offset is None else now + self.offset
+
+
+@dataclass(frozen=True, slots=True)
+class EscrowState(Expectation):
+    """Each selected object's escrow entry: its failed attempts and its next retry."""
+
+    kind: ClassVar[str] = "escrow"
+    select: Selector = field(default_factory=lambda: Selector(0))
+    attempts: Count | None = None
+    next_attempt: When | None = None
+    absent: bool = False  # no entry at all (never failed, or retried with success)
+
+
+@dataclass(frozen=True, slots=True)
+class CyclesRan(Expectation):
+    """How many scheduled cycles ran during the last `wait` step (refused ones included)."""
+
+    kind: ClassVar[str] = "cycles"
+    count: Count = field(default_factory=Count)
+    failed: Count | None = None  # of them, cycles that could not run (CycleError and the like)
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +392,53 @@ class Decommission(Step):
 
 
 @dataclass(frozen=True, slots=True)
+class AdMove(Step):
+    """Move each selected AD user under another parent (an LDAP modify DN, as the admin)."""
+
+    kind: ClassVar[str] = "ad_move"
+    select: Selector = field(default_factory=lambda: Selector(0))
+    to: Template = field(default_factory=lambda: Template(""))
+
+    def describe(self) -> str:
+        return f"{self.kind} ({self.select.describe()}) to {self.to.text}"
+
+
+@dataclass(frozen=True, slots=True)
+class Wait(Step):
+    """Let simulated time pass; the job runs the cycles that fall due on its schedule."""
+
+    kind: ClassVar[str] = "wait"
+    span: timedelta = timedelta(0)
+    text: str = ""
+
+    def describe(self) -> str:
+        return f"wait {self.text}"
+
+
+@dataclass(frozen=True, slots=True)
+class JobControl(Step):
+    """Operate the job as a user does: pause, start, restart with a reset scope; or make its
+    stored credential stale (a rotation it was not told of) and update it."""
+
+    kind: ClassVar[str] = "job"
+    action: str | None = None  # pause, start, restart
+    reset_scope: str = ""  # restart: Graph's criteria.resetScope ("" is the portal's restart)
+    stale: str | None = None  # app or account: its credential, as the job holds it, is stale
+    update: str | None = None  # app or account: the administrator gives the job the current one
+
+    def describe(self) -> str:
+        if self.action == "restart":
+            return (
+                f"job restart ({self.reset_scope or 'portal: QuarantineState, Watermark, Escrows'})"
+            )
+        if self.action is not None:
+            return f"job {self.action}"
+        return (
+            f"job credentials: {self.stale or self.update} {'stale' if self.stale else 'updated'}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Expect(Step):
     kind: ClassVar[str] = "expect"
     expectations: tuple[Expectation, ...] = ()
@@ -392,6 +483,18 @@ class EngineSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ClockSettings:
+    """`clock:`: wall time (the default) or a simulated clock starting at `start`."""
+
+    kind: str = "wall"
+    start: datetime | None = None  # None: harness.core.clock.SIMULATED_START
+
+    @property
+    def simulated(self) -> bool:
+        return self.kind == "simulated"
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     path: Path
@@ -402,6 +505,7 @@ class Scenario:
     steps: tuple[Step, ...]
     thresholds: tuple[Threshold, ...] = ()
     tenant_from: Path | None = None  # `tenant: {from: DIR}`: serve this folder, generate nothing
+    clock: ClockSettings = field(default_factory=ClockSettings)
 
     def expectations(self) -> list[Expectation]:
         return [e for s in self.steps if isinstance(s, Expect) for e in s.expectations]

@@ -4,13 +4,16 @@ with its ``file:line``."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from harness.core import clock
 from harness.core.adschema import DEFAULT_SCHEMA
 from harness.core.yamlnodes import STR, Fields, NodeReader, closest, names
 from harness.scenario import model as m
@@ -18,6 +21,8 @@ from harness.scenario.templates import Template, TemplateError
 from mockservers.cloud.opath import RECIPIENT_PROPERTIES, OpathError, compile_filter
 
 _SELECTOR = ("filter", "sample", "ids", "upns", "name")
+SPAN_UNITS = ("days", "hours", "minutes")
+_OFFSET = re.compile(r"\+(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
 
 
 class ScenarioError(ValueError):
@@ -64,6 +69,8 @@ class ScenarioReader(NodeReader):
         self.faults: dict[str, int] = {}  # fault name -> line that armed it
         self.any_fault = False
         self.mailboxes = 0  # what a sample may draw from
+        self.simulated = False  # the scenario's clock: wait steps need a simulated one
+        self.any_wait = False
 
     def one_key(self, node: yaml.Node, kinds: Iterable[str], what: str) -> tuple[str, yaml.Node]:
         """A one-key mapping ``{kind: body}``: the kind (one of `kinds`) and its body node."""
@@ -196,3 +203,58 @@ class ScenarioReader(NodeReader):
             high = self.integer(f["max"][1], f"{what}.max", 0) if "max" in f else None
             return m.Count(minimum=low, maximum=high)
         return m.Count(exactly=self.integer(node, f"{what} (a count, or {{min, max}})", 0))
+
+    def timestamp(self, node: yaml.Node, what: str) -> datetime:
+        """An ISO 8601 time with a timezone (`2026-01-05T09:00:00Z`); YAML may read it as a
+        timestamp, so the node's text is parsed here."""
+        text = node.value if isinstance(node, yaml.ScalarNode) else None
+        if not isinstance(text, str) or self.is_null(node):
+            raise self.error(node, f"{what} must be an ISO 8601 time", "e.g. 2026-01-05T09:00:00Z")
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
+        except ValueError:
+            raise self.error(
+                node, f"{what} {text!r} is not an ISO 8601 time", "e.g. 2026-01-05T09:00:00Z"
+            ) from None
+        if when.tzinfo is None:
+            raise self.error(node, f"{what} {text!r} has no timezone", "end it with Z (UTC)")
+        return when
+
+    def when(self, node: yaml.Node, what: str) -> m.When:
+        """A time an expectation names: ISO 8601, relative to the clock (`+6h`, `+1d12h`,
+        `+40m`) or null (nothing scheduled)."""
+        if self.is_null(node):
+            return m.When("null")
+        if not self.simulated:
+            raise self.error(
+                node,
+                f"{what} names a time, which only a simulated clock makes repeatable",
+                "add clock: simulated at the top of the scenario",
+            )
+        text = node.value if isinstance(node, yaml.ScalarNode) else None
+        if isinstance(text, str) and text.startswith("+"):
+            match = _OFFSET.fullmatch(text)
+            if match is None or not any(match.groups()):
+                raise self.error(
+                    node,
+                    f"{what} {text!r} is not a relative time",
+                    "+ then days, hours and minutes in that order, e.g. +6h, +1d12h, +40m",
+                )
+            d, h, mins = (int(g or 0) for g in match.groups())
+            return m.When(text, offset=timedelta(days=d, hours=h, minutes=mins))
+        at = self.timestamp(node, what)
+        return m.When(clock.iso(at), at=at)
+
+    def span(self, node: yaml.Node, what: str) -> tuple[timedelta, str]:
+        """`{days: d, hours: h, minutes: m}` (any of them, at least one above 0) and its text."""
+        f = self.mapping(node, SPAN_UNITS, what)
+        if not f:
+            raise self.error(node, f"{what} needs days, hours or minutes", "e.g. {hours: 6}")
+        amounts = {unit: self.integer(f[unit][1], f"{what}.{unit}", 0) for unit in f}
+        span = timedelta(**amounts)
+        if span <= timedelta(0):
+            raise self.error(node, f"{what} is zero", "e.g. {minutes: 20}")
+        text = " ".join(
+            f"{amounts[u]} {u if amounts[u] != 1 else u[:-1]}" for u in SPAN_UNITS if u in amounts
+        )
+        return span, text

@@ -241,6 +241,66 @@ _STEP_KINDS = (
         "and `kind` are required unless clearing",
     ),
     StepKind(
+        m.AdMove,
+        (
+            _SELECT,
+            Field(
+                "to",
+                "DN template",
+                "the new parent: an OU or container (e.g. `CN=Users,DC=contoso,DC=com`); "
+                "outside the OUs delegated to the writeback account its writes are refused (50)",
+                required=True,
+            ),
+        ),
+        StepReader.ad_move,
+        steps.ad_move,
+        "move each selected AD user under another parent (LDAP modify DN, as the admin); the "
+        "user keeps its anchor, so the engine still finds it",
+    ),
+    StepKind(
+        m.Wait,
+        tuple(
+            Field(u, "whole number", f"{u} of simulated time") for u in ("days", "hours", "minutes")
+        ),
+        StepReader.wait,
+        steps.wait,
+        "let simulated time pass (needs `clock: simulated`): the job runs every cycle that "
+        "falls due on its schedule (every 20 minutes; in quarantine the back-off; nothing "
+        "while paused), each at its own time; the outcome lists how many ran and their results",
+        shorthand="any of the three together, e.g. `{days: 1, hours: 12}`",
+    ),
+    StepKind(
+        m.JobControl,
+        (
+            Field("pause", "true", "pause the job (Graph's `pause`): the schedule runs nothing"),
+            Field("start", "true", "resume a paused job (Graph's `start`)"),
+            Field(
+                "restart",
+                "resetScope",
+                "Graph's `restart` with `criteria.resetScope`: comma-separated Escrows, "
+                "Watermark, QuarantineState, Full, ForceDeletes, ConnectorDataStore; "
+                "empty or `null` is the portal's restart (QuarantineState, Watermark, Escrows)",
+            ),
+            Field(
+                "stale_credentials",
+                "app or account",
+                "the credential the job holds for the read-only app (its secret) or the "
+                "writeback account (its password) is stale, as after a rotation the job was "
+                "not told of (a model: the servers keep the secret, the job presents another)",
+            ),
+            Field(
+                "update_credentials",
+                "app or account",
+                "the administrator gives the job the current credential",
+            ),
+        ),
+        StepReader.job_control,
+        steps.job_control,
+        "operate the writeback job as a user does; one key per step",
+        shorthand="`- job: pause`, `- job: start`, `- job: restart`, "
+        '`- job: {restart: "Escrows, Watermark"}`',
+    ),
+    StepKind(
         m.Expect,
         (),
         _load_expect,
@@ -283,6 +343,12 @@ def _expectation(
 
 
 _TRUE = "`true` alone: no keys"
+_NEXT_ATTEMPT = Field(
+    "nextAttempt",
+    "time",
+    "ISO 8601 (`2026-01-05T15:00:00Z`), relative to the clock when checked (`+6h`, `+1d12h`, "
+    "`+40m`), or `null` (nothing scheduled); needs `clock: simulated`",
+)
 
 _EXPECTATION_KINDS = (
     _expectation(
@@ -381,10 +447,38 @@ _EXPECTATION_KINDS = (
             Field("state", "job state", ", ".join(m.JOB_STATES)),
             Field("reason", "text", "the quarantine reason, e.g. `MassChangeThresholdExceeded`"),
             Field("escrowed", "count", "objects held back for a retry"),
+            _NEXT_ATTEMPT,
         ),
         StepReader.job,
         expectations.job,
-        "the writeback job as `exwb status` shows it",
+        "the writeback job as `exwb status` shows it; `nextAttempt` is Graph's "
+        "quarantine.nextAttempt in quarantine, otherwise the next scheduled cycle",
+    ),
+    _expectation(
+        m.EscrowState,
+        (
+            replace(_SELECT, name="object"),
+            Field("attempts", "count", "failed attempts so far (the first failure is 1)"),
+            _NEXT_ATTEMPT,
+            Field("absent", "true", "no escrow entry (it never failed, or a retry succeeded)"),
+        ),
+        StepReader.escrow,
+        expectations.escrow,
+        "each selected object's escrow entry: retried +6 h, +12 h and +24 h after its first "
+        "failure, then every 24 h, dropped after 28 days (needs a cycle or wait before it)",
+    ),
+    _expectation(
+        m.CyclesRan,
+        (
+            Field(
+                "ran", "count", "scheduled cycles that ran (a refused one included)", required=True
+            ),
+            Field("failed", "count", "of them, cycles that could not run (refused credentials)"),
+        ),
+        StepReader.cycles_ran,
+        expectations.cycles,
+        "how many cycles the schedule ran during the last `wait` (needs a wait before it)",
+        shorthand="`cycles: 18` is short for `{ran: 18}`",
     ),
     _expectation(
         m.ForwardCounts,

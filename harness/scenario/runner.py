@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.core import clock
+from harness.core.clock import SIMULATED_START, SimulatedClock
 from harness.report.model import ExpectationRecord, ScenarioResult, StepRecord, ThresholdRecord
 from harness.scenario import model as m
 from harness.scenario.registry import check, run_step
@@ -85,6 +87,12 @@ def run_scenario(
     for knob in scenario.tenant_keys:
         result["tenant"][knob] = _plain(getattr(scenario.tenant, knob))
     world: World | None = None
+    # A simulated clock is the process's clock for the run (both fakes run in-process and read
+    # it, as the engine does), installed before the tenant is generated so that every
+    # timestamp of the run is on it; the previous clock comes back whatever happens.
+    previous = None
+    if scenario.clock.simulated:
+        previous = clock.install(SimulatedClock(scenario.clock.start or SIMULATED_START))
     try:
         running = _start(scenario, result, events)
         try:
@@ -105,6 +113,9 @@ def run_scenario(
         trace.write_text(traceback.format_exc(), encoding="utf-8")
         result["verdict"] = "error"
         result["error"] = f"{type(e).__name__}: {e} (traceback in {trace})"
+    finally:
+        if previous is not None:
+            clock.install(previous)
     seconds = time.perf_counter() - started
     if world is not None:
         result["warnings"] = list(world.warnings)

@@ -17,17 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from harness.clients.exo import CmdletError, modified_nothing
+from harness.core import clock
+from harness.core.ber import APP_MODDN_REQUEST, APP_MODDN_RESPONSE, boolean, octets, tlv
+from harness.core.clock import SimulatedClock
 from harness.core.dn import normalize_dn
 from harness.engine.cycle import CycleError, CycleReport, run_cycle, run_on_demand
 from harness.engine.forward import ForwardError, connect_credentials, run_forward
-from harness.engine.ldapwire import LdapError
+from harness.engine.ldapwire import LdapConnection, LdapError
+from harness.engine.schedule import Schedule
 from harness.engine.source import SourceError
 from harness.engine.state import StateError
 from harness.engine.target import LdapTarget
 from harness.report.model import ExpectationRecord
 from harness.scenario import model as m
 from harness.scenario.templates import Template, TemplateError
-from harness.scenario.world import CycleRecord, StepError, Target, World
+from harness.scenario.world import CycleRecord, StepError, Target, WaitRecord, World
 from mockservers.faults import FaultError, since
 
 EXAMPLES = 3
@@ -212,15 +216,13 @@ def cycle(world: World, step: m.Cycle) -> Outcome:
     record = CycleRecord(step.index, step.name, step.mode)
     injected_before = world.injected()
     profile, opts = world.profile, world.options(step)
-    writeback = world.accounts["writeback"]
+    job = world.job  # the one job: its state directory and the credentials it holds
     try:
         if step.mode == "on-demand":
             assert step.select is not None
             for t in world.select(step.select, step.index):
                 before = _logs(world)
-                pod = run_on_demand(
-                    world.cloud_reader, writeback, profile, world.state_dir, t.id, opts
-                )
+                pod = run_on_demand(job.cloud, job.ldap, profile, world.state_dir, t.id, opts)
                 new = sorted(_logs(world) - before)
                 report = CycleReport(
                     str(pod.entry.get("cycleId", "")),
@@ -234,9 +236,7 @@ def cycle(world: World, step: m.Cycle) -> Outcome:
                 record.reports.append(report)
                 record.logs += new
         else:
-            report = run_cycle(
-                world.cloud_reader, writeback, profile, world.state_dir, step.mode, opts
-            )
+            report = run_cycle(job.cloud, job.ldap, profile, world.state_dir, step.mode, opts)
             record.reports.append(report)
             if report.log_path is not None:
                 record.logs.append(report.log_path)
@@ -251,7 +251,7 @@ def cycle(world: World, step: m.Cycle) -> Outcome:
 
 def _cycle_outcome(
     world: World,
-    step: m.Cycle,
+    step: m.Cycle | m.Wait,
     reports: list[CycleReport],
     logs: list[Path],
     faults: dict[str, int],
@@ -287,12 +287,13 @@ def _cycle_outcome(
         "escrowed": last.escrowed if last else 0,
         "pending": sum(len(r.pending) for r in reports),
     }
+    mode = step.mode if isinstance(step, m.Cycle) else "scheduled"
     summary = (
-        f"{step.mode} cycle: {objects:,} object(s), {statuses['Success']:,} success, "
+        f"{mode} cycle(s): {objects:,} object(s), {statuses['Success']:,} success, "
         f"{statuses['Failure']:,} failed, {statuses['Skipped']:,} skipped, "
         f"{actions['Update']:,} updated, {seconds:.2f} s"
     )
-    if step.mode == "dry-run":
+    if mode == "dry-run":
         summary += f"; {figures['pending']:,} pending write(s)"
     if figures["retries"]:
         by = ", ".join(f"{_SERVER_NAMES.get(k, k)} {n:,}" for k, n in retries.items() if n)
@@ -309,7 +310,7 @@ def _cycle_outcome(
             world.warn(w)
     if statuses["Failure"]:
         world.warn(
-            f"step {step.index} ({step.mode} cycle): {statuses['Failure']:,} object(s) failed; "
+            f"step {step.index} ({mode} cycle): {statuses['Failure']:,} object(s) failed; "
             f"first: {_first_failure(logs)}"
         )
     return Outcome(summary, figures)
@@ -327,6 +328,159 @@ def _first_failure(logs: list[Path]) -> str:
                         + str(entry.get("statusReason", "")).strip()[:200]
                     )
     return "(not in the log)"
+
+
+# --- time and the job -------------------------------------------------------------------------
+
+RESULTS_SHOWN = 20  # per-cycle results a wait step's figures list (the rest are in the totals)
+
+
+def wait(world: World, step: m.Wait) -> Outcome:
+    """Advance the simulated clock by the step's span with the job's schedule armed on it: the
+    cycles that fall due run in order, each at its own time (harness.engine.schedule).
+
+    The schedule is armed for the wait only: between waits simulated time stands still, so
+    nothing could fall due, and each wait re-reads the job's next run from its state (a cycle
+    step, a pause or a restart in between counts)."""
+    sim = clock.current()
+    if not isinstance(sim, SimulatedClock):
+        raise StepError("wait needs the scenario's simulated clock (clock: simulated)")
+    job = world.job
+    job.options = world.options()
+    job.ran.clear()
+    injected_before = world.injected()
+    schedule = Schedule(job)
+    schedule.start()
+    try:
+        sim.advance(step.span)
+    finally:
+        schedule.stop()
+    reports = list(job.ran)
+    record = CycleRecord(step.index, None, "scheduled", reports)
+    record.logs = [r.log_path for r in reports if r.log_path is not None]
+    world.cycles.append(record)
+    failed = len(schedule.failures)
+    world.waits.append(WaitRecord(step.index, step.text, schedule.cycles, failed))
+    outcome = _cycle_outcome(
+        world, step, reports, record.logs, since(injected_before, world.injected())
+    )
+    results = [
+        {
+            "startedAt": r.started_at,
+            "mode": r.mode,
+            "resynced": r.resynced,
+            "objects": sum(r.statuses.values()),
+            "failure": r.statuses["Failure"],
+            "jobState": r.job_state,
+        }
+        for r in reports[:RESULTS_SHOWN]
+    ]
+    errors = [{"at": f.at, "error": f.error} for f in list(schedule.failures)[:RESULTS_SHOWN]]
+    outcome.figures = {
+        "cycles": schedule.cycles,
+        "failed": failed,
+        "now": clock.now_iso(),
+        **outcome.figures,
+        "results": results,
+        "errors": errors,
+    }
+    head = f"waited {step.text} (now {clock.now_iso()}): {schedule.cycles:,} scheduled cycle(s)"
+    if failed:
+        head += f", {failed:,} could not run ({schedule.failures[-1].error[:120]})"
+    outcome.summary = head + ("; " + outcome.summary if reports else "")
+    return outcome
+
+
+def job_control(world: World, step: m.JobControl) -> Outcome:
+    """Pause, start or restart the job as Graph's synchronization API does, or change the
+    credential it holds."""
+    job = world.job
+    if step.action == "pause":
+        job.pause()
+        summary = "job paused"
+    elif step.action == "start":
+        job.start()
+        summary = "job started"
+    elif step.action == "restart":
+        scopes = job.restart(step.reset_scope)
+        summary = f"job restarted, resetScope {', '.join(sorted(scopes)) or 'None'}"
+    elif step.stale is not None:
+        world.stale_credentials(step.stale, True)
+        summary = f"the job's {_CREDENTIAL_WORDS[step.stale]} is stale (rotated without it)"
+    else:
+        assert step.update is not None
+        world.stale_credentials(step.update, False)
+        summary = f"the job's {_CREDENTIAL_WORDS[step.update]} is updated to the current one"
+    status = job.status()
+    nxt = job.next_run()
+    figures = {
+        "state": status["status"]["code"],
+        "escrowed": status["exwb"]["escrowed"],
+        "nextRun": clock.iso(nxt) if nxt is not None else None,
+    }
+    return Outcome(f"{summary}; job {figures['state']}, next run {figures['nextRun']}", figures)
+
+
+_CREDENTIAL_WORDS = {"app": "read-only app secret", "account": "writeback account password"}
+
+
+class _AdminConnection(LdapConnection):
+    """The engine's LDAP client plus ModifyDN, which only an administrator's tools send."""
+
+    def modify_dn(self, dn: str, new_rdn: str, new_superior: str) -> None:
+        """ModifyDNRequest ::= [APPLICATION 12] SEQUENCE { entry, newrdn, deleteoldrdn,
+        newSuperior [0] } (RFC 4511 4.9); raises LdapError with the server's code."""
+        body = (
+            octets(dn.encode("utf-8"))
+            + octets(new_rdn.encode("utf-8"))
+            + boolean(True)
+            + tlv(0x80, new_superior.encode("utf-8"))
+        )
+        self._one(tlv(APP_MODDN_REQUEST, body), APP_MODDN_RESPONSE, "a modify DN")
+
+
+def _rdn(dn: str) -> str:
+    """The first RDN of `dn` as written (up to the first comma not escaped by a backslash)."""
+    escaped = False
+    for i, ch in enumerate(dn):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == ",":
+            return dn[:i]
+    return dn
+
+
+def ad_move(world: World, step: m.AdMove) -> Outcome:
+    targets = world.select(step.select, step.index, ad=True)
+    admin = world.accounts["admin"]
+    moved = 0
+    try:
+        conn = _AdminConnection(admin.url)
+        with conn:
+            conn.bind(admin.bind_dn, admin.password)
+            for i, t in enumerate(targets, 1):
+                assert t.dn is not None
+                try:
+                    parent = step.to.render(_fields(world, t, i))
+                except TemplateError as e:
+                    raise StepError(str(e)) from None
+                rdn = _rdn(t.dn)
+                try:
+                    conn.modify_dn(t.dn, rdn, parent)
+                except LdapError as e:
+                    raise StepError(f"moving {t.dn} under {parent}: {e}") from None
+                world.ad_edited.add(normalize_dn(t.dn))
+                t.dn = f"{rdn},{parent}"
+                world.ad_edited.add(normalize_dn(t.dn))
+                moved += 1
+    except LdapError as e:
+        raise StepError(f"LDAP as admin: {e}") from None
+    return Outcome(
+        f"moved {moved:,} AD user(s) under {step.to.text}",
+        {"selected": len(targets), "moved": moved},
+    )
 
 
 # --- forward sync -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ Nothing here reaches into the fakes' stores. The one exception is the tenant's f
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from harness.core.endpoints import Endpoints
 from harness.engine.cycle import CycleOptions, CycleReport
 from harness.engine.forward import ForwardReport
 from harness.engine.health import QuarantinePolicy
+from harness.engine.job import WritebackJob
 from harness.engine.ldapwire import LdapConnection, LdapError, equal
 from harness.engine.source import CloudCredentials
 from harness.engine.target import LdapCredentials, LdapTarget
@@ -81,6 +83,35 @@ class CycleRecord:
     logs: list[Path] = field(default_factory=list)
 
 
+class ScenarioJob(WritebackJob):
+    """The scenario's writeback job. Cycle steps run with its credentials on its state
+    directory (with their own per-step options), the schedule of a `wait` runs it, `job` steps
+    operate it: one job, so the schedule counts its next run from a cycle step too. It keeps
+    the reports of the cycles `run` ran (`ran`; the `wait` step clears and reads them)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ran: list[CycleReport] = []
+
+    def run(self, mode: str = "delta") -> CycleReport:
+        report = super().run(mode)
+        self.ran.append(report)
+        return report
+
+
+STALE = "stale-after-rotation"  # what the job presents once its stored credential is stale
+
+
+@dataclass(slots=True)
+class WaitRecord:
+    """A wait step: what simulated span passed and how many scheduled cycles ran in it."""
+
+    step: int
+    span: str
+    cycles: int
+    failed: int
+
+
 @dataclass(slots=True)
 class Snapshot:
     """AD users and the cloud's cloud-managed anchors when the scenario began."""
@@ -122,6 +153,26 @@ class World:
         self.flipped: set[str] = set()  # mailbox ids whose IsExchangeCloudManaged a step set
         self.snapshot: Snapshot | None = None
         self.warnings: list[str] = []
+        self.waits: list[WaitRecord] = []
+        # The one writeback job: cycle steps, the schedule (wait) and job steps all operate it.
+        self.job = ScenarioJob(
+            state_dir,
+            self.cloud_reader,
+            self.accounts["writeback"],
+            self.profile,
+            self.options(),
+        )
+
+    def stale_credentials(self, which: str, stale: bool) -> None:
+        """The job's stored credential for `which` (app or account) goes stale, as after a
+        rotation the job was not told of, or is brought up to date (the administrator enters
+        the current one)."""
+        if which == "app":
+            secret = STALE if stale else self.cloud_reader.client_secret
+            self.job.cloud = dataclasses.replace(self.job.cloud, client_secret=secret)
+        else:
+            password = STALE if stale else self.accounts["writeback"].password
+            self.job.ldap = dataclasses.replace(self.job.ldap, password=password)
 
     def close(self) -> None:
         self.exo.close()
