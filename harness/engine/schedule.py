@@ -51,6 +51,11 @@ class Schedule:
         return not self._stopped
 
     def start(self) -> None:
+        """Arm the next cycle; called again (Graph's start, a restart), it re-arms from the
+        job's state instead of adding a second chain of cycles."""
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         self._stopped = False
         self._arm()
 

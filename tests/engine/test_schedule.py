@@ -102,3 +102,15 @@ def test_a_quarantined_job_backs_off_to_once_a_day_and_is_disabled_after_four_we
         sim.advance(timedelta(days=7))
         assert len(started) == before
         schedule.stop()
+
+
+def test_starting_a_running_schedule_again_keeps_one_chain_of_cycles(run, tmp_path):
+    with simulated_time() as sim:
+        schedule = Schedule(job(run, tmp_path))
+        schedule.start()
+        assert sim.advance(timedelta(minutes=30)) == 2  # at 0 and 20 minutes
+        schedule.start()  # as Graph's start on a job already running does
+        schedule.start()
+        assert sim.advance(timedelta(minutes=60)) == 3  # 40, 60, 80: one chain, not three
+        assert len(EngineState.load(tmp_path).history) == 5
+        schedule.stop()
