@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
+
+from harness.core import clock
 
 
 class CloudError(Exception):
@@ -39,7 +40,7 @@ class OAuthError(Exception):
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return clock.now().strftime("%Y-%m-%dT%H:%M:%S")  # the tenant's time (harness clock)
 
 
 def error_body(code: str, message: str, request_id: str | None = None) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from twisted.web import server
 
+from harness.core import clock
 from mockservers.cloud import batch, delta, dirsync, entra, errors, exo, graph
 from mockservers.cloud.auth import (
     APPLICATION_READ,
@@ -148,7 +148,7 @@ def _list_users(call: Call) -> Reply:
 
 
 def _users_delta(call: Call) -> Reply:
-    now = time.time()
+    now = clock.now().timestamp()  # a token's age is on the harness clock (7 days, simulated)
     if call.expire_delta:
         # The token is read as if its 7 days had passed, so Graph's own expiry path answers
         # (410 resyncRequired with Location).
