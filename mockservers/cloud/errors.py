@@ -821,3 +821,14 @@ def export_not_in_schema(prop: str) -> CloudError:
         "Request_BadRequest",
         f"Property '{prop}' is not in the directory synchronization schema.",
     )
+
+
+# ------------------------------------------------------------------ the harness clock (extension)
+def clock_bad_advance(message: str) -> CloudError:
+    """POST /exwb/clock/advance with a body that names no forward move of the clock."""
+    return CloudError(400, "BadRequest", message)
+
+
+def clock_conflict(message: str) -> CloudError:
+    """The clock cannot move: it is the wall clock, or an advance is under way."""
+    return CloudError(409, "Conflict", message)
