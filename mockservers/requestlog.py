@@ -20,10 +20,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import parse_qsl
+
+from harness.core import clock
 
 MAX_FIELD = 300  # characters kept of any one value
 MAX_QUERY = 20  # query parameters kept
@@ -103,7 +104,7 @@ def mark(request: Any, **fields: Any) -> None:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _query(raw: bytes) -> dict[str, str]:

@@ -2,9 +2,10 @@
 
 `HttpClient` keeps one keep-alive `http.client` connection per host, authenticates each request
 through an `Auth` strategy (`ClientCredentials`: an OAuth client-credentials token from the
-token endpoint, renewed `TOKEN_RENEWAL_MARGIN` early; `BasicAuth`: HTTP Basic), rides out
-throttling (429/503, honouring Retry-After) and dropped connections with a bounded number of
-retries, and decodes the services' JSON errors into a `ServiceError` (or the subclass a caller
+token endpoint, renewed `TOKEN_RENEWAL_MARGIN` early on the harness clock, so a simulated
+jump past its lifetime fetches a fresh one; `BasicAuth`: HTTP Basic), rides out throttling
+(429/503, honouring Retry-After) and dropped connections with a bounded number of retries, and
+decodes the services' JSON errors into a `ServiceError` (or the subclass a caller
 names): Graph's and Exchange's ``{"error": {"code", "message", "details"}}`` and the token
 endpoint's ``{"error", "error_description"}``.
 
@@ -21,6 +22,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import SplitResult, urlencode, urlsplit
+
+from harness.core import clock
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 EXO_SCOPE = "https://outlook.office365.com/.default"
@@ -119,7 +122,9 @@ class ClientCredentials:
         self._renew_at = 0.0
 
     def header(self, client: HttpClient) -> str:
-        if self.token is None or time.monotonic() >= self._renew_at:
+        # On the harness clock, as the token service stamps and checks lifetimes: after a
+        # simulated `advance(days=7)` the cached token is stale here too (one read per request).
+        if self.token is None or clock.now().timestamp() >= self._renew_at:
             self._fetch(client)
         return self._bearer
 
@@ -145,7 +150,8 @@ class ClientCredentials:
                 status, TOKEN_REFUSED, f"token request to {place} failed: HTTP {status} {why}"
             )
         lifetime = float(body.get("expires_in", 3599))
-        self._renew_at = time.monotonic() + lifetime - min(TOKEN_RENEWAL_MARGIN, lifetime / 2)
+        margin = min(TOKEN_RENEWAL_MARGIN, lifetime / 2)
+        self._renew_at = clock.now().timestamp() + lifetime - margin
         self.token = token
         self._bearer = f"Bearer {token}"
 

@@ -6,7 +6,7 @@ import argparse
 import gc
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -175,8 +175,37 @@ def add_parser(sub: Any) -> None:
         "and undecodable ones with the reason)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    # --- the harness clock (harness.core.clock) ---
+    p.add_argument(
+        "--clock",
+        choices=("wall", "simulated"),
+        default="wall",
+        help="the tenant's time: the wall clock (default), or simulated time that stands still "
+        "until POST /exwb/clock/advance moves it (a harness extension)",
+    )
+    p.add_argument(
+        "--clock-start",
+        metavar="ISO",
+        help="with --clock simulated: the time it starts at, e.g. 2026-01-05T09:00:00Z "
+        "(default: that)",
+    )
     served_job.add_arguments(p)  # --writeback, --interval, --job-state, --job-profile
     p.set_defaults(run=run)
+
+
+def _install_clock(args: argparse.Namespace) -> str:
+    """Install the clock --clock names, before anything stamps a time; its kind."""
+    from harness.core import clock
+
+    if args.clock_start and args.clock != "simulated":
+        raise UsageError("--clock-start needs --clock simulated")
+    if args.clock == "simulated":
+        try:
+            start = clock.parse_iso(args.clock_start) if args.clock_start else None
+            clock.install(clock.SimulatedClock(start) if start else clock.SimulatedClock())
+        except ValueError as e:  # ClockError is one
+            raise UsageError(f"--clock-start: {e}") from None
+    return str(args.clock)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -184,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
     from mockservers.state import StateError
 
     faults = _checked(args)
+    clock_kind = _install_clock(args)
     out = Console(soft_wrap=True, quiet=args.quiet)
     err = Console(stderr=True, soft_wrap=True)
     started = time.perf_counter()
@@ -220,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         _, endpoints = listen(tenant, args.listen, ports)
+        endpoints = replace(endpoints, clock=clock_kind)
     except Exception as e:  # CannotListenError carries the OS reason
         raise UsageError(f"cannot listen on {args.listen}: {e}") from None
     if args.listen != LOOPBACK:

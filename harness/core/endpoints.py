@@ -65,6 +65,9 @@ class Endpoints:
     # app: client-assertion sign-in instead of a secret.
     client_certificate_file: str = ""
     readonly_client_certificate_file: str = ""
+    # The harness clock the services run on: "wall", or "simulated" (`exwb serve --clock
+    # simulated`; moved by POST /exwb/clock/advance).
+    clock: str = "wall"
 
     ACCOUNTS = ("admin", "writeback", "reader")
 

@@ -302,6 +302,18 @@ EXTENSIONS: tuple[Extension, ...] = (
         "docs/engine.md#forward-sync-entra-connect-model-exwb-forward",
     ),
     E(
+        "Simulated clock and its admin route",
+        "with `--clock simulated` the fakes and the engine run on simulated time (whenChanged, "
+        "token lifetimes, delta-token age, log times), moved by `POST /exwb/clock/advance` "
+        "(role `Exwb.Clock.ReadWrite`, the read-write app's only); `GET /exwb/clock` reads it",
+        (S.GRAPH, S.AD, S.ENGINE),
+        W.TEST_AID,
+        False,
+        (Flag(SERVE, "--clock", "simulated"), Flag(SERVE, "--clock-start", "ISO")),
+        "docs/engine.md#the-harness-clock-wall-or-simulated-time",
+        "clients' own token caches (MSAL) stay on their wall clock",
+    ),
+    E(
         "No throttling",
         "the fake Graph and EXO answer without throttling unless asked; Graph always throttles",
         (S.GRAPH, S.EXO),

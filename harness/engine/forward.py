@@ -28,11 +28,11 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from harness.core import clock
 from harness.core.endpoints import Endpoints
 from harness.engine.log import open_next
 from harness.engine.source import SELECT, CloudCredentials, GraphSource
@@ -273,7 +273,7 @@ class ForwardLog:
     def write(self, p: Pending, status: str, code: str | None = None, reason: str = "") -> None:
         rec = {
             "cycleId": self.cycle_id,
-            "activityDateTime": datetime.now(UTC).isoformat(timespec="seconds"),
+            "activityDateTime": clock.now().isoformat(timespec="seconds"),
             "action": "Update",
             "status": status,
             "sourceDn": p.dn,

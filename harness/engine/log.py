@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+
+from harness.core import clock
 
 # (name, provisioningStepType) of the four steps, as provisionOnDemand reports them for the
 # EXO-to-AD writeback job (the matching step is named EntryImport there too).
@@ -49,7 +50,7 @@ class Entry:
         """The entry as one provisioning-log JSON object."""
         return {
             "cycleId": cycle_id,
-            "activityDateTime": datetime.now(UTC).isoformat(timespec="seconds"),
+            "activityDateTime": clock.now().isoformat(timespec="seconds"),
             "action": self.action,
             "status": self.status,
             "sourceId": self.source_id,

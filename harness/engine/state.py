@@ -10,9 +10,10 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypedDict
+
+from harness.core import clock
 
 STATE_NAME = "state.json"
 HISTORY_KEPT = 50
@@ -20,7 +21,7 @@ HISTORY_KEPT = 50
 
 def utc_now() -> str:
     """Now as the state's timestamps are written: ISO 8601 UTC, to the second."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return clock.now().isoformat(timespec="seconds")
 
 
 class CycleSummary(TypedDict):

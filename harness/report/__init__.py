@@ -123,6 +123,8 @@ def concatenated(logs: list[Path], problems: list[str]) -> Iterator[str]:
 def run_dir(results: Path, scenario: str, started: datetime | None = None) -> Path:
     """`results/<scenario>/<UTC timestamp>` for a run, e.g. results/quickstart/20250101T120000Z:
     no colons, so the path is valid on Windows too; not created here."""
+    # Wall time, not the harness clock: the folder names this machine's run, and a simulated
+    # clock starts every run at the same instant (runs would share a name).
     when = (started or datetime.now(UTC)).astimezone(UTC)
     name = re.sub(r"[^\w.-]+", "_", scenario).strip("._") or "scenario"
     return Path(results) / name / when.strftime("%Y%m%dT%H%M%SZ")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import resource
 import time
 import traceback
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -64,7 +63,7 @@ def run_scenario(
     """Run `scenario` against a fresh tenant (generated, or served from its `tenant.from`
     folder); the engine's state goes to `out_dir/engine-state`."""
     events: Listener = listener or Silent()
-    started_at = datetime.now(UTC)
+    started_at = clock.now()
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     state_dir = out_dir / "engine-state"

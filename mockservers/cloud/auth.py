@@ -7,7 +7,8 @@ permissions: the admin's scripts, scenario edits and the decommission), a read-o
 tool, or the writeback engine's reader, gets) and Entra Connect's sync account
 (User.Read.All and Directory.Synchronization, a role of this harness standing in for the
 "Directory Synchronization Accounts" identity: only it may call the dirsync export endpoint, and
-it has none of the write roles, so Graph and EXO writes stay closed to it).
+it has none of the write roles, so Graph and EXO writes stay closed to it). The read-write app
+also holds `Exwb.Clock.ReadWrite`, the harness's role for its clock's admin route.
 
 Apps authenticate with their secret or, for the read-write and read-only apps, with a client
 certificate (`mockservers.pki`, a client assertion checked by `entra.check_assertion`). Tokens
@@ -28,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote_plus
 
+from harness.core import clock as harness_clock
 from mockservers.cloud import entra, errors
 from mockservers.pki import Pki
 
@@ -49,6 +51,9 @@ WRITE_ROLES = frozenset(
         CONTACT_SOA_WRITE,
     }
 )
+# The harness's own role for its clock's admin route (`POST /exwb/clock/advance`): an extension,
+# held by the read-write app only, so a reader or the sync account cannot move the tenant's time.
+CLOCK_ROLE = "Exwb.Clock.ReadWrite"
 READ_WRITE_ROLES = (
     "User.Read.All",
     "User.ReadWrite.All",
@@ -56,6 +61,7 @@ READ_WRITE_ROLES = (
     APPLICATION_WRITE,
     GROUP_SOA_WRITE,
     CONTACT_SOA_WRITE,
+    CLOCK_ROLE,
 )
 READ_ONLY_ROLES = ("User.Read.All", "Application.Read.All", "Group.Read.All", "OrgContact.Read.All")
 SYNC_ROLE = "Directory.Synchronization"
@@ -97,6 +103,13 @@ class Token:
         return SYNC_ROLE in self.app.roles
 
 
+def tenant_time() -> float:
+    """Now on the harness clock (`harness.core.clock`), in seconds since the epoch: tokens'
+    iat/nbf/exp and their checks follow it, so a simulated week expires a token as a real one
+    would. Client assertions are checked on the wall clock: the client signs them with its own."""
+    return harness_clock.now().timestamp()
+
+
 # The app registrations given a client certificate (pki.APPS), by app name.
 _CERTIFICATE_APPS = {"exwb-admin": "admin", "exwb-reader": "reader"}
 _CACHE_LIMIT = 10_000  # verified tokens kept; beyond it, expired ones go, then the oldest half
@@ -107,7 +120,7 @@ class Auth:
     tenant_id: str
     apps: dict[str, App]
     lifetime: int = 3600
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = tenant_time
     pki: Pki | None = None  # signing key and client certificates; None: the process's own
     # The tenant's verified domains (casefolded): an authority may name the tenant by one, as
     # https://login.microsoftonline.com/contoso.onmicrosoft.com does.
@@ -200,7 +213,7 @@ class Auth:
             if form.get("client_assertion_type") != entra.ASSERTION_TYPE:
                 raise errors.unsupported_assertion_type()
             entra.check_assertion(
-                assertion, app.client_id, self._certificates(app), origin, self.clock()
+                assertion, app.client_id, self._certificates(app), origin, time.time()
             )
         elif secret is None:
             raise errors.missing_credential()

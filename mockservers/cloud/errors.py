@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
+
+from harness.core import clock
 
 
 class CloudError(Exception):
@@ -39,7 +40,7 @@ class OAuthError(Exception):
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return clock.now().strftime("%Y-%m-%dT%H:%M:%S")  # the tenant's time (harness clock)
 
 
 def error_body(code: str, message: str, request_id: str | None = None) -> dict[str, Any]:
@@ -820,3 +821,14 @@ def export_not_in_schema(prop: str) -> CloudError:
         "Request_BadRequest",
         f"Property '{prop}' is not in the directory synchronization schema.",
     )
+
+
+# ------------------------------------------------------------------ the harness clock (extension)
+def clock_bad_advance(message: str) -> CloudError:
+    """POST /exwb/clock/advance with a body that names no forward move of the clock."""
+    return CloudError(400, "BadRequest", message)
+
+
+def clock_conflict(message: str) -> CloudError:
+    """The clock cannot move: it is the wall clock, or an advance is under way."""
+    return CloudError(409, "Conflict", message)

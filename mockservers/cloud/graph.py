@@ -49,11 +49,11 @@ import hashlib
 import re
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
+from harness.core import clock
 from mockservers.cloud import delta, errors, graph_query
 from mockservers.cloud.delta import Json, Round, StateTokens
 from mockservers.cloud.errors import CloudError
@@ -542,7 +542,7 @@ def _new_key(item: dict[str, Any], key_id: str | None, bad: CloudError) -> dict[
         der = b""
     if not der or item.get("type") not in KEY_TYPES or item.get("usage") not in KEY_USAGES:
         raise bad
-    start = item.get("startDateTime") or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    start = item.get("startDateTime") or clock.now_iso()
     end = item.get("endDateTime") or f"{int(start[:4]) + 1}{start[4:]}"
     if not isinstance(start, str) or not isinstance(end, str) or end <= start:
         raise bad

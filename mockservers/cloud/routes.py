@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import partial
 from io import BytesIO
 from typing import Any
@@ -22,10 +22,13 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from twisted.web import server
 
+from harness.core import clock
+from harness.core.clock import ClockError, SimulatedClock
 from mockservers.cloud import batch, delta, dirsync, entra, errors, exo, graph
 from mockservers.cloud.auth import (
     APPLICATION_READ,
     APPLICATION_WRITE,
+    CLOCK_ROLE,
     CONTACT_SOA_READ,
     CONTACT_SOA_WRITE,
     GROUP_SOA_READ,
@@ -44,7 +47,19 @@ Handler = Callable[["Call"], Reply]
 _WRITE_VERBS = ("set-", "new-", "remove-", "enable-")
 _ORIGIN_HEADERS = ("x-forwarded-host", "x-forwarded-proto", "host")  # what request_origin reads
 log = logging.getLogger(__name__)
+# How far one POST /exwb/clock/advance may move the clock: far beyond any documented lifetime
+# (escrows 28 days, tombstones 180 days), short of datetime's range.
+MAX_ADVANCE = timedelta(days=3660)
 _PUBLIC_CACHE = {"Cache-Control": "max-age=86400, private"}  # as Entra sends its metadata
+
+
+@dataclass(frozen=True, slots=True)
+class Later:
+    """A handler's body when the answer needs long work off the reactor thread (work that calls
+    this reactor's own servers, as the clock's due cycles do): `server.CloudResource` runs
+    `work` in a worker thread and answers with the Reply it returns, or the error it raises."""
+
+    work: Callable[[], Reply]
 
 
 @dataclass(slots=True)
@@ -148,7 +163,7 @@ def _list_users(call: Call) -> Reply:
 
 
 def _users_delta(call: Call) -> Reply:
-    now = time.time()
+    now = clock.now().timestamp()  # a token's age is on the harness clock (7 days, simulated)
     if call.expire_delta:
         # The token is read as if its 7 days had passed, so Graph's own expiry path answers
         # (410 resyncRequired with Location).
@@ -352,6 +367,77 @@ def _dirsync(call: Call) -> Reply:
     return 200, dirsync.export(call.service.store, objects, rid), {}
 
 
+# ------------------------------------------------------------------ the harness clock (extension)
+def _clock_state(ran: int | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "kind": "simulated" if clock.current().simulated else "wall",
+        "now": clock.now_iso(),
+    }
+    if ran is not None:
+        body["ran"] = ran  # the scheduled calls (cycles, retries) that fell due and ran
+    return body
+
+
+def _get_clock(call: Call) -> Reply:
+    """GET /exwb/clock: the harness clock's kind and time."""
+    return 200, _clock_state(), {}
+
+
+def _advance_target(body: Any, now: datetime) -> datetime:
+    """When `{"minutes"|"hours"|"days": n}` or `{"to": ISO}` moves the clock to; 400 if not."""
+    if not isinstance(body, dict) or len(body) != 1:
+        raise errors.clock_bad_advance(
+            'The body must be one of {"minutes": n}, {"hours": n}, {"days": n}, {"to": "<ISO>"}.'
+        )
+    ((key, value),) = body.items()
+    if key == "to":
+        try:
+            target = clock.parse_iso(value) if isinstance(value, str) else None
+        except ValueError:
+            target = None
+        if target is None:
+            raise errors.clock_bad_advance(f"'to' must be an ISO 8601 time, not {value!r}.")
+    elif key in ("minutes", "hours", "days"):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise errors.clock_bad_advance(f"'{key}' must be a number of at least 0.")
+        try:
+            step = timedelta(**{key: value})
+        except OverflowError:  # inf, or more days than datetime holds
+            step = MAX_ADVANCE * 2
+        target = now + min(step, MAX_ADVANCE * 2)
+    else:
+        raise errors.clock_bad_advance(f"Unknown key '{key}': use minutes, hours, days or to.")
+    if target < now:
+        raise errors.clock_bad_advance(
+            f"Simulated time cannot go backwards (now {clock.iso(now)}, asked for "
+            f"{clock.iso(target)})."
+        )
+    if target - now > MAX_ADVANCE:
+        raise errors.clock_bad_advance(f"One advance moves the clock by at most {MAX_ADVANCE}.")
+    return target
+
+
+def _advance_clock(call: Call) -> Reply:
+    """POST /exwb/clock/advance: move the simulated clock forward, running the work that falls
+    due on the way (the served job's cycles call LDAP and Graph on this reactor, so it runs in
+    a worker thread); 409 on the wall clock."""
+    sim = clock.current()
+    if not isinstance(sim, SimulatedClock):
+        raise errors.clock_conflict(
+            "The harness runs on the wall clock: serve with --clock simulated to move time."
+        )
+    target = _advance_target(call.json(), sim.now())
+
+    def work() -> Reply:
+        try:
+            ran = sim.advance_to(target)
+        except ClockError as e:  # another advance got there first
+            raise errors.clock_conflict(str(e)) from None
+        return 200, _clock_state(ran), {}
+
+    return 200, Later(work), {}
+
+
 # ------------------------------------------------------------------ the table
 def _roles(*groups: tuple[str, ...] | str) -> tuple[str, ...]:
     return tuple(r for g in groups for r in ((g,) if isinstance(g, str) else g))
@@ -521,6 +607,20 @@ _TABLE: tuple[Route[Handler], ...] = (
         # The sync service is not Graph and its limits are not documented: charge it like
         # one Graph write whose cost grows with the batch.
         cost=Cost(write=True, deferred=True, note="its units are the number of exported objects"),
+    ),
+    Route(
+        ("GET",),
+        "/exwb/clock",
+        _get_clock,
+        "Harness extension: the harness clock's kind (wall or simulated) and time",
+    ),
+    Route(
+        ("POST",),
+        "/exwb/clock/advance",
+        _advance_clock,
+        "Harness extension: move the simulated clock forward by minutes, hours or days, or to "
+        "a time, running the work that falls due",
+        roles=_roles(CLOCK_ROLE),
     ),
 )
 ROUTES: RouteTable[Handler] = RouteTable(_TABLE)

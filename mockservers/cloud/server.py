@@ -16,15 +16,18 @@ import socket
 import struct
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
+from twisted.internet import threads
+from twisted.python.failure import Failure
 from twisted.web import http, resource, server
 
 from mockservers import idle
 from mockservers.cloud import entra, errors, graph
 from mockservers.cloud.errors import CloudError, OAuthError, dumps, error_body
-from mockservers.cloud.routes import MAX_BODY, ROUTES, Call, Handler, split_path
+from mockservers.cloud.routes import MAX_BODY, ROUTES, Call, Handler, Later, Reply, split_path
 from mockservers.cloud.service import CloudService
 from mockservers.faults import Fault
 from mockservers.http_routes import Match, reason
@@ -74,8 +77,25 @@ class CloudResource(resource.Resource):
                 return dumps(error_body(refusal.code, refusal.message, rid))
             if call is not None and fault is not None:
                 call.expire_delta = fault.kind == "expire_delta"
+        return self._respond(
+            request, rid, call, fault, lambda: self._answer(request, parts, match, call)
+        )
+
+    def _respond(
+        self,
+        request: server.Request,
+        rid: str,
+        call: Call | None,
+        fault: Fault | None,
+        produce: Callable[[], Reply],
+    ) -> bytes | int:
+        """Write `produce`'s reply (or the error it raises, in Graph's shape) on `request`; the
+        body's bytes, or NOT_DONE_YET when the reply is `Later` work, answered when it ends."""
         try:
-            status, body, headers = self._answer(request, parts, match, call)
+            status, body, headers = produce()
+            if isinstance(body, Later):
+                self._later(request, rid, call, body)
+                return server.NOT_DONE_YET
             headers = {**(call.charged if call else {}), **headers}
         except OAuthError as e:
             status, body, headers = e.status, e.body, {}
@@ -103,6 +123,25 @@ class CloudResource(resource.Resource):
             _truncate(request, data)
             return server.NOT_DONE_YET
         return data
+
+    def _later(self, request: server.Request, rid: str, call: Call | None, later: Later) -> None:
+        """Run `later.work` in a worker thread (it may call this reactor's own servers: the
+        clock's due cycles read LDAP and Graph) and answer the request when it ends."""
+        lost: list[bool] = []
+        request.notifyFinish().addErrback(lambda _: lost.append(True))
+
+        def answer(outcome: Any) -> None:
+            def produce() -> Reply:
+                if isinstance(outcome, Failure):
+                    outcome.raiseException()
+                return cast(Reply, outcome)
+
+            data = self._respond(request, rid, call, None, produce)
+            if not lost and isinstance(data, bytes):
+                request.write(data)
+                request.finish()
+
+        threads.deferToThread(later.work).addBoth(answer)
 
     def _answer(
         self,

@@ -20,7 +20,6 @@ import secrets
 import time
 from collections.abc import Iterator, Sized
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Protocol, cast
 
 from ldaptor.protocols import pureber, pureldap
@@ -29,7 +28,7 @@ from twisted.internet import reactor as _reactor
 from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 
-from harness.core import ber
+from harness.core import ber, clock
 from harness.core.adschema import AttributeType, Syntax
 from harness.core.ber import (
     MOD_ADD,
@@ -1086,7 +1085,7 @@ class LdapProtocol(protocol.Protocol):
         host = f"{DC_NAME}.{svc.domain}"
         server_dn = dc_server_dn(base)  # seeded with its NTDS Settings (domain.py)
         attrs: dict[str, list[str]] = {
-            "currentTime": [datetime.now(UTC).strftime("%Y%m%d%H%M%S.0Z")],
+            "currentTime": [clock.now().strftime("%Y%m%d%H%M%S.0Z")],
             "subschemaSubentry": [subschema_dn(f"CN=Schema,{config}")],
             "dsServiceName": [f"CN=NTDS Settings,{server_dn}"],
             "namingContexts": [base, config, f"CN=Schema,{config}"],

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
+from harness.core import clock
 from harness.core.aderrors import value_refusal
 from harness.core.adschema import (
     BACK_LINKS,
@@ -87,7 +87,8 @@ Modification = tuple[int, str, Sequence[bytes]]
 
 
 def now_generalized() -> bytes:
-    return datetime.now(UTC).strftime("%Y%m%d%H%M%S.0Z").encode("ascii")
+    """Now on the harness clock, as AD writes whenCreated/whenChanged (GeneralizedTime)."""
+    return clock.now().strftime("%Y%m%d%H%M%S.0Z").encode("ascii")
 
 
 def split_dn(dn: str) -> tuple[str, str, str]:

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from harness.core import clock
 from harness.tenant.exchange_org import BUILD_2019_CU14, ExchangeOrg
 from harness.tenant.spec import TenantSpec
 from mockservers.onprem import errors
@@ -190,7 +191,7 @@ class Estate:
     def from_spec(cls, spec: TenantSpec, now: datetime | None = None) -> Estate:
         """The estate `spec` describes; relay log times are relative to `now`."""
         org = ExchangeOrg(spec)
-        now = now or datetime.now(UTC)
+        now = now or clock.now()
         hosts: dict[str, Host] = {}
         for i, server in enumerate(org.servers):
             hosts[server.casefold()] = _exchange_host(org, server, f"10.0.10.{11 + i}", now)
@@ -283,7 +284,7 @@ class Estate:
     def relay_clients(self, name: str, now: datetime | None = None) -> list[RelayClientSeen]:
         """The receive log's clients seen within the last 30 days, most recent first."""
         h = self.host(name)
-        since = (now or datetime.now(UTC)) - RELAY_WINDOW
+        since = (now or clock.now()) - RELAY_WINDOW
         seen = [r for r in h.smtp_receive_log if datetime.fromisoformat(r.last_seen) >= since]
         return sorted(seen, key=lambda r: r.last_seen, reverse=True)
 

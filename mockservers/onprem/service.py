@@ -11,8 +11,9 @@ import base64
 import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
+from harness.core import clock
 from harness.core.ldapresult import LdapError
 from harness.tenant.exchange_org import ExchangeOrg
 from mockservers.directory.acl import Principal
@@ -23,7 +24,7 @@ from mockservers.requestlog import RequestLog
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 @dataclass(slots=True)

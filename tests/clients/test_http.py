@@ -8,6 +8,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -24,6 +25,7 @@ from harness.clients.http import (
     ServiceError,
     decode_error,
 )
+from tests.support.engine import simulated_time
 
 CLOSE = "close"  # a scripted answer: drop the connection without a response
 
@@ -129,36 +131,31 @@ def test_a_token_is_fetched_once_and_sent_on_a_kept_connection(server: Scripted)
     assert client.stats == {"requests": 3, "retries": 0, "waited_seconds": 0.0, "throttled": 0}
 
 
-def test_the_token_is_renewed_the_margin_before_it_expires(
-    server: Scripted, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    now = [1000.0]
-    monkeypatch.setattr(client_http.time, "monotonic", lambda: now[0])
-    client, _ = oauth(server)
-    client.call("GET", f"{server.url}/a")
-    now[0] += 3600 - TOKEN_RENEWAL_MARGIN - 1  # just inside the margin's edge: still kept
-    client.call("GET", f"{server.url}/a")
-    assert server.tokens == 1
-    now[0] += 1
-    client.call("GET", f"{server.url}/a")
-    assert server.tokens == 2
-    assert server.seen[-1].headers["Authorization"] == "Bearer token-2"
+def test_the_token_is_renewed_the_margin_before_it_expires(server: Scripted) -> None:
+    """On the harness clock, as the token service stamps lifetimes (a simulated one here)."""
+    with simulated_time() as sim:
+        client, _ = oauth(server)
+        client.call("GET", f"{server.url}/a")
+        sim.advance(timedelta(seconds=3600 - TOKEN_RENEWAL_MARGIN - 1))  # inside the edge: kept
+        client.call("GET", f"{server.url}/a")
+        assert server.tokens == 1
+        sim.advance(timedelta(seconds=1))
+        client.call("GET", f"{server.url}/a")
+        assert server.tokens == 2
+        assert server.seen[-1].headers["Authorization"] == "Bearer token-2"
 
 
-def test_a_short_lived_token_is_renewed_at_half_its_life(
-    server: Scripted, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    now = [0.0]
-    monkeypatch.setattr(client_http.time, "monotonic", lambda: now[0])
-    server.script = [Answer(body={"access_token": "short", "expires_in": 60})]
-    client, _ = oauth(server)
-    client.call("GET", f"{server.url}/a")
-    now[0] = 29.0
-    client.call("GET", f"{server.url}/a")
-    assert server.tokens == 0  # the scripted short token is still in use
-    now[0] = 30.0
-    client.call("GET", f"{server.url}/a")
-    assert server.tokens == 1
+def test_a_short_lived_token_is_renewed_at_half_its_life(server: Scripted) -> None:
+    with simulated_time() as sim:
+        server.script = [Answer(body={"access_token": "short", "expires_in": 60})]
+        client, _ = oauth(server)
+        client.call("GET", f"{server.url}/a")
+        sim.advance(timedelta(seconds=29))
+        client.call("GET", f"{server.url}/a")
+        assert server.tokens == 0  # the scripted short token is still in use
+        sim.advance(timedelta(seconds=1))
+        client.call("GET", f"{server.url}/a")
+        assert server.tokens == 1
 
 
 def test_a_401_gets_one_fresh_token_then_is_returned(server: Scripted) -> None:
