@@ -404,20 +404,12 @@ def stale_cloud_objects(s: Survey) -> Removal:
 
 # ---------------------------------------------------------------------- writeback
 def _confirm_writeback(e: Estate, s: Survey) -> str:
-    from harness.engine.cycle import CycleError, CycleOptions, run_cycle
-    from harness.engine.rules import BUILTIN_PROFILES
-    from harness.engine.source import CloudCredentials
-    from harness.engine.target import LdapCredentials
+    from harness.engine.cycle import CycleError
+    from harness.engine.job import WritebackJob
+    from harness.engine.rules import GA
 
-    ep = e.ep
-    cloud = CloudCredentials(
-        ep.graph_url, ep.token_url, ep.readonly_client_id, ep.readonly_client_secret
-    )
-    ldap = LdapCredentials(ep.ldap_url, ep.bind_dn, ep.bind_password, ep.base_dn)
     try:
-        report = run_cycle(
-            cloud, ldap, BUILTIN_PROFILES["ga"], e.state_dir, "delta", CycleOptions()
-        )
+        report = WritebackJob.for_endpoints(e.ep, e.state_dir, GA).run("delta")
     except CycleError as err:
         raise StepFailed(f"the writeback cycle stopped: {err}") from None
     failed = report.statuses.get("Failure", 0)
