@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from harness.tenant.spec import TenantSpec
 
@@ -54,6 +55,24 @@ def primary_smtp(addresses: Values) -> str | None:
         if a.startswith("SMTP:"):
             return a[5:]
     return None
+
+
+class _Stamped(Protocol):
+    when_created: str
+    when_changed: str
+    usn_created: int
+    usn_changed: int
+
+
+def _stamps(object_category: str, o: _Stamped) -> tuple[tuple[str, tuple[str]], ...]:
+    """What every object carries the same way: its category, creation and change stamps."""
+    return (
+        ("objectCategory", (object_category,)),
+        ("whenCreated", (o.when_created,)),
+        ("whenChanged", (o.when_changed,)),
+        ("uSNCreated", (str(o.usn_created),)),
+        ("uSNChanged", (str(o.usn_changed),)),
+    )
 
 
 @dataclass(slots=True, eq=False)
@@ -118,11 +137,7 @@ class AdUser:
         add(("accountExpires", (_account_expires_text(self.account_expires),)))
         if self.last_logon_timestamp is not None:
             add(("lastLogonTimestamp", (str(self.last_logon_timestamp),)))
-        add(("objectCategory", (object_category,)))
-        add(("whenCreated", (self.when_created,)))
-        add(("whenChanged", (self.when_changed,)))
-        add(("uSNCreated", (str(self.usn_created),)))
-        add(("uSNChanged", (str(self.usn_changed),)))
+        out.extend(_stamps(object_category, self))
         if self.mail is not None:
             add(("mail", (self.mail,)))
         if self.mail_nickname is not None:
@@ -224,11 +239,7 @@ class AdGroup:
         add(("sAMAccountName", (self.sam_account_name,)))
         add(("objectGUID", (self.object_guid,)))
         add(("groupType", (str(self.group_type),)))
-        add(("objectCategory", (object_category,)))
-        add(("whenCreated", (self.when_created,)))
-        add(("whenChanged", (self.when_changed,)))
-        add(("uSNCreated", (str(self.usn_created),)))
-        add(("uSNChanged", (str(self.usn_changed),)))
+        out.extend(_stamps(object_category, self))
         if self.members:
             add(("member", self.members))
         if self.mail is not None:
