@@ -23,6 +23,21 @@ def connect(run: Directory, who: str = "admin") -> Connection:
     return conn
 
 
+def plain(run: Directory, who: str = "admin") -> Connection:
+    """ldap3 taking the server's answer as it comes: no auto_range (which reads the remaining
+    values itself) and no empty attributes (which, with ranges, ldap3 mangles)."""
+    user, password = run.endpoints.account(who)
+    conn = Connection(
+        Server(run.endpoints.ldap_url, get_info=NONE),
+        user,
+        password,
+        auto_range=False,
+        return_empty_attributes=False,
+    )
+    assert conn.bind(), conn.result
+    return conn
+
+
 def system_mailbox_dns(tenant) -> list[str]:
     """Exchange's arbitration and public folder mailboxes: disabled users in CN=Users that the
     directory holds besides the tenant's own users (mockservers/directory/seed.py)."""

@@ -7,11 +7,11 @@ follows by itself. The module's tenant is the smallest that has one: 1,520 user 
 from __future__ import annotations
 
 import pytest
-from ldap3 import BASE, NONE, Connection, Server
+from ldap3 import BASE, Connection
 
 from harness.core.dn import normalize_dn
 from harness.tenant import TenantSpec, generate
-from tests.directory.ldap_clients import connect, is_samba
+from tests.directory.ldap_clients import connect, is_samba, plain
 
 TENANT = generate(
     TenantSpec(mailboxes=1520, seed=23, mailbox_mix={"user": 1}, all_staff_group=True)
@@ -23,20 +23,6 @@ STAFF = next(g for g in TENANT.groups if g.cn == "GG-All-Staff")
 def tenant():
     """This module's TENANT, not the directory tests' shared one."""
     return TENANT
-
-
-def plain(run) -> Connection:
-    """ldap3 taking the answer as it comes (no auto_range, which reads the ranges itself)."""
-    user, password = run.endpoints.account("reader")
-    conn = Connection(
-        Server(run.endpoints.ldap_url, get_info=NONE),
-        user,
-        password,
-        auto_range=False,
-        return_empty_attributes=False,
-    )
-    assert conn.bind(), conn.result
-    return conn
 
 
 def read(conn: Connection, attr: str) -> dict[str, list[bytes]]:
@@ -61,7 +47,7 @@ def test_ldap3_reads_every_member(directory):
 @pytest.mark.ad_only("range retrieval")
 @pytest.mark.samba_differs("MaxValRange", branches=True)
 def test_the_members_come_in_ranges_of_1500(directory):
-    conn = plain(directory)
+    conn = plain(directory, "reader")
     if is_samba(directory):  # Samba has no MaxValRange: every value at once
         assert len(read(conn, "member")["member"]) == len(STAFF.members)
         return

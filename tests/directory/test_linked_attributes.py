@@ -16,10 +16,7 @@ from ldap3 import (
     MODIFY_ADD,
     MODIFY_DELETE,
     MODIFY_REPLACE,
-    NONE,
     SUBTREE,
-    Connection,
-    Server,
 )
 from ldap3.protocol.formatters.formatters import format_sid
 from ldap3.utils.conv import escape_filter_chars
@@ -28,7 +25,7 @@ from harness.core.dn import normalize_dn, split_rdn
 from mockservers.directory.ldif_io import dump_ldif, load_ldif
 from mockservers.directory.seed import seed_directory
 from mockservers.directory.store import MOD_ADD, MOD_DELETE
-from tests.directory.ldap_clients import connect, is_ad, is_samba
+from tests.directory.ldap_clients import connect, is_ad, is_samba, plain
 from tests.directory.test_ldap3_modify import lone_user, read, usn
 
 OU = "OU=Corp,DC=contoso,DC=com"
@@ -50,21 +47,6 @@ def found(conn, base: str, flt: str) -> set[str]:
     conn.search(base, flt, attributes=["1.1"])
     assert conn.result["result"] == 0, conn.result
     return norm(r["dn"] for r in conn.response if r["type"] == "searchResEntry")
-
-
-def plain(run) -> Connection:
-    """ldap3 as admin, taking the server's answer as it comes: no auto_range (which reads the
-    remaining values itself) and no empty attributes (which, with ranges, ldap3 mangles)."""
-    user, password = run.endpoints.account("admin")
-    conn = Connection(
-        Server(run.endpoints.ldap_url, get_info=NONE),
-        user,
-        password,
-        auto_range=False,
-        return_empty_attributes=False,
-    )
-    assert conn.bind(), conn.result
-    return conn
 
 
 def ranged(conn, dn: str, attr: str, controls=None) -> dict[str, list[bytes]]:
