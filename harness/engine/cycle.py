@@ -32,6 +32,7 @@ from typing import Any
 from harness.core import clock
 from harness.core.gcpause import paused
 from harness.engine import escrow as escrow_schedule
+from harness.engine import log as provlog
 from harness.engine.health import (
     QuarantinePolicy,
     QuarantineReason,
@@ -573,11 +574,35 @@ class OnDemandResult:
 
     @property
     def status(self) -> str:
-        return str(self.entry["status"])
+        return provlog.status(self.entry)
 
     @property
-    def steps(self) -> list[dict[str, str]]:
-        return list(self.entry["provisioningSteps"])
+    def steps(self) -> list[dict[str, Any]]:
+        return provlog.steps(self.entry)
+
+    @property
+    def modified(self) -> list[dict[str, Any]]:
+        return provlog.modified(self.entry)
+
+    @property
+    def target_dn(self) -> str | None:
+        return provlog.target_dn(self.entry)
+
+    @property
+    def source_id(self) -> str:
+        return provlog.source_id(self.entry)
+
+    @property
+    def action(self) -> str:
+        return provlog.action(self.entry)
+
+    @property
+    def error_code(self) -> int | None:
+        return provlog.error_code(self.entry)
+
+    @property
+    def reason(self) -> str:
+        return provlog.reason(self.entry)
 
 
 def run_on_demand(
