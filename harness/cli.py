@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from harness import __version__
 from harness.commands import (
     bench,
+    clock,
     cycle,
     decommission,
     forward,
@@ -38,6 +39,7 @@ COMMANDS = (
     cycle,
     verify,
     status,
+    clock,
     forward,
     decommission,
     run,

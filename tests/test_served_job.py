@@ -83,3 +83,63 @@ def test_a_bad_interval_is_refused_before_anything_is_served():
     done = exwb("serve", "-n", "20", "--writeback", "--interval", "20 minutes")
     assert done.returncode == 2
     assert "argument --interval" in done.stderr and "ISO 8601" in done.stderr
+
+
+def test_exwb_clock_runs_the_served_jobs_cycles_that_fall_due(tmp_path):
+    """On simulated time nothing runs until the clock moves; `exwb clock --advance` (the admin
+    route, as the read-write app) runs each 20-minute cycle that falls due, and an EXO edit
+    made meanwhile reaches AD in the next one."""
+    user, mbx = mailbox_pairs(generate(SPEC), True)[0]
+    job_dir = tmp_path / "job"
+    path = tmp_path / "endpoints.json"
+    proc = spawn_serve(
+        path,
+        *("-n", "40", "--seed", "5", "--writeback", "--job-state", str(job_dir)),
+        *("--clock", "simulated", "--clock-start", "2026-01-05T09:00:00Z"),
+        timeout=120,
+    )
+    try:
+        ep = Endpoints(**json.loads(path.read_text()))
+        assert exwb("clock", "--endpoints-file", str(path)).stdout.strip() == (
+            "simulated clock: 2026-01-05T09:00:00Z"
+        )
+        moved = exwb("clock", "--endpoints-file", str(path), "--advance", "PT1H", "--json")
+        assert moved.returncode == 0, moved.stderr
+        # Cycles at +0, +20, +40 and +60 minutes: the initial round, then three deltas.
+        assert json.loads(moved.stdout) == {
+            "kind": "simulated",
+            "now": "2026-01-05T10:00:00Z",
+            "ran": 4,
+        }
+        ExoAdmin(ep).set_mailbox(mbx.id, CustomAttribute7="on the next cycle")
+        assert ad_value(ep, user.dn, "extensionAttribute7") != ["on the next cycle"]
+        assert exwb("clock", "--endpoints-file", str(path), "--advance", "PT19M").returncode == 0
+        assert ad_value(ep, user.dn, "extensionAttribute7") != ["on the next cycle"]
+        late = exwb("clock", "--endpoints-file", str(path), "--to", "2026-01-05T10:20:00Z")
+        assert late.stdout.strip().endswith("ran 1 scheduled item(s)"), late.stdout
+        assert ad_value(ep, user.dn, "extensionAttribute7") == ["on the next cycle"]
+        job = json.loads(exwb("status", "--state-dir", str(job_dir), "--json").stdout)
+        assert job["exwb"]["cycles"] == 5
+        assert job["exwb"]["nextRun"] == "2026-01-05T10:40:00Z"
+        back = exwb("clock", "--endpoints-file", str(path), "--to", "2026-01-01T00:00:00Z")
+        assert back.returncode == 1 and "cannot go backwards" in back.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
+
+
+def test_exwb_clock_on_the_wall_clock_and_bad_input(tmp_path):
+    path = tmp_path / "endpoints.json"
+    proc = spawn_serve(path, "-n", "5", timeout=120)
+    try:
+        assert exwb("clock", "--endpoints-file", str(path)).stdout.startswith("wall clock: ")
+        refused = exwb("clock", "--endpoints-file", str(path), "--advance", "PT1H")
+        assert refused.returncode == 1 and "409" not in refused.stdout  # Graph's code, not a number
+        assert refused.stdout.startswith("exwb clock: ") and "wall" in refused.stdout.lower()
+        bad = exwb("clock", "--endpoints-file", str(path), "--advance", "1 hour")
+        assert bad.returncode == 2 and "ISO 8601" in bad.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
+    missing = exwb("clock", "--endpoints-file", str(tmp_path / "none.json"))
+    assert missing.returncode == 2 and "none.json" in missing.stderr
