@@ -305,7 +305,8 @@ EXTENSIONS: tuple[Extension, ...] = (
         "Simulated clock and its admin route",
         "with `--clock simulated` the fakes and the engine run on simulated time (whenChanged, "
         "token lifetimes, delta-token age, log times), moved by `POST /exwb/clock/advance` "
-        "(role `Exwb.Clock.ReadWrite`, the read-write app's only); `GET /exwb/clock` reads it",
+        "(role `Exwb.Clock.ReadWrite`, the read-write app's only; `exwb clock --advance` "
+        "calls it); `GET /exwb/clock` reads it",
         (S.GRAPH, S.AD, S.ENGINE),
         W.TEST_AID,
         False,
