@@ -37,16 +37,17 @@ def exwb(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
-def test_an_edit_in_exchange_online_arrives_in_ad_by_itself(tmp_path):
-    user, mbx = mailbox_pairs(generate(SPEC), True)[0]
+def serve_job(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], Path, Path]:
+    """`exwb serve` of SPEC's tenant with its job in tmp_path/job: (process, endpoints, job)."""
     job_dir = tmp_path / "job"
     path = tmp_path / "endpoints.json"
-    proc = spawn_serve(
-        path,
-        *("-n", "40", "--seed", "5", "--writeback", "--interval", "PT1S"),
-        *("--job-state", str(job_dir)),
-        timeout=120,
-    )
+    served = ("-n", "40", "--seed", "5", "--writeback", "--job-state", str(job_dir))
+    return spawn_serve(path, *served, *options, timeout=120), path, job_dir
+
+
+def test_an_edit_in_exchange_online_arrives_in_ad_by_itself(tmp_path):
+    user, mbx = mailbox_pairs(generate(SPEC), True)[0]
+    proc, path, job_dir = serve_job(tmp_path, "--interval", "PT1S")
     try:
         ep = Endpoints(**json.loads(path.read_text()))
         ExoAdmin(ep).set_mailbox(mbx.id, CustomAttribute7="arrived by itself")
@@ -90,13 +91,8 @@ def test_exwb_clock_runs_the_served_jobs_cycles_that_fall_due(tmp_path):
     route, as the read-write app) runs each 20-minute cycle that falls due, and an EXO edit
     made meanwhile reaches AD in the next one."""
     user, mbx = mailbox_pairs(generate(SPEC), True)[0]
-    job_dir = tmp_path / "job"
-    path = tmp_path / "endpoints.json"
-    proc = spawn_serve(
-        path,
-        *("-n", "40", "--seed", "5", "--writeback", "--job-state", str(job_dir)),
-        *("--clock", "simulated", "--clock-start", "2026-01-05T09:00:00Z"),
-        timeout=120,
+    proc, path, job_dir = serve_job(
+        tmp_path, "--clock", "simulated", "--clock-start", "2026-01-05T09:00:00Z"
     )
     try:
         ep = Endpoints(**json.loads(path.read_text()))

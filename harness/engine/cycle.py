@@ -580,30 +580,6 @@ class OnDemandResult:
     def steps(self) -> list[dict[str, Any]]:
         return provlog.steps(self.entry)
 
-    @property
-    def modified(self) -> list[dict[str, Any]]:
-        return provlog.modified(self.entry)
-
-    @property
-    def target_dn(self) -> str | None:
-        return provlog.target_dn(self.entry)
-
-    @property
-    def source_id(self) -> str:
-        return provlog.source_id(self.entry)
-
-    @property
-    def action(self) -> str:
-        return provlog.action(self.entry)
-
-    @property
-    def error_code(self) -> int | None:
-        return provlog.error_code(self.entry)
-
-    @property
-    def reason(self) -> str:
-        return provlog.reason(self.entry)
-
 
 def run_on_demand(
     cloud: CloudCredentials,

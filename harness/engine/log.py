@@ -100,7 +100,7 @@ class ProvisioningLog:
         self._file.close()
 
 
-# --- reading a record: every reader goes through these, so the record's shape lives here ---
+# --- reading a record: readers go through these, so the record's shape lives here ---
 
 
 def status(rec: dict[str, Any]) -> str:
@@ -108,31 +108,5 @@ def status(rec: dict[str, Any]) -> str:
     return str(rec["status"])
 
 
-def action(rec: dict[str, Any]) -> str:
-    return str(rec["action"])
-
-
-def source_id(rec: dict[str, Any]) -> str:
-    return str(rec["sourceId"])
-
-
-def target_dn(rec: dict[str, Any]) -> str | None:
-    dn = rec.get("targetDn")
-    return str(dn) if dn is not None else None
-
-
 def steps(rec: dict[str, Any]) -> list[dict[str, Any]]:
     return list(rec.get("provisioningSteps") or [])
-
-
-def modified(rec: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(rec.get("modifiedProperties") or [])
-
-
-def error_code(rec: dict[str, Any]) -> int | None:
-    code = rec.get("errorCode")
-    return int(code) if code is not None else None
-
-
-def reason(rec: dict[str, Any]) -> str:
-    return str(rec.get("statusReason") or "")
