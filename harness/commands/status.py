@@ -76,11 +76,11 @@ def run(args: argparse.Namespace) -> int:
         last = st["lastExecution"]
         if last and last["timeBegan"]:
             out.print(f"last cycle began {last['timeBegan']}", highlight=False)
-        if last:
+        if last and ex["lastCycle"]:
             out.print(
-                f"last execution: {last['state']}, {last['mode']} cycle {last['cycleId']}, "
-                f"{last['countEntitled']:,} objects, {last['countExported']:,} exported, "
-                f"{last['seconds']} s",
+                f"last execution: {last['state']}, {ex['lastCycle']['mode']} cycle "
+                f"{last['activityIdentifier']}, {last['countEntitled']:,} objects, "
+                f"{last['countExported']:,} exported, {ex['lastCycle']['seconds']} s",
                 highlight=False,
             )
         if st["quarantine"]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -23,6 +24,7 @@ from harness.engine.rules import Profile
 from harness.engine.state import CycleSummary, EngineState, Quarantine
 
 TEMPLATE_ID = "Entra2ADExchangeOnlineAttributeWriteback"
+_JOB_NAMESPACE = uuid.UUID("5f2b8e0c-6f53-4a57-9a63-5e8d0a1c2b47")  # exwb's: ids are stable
 INTERVAL = timedelta(minutes=20)  # the job's documented schedule (microsoft-facts §1.3)
 ESCROW_EXAMPLES = 10
 PREVIEW_SIZE = 200_000  # the tenant size the documented escrow thresholds are scaled from
@@ -210,18 +212,34 @@ def profile_warnings(profile: Profile, in_scope: int | None) -> list[str]:
 # --- job status: the JSON of `exwb status --json` --------------------------------------------
 
 
-class Execution(TypedDict):
-    """One cycle as synchronizationJob's lastExecution shows it."""
+class SyncError(TypedDict):
+    """Graph's synchronizationError."""
 
-    state: str  # Succeeded, SucceededWithErrors, Failed
-    timeBegan: str | None  # when the cycle began, on the harness clock
-    cycleId: str | None
-    mode: str | None
+    code: str
+    message: str
+    tenantActionable: bool
+
+
+class Execution(TypedDict):
+    """One cycle as Graph's synchronizationTaskExecution (lastExecution) shows it."""
+
+    activityIdentifier: str | None  # the cycle's id (its provisioning-log entries' cycleId)
+    countEntitled: int  # objects the cycle evaluated
+    countEscrowed: int  # failed, held for retry
+    countExported: int  # objects written to AD
+    countImported: int
+    error: SyncError | None
+    state: str  # Succeeded, Failed, EntryLevelErrors
+    timeBegan: str | None  # on the harness clock
+    timeEnded: str | None
+
+
+class LastCycle(TypedDict):
+    """What exwb adds about the last cycle."""
+
+    mode: str | None  # full, delta, on-demand
     seconds: float | None
-    countEntitled: int
-    countExported: int
     statuses: dict[str, int]
-    error: str | None
 
 
 class Schedule(TypedDict):
@@ -280,6 +298,12 @@ class Extras(TypedDict):
     warnings: list[str]
     nextRun: str | None  # when the schedule runs the next cycle (None: paused or disabled)
     disabled: bool  # four weeks in quarantine
+    lastCycle: LastCycle | None
+
+
+class Setting(TypedDict):
+    name: str
+    value: str
 
 
 class JobStatus(TypedDict):
@@ -287,6 +311,7 @@ class JobStatus(TypedDict):
     templateId: str
     schedule: Schedule
     status: Status
+    synchronizationJobSettings: list[Setting]  # DomainFQDN once the Domain secret is set
     exwb: Extras
 
 
@@ -294,27 +319,48 @@ def _iso_or_none(when: datetime | None) -> str | None:
     return clock.iso(when) if when is not None else None
 
 
+def execution_state(cycle: CycleSummary) -> str:
+    """Graph's synchronizationTaskExecution.state of a cycle: Succeeded, Failed (stopped, or
+    nothing succeeded), EntryLevelErrors (some objects failed)."""
+    statuses = cycle.get("statuses", {})
+    if cycle.get("stopped"):
+        return "Failed"
+    if statuses.get("Failure", 0):
+        return "EntryLevelErrors" if statuses.get("Success") else "Failed"
+    return "Succeeded"
+
+
 def _execution(cycle: CycleSummary) -> Execution:
     # .get: a state file written by an older exwb may lack a key.
     statuses = cycle.get("statuses", {})
-    failed = statuses.get("Failure", 0)
-    if cycle.get("stopped"):
-        state = "Failed"
-    elif failed:
-        state = "SucceededWithErrors" if statuses.get("Success") else "Failed"
-    else:
-        state = "Succeeded"
+    began = cycle.get("startedAt") or None
+    ended = None
+    if began and cycle.get("seconds") is not None:
+        ended = clock.iso(clock.parse_iso(began) + timedelta(seconds=cycle.get("seconds") or 0))
+    stopped = cycle.get("stopped")
     return {
-        "state": state,
-        "timeBegan": cycle.get("startedAt") or None,
-        "cycleId": cycle.get("cycleId"),
-        "mode": cycle.get("mode"),
-        "seconds": cycle.get("seconds"),
+        "activityIdentifier": cycle.get("cycleId"),
         "countEntitled": cycle.get("objects", 0),
+        "countEscrowed": statuses.get("Failure", 0),
         "countExported": cycle.get("actions", {}).get("Update", 0),
-        "statuses": statuses,
-        "error": cycle.get("stopped"),
+        "countImported": cycle.get("objects", 0),
+        "error": (
+            {"code": "CycleStopped", "message": stopped, "tenantActionable": True}
+            if stopped
+            else None
+        ),
+        "state": execution_state(cycle),
+        "timeBegan": began,
+        "timeEnded": ended,
     }
+
+
+def job_id(key: str) -> str:
+    """The job's Graph id, `Entra2ADExchangeOnlineAttributeWriteback.<32 hex>.<guid>` (the shape
+    microsoft-facts §8.2 shows; what the parts stand for is not documented), derived from `key`
+    (the job's resolved state directory) so that it is the same in every run."""
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    return f"{TEMPLATE_ID}.{digest}.{uuid.uuid5(_JOB_NAMESPACE, key)}"
 
 
 def iso_duration(span: timedelta) -> str:
@@ -358,7 +404,6 @@ def job_status(
 ) -> JobStatus:
     """The job as `GET .../synchronization/jobs/{id}` would show it, plus exwb's extras."""
     backoff = backoff or QuarantineBackoff()
-    suffix = hashlib.sha256(job_key.encode("utf-8")).hexdigest()[:32]
     off = disabled(state, interval, backoff)
     if state.paused:
         code = "Paused"
@@ -371,11 +416,11 @@ def job_status(
     else:
         code = "Active"
     last = state.history[-1] if state.history else None
-    succeeded = [c for c in state.history if _execution(c)["state"] == "Succeeded"]
+    succeeded = [c for c in state.history if execution_state(c) == "Succeeded"]
     escrow = sorted(state.escrow.items(), key=lambda kv: kv[1].first_failed)
     q = state.quarantine
     return {
-        "id": f"{TEMPLATE_ID}.{suffix[:16]}.{suffix[16:]}",
+        "id": job_id(job_key),
         "templateId": TEMPLATE_ID,
         "schedule": {
             "interval": iso_duration(interval),
@@ -401,6 +446,9 @@ def job_status(
             "escrowsPruned": state.escrows_pruned,
             "synchronizedEntryCountByType": [{"key": "User to user", "value": state.in_scope or 0}],
         },
+        "synchronizationJobSettings": (
+            [{"name": "DomainFQDN", "value": state.domain}] if state.domain else []
+        ),
         "exwb": {
             "profile": state.profile or profile.name,
             "mailboxLimit": profile.mailbox_limit,
@@ -422,5 +470,14 @@ def job_status(
             "warnings": profile_warnings(profile, state.in_scope),
             "nextRun": _iso_or_none(next_run(state, interval, backoff)),
             "disabled": off,
+            "lastCycle": (
+                {
+                    "mode": last.get("mode"),
+                    "seconds": last.get("seconds"),
+                    "statuses": last.get("statuses", {}),
+                }
+                if last
+                else None
+            ),
         },
     }

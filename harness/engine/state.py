@@ -120,6 +120,7 @@ class EngineState:
     on_demand: int = 0  # provision-on-demand runs so far
     escrows_pruned: bool = False  # the initial cycle met the thresholds (engine/health.py)
     interval: str | None = None  # ISO 8601 schedule a served job runs on; None: the default
+    domain: str | None = None  # the AD domain's FQDN (Graph's secret `Domain`, DomainFQDN)
 
     @classmethod
     def load(cls, state_dir: Path) -> EngineState:
