@@ -269,7 +269,8 @@ def run(args: argparse.Namespace) -> int:
                 reactor.stop()
                 return
         _print_ready(out, args, tenant, endpoints, loaded, source.generated)
-        served_job.start(endpoints, args, out)  # --writeback: the job on its schedule
+        # --writeback: the job on its schedule; and Graph's synchronization API on the tenant
+        served_job.start(endpoints, args, out, tenant.cloud)
 
     reactor.callWhenRunning(announce)
     reactor.run()  # installs SIGINT/SIGTERM handlers that stop the reactor

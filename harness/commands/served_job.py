@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.python.threadable import isInIOThread
 
+from harness.commands.sync_api import domain_of
 from harness.core import clock
 from harness.core.errors import UsageError
 from harness.engine.cycle import CycleError, CycleReport
@@ -44,7 +45,9 @@ from harness.engine.state import StateError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from harness.commands.sync_api import GraphJob
     from harness.core.endpoints import Endpoints
+    from mockservers.cloud.service import CloudService
 
 STOP_WAIT = 120.0  # seconds shutdown waits for a cycle in flight to save its state
 
@@ -132,16 +135,26 @@ def _idle(job: _ServedWritebackJob, wait: float) -> bool:
 
 
 def start(
-    endpoints: Endpoints, args: argparse.Namespace, out: Console | None = None
+    endpoints: Endpoints,
+    args: argparse.Namespace,
+    out: Console | None = None,
+    cloud: CloudService | None = None,
 ) -> ServedJob | None:
     """With --writeback: build the tenant's job, start its schedule, print where its state is
     and stop it (waiting for a cycle in flight) before the reactor shuts down. Without
     --writeback: None. On the reactor thread (exwb serve, once the tenant listens) an unusable
-    job state folder is printed and stops the server; elsewhere it raises UsageError."""
+    job state folder is printed and stops the server; elsewhere it raises UsageError.
+
+    With `cloud`, Graph's synchronization API is installed on it (`harness.commands.
+    sync_api`): the served job under a service principal named after the AD domain, and jobs
+    created through Graph in folders of their own (below --state-dir, else temporary)."""
     from mockservers.runtime import reactor
 
     try:
-        return _start(endpoints, args, out)
+        served = _start(endpoints, args, out)
+        if cloud is not None:
+            _attach_api(endpoints, args, cloud, served)
+        return served
     except UsageError as e:
         if not isInIOThread():
             raise
@@ -174,6 +187,8 @@ def _start(endpoints: Endpoints, args: argparse.Namespace, out: Console | None) 
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         job.keep_interval()  # `exwb status` on the folder shows the schedule it runs on
+        # Before the schedule starts: the job's lock is then free on the reactor thread.
+        job.set_domain(domain_of(endpoints.base_dn))
     except OSError as e:
         raise UsageError(f"--job-state {state_dir}: {e.strerror}") from None
     except StateError as e:
@@ -197,6 +212,56 @@ def _start(endpoints: Endpoints, args: argparse.Namespace, out: Console | None) 
         )
         out.file.flush()
     return served
+
+
+def _attach_api(
+    endpoints: Endpoints, args: argparse.Namespace, cloud: CloudService, served: ServedJob | None
+) -> None:
+    import uuid
+
+    from twisted.internet import threads
+
+    from harness.commands import sync_api
+    from mockservers.cloud.hybrid import ServicePrincipal
+    from mockservers.runtime import reactor
+
+    profile = args.job_profile or GA
+    span = args.interval or INTERVAL
+    temporary = args.state_dir is None
+    root = args.state_dir / "sync-jobs" if args.state_dir else Path(tempfile.mkdtemp("-sync"))
+    created: list[GraphJob] = []
+
+    def new_job(folder: Path) -> WritebackJob:
+        folder.mkdir(parents=True, exist_ok=True)
+        return _ServedWritebackJob.for_endpoints(endpoints, folder, profile, interval=span)
+
+    pair = None
+    domain = sync_api.domain_of(endpoints.base_dn)
+    if served is not None:
+        graph_job = sync_api.GraphJob(served.job, served.schedule)
+        seed = f"{endpoints.tenant_id}/served-writeback"
+        app_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "app/" + seed))
+        sp = ServicePrincipal(
+            str(uuid.uuid5(uuid.NAMESPACE_URL, "sp/" + seed)),
+            app_id,
+            domain,
+            endpoints.tenant_id,
+            [app_id],
+            [],
+        )
+        pair = (sp, graph_job)
+    sync_api.attach(cloud, new_job, root, pair, created.append)
+
+    def stop() -> None:
+        for job in created:
+            if job.schedule is not None:
+                job.schedule.stop()
+        if temporary:
+            shutil.rmtree(root, ignore_errors=True)
+
+    reactor.callFromThread(
+        reactor.addSystemEventTrigger, "before", "shutdown", lambda: threads.deferToThread(stop)
+    )
 
 
 class _ServedWritebackJob(WritebackJob):

@@ -40,9 +40,11 @@ from harness.engine.health import (
     profile_warnings,
     refused_credentials,
 )
+from harness.engine.ldapwire import any_of, equal
 from harness.engine.log import Entry, ProvisioningLog
 from harness.engine.preview import AccessReader, FactsByDn, Preview, predict
 from harness.engine.rules import MappingError, Profile
+from harness.engine.scope import Members, Scope
 from harness.engine.source import CloudCredentials, GraphSource, SourceAuthError
 from harness.engine.state import CycleSummary, EngineState, Escrow
 from harness.engine.target import (
@@ -76,6 +78,7 @@ class Skip(StrEnum):
     NOT_SYNCED = "not synchronized from on-premises"
     NO_MATCH = "no matching AD user"
     OUT_OF_SCOPE = "out of scope"
+    NOT_IN_SCOPE = "NotInScope: outside the job's scoping filters"
     DRY_RUN = "dry run"
     DELETED = "deleted in the cloud: writeback never deletes"
     MASS_CHANGE = "mass-change threshold exceeded"
@@ -176,6 +179,23 @@ class _Run:
         self.lock = threading.Lock()
         self.preview = Preview(profile.name) if dry else None
         report.preview = self.preview
+        self.scope = Scope.from_json(state.scope)
+        self._members: Members | None = None
+
+    def members(self) -> Members:
+        """The included groups' direct members, read from AD once per cycle (memberOf)."""
+        if self._members is None:
+            flt = any_of(*(equal("memberOf", g) for g in self.scope.groups))
+            self._members = Members(dn for dn, _ in self.target.search_raw(flt, ["1.1"]))
+        return self._members
+
+    def out_of_scope(self, dn: str) -> str | None:
+        """Why the job's scoping filters leave the AD user `dn` out, or None."""
+        if not self.scope.below(dn):
+            return "not below any of the containerFilter's includedContainers"
+        if self.scope.groups and dn not in self.members():
+            return "not a direct member of any of the groupFilter's includedGroups"
+        return None
 
     # --- import, match, scope, plan ---
 
@@ -206,6 +226,10 @@ class _Run:
         if not record.get("IsExchangeCloudManaged"):
             e.step(2, "Skipped", "IsExchangeCloudManaged is false: AD is the source of authority")
             self.skip(e, Skip.OUT_OF_SCOPE)
+            return None
+        if not self.scope.everyone and (why := self.out_of_scope(obj.dn)):
+            e.step(2, "Skipped", f"NotInScope: {obj.dn} is {why}")
+            self.skip(e, Skip.NOT_IN_SCOPE)
             return None
         self.in_scope += 1
         e.step(2, "Success", "in scope: synchronized and IsExchangeCloudManaged")

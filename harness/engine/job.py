@@ -25,6 +25,7 @@ from harness.engine.cycle import (
 )
 from harness.engine.health import INTERVAL, JobStatus, QuarantineBackoff, job_status, next_run
 from harness.engine.rules import Profile
+from harness.engine.scope import Scope
 from harness.engine.source import CloudCredentials
 from harness.engine.state import EngineState
 from harness.engine.target import LdapCredentials
@@ -113,6 +114,22 @@ class WritebackJob:
         """Graph's `restart` with `criteria.resetScope` (EngineState.restart parses it)."""
         with self._state() as state:
             return state.restart(reset_scope)
+
+    def set_domain(self, domain: str) -> None:
+        """Graph's `Domain` secret: the AD domain the job writes (its DomainFQDN setting)."""
+        with self._state() as state:
+            state.domain = domain
+
+    def scope(self) -> Scope:
+        with self._state(save=False) as state:
+            return Scope.from_json(state.scope)
+
+    def set_scope(self, scope: Scope) -> bool:
+        """Set the scoping filters (Graph's schema); returns whether they changed."""
+        with self._state() as state:
+            changed = Scope.from_json(state.scope) != scope
+            state.scope = scope.to_json()
+            return changed
 
     def next_run(self) -> datetime | None:
         """When the schedule runs the next cycle (health.next_run: the interval after the last

@@ -110,3 +110,30 @@ def status(rec: dict[str, Any]) -> str:
 
 def steps(rec: dict[str, Any]) -> list[dict[str, Any]]:
     return list(rec.get("provisioningSteps") or [])
+
+
+def action(rec: dict[str, Any]) -> str:
+    """Update or Other."""
+    return str(rec["action"])
+
+
+def source_id(rec: dict[str, Any]) -> str:
+    return str(rec["sourceId"])
+
+
+def target_dn(rec: dict[str, Any]) -> str | None:
+    dn = rec.get("targetDn")
+    return str(dn) if dn is not None else None
+
+
+def error_code(rec: dict[str, Any]) -> int | None:
+    code = rec.get("errorCode")
+    return int(code) if code is not None else None
+
+
+def reason(rec: dict[str, Any]) -> str:
+    return str(rec.get("statusReason") or "")
+
+
+def modified(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(rec.get("modifiedProperties") or [])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime
 
 from harness.core import clock
 from harness.core.clock import Timer
@@ -50,14 +51,17 @@ class Schedule:
     def running(self) -> bool:
         return not self._stopped
 
-    def start(self) -> None:
-        """Arm the next cycle; called again (Graph's start, a restart), it re-arms from the
-        job's state instead of adding a second chain of cycles."""
+    def start(self, at: datetime | None = None) -> None:
+        """Arm the next cycle (at `at`, else when the job's state says); called again (Graph's
+        start, a restart), it re-arms instead of adding a second chain of cycles."""
         timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
         self._stopped = False
-        self._arm()
+        if at is not None:
+            self._timer = clock.current().call_at(at, self._fire)
+        else:
+            self._arm()
 
     def stop(self) -> None:
         """Cancel the next cycle; a cycle already running finishes (its state is saved)."""

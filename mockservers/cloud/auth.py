@@ -41,6 +41,9 @@ GROUP_SOA_WRITE = "Group-OnPremisesSyncBehavior.ReadWrite.All"
 CONTACT_SOA_WRITE = "Contacts-OnPremisesSyncBehavior.ReadWrite.All"
 GROUP_SOA_READ = ("Group.Read.All", GROUP_SOA_WRITE)
 CONTACT_SOA_READ = ("OrgContact.Read.All", CONTACT_SOA_WRITE)
+# Graph's synchronization API (servicePrincipals/{id}/synchronization/...).
+SYNC_JOBS_WRITE = "Synchronization.ReadWrite.All"
+SYNC_JOBS_READ = ("Synchronization.Read.All", SYNC_JOBS_WRITE)
 WRITE_ROLES = frozenset(
     {
         "User.ReadWrite.All",
@@ -49,6 +52,7 @@ WRITE_ROLES = frozenset(
         APPLICATION_WRITE,
         GROUP_SOA_WRITE,
         CONTACT_SOA_WRITE,
+        SYNC_JOBS_WRITE,
     }
 )
 # The harness's own role for its clock's admin route (`POST /exwb/clock/advance`): an extension,
@@ -61,9 +65,16 @@ READ_WRITE_ROLES = (
     APPLICATION_WRITE,
     GROUP_SOA_WRITE,
     CONTACT_SOA_WRITE,
+    SYNC_JOBS_WRITE,
     CLOCK_ROLE,
 )
-READ_ONLY_ROLES = ("User.Read.All", "Application.Read.All", "Group.Read.All", "OrgContact.Read.All")
+READ_ONLY_ROLES = (
+    "User.Read.All",
+    "Application.Read.All",
+    "Group.Read.All",
+    "OrgContact.Read.All",
+    "Synchronization.Read.All",
+)
 SYNC_ROLE = "Directory.Synchronization"
 CONNECT_ROLES = ("User.Read.All", SYNC_ROLE)
 

@@ -832,3 +832,57 @@ def clock_bad_advance(message: str) -> CloudError:
 def clock_conflict(message: str) -> CloudError:
     """The clock cannot move: it is the wall clock, or an advance is under way."""
     return CloudError(409, "Conflict", message)
+
+
+# ------------------------------------------------------------------ Graph: synchronization jobs
+def template_not_found(template_id: str) -> CloudError:
+    """instantiate on an application template this tenant does not offer."""
+    return CloudError(
+        404, "Request_ResourceNotFound", f"Application template '{template_id}' does not exist."
+    )
+
+
+def job_not_found(job_id: str) -> CloudError:
+    return CloudError(404, "NotFound", f"The synchronization job '{job_id}' was not found.")
+
+
+def job_template_invalid(template_id: Any, known: str) -> CloudError:
+    return CloudError(
+        400,
+        "BadRequest",
+        f"templateId {template_id!r} is not a synchronization template of this application: "
+        f"use '{known}'.",
+    )
+
+
+def job_exists(job_id: str) -> CloudError:
+    return CloudError(
+        409,
+        "Conflict",
+        f"The service principal already has the synchronization job '{job_id}'; delete it first.",
+    )
+
+
+def sync_unavailable() -> CloudError:
+    """A tenant served without the writeback engine has no job to create."""
+    return CloudError(
+        501,
+        "NotImplemented",
+        "This simulated tenant runs no writeback engine: serve it with `exwb serve` to use "
+        "synchronization jobs.",
+    )
+
+
+def sync_bad_request(message: str) -> CloudError:
+    """A synchronization request whose body or criteria are not usable; names the value."""
+    return CloudError(400, "BadRequest", message)
+
+
+def on_demand_throttled(retry_after: int) -> CloudError:
+    """provisionOnDemand past its documented 5 requests per 10 seconds."""
+    return CloudError(
+        429,
+        "TooManyRequests",
+        "provisionOnDemand is limited to 5 requests per 10 seconds; retry after the time given.",
+        {"Retry-After": str(retry_after)},
+    )

@@ -25,6 +25,7 @@ from twisted.web import server
 from harness.core import clock
 from harness.core.clock import ClockError, SimulatedClock
 from mockservers.cloud import batch, delta, dirsync, entra, errors, exo, graph
+from mockservers.cloud import synchronization as sync
 from mockservers.cloud.auth import (
     APPLICATION_READ,
     APPLICATION_WRITE,
@@ -33,10 +34,13 @@ from mockservers.cloud.auth import (
     CONTACT_SOA_WRITE,
     GROUP_SOA_READ,
     GROUP_SOA_WRITE,
+    SYNC_JOBS_READ,
+    SYNC_JOBS_WRITE,
     SYNC_ROLE,
     Token,
 )
 from mockservers.cloud.cursors import Page
+from mockservers.cloud.hybrid import HybridNotFound, ServicePrincipal
 from mockservers.cloud.service import CloudService
 from mockservers.cloud.throttle import request_cost
 from mockservers.http_routes import Cost, Route, RouteTable, markdown, request_origin
@@ -367,6 +371,173 @@ def _dirsync(call: Call) -> Reply:
     return 200, dirsync.export(call.service.store, objects, rid), {}
 
 
+# ------------------------------------------------------------------ synchronization jobs
+def _instantiate(call: Call) -> Reply:
+    svc = call.service
+    body = sync.instantiate(svc.store.hybrid, call.params["template"], call.json(), svc.tenant_id)
+    context = f"{call.base_url}/v1.0/$metadata#microsoft.graph.applicationServicePrincipal"
+    return 201, {"@odata.context": context, **body}, {}
+
+
+def _sync_sp(call: Call) -> ServicePrincipal:
+    try:
+        return call.service.store.hybrid.service_principal(call.params["id"])
+    except HybridNotFound:
+        raise errors.resource_not_found(call.params["id"]) from None
+
+
+def _later(work: Callable[[], Reply]) -> Reply:
+    # A job's operations take its lock, which a running cycle holds while it calls this
+    # reactor's LDAP and Graph: never wait for it on the reactor thread.
+    return 200, Later(work), {}
+
+
+def _list_jobs(call: Call) -> Reply:
+    sp = _sync_sp(call)
+    return _later(lambda: (200, sync.jobs_body(call.service.sync, call.base_url, sp.id), {}))
+
+
+def _create_job(call: Call) -> Reply:
+    sp, body = _sync_sp(call), call.json()
+
+    def work() -> Reply:
+        job = sync.create_job(call.service.sync, sp, body)
+        return 201, sync.job_body(job, call.base_url, sp.id), {}
+
+    return _later(work)
+
+
+def _job(call: Call) -> sync.JobBackend:
+    return call.service.sync.job(_sync_sp(call).id, call.params["job"])
+
+
+def _get_job(call: Call) -> Reply:
+    job, sp_id = _job(call), call.params["id"]
+    return _later(lambda: (200, sync.job_body(job, call.base_url, sp_id), {}))
+
+
+def _delete_job(call: Call) -> Reply:
+    sp = _sync_sp(call)
+
+    def work() -> Reply:
+        sync.delete_job(call.service.sync, sp.id, call.params["job"])
+        return 204, None, {}
+
+    return _later(work)
+
+
+def _job_action(action: str, call: Call) -> Reply:
+    """start, pause: 204."""
+    job = _job(call)
+
+    def work() -> Reply:
+        getattr(job, action)()
+        return 204, None, {}
+
+    return _later(work)
+
+
+def _restart_job(call: Call) -> Reply:
+    job, scope = _job(call), sync.restart_criteria(call.json())
+
+    def work() -> Reply:
+        try:
+            job.restart(scope)
+        except ValueError as e:
+            raise errors.sync_bad_request(f"criteria.{e}.") from None
+        return 204, None, {}
+
+    return _later(work)
+
+
+def _get_schema(call: Call) -> Reply:
+    job = _job(call)
+    return _later(lambda: (200, job.schema(), {}))
+
+
+def _put_schema(call: Call) -> Reply:
+    job, body = _job(call), call.json()
+    if not isinstance(body, dict):
+        raise errors.not_an_object()
+
+    def work() -> Reply:
+        try:
+            job.put_schema(body)
+        except ValueError as e:
+            raise errors.sync_bad_request(str(e)) from None
+        return 204, None, {}
+
+    return _later(work)
+
+
+def _provision_on_demand(call: Call) -> Reply:
+    job, body = _job(call), call.json()
+
+    def work() -> Reply:
+        rule = job.schema()["synchronizationRules"][0]["id"]
+        object_id = sync.on_demand_subject(body, rule)
+        call.service.sync.charge_on_demand(job.id)
+        key, value = job.provision_on_demand(object_id)
+        return 200, sync.on_demand_body(key, value, call.base_url), {}
+
+    return _later(work)
+
+
+def _put_secrets(call: Call) -> Reply:
+    sp, body = _sync_sp(call), call.json()
+
+    def work() -> Reply:
+        sync.put_secrets(call.service.sync, sp.id, body)
+        return 204, None, {}
+
+    return _later(work)
+
+
+def _sync_routes() -> tuple[Route[Handler], ...]:
+    sp = "/v1.0/servicePrincipals/{id}/synchronization"
+    job = sp + "/jobs/{job}"
+    read, write = _roles(SYNC_JOBS_READ), _roles(SYNC_JOBS_WRITE)
+
+    def route(verb: str, pattern: str, handler: Handler, summary: str, roles: Any) -> Route:
+        cost = Cost(write=verb != "GET")
+        verbs = tuple(verb.split("|"))
+        return Route(verbs, pattern, handler, summary, roles=roles, cost=cost, ignore_case=True)
+
+    return (
+        route(
+            "POST",
+            "/v1.0/applicationTemplates/{template}/instantiate",
+            _instantiate,
+            "Instantiate the writeback's application template (3b99513e-...): an application "
+            "and its service principal",
+            _roles(APPLICATION_WRITE),
+        ),
+        route("GET", sp + "/jobs", _list_jobs, "List a service principal's jobs", read),
+        route("POST", sp + "/jobs", _create_job, "Create the writeback job (templateId)", write),
+        route("PUT", sp + "/secrets", _put_secrets, "Set the job's secrets (Domain)", write),
+        route("GET", job, _get_job, "Get a job: schedule, status, settings", read),
+        route("DELETE", job, _delete_job, "Delete a job", write),
+        route("POST", job + "/start", partial(_job_action, "start"), "Start a job", write),
+        route("POST", job + "/pause", partial(_job_action, "pause"), "Pause a job", write),
+        route("POST", job + "/restart", _restart_job, "Restart a job (criteria.resetScope)", write),
+        route("GET", job + "/schema", _get_schema, "A job's schema (rules, scoping)", read),
+        route(
+            "PUT|PATCH",  # Graph documents PUT; msgraph-sdk sends PATCH
+            job + "/schema",
+            _put_schema,
+            "Set a job's scoping filters (schema)",
+            write,
+        ),
+        route(
+            "POST",
+            job + "/provisionOnDemand",
+            _provision_on_demand,
+            "Provision one user now (5 requests per 10 s)",
+            write,
+        ),
+    )
+
+
 # ------------------------------------------------------------------ the harness clock (extension)
 def _clock_state(ran: int | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
@@ -574,6 +745,7 @@ _TABLE: tuple[Route[Handler], ...] = (
     ),
     *_service_principal_routes(_SP_BY_APP_ID),
     *_service_principal_routes("/v1.0/servicePrincipals/{id}"),
+    *_sync_routes(),
     *_sync_behavior_routes("groups", GROUP_SOA_READ, GROUP_SOA_WRITE),
     *_sync_behavior_routes("contacts", CONTACT_SOA_READ, CONTACT_SOA_WRITE),
     Route(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from mockservers.cloud.auth import Auth
 from mockservers.cloud.cursors import ExoCursors
 from mockservers.cloud.store import CloudStore
+from mockservers.cloud.synchronization import Synchronization
 from mockservers.cloud.throttle import Throttle
 from mockservers.faults import FaultPlan
 from mockservers.requestlog import RequestLog
@@ -22,6 +23,7 @@ class CloudService:
     faults: FaultPlan = field(default_factory=FaultPlan)  # shared with the tenant's directory
     cursors: ExoCursors = field(default_factory=ExoCursors)
     log: RequestLog | None = None  # exwb serve --log / -v
+    sync: Synchronization = field(default_factory=Synchronization)  # Graph's jobs API
 
     @property
     def tenant_id(self) -> str:
