@@ -42,6 +42,7 @@ README_BLOCK = re.compile(
 EXTERNAL: dict[str, str] = {
     "ldap-support": "mockservers.directory.support:support_matrix_markdown",
     "graph-routes": "mockservers.cloud.routes:routes_markdown",
+    "job-routes": "mockservers.cloud.routes:job_routes_markdown",
     "onprem-routes": "mockservers.onprem.routes:routes_markdown",
     "scenario-steps": "harness.scenario.registry:steps_markdown",
     "scenario-expectations": "harness.scenario.registry:expectations_markdown",

@@ -188,6 +188,20 @@ EXTENSIONS: tuple[Extension, ...] = (
         "the service's own timing within its 20 minutes (and its slower practice) is not modelled",
     ),
     E(
+        "Graph's synchronization API where it is not documented for this job",
+        "one job per service principal (a second create answers 409); a schema PUT or PATCH "
+        "applies the scoping filters only (the mappings are the profile's); groupFilter groups "
+        "are read as AD groups, direct members only; the served job's service principal is "
+        "named after the AD domain; the job id's parts are derived from its state folder; "
+        "a skipped provisionOnDemand that is neither in-sync nor out of scope answers "
+        "`EntrySynchronizationSkipped`",
+        (S.GRAPH, S.ENGINE),
+        W.UNDOCUMENTED,
+        True,
+        (Flag(SERVE, "--job-profile", "P"),),
+        "docs/engine.md#graphs-synchronization-api",
+    ),
+    E(
         "A disabled job's status code",
         "after 4 weeks in quarantine the job shows `schedule.state` Disabled and keeps "
         "`status.code` Quarantine with its quarantine (nextAttempt null); Graph's status codes "

@@ -816,3 +816,12 @@ def routes_markdown() -> str:
         "\nA read's resource units drop by one with `$select` and by one with `$top` under 20, "
         "to at least 1 (Graph's documented cost table; `throttle.request_cost`).\n"
     )
+
+
+_JOB_ROUTES = ("/synchronization", "/applicationTemplates/", "/auditLogs/", "/exwb/clock")
+
+
+def job_routes_markdown() -> str:
+    """The routes that operate the writeback job over time (Graph's synchronization API, its
+    provisioning logs, the harness clock), for the README."""
+    return markdown(r for r in ROUTES if any(p in r.pattern for p in _JOB_ROUTES))
