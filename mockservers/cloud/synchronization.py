@@ -154,22 +154,26 @@ def create_job(sync: Synchronization, sp: ServicePrincipal, body: Any) -> JobBac
     template = body.get("templateId")
     if not isinstance(template, str) or template.casefold() != JOB_TEMPLATE_ID.casefold():
         raise errors.job_template_invalid(template, JOB_TEMPLATE_ID)
-    if sp.id in sync.jobs:
-        raise errors.job_exists(sync.jobs[sp.id].id)
-    if sync.factory is None:
-        raise errors.sync_unavailable()
-    job = sync.factory(sp)
+    with sync._lock:  # two creates at once: one job, one 409
+        if sp.id in sync.jobs:
+            raise errors.job_exists(sync.jobs[sp.id].id)
+        if sync.factory is None:
+            raise errors.sync_unavailable()
+        job = sync.factory(sp)
+        sync.jobs[sp.id] = job
     domain = sync.secrets.get(sp.id, {}).get(DOMAIN_SECRET)
     if domain:
         job.set_domain(domain)
-    sync.jobs[sp.id] = job
     return job
 
 
 def delete_job(sync: Synchronization, sp_id: str, job_id: str) -> None:
     job = sync.job(sp_id, job_id)
+    with sync._lock:
+        if sync.jobs.get(sp_id) is not job:
+            raise errors.job_not_found(job_id)  # another delete got there first
+        del sync.jobs[sp_id]
     job.delete()
-    del sync.jobs[sp_id]
 
 
 def restart_criteria(body: Any) -> str:

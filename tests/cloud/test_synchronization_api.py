@@ -301,3 +301,29 @@ def test_a_job_set_up_from_the_template_runs_on_its_own_schedule(served):
     assert refused.value.response_status_code == 409
     run(item.delete())
     assert run(jobs(served.client, sp).get()).value == []
+
+
+def test_a_tenant_without_the_engine_lists_no_jobs_and_refuses_to_create_one(running):
+    ep = running.endpoints
+    g, tok = f"{ep.graph_url}/v1.0", token(ep)
+    r = call("POST", f"{g}/applicationTemplates/{TEMPLATE}/instantiate", token=tok, body={})
+    assert r.status == 400 and "displayName" in r.body["error"]["message"]
+    r = call("POST", f"{g}/applicationTemplates/0000/instantiate", token=tok, body={})
+    assert r.status == 404
+    body = {"displayName": "contoso.com"}
+    r = call("POST", f"{g}/applicationTemplates/{TEMPLATE}/instantiate", token=tok, body=body)
+    assert r.status == 201, r.body
+    sp = r.body["servicePrincipal"]["id"]
+    assert call("GET", f"{g}/servicePrincipals/{sp}", token=tok).status == 200
+    r = call("GET", f"{g}/servicePrincipals/{sp}/synchronization/jobs", token=tok)
+    assert r.status == 200 and r.body["value"] == []
+    create = {"templateId": "Entra2ADExchangeOnlineAttributeWriteback"}
+    r = call("POST", f"{g}/servicePrincipals/{sp}/synchronization/jobs", token=tok, body=create)
+    assert r.status == 501 and r.body["error"]["code"] == "NotImplemented"
+    r = call("POST", f"{g}/servicePrincipals/{sp}/synchronization/jobs", token=tok, body={})
+    assert r.status == 400 and "templateId" in r.body["error"]["message"]
+    r = call("GET", f"{g}/servicePrincipals/nope/synchronization/jobs", token=tok)
+    assert r.status == 404
+    ro = token(ep, readonly=True)
+    r = call("POST", f"{g}/applicationTemplates/{TEMPLATE}/instantiate", token=ro, body=body)
+    assert r.status == 403
