@@ -25,6 +25,7 @@ import hmac
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote_plus
@@ -112,7 +113,7 @@ def tenant_time() -> float:
 
 # The app registrations given a client certificate (pki.APPS), by app name.
 _CERTIFICATE_APPS = {"exwb-admin": "admin", "exwb-reader": "reader"}
-_CACHE_LIMIT = 10_000  # verified tokens kept; beyond it, expired ones go, then the oldest half
+_CACHE_LIMIT = 10_000  # verified tokens kept at most (the oldest go first)
 
 
 @dataclass(slots=True)
@@ -125,7 +126,8 @@ class Auth:
     # The tenant's verified domains (casefolded): an authority may name the tenant by one, as
     # https://login.microsoftonline.com/contoso.onmicrosoft.com does.
     domains: frozenset[str] = frozenset()
-    _verified: dict[str, Token] = field(default_factory=dict)
+    # Verified tokens, oldest first: one lifetime, so first verified is first to expire.
+    _verified: OrderedDict[str, Token] = field(default_factory=OrderedDict)
 
     @classmethod
     def for_tenant(
@@ -265,17 +267,24 @@ class Auth:
         ):
             raise errors.token_invalid()
         token = Token(replace(app, roles=tuple(str(r) for r in roles)), float(exp), aud)
-        if len(self._verified) >= _CACHE_LIMIT:
-            self._trim()
+        self._forget_expired()
         self._verified[value] = token
         return token
 
-    def _trim(self) -> None:
+    def _forget_expired(self) -> None:
+        """Drop expired tokens from the oldest end, and the oldest beyond _CACHE_LIMIT.
+
+        Every client asks for a token of its own (a scheduled cycle does, 72 times a day), so
+        keeping them until a limit made the cache grow with the cycles run; this keeps those
+        still alive. Each is dropped once: constant work per verified token. One verified
+        after a token that expires later waits behind it (the limit still bounds them).
+        """
         now = self.clock()
-        kept = {k: t for k, t in self._verified.items() if t.expires_at > now}
-        if len(kept) >= _CACHE_LIMIT // 2:  # all still valid: keep the newer half
-            kept = dict(list(kept.items())[len(kept) // 2 :])
-        self._verified = kept
+        verified = self._verified
+        while verified and (
+            len(verified) >= _CACHE_LIMIT or next(iter(verified.values())).expires_at <= now
+        ):
+            verified.popitem(last=False)
 
 
 def _basic(header: str) -> tuple[str, str] | None:
