@@ -11,7 +11,9 @@ day at a time; each day an administrator edits `--edits` mailboxes at 09:30, 13:
 total seconds, the initial cycle, the seconds per no-change delta cycle and per writing one,
 and the peak RSS. Flatness: the median no-change cycle of the first 10% of cycles and of the
 last 10%, and their ratio, measured within one run (the machine's noise cancels out); a ratio
-well above 1 means something grows with the number of cycles run.
+well above 1 means something grows with the number of cycles run. Both in wall time (the
+cycle's own seconds) and in this process's CPU time (both threads), which other processes'
+load on a shared machine disturbs less.
 
 `--profile DIR` profiles the cycles of those two windows (the engine's thread, which runs the
 cycles, and the reactor thread, which serves the fakes) and writes `early-engine.pstats`,
@@ -136,6 +138,7 @@ def main() -> int:
     served = served_job.start(run.endpoints, serve_args)
     assert served is not None
     reports: list[CycleReport] = []
+    cpu: list[float] = []  # process CPU seconds per cycle, in the order of reports
     job_run = served.job.run
     expected = args.days * 24 * 3 + 1  # the 20-minute schedule, the initial cycle first
     profiler = WindowProfiler(run, expected) if args.profile else None
@@ -147,7 +150,9 @@ def main() -> int:
             profiler.enable(window)
             profiled[window] += 1
         try:
+            before = time.process_time()
             reports.append(job_run(mode))  # every scheduled cycle's report (seconds, actions)
+            cpu.append(time.process_time() - before)
         finally:
             if profiler and window:
                 profiler.disable(window)
@@ -172,8 +177,10 @@ def main() -> int:
     later = reports[1:]  # after the initial cycle
     no_change = [r.seconds for r in later if not r.objects]
     tenth = max(1, int(len(later) * WINDOW))
-    first = [r.seconds for r in later[:tenth] if not r.objects]
-    last = [r.seconds for r in later[-tenth:] if not r.objects]
+    # (wall, CPU) seconds of the no-change cycles among the first and the last tenth
+    timed = list(zip(later, cpu[1:], strict=True))
+    first = [(r.seconds, c) for r, c in timed[:tenth] if not r.objects]
+    last = [(r.seconds, c) for r, c in timed[-tenth:] if not r.objects]
     writing = [r.seconds for r in later if r.actions.get("Update")]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
@@ -188,12 +195,14 @@ def main() -> int:
             f"last {no_change[-1] * 1000:.1f} ms ({len(no_change):,} cycles)"
         )
     if first and last:
-        early, late = statistics.median(first), statistics.median(last)
-        print(
-            f"no-change delta cycle, first {WINDOW:.0%} of cycles: median {early * 1000:.1f} ms "
-            f"({len(first)}); last {WINDOW:.0%}: median {late * 1000:.1f} ms ({len(last)}); "
-            f"ratio last/first {late / early:.2f}"
-        )
+        for label, k in (("wall", 0), ("CPU", 1)):
+            early = statistics.median(x[k] for x in first)
+            late = statistics.median(x[k] for x in last)
+            print(
+                f"no-change delta cycle ({label}), first {WINDOW:.0%} of cycles: median "
+                f"{early * 1000:.1f} ms ({len(first)}); last {WINDOW:.0%}: median "
+                f"{late * 1000:.1f} ms ({len(last)}); ratio last/first {late / early:.2f}"
+            )
     if writing:
         print(
             f"writing delta cycle: median {statistics.median(writing) * 1000:.1f} ms "
