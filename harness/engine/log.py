@@ -8,6 +8,8 @@ sourceId, targetDn, modifiedProperties [{displayName, oldValue, newValue}], prov
 from __future__ import annotations
 
 import json
+import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -68,21 +70,47 @@ def open_next(folder: Path, kind: str) -> tuple[Path, IO[str]]:
     The number counts log files, not cycles: a cycle retried after a crash (its state unsaved,
     its log a record of writes that reached AD) gets the next number instead of overwriting, so
     the names sort in the order the logs were written.
+
+    The folder is listed once per process (a served job writes a log every cycle, thousands
+    over a month, so listing it each time made every cycle slower than the last); after that
+    the process remembers the last number it created and probes upward with an exclusive
+    create, which steps past the logs another process (`exwb cycle` on the same state folder)
+    or a crashed cycle wrote meanwhile. If the remembered log is gone (the folder was emptied)
+    the folder is listed again.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    key = (str(folder.absolute()), kind)
     prefix = f"{kind}-"
-    taken = [
-        int(number)
-        for p in folder.glob(f"{prefix}*.jsonl")
-        if (number := p.stem.removeprefix(prefix)).isdigit()
-    ]
-    n = max(taken, default=0) + 1
-    while True:
-        path = folder / f"{prefix}{n:06d}.jsonl"
-        try:
-            return path, path.open("x", encoding="utf-8")
-        except FileExistsError:  # another process took it between the glob and the open
-            n += 1
+    with _last_lock:
+        last = _last.get(key)
+        if last is None or not (folder / f"{prefix}{last:06d}.jsonl").exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            last = _highest(folder, prefix)
+        n = last + 1
+        while True:
+            path = folder / f"{prefix}{n:06d}.jsonl"
+            try:
+                file = path.open("x", encoding="utf-8")
+            except FileExistsError:  # another process (or a crashed cycle) took it
+                n += 1
+                continue
+            _last[key] = n
+            return path, file
+
+
+# (absolute folder, kind) -> the number of the last log this process created there.
+_last: dict[tuple[str, str], int] = {}
+_last_lock = threading.Lock()
+
+
+def _highest(folder: Path, prefix: str) -> int:
+    """The highest n of `<prefix><n>.jsonl` in `folder` (0 if none): one listing."""
+    highest = 0
+    with os.scandir(folder) as it:
+        for e in it:
+            number = e.name.removeprefix(prefix).removesuffix(".jsonl")
+            if e.name.startswith(prefix) and e.name.endswith(".jsonl") and number.isdigit():
+                highest = max(highest, int(number))
+    return highest
 
 
 class ProvisioningLog:

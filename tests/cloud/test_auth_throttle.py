@@ -47,6 +47,27 @@ def test_tokens_carry_roles_and_expire():
     assert err.value.status == 401 and "expired" in err.value.message
 
 
+def test_verified_tokens_are_kept_while_alive_not_per_client_ever_seen():
+    # A scheduled cycle asks for a token of its own every 20 minutes: 2,016 over 28 days.
+    clock = Clock()
+    auth = Auth.for_tenant(TENANT)
+    auth.clock = clock
+    auth.lifetime = 10**7  # one verified first that outlives the rest: they go all the same
+    auth.check(f"Bearer {issue(auth)}")
+    auth.lifetime = 3600
+    kept = []
+    for _ in range(2016):
+        token = issue(auth)
+        assert auth.check(f"Bearer {token}").can_write
+        kept.append(len(auth._verified))
+        clock.t += 20 * 60
+    assert max(kept) == 1 + 3  # the long one, and the tokens of the last hour
+    clock.t += 3600
+    with pytest.raises(CloudError) as err:  # a forgotten token is still refused as expired
+        auth.check(f"Bearer {token}")
+    assert "expired" in err.value.message
+
+
 def test_secret_comparison_and_errors():
     auth = Auth.for_tenant(TENANT, {"readwrite": "s3cret"})
     assert auth.app("exwb-admin").secret == "s3cret"
