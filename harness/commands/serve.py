@@ -269,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
                 reactor.stop()
                 return
         _print_ready(out, args, tenant, endpoints, loaded, source.generated)
-        served_job.start(endpoints, args, out)  # --writeback: the job on its schedule
+        served_job.start(endpoints, args, out, tenant.cloud)  # --writeback: the job, its logs
 
     reactor.callWhenRunning(announce)
     reactor.run()  # installs SIGINT/SIGTERM handlers that stop the reactor

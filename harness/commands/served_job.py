@@ -34,6 +34,7 @@ from twisted.python.threadable import isInIOThread
 
 from harness.core import clock
 from harness.core.errors import UsageError
+from harness.engine import logsource
 from harness.engine.cycle import CycleError, CycleReport
 from harness.engine.health import INTERVAL, iso_duration, parse_iso_duration
 from harness.engine.job import WritebackJob
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from harness.core.endpoints import Endpoints
+    from mockservers.cloud.service import CloudService
 
 STOP_WAIT = 120.0  # seconds shutdown waits for a cycle in flight to save its state
 
@@ -132,16 +134,20 @@ def _idle(job: _ServedWritebackJob, wait: float) -> bool:
 
 
 def start(
-    endpoints: Endpoints, args: argparse.Namespace, out: Console | None = None
+    endpoints: Endpoints,
+    args: argparse.Namespace,
+    out: Console | None = None,
+    cloud: CloudService | None = None,
 ) -> ServedJob | None:
-    """With --writeback: build the tenant's job, start its schedule, print where its state is
+    """With --writeback: build the tenant's job, start its schedule, serve its provisioning
+    log from `cloud`'s Graph (`GET /v1.0/auditLogs/provisioning`), print where its state is
     and stop it (waiting for a cycle in flight) before the reactor shuts down. Without
     --writeback: None. On the reactor thread (exwb serve, once the tenant listens) an unusable
     job state folder is printed and stops the server; elsewhere it raises UsageError."""
     from mockservers.runtime import reactor
 
     try:
-        return _start(endpoints, args, out)
+        return _start(endpoints, args, out, cloud)
     except UsageError as e:
         if not isInIOThread():
             raise
@@ -150,7 +156,12 @@ def start(
         return None
 
 
-def _start(endpoints: Endpoints, args: argparse.Namespace, out: Console | None) -> ServedJob | None:
+def _start(
+    endpoints: Endpoints,
+    args: argparse.Namespace,
+    out: Console | None,
+    cloud: CloudService | None = None,
+) -> ServedJob | None:
     from twisted.internet import threads
 
     from mockservers.runtime import reactor
@@ -178,6 +189,8 @@ def _start(endpoints: Endpoints, args: argparse.Namespace, out: Console | None) 
         raise UsageError(f"--job-state {state_dir}: {e.strerror}") from None
     except StateError as e:
         raise UsageError(f"--job-state: {e}") from None
+    if cloud is not None:
+        logsource.attach(cloud, [state_dir])
     schedule = Schedule(job)
     served = ServedJob(job, schedule, state_dir, temporary)
     schedule.start()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from mockservers.cloud.auth import Auth
 from mockservers.cloud.cursors import ExoCursors
+from mockservers.cloud.provisioning import RecordSource
 from mockservers.cloud.store import CloudStore
 from mockservers.cloud.throttle import Throttle
 from mockservers.faults import FaultPlan
@@ -22,6 +23,7 @@ class CloudService:
     faults: FaultPlan = field(default_factory=FaultPlan)  # shared with the tenant's directory
     cursors: ExoCursors = field(default_factory=ExoCursors)
     log: RequestLog | None = None  # exwb serve --log / -v
+    provisioning: RecordSource | None = None  # the job's provisioning log (exwb serve --writeback)
 
     @property
     def tenant_id(self) -> str:
