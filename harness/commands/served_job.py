@@ -190,7 +190,7 @@ def _start(
     except StateError as e:
         raise UsageError(f"--job-state: {e}") from None
     if cloud is not None:
-        logsource.attach(cloud, [state_dir])
+        cloud.provisioning = logsource.FileSource([state_dir])  # GET /auditLogs/provisioning
     schedule = Schedule(job)
     served = ServedJob(job, schedule, state_dir, temporary)
     schedule.start()

@@ -1,7 +1,8 @@
 """The engine's provisioning-log files as the fake Graph serves them (auditLogs/provisioning).
 
-`attach(cloud, state_dirs)` installs a `mockservers.cloud.provisioning.RecordSource` on the
-tenant's CloudService: the records of every log file of the job state folders, newest first,
+`FileSource(state_dirs)` is a `mockservers.cloud.provisioning.RecordSource` (structurally: the
+engine does not import the fakes), which `exwb serve --writeback` installs on the tenant's
+CloudService (`served_job`): the records of every log file of the job state folders, newest first,
 read from disk on each request (a cycle's records appear as it writes them) and never all held
 at once. A cursor names one record as `<folder index>:<file name>:<line>`; a page resumes after
 it, so records written since the first page do not shift the later ones.
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.engine import log as provlog
-from mockservers.cloud.service import CloudService
 
 
 class FileSource:
@@ -55,10 +55,3 @@ def _cursor(text: str) -> tuple[int, str, int]:
     if not (index.isdigit() and line.isdigit() and name):
         raise KeyError(text)
     return int(index), name, int(line)
-
-
-def attach(cloud: CloudService, state_dirs: Sequence[Path]) -> FileSource:
-    """Serve the provisioning logs of `state_dirs` from `cloud`'s Graph."""
-    source = FileSource(state_dirs)
-    cloud.provisioning = source
-    return source

@@ -42,7 +42,7 @@ def served(cloud_tenant, tmp_path_factory):
         )
     run_cycle(*creds, GA, state, "delta")
     assert run.cloud is not None
-    logsource.attach(run.cloud, [state])
+    run.cloud.provisioning = logsource.FileSource([state])
     yield run, state
     run.stop()
 
