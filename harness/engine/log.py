@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -79,7 +80,21 @@ def error_name(code: int | None) -> str:
 
 def _graph(value: str) -> str:
     """The portal's spelling of an enum value as Graph writes it: Success -> success."""
-    return value[:1].lower() + value[1:]
+    known = _GRAPH.get(value)
+    return known if known is not None else value[:1].lower() + value[1:]
+
+
+_GRAPH = {
+    v: v[:1].lower() + v[1:]
+    for v in ("Success", "Failure", "Skipped", "Warning", "Update", "Other")
+}
+
+
+@lru_cache(maxsize=64)
+def _system_ids(service_principal: str) -> tuple[str, str]:
+    """sourceSystem and targetSystem ids: derived, the same for every record of a job."""
+    source = str(uuid.uuid5(_NS, SOURCE_SYSTEM))
+    return source, str(uuid.uuid5(_NS, f"{TARGET_SYSTEM}/{service_principal}"))
 
 
 def _portal(value: str) -> str:
@@ -90,7 +105,8 @@ def _values(values: list[str]) -> str | None:
     # modifiedProperty's oldValue and newValue are strings: a JSON array in text, as Graph's
     # directory audit logs write values (an assumption for this job, whose logs are not
     # published); None when the attribute had no value.
-    return json.dumps(values, ensure_ascii=False) if values else None
+    # json.dumps(values, ensure_ascii=False), without its per-call set-up (two per record).
+    return "[" + ",".join(map(_quoted, values)) + "]" if values else None
 
 
 def _unvalues(text: Any) -> list[str]:
@@ -103,6 +119,9 @@ def _unvalues(text: Any) -> list[str]:
     except ValueError:
         return [str(text)]
     return [str(v) for v in out] if isinstance(out, list) else [str(out)]
+
+
+_quoted = json.encoder.encode_basestring  # a str as a JSON string, non-ASCII kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +146,8 @@ class LogContext:
 
 @dataclass(slots=True)
 class Entry:
-    """One object's outcome as the cycle builds it; statuses and actions in the portal's
-    spelling (Success, Update), converted to Graph's by `record`."""
+    """One object's outcome as the cycle builds it: its status and action in the portal's
+    spelling (Success, Update), as the cycle counts them, converted to Graph's by `record`."""
 
     source_id: str
     action: str = "Other"
@@ -144,12 +163,14 @@ class Entry:
     started: float = field(default_factory=time.perf_counter)
 
     def step(self, index: int, status: str, description: str) -> None:
+        """Step `index` of STEPS finished with `status` (Success, Failure, Skipped); kept in
+        Graph's spelling, as `record` writes it."""
         name, kind = STEPS[index]
         self.steps.append(
             {
                 "name": name,
-                "provisioningStepType": _portal(kind),
-                "status": status,
+                "provisioningStepType": kind,
+                "status": _graph(status),
                 "description": description,
             }
         )
@@ -158,15 +179,16 @@ class Entry:
         """The entry as one provisioningObjectSummary; `index` (its place in the cycle's log)
         makes the derived ids unique when one object is logged twice in a cycle."""
         ctx = ctx or LogContext()
-        change = uuid.uuid5(_NS, f"{cycle_id}/{self.source_id}/{index}")
+        change = str(uuid.uuid5(_NS, f"{cycle_id}/{self.source_id}/{index}"))
+        source_system, target_system = _system_ids(ctx.service_principal_name)
         status = _graph(self.status)
         return {
-            "id": str(change),
+            "id": change,
             "activityDateTime": clock.now_iso(),
             "tenantId": ctx.tenant_id,
             "jobId": ctx.job_id,
             "cycleId": cycle_id,
-            "changeId": str(change),
+            "changeId": change,
             "provisioningAction": _graph(self.action),
             "durationInMilliseconds": int((time.perf_counter() - self.started) * 1000),
             "provisioningStatusInfo": {
@@ -187,12 +209,12 @@ class Entry:
                 "displayName": ctx.service_principal_name,
             },
             "sourceSystem": {
-                "id": str(uuid.uuid5(_NS, SOURCE_SYSTEM)),
+                "id": source_system,
                 "displayName": SOURCE_SYSTEM,
                 "details": {},
             },
             "targetSystem": {
-                "id": str(uuid.uuid5(_NS, f"{TARGET_SYSTEM}/{ctx.service_principal_name}")),
+                "id": target_system,
                 "displayName": TARGET_SYSTEM,
                 "details": {
                     "ServicePrincipalId": ctx.service_principal_id,
@@ -238,18 +260,16 @@ class Entry:
                     {
                         "name": name,
                         "provisioningStepType": kind,
-                        "status": "Skipped",
+                        "status": "skipped",
                         "description": self.reason,
                     }
                 )
             steps[-1]["details"] = {"SkipReason": self.skip_reason or "", "Reason": self.reason}
         elif self.status == "Failure" and self.error_code is not None:
-            failed = next((s for s in reversed(steps) if s["status"] == "Failure"), None)
+            failed = next((s for s in reversed(steps) if s["status"] == "failure"), None)
             if failed is not None:
                 failed["details"] = {"LdapResultCode": str(self.error_code)}
         for s in steps:
-            s["status"] = _graph(s["status"])
-            s["provisioningStepType"] = _graph(s["provisioningStepType"])
             s.setdefault("details", {})
         return steps
 
