@@ -17,8 +17,10 @@ deciding step's `details.SkipReason`/`Reason` (`reason`).
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -393,17 +395,37 @@ def parse(raw: bytes, path: Path, number: int) -> dict[str, Any]:
     return rec
 
 
-def read_newest_first(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, record) of one file, newest first, holding only the lines' offsets."""
-    offsets: list[int] = []
+@dataclass(slots=True)
+class LineIndex:
+    """Where a log file's complete lines start; `extend` reads only what was appended since
+    (log files only grow), so a reader paging through a file scans it once."""
+
+    scanned: int = 0  # bytes read so far, up to the end of the last complete line
+    offsets: array[int] = field(default_factory=lambda: array("q"))
+
+    def extend(self, path: Path) -> LineIndex:
+        with path.open("rb") as f:
+            if os.fstat(f.fileno()).st_size < self.scanned:  # replaced, not grown: start over
+                self.scanned, self.offsets = 0, array("q")
+            f.seek(self.scanned)
+            for raw in f:
+                if not raw.endswith(b"\n"):
+                    break
+                self.offsets.append(self.scanned)
+                self.scanned += len(raw)
+        return self
+
+
+def read_newest_first(
+    path: Path, before: int | None = None, index: LineIndex | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) of one file, newest first, holding only the lines' offsets;
+    `before`: only the lines above that number (a page resuming inside the file); `index`: the
+    file's LineIndex from an earlier read, brought up to date."""
+    offsets = (index or LineIndex()).extend(path).offsets
+    last = len(offsets) if before is None else min(len(offsets), before - 1)
     with path.open("rb") as f:
-        pos = 0
-        for raw in f:
-            if not raw.endswith(b"\n"):
-                break
-            offsets.append(pos)
-            pos += len(raw)
-        for number in range(len(offsets), 0, -1):
+        for number in range(last, 0, -1):
             f.seek(offsets[number - 1])
             yield number, parse(f.readline(), path, number)
 

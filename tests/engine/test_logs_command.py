@@ -145,3 +145,20 @@ def test_bad_input_is_refused(capsys, tmp_path):
     assert code == 2 and "each status must be one of success, failure" in out
     code, out = cli(capsys, "logs", "--state-dir", str(tmp_path))
     assert code == 0 and json.loads(out) == []  # no cycle yet: an empty array
+
+
+def test_reading_newest_first_follows_a_growing_file(tmp_path):
+    log = ProvisioningLog(tmp_path, "growing")
+    for n in range(3):
+        log.write(Entry(f"user-{n}"))
+    log.close()
+    index = provlog.LineIndex()
+    got = [provlog.source_id(r) for _, r in provlog.read_newest_first(log.path, None, index)]
+    assert got == ["user-2", "user-1", "user-0"]
+    with log.path.open("a", encoding="utf-8") as f:  # the cycle writes on
+        f.write(json.dumps(Entry("user-3").record("growing", 3)) + "\n")
+        f.write('{"half a line')  # a record still being written is not read
+    got = [(n, provlog.source_id(r)) for n, r in provlog.read_newest_first(log.path, 4, index)]
+    assert got == [(3, "user-2"), (2, "user-1"), (1, "user-0")]
+    assert next(provlog.read_newest_first(log.path, None, index))[0] == 4
+    assert len(index.offsets) == 4
