@@ -104,8 +104,8 @@ def _portal(value: str) -> str:
 
 
 def _values(values: list[str]) -> str | None:
-    # modifiedProperty's oldValue and newValue are strings: a JSON array in text, as Graph's
-    # directory audit logs write values (an assumption for this job, whose logs are not
+    # modifiedProperty's oldValue and newValue are strings: a JSON array in text, the shape of
+    # Graph's directory audit records (an assumption: how this job writes them is not
     # published); None when the attribute had no value.
     # json.dumps(values, ensure_ascii=False), without its per-call set-up (two per record).
     return "[" + ",".join(map(_quoted, values)) + "]" if values else None
