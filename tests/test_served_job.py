@@ -10,11 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 from ldap3 import BASE, NONE, Connection, Server
 
 from harness.core.endpoints import Endpoints
 from harness.tenant import TenantSpec, generate
 from mockservers.runtime import spawn_serve
+from tests.cloud.http_client import token
 from tests.engine.exo_client import ExoAdmin
 from tests.support.engine import mailbox_pairs
 
@@ -61,6 +63,15 @@ def test_an_edit_in_exchange_online_arrives_in_ad_by_itself(tmp_path):
         assert job["schedule"] == {"interval": "PT1S", "state": "Active"}
         assert job["exwb"]["nextRun"] is not None and job["exwb"]["cycles"] >= 2
         assert job["status"]["lastExecution"]["state"] == "Succeeded"
+        # The job's provisioning log through Graph, as the user's automation reads it.
+        logs = httpx.get(
+            f"{ep.graph_url}/v1.0/auditLogs/provisioning",
+            params={"$filter": f"provisioningAction eq 'update' and jobId eq '{job['id']}'"},
+            headers={"Authorization": f"Bearer {token(ep, readonly=True)}"},
+            timeout=60,
+        )
+        assert logs.status_code == 200, logs.text
+        assert mbx.id in {r["sourceIdentity"]["id"] for r in logs.json()["value"]}
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=120)

@@ -38,6 +38,7 @@ from harness.bench.measure import (
     run_child,
 )
 from harness.core.endpoints import Endpoints
+from harness.engine import log as provlog
 from harness.engine.state import STATE_NAME
 from mockservers.runtime import ServeFailed, spawn_serve
 
@@ -516,8 +517,9 @@ def _updated_dns(log: str | None) -> list[str]:
     with Path(log).open(encoding="utf-8") as f:
         for line in f:
             e = json.loads(line)
-            if e.get("action") == "Update" and e.get("status") == "Success" and e.get("targetDn"):
-                dns.append(e["targetDn"])
+            dn = provlog.target_dn(e)
+            if dn and provlog.action(e) == "Update" and provlog.status(e) == "Success":
+                dns.append(dn)
     return dns
 
 

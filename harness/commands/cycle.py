@@ -17,6 +17,7 @@ from harness.commands.engine_args import (
     state_dir_argument,
 )
 from harness.core.errors import UsageError
+from harness.engine import log as provlog
 from harness.engine.cycle import MASS_CHANGE_THRESHOLD
 
 
@@ -200,7 +201,7 @@ def _print_on_demand(out: Console, pod: Any, as_json: bool) -> int:
     if as_json:
         out.print_json(json.dumps(pod.entry))
     else:
-        table = Table(title=f"provision on demand: {pod.entry['sourceId']}")
+        table = Table(title=f"provision on demand: {provlog.source_id(pod.entry)}")
         for col in ("step", "type", "status", "description"):
             table.add_column(col)
         for step in pod.steps:
@@ -208,7 +209,8 @@ def _print_on_demand(out: Console, pod: Any, as_json: bool) -> int:
                 step["name"], step["provisioningStepType"], step["status"], step["description"]
             )
         out.print(table)
-        for m in pod.entry["modifiedProperties"]:
+        for m in provlog.modified(pod.entry):
             out.print(f"  {m['displayName']}: {m['oldValue']} -> {m['newValue']}", highlight=False)
-        out.print(f"{pod.status}: {pod.entry['statusReason'] or 'done'}", highlight=False)
+        why = provlog.reason(pod.entry) or "done"
+        out.print(f"{pod.status}: {why}", highlight=False)
     return 1 if pod.status == "Failure" else 0

@@ -269,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
                 reactor.stop()
                 return
         _print_ready(out, args, tenant, endpoints, loaded, source.generated)
-        # --writeback: the job on its schedule; and Graph's synchronization API on the tenant
+        # --writeback: the job on its schedule and its logs; Graph's synchronization API
         served_job.start(endpoints, args, out, tenant.cloud)
 
     reactor.callWhenRunning(announce)

@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.python.threadable import isInIOThread
 
-from harness.commands.sync_api import domain_of
+from harness.commands.sync_api import domain_of, served_principal
 from harness.core import clock
 from harness.core.errors import UsageError
+from harness.engine import logsource
 from harness.engine.cycle import CycleError, CycleReport
 from harness.engine.health import INTERVAL, iso_duration, parse_iso_duration
 from harness.engine.job import WritebackJob
@@ -140,7 +141,8 @@ def start(
     out: Console | None = None,
     cloud: CloudService | None = None,
 ) -> ServedJob | None:
-    """With --writeback: build the tenant's job, start its schedule, print where its state is
+    """With --writeback: build the tenant's job, start its schedule, serve its provisioning
+    log from `cloud`'s Graph (`GET /v1.0/auditLogs/provisioning`), print where its state is
     and stop it (waiting for a cycle in flight) before the reactor shuts down. Without
     --writeback: None. On the reactor thread (exwb serve, once the tenant listens) an unusable
     job state folder is printed and stops the server; elsewhere it raises UsageError.
@@ -151,7 +153,7 @@ def start(
     from mockservers.runtime import reactor
 
     try:
-        served = _start(endpoints, args, out)
+        served = _start(endpoints, args, out, cloud)
         if cloud is not None:
             _attach_api(endpoints, args, cloud, served)
         return served
@@ -163,7 +165,12 @@ def start(
         return None
 
 
-def _start(endpoints: Endpoints, args: argparse.Namespace, out: Console | None) -> ServedJob | None:
+def _start(
+    endpoints: Endpoints,
+    args: argparse.Namespace,
+    out: Console | None,
+    cloud: CloudService | None = None,
+) -> ServedJob | None:
     from twisted.internet import threads
 
     from mockservers.runtime import reactor
@@ -189,10 +196,13 @@ def _start(endpoints: Endpoints, args: argparse.Namespace, out: Console | None) 
         job.keep_interval()  # `exwb status` on the folder shows the schedule it runs on
         # Before the schedule starts: the job's lock is then free on the reactor thread.
         job.set_domain(domain_of(endpoints.base_dn))
+        job.set_service_principal(served_principal(endpoints.tenant_id, endpoints.base_dn).id)
     except OSError as e:
         raise UsageError(f"--job-state {state_dir}: {e.strerror}") from None
     except StateError as e:
         raise UsageError(f"--job-state: {e}") from None
+    if cloud is not None:
+        cloud.provisioning = logsource.FileSource([state_dir])  # GET /auditLogs/provisioning
     schedule = Schedule(job)
     served = ServedJob(job, schedule, state_dir, temporary)
     schedule.start()
@@ -217,12 +227,10 @@ def _start(endpoints: Endpoints, args: argparse.Namespace, out: Console | None) 
 def _attach_api(
     endpoints: Endpoints, args: argparse.Namespace, cloud: CloudService, served: ServedJob | None
 ) -> None:
-    import uuid
 
     from twisted.internet import threads
 
     from harness.commands import sync_api
-    from mockservers.cloud.hybrid import ServicePrincipal
     from mockservers.runtime import reactor
 
     profile = args.job_profile or GA
@@ -230,26 +238,19 @@ def _attach_api(
     temporary = args.state_dir is None
     root = args.state_dir / "sync-jobs" if args.state_dir else Path(tempfile.mkdtemp("-sync"))
     created: list[GraphJob] = []
+    logs = cloud.provisioning
+    if not isinstance(logs, logsource.FileSource):
+        logs = cloud.provisioning = logsource.FileSource([])
 
     def new_job(folder: Path) -> WritebackJob:
         folder.mkdir(parents=True, exist_ok=True)
+        logs.state_dirs.append(folder)  # its records in GET /auditLogs/provisioning too
         return _ServedWritebackJob.for_endpoints(endpoints, folder, profile, interval=span)
 
     pair = None
-    domain = sync_api.domain_of(endpoints.base_dn)
     if served is not None:
-        graph_job = sync_api.GraphJob(served.job, served.schedule)
-        seed = f"{endpoints.tenant_id}/served-writeback"
-        app_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "app/" + seed))
-        sp = ServicePrincipal(
-            str(uuid.uuid5(uuid.NAMESPACE_URL, "sp/" + seed)),
-            app_id,
-            domain,
-            endpoints.tenant_id,
-            [app_id],
-            [],
-        )
-        pair = (sp, graph_job)
+        sp = sync_api.served_principal(endpoints.tenant_id, endpoints.base_dn)
+        pair = (sp, sync_api.GraphJob(served.job, served.schedule))
     sync_api.attach(cloud, new_job, root, pair, created.append)
 
     def stop() -> None:

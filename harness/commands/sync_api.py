@@ -210,14 +210,13 @@ def on_demand_answer(result: OnDemandResult) -> tuple[Json, Json]:
             "status": s["status"].capitalize(),
             "description": s["description"],
             "timestamp": rec.get("activityDateTime"),
-            "details": {},
+            "details": s.get("details") or {},
         }
         for s in steps
     ]
     reason = provlog.reason(rec)
     skip = None
-    skipped = next((s for s in steps if s["status"].casefold() == "skipped"), None)
-    if skipped is not None and skipped["provisioningStepType"].casefold() == "scoping":
+    if status.casefold() == "skipped" and provlog.skip_reason(rec) == SKIP_SCOPE:
         skip = SKIP_SCOPE  # IsExchangeCloudManaged false, or outside the scoping filters
     elif status.casefold() == "skipped":
         skip = SKIP_OTHER
@@ -259,6 +258,15 @@ def on_demand_answer(result: OnDemandResult) -> tuple[Json, Json]:
     return {"result": status.capitalize(), "details": details}, value
 
 
+def served_principal(tenant_id: str, base_dn: str) -> ServicePrincipal:
+    """The principal `exwb serve --writeback` lists its job under: named after the AD domain,
+    with ids derived from the tenant (the same in every run)."""
+    seed = f"{tenant_id}/served-writeback"
+    app_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "app/" + seed))
+    sp_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "sp/" + seed))
+    return ServicePrincipal(sp_id, app_id, domain_of(base_dn), tenant_id, [app_id], [])
+
+
 def attach(
     cloud: CloudService,
     new_job: Callable[[Path], WritebackJob],
@@ -273,6 +281,7 @@ def attach(
     def factory(sp: ServicePrincipal) -> GraphJob:
         folder = root / sp.id
         job = GraphJob(new_job(folder), on_delete=lambda: shutil.rmtree(folder, True))
+        job.job.set_service_principal(sp.id)
         if created is not None:
             created(job)
         return job

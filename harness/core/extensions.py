@@ -230,13 +230,40 @@ EXTENSIONS: tuple[Extension, ...] = (
     E(
         "A source anchor two AD users hold",
         'the object is a Failure with error code 0, "source anchor held by more than one AD '
-        "object\", and neither user is written (Graph's provisioning logs know a "
-        "`DuplicateTargetEntries` code; what this job logs is not documented)",
+        "object\", and neither user is written; it is logged with Graph's "
+        "`DuplicateTargetEntries` error code (what this job logs is not documented)",
         (S.ENGINE,),
         W.UNDOCUMENTED,
         True,
         (),
         "docs/engine.md#the-match-rule",
+    ),
+    E(
+        "Provisioning-log details Graph leaves open",
+        "records are Graph's provisioningObjectSummary; where Graph does not say, the error "
+        "code is named after the LDAP result (documented names where one fits: "
+        "InsufficientRights, InvalidAnchor, Timeout) with the raw code in the failing step's "
+        "`details.LdapResultCode`, a skip's reason is in its step's `details` (`SkipReason`, "
+        "`Reason`), modified values are JSON arrays in text, provision on demand is initiated "
+        "by the calling app, and `errorInformation` is spelt as Graph's metadata spells it "
+        "(the resource page says `errorInfo`); `exwb logs` CSV headers are exwb's own",
+        (S.ENGINE,),
+        W.UNDOCUMENTED,
+        True,
+        (),
+        "docs/engine.md#the-provisioning-log",
+    ),
+    E(
+        "Provisioning-log paging",
+        "`GET /v1.0/auditLogs/provisioning` pages 1,000 records by default and at most (the "
+        "sign-in log's size; this list's is not documented), only newest first "
+        "(`$orderby=activityDateTime desc`), and reads the served job's state folder, not a "
+        "tenant-wide 30-day store",
+        (S.GRAPH,),
+        W.UNDOCUMENTED,
+        True,
+        (),
+        "docs/engine.md#the-job-as-a-service-exwb-serve-writeback",
     ),
     E(
         "Values written as Exchange Online holds them",

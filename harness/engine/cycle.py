@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -37,11 +37,12 @@ from harness.engine.health import (
     QuarantinePolicy,
     QuarantineReason,
     after_cycle,
+    job_id,
     profile_warnings,
     refused_credentials,
 )
 from harness.engine.ldapwire import any_of, equal
-from harness.engine.log import Entry, ProvisioningLog
+from harness.engine.log import Entry, LogContext, ProvisioningLog
 from harness.engine.preview import AccessReader, FactsByDn, Preview, predict
 from harness.engine.rules import MappingError, Profile
 from harness.engine.scope import Members, Scope
@@ -73,21 +74,40 @@ class CycleError(Exception):
 
 
 class Skip(StrEnum):
-    """Why an object was Skipped; the value is the statusReason its log entry carries."""
+    """Why an object was Skipped; the value is the reason its log entry carries
+    (the deciding step's details.Reason; `token` its details.SkipReason)."""
 
     NOT_SYNCED = "not synchronized from on-premises"
     NO_MATCH = "no matching AD user"
     OUT_OF_SCOPE = "out of scope"
-    NOT_IN_SCOPE = "NotInScope: outside the job's scoping filters"
+    NOT_IN_SCOPE = "outside the job's scoping filters"
     DRY_RUN = "dry run"
     DELETED = "deleted in the cloud: writeback never deletes"
     MASS_CHANGE = "mass-change threshold exceeded"
     ESCROW_EXPIRED = "escrow expired: failing for 28 days, no longer retried"
 
     @property
+    def token(self) -> str:
+        """The SkipReason the log's step details give: Graph's NotInScope for out of scope
+        (microsoft-facts §8.2); the others are exwb's names, the real ones undocumented."""
+        return _SKIP_TOKENS[self]
+
+    @property
     def clears_escrow(self) -> bool:
         """A dry run wrote nothing, so an escrowed failure of the object still stands."""
         return self is not Skip.DRY_RUN
+
+
+_SKIP_TOKENS = {
+    Skip.NOT_SYNCED: "NotSynchronized",
+    Skip.NO_MATCH: "NoMatchingTarget",
+    Skip.OUT_OF_SCOPE: "NotInScope",
+    Skip.NOT_IN_SCOPE: "NotInScope",
+    Skip.DRY_RUN: "DryRun",
+    Skip.DELETED: "DeletedInSource",
+    Skip.MASS_CHANGE: "MassChangeThreshold",
+    Skip.ESCROW_EXPIRED: "EscrowExpired",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +222,7 @@ class _Run:
     def evaluate(self, record: dict[str, Any], obj: AdObject | None) -> _Export | None:
         """Steps 1-3 and the plan; returns the export to make, or None when finished."""
         e = Entry(record["id"])
+        e.source_name = str(record.get("DisplayName") or record.get("UserPrincipalName") or "")
         e.step(0, "Success", "read from Exchange Online")
         if self.preview is not None and (upn := record.get("UserPrincipalName")):
             self.preview.upns[e.source_id] = str(upn)  # when the source selected it
@@ -219,7 +240,7 @@ class _Run:
         dupes = self.target.duplicate_anchors.get(anchor)
         if dupes:
             e.step(1, "Failure", f"anchor {anchor} is held by {obj.dn} and {'; '.join(dupes)}")
-            e.error_code = 0
+            e.error_code, e.error_name = 0, "DuplicateTargetEntries"
             self.finish(e, "Failure", "source anchor held by more than one AD object")
             return None
         e.step(1, "Success", f"matched {obj.dn}")
@@ -322,6 +343,7 @@ class _Run:
         self.finish(x.entry, "Failure", message)
 
     def skip(self, e: Entry, why: Skip) -> None:
+        e.skip_reason = why.token
         self.finish(e, "Skipped", why.value, clears_escrow=why.clears_escrow)
 
     def finish(self, e: Entry, status: str, reason: str, clears_escrow: bool = True) -> None:
@@ -397,7 +419,7 @@ def run_cycle(
     dry = mode == "dry-run"
     initial = not dry and state.delta_link is None  # the initial synchronization (escrowsPruned)
     with paused(), _Connections(cloud, ldap, profile, state, state_dir, opts) as (source, target):
-        log = ProvisioningLog(state_dir, report.cycle_id)
+        log = ProvisioningLog(state_dir, report.cycle_id, context=_context(cloud, state, state_dir))
         report.log_path = log.path
         run = _Run(profile, source, target, state, log, report, dry)
         try:
@@ -624,14 +646,15 @@ def run_on_demand(
     report = CycleReport(str(uuid.uuid4()), "on-demand", profile.name, clock.now_iso())
     with _Connections(cloud, ldap, profile, state, state_dir, opts) as (source, target):
         state.on_demand += 1
-        log = ProvisioningLog(state_dir, report.cycle_id, kind="ondemand")
+        ctx = _context(cloud, state, state_dir, on_demand=True)
+        log = ProvisioningLog(state_dir, report.cycle_id, kind="ondemand", context=ctx)
         run = _Run(profile, source, target, state, log, report, dry=False)
         try:
             record = source.user(object_id)
             if record is None:
                 e = Entry(object_id)
                 e.step(0, "Failure", f"no user {object_id} in Exchange Online")
-                e.error_code = 404
+                e.error_code, e.error_name = 404, "EntryNotFound"
                 run.finish(e, "Failure", "not found in the source")
                 state.escrow.pop(object_id, None)  # nothing to retry
             else:
@@ -646,6 +669,35 @@ def run_on_demand(
     state.save(state_dir)
     entries = _read_last(log.path)
     return OnDemandResult(entries, time.perf_counter() - started)
+
+
+def _context(
+    cloud: CloudCredentials, state: EngineState, state_dir: Path, on_demand: bool = False
+) -> LogContext:
+    """Who writes this run's log records: the job (its Graph id from the state directory, as
+    `exwb status` shows it), the tenant of the engine's token endpoint, the job's service
+    principal (the one Graph's synchronization API lists it under, else an id derived from the
+    job's; named after the AD domain, as the template's instantiation names it), and the
+    initiator: the provisioning service for a cycle, the calling app for an on-demand run (an
+    exwb choice: who Graph names for provisionOnDemand is not documented)."""
+    job = job_id(str(state_dir.resolve()))
+    sp = state.service_principal or str(
+        uuid.uuid5(uuid.NAMESPACE_URL, f"exwb:servicePrincipal:{job}")
+    )
+    ctx = LogContext(
+        job_id=job,
+        tenant_id=LogContext.tenant_of(cloud.token_url),
+        service_principal_id=sp,
+        service_principal_name=state.domain or "Exchange Online attribute writeback",
+    )
+    if on_demand:
+        ctx = replace(
+            ctx,
+            initiator_type="application",
+            initiator_id=cloud.client_id,
+            initiator_name="provision on demand",
+        )
+    return ctx
 
 
 def _read_last(path: Path) -> dict[str, Any]:

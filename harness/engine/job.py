@@ -120,6 +120,11 @@ class WritebackJob:
         with self._state() as state:
             state.domain = domain
 
+    def set_service_principal(self, sp_id: str) -> None:
+        """The principal Graph lists the job under (its provisioning log names it)."""
+        with self._state() as state:
+            state.service_principal = sp_id
+
     def scope(self) -> Scope:
         with self._state(save=False) as state:
             return Scope.from_json(state.scope)

@@ -1,8 +1,17 @@
-"""The provisioning log: one JSON line per object per cycle, shaped like Entra's log entries.
+"""The provisioning log: one JSON line per object per cycle, in Microsoft Graph's own
+`provisioningObjectSummary` shape (what `GET /auditLogs/provisioning` returns; microsoft-facts
+§8.3): activityDateTime, id, changeId, cycleId, jobId, durationInMilliseconds, initiatedBy,
+provisioningAction (update, other), provisioningStatusInfo {status (success, failure, skipped,
+warning), errorInformation}, sourceIdentity, targetIdentity, sourceSystem, targetSystem,
+servicePrincipal, modifiedProperties [{displayName, oldValue, newValue}], provisioningSteps
+[{name, description, details, provisioningStepType, status}] and tenantId.
 
-Fields: cycleId, activityDateTime, action (Update, Other), status (Success, Failure, Skipped),
-sourceId, targetDn, modifiedProperties [{displayName, oldValue, newValue}], provisioningSteps
-[{name, status, description}], errorCode and statusReason.
+Graph's enum values are lower camel case in the record; the accessors at the end ("reading a
+record") give them in the portal's spelling (Success, Failure, Update, Import), the spelling of
+the engine's `Entry`, its cycle counters and scenario expectations. Every reader goes through
+them, so the record's shape lives in this module. The raw LDAP result code of a failure is kept
+in the failing step's `details.LdapResultCode` (`error_code`); the prose reason of a skip in the
+deciding step's `details.SkipReason`/`Reason` (`reason`).
 """
 
 from __future__ import annotations
@@ -10,58 +19,275 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
+import uuid
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from harness.core import clock
 
 # (name, provisioningStepType) of the four steps, as provisionOnDemand reports them for the
 # EXO-to-AD writeback job (the matching step is named EntryImport there too).
 STEPS = (
-    ("EntryImport", "Import"),
-    ("EntryImport", "Matching"),
-    ("EntrySynchronizationScoping", "Scoping"),
-    ("EntryExportUpdate", "Export"),
+    ("EntryImport", "import"),
+    ("EntryImport", "matching"),
+    ("EntrySynchronizationScoping", "scoping"),
+    ("EntryExportUpdate", "export"),
 )
+# The step a skip decided without one of the four (an escrow given up): microsoft-facts §8.2
+# names the skip step of provisionOnDemand EntrySynchronizationSkip.
+SKIP_STEP = ("EntrySynchronizationSkip", "processing")
+_NS = uuid.UUID("0d6f5c55-3a52-4f0e-9f3e-6b8a1c7d2e90")  # exwb's: record ids are derived
+# As Graph's documented examples name the provisioning service (initiatedBy of a scheduled
+# cycle); the portal now says "Microsoft Entra", the log's examples were not updated.
+SERVICE = "Azure AD Provisioning Service"
+SOURCE_SYSTEM = "Microsoft Entra ID"
+TARGET_SYSTEM = "Active Directory"
+# Graph's errorCode names the provisioning logs use (microsoft-facts §8.3), for the LDAP result
+# codes they fit; any other code is named by its LDAP result (an exwb assumption: the real
+# service's names for them are not documented).
+_ERROR_NAMES = {
+    32: "InvalidAnchor",  # noSuchObject: the matched object no longer exists
+    49: "InsufficientRights",
+    50: "InsufficientRights",
+    51: "Timeout",  # busy
+    52: "Timeout",  # unavailable
+    80: "InternalError",
+}
+_LDAP_NAMES = {
+    19: "ConstraintViolation",
+    20: "AttributeOrValueExists",
+    21: "InvalidAttributeSyntax",
+    53: "UnwillingToPerform",
+    65: "ObjectClassViolation",
+}
+_RECOMMENDED = {
+    "InsufficientRights": "Grant the writeback account write access to the attribute on the "
+    "object or its OU (the gMSA's permissions), then retry.",
+    "InvalidAnchor": "The matched AD object no longer exists: restore it or rematch the user.",
+    "DuplicateTargetEntries": "More than one AD object holds the anchor: remove the duplicate.",
+}
+
+
+def error_name(code: int | None) -> str:
+    """The errorCode a failure with LDAP result `code` (0: the engine's own) is logged with."""
+    if code is None or code == 0:
+        return "ExportFailed"
+    return _ERROR_NAMES.get(code) or _LDAP_NAMES.get(code) or f"LdapResult{code}"
+
+
+def _graph(value: str) -> str:
+    """The portal's spelling of an enum value as Graph writes it: Success -> success."""
+    known = _GRAPH.get(value)
+    return known if known is not None else value[:1].lower() + value[1:]
+
+
+_GRAPH = {
+    v: v[:1].lower() + v[1:]
+    for v in ("Success", "Failure", "Skipped", "Warning", "Update", "Other")
+}
+
+
+@lru_cache(maxsize=64)
+def _system_ids(service_principal: str) -> tuple[str, str]:
+    """sourceSystem and targetSystem ids: derived, the same for every record of a job."""
+    source = str(uuid.uuid5(_NS, SOURCE_SYSTEM))
+    return source, str(uuid.uuid5(_NS, f"{TARGET_SYSTEM}/{service_principal}"))
+
+
+def _portal(value: str) -> str:
+    return value[:1].upper() + value[1:]
+
+
+def _values(values: list[str]) -> str | None:
+    # modifiedProperty's oldValue and newValue are strings: a JSON array in text, the shape of
+    # Graph's directory audit records (an assumption: how this job writes them is not
+    # published); None when the attribute had no value.
+    # json.dumps(values, ensure_ascii=False), without its per-call set-up (two per record).
+    return "[" + ",".join(map(_quoted, values)) + "]" if values else None
+
+
+def _unvalues(text: Any) -> list[str]:
+    if text is None or text == "":
+        return []
+    if isinstance(text, list):
+        return [str(v) for v in text]
+    try:
+        out = json.loads(text)
+    except ValueError:
+        return [str(text)]
+    return [str(v) for v in out] if isinstance(out, list) else [str(out)]
+
+
+_quoted = json.encoder.encode_basestring  # a str as a JSON string, non-ASCII kept
+
+
+@dataclass(frozen=True, slots=True)
+class LogContext:
+    """What every record of one cycle (or on-demand run) shares: which job, tenant and service
+    principal wrote it, and who started the run (Graph's initiator)."""
+
+    job_id: str = ""
+    tenant_id: str = ""
+    service_principal_id: str = ""
+    service_principal_name: str = ""
+    initiator_type: str = "system"  # user, application, system
+    initiator_id: str = ""
+    initiator_name: str = SERVICE
+
+    @staticmethod
+    def tenant_of(token_url: str) -> str:
+        """The tenant in a token endpoint's path (`https://host/<tenant>/oauth2/v2.0/token`)."""
+        parts = [p for p in urlsplit(token_url).path.split("/") if p]
+        return parts[0] if parts and parts[0] != "oauth2" else ""
 
 
 @dataclass(slots=True)
 class Entry:
+    """One object's outcome as the cycle builds it: its status and action in the portal's
+    spelling (Success, Update), as the cycle counts them, converted to Graph's by `record`."""
+
     source_id: str
     action: str = "Other"
     status: str = "Success"
     target_dn: str | None = None
     modified: list[dict[str, Any]] = field(default_factory=list)
-    steps: list[dict[str, str]] = field(default_factory=list)
-    error_code: int | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    error_code: int | None = None  # the LDAP result code (0: the engine's own refusal)
+    error_name: str | None = None  # Graph's errorCode when `error_code` does not say it
     reason: str = ""
+    skip_reason: str | None = None  # the SkipReason token of a skip (NotInScope, ...)
+    source_name: str = ""  # the user's display name or UPN, when the source gave one
+    started: float = field(default_factory=time.perf_counter)
 
     def step(self, index: int, status: str, description: str) -> None:
+        """Step `index` of STEPS finished with `status` (Success, Failure, Skipped); kept in
+        Graph's spelling, as `record` writes it."""
         name, kind = STEPS[index]
         self.steps.append(
             {
                 "name": name,
                 "provisioningStepType": kind,
-                "status": status,
+                "status": _graph(status),
                 "description": description,
             }
         )
 
-    def record(self, cycle_id: str) -> dict[str, Any]:
-        """The entry as one provisioning-log JSON object."""
+    def record(self, cycle_id: str, index: int, ctx: LogContext | None = None) -> dict[str, Any]:
+        """The entry as one provisioningObjectSummary; `index` (its place in the cycle's log)
+        makes the derived ids unique when one object is logged twice in a cycle."""
+        ctx = ctx or LogContext()
+        change = str(uuid.uuid5(_NS, f"{cycle_id}/{self.source_id}/{index}"))
+        source_system, target_system = _system_ids(ctx.service_principal_name)
+        status = _graph(self.status)
         return {
+            "id": change,
+            "activityDateTime": clock.now_iso(),
+            "tenantId": ctx.tenant_id,
+            "jobId": ctx.job_id,
             "cycleId": cycle_id,
-            "activityDateTime": clock.now().isoformat(timespec="seconds"),
-            "action": self.action,
-            "status": self.status,
-            "sourceId": self.source_id,
-            "targetDn": self.target_dn,
-            "modifiedProperties": self.modified,
-            "provisioningSteps": self.steps,
-            "errorCode": self.error_code,
-            "statusReason": self.reason,
+            "changeId": change,
+            "provisioningAction": _graph(self.action),
+            "durationInMilliseconds": int((time.perf_counter() - self.started) * 1000),
+            "provisioningStatusInfo": {
+                "status": status,
+                "errorInformation": self._error() if status == "failure" else None,
+            },
+            "provisioningSteps": self._steps(),
+            "modifiedProperties": [
+                {
+                    "displayName": m["displayName"],
+                    "oldValue": _values(m["oldValue"]),
+                    "newValue": _values(m["newValue"]),
+                }
+                for m in self.modified
+            ],
+            "servicePrincipal": {
+                "id": ctx.service_principal_id,
+                "displayName": ctx.service_principal_name,
+            },
+            "sourceSystem": {
+                "id": source_system,
+                "displayName": SOURCE_SYSTEM,
+                "details": {},
+            },
+            "targetSystem": {
+                "id": target_system,
+                "displayName": TARGET_SYSTEM,
+                "details": {
+                    "ServicePrincipalId": ctx.service_principal_id,
+                    "ServicePrincipalDisplayName": ctx.service_principal_name,
+                },
+            },
+            "initiatedBy": {
+                "id": ctx.initiator_id,
+                "displayName": ctx.initiator_name,
+                "initiatorType": ctx.initiator_type,
+            },
+            "sourceIdentity": {
+                "id": self.source_id,
+                "displayName": self.source_name,
+                "identityType": "User",
+                "details": {},
+            },
+            "targetIdentity": {
+                "id": self.target_dn or "",
+                "displayName": _rdn_value(self.target_dn),
+                "identityType": "user",
+                "details": {"DistinguishedName": self.target_dn} if self.target_dn else {},
+            },
         }
+
+    def _error(self) -> dict[str, Any]:
+        name = self.error_name or error_name(self.error_code)
+        code = self.error_code
+        return {
+            "errorCode": name,
+            "reason": self.reason,
+            "errorCategory": "nonServiceFailure" if code else "failure",
+            "additionalDetails": f"LDAP result code {code}" if code else None,
+            "recommendedAction": _RECOMMENDED.get(name),
+        }
+
+    def _steps(self) -> list[dict[str, Any]]:
+        steps = [dict(s) for s in self.steps]
+        if self.status == "Skipped" and self.reason:
+            if not steps:
+                name, kind = SKIP_STEP
+                steps.append(
+                    {
+                        "name": name,
+                        "provisioningStepType": kind,
+                        "status": "skipped",
+                        "description": self.reason,
+                    }
+                )
+            steps[-1]["details"] = {"SkipReason": self.skip_reason or "", "Reason": self.reason}
+        elif self.status == "Failure" and self.error_code is not None:
+            failed = next((s for s in reversed(steps) if s["status"] == "failure"), None)
+            if failed is not None:
+                failed["details"] = {"LdapResultCode": str(self.error_code)}
+        for s in steps:
+            s.setdefault("details", {})
+        return steps
+
+
+def _rdn_value(dn: str | None) -> str:
+    """`Zoë Müller` of `CN=Zoë Müller,OU=...` (an escaped comma kept)."""
+    if not dn:
+        return ""
+    first, i = dn, 0
+    while (i := dn.find(",", i)) != -1:
+        if dn[i - 1] != "\\":
+            first = dn[:i]
+            break
+        i += 1
+    return first.partition("=")[2].replace("\\,", ",")
 
 
 def open_next(folder: Path, kind: str) -> tuple[Path, IO[str]]:
@@ -115,53 +341,201 @@ def _highest(folder: Path, prefix: str) -> int:
 
 class ProvisioningLog:
     """Appends the entries of one cycle (or on-demand run) to `<state_dir>/logs/<kind>-<n>.jsonl`
-    (`open_next` numbers it)."""
+    (`open_next` numbers it); `context` says which job wrote them (cycle.py derives it)."""
 
-    def __init__(self, state_dir: Path, cycle_id: str, kind: str = "cycle") -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        cycle_id: str,
+        kind: str = "cycle",
+        context: LogContext | None = None,
+    ) -> None:
         self.path, self._file = open_next(state_dir / "logs", kind)
         self.cycle_id = cycle_id
+        self.context = context or LogContext()
+        self._written = 0
 
     def write(self, e: Entry) -> None:
-        self._file.write(json.dumps(e.record(self.cycle_id), ensure_ascii=False) + "\n")
+        rec = e.record(self.cycle_id, self._written, self.context)
+        self._written += 1
+        self._file.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
     def close(self) -> None:
         self._file.close()
 
 
+# --- reading the files ---
+
+
+class LogError(ValueError):
+    """A log line that is not a provisioning record; the message names file:line."""
+
+
+KINDS = ("cycle", "ondemand")  # the writeback's logs (forward-*.jsonl is another log)
+
+
+def log_files(state_dir: Path) -> list[Path]:
+    """The writeback's log files of a state directory, oldest first (`timed_files`)."""
+    return [p for _, p in timed_files(state_dir)]
+
+
+def timed_files(state_dir: Path) -> list[tuple[str, Path]]:
+    """(time of the first record, file) of the writeback's logs in `state_dir`, oldest first:
+    by that time (cycles and on-demand runs interleave), then by name."""
+    folder = state_dir / "logs"
+    found = [p for kind in KINDS for p in folder.glob(f"{kind}-*.jsonl")]
+    return sorted(((first_time(p), p) for p in found), key=lambda tp: (tp[0], tp[1].name))
+
+
+def first_time(path: Path) -> str:
+    """The activityDateTime of a log file's first record ("" for an empty or unreadable one)."""
+    with path.open("rb") as f:
+        line = f.readline()
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return ""
+    return str(rec.get("activityDateTime") or "") if isinstance(rec, dict) else ""
+
+
+def read(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of one log file in the order written; raises LogError naming file:line at a
+    line that is not a JSON object. A last line without its newline (a cycle still writing) is
+    left out."""
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, 1):
+            if not raw.endswith(b"\n"):
+                return
+            yield parse(raw, path, number)
+
+
+def parse(raw: bytes, path: Path, number: int) -> dict[str, Any]:
+    """One line of a log file as its record; LogError names `path:number` otherwise."""
+    try:
+        rec = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise LogError(f"{path}:{number}: not a JSON provisioning record ({e})") from None
+    if not isinstance(rec, dict) or "provisioningStatusInfo" not in rec:
+        raise LogError(
+            f"{path}:{number}: not a provisioningObjectSummary (no provisioningStatusInfo)"
+        )
+    return rec
+
+
+@dataclass(slots=True)
+class LineIndex:
+    """Where a log file's complete lines start; `extend` reads only what was appended since
+    (log files only grow), so a reader paging through a file scans it once."""
+
+    scanned: int = 0  # bytes read so far, up to the end of the last complete line
+    offsets: array[int] = field(default_factory=lambda: array("q"))
+
+    def extend(self, path: Path) -> LineIndex:
+        with path.open("rb") as f:
+            if os.fstat(f.fileno()).st_size < self.scanned:  # replaced, not grown: start over
+                self.scanned, self.offsets = 0, array("q")
+            f.seek(self.scanned)
+            for raw in f:
+                if not raw.endswith(b"\n"):
+                    break
+                self.offsets.append(self.scanned)
+                self.scanned += len(raw)
+        return self
+
+
+def read_newest_first(
+    path: Path, before: int | None = None, index: LineIndex | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) of one file, newest first, holding only the lines' offsets;
+    `before`: only the lines above that number (a page resuming inside the file); `index`: the
+    file's LineIndex from an earlier read, brought up to date."""
+    offsets = (index or LineIndex()).extend(path).offsets
+    last = len(offsets) if before is None else min(len(offsets), before - 1)
+    with path.open("rb") as f:
+        for number in range(last, 0, -1):
+            f.seek(offsets[number - 1])
+            yield number, parse(f.readline(), path, number)
+
+
 # --- reading a record: readers go through these, so the record's shape lives here ---
+# Enum values come back in the portal's spelling (Success, Update, Import), as Entry holds them.
 
 
 def status(rec: dict[str, Any]) -> str:
     """Success, Failure, Skipped or Warning."""
-    return str(rec["status"])
-
-
-def steps(rec: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(rec.get("provisioningSteps") or [])
+    return _portal(str(rec["provisioningStatusInfo"]["status"]))
 
 
 def action(rec: dict[str, Any]) -> str:
-    """Update or Other."""
-    return str(rec["action"])
+    """Update or Other (Graph's provisioningAction: create, update, delete, ...)."""
+    return _portal(str(rec["provisioningAction"]))
 
 
 def source_id(rec: dict[str, Any]) -> str:
-    return str(rec["sourceId"])
+    return str(rec["sourceIdentity"]["id"])
 
 
 def target_dn(rec: dict[str, Any]) -> str | None:
-    dn = rec.get("targetDn")
-    return str(dn) if dn is not None else None
+    """The matched AD object's DN, None when nothing matched."""
+    return rec["targetIdentity"]["id"] or None
+
+
+def error_info(rec: dict[str, Any]) -> dict[str, Any] | None:
+    """Graph's provisioningErrorInfo of a failure: errorCode, reason, errorCategory, ..."""
+    info = rec["provisioningStatusInfo"].get("errorInformation")
+    return dict(info) if info else None
 
 
 def error_code(rec: dict[str, Any]) -> int | None:
-    code = rec.get("errorCode")
-    return int(code) if code is not None else None
+    """The LDAP result code of a failure (0: the engine's own refusal), None otherwise."""
+    for s in rec.get("provisioningSteps") or []:
+        code = (s.get("details") or {}).get("LdapResultCode")
+        if code is not None:
+            return int(code)
+    return None
 
 
 def reason(rec: dict[str, Any]) -> str:
-    return str(rec.get("statusReason") or "")
+    """Why it failed (AD's diagnostic) or was skipped; "" for a success."""
+    info = rec["provisioningStatusInfo"].get("errorInformation")
+    if info:
+        return str(info.get("reason") or "")
+    for s in reversed(rec.get("provisioningSteps") or []):
+        why = (s.get("details") or {}).get("Reason")
+        if why is not None:
+            return str(why)
+    return ""
+
+
+def skip_reason(rec: dict[str, Any]) -> str | None:
+    """The SkipReason token of a skip (NotInScope, ...), None when nothing gave one."""
+    for s in reversed(rec.get("provisioningSteps") or []):
+        token = (s.get("details") or {}).get("SkipReason")
+        if token:
+            return str(token)
+    return None
 
 
 def modified(rec: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(rec.get("modifiedProperties") or [])
+    """[{displayName, oldValue, newValue}] with the values as lists, as AD held them."""
+    return [
+        {
+            "displayName": m["displayName"],
+            "oldValue": _unvalues(m.get("oldValue")),
+            "newValue": _unvalues(m.get("newValue")),
+        }
+        for m in rec.get("modifiedProperties") or []
+    ]
+
+
+def steps(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """[{name, provisioningStepType, status, description, details}], the step type and status
+    in the portal's spelling (Import, Success)."""
+    return [
+        {
+            **s,
+            "provisioningStepType": _portal(str(s["provisioningStepType"])),
+            "status": _portal(str(s["status"])),
+        }
+        for s in rec.get("provisioningSteps") or []
+    ]

@@ -121,6 +121,7 @@ class EngineState:
     escrows_pruned: bool = False  # the initial cycle met the thresholds (engine/health.py)
     interval: str | None = None  # ISO 8601 schedule a served job runs on; None: the default
     domain: str | None = None  # the AD domain's FQDN (Graph's secret `Domain`, DomainFQDN)
+    service_principal: str | None = None  # the id of the principal Graph lists the job under
     # The schema's scoping filters ({includedContainers, includedGroups}; harness.engine.scope)
     scope: dict[str, list[str]] | None = None
 

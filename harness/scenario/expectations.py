@@ -7,7 +7,6 @@ stop the scenario; a step error does.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -16,6 +15,7 @@ from harness.clients.exo import CmdletError
 from harness.core import clock
 from harness.core.adschema import DEFAULT_SCHEMA, InvalidValue, Syntax
 from harness.core.dn import normalize_dn
+from harness.engine import log as provlog
 from harness.engine.ldapwire import LdapConnection, LdapError
 from harness.engine.rules import MappingError
 from harness.engine.source import GraphSource, SourceError
@@ -248,10 +248,7 @@ def _someone_else(t: Target | None, e: m.LdapSearch, entries: list[str]) -> bool
 
 def _entries(record: CycleRecord) -> Iterable[dict[str, Any]]:
     for path in record.logs:
-        with path.open(encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    yield json.loads(line)
+        yield from provlog.read(path)
 
 
 def _which(record: CycleRecord) -> str:
@@ -264,8 +261,8 @@ def log(world: World, step: m.Expect, e: m.LogCounts) -> Result:
     statuses: Counter[str] = Counter()
     actions: Counter[str] = Counter()
     for entry in _entries(record):
-        statuses[str(entry.get("status"))] += 1
-        actions[str(entry.get("action"))] += 1
+        statuses[provlog.status(entry)] += 1
+        actions[provlog.action(entry)] += 1
     objects = sum(statuses.values())
     off = [
         f"{k} {statuses[k]:,} (want {c})" for k, c in e.statuses.items() if not c.holds(statuses[k])
@@ -284,7 +281,7 @@ def log(world: World, step: m.Expect, e: m.LogCounts) -> Result:
 def error_codes(world: World, step: m.Expect, e: m.ErrorCodes) -> Result:
     record = world.cycle(e.cycle)
     codes = Counter(
-        int(entry["errorCode"]) for entry in _entries(record) if entry.get("errorCode") is not None
+        code for entry in _entries(record) if (code := provlog.error_code(entry)) is not None
     )
     missing = [c for c in e.present if not codes[c]]
     unwanted = [c for c in e.absent if codes[c]]

@@ -8,7 +8,6 @@ scenario did not expect raises `StepError`.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from harness.core import clock
 from harness.core.ber import APP_MODDN_REQUEST, APP_MODDN_RESPONSE, boolean, octets, tlv
 from harness.core.clock import SimulatedClock
 from harness.core.dn import normalize_dn
+from harness.engine import log as provlog
 from harness.engine.cycle import CycleError, CycleReport, run_cycle, run_on_demand
 from harness.engine.forward import ForwardError, connect_credentials, run_forward
 from harness.engine.ldapwire import LdapConnection, LdapError
@@ -318,15 +318,11 @@ def _cycle_outcome(
 
 def _first_failure(logs: list[Path]) -> str:
     for path in logs:
-        with path.open(encoding="utf-8") as f:
-            for line in f:
-                entry = json.loads(line)
-                if entry.get("status") == "Failure":
-                    code = entry.get("errorCode")
-                    return (
-                        f"{entry.get('targetDn') or entry.get('sourceId')}: LDAP {code}: "
-                        + str(entry.get("statusReason", "")).strip()[:200]
-                    )
+        for entry in provlog.read(path):
+            if provlog.status(entry) == "Failure":
+                code = provlog.error_code(entry)
+                who = provlog.target_dn(entry) or provlog.source_id(entry)
+                return f"{who}: LDAP {code}: " + provlog.reason(entry).strip()[:200]
     return "(not in the log)"
 
 

@@ -3,12 +3,15 @@
 Three app registrations exist per tenant: a read-write one (Exchange.ManageAsApp,
 User.ReadWrite.All, Application.ReadWrite.All and the two *-OnPremisesSyncBehavior.ReadWrite.All
 permissions: the admin's scripts, scenario edits and the decommission), a read-only one
-(User.Read.All, Application.Read.All, Group.Read.All, OrgContact.Read.All: what a reporting
-tool, or the writeback engine's reader, gets) and Entra Connect's sync account
+(User.Read.All, Application.Read.All, Group.Read.All, OrgContact.Read.All, AuditLog.Read.All,
+Synchronization.Read.All:
+what a reporting tool, or the writeback engine's reader, gets) and Entra Connect's sync account
 (User.Read.All and Directory.Synchronization, a role of this harness standing in for the
 "Directory Synchronization Accounts" identity: only it may call the dirsync export endpoint, and
 it has none of the write roles, so Graph and EXO writes stay closed to it). The read-write app
-also holds `Exwb.Clock.ReadWrite`, the harness's role for its clock's admin route.
+also holds `Exwb.Clock.ReadWrite`, the harness's role for its clock's admin route, and
+AuditLog.Read.All (the provisioning logs; Graph documents it together with Directory.Read.All,
+which the fake does not separate from the read roles).
 
 Apps authenticate with their secret or, for the read-write and read-only apps, with a client
 certificate (`mockservers.pki`, a client assertion checked by `entra.check_assertion`). Tokens
@@ -59,6 +62,8 @@ WRITE_ROLES = frozenset(
 # The harness's own role for its clock's admin route (`POST /exwb/clock/advance`): an extension,
 # held by the read-write app only, so a reader or the sync account cannot move the tenant's time.
 CLOCK_ROLE = "Exwb.Clock.ReadWrite"
+# Provisioning logs (GET /auditLogs/provisioning), read by the admin's and the reader's apps.
+AUDIT_LOG_READ = "AuditLog.Read.All"
 READ_WRITE_ROLES = (
     "User.Read.All",
     "User.ReadWrite.All",
@@ -68,6 +73,7 @@ READ_WRITE_ROLES = (
     CONTACT_SOA_WRITE,
     SYNC_JOBS_WRITE,
     CLOCK_ROLE,
+    AUDIT_LOG_READ,
 )
 READ_ONLY_ROLES = (
     "User.Read.All",
@@ -75,6 +81,7 @@ READ_ONLY_ROLES = (
     "Group.Read.All",
     "OrgContact.Read.All",
     "Synchronization.Read.All",
+    AUDIT_LOG_READ,
 )
 SYNC_ROLE = "Directory.Synchronization"
 CONNECT_ROLES = ("User.Read.All", SYNC_ROLE)

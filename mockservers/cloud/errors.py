@@ -306,6 +306,15 @@ def invalid_page_size(raw: str) -> CloudError:
     )
 
 
+def invalid_top(raw: str, maximum: int) -> CloudError:
+    """$top outside 1..maximum on a list whose page size is not users' 999 (audit logs)."""
+    return CloudError(
+        400,
+        "Request_BadRequest",
+        f"Invalid page size specified: '{raw}'. Must be between 1 and {maximum} inclusive.",
+    )
+
+
 def invalid_count(raw: str) -> CloudError:
     return CloudError(400, "Request_BadRequest", f"Invalid value '{raw}' for $count.")
 

@@ -201,6 +201,9 @@ def _tokenize(text: str) -> list[str]:
     return tokens
 
 
+tokenize = _tokenize  # provisioning.py's $filter is written in the same tokens
+
+
 # ------------------------------------------------------------------------------------- parser
 class _Parser:
     """or := and ("or" and)*; and := unary ("and" unary)*; unary := "not" unary | primary;

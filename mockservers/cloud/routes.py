@@ -24,11 +24,12 @@ from twisted.web import server
 
 from harness.core import clock
 from harness.core.clock import ClockError, SimulatedClock
-from mockservers.cloud import batch, delta, dirsync, entra, errors, exo, graph
+from mockservers.cloud import batch, delta, dirsync, entra, errors, exo, graph, provisioning
 from mockservers.cloud import synchronization as sync
 from mockservers.cloud.auth import (
     APPLICATION_READ,
     APPLICATION_WRITE,
+    AUDIT_LOG_READ,
     CLOCK_ROLE,
     CONTACT_SOA_READ,
     CONTACT_SOA_WRITE,
@@ -549,6 +550,12 @@ def _clock_state(ran: int | None = None) -> dict[str, Any]:
     return body
 
 
+def _list_provisioning(call: Call) -> Reply:
+    """GET /v1.0/auditLogs/provisioning: the job's provisioning log (provisioning.py)."""
+    svc = call.service
+    return 200, provisioning.list_provisioning(svc.provisioning, call.query, call.base_url), {}
+
+
 def _get_clock(call: Call) -> Reply:
     """GET /exwb/clock: the harness clock's kind and time."""
     return 200, _clock_state(), {}
@@ -746,6 +753,15 @@ _TABLE: tuple[Route[Handler], ...] = (
     *_service_principal_routes(_SP_BY_APP_ID),
     *_service_principal_routes("/v1.0/servicePrincipals/{id}"),
     *_sync_routes(),
+    Route(
+        ("GET",),
+        "/v1.0/auditLogs/provisioning",
+        _list_provisioning,
+        "List provisioningObjectSummary: the writeback job's provisioning log ($filter, $top, "
+        "paging; newest first)",
+        roles=_roles(AUDIT_LOG_READ),
+        cost=Cost(),
+    ),
     *_sync_behavior_routes("groups", GROUP_SOA_READ, GROUP_SOA_WRITE),
     *_sync_behavior_routes("contacts", CONTACT_SOA_READ, CONTACT_SOA_WRITE),
     Route(

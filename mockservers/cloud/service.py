@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from mockservers.cloud.auth import Auth
 from mockservers.cloud.cursors import ExoCursors
+from mockservers.cloud.provisioning import RecordSource
 from mockservers.cloud.store import CloudStore
 from mockservers.cloud.synchronization import Synchronization
 from mockservers.cloud.throttle import Throttle
@@ -24,6 +25,7 @@ class CloudService:
     cursors: ExoCursors = field(default_factory=ExoCursors)
     log: RequestLog | None = None  # exwb serve --log / -v
     sync: Synchronization = field(default_factory=Synchronization)  # Graph's jobs API
+    provisioning: RecordSource | None = None  # the job's provisioning log (exwb serve --writeback)
 
     @property
     def tenant_id(self) -> str:

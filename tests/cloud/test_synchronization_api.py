@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from kiota_abstractions.api_error import APIError
@@ -292,6 +293,12 @@ def test_a_job_set_up_from_the_template_runs_on_its_own_schedule(served):
     started = run(item.get())
     assert started.status.code.value == "Active"
     assert started.status.last_execution.state.value == "Succeeded"
+    query = urlencode({"$filter": f"jobId eq '{job.id}'", "$top": "5"})
+    logs = call(
+        "GET", f"{served.ep.graph_url}/v1.0/auditLogs/provisioning?{query}", token=token(served.ep)
+    )
+    assert logs.status == 200 and len(logs.body["value"]) == 5, logs.body
+    assert {r["servicePrincipal"]["id"] for r in logs.body["value"]} == {sp}
     with pytest.raises(APIError) as refused:  # one job per service principal
         run(
             jobs(served.client, sp).post(

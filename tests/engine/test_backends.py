@@ -20,6 +20,7 @@ from ldap3 import BASE, MODIFY_REPLACE
 
 from harness.core.clock import SimulatedClock
 from harness.core.dn import normalize_dn
+from harness.engine import log as provlog
 from harness.engine.anchor import MatchRule
 from harness.engine.rules import Profile, load_profile
 from harness.engine.source import CloudCredentials
@@ -100,7 +101,7 @@ def test_initial_cycle_on_a_consistent_tenant_writes_nothing(env):
     assert report.watermark_moved and report.statuses["Failure"] == 0
     assert report.actions.get("Update", 0) == 0
     assert report.statuses["Success"] == len(pairs(True))
-    assert {x["status"] for x in log_entries(report)} == {"Success", "Skipped"}
+    assert {provlog.status(x) for x in log_entries(report)} == {"Success", "Skipped"}
 
 
 def test_cloud_edits_converge_in_ad(env):
@@ -118,8 +119,8 @@ def test_cloud_edits_converge_in_ad(env):
     assert ad_values(env, user.dn, "extensionAttribute1") == ["Written by EXO"]
     assert extra in ad_values(env, user.dn, "proxyAddresses")
     entry = log_entries(report)[0]
-    assert normalize_dn(entry["targetDn"]) == normalize_dn(user.dn)
-    assert {m["displayName"] for m in entry["modifiedProperties"]} == {
+    assert normalize_dn(provlog.target_dn(entry)) == normalize_dn(user.dn)
+    assert {m["displayName"] for m in provlog.modified(entry)} == {
         "extensionAttribute1",
         "proxyAddresses",
     }
@@ -204,12 +205,12 @@ def acl_denial(env: Env, tmp_path: Path, sim: SimulatedClock) -> None:
     edit(env, mbx, custom_attributes=(*mbx.custom_attributes[:14], "not for AD"))
     report = cycle(env, profile=prof)
     assert report.statuses["Failure"] == 1 and report.statuses["Success"] == 0
-    entry = next(x for x in log_entries(report) if x["status"] == "Failure")
-    assert normalize_dn(entry["targetDn"]) == normalize_dn(user.dn)
-    assert entry["errorCode"] == 50
+    entry = next(x for x in log_entries(report) if provlog.status(x) == "Failure")
+    assert normalize_dn(provlog.target_dn(entry)) == normalize_dn(user.dn)
+    assert provlog.error_code(entry) == 50
     # AD names the missing right; slapd says no more than the code, Samba in its own words.
     windows_text = is_ad(env.ad) and not is_samba(env.ad)
-    assert ("INSUFF_ACCESS_RIGHTS" in entry["statusReason"]) is windows_text
+    assert ("INSUFF_ACCESS_RIGHTS" in provlog.reason(entry)) is windows_text
     # One modify request: the allowed extensionAttribute15 was not written either.
     assert ad_values(env, user.dn, "description") == []
     assert ad_values(env, user.dn, "extensionAttribute15") == []
@@ -238,8 +239,8 @@ def stamp_external_ids(env: Env, items: list[tuple[AdUser, CloudMailbox]]) -> No
 
 
 def outcome(report, mbx: CloudMailbox) -> tuple[str, str]:
-    (entry,) = [e for e in log_entries(report) if e["sourceId"] == mbx.id]
-    return entry["status"], entry["statusReason"]
+    (entry,) = [e for e in log_entries(report) if provlog.source_id(e) == mbx.id]
+    return provlog.status(entry), provlog.reason(entry)
 
 
 @pytest.mark.parametrize("rule", list(MatchRule), ids=[r.value for r in MatchRule])
@@ -271,8 +272,8 @@ def test_each_match_rule_matches_by_its_own_attribute(env, tmp_path, rule):
             )
     # The Matching step says what it looked for, by the rule's attribute.
     for name, (_, mbx) in users.items():
-        (entry,) = [e for e in log_entries(report) if e["sourceId"] == mbx.id]
-        matching = entry["provisioningSteps"][1]["description"]
+        (entry,) = [e for e in log_entries(report) if provlog.source_id(e) == mbx.id]
+        matching = provlog.steps(entry)[1]["description"]
         if name not in matched:
             assert matching.startswith(f"no AD user with {rule.value} "), matching
 

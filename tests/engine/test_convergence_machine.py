@@ -37,6 +37,7 @@ from ldap3.core.exceptions import LDAPException
 
 from harness.clients.exo import CmdletError, ExoAdmin
 from harness.core.dn import normalize_dn
+from harness.engine import log as provlog
 from harness.engine.cycle import CycleReport, run_cycle
 from harness.engine.rules import GA
 from harness.engine.verify import verify
@@ -239,8 +240,8 @@ class Convergence(RuleBasedStateMachine):
         report = self._cycle("delta")
         got = since(before, plan.injected())
         assert got.get(f"ldap.{kind}") and got.get("http.throttle"), got
-        (entry,) = [e for e in log_entries(report) if e["sourceId"] == mbx]
-        assert entry["status"] == "Success", entry  # retried through both faults
+        (entry,) = [e for e in log_entries(report) if provlog.source_id(e) == mbx]
+        assert provlog.status(entry) == "Success", entry  # retried through both faults
         assert ad_entry(self.env.conn, DN_OF[mbx])["extensionAttribute1"] == [value]
 
     @rule()
@@ -275,11 +276,9 @@ class Convergence(RuleBasedStateMachine):
         entries = log_entries(report)
         written: dict[str, set[str]] = {}
         for e in entries:
-            if e["status"] == "Success" and e["action"] == "Update":
-                dn = normalize_dn(e["targetDn"])
-                written.setdefault(dn, set()).update(
-                    m["displayName"] for m in e["modifiedProperties"]
-                )
+            if provlog.status(e) == "Success" and provlog.action(e) == "Update":
+                dn = normalize_dn(provlog.target_dn(e))
+                written.setdefault(dn, set()).update(m["displayName"] for m in provlog.modified(e))
         for dn, old in before.items():
             new = after[dn]
             changed = {a for a in WATCHED if old[a] != new[a]}
@@ -291,7 +290,9 @@ class Convergence(RuleBasedStateMachine):
             assert dn in written, f"{dn} changed ({sorted(changed)}) with no Success Update entry"
             assert changed <= written[dn], f"{dn}: {sorted(changed - written[dn])} not logged"
         if not self.faulty:
-            assert report.statuses["Failure"] == 0, [e for e in entries if e["status"] == "Failure"]
+            assert report.statuses["Failure"] == 0, [
+                e for e in entries if provlog.status(e) == "Failure"
+            ]
         return report
 
     def _check_converged(self) -> None:

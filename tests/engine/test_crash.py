@@ -32,6 +32,7 @@ from ldap3 import SUBTREE, Connection
 
 from harness.core import ber
 from harness.core.endpoints import Endpoints
+from harness.engine import log as provlog
 from harness.engine.cycle import run_cycle
 from harness.engine.rules import GA
 from harness.engine.source import CloudCredentials
@@ -310,7 +311,7 @@ def test_crash_between_export_and_watermark_commit(env, tmp_path):
     env.proxy.reset()
     again = env.converged()
     # The same objects again, since the watermark did not move; nothing left to write.
-    assert sorted(e["sourceId"] for e in log_entries(again)) == sorted(m.id for m in edited)
+    assert sorted(provlog.source_id(e) for e in log_entries(again)) == sorted(m.id for m in edited)
     assert again.actions.get("Update", 0) == 0 and again.statuses["Success"] == len(edited)
     assert env.proxy.seen["modify"] == 0 and highest_usn(env.conn) == usn
     after = env.stored()
@@ -331,8 +332,8 @@ def test_the_crashed_cycles_provisioning_log_survives_the_retry(env, tmp_path):
     for path in (env.state / "logs").glob("*.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
             entry = json.loads(line)
-            if entry["action"] == "Update" and entry["status"] == "Success":
-                written.add(entry["sourceId"])
+            if provlog.action(entry) == "Update" and provlog.status(entry) == "Success":
+                written.add(provlog.source_id(entry))
     assert {m.id for m in edited} <= written
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from ldap3 import BASE, MODIFY_REPLACE
 
 from harness.core import clock
+from harness.engine import log as provlog
 from harness.engine.cycle import Skip, run_cycle
 from harness.engine.log import ProvisioningLog
 from harness.engine.rules import GA, PREVIEW
@@ -52,7 +53,7 @@ def test_initial_cycle_on_a_consistent_tenant_writes_nothing(run, tmp_path):
     assert report.statuses["Success"] == managed
     lines = [json.loads(x) for x in report.log_path.read_text().splitlines()]
     assert len(lines) == len(TENANT.mailboxes)
-    assert {x["status"] for x in lines} == {"Success", "Skipped"}
+    assert {provlog.status(x) for x in lines} == {"Success", "Skipped"}
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["delta_link"] and state["cycles"] == 1
 
@@ -73,12 +74,12 @@ def test_delta_writes_exactly_the_cloud_edits(run, tmp_path):
     assert ad_values(run, user.dn, "extensionAttribute1") == ["Written by EXO"]
     assert extra in ad_values(run, user.dn, "proxyAddresses")
     entry = json.loads(report.log_path.read_text().splitlines()[0])
-    assert entry["action"] == "Update" and entry["targetDn"] == user.dn
-    assert {m["displayName"] for m in entry["modifiedProperties"]} == {
+    assert provlog.action(entry) == "Update" and provlog.target_dn(entry) == user.dn
+    assert {m["displayName"] for m in provlog.modified(entry)} == {
         "extensionAttribute1",
         "proxyAddresses",
     }
-    steps = [(s["name"], s["provisioningStepType"]) for s in entry["provisioningSteps"]]
+    steps = [(s["name"], s["provisioningStepType"]) for s in provlog.steps(entry)]
     assert steps == [
         ("EntryImport", "Import"),
         ("EntryImport", "Matching"),
@@ -161,7 +162,7 @@ def test_failures_are_escrowed_and_retried_on_the_documented_schedule(run, tmp_p
         failed = cycle(run, tmp_path)
         assert failed.statuses["Failure"] == 1
         entry = json.loads(failed.log_path.read_text().splitlines()[0])
-        assert entry["errorCode"] == 50 and "INSUFF_ACCESS_RIGHTS" in entry["statusReason"]
+        assert provlog.error_code(entry) == 50 and "INSUFF_ACCESS_RIGHTS" in provlog.reason(entry)
         first = escrow_of(tmp_path, mbx.id)
         assert first["code"] == 50 and first["attempts"] == 1
         assert first["next_attempt"] == clock.iso(start + timedelta(hours=6))
@@ -189,7 +190,7 @@ def test_an_escrow_entry_is_dropped_28_days_after_the_first_failure(run, tmp_pat
         assert dropped.escrow_dropped == 1 and dropped.statuses["Failure"] == 0
         assert escrow_of(tmp_path, mbx.id) is None
         entries = [json.loads(x) for x in dropped.log_path.read_text().splitlines()]
-        assert [e["statusReason"] for e in entries if e["sourceId"] == mbx.id] == [
+        assert [provlog.reason(e) for e in entries if provlog.source_id(e) == mbx.id] == [
             Skip.ESCROW_EXPIRED.value
         ]
 
@@ -210,7 +211,7 @@ def test_a_dry_run_keeps_the_escrow_of_what_it_did_not_write(run, tmp_path):
         sim.advance(timedelta(hours=6))  # the retry is due
         dry = cycle(run, tmp_path, "dry-run")
     entries = [json.loads(x) for x in dry.log_path.read_text().splitlines()]
-    assert [e["statusReason"] for e in entries if e["sourceId"] == mbx.id] == ["dry run"]
+    assert [provlog.reason(e) for e in entries if provlog.source_id(e) == mbx.id] == ["dry run"]
     assert dry.escrowed == 1  # not written, so the failure still stands
 
 

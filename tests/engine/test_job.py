@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 from harness.cli import main
+from harness.engine import log as provlog
 from harness.engine.cycle import CycleError, CycleOptions, run_cycle, run_on_demand
 from harness.engine.health import QuarantinePolicy
 from harness.engine.rules import GA, load_profile
@@ -49,7 +50,7 @@ def test_mass_change_guard_stops_before_any_export(run, tmp_path):
     assert not report.watermark_moved and EngineState.load(tmp_path).delta_link == link
     for i, (user, _) in enumerate(items):  # nothing reached AD
         assert ad_values(run, user.dn, "extensionAttribute1") != [f"mass-{i}"]
-    assert {e["statusReason"] for e in log_entries(report)} == {"mass-change threshold exceeded"}
+    assert {provlog.reason(e) for e in log_entries(report)} == {"mass-change threshold exceeded"}
     assert report.job_state == "Quarantine"
     assert EngineState.load(tmp_path).quarantine.reason == "MassChangeThresholdExceeded"
 
@@ -110,7 +111,7 @@ def test_on_demand_runs_the_four_steps_and_keeps_the_watermark(run, tmp_path):
         ("EntrySynchronizationScoping", "Scoping", "Success"),
         ("EntryExportUpdate", "Export", "Success"),
     ]
-    assert pod.entry["modifiedProperties"] == [
+    assert provlog.modified(pod.entry) == [
         {
             "displayName": "extensionAttribute1",
             "oldValue": [mbx.custom_attributes[0]] if mbx.custom_attributes[0] else [],
@@ -137,7 +138,7 @@ def test_on_demand_reports_scoping_and_unknown_objects(run, tmp_path):
     missing = run_on_demand(
         *writeback_credentials(run.endpoints), GA, tmp_path, "00000000-0000-0000-0000-000000000000"
     )
-    assert missing.status == "Failure" and missing.entry["errorCode"] == 404
+    assert missing.status == "Failure" and provlog.error_code(missing.entry) == 404
     assert EngineState.load(tmp_path).escrow == {}  # nothing there to retry
 
 
@@ -168,9 +169,9 @@ def escrow_and_recover(run, tmp_path, denied_profile, sim):
     in_scope = len([m for _, m in mailbox_pairs(TENANT, True) if not m.hidden_from_address_lists])
     assert report.statuses["Failure"] == in_scope  # each one denied, none stopped the cycle
     assert any("outside the documented writeback set" in w for w in report.warnings)
-    failures = [e for e in log_entries(report) if e["status"] == "Failure"]
-    assert {e["errorCode"] for e in failures} == {50}
-    assert all("INSUFF_ACCESS_RIGHTS" in e["statusReason"] for e in failures)
+    failures = [e for e in log_entries(report) if provlog.status(e) == "Failure"]
+    assert {provlog.error_code(e) for e in failures} == {50}
+    assert all("INSUFF_ACCESS_RIGHTS" in provlog.reason(e) for e in failures)
     # The initial cycle reached the thresholds: its escrows are pruned and the job paused
     # (Graph's synchronizationStatus.escrowsPruned), not quarantined.
     state = EngineState.load(state_dir)
@@ -276,7 +277,7 @@ def test_status_pause_resume_restart(run, tmp_path, capsys):
         capsys, "cycle", "--endpoints-file", str(endpoints), "--state-dir", state, "--object",
         mbx.id, "--json",
     )  # fmt: skip
-    assert code == 0 and json.loads(out)["status"] == "Success"
+    assert code == 0 and provlog.status(json.loads(out)) == "Success"
     assert cli(capsys, "status", "--state-dir", state, "--resume")[0] == 0
     assert cli(capsys, "status", "--state-dir", state, "--restart")[0] == 0
     assert EngineState.load(tmp_path / "state").delta_link is None

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from harness.core import clock
+from harness.engine import log as provlog
 from harness.engine.cycle import CycleOptions, run_cycle
 from harness.engine.health import QuarantineBackoff, QuarantinePolicy, job_status
 from harness.engine.job import WritebackJob
@@ -44,7 +45,9 @@ def test_the_initial_cycle_prunes_escrows_and_pauses_instead_of_quarantining(run
     with simulated_time():
         report = run_cycle(*writeback_credentials(run.endpoints), denied, tmp_path)
         assert report.statuses["Failure"] == in_scope_failing() >= 10  # the threshold's floor
-        assert {e["errorCode"] for e in log_entries(report) if e["status"] == "Failure"} == {50}
+        assert {
+            provlog.error_code(e) for e in log_entries(report) if provlog.status(e) == "Failure"
+        } == {50}
         assert report.job_state == "Paused" and report.escrowed == 0
         assert any("escrows pruned" in w for w in report.warnings)
         state = EngineState.load(tmp_path)

@@ -14,6 +14,7 @@ import base64
 import pytest
 from ldap3 import MODIFY_REPLACE
 
+from harness.engine import log as provlog
 from harness.engine.cycle import CycleOptions, run_cycle
 from harness.engine.preview import NOT_CHECKED, Outcome, Preview
 from harness.engine.rules import GA, load_profile
@@ -91,24 +92,24 @@ def test_the_preview_names_every_outcome(run, broken, tmp_path):
 def test_a_real_cycle_does_exactly_what_the_preview_said(run, broken, tmp_path):
     preview = _dry(run, tmp_path / "dry")
     report = run_cycle(*writeback_credentials(run.endpoints), GA, tmp_path / "real", "delta")
-    real = {e["sourceId"]: e for e in log_entries(report)}
+    real = {provlog.source_id(e): e for e in log_entries(report)}
     predicted = {o.source_id: o for o in preview.objects}
     assert len(real) == len(predicted) + preview.unchanged
     for sid, o in predicted.items():
         e = real[sid]
         if o.outcome is Outcome.CHANGE:
-            assert (e["status"], e["action"]) == ("Success", "Update"), e
-            assert e["modifiedProperties"] == [
+            assert (provlog.status(e), provlog.action(e)) == ("Success", "Update"), e
+            assert provlog.modified(e) == [
                 {"displayName": c.attribute, "oldValue": list(c.old), "newValue": list(c.new)}
                 for c in o.changes
             ]
         elif o.outcome is Outcome.FAILURE:
-            assert (e["status"], e["errorCode"]) == ("Failure", o.code), e
-            assert e["statusReason"] == o.diagnostic
+            assert (provlog.status(e), provlog.error_code(e)) == ("Failure", o.code), e
+            assert provlog.reason(e) == o.diagnostic
         else:
-            assert (e["status"], e["statusReason"]) == ("Skipped", o.reason), e
+            assert (provlog.status(e), provlog.reason(e)) == ("Skipped", o.reason), e
     unchanged = [e for sid, e in real.items() if sid not in predicted]
-    assert all(e["status"] == "Success" and e["action"] != "Update" for e in unchanged)
+    assert all(provlog.status(e) == "Success" and provlog.action(e) != "Update" for e in unchanged)
 
 
 def test_the_mass_change_guard_is_predicted_not_applied(run, broken, tmp_path):
@@ -156,8 +157,12 @@ def test_a_value_outside_its_syntax_is_predicted_21_and_a_real_cycle_agrees(run,
     assert (o.outcome, o.code, o.reason) == (Outcome.FAILURE, 21, "invalidAttributeSyntax")
     assert o.diagnostic.endswith("(msExchRecipientDisplayType)")
     real = run_cycle(*creds, profile, tmp_path / "real", "delta")
-    (e,) = [e for e in log_entries(real) if e["sourceId"] == m.id]
-    assert (e["status"], e["errorCode"], e["statusReason"]) == ("Failure", 21, o.diagnostic)
+    (e,) = [e for e in log_entries(real) if provlog.source_id(e) == m.id]
+    assert (provlog.status(e), provlog.error_code(e), provlog.reason(e)) == (
+        "Failure",
+        21,
+        o.diagnostic,
+    )
 
 
 def test_a_duplicate_anchor_is_named_as_the_real_cycle_names_it(run, tmp_path):
@@ -172,8 +177,8 @@ def test_a_duplicate_anchor_is_named_as_the_real_cycle_names_it(run, tmp_path):
     assert dup.reason == "source anchor held by more than one AD object"
     assert user_a.dn in dup.diagnostic and user_b.dn in dup.diagnostic
     real = run_cycle(*writeback_credentials(run.endpoints), GA, tmp_path / "real", "delta")
-    logged = {e["sourceId"]: e for e in log_entries(real)}[a.id]
-    assert (logged["status"], logged["errorCode"], logged["statusReason"]) == (
+    logged = {provlog.source_id(e): e for e in log_entries(real)}[a.id]
+    assert (provlog.status(logged), provlog.error_code(logged), provlog.reason(logged)) == (
         "Failure",
         0,
         dup.reason,

@@ -20,6 +20,7 @@ from ldap3 import BASE, MODIFY_REPLACE, NONE, Connection, Server
 from ldap3.utils.dn import escape_rdn
 
 from harness.core.dn import normalize_dn
+from harness.engine import log as provlog
 from harness.engine.cycle import CycleReport
 from harness.engine.rules import GA, PREVIEW
 from harness.tenant import TenantSpec, generate
@@ -98,12 +99,12 @@ def shared(shared_run: RunningTenant, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def entry_for(report: CycleReport, mbx: CloudMailbox) -> dict[str, Any]:
-    (entry,) = [e for e in log_entries(report) if e["sourceId"] == mbx.id]
+    (entry,) = [e for e in log_entries(report) if provlog.source_id(e) == mbx.id]
     return entry
 
 
 def modified(entry: dict[str, Any]) -> set[str]:
-    return {m["displayName"] for m in entry["modifiedProperties"]}
+    return {m["displayName"] for m in provlog.modified(entry)}
 
 
 def managed(kind: str = "UserMailbox") -> list[tuple[AdUser, CloudMailbox]]:
@@ -127,7 +128,7 @@ def one_edit(env: Env, user: AdUser, mbx: CloudMailbox, **params: Any) -> CycleR
     env.exo.set_mailbox(mbx.id, **params)
     report = env.converged()
     assert report.objects == 1 and report.actions["Update"] == 1, log_entries(report)
-    assert entry_for(report, mbx)["targetDn"] == user.dn
+    assert provlog.target_dn(entry_for(report, mbx)) == user.dn
     return report
 
 
@@ -185,7 +186,7 @@ def test_all_24_attributes_in_one_set_mailbox(env):
     assert modified(entry) == set(GA_TARGETS)
     rec = env.in_sync(user, mbx)
     after = env.ad(user)
-    for m in entry["modifiedProperties"]:  # old and new values as AD held them
+    for m in provlog.modified(entry):  # old and new values as AD held them
         attr = m["displayName"]
         cast = int if attr.startswith("msExchRecipient") else str
         assert sorted(map(cast, m["oldValue"])) == before[attr], attr
@@ -251,7 +252,7 @@ def test_multi_valued_extension_add_and_remove(env):
     report = one_edit(
         env, user, mbx, ExtensionCustomAttribute1={"Add": ["delta", "epsilon"], "Remove": "beta"}
     )
-    (change,) = entry_for(report, mbx)["modifiedProperties"]
+    (change,) = provlog.modified(entry_for(report, mbx))
     assert change["displayName"] == "msExchExtensionCustomAttribute1"
     assert sorted(change["oldValue"]) == ["alpha", "beta", "gamma"]
     assert sorted(change["newValue"]) == ["alpha", "delta", "epsilon", "gamma"]
@@ -429,14 +430,14 @@ def test_users_whose_cn_needs_dn_escaping(env):
             )
         report = env.converged(mode)
         assert report.actions["Update"] == len(everyone), mode
-        entries = {e["sourceId"]: e for e in log_entries(report)}
+        entries = {provlog.source_id(e): e for e in log_entries(report)}
         for i, (user, mbx, dn, cn) in enumerate(everyone):
             entry = entries[mbx.id]
-            assert entry["status"] == "Success" and entry["action"] == "Update", entry
+            assert provlog.status(entry) == "Success" and provlog.action(entry) == "Update", entry
             assert user.consistency_guid is not None
             found_dn, values = ad_by_anchor(env.conn, TENANT.base_dn, user.consistency_guid)
             # The log names the entry AD holds, spelled as AD returns it; its CN is exact.
-            assert entry["targetDn"] == found_dn, mode
+            assert provlog.target_dn(entry) == found_dn, mode
             assert normalize_dn(found_dn) == normalize_dn(dn)
             assert _first_rdn_value(found_dn) == cn
             assert values == expected_ad(env.cloud(mbx)), dn
@@ -502,9 +503,9 @@ def test_out_of_scope_edits_never_reach_ad(env):
     report = env.converged()
     assert report.statuses["Skipped"] == 2 and report.actions.get("Update", 0) == 0
     handed_back = entry_for(report, mbx2)
-    assert handed_back["status"] == "Skipped" and handed_back["targetDn"] == user2.dn
-    assert handed_back["provisioningSteps"][2]["status"] == "Skipped"
-    assert entry_for(report, cloud_only[0])["status"] == "Skipped"
+    assert provlog.status(handed_back) == "Skipped" and provlog.target_dn(handed_back) == user2.dn
+    assert provlog.steps(handed_back)[2]["status"] == "Skipped"
+    assert provlog.status(entry_for(report, cloud_only[0])) == "Skipped"
     assert highest_usn(env.conn) == usn
     assert ad_snapshot(env.conn, TENANT.base_dn) == snapshot
     # Nor does a full cycle write them.
@@ -514,7 +515,7 @@ def test_out_of_scope_edits_never_reach_ad(env):
     # Turning cloud management on in the same call as an edit brings the mailbox into scope.
     env.exo.set_mailbox(mbx.id, IsExchangeCloudManaged=True, CustomAttribute5="now managed")
     report = env.converged()
-    assert report.actions["Update"] == 1 and entry_for(report, mbx)["targetDn"] == user.dn
+    assert report.actions["Update"] == 1 and provlog.target_dn(entry_for(report, mbx)) == user.dn
     env.in_sync(user, mbx)
     assert env.ad(user)["extensionAttribute5"] == ["now managed"]
 

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.engine.log import Entry
+
 HOSTILE = "<&>\"' tab\there \x01\x1b[31mred\x7f"
 
 
@@ -135,27 +137,12 @@ def error_run() -> dict[str, Any]:
 
 def provisioning_lines(cycle_id: str, n: int) -> list[str]:
     """`n` provisioning-log lines as the engine writes them (non-ASCII kept as is)."""
-    return [
-        json.dumps(
-            {
-                "cycleId": cycle_id,
-                "activityDateTime": "2025-03-01T12:00:05+00:00",
-                "action": "Update",
-                "status": "Success",
-                "sourceId": f"id-{i}",
-                "targetDn": f"CN=Zoë Müller {i},OU=Corp,DC=contoso,DC=com",
-                "modifiedProperties": [
-                    {"displayName": "extensionAttribute1", "oldValue": None, "newValue": "x"}
-                ],
-                "provisioningSteps": [],
-                "errorCode": None,
-                "statusReason": "",
-            },
-            ensure_ascii=False,
-        )
-        + "\n"
-        for i in range(n)
-    ]
+    lines = []
+    for i in range(n):
+        e = Entry(f"id-{i}", "Update", target_dn=f"CN=Zoë Müller {i},OU=Corp,DC=contoso,DC=com")
+        e.modified = [{"displayName": "extensionAttribute1", "oldValue": [], "newValue": ["x"]}]
+        lines.append(json.dumps(e.record(cycle_id, i), ensure_ascii=False) + "\n")
+    return lines
 
 
 def deep(run: dict[str, Any]) -> dict[str, Any]:

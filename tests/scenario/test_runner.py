@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from harness.engine import log as provlog
 from harness.scenario import load_scenario, run_scenario
 from tests.scenario.conftest import exwb_run, reports, write
 
@@ -210,5 +211,5 @@ def test_sampling_is_the_same_on_every_run(tmp_path: Path) -> None:
     for run in ("a", "b"):
         result = run_scenario(scenario, tmp_path / run)
         log = Path(result["cycles"][1]["log"]).read_text().splitlines()
-        picked.append(sorted(json.loads(line)["sourceId"] for line in log))
+        picked.append(sorted(provlog.source_id(json.loads(line)) for line in log))
     assert picked[0] == picked[1] and len(picked[0]) == 2
