@@ -210,6 +210,7 @@ class Entry:
                 "provisioningStepType": kind,
                 "status": _graph(status),
                 "description": description,
+                "details": {},
             }
         )
 
@@ -267,7 +268,9 @@ class Entry:
         }
 
     def _steps(self) -> list[dict[str, Any]]:
-        steps = [dict(s) for s in self.steps]
+        # Steps are stored as written (step() gives each its empty details); only the one that
+        # gets details here is copied, so the entry itself is left as the cycle built it.
+        steps = list(self.steps)
         if self.status == "Skipped" and self.reason:
             if not steps:
                 name, kind = SKIP_STEP
@@ -279,13 +282,14 @@ class Entry:
                         "description": self.reason,
                     }
                 )
-            steps[-1]["details"] = {"SkipReason": self.skip_reason or "", "Reason": self.reason}
+            details = {"SkipReason": self.skip_reason or "", "Reason": self.reason}
+            steps[-1] = {**steps[-1], "details": details}
         elif self.status == "Failure" and self.error_code is not None:
-            failed = next((s for s in reversed(steps) if s["status"] == "failure"), None)
-            if failed is not None:
-                failed["details"] = {"LdapResultCode": str(self.error_code)}
-        for s in steps:
-            s.setdefault("details", {})
+            for i in range(len(steps) - 1, -1, -1):
+                if steps[i]["status"] == "failure":
+                    details = {"LdapResultCode": str(self.error_code)}
+                    steps[i] = {**steps[i], "details": details}
+                    break
         return steps
 
 
