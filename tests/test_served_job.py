@@ -39,6 +39,11 @@ def exwb(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
+def ran(job_dir: Path) -> int:
+    """Cycles the job in `job_dir` has run (its state file's count)."""
+    return int(json.loads((job_dir / "state.json").read_text()).get("cycles", 0))
+
+
 def serve_job(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], Path, Path]:
     """`exwb serve` of SPEC's tenant with its job in tmp_path/job: (process, endpoints, job)."""
     job_dir = tmp_path / "job"
@@ -52,8 +57,12 @@ def test_an_edit_in_exchange_online_arrives_in_ad_by_itself(tmp_path):
     proc, path, job_dir = serve_job(tmp_path, "--interval", "PT1S")
     try:
         ep = Endpoints(**json.loads(path.read_text()))
-        ExoAdmin(ep).set_mailbox(mbx.id, CustomAttribute7="arrived by itself")
         deadline = time.monotonic() + WAIT
+        # After the initial round, so that a scheduled delta cycle is what brings the edit.
+        while not (job_dir / "state.json").exists() or not ran(job_dir):
+            assert time.monotonic() < deadline, "the served job never ran its first cycle"
+            time.sleep(0.2)
+        ExoAdmin(ep).set_mailbox(mbx.id, CustomAttribute7="arrived by itself")
         while ad_value(ep, user.dn, "extensionAttribute7") != ["arrived by itself"]:
             assert time.monotonic() < deadline, "the served job never wrote the edit"
             time.sleep(0.2)
