@@ -201,29 +201,28 @@ def _tokenize(text: str) -> list[str]:
     return tokens
 
 
-tokenize = _tokenize  # provisioning.py's $filter is written in the same tokens
+class FilterReader:
+    """A $filter's tokens as a recursive-descent parser reads them, with the bounds every
+    $filter has: `max_terms` comparisons, MAX_DEPTH nesting, MAX_FILTER_LENGTH characters.
+    The users' parser below and the provisioning log's (provisioning.py) build on it."""
 
-
-# ------------------------------------------------------------------------------------- parser
-class _Parser:
-    """or := and ("or" and)*; and := unary ("and" unary)*; unary := "not" unary | primary;
-    primary := "(" or ")" | function | lambda | comparison. Keywords ignore case."""
+    max_terms = MAX_TERMS
 
     def __init__(self, text: str) -> None:
+        if len(text) > MAX_FILTER_LENGTH:
+            raise self.too_complex()
         self.tokens = _tokenize(text)
         self.pos = 0
         self.terms = 0
         self.depth = 0
 
-    def parse(self) -> Node:
-        if not self.tokens:
-            raise errors.invalid_filter()
-        node = self.disjunction()
+    def too_complex(self) -> errors.CloudError:
+        return errors.filter_too_complex(self.max_terms, MAX_FILTER_LENGTH, MAX_DEPTH)
+
+    def at_end(self) -> None:
         if self.pos != len(self.tokens):
             raise errors.invalid_filter()
-        return node
 
-    # -- token helpers
     def peek(self, offset: int = 0) -> str:
         i = self.pos + offset
         return self.tokens[i] if i < len(self.tokens) else ""
@@ -243,13 +242,26 @@ class _Parser:
 
     def count_term(self, n: int = 1) -> None:
         self.terms += n
-        if self.terms > MAX_TERMS:
-            raise _too_complex()
+        if self.terms > self.max_terms:
+            raise self.too_complex()
 
     def nest(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise _too_complex()
+            raise self.too_complex()
+
+
+# ------------------------------------------------------------------------------------- parser
+class _Parser(FilterReader):
+    """or := and ("or" and)*; and := unary ("and" unary)*; unary := "not" unary | primary;
+    primary := "(" or ")" | function | lambda | comparison. Keywords ignore case."""
+
+    def parse(self) -> Node:
+        if not self.tokens:
+            raise errors.invalid_filter()
+        node = self.disjunction()
+        self.at_end()
+        return node
 
     # -- grammar
     def disjunction(self) -> Node:
@@ -379,8 +391,6 @@ class _Parser:
 def parse_filter(text: str) -> Node:
     """The syntax tree of a $filter; raises Graph's 400 for what it cannot read. Which
     properties and operators are allowed is `check_filter`'s question."""
-    if len(text) > MAX_FILTER_LENGTH:
-        raise _too_complex()
     return _Parser(text).parse()
 
 

@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 
 from harness.core import clock
 from mockservers.cloud import errors
-from mockservers.cloud.graph_query import MAX_DEPTH, MAX_FILTER_LENGTH, tokenize
+from mockservers.cloud.graph_query import FilterReader
 
 MAX_PAGE = 1000  # records per page: the default and the most $top may ask for (assumed)
 RESOURCE = "microsoft.graph.provisioningObjectSummary"
@@ -88,33 +88,16 @@ class Both:
 Filter = Clause | Both
 
 
-class _Parser:
+class _Parser(FilterReader):
     """or := and ("or" and)*; and := primary ("and" primary)*;
     primary := "(" or ")" | contains "(" prop "," string ")" | prop op literal."""
 
-    def __init__(self, text: str) -> None:
-        if len(text) > MAX_FILTER_LENGTH:
-            raise _too_complex()
-        self.tokens = tokenize(text)
-        self.pos = 0
-        self.terms = 0
-        self.depth = 0
+    max_terms = MAX_TERMS
 
     def parse(self) -> Filter:
         node = self.either()
-        if self.pos != len(self.tokens):
-            raise errors.invalid_filter()
+        self.at_end()
         return node
-
-    def peek(self) -> str:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else ""
-
-    def take(self, expected: str | None = None) -> str:
-        token = self.peek()
-        if not token or (expected is not None and token.lower() != expected):
-            raise errors.invalid_filter()
-        self.pos += 1
-        return token
 
     def either(self) -> Filter:
         parts = [self.both()]
@@ -133,16 +116,12 @@ class _Parser:
     def primary(self) -> Filter:
         if self.peek() == "(":
             self.take()
-            self.depth += 1
-            if self.depth > MAX_DEPTH:
-                raise _too_complex()
+            self.nest()
             node = self.either()
             self.take(")")
             self.depth -= 1
             return node
-        self.terms += 1
-        if self.terms > MAX_TERMS:
-            raise _too_complex()
+        self.count_term()
         if self.peek().lower() == "contains":
             self.take()
             self.take("(")
@@ -167,16 +146,6 @@ class _Parser:
         if word not in FILTERABLE:
             raise errors.unknown_property(word, RESOURCE)
         return word
-
-    def string(self) -> str:
-        token = self.take()
-        if not token.startswith("'") or len(token) < 2:
-            raise errors.invalid_filter()
-        return token[1:-1].replace("''", "'")
-
-
-def _too_complex() -> errors.CloudError:
-    return errors.filter_too_complex(MAX_TERMS, MAX_FILTER_LENGTH, MAX_DEPTH)
 
 
 def _instant(token: str) -> datetime:
