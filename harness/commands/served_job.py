@@ -227,7 +227,7 @@ def _start(
 def _attach_api(
     endpoints: Endpoints, args: argparse.Namespace, cloud: CloudService, served: ServedJob | None
 ) -> None:
-
+    """Graph's synchronization API on `cloud` (see `start`)."""
     from twisted.internet import threads
 
     from harness.commands import sync_api

@@ -41,6 +41,7 @@ TARGET_DIRECTORY = "Active Directory"
 SKIP_REDUNDANT = "RedundantExport"
 SKIP_SCOPE = "NotInScope"
 SKIP_OTHER = "EntrySynchronizationSkipped"  # not synchronized, or no AD user matches
+IN_SYNC = "The state of the user in both the source and target systems already match."
 
 
 def domain_of(base_dn: str) -> str:
@@ -206,8 +207,8 @@ def on_demand_answer(result: OnDemandResult) -> tuple[Json, Json]:
     out_steps = [
         {
             "name": s["name"],
-            "type": s["provisioningStepType"].capitalize(),
-            "status": s["status"].capitalize(),
+            "type": s["provisioningStepType"],  # the accessors give the portal's spelling
+            "status": s["status"],
             "description": s["description"],
             "timestamp": rec.get("activityDateTime"),
             "details": s.get("details") or {},
@@ -216,30 +217,24 @@ def on_demand_answer(result: OnDemandResult) -> tuple[Json, Json]:
     ]
     reason = provlog.reason(rec)
     skip = None
-    if status.casefold() == "skipped" and provlog.skip_reason(rec) == SKIP_SCOPE:
-        skip = SKIP_SCOPE  # IsExchangeCloudManaged false, or outside the scoping filters
-    elif status.casefold() == "skipped":
-        skip = SKIP_OTHER
-    elif status.casefold() == "success" and provlog.action(rec).casefold() == "other":
-        skip = SKIP_REDUNDANT
-        status = "Skipped"
+    if status == "Skipped":
+        # IsExchangeCloudManaged false or outside the scoping filters; else not synchronized
+        # or unmatched
+        skip = SKIP_SCOPE if provlog.skip_reason(rec) == SKIP_SCOPE else SKIP_OTHER
+    elif status == "Success" and provlog.action(rec) == "Other":
+        skip, status, reason = SKIP_REDUNDANT, "Skipped", IN_SYNC
         if out_steps:
             out_steps[-1].update(
                 name="EntrySynchronizationSkip",
                 type="Export",
                 status="Skipped",
-                description="The state of the user in both the source and target systems "
-                "already match.",
+                description=IN_SYNC,
             )
     if skip is not None:
-        details = {"errorCode": skip, "errorMessage": reason or "source and target match"}
-        if skip == SKIP_REDUNDANT:
-            details["errorMessage"] = (
-                "The state of the user in both the source and target systems already match."
-            )
+        details = {"errorCode": skip, "errorMessage": reason}
         if out_steps:
             out_steps[-1]["details"] = {"SkipReason": skip}
-    elif status.casefold() == "failure":
+    elif status == "Failure":
         details = {"errorCode": str(provlog.error_code(rec)), "errorMessage": reason}
     value = {
         "action": provlog.action(rec),
@@ -249,13 +244,13 @@ def on_demand_answer(result: OnDemandResult) -> tuple[Json, Json]:
         "modifiedProperties": provlog.modified(rec),
         "provisioningSteps": out_steps,
         "reportableIdentifier": provlog.source_id(rec),
-        "statusInfo": {"status": status.capitalize(), "errorCode": details.get("errorCode")},
+        "statusInfo": {"status": status, "errorCode": details.get("errorCode")},
         "sourceIdentity": {"id": provlog.source_id(rec), "type": "User"},
         "sourceSystem": {"name": SOURCE_DIRECTORY},
         "targetIdentity": {"id": provlog.target_dn(rec), "type": "user"},
         "targetSystem": {"name": TARGET_DIRECTORY},
     }
-    return {"result": status.capitalize(), "details": details}, value
+    return {"result": status, "details": details}, value
 
 
 def served_principal(tenant_id: str, base_dn: str) -> ServicePrincipal:

@@ -169,6 +169,7 @@ def now() -> datetime:
 
 def now_iso() -> str:
     """Now as the harness writes timestamps: ISO 8601 UTC to the second, with a `Z`."""
+    global _last_iso
     when = now()
     # Formatting is most of the cost and a cycle stamps 200,000 log records within a few
     # seconds: keep the last second's text (one entry, replaced whole: thread-safe).
@@ -177,7 +178,7 @@ def now_iso() -> str:
     if last[0] == second:
         return last[1]
     text = iso(when)
-    globals()["_last_iso"] = (second, text)
+    _last_iso = (second, text)
     return text
 
 

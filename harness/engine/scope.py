@@ -14,7 +14,7 @@ as AD groups, like the containers (both name objects in the directory the job wr
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.core.dn import InvalidDN, normalize_dn
@@ -37,10 +37,12 @@ class Scope:
 
     containers: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
+    # The containers' comparison keys, made once: `below` runs for every matched user.
+    _suffixes: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for dn in self.containers:
-            _key(dn, "includedContainers value")
+        keys = tuple(_key(dn, "includedContainers value") for dn in self.containers)
+        object.__setattr__(self, "_suffixes", keys)
         for dn in self.groups:
             _key(dn, "includedGroups value")
 
@@ -67,11 +69,7 @@ class Scope:
         if not self.containers:
             return True
         key = _key(dn, "object")
-        return any(key == c or key.endswith("," + c) for c in _container_keys(self.containers))
-
-
-def _container_keys(containers: tuple[str, ...]) -> list[str]:
-    return [_key(dn, "includedContainers value") for dn in containers]
+        return any(key == c or key.endswith("," + c) for c in self._suffixes)
 
 
 class Members:
@@ -82,6 +80,3 @@ class Members:
 
     def __contains__(self, dn: object) -> bool:
         return isinstance(dn, str) and _key(dn, "object") in self._keys
-
-    def __len__(self) -> int:
-        return len(self._keys)

@@ -469,7 +469,10 @@ def list_service_principals(hybrid: HybridCloud, query: Mapping[str, str], base_
     }
 
 
-def _find_sp(hybrid: HybridCloud, key: str, by_app_id: bool) -> ServicePrincipal:
+def find_service_principal(
+    hybrid: HybridCloud, key: str, by_app_id: bool = False
+) -> ServicePrincipal:
+    """The service principal of an id (or appId), or Graph's 404."""
     try:
         return hybrid.service_principal(key, by_app_id=by_app_id)
     except HybridNotFound:
@@ -481,7 +484,7 @@ def get_service_principal(
 ) -> Json:
     """GET /v1.0/servicePrincipals/{id} or /v1.0/servicePrincipals(appId='{appId}')."""
     select = _sp_select(normalize_query(query).get("select"))
-    sp = _find_sp(hybrid, key, by_app_id)
+    sp = find_service_principal(hybrid, key, by_app_id)
     return {
         "@odata.context": _sp_context(base_url, select, True),
         **render_service_principal(sp, select),
@@ -494,7 +497,7 @@ def patch_service_principal(hybrid: HybridCloud, key: str, body: Any, *, by_app_
     Each entry either names an existing key by keyId (it is kept as stored: reads never return
     `key`, so a client sends back what it read) or is a new certificate with its base64 `key`.
     Keys left out are removed."""
-    sp = _find_sp(hybrid, key, by_app_id)
+    sp = find_service_principal(hybrid, key, by_app_id)
     if not isinstance(body, dict):
         raise errors.not_an_object()
     for name in body:

@@ -41,7 +41,7 @@ from mockservers.cloud.auth import (
     Token,
 )
 from mockservers.cloud.cursors import Page
-from mockservers.cloud.hybrid import HybridNotFound, ServicePrincipal
+from mockservers.cloud.hybrid import ServicePrincipal
 from mockservers.cloud.service import CloudService
 from mockservers.cloud.throttle import request_cost
 from mockservers.http_routes import Cost, Route, RouteTable, markdown, request_origin
@@ -381,10 +381,7 @@ def _instantiate(call: Call) -> Reply:
 
 
 def _sync_sp(call: Call) -> ServicePrincipal:
-    try:
-        return call.service.store.hybrid.service_principal(call.params["id"])
-    except HybridNotFound:
-        raise errors.resource_not_found(call.params["id"]) from None
+    return graph.find_service_principal(call.service.store.hybrid, call.params["id"])
 
 
 def _later(work: Callable[[], Reply]) -> Reply:
